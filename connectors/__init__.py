@@ -1,0 +1,1 @@
+"""Nudge connectors: the outside world (platforms and SendGrid). Never imports plugin."""

@@ -1,0 +1,312 @@
+"""The database schema: shops, the webhook inbox, facts, episodes, steps and the outbox.
+
+One schema for SQLite (the embedded default) and PostgreSQL. Datetimes are stored as
+naive UTC and come back timezone-aware, so rules always compare aware datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store naive UTC, return aware UTC (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+Money = Numeric(14, 2, asdecimal=True)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), Decimal: Money, dict[str, Any]: JSON}
+
+
+class Shop(Base):
+    """A store that installed Nudge, with its credentials and shop-wide policies."""
+
+    __tablename__ = "shops"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    platform: Mapped[str] = mapped_column(String(32), default="shopify")
+    access_token: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(Text)
+    # send window, frequency cap, timezone, sender... see plugin.policies.DEFAULT_SETTINGS
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """A webhook delivery as received: the durable inbox. Raw bytes are kept as sent."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "source", "delivery_id", name="uq_delivery"),
+        Index("ix_deliveries_pending", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(32))  # shopify | woocommerce | sendgrid
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(128))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # pending -> processed | ignored (unknown topic) | failed (error kept, retried by hand)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class CustomerRow(Base):
+    """Merged facts about one customer of one shop."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id", name="uq_customer"),
+        Index("ix_customers_email", "shop_id", "email"),
+        Index("ix_customers_last_activity", "shop_id", "last_activity_at"),
+        Index("ix_customers_expected_reorder", "shop_id", "expected_reorder_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    accepts_marketing: Mapped[bool | None]
+    consent_updated_at: Mapped[datetime | None]
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    orders_count: Mapped[int | None]
+    total_spent: Mapped[Decimal | None]
+    first_order_at: Mapped[datetime | None]
+    last_order_at: Mapped[datetime | None]
+    mean_days_between_orders: Mapped[float | None]
+    # last_order_at + mean interval; what the purchase-cycle sweep scans
+    expected_reorder_at: Mapped[datetime | None]
+    last_engaged_at: Mapped[datetime | None]
+    # max(last order, last engagement, created): what the re-engagement sweep scans
+    last_activity_at: Mapped[datetime | None]
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    unsubscribed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+
+
+class CheckoutRow(Base):
+    """A checkout or cart, keyed by its token."""
+
+    __tablename__ = "checkouts"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "token", name="uq_checkout"),
+        Index("ix_checkouts_cart_token", "shop_id", "cart_token"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(String(255))
+    cart_token: Mapped[str | None] = mapped_column(String(255))
+    is_cart: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer_external_id: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    value: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    currency: Mapped[str | None] = mapped_column(String(8))
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    accepts_marketing: Mapped[bool | None]
+    recovery_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    order_external_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class OrderRow(Base):
+    """An order with its line items (kept as JSON: they are read whole, never queried)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id", name="uq_order"),
+        Index("ix_orders_customer", "shop_id", "customer_external_id", "created_at"),
+        Index("ix_orders_checkout", "shop_id", "checkout_token"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(64))
+    customer_external_id: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    checkout_token: Mapped[str | None] = mapped_column(String(255))
+    cart_token: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    currency: Mapped[str | None] = mapped_column(String(8))
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    financial_status: Mapped[str | None] = mapped_column(String(32))
+    refunded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+    fulfilled_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+
+class EngagementRow(Base):
+    """An email event from SendGrid (open, click, bounce, unsubscribe...)."""
+
+    __tablename__ = "engagements"
+    __table_args__ = (
+        UniqueConstraint("event_id", name="uq_engagement_event"),
+        Index("ix_engagements_email", "shop_id", "email", "occurred_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[int | None]
+    occurred_at: Mapped[datetime]
+    url: Mapped[str | None] = mapped_column(Text)
+
+
+class Suppression(Base):
+    """An address that must not get marketing (scope 'marketing') or any mail ('all')."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("shop_id", "email", "scope", name="uq_suppression"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    scope: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkflowConfig(Base):
+    """A shop's saved version of a workflow definition (the shipped JSON when absent)."""
+
+    __tablename__ = "workflow_configs"
+    __table_args__ = (UniqueConstraint("shop_id", "name", "version", name="uq_workflow_version"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Episode(Base):
+    """One customer going through one workflow for one subject (checkout, order, customer)."""
+
+    __tablename__ = "episodes"
+    __table_args__ = (
+        Index("ix_episodes_subject", "shop_id", "workflow", "subject", "enrolled_at"),
+        Index("ix_episodes_customer", "shop_id", "customer_external_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    workflow: Mapped[str] = mapped_column(String(64))
+    workflow_version: Mapped[int] = mapped_column(Integer, default=0)
+    subject: Mapped[str] = mapped_column(String(255))
+    customer_external_id: Mapped[str] = mapped_column(String(64))
+    # active -> completed (all steps ran) | exited (exit event) | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    holdout: Mapped[bool] = mapped_column(Boolean, default=False)
+    enrolled_at: Mapped[datetime]
+    anchor_at: Mapped[datetime]  # what step delays count from (last checkout activity, ...)
+    ended_at: Mapped[datetime | None]
+    exit_reason: Mapped[str | None] = mapped_column(String(128))
+    converted_at: Mapped[datetime | None]
+
+
+class Step(Base):
+    """A scheduled step of an episode; ``due_at`` is when its conditions are next checked."""
+
+    __tablename__ = "steps"
+    __table_args__ = (
+        UniqueConstraint("episode_id", "step_id", name="uq_step"),
+        Index("ix_steps_due", "state", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    step_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    # pending -> fired | skipped (reason) | cancelled (episode ended); deferrals stay pending
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    due_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    deferrals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxMessage(Base):
+    """A side effect to perform: an email, or a discount/tag/staff alert to record or apply.
+
+    ``idempotency_key`` (shop, workflow, customer, episode, step, action) makes writing it
+    twice impossible; delivery claims rows atomically and retries with backoff.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_outbox_key"),
+        Index("ix_outbox_ready", "state", "next_attempt_at"),
+        Index("ix_outbox_customer", "shop_id", "customer_external_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))  # email | create_discount | tag_customer | notify_staff
+    workflow: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32), default="marketing")
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id", ondelete="SET NULL"))
+    step_id: Mapped[str | None] = mapped_column(String(64))
+    customer_external_id: Mapped[str | None] = mapped_column(String(64))
+    to_email: Mapped[str | None] = mapped_column(String(320))
+    template: Mapped[str | None] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    subject: Mapped[str | None] = mapped_column(Text)
+    preview_html: Mapped[str | None] = mapped_column(Text)
+    # pending -> sending -> sent | kept (no API key: preview only) | failed (parked) | suppressed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

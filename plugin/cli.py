@@ -1,0 +1,270 @@
+"""The ``nudge`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from plugin import create_app
+from plugin.models import OutboxMessage, Shop
+from plugin.services import Services
+from plugin.workflow_store import save_workflow, set_enabled, shop_workflows
+from rules.definitions import WorkflowInvalid
+
+console = Console()
+
+
+def _services() -> Services:
+    return Services.of(create_app())
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO-8601 datetime: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _shop(services: Services, domain: str) -> Shop:
+    with services.sessions() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == domain.strip().lower()))
+    if shop is None:
+        raise click.ClickException(f"no shop {domain!r}; add it with `nudge shop add`")
+    return shop
+
+
+@click.group()
+def main() -> None:
+    """Nudge: marketing automation for online stores."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web app with the embedded worker and scheduler."""
+    from werkzeug.serving import run_simple
+
+    from plugin.worker import EmbeddedWorker
+
+    app = create_app()
+    services = Services.of(app)
+    worker = EmbeddedWorker(services, float(services.settings["WORKER_INTERVAL_SECONDS"]))
+    worker.start()
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        worker.stop()
+
+
+@main.command()
+@click.option("--customers", default=2000, show_default=True, type=int)
+@click.option("--days", default=60, show_default=True, type=int)
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--out", default="nudge-demo", show_default=True, type=click.Path(path_type=Path))
+def demo(customers: int, days: int, seed: int, out: Path) -> None:
+    """Replay a realistic store history through the real pipeline and report per workflow."""
+    from plugin.demo.runner import run_demo
+
+    run_demo(out, customers=customers, days=days, seed=seed, console=console)
+
+
+@main.group()
+def shop() -> None:
+    """Manage shops."""
+
+
+@shop.command("add")
+@click.argument("domain")
+@click.option("--token", required=True, help="Admin API access token")
+@click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), default="shopify")
+@click.option("--webhook-secret", default=None, help="Webhook signing secret (default: the app secret)")
+def shop_add(domain: str, token: str, platform: str, webhook_secret: str | None) -> None:
+    """Register a shop without the install flow."""
+    services = _services()
+    domain = domain.strip().lower()
+    with services.sessions() as session, session.begin():
+        existing = session.scalar(select(Shop).where(Shop.domain == domain))
+        row = existing or Shop(domain=domain, settings={})
+        row.platform, row.access_token, row.active = platform, token, True
+        if webhook_secret:
+            row.webhook_secret = webhook_secret
+        session.add(row)
+    click.echo(f"{'updated' if existing else 'added'} {platform} shop {domain}")
+
+
+@main.group()
+def workflows() -> None:
+    """List, show, enable, disable and configure a shop's workflows."""
+
+
+@workflows.command("list")
+@click.argument("shop_domain")
+def workflows_list(shop_domain: str) -> None:
+    """List the shop's workflows."""
+    services = _services()
+    shop_id = _shop(services, shop_domain).id
+    with services.sessions() as session:
+        items = shop_workflows(session, shop_id)
+    table = Table("name", "title", "enabled", "version", "trigger")
+    for name, item in sorted(items.items()):
+        trigger = item.workflow.trigger
+        table.add_row(
+            name,
+            item.workflow.title,
+            "yes" if item.enabled else "no",
+            str(item.version),
+            trigger.event or f"sweep:{trigger.sweep}",
+        )
+    console.print(table)
+
+
+@workflows.command("show")
+@click.argument("shop_domain")
+@click.argument("name")
+def workflows_show(shop_domain: str, name: str) -> None:
+    """Print a workflow's definition as JSON."""
+    services = _services()
+    shop_id = _shop(services, shop_domain).id
+    with services.sessions() as session:
+        item = shop_workflows(session, shop_id).get(name)
+    if item is None:
+        raise click.ClickException(f"no workflow {name!r}")
+    click.echo(json.dumps({"enabled": item.enabled, "version": item.version, **item.definition}, indent=2))
+
+
+def _toggle(shop_domain: str, name: str | None, all_: bool, enabled: bool) -> None:
+    if not name and not all_:
+        raise click.UsageError("name a workflow or pass --all")
+    services = _services()
+    shop_id = _shop(services, shop_domain).id
+    with services.sessions() as session, session.begin():
+        names = list(shop_workflows(session, shop_id)) if all_ else [name or ""]
+        for item in names:
+            try:
+                set_enabled(session, shop_id, item, enabled)
+            except KeyError:
+                raise click.ClickException(f"no workflow {item!r}") from None
+            click.echo(f"{item}: {'enabled' if enabled else 'disabled'}")
+
+
+@workflows.command("enable")
+@click.argument("shop_domain")
+@click.argument("name", required=False)
+@click.option("--all", "all_", is_flag=True)
+def workflows_enable(shop_domain: str, name: str | None, all_: bool) -> None:
+    """Switch a workflow (or all) on."""
+    _toggle(shop_domain, name, all_, True)
+
+
+@workflows.command("disable")
+@click.argument("shop_domain")
+@click.argument("name", required=False)
+@click.option("--all", "all_", is_flag=True)
+def workflows_disable(shop_domain: str, name: str | None, all_: bool) -> None:
+    """Switch a workflow (or all) off."""
+    _toggle(shop_domain, name, all_, False)
+
+
+@workflows.command("set")
+@click.argument("shop_domain")
+@click.argument("definition", type=click.File("r"))
+def workflows_set(shop_domain: str, definition: Any) -> None:
+    """Save a workflow definition from a JSON file (validated; stored as a new version)."""
+    services = _services()
+    shop_id = _shop(services, shop_domain).id
+    try:
+        data = json.load(definition)
+    except ValueError as exc:
+        raise click.ClickException(f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise click.ClickException("a workflow definition is a JSON object")
+    try:
+        with services.sessions() as session, session.begin():
+            saved = save_workflow(session, shop_id, data)
+    except WorkflowInvalid as exc:
+        raise click.ClickException("invalid workflow:\n  " + "\n  ".join(exc.errors)) from None
+    click.echo(f"saved {saved.name} version {saved.version}")
+
+
+@main.command("run-due")
+@click.option("--now", "now_text", default=None, help="ISO-8601 time to run as (default: the real clock)")
+def run_due_command(now_text: str | None) -> None:
+    """Run every step that is due by NOW, then exit."""
+    from plugin.worker import run_once
+
+    services = _services()
+    stats = run_once(services, _parse_now(now_text) or services.now())
+    click.echo(
+        f"inbox: {stats.inbox.processed} processed, {stats.inbox.failed} failed; "
+        f"swept: {stats.swept} enrolled; "
+        f"steps: {stats.steps.fired} fired, {stats.steps.skipped} skipped, "
+        f"{stats.steps.deferred} deferred; "
+        f"outbox: {stats.delivery.sent} sent, {stats.delivery.kept} kept, "
+        f"{stats.delivery.recorded} recorded, {stats.delivery.retried} to retry, "
+        f"{stats.delivery.failed} failed"
+    )
+
+
+@main.command()
+@click.option("--shop", "shop_domain", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines")
+@click.option("--limit", default=50, show_default=True, type=int)
+def outbox(shop_domain: str | None, as_json: bool, limit: int) -> None:
+    """Show outbox messages and their states, newest first."""
+    services = _services()
+    query = select(OutboxMessage, Shop.domain).join(Shop, Shop.id == OutboxMessage.shop_id)
+    if shop_domain:
+        query = query.where(Shop.id == _shop(services, shop_domain).id)
+    with services.sessions() as session:
+        rows = session.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+    if as_json:
+        for message, domain in rows:
+            click.echo(json.dumps(_message_json(message, domain)))
+        return
+    table = Table("id", "shop", "workflow", "kind", "to", "subject", "state", "error")
+    for message, domain in rows:
+        table.add_row(
+            str(message.id),
+            domain,
+            message.workflow,
+            message.kind,
+            message.to_email or "",
+            (message.subject or "")[:40],
+            message.state,
+            (message.last_error or "")[:40],
+        )
+    console.print(table)
+
+
+def _message_json(message: OutboxMessage, domain: str) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "shop": domain,
+        "workflow": message.workflow,
+        "step": message.step_id,
+        "kind": message.kind,
+        "to": message.to_email,
+        "subject": message.subject,
+        "state": message.state,
+        "attempts": message.attempts,
+        "last_error": message.last_error,
+        "idempotency_key": message.idempotency_key,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""`nudge demo`: replay a generated store history through the real app on a simulated clock."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from connectors import shopify
+from plugin import create_app
+from plugin.demo.history import SimulatedDelivery, generate_history
+from plugin.models import Episode, OutboxMessage, Shop, Step
+from plugin.services import Services
+from plugin.worker import run_once
+
+DEMO_SHOP = "nudge-demo.myshopify.com"
+DEMO_SECRET = "demo-webhook-secret"  # signs the replayed webhooks; local only
+DEMO_START = datetime(2026, 9, 1, tzinfo=UTC)
+TICK = timedelta(hours=1)
+SWEEP_EVERY = 6  # ticks
+AFTERMATH = timedelta(days=21)  # keep the clock running after the history ends
+PREVIEWS_PER_TEMPLATE = 3
+
+
+class SimulatedClock:
+    """A clock the demo moves by hand."""
+
+    def __init__(self, start: datetime):
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+
+@dataclass
+class WorkflowReport:
+    """One row of the demo's report."""
+
+    enrolled: int = 0
+    holdout: int = 0
+    emails: int = 0
+    actions: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    exited: int = 0
+    converted: int = 0
+
+
+def run_demo(
+    out: Path,
+    customers: int = 2000,
+    days: int = 60,
+    seed: int = 7,
+    console: Console | None = None,
+) -> dict[str, WorkflowReport]:
+    """Run the whole demo into ``out`` and print the report; return it too."""
+    console = console or Console()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    clock = SimulatedClock(DEMO_START)
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{(out / 'nudge.sqlite3').resolve()}",
+            "SENDGRID_API_KEY": None,  # nothing leaves the machine
+            "SECRET_KEY": "demo-secret-key",
+            "EMBEDDED_WORKER": False,
+        }
+    )
+    services = Services.of(app)
+    services.clock = clock
+    _add_demo_shop(services)
+    deliveries = list(
+        generate_history(seed=seed, customers=customers, days=days, start=DEMO_START, shop_domain=DEMO_SHOP)
+    )
+    end = DEMO_START + timedelta(days=days) + AFTERMATH
+    total_ticks = int((end - DEMO_START) / TICK)
+    client = app.test_client()
+    rejected = 0
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        replay = progress.add_task("webhooks replayed", total=len(deliveries))
+        ticks = progress.add_task("simulated hours", total=total_ticks)
+        tick = 0
+        next_tick = DEMO_START
+        for delivery in deliveries:
+            while next_tick <= delivery.at:
+                _advance(services, clock, next_tick, tick)
+                tick += 1
+                next_tick += TICK
+                progress.advance(ticks)
+            clock.current = max(clock.current, delivery.at)
+            if _post(client, delivery) != 200:
+                rejected += 1
+            progress.advance(replay)
+        while next_tick <= end:
+            _advance(services, clock, next_tick, tick)
+            tick += 1
+            next_tick += TICK
+            progress.advance(ticks)
+    report = collect_report(services)
+    previews = write_previews(services, out / "previews")
+    print_report(console, report, len(deliveries), rejected, previews, out)
+    (out / "report.json").write_text(json.dumps(_report_json(report), indent=2))
+    return report
+
+
+def _add_demo_shop(services: Services) -> None:
+    with services.sessions() as session, session.begin():
+        session.add(
+            Shop(
+                domain=DEMO_SHOP,
+                platform="shopify",
+                access_token="demo-token",
+                webhook_secret=DEMO_SECRET,
+                settings={"name": "Northwind Coffee & Tea", "timezone": "America/New_York"},
+            )
+        )
+
+
+def _advance(services: Services, clock: SimulatedClock, at: datetime, tick: int) -> None:
+    clock.current = at
+    run_once(services, at, sweeps=tick % SWEEP_EVERY == 0)
+
+
+def _post(client: Any, delivery: SimulatedDelivery) -> int:
+    body = json.dumps(delivery.payload).encode()
+    headers = {
+        "X-Shopify-Topic": delivery.topic,
+        "X-Shopify-Shop-Domain": DEMO_SHOP,
+        "X-Shopify-Webhook-Id": delivery.webhook_id,
+        "X-Shopify-Hmac-Sha256": shopify.sign(body, DEMO_SECRET),
+        "Content-Type": "application/json",
+    }
+    response = client.post("/webhooks/shopify", data=body, headers=headers)
+    return int(response.status_code)
+
+
+def collect_report(services: Services) -> dict[str, WorkflowReport]:
+    """Count, per workflow: enrolled, emails, skips by reason, exits and conversions."""
+    report: dict[str, WorkflowReport] = defaultdict(WorkflowReport)
+    with services.sessions() as session:
+        for workflow, state, holdout, converted, count in session.execute(
+            select(
+                Episode.workflow,
+                Episode.state,
+                Episode.holdout,
+                Episode.converted_at.is_not(None),
+                func.count(),
+            ).group_by(Episode.workflow, Episode.state, Episode.holdout, Episode.converted_at.is_not(None))
+        ):
+            row = report[workflow]
+            row.enrolled += count
+            row.holdout += count if holdout else 0
+            row.exited += count if state == "exited" else 0
+            row.converted += count if converted else 0
+        for workflow, kind, count in session.execute(
+            select(OutboxMessage.workflow, OutboxMessage.kind, func.count())
+            .where(OutboxMessage.state.in_(("sent", "kept", "recorded")))
+            .group_by(OutboxMessage.workflow, OutboxMessage.kind)
+        ):
+            if kind == "email":
+                report[workflow].emails += count
+            else:
+                report[workflow].actions += count
+        for workflow, reason, count in session.execute(
+            select(Episode.workflow, Step.reason, func.count())
+            .join(Episode, Episode.id == Step.episode_id)
+            .where(Step.state == "skipped")
+            .group_by(Episode.workflow, Step.reason)
+        ):
+            report[workflow].skipped[reason or "unknown"] += count
+    return dict(sorted(report.items()))
+
+
+def write_previews(services: Services, folder: Path) -> int:
+    """Write a few rendered emails per workflow and template as HTML files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written: Counter[tuple[str, str]] = Counter()
+    with services.sessions() as session:
+        messages = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id)
+        )
+        for message in messages:
+            key = (message.workflow, message.template or "email")
+            if written[key] >= PREVIEWS_PER_TEMPLATE or not message.preview_html:
+                continue
+            written[key] += 1
+            name = f"{message.workflow}-{key[1]}-{message.id}.html"
+            (folder / name).write_text(message.preview_html)
+    return sum(written.values())
+
+
+def print_report(
+    console: Console,
+    report: dict[str, WorkflowReport],
+    delivered: int,
+    rejected: int,
+    previews: int,
+    out: Path,
+) -> None:
+    table = Table(title="Nudge demo: what each workflow did")
+    for column in ("workflow", "enrolled", "emails", "other actions", "skipped", "exited", "converted"):
+        table.add_column(column, justify="left" if column == "workflow" else "right")
+    for name, row in report.items():
+        table.add_row(
+            name,
+            str(row.enrolled),
+            str(row.emails),
+            str(row.actions),
+            str(sum(row.skipped.values())),
+            str(row.exited),
+            str(row.converted),
+        )
+    console.print(table)
+    reasons = Table(title="Skipped steps, by reason")
+    reasons.add_column("workflow")
+    reasons.add_column("reason")
+    reasons.add_column("steps", justify="right")
+    for name, row in report.items():
+        for reason, count in row.skipped.most_common(6):
+            reasons.add_row(name, reason, str(count))
+    console.print(reasons)
+    console.print(
+        f"{delivered} webhooks replayed through POST /webhooks/shopify ({rejected} rejected). "
+        f"No email left this machine (no SendGrid key).\n"
+        f"{previews} rendered email previews in {(out / 'previews').resolve()}\n"
+        f"Database: {(out / 'nudge.sqlite3').resolve()}  Report: {(out / 'report.json').resolve()}"
+    )
+
+
+def _report_json(report: dict[str, WorkflowReport]) -> dict[str, Any]:
+    return {
+        name: {
+            "enrolled": row.enrolled,
+            "holdout": row.holdout,
+            "emails": row.emails,
+            "other_actions": row.actions,
+            "skipped": dict(row.skipped),
+            "exited": row.exited,
+            "converted": row.converted,
+        }
+        for name, row in report.items()
+    }

@@ -1,0 +1,354 @@
+"""Enrollment: events and sweeps start episodes, exit events end them.
+
+An episode is one customer going through one workflow for one subject (a checkout token,
+an order id or a customer id). Its steps get a ``due_at`` here; whether they send is
+decided later, when due, on the facts as they are then (plugin.steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from plugin import facts_store
+from plugin.models import CustomerRow, Episode, OrderRow, Shop, Step
+from plugin.workflow_store import ShopWorkflow, shop_workflows
+from rules import events as ev
+from rules.definitions import Workflow
+from rules.events import Event
+from rules.scheduling import in_holdout, step_due_at
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an episode is about, and the moments its step delays count from."""
+
+    key: str
+    customer_key: str
+    anchors: dict[str, datetime]
+    activity_at: datetime
+
+
+def guest_key(email: str) -> str:
+    """Customer key for a buyer known only by email (a guest checkout)."""
+    return "email:" + email.strip().lower()
+
+
+def on_event(session: Session, shop: Shop, event: Event, now: datetime) -> list[Episode]:
+    """React to one applied event: end episodes it exits, move anchors, enroll. Return new episodes."""
+    workflows = shop_workflows(session, shop.id)
+    _exit_episodes(session, shop, event, workflows, now)
+    _reanchor_active(session, shop, event, workflows, now)
+    started = []
+    for shop_workflow in workflows.values():
+        trigger = shop_workflow.workflow.trigger
+        if not shop_workflow.enabled or trigger.event != event.kind:
+            continue
+        subject = _subject_for(session, shop.id, shop_workflow.workflow, event, now)
+        if subject is None:
+            continue
+        episode = enroll(session, shop, shop_workflow, subject, now)
+        if episode is not None:
+            started.append(episode)
+    return started
+
+
+def enroll(
+    session: Session, shop: Shop, shop_workflow: ShopWorkflow, subject: Subject, now: datetime
+) -> Episode | None:
+    """Start an episode and schedule its steps, unless one is running or re-entry is too soon."""
+    workflow = shop_workflow.workflow
+    max_age = workflow.trigger.max_age_hours
+    if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
+        return None  # already stale on arrival: e.g. a checkout abandoned weeks ago
+    latest = session.scalar(
+        select(Episode)
+        .where(
+            Episode.shop_id == shop.id,
+            Episode.workflow == workflow.name,
+            Episode.subject == subject.key,
+        )
+        .order_by(Episode.enrolled_at.desc())
+        .limit(1)
+    )
+    if latest is not None:
+        if latest.state == "active":
+            return None
+        if workflow.reenroll_after_days is None:
+            return None
+        if now - latest.enrolled_at < timedelta(days=workflow.reenroll_after_days):
+            return None
+    episode = Episode(
+        shop_id=shop.id,
+        workflow=workflow.name,
+        workflow_version=shop_workflow.version,
+        subject=subject.key,
+        customer_external_id=subject.customer_key,
+        state="active",
+        holdout=in_holdout(subject.customer_key, workflow.name, workflow.holdout_percent),
+        enrolled_at=now,
+        anchor_at=subject.activity_at,
+    )
+    session.add(episode)
+    session.flush()
+    for position, due_at in enumerate(_due_times(workflow, subject.anchors, now)):
+        session.add(
+            Step(
+                episode_id=episode.id,
+                shop_id=shop.id,
+                step_id=workflow.steps[position].id,
+                position=position,
+                state="pending",
+                due_at=due_at,
+            )
+        )
+    return episode
+
+
+def _due_times(workflow: Workflow, anchors: dict[str, datetime], now: datetime) -> list[datetime]:
+    """Each step's due time; an anchor not known yet counts from enrollment."""
+    moments = {"enrollment": now, **anchors}
+    result = []
+    for step in workflow.steps:
+        due = step_due_at(step.delay, _with_fallback(moments, step.delay.from_, now))
+        result.append(due)
+        moments["previous_step"] = due
+    return result
+
+
+def _with_fallback(moments: dict[str, datetime], name: str, now: datetime) -> dict[str, datetime]:
+    if name in moments:
+        return moments
+    return {**moments, name: moments.get("enrollment", now)}
+
+
+def _subject_for(
+    session: Session, shop_id: int, workflow: Workflow, event: Event, now: datetime
+) -> Subject | None:
+    """Find what the event is about, from the merged facts (not the partial delivery)."""
+    kind = workflow.trigger.subject
+    if kind == "checkout" and event.checkout is not None:
+        checkout = facts_store.load_checkout(session, shop_id, event.checkout.token)
+        if checkout is None or checkout.completed_at is not None or not checkout.email:
+            return None
+        activity = checkout.updated_at or checkout.created_at or now
+        customer = checkout.customer_id or facts_store.find_customer_by_email(
+            session, shop_id, checkout.email
+        )
+        return Subject(
+            key=checkout.token,
+            customer_key=customer or guest_key(checkout.email),
+            anchors={"checkout_activity": activity},
+            activity_at=activity,
+        )
+    if kind == "order" and event.order is not None:
+        order = facts_store.load_order(session, shop_id, event.order.id)
+        if order is None or not (order.customer_id or order.email):
+            return None
+        anchors = {"order_created": order.created_at or now}
+        if order.fulfilled_at is not None:
+            anchors["fulfillment"] = order.fulfilled_at
+        activity = order.fulfilled_at if event.kind == ev.ORDER_FULFILLED else order.created_at
+        return Subject(
+            key=order.id,
+            customer_key=order.customer_id or guest_key(order.email or ""),
+            anchors=anchors,
+            activity_at=activity or now,
+        )
+    if kind == "customer" and event.customer is not None:
+        return Subject(
+            key=event.customer.id,
+            customer_key=event.customer.id,
+            anchors={},
+            activity_at=event.occurred_at or now,
+        )
+    return None
+
+
+def _event_customer_keys(event: Event) -> set[str]:
+    keys: set[str] = set()
+    for fact in (event.customer, event.order, event.checkout):
+        if fact is None:
+            continue
+        customer_id = fact.id if fact is event.customer else getattr(fact, "customer_id", None)
+        if customer_id:
+            keys.add(str(customer_id))
+        email = getattr(fact, "email", None)
+        if email:
+            keys.add(guest_key(email))
+    if event.engagement is not None:
+        keys.add(guest_key(event.engagement.email))
+    return keys
+
+
+def _exit_episodes(
+    session: Session, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow], now: datetime
+) -> None:
+    """End the active episodes this event exits (e.g. an order ends cart abandonment)."""
+    names = [name for name, sw in workflows.items() if event.kind in sw.workflow.exit_on]
+    if not names:
+        return
+    keys = _event_customer_keys(event)
+    if event.engagement is not None:
+        customer = facts_store.find_customer_by_email(session, shop.id, event.engagement.email)
+        if customer:
+            keys.add(customer)
+    subjects = set()
+    if event.order is not None:
+        subjects.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
+    own_subject = event.order.id if event.order is not None else None
+    conditions = [Episode.customer_external_id.in_(keys)] if keys else []
+    if subjects:
+        conditions.append(Episode.subject.in_(subjects))
+    if not conditions:
+        return
+    episodes = session.scalars(
+        select(Episode).where(
+            Episode.shop_id == shop.id,
+            Episode.state == "active",
+            Episode.workflow.in_(names),
+            or_(*conditions),
+        )
+    ).all()
+    for episode in episodes:
+        if own_subject is not None and episode.subject == own_subject:
+            continue
+        end_episode(session, episode, "exited", f"exit: {event.kind}", now)
+        if event.kind == ev.ORDER_PLACED:
+            episode.converted_at = event.occurred_at or now
+
+
+def end_episode(session: Session, episode: Episode, state: str, reason: str, now: datetime) -> None:
+    """Close an episode and cancel whatever it still had pending."""
+    episode.state = state
+    episode.exit_reason = reason
+    episode.ended_at = now
+    session.execute(
+        update(Step)
+        .where(Step.episode_id == episode.id, Step.state == "pending")
+        .values(state="cancelled", decided_at=now, reason=reason)
+    )
+
+
+def _reanchor_active(
+    session: Session, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow], now: datetime
+) -> None:
+    """Move pending steps when their anchor moves (more cart activity, a fulfilment)."""
+    subject_key = None
+    if event.kind == ev.CHECKOUT_UPDATED and event.checkout is not None:
+        subject_key = event.checkout.token
+    elif event.kind in (ev.ORDER_FULFILLED, ev.ORDER_UPDATED) and event.order is not None:
+        subject_key = event.order.id
+    if subject_key is None:
+        return
+    episodes = session.scalars(
+        select(Episode).where(
+            Episode.shop_id == shop.id, Episode.subject == subject_key, Episode.state == "active"
+        )
+    ).all()
+    for episode in episodes:
+        shop_workflow = workflows.get(episode.workflow)
+        if shop_workflow is None:
+            continue
+        subject = _subject_for(session, shop.id, shop_workflow.workflow, event, now)
+        if subject is None:
+            if event.kind == ev.CHECKOUT_UPDATED:
+                end_episode(session, episode, "exited", "exit: checkout completed", now)
+            continue
+        episode.anchor_at = subject.activity_at
+        due_times = _due_times(shop_workflow.workflow, subject.anchors, episode.enrolled_at)
+        steps = session.scalars(
+            select(Step).where(Step.episode_id == episode.id, Step.state == "pending")
+        ).all()
+        for step in steps:
+            if step.position < len(due_times) and step.deferrals == 0:
+                step.due_at = due_times[step.position]
+
+
+def sweep(session: Session, shop: Shop, now: datetime, limit: int = 10_000) -> int:
+    """Enroll customers found by the time-triggered workflows' indexed queries."""
+    enrolled = 0
+    for shop_workflow in shop_workflows(session, shop.id).values():
+        trigger = shop_workflow.workflow.trigger
+        if not shop_workflow.enabled or trigger.sweep is None:
+            continue
+        for subject in _sweep_subjects(session, shop.id, shop_workflow.workflow, now, limit):
+            if enroll(session, shop, shop_workflow, subject, now) is not None:
+                enrolled += 1
+    return enrolled
+
+
+def _sweep_subjects(
+    session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
+) -> list[Subject]:
+    trigger = workflow.trigger
+    params = trigger.params
+    recent = Episode.enrolled_at > now - timedelta(days=workflow.reenroll_after_days or 36_500)
+    if trigger.sweep == "inactive":
+        cutoff = now - timedelta(days=float(params.get("inactive_days", 90)))
+        running = exists().where(
+            Episode.shop_id == shop_id,
+            Episode.workflow == workflow.name,
+            Episode.subject == CustomerRow.external_id,
+            (Episode.state == "active") | recent,
+        )
+        rows = session.execute(
+            select(CustomerRow.external_id, CustomerRow.last_activity_at)
+            .where(
+                CustomerRow.shop_id == shop_id,
+                CustomerRow.last_activity_at <= cutoff,
+                CustomerRow.email.is_not(None),
+                ~running,
+            )
+            .order_by(CustomerRow.last_activity_at)
+            .limit(limit)
+        ).all()
+        return [
+            Subject(key=cid, customer_key=cid, anchors={}, activity_at=last) for cid, last in rows
+        ]
+    if trigger.sweep == "reorder_due":
+        lead = timedelta(days=float(params.get("lead_days", 3)))
+        last_order = aliased(OrderRow)
+        latest_order_id = (
+            select(last_order.external_id)
+            .where(
+                last_order.shop_id == shop_id,
+                last_order.customer_external_id == CustomerRow.external_id,
+                last_order.cancelled_at.is_(None),
+            )
+            .order_by(last_order.created_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        taken = exists().where(
+            Episode.shop_id == shop_id,
+            Episode.workflow == workflow.name,
+            Episode.subject == latest_order_id,
+        )
+        rows = session.execute(
+            select(CustomerRow.external_id, CustomerRow.expected_reorder_at, latest_order_id)
+            .where(
+                CustomerRow.shop_id == shop_id,
+                CustomerRow.expected_reorder_at <= now + lead,
+                # a date long past means the cycle was missed; re-engagement takes over
+                CustomerRow.expected_reorder_at > now - timedelta(days=30),
+                CustomerRow.email.is_not(None),
+                ~taken,
+            )
+            .order_by(CustomerRow.expected_reorder_at)
+            .limit(limit)
+        ).all()
+        return [
+            Subject(
+                key=order_id,
+                customer_key=cid,
+                anchors={"expected_reorder": expected},
+                activity_at=now,
+            )
+            for cid, expected, order_id in rows
+            if order_id is not None
+        ]
+    return []

@@ -1,0 +1,153 @@
+"""Turn a fired step's action requests into outbox rows (rendered, keyed, not yet sent)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin.emails import render_email
+from plugin.models import Episode, OutboxMessage, Shop
+from rules.actions import ActionRequest
+from rules.definitions import Workflow
+from rules.facts import FactSet
+
+
+@dataclass(frozen=True)
+class Sender:
+    """What the outbox needs to know about the app and the shop to write a message."""
+
+    app_url: str
+    secret_key: str
+    shop_name: str
+    shop_url: str
+    staff_email: str | None
+
+
+def unsubscribe_token(secret_key: str, shop_id: int, email: str) -> str:
+    """Signed token naming the shop and address, for the one-click unsubscribe link."""
+    return URLSafeSerializer(secret_key, salt="unsubscribe").dumps({"s": shop_id, "e": email})
+
+
+def read_unsubscribe_token(secret_key: str, token: str) -> tuple[int, str] | None:
+    """Return (shop id, email) from a valid token, None for anything else."""
+    try:
+        data = URLSafeSerializer(secret_key, salt="unsubscribe").loads(token)
+        return int(data["s"]), str(data["e"])
+    except Exception:  # itsdangerous raises several types; any failure means "not ours"
+        return None
+
+
+def discount_code(key: str) -> str:
+    """A unique, unguessable-looking code derived from the action's idempotency key."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return "NUDGE-" + base64.b32encode(digest)[:8].decode()
+
+
+def write_actions(
+    session: Session,
+    shop: Shop,
+    sender: Sender,
+    episode: Episode,
+    step_id: str,
+    workflow: Workflow,
+    facts: FactSet,
+    actions: tuple[ActionRequest, ...],
+    now: datetime,
+) -> list[OutboxMessage]:
+    """Write one outbox row per action; a discount's code flows into the emails after it."""
+    context = _email_context(sender, shop, facts)
+    rows = []
+    for index, action in enumerate(actions):
+        key = f"{shop.id}:{workflow.name}:{episode.customer_external_id}:{episode.id}:{step_id}:{index}"
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+            continue
+        row = OutboxMessage(
+            shop_id=shop.id,
+            idempotency_key=key,
+            kind=action.name,
+            workflow=workflow.name,
+            category=workflow.category,
+            episode_id=episode.id,
+            step_id=step_id,
+            customer_external_id=episode.customer_external_id,
+            params=dict(action.params),
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        if action.name == "create_discount":
+            code = discount_code(key)
+            expires = now + timedelta(days=float(action.params.get("expires_in_days") or 3))
+            row.params = {**row.params, "code": code, "expires_at": expires.isoformat()}
+            context.update(
+                discount_code=code,
+                discount_percent=action.params.get("percent") or None,
+                discount_amount=action.params.get("amount") or None,
+                discount_expires_at=expires.strftime("%B %d"),
+            )
+        elif action.name == "send_email":
+            template = str(action.params.get("template") or "")
+            row.kind = "email"
+            row.to_email = facts.customer.email
+            row.template = template
+            if workflow.category == "marketing" and facts.customer.email:
+                context["unsubscribe_url"] = (
+                    f"{sender.app_url}/unsubscribe/"
+                    f"{unsubscribe_token(sender.secret_key, shop.id, facts.customer.email)}"
+                )
+            rendered = render_email(template, context)
+            row.subject = str(action.params.get("subject") or rendered.subject)
+            row.preview_html = rendered.html
+            row.params = {**row.params, "context": _json_safe(context), "text": rendered.text}
+        elif action.name == "notify_staff":
+            row.to_email = str(action.params.get("to") or sender.staff_email or "") or None
+            rendered = render_email("staff_alert", {**context, "customer_email": facts.customer.email})
+            row.subject, row.preview_html = rendered.subject, rendered.html
+        elif action.name == "tag_customer":
+            row.to_email = None
+        session.add(row)
+        rows.append(row)
+    return rows
+
+
+def _email_context(sender: Sender, shop: Shop, facts: FactSet) -> dict[str, Any]:
+    subject = facts.checkout or facts.order
+    context: dict[str, Any] = {
+        "shop_name": sender.shop_name,
+        "shop_url": sender.shop_url,
+        "first_name": facts.customer.first_name,
+    }
+    if subject is not None:
+        context.update(
+            items=[
+                {"title": item.title, "quantity": item.quantity, "price": item.price}
+                for item in subject.items
+            ],
+            value=subject.value,
+            currency=subject.currency,
+        )
+    if facts.checkout is not None:
+        context["recovery_url"] = facts.checkout.recovery_url
+    if facts.order is not None:
+        context["order_name"] = facts.order.name
+        context["review_url"] = f"{sender.shop_url}/account/orders"
+    return context
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

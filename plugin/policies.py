@@ -1,0 +1,30 @@
+"""Shop-wide policies (send window, frequency cap, sender) and their defaults."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "name": None,  # shown in emails; the domain when unset
+    "timezone": "UTC",  # used when the customer's own timezone is unknown
+    "send_window": {"start_hour": 9, "end_hour": 21},
+    "frequency_cap_hours": 16,  # at most one marketing email per this many hours
+    "capped_action": "defer",  # defer | drop
+    "from_email": None,
+    "from_name": None,
+    "reply_to": None,
+    "staff_email": None,
+    "asm_group_id": None,
+}
+
+
+def shop_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the shop's settings with defaults filled in (nested dicts merged)."""
+    merged = deepcopy(DEFAULT_SETTINGS)
+    for key, value in (stored or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged

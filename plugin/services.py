@@ -1,0 +1,55 @@
+"""What every part of the app shares: settings, the database, the clock, a wake-up signal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from plugin.db import create_schema, make_engine, make_sessionmaker
+
+
+def real_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """The app's shared resources; one per app, also used by the CLI and the worker."""
+
+    settings: dict[str, Any]
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime] = real_clock
+    # set when new work arrives, so the embedded worker need not wait for its next tick
+    work_arrived: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def create(cls, settings: dict[str, Any]) -> Services:
+        engine = make_engine(settings["DATABASE_URL"])
+        create_schema(engine)
+        return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+
+    @classmethod
+    def init_app(cls, app: Flask, settings: dict[str, Any]) -> Services:
+        services = cls.create(settings)
+        app.extensions["nudge"] = services
+        return services
+
+    @staticmethod
+    def of(app: Flask) -> Services:
+        services: Services = app.extensions["nudge"]
+        return services
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))

@@ -1,0 +1,151 @@
+"""Run due steps: re-check conditions on current facts, apply shop policies, write the outbox.
+
+Each step is claimed and decided in one transaction, so a crash leaves it pending and two
+workers never decide the same step twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from plugin.enrollment import end_episode
+from plugin.episode_facts import facts_for
+from plugin.models import Episode, Shop, Step
+from plugin.outbox import Sender, write_actions
+from plugin.policies import shop_settings
+from plugin.services import Services
+from plugin.workflow_store import shop_workflows
+from rules.scheduling import frequency_cap_release, next_in_send_window
+from rules.compiler import evaluate_step
+
+MAX_DEFERRALS = 60  # a step deferred this often (cap + window) is given up, with its reason
+
+
+@dataclass
+class RunStats:
+    """What one run of due steps decided."""
+
+    fired: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    cancelled: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def run_due(services: Services, now: datetime, limit: int = 1000) -> RunStats:
+    """Decide every step due by ``now`` (in batches), then return what happened."""
+    stats = RunStats()
+    while True:
+        with services.sessions() as session:
+            ids = session.scalars(
+                select(Step.id)
+                .where(Step.state == "pending", Step.due_at <= now)
+                .order_by(Step.due_at, Step.id)
+                .limit(limit)
+            ).all()
+        if not ids:
+            return stats
+        progressed = False
+        for step_id in ids:
+            with services.sessions() as session, session.begin():
+                claimed = session.execute(
+                    update(Step)
+                    .where(Step.id == step_id, Step.state == "pending", Step.due_at <= now)
+                    .values(state="running")
+                )
+                if claimed.rowcount != 1:
+                    continue  # another worker has it, or it moved
+                step = session.get_one(Step, step_id)
+                outcome = decide_step(session, services, step, now)
+                progressed = progressed or outcome != "deferred"
+                _count(stats, outcome, step.reason)
+        if not progressed and len(ids) < limit:
+            return stats
+
+
+def _count(stats: RunStats, outcome: str, reason: str | None) -> None:
+    setattr(stats, outcome, getattr(stats, outcome) + 1)
+    if outcome == "skipped" and reason:
+        stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
+
+
+def decide_step(session: Session, services: Services, step: Step, now: datetime) -> str:
+    """Decide one claimed step; return 'fired', 'skipped', 'deferred' or 'cancelled'."""
+    episode = session.get_one(Episode, step.episode_id)
+    shop = session.get_one(Shop, step.shop_id)
+    if episode.state != "active" or not shop.active:
+        return _finish(session, step, "cancelled", "episode ended" if shop.active else "shop inactive", now)
+    shop_workflow = shop_workflows(session, shop.id).get(episode.workflow)
+    if shop_workflow is None or not shop_workflow.enabled:
+        return _finish(session, step, "skipped", "workflow disabled", now)
+    workflow = shop_workflow.workflow
+    step_def = next((s for s in workflow.steps if s.id == step.step_id), None)
+    if step_def is None:
+        return _finish(session, step, "skipped", "step no longer in workflow", now)
+
+    facts = facts_for(session, episode, workflow, now)
+    decision = evaluate_step(step_def, facts)
+    if not decision.fired:
+        return _finish(session, step, "skipped", decision.reason, now)
+    sends_email = any(a.name == "send_email" for a in decision.actions)
+    if sends_email and not facts.customer.email:
+        return _finish(session, step, "skipped", "no email address", now)
+    if sends_email and facts.suppressed:
+        return _finish(session, step, "skipped", "address suppressed or unsubscribed", now)
+    if episode.holdout:
+        return _finish(session, step, "skipped", "holdout group (never messaged)", now)
+
+    settings = shop_settings(shop.settings)
+    if sends_email and workflow.category == "marketing":
+        later, why = _policy_delay(settings, facts.customer.timezone, facts.last_marketing_email_at, now)
+        if later is not None:
+            if why == "frequency cap" and settings["capped_action"] == "drop":
+                return _finish(session, step, "skipped", "frequency cap (dropped)", now)
+            if step.deferrals >= MAX_DEFERRALS:
+                return _finish(session, step, "skipped", f"{why}: deferred too often", now)
+            step.state, step.due_at, step.reason = "pending", later, f"deferred: {why}"
+            step.deferrals += 1
+            return "deferred"
+
+    sender = Sender(
+        app_url=services.settings["APP_URL"].rstrip("/"),
+        secret_key=services.settings["SECRET_KEY"],
+        shop_name=settings.get("name") or shop.domain,
+        shop_url=f"https://{shop.domain}",
+        staff_email=settings.get("staff_email"),
+    )
+    write_actions(session, shop, sender, episode, step.step_id, workflow, facts, decision.actions, now)
+    return _finish(session, step, "fired", decision.reason or "conditions met", now)
+
+
+def _policy_delay(
+    settings: dict, timezone: str | None, last_marketing_at: datetime | None, now: datetime
+) -> tuple[datetime | None, str]:
+    """When shop policy says 'not now', return the earliest allowed time and why."""
+    release = frequency_cap_release(last_marketing_at, float(settings["frequency_cap_hours"]), now)
+    if release is not None and release > now:
+        return release, "frequency cap"
+    window = settings["send_window"]
+    allowed = next_in_send_window(
+        now, timezone or settings["timezone"], window["start_hour"], window["end_hour"]
+    )
+    if allowed > now:
+        return allowed, "outside send window"
+    return None, ""
+
+
+def _finish(session: Session, step: Step, state: str, reason: str, now: datetime) -> str:
+    step.state, step.reason, step.decided_at = state, reason, now
+    session.flush()
+    remaining = session.scalar(
+        select(Step.id).where(Step.episode_id == step.episode_id, Step.state.in_(("pending", "running"))).limit(1)
+    )
+    if remaining is None:
+        episode = session.get_one(Episode, step.episode_id)
+        if episode.state == "active":
+            end_episode(session, episode, "completed", "all steps decided", now)
+    return state

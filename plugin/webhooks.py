@@ -1,0 +1,118 @@
+"""Webhook intake: verify, persist to the durable inbox, answer. No rule work happens here.
+
+Shopify wants an answer within 5 s and repeats deliveries, so a request only checks the
+signature over the raw bytes, stores the body once per delivery id, and returns 200.
+The worker turns stored deliveries into facts later (plugin.inbox).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from connectors import shopify
+from plugin.models import Delivery, Shop
+from plugin.services import Services
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _error(status: int, message: str):  # type: ignore[no-untyped-def]
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: HTTPException):  # type: ignore[no-untyped-def]
+    return _error(413, "body too large")
+
+
+@bp.post("/shopify")
+def shopify_webhook():  # type: ignore[no-untyped-def]
+    """Accept one Shopify delivery of any topic."""
+    raw = request.get_data(cache=False)
+    topic = shopify.topic_from_headers(request.headers)
+    domain = shopify.shop_from_headers(request.headers)
+    if not topic or not domain:
+        return _error(400, "missing X-Shopify-Topic or X-Shopify-Shop-Domain header")
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == domain.strip().lower()))
+        secret = _shopify_secret(shop, services.settings)
+    # Unknown shops and bad signatures answer alike, so the endpoint reveals nothing.
+    if shop is None or not secret or not shopify.verify(request.headers, raw, secret):
+        return _error(401, "invalid webhook signature")
+    if _parse_json_object(raw) is None:
+        return _error(400, "body is not a JSON object")
+    delivery_id = shopify.delivery_id_from_headers(request.headers) or _content_id(topic, raw)
+    known_topic = topic in shopify.TOPICS or topic in shopify.COMPLIANCE_TOPICS
+    stored = store_delivery(
+        services,
+        shop_id=shop.id,
+        source="shopify",
+        delivery_id=delivery_id,
+        topic=topic,
+        body=raw,
+        status="pending" if known_topic else "ignored",
+    )
+    return jsonify(status=stored if known_topic else "ignored", topic=topic)
+
+
+def _shopify_secret(shop: Shop | None, settings: dict[str, Any]) -> str | None:
+    if shop is None:
+        return None
+    return shop.webhook_secret or settings.get("SHOPIFY_API_SECRET")
+
+
+def _parse_json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _content_id(topic: str, raw: bytes) -> str:
+    """Stand in for a missing delivery id: identical bodies are the same delivery."""
+    return "sha256:" + hashlib.sha256(topic.encode() + b"\0" + raw).hexdigest()
+
+
+def store_delivery(
+    services: Services,
+    *,
+    shop_id: int | None,
+    source: str,
+    delivery_id: str,
+    topic: str,
+    body: bytes,
+    status: str = "pending",
+) -> str:
+    """Insert a delivery once; return 'accepted', or 'duplicate' if it was already stored."""
+    try:
+        with services.sessions() as session, session.begin():
+            session.add(
+                Delivery(
+                    shop_id=shop_id,
+                    source=source,
+                    delivery_id=delivery_id[:255],
+                    topic=topic[:128],
+                    body=body,
+                    status=status,
+                    received_at=services.now(),
+                )
+            )
+    except IntegrityError:
+        return "duplicate"
+    services.work_arrived.set()
+    return "accepted"

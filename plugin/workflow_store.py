@@ -1,0 +1,105 @@
+"""Each shop's workflows: the shipped definitions, overridden by saved versions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from plugin.models import WorkflowConfig, utcnow
+from rules.definitions import Workflow, WorkflowInvalid, parse_workflow, shipped_workflows
+from rules.validation import validate_workflow
+
+
+@dataclass(frozen=True)
+class ShopWorkflow:
+    """A workflow as one shop runs it."""
+
+    workflow: Workflow
+    definition: dict[str, Any]
+    enabled: bool
+    version: int  # 0 = the shipped definition, never saved by the shop
+
+    @property
+    def name(self) -> str:
+        return self.workflow.name
+
+
+@lru_cache(maxsize=512)
+def _parse_cached(canonical_json: str) -> Workflow:
+    return parse_workflow(json.loads(canonical_json))
+
+
+def parse_cached(definition: dict[str, Any]) -> Workflow:
+    """Parse (and compile) a definition once per distinct content."""
+    return _parse_cached(json.dumps(definition, sort_keys=True))
+
+
+def shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
+    """Return every workflow of the shop by name, newest saved version first."""
+    result = {
+        name: ShopWorkflow(parse_cached(data), data, True, 0)
+        for name, data in shipped_workflows().items()
+    }
+    rows = session.scalars(
+        select(WorkflowConfig)
+        .where(WorkflowConfig.shop_id == shop_id)
+        .order_by(WorkflowConfig.name, WorkflowConfig.version.desc())
+    )
+    seen: set[str] = set()
+    for row in rows:
+        if row.name in seen:
+            continue
+        seen.add(row.name)
+        result[row.name] = ShopWorkflow(parse_cached(row.definition), row.definition, row.enabled, row.version)
+    return result
+
+
+def save_workflow(
+    session: Session, shop_id: int, definition: dict[str, Any], enabled: bool | None = None
+) -> ShopWorkflow:
+    """Validate and store ``definition`` as the shop's next version of that workflow."""
+    errors = validate_workflow(definition)
+    if errors:
+        raise WorkflowInvalid(errors)
+    name = definition["name"]
+    current = shop_workflows(session, shop_id).get(name)
+    latest = session.scalar(
+        select(func.max(WorkflowConfig.version)).where(
+            WorkflowConfig.shop_id == shop_id, WorkflowConfig.name == name
+        )
+    )
+    row = WorkflowConfig(
+        shop_id=shop_id,
+        name=name,
+        version=(latest or 0) + 1,
+        enabled=enabled if enabled is not None else (current.enabled if current else True),
+        definition=definition,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return ShopWorkflow(parse_cached(definition), definition, row.enabled, row.version)
+
+
+def set_enabled(session: Session, shop_id: int, name: str, enabled: bool) -> ShopWorkflow:
+    """Switch a workflow on or off (stored as a new version, so history stays complete)."""
+    current = shop_workflows(session, shop_id).get(name)
+    if current is None:
+        raise KeyError(name)
+    return save_workflow(session, shop_id, current.definition, enabled=enabled)
+
+
+def workflow_versions(session: Session, shop_id: int, name: str) -> list[WorkflowConfig]:
+    """Every saved version of a workflow, newest first."""
+    return list(
+        session.scalars(
+            select(WorkflowConfig)
+            .where(WorkflowConfig.shop_id == shop_id, WorkflowConfig.name == name)
+            .order_by(WorkflowConfig.version.desc())
+        )
+    )

@@ -1,0 +1,285 @@
+"""The five core workflows end to end: signed webhooks in, decisions and outbox rows out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from plugin.models import Episode, OutboxMessage, Shop, Step
+from plugin.worker import run_once
+from tests import payloads
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, inside the default send window
+
+
+@pytest.fixture
+def at(clock, services):  # type: ignore[no-untyped-def]
+    """Move the clock to ``when`` and run everything due, like `nudge run-due --now`."""
+
+    def run(when: datetime):  # type: ignore[no-untyped-def]
+        clock.now = when
+        return run_once(services, when)
+
+    return run
+
+
+def emails(services, workflow: str | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        query = select(OutboxMessage).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id)
+        if workflow:
+            query = query.where(OutboxMessage.workflow == workflow)
+        return list(session.scalars(query))
+
+
+def skipped(services, workflow: str) -> list[str]:  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        return list(
+            session.scalars(
+                select(Step.reason)
+                .join(Episode, Episode.id == Step.episode_id)
+                .where(Episode.workflow == workflow, Step.state == "skipped")
+            )
+        )
+
+
+def episodes(services, workflow: str) -> list[Episode]:  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        return list(session.scalars(select(Episode).where(Episode.workflow == workflow)))
+
+
+def subscribe(send_webhook, subscribed: bool = True) -> None:  # type: ignore[no-untyped-def]
+    send_webhook("customers/create", payloads.customer())
+    send_webhook("customers/email_marketing_consent_update", payloads.consent(subscribed=subscribed))
+
+
+# --- cart / checkout abandonment -------------------------------------------------------
+
+
+def test_abandoned_checkout_gets_reminder_then_offer_once(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-1", T0))
+    at(T0 + timedelta(hours=1))
+    assert emails(services) == []
+    at(T0 + timedelta(hours=4, minutes=1))
+    [reminder] = emails(services, "cart_abandonment")
+    assert reminder.template == "cart_reminder"
+    assert reminder.to_email == "ada@example.com"
+    assert reminder.state == "kept"  # no SendGrid key: nothing leaves the machine
+    assert "tok-1/recover" in (reminder.preview_html or "")
+    at(T0 + timedelta(hours=24, minutes=1))
+    sent = emails(services, "cart_abandonment")
+    assert [m.template for m in sent] == ["cart_reminder", "cart_offer"]
+    with services.sessions() as session:
+        discount = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "create_discount"))
+    assert discount is not None and discount.params["code"] in (sent[1].preview_html or "")
+    at(T0 + timedelta(days=3))
+    at(T0 + timedelta(days=3))
+    assert len(emails(services, "cart_abandonment")) == 2
+
+
+def test_order_for_the_checkout_exits_abandonment(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-2", T0))
+    at(T0 + timedelta(hours=1))
+    send_webhook("orders/create", payloads.order(9001, T0 + timedelta(hours=2), checkout_token="tok-2"))
+    at(T0 + timedelta(hours=30))
+    assert emails(services, "cart_abandonment") == []
+    [episode] = episodes(services, "cart_abandonment")
+    assert episode.state == "exited" and episode.converted_at is not None
+
+
+def test_order_arriving_before_its_checkout_prevents_enrollment(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("orders/create", payloads.order(9002, T0 + timedelta(minutes=5), checkout_token="tok-3"))
+    send_webhook("checkouts/update", payloads.checkout("tok-3", T0))
+    at(T0 + timedelta(hours=30))
+    assert emails(services, "cart_abandonment") == []
+
+
+def test_abandonment_without_consent_is_skipped_with_reason(send_webhook, services, at):
+    subscribe(send_webhook, subscribed=False)
+    send_webhook("checkouts/create", payloads.checkout("tok-4", T0, accepts_marketing=False))
+    at(T0 + timedelta(hours=30))
+    assert emails(services, "cart_abandonment") == []
+    reasons = skipped(services, "cart_abandonment")
+    assert reasons and all("marketing" in r.lower() for r in reasons), reasons
+
+
+def test_small_cart_is_skipped_for_value(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-5", T0, price="9.00"))
+    at(T0 + timedelta(hours=30))
+    assert emails(services, "cart_abandonment") == []
+    assert any("value" in r.lower() for r in skipped(services, "cart_abandonment"))
+
+
+def test_checkout_already_stale_on_arrival_enrolls_nobody(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-6", T0 - timedelta(days=10)))
+    at(T0 + timedelta(hours=30))
+    assert episodes(services, "cart_abandonment") == []
+
+
+def test_more_cart_activity_moves_the_reminder(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-7", T0))
+    send_webhook("checkouts/update", payloads.checkout("tok-7", T0 + timedelta(hours=3), created_at=T0))
+    at(T0 + timedelta(hours=4, minutes=30))
+    assert emails(services, "cart_abandonment") == []
+    at(T0 + timedelta(hours=7, minutes=1))
+    assert len(emails(services, "cart_abandonment")) == 1
+
+
+def test_out_of_order_checkout_deliveries_converge(send_webhook, services, at):
+    subscribe(send_webhook)
+    newer = payloads.checkout("tok-8", T0 + timedelta(hours=1), created_at=T0, price="80.00")
+    older = payloads.checkout("tok-8", T0, price="15.00")
+    send_webhook("checkouts/update", newer)
+    send_webhook("checkouts/create", older)  # arrives late; must not roll the value back
+    at(T0 + timedelta(hours=5, minutes=1))
+    [reminder] = emails(services, "cart_abandonment")
+    assert "80.00" in (reminder.preview_html or "")
+
+
+def test_frequency_cap_defers_then_sends(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-9", T0))
+    send_webhook("checkouts/create", payloads.checkout("tok-10", T0 + timedelta(hours=1), price="70.00"))
+    at(T0 + timedelta(hours=5, minutes=1))
+    assert len(emails(services, "cart_abandonment")) == 1  # the second is capped (16 h)
+    with services.sessions() as session:
+        deferred = session.scalars(select(Step).where(Step.reason.like("deferred: frequency cap%"))).all()
+    assert deferred
+    # Both reminders are due; after the cap lifts the capped one goes out.
+    at(T0 + timedelta(hours=21, minutes=30))
+    assert len(emails(services, "cart_abandonment")) >= 2
+
+
+def test_quiet_hours_defer_to_the_send_window(send_webhook, services, at):
+    subscribe(send_webhook)
+    late = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)  # +4 h = 23:00 UTC, outside 09-21
+    send_webhook("checkouts/create", payloads.checkout("tok-11", late))
+    at(late + timedelta(hours=4, minutes=1))
+    assert emails(services) == []
+    at(datetime(2026, 3, 3, 9, 0, 30, tzinfo=UTC))
+    assert len(emails(services, "cart_abandonment")) == 1
+
+
+def test_frequency_cap_can_drop_instead(send_webhook, services, at):
+    with services.sessions() as session, session.begin():
+        shop = session.scalar(select(Shop))
+        shop.settings = {"capped_action": "drop"}
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-12", T0))
+    send_webhook("checkouts/create", payloads.checkout("tok-13", T0 + timedelta(hours=1)))
+    at(T0 + timedelta(hours=5, minutes=1))
+    assert len(emails(services, "cart_abandonment")) == 1
+    assert "frequency cap (dropped)" in skipped(services, "cart_abandonment")
+
+
+# --- upsell -----------------------------------------------------------------------------
+
+
+def test_upsell_after_an_order_and_exit_on_next_order(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("orders/create", payloads.order(7001, T0))
+    at(T0 + timedelta(days=7, minutes=1))
+    [upsell] = emails(services, "upsell")
+    assert upsell.template == "upsell"
+    # A second order ends the second order's predecessor episode, and starts its own.
+    send_webhook("orders/create", payloads.order(7002, T0 + timedelta(days=8)))
+    at(T0 + timedelta(days=8, hours=1))
+    states = {e.subject: e.state for e in episodes(services, "upsell")}
+    assert states["7002"] == "active"
+
+
+def test_upsell_skipped_for_refunded_order(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("orders/create", payloads.order(7003, T0))
+    send_webhook(
+        "orders/updated",
+        payloads.order(7003, T0, financial_status="refunded") | {"updated_at": (T0 + timedelta(days=1)).isoformat()},
+    )
+    at(T0 + timedelta(days=7, minutes=1))
+    assert emails(services, "upsell") == []
+    assert any("refund" in r.lower() for r in skipped(services, "upsell"))
+
+
+# --- purchase cycle ---------------------------------------------------------------------
+
+
+def test_purchase_cycle_reminds_before_the_expected_reorder(send_webhook, services, at):
+    subscribe(send_webhook)
+    for n, days_ago in enumerate((90, 60, 30)):
+        when = T0 - timedelta(days=days_ago)
+        send_webhook("orders/create", payloads.order(8000 + n, when))
+    # mean interval 30 days: expected re-order at T0 + 30 d; reminder 3 days before
+    at(T0 + timedelta(days=25))
+    assert emails(services, "purchase_cycle") == []
+    at(T0 + timedelta(days=27, hours=1))
+    [reminder] = emails(services, "purchase_cycle")
+    assert reminder.template == "replenishment"
+    at(T0 + timedelta(days=28))
+    assert len(emails(services, "purchase_cycle")) == 1  # one per cycle
+
+
+# --- feedback request -------------------------------------------------------------------
+
+
+def test_feedback_request_seven_days_after_fulfilment(send_webhook, services, at):
+    subscribe(send_webhook)
+    fulfilled = T0 + timedelta(days=2)
+    send_webhook("orders/create", payloads.order(6001, T0))
+    send_webhook("orders/fulfilled", payloads.order(6001, T0, fulfilled_at=fulfilled))
+    at(fulfilled + timedelta(days=6))
+    assert emails(services, "feedback_request") == []
+    at(fulfilled + timedelta(days=7, minutes=1))
+    [request] = emails(services, "feedback_request")
+    assert request.template == "feedback_request"
+    send_webhook("orders/fulfilled", payloads.order(6001, T0, fulfilled_at=fulfilled), webhook_id="again")
+    at(fulfilled + timedelta(days=20))
+    assert len(emails(services, "feedback_request")) == 1  # one request per order
+
+
+def test_feedback_skipped_when_order_cancelled(send_webhook, services, at):
+    subscribe(send_webhook)
+    fulfilled = T0 + timedelta(days=1)
+    send_webhook("orders/create", payloads.order(6002, T0))
+    send_webhook("orders/fulfilled", payloads.order(6002, T0, fulfilled_at=fulfilled))
+    send_webhook("orders/cancelled", payloads.order(6002, T0, fulfilled_at=fulfilled, cancelled_at=T0 + timedelta(days=3)))
+    at(fulfilled + timedelta(days=8))
+    assert emails(services, "feedback_request") == []
+    assert any("cancel" in r.lower() for r in skipped(services, "feedback_request"))
+
+
+# --- re-engagement ----------------------------------------------------------------------
+
+
+def test_lapsed_customer_is_found_by_the_sweep_and_won_back(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("orders/create", payloads.order(5001, T0 - timedelta(days=120)))
+    at(T0)
+    [winback] = emails(services, "reengagement")
+    assert winback.template == "winback"
+    at(T0 + timedelta(days=1))
+    assert len(emails(services, "reengagement")) == 1  # the sweep does not enroll twice
+
+
+def test_order_ends_reengagement(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("orders/create", payloads.order(5002, T0 - timedelta(days=120)))
+    at(T0)
+    send_webhook("orders/create", payloads.order(5003, T0 + timedelta(days=2)))
+    at(T0 + timedelta(days=40))
+    assert [m.template for m in emails(services, "reengagement")] == ["winback"]
+    [episode] = episodes(services, "reengagement")
+    assert episode.state == "exited"
+
+
+def test_recent_customer_is_not_swept(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("orders/create", payloads.order(5004, T0 - timedelta(days=20)))
+    at(T0)
+    assert episodes(services, "reengagement") == []

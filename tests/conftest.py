@@ -69,8 +69,18 @@ def app(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
         }
     )
     Services.of(app).clock = clock
+    server_errors: list[str] = []
+
+    @app.after_request
+    def _no_server_errors(response):  # type: ignore[no-untyped-def]
+        # TESTING propagates exceptions; this also catches a 5xx returned on purpose.
+        if response.status_code >= 500:
+            server_errors.append(f"{response.status_code} {response.get_data(as_text=True)[:200]}")
+        return response
+
     yield app
     Services.of(app).engine.dispose()
+    assert not server_errors, f"requests answered with a server error: {server_errors}"
 
 
 @pytest.fixture

@@ -1,0 +1,71 @@
+"""The `nudge` command line, through click's runner on the real app and database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from plugin.cli import main
+
+
+@pytest.fixture
+def nudge(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """Run `nudge ...` against a database of the test's own."""
+    monkeypatch.setenv("NUDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setenv("NUDGE_SECRET_KEY", "cli-test-secret")
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def test_shop_add_and_workflows_list(nudge):
+    assert "added shopify shop" in nudge("shop", "add", "cli-shop.myshopify.com", "--token", "t", "--webhook-secret", "s").output
+    listing = nudge("workflows", "list", "cli-shop.myshopify.com").output
+    for name in ("cart_abandonment", "upsell", "purchase_cycle", "feedback_request", "reengagement"):
+        assert name in listing
+
+
+def test_enable_disable_and_show(nudge):
+    nudge("shop", "add", "cli-shop.myshopify.com", "--token", "t")
+    assert "upsell: disabled" in nudge("workflows", "disable", "cli-shop.myshopify.com", "upsell").output
+    shown = json.loads(nudge("workflows", "show", "cli-shop.myshopify.com", "upsell").output)
+    assert shown["enabled"] is False and shown["version"] == 1
+    assert nudge("workflows", "enable", "cli-shop.myshopify.com", "--all").output.count("enabled") == 5
+
+
+def test_set_validates_and_versions(nudge, tmp_path):
+    nudge("shop", "add", "cli-shop.myshopify.com", "--token", "t")
+    definition = json.loads(nudge("workflows", "show", "cli-shop.myshopify.com", "cart_abandonment").output)
+    definition.pop("enabled"), definition.pop("version")
+    definition["steps"][0]["delay"]["hours"] = 2
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(definition))
+    assert "version 1" in nudge("workflows", "set", "cli-shop.myshopify.com", str(good)).output
+    definition["steps"][0]["conditions"]["all"][0]["name"] = "cart_valu"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(definition))
+    result = nudge("workflows", "set", "cli-shop.myshopify.com", str(bad), ok=False)
+    assert result.exit_code != 0
+    assert "steps[0].conditions.all[0]" in result.output and "cart_valu" in result.output
+
+
+def test_unknown_shop_is_a_clear_error(nudge):
+    result = nudge("workflows", "list", "nope.myshopify.com", ok=False)
+    assert result.exit_code != 0 and "no shop" in result.output
+
+
+def test_run_due_and_outbox_json(nudge):
+    nudge("shop", "add", "cli-shop.myshopify.com", "--token", "t")
+    out = nudge("run-due", "--now", "2026-05-01T12:00:00Z").output
+    assert "inbox: 0 processed" in out
+    assert nudge("outbox", "--json").output == ""
+    bad = nudge("run-due", "--now", "yesterday", ok=False)
+    assert bad.exit_code != 0 and "ISO-8601" in bad.output

@@ -1,0 +1,113 @@
+"""Outbox delivery to SendGrid (mocked at the network edge with `responses`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import jsonschema
+import pytest
+import responses
+from sqlalchemy import select
+
+from plugin.delivery import deliver_pending
+from plugin.models import OutboxMessage
+from plugin.worker import run_once
+from tests import payloads
+from tests.conftest import FIXTURES
+from tests.test_workflows import T0, subscribe
+
+SEND_URL = "https://sendgrid.test/v3/mail/send"
+SCHEMA = json.loads((FIXTURES / "sendgrid" / "mail_send_request.lenient.schema.json").read_text())
+
+
+@pytest.fixture
+def keyed(services):  # type: ignore[no-untyped-def]
+    services.settings["SENDGRID_API_KEY"] = "SG.test-key"
+    services.settings["SENDGRID_BASE_URL"] = "https://sendgrid.test"
+    return services
+
+
+def _queue_reminder(send_webhook, services) -> None:  # type: ignore[no-untyped-def]
+    """Get one abandonment reminder into the outbox, undelivered."""
+    services.settings["SENDGRID_API_KEY"] = None
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-d", T0))
+    from plugin.inbox import process_inbox
+    from plugin.steps import run_due
+
+    process_inbox(services, T0)
+    run_due(services, T0 + timedelta(hours=4, minutes=1))
+    services.settings["SENDGRID_API_KEY"] = "SG.test-key"
+    services.settings["SENDGRID_BASE_URL"] = "https://sendgrid.test"
+
+
+def _message(services) -> OutboxMessage:  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        return session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email")).one()
+
+
+@responses.activate
+def test_sent_payload_matches_the_official_schema(send_webhook, services):
+    _queue_reminder(send_webhook, services)
+    responses.post(SEND_URL, status=202, headers={"X-Message-Id": "sg-msg-1"})
+    stats = deliver_pending(services, T0 + timedelta(hours=4, minutes=2))
+    assert stats.sent == 1
+    [call] = responses.calls
+    assert call.request.headers["Authorization"] == "Bearer SG.test-key"
+    body = json.loads(call.request.body)
+    jsonschema.Draft202012Validator(SCHEMA).validate(body)
+    custom_args = body.get("custom_args") or body["personalizations"][0]["custom_args"]
+    assert all(isinstance(v, str) for v in custom_args.values())
+    assert custom_args["nudge_workflow"] == "cart_abandonment"
+    assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert body["headers"]["List-Unsubscribe"].startswith("<https://nudge.example/unsubscribe/")
+    message = _message(services)
+    assert (message.state, message.provider_message_id) == ("sent", "sg-msg-1")
+
+
+@responses.activate
+def test_rate_limit_and_server_errors_are_retried_later(send_webhook, services):
+    _queue_reminder(send_webhook, services)
+    now = T0 + timedelta(hours=4, minutes=2)
+    reset = int(now.timestamp()) + 120
+    responses.post(SEND_URL, status=429, headers={"X-RateLimit-Reset": str(reset)})
+    stats = deliver_pending(services, now)
+    assert stats.retried == 1
+    message = _message(services)
+    assert message.state == "pending" and message.next_attempt_at > now
+    responses.replace(responses.POST, SEND_URL, status=503)
+    deliver_pending(services, message.next_attempt_at)
+    message = _message(services)
+    assert message.state == "pending" and message.attempts == 2
+    responses.replace(responses.POST, SEND_URL, status=202, headers={"X-Message-Id": "sg-2"})
+    deliver_pending(services, message.next_attempt_at)
+    assert _message(services).state == "sent"
+
+
+@responses.activate
+def test_permanent_error_is_parked_with_sendgrids_text(send_webhook, services):
+    _queue_reminder(send_webhook, services)
+    responses.post(
+        SEND_URL,
+        status=400,
+        json={"errors": [{"message": "The from address does not match a verified Sender Identity.", "field": "from"}]},
+    )
+    stats = deliver_pending(services, T0 + timedelta(hours=4, minutes=2))
+    assert stats.failed == 1
+    message = _message(services)
+    assert message.state == "failed"
+    assert "verified Sender Identity" in (message.last_error or "")
+    deliver_pending(services, T0 + timedelta(days=1))
+    assert len(responses.calls) == 1  # a permanent failure is never retried by itself
+
+
+@responses.activate
+def test_without_a_key_nothing_leaves_the_machine(send_webhook, services):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-k", T0))
+    run_once(services, T0)
+    run_once(services, T0 + timedelta(hours=4, minutes=1))
+    assert len(responses.calls) == 0
+    message = _message(services)
+    assert message.state == "kept" and message.preview_html

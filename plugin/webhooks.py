@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from connectors import shopify
+from connectors import shopify, woocommerce
 from plugin.models import Delivery, Shop
 from plugin.services import Services
 
@@ -46,33 +46,79 @@ def shopify_webhook():  # type: ignore[no-untyped-def]
     domain = shopify.shop_from_headers(request.headers)
     if not topic or not domain:
         return _error(400, "missing X-Shopify-Topic or X-Shopify-Shop-Domain header")
+    return _accept(
+        "shopify",
+        domain,
+        topic,
+        shopify.delivery_id_from_headers(request.headers),
+        raw,
+        connector=shopify,
+        handled=shopify.TOPICS | shopify.COMPLIANCE_TOPICS,
+    )
+
+
+@bp.post("/woocommerce/<shop_domain>")
+def woocommerce_webhook(shop_domain: str):  # type: ignore[no-untyped-def]
+    """Accept one WooCommerce delivery, or its unsigned creation ping."""
+    raw = request.get_data(cache=False)
+    if woocommerce.is_ping(request.headers, raw):
+        return jsonify(status="pong")
+    topic = woocommerce.topic_from_headers(request.headers)
+    if not topic:
+        return _error(400, "missing X-WC-Webhook-Topic header")
+    return _accept(
+        "woocommerce",
+        shop_domain,
+        topic,
+        woocommerce.delivery_id_from_headers(request.headers),
+        raw,
+        connector=woocommerce,
+        handled=woocommerce.TOPICS,
+    )
+
+
+def _accept(
+    source: str,
+    domain: str,
+    topic: str,
+    delivery_id: str | None,
+    raw: bytes,
+    *,
+    connector: Any,
+    handled: frozenset[str],
+):  # type: ignore[no-untyped-def]
+    """Verify, parse and store one delivery; the same steps for every platform."""
     services = Services.of(current_app)
     with services.sessions() as session:
-        shop = session.scalar(select(Shop).where(Shop.domain == domain.strip().lower()))
-        secret = _shopify_secret(shop, services.settings)
+        shop = session.scalar(
+            select(Shop).where(Shop.domain == domain.strip().lower(), Shop.platform == source)
+        )
+        secret = _webhook_secret(shop, services.settings)
     # Unknown shops and bad signatures answer alike, so the endpoint reveals nothing.
-    if shop is None or not secret or not shopify.verify(request.headers, raw, secret):
+    if shop is None or not secret or not connector.verify(request.headers, raw, secret):
         return _error(401, "invalid webhook signature")
     if _parse_json_object(raw) is None:
         return _error(400, "body is not a JSON object")
-    delivery_id = shopify.delivery_id_from_headers(request.headers) or _content_id(topic, raw)
-    known_topic = topic in shopify.TOPICS or topic in shopify.COMPLIANCE_TOPICS
+    known = topic in handled
     stored = store_delivery(
         services,
         shop_id=shop.id,
-        source="shopify",
-        delivery_id=delivery_id,
+        source=source,
+        delivery_id=delivery_id or _content_id(topic, raw),
         topic=topic,
         body=raw,
-        status="pending" if known_topic else "ignored",
+        status="pending" if known else "ignored",
     )
-    return jsonify(status=stored if known_topic else "ignored", topic=topic)
+    return jsonify(status=stored if known else "ignored", topic=topic)
 
 
-def _shopify_secret(shop: Shop | None, settings: dict[str, Any]) -> str | None:
+def _webhook_secret(shop: Shop | None, settings: dict[str, Any]) -> str | None:
+    """A shop's own webhook secret; Shopify apps sign with the app secret instead."""
     if shop is None:
         return None
-    return shop.webhook_secret or settings.get("SHOPIFY_API_SECRET")
+    if shop.webhook_secret:
+        return shop.webhook_secret
+    return settings.get("SHOPIFY_API_SECRET") if shop.platform == "shopify" else None
 
 
 def _parse_json_object(raw: bytes) -> dict[str, Any] | None:

@@ -1,0 +1,190 @@
+"""WooCommerce: webhook signature check and payload mapping to normalized events.
+
+WooCommerce signs each delivery with base64(HMAC-SHA256(raw body, webhook secret)) in
+``X-WC-Webhook-Signature``. When a webhook is created it sends an unsigned form-encoded
+ping (``webhook_id=<id>``) that must get a 200. It does not retry failed deliveries.
+Order and customer payloads are the REST v3 resources (GET /wc/v3/orders/<id>).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qs
+
+from rules import events as ev
+from rules.events import Event
+from rules.facts import Customer, LineItem, Order
+
+
+class UnknownTopic(Exception):
+    """The delivery's topic is not one Nudge handles (recorded and acknowledged)."""
+
+
+class MalformedPayload(Exception):
+    """The payload does not have the shape its topic promises."""
+
+
+TOPICS = frozenset({"order.created", "order.updated", "customer.created", "customer.updated"})
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+def topic_from_headers(headers: Mapping[str, str]) -> str | None:
+    return _header(headers, "X-WC-Webhook-Topic")
+
+
+def delivery_id_from_headers(headers: Mapping[str, str]) -> str | None:
+    return _header(headers, "X-WC-Webhook-Delivery-ID")
+
+
+def sign(raw_body: bytes, secret: str) -> str:
+    """The signature WooCommerce sends for ``raw_body``."""
+    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+
+
+def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
+    """Check X-WC-Webhook-Signature over the raw bytes, in constant time."""
+    given = _header(headers, "X-WC-Webhook-Signature")
+    if not given or not secret:
+        return False
+    try:
+        given_bytes = base64.b64decode(given, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()
+    return hmac.compare_digest(given_bytes, expected)
+
+
+def is_ping(headers: Mapping[str, str], raw_body: bytes) -> bool:
+    """The creation ping: no topic header, a form body naming the webhook id."""
+    if topic_from_headers(headers):
+        return False
+    try:
+        fields = parse_qs(raw_body.decode("ascii"), strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return set(fields) == {"webhook_id"}
+
+
+def to_events(topic: str, payload: Any) -> list[Event]:
+    """Map one delivery to normalized events."""
+    if topic not in TOPICS:
+        raise UnknownTopic(topic)
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
+        raise MalformedPayload(f"{topic}: expected an object with an integer id")
+    if topic.startswith("customer."):
+        customer = _customer(payload)
+        kinds = [ev.CUSTOMER_UPSERTED] + ([ev.CUSTOMER_CREATED] if topic == "customer.created" else [])
+        return [Event(kind, occurred_at=customer.updated_at, customer=customer) for kind in kinds]
+    return _order_events(topic, payload)
+
+
+def _order_events(topic: str, payload: dict[str, Any]) -> list[Event]:
+    order = _order(payload)
+    billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
+    result = []
+    if order.customer_id:
+        customer = Customer(
+            id=order.customer_id,
+            email=order.email,
+            first_name=_text(billing.get("first_name")),
+            last_name=_text(billing.get("last_name")),
+        )
+        result.append(Event(ev.CUSTOMER_UPSERTED, occurred_at=order.updated_at, customer=customer))
+    kind = ev.ORDER_PLACED if topic == "order.created" else ev.ORDER_UPDATED
+    result.append(Event(kind, occurred_at=order.updated_at, order=order))
+    if order.fulfilled_at is not None:
+        result.append(Event(ev.ORDER_FULFILLED, occurred_at=order.fulfilled_at, order=order))
+    if order.cancelled_at is not None:
+        result.append(Event(ev.ORDER_CANCELLED, occurred_at=order.cancelled_at, order=order))
+    return result
+
+
+def _order(payload: dict[str, Any]) -> Order:
+    status = _text(payload.get("status")) or ""
+    billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
+    customer_id = payload.get("customer_id")
+    modified = _gmt(payload, "date_modified")
+    items = payload.get("line_items") or []
+    if not isinstance(items, list):
+        raise MalformedPayload("line_items is not a list")
+    return Order(
+        id=str(payload["id"]),
+        customer_id=str(customer_id) if isinstance(customer_id, int) and customer_id > 0 else None,
+        email=_text(billing.get("email")),
+        name="#" + str(payload.get("number") or payload["id"]),
+        value=_money(payload.get("total")),
+        currency=_text(payload.get("currency")),
+        items=tuple(_line_item(item) for item in items if isinstance(item, dict)),
+        created_at=_gmt(payload, "date_created"),
+        updated_at=modified,
+        fulfilled_at=_gmt(payload, "date_completed") if status == "completed" else None,
+        cancelled_at=modified if status == "cancelled" else None,
+        refunded=status == "refunded",
+        financial_status=status or None,
+    )
+
+
+def _customer(payload: dict[str, Any]) -> Customer:
+    return Customer(
+        id=str(payload["id"]),
+        email=_text(payload.get("email")),
+        first_name=_text(payload.get("first_name")),
+        last_name=_text(payload.get("last_name")),
+        created_at=_gmt(payload, "date_created"),
+        updated_at=_gmt(payload, "date_modified"),
+    )
+
+
+def _line_item(item: dict[str, Any]) -> LineItem:
+    quantity = item.get("quantity")
+    product_id = item.get("product_id")
+    variation_id = item.get("variation_id")
+    return LineItem(
+        product_id=str(product_id) if product_id else None,
+        variant_id=str(variation_id) if variation_id else None,
+        sku=_text(item.get("sku")) or None,
+        title=_text(item.get("name")) or "",
+        quantity=quantity if isinstance(quantity, int) else 1,
+        price=_money(item.get("price")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _money(value: Any) -> Decimal:
+    if value is None or isinstance(value, bool):
+        return Decimal("0")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise MalformedPayload(f"not an amount: {value!r}") from exc
+
+
+def _gmt(payload: dict[str, Any], field: str) -> datetime | None:
+    """WooCommerce's ``<field>_gmt`` is naive UTC; fall back to the local field as UTC."""
+    raw = payload.get(f"{field}_gmt") or payload.get(field)
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise MalformedPayload(f"{field} is not a date string")
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise MalformedPayload(f"{field}: not an ISO date: {raw!r}") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -21,10 +21,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     Services.init_app(app, settings)
 
-    from plugin import unsubscribe, webhooks
+    from plugin import api, unsubscribe, webhooks
 
     webhooks.init_app(app)
     unsubscribe.init_app(app)
+    api.init_app(app)
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

@@ -8,10 +8,12 @@ import hashlib
 import hmac
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -63,6 +65,7 @@ def app(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
             "TESTING": True,
             "DATABASE_URL": test_database_url(tmp_path),
             "SECRET_KEY": "test-secret-key",
+            "SHOPIFY_API_KEY": "test-api-key",
             "SHOPIFY_API_SECRET": "test-app-secret",
             "SENDGRID_API_KEY": None,
             "APP_URL": "https://nudge.example",
@@ -143,6 +146,30 @@ class WebhookSender:
 @pytest.fixture
 def send_webhook(client, shop) -> WebhookSender:  # type: ignore[no-untyped-def]
     return WebhookSender(client)
+
+
+def session_token(
+    shop: str = SHOP,
+    *,
+    secret: str = "test-app-secret",
+    audience: str = "test-api-key",
+    expires_in: int = 60,
+    not_before_in: int = -5,
+) -> str:
+    """A Shopify session token as App Bridge makes it (HS256, signed with the app secret)."""
+    now = int(time.time())
+    claims = {
+        "iss": f"https://{shop}/admin",
+        "dest": f"https://{shop}",
+        "aud": audience,
+        "sub": "42",
+        "exp": now + expires_in,
+        "nbf": now + not_before_in,
+        "iat": now,
+        "jti": f"jti-{now}",
+        "sid": "session-1",
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def load_fixture(relative: str) -> bytes:

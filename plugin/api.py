@@ -1,0 +1,261 @@
+"""The JSON API behind the settings page. Every route is scoped to the session token's shop."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from plugin.auth import require_shop
+from plugin.models import Episode, OutboxMessage, Shop, Step
+from plugin.policies import shop_settings
+from plugin.services import Services
+from plugin.workflow_store import save_workflow, shop_workflows, workflow_versions
+from rules.catalog import rule_catalog
+from rules.definitions import WorkflowInvalid
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PATH = re.compile(r"^(?P<path>[\w\[\].]+): (?P<message>.*)$", re.S)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _invalid(errors: list[str]):  # type: ignore[no-untyped-def]
+    """422 with each error split into the field path it concerns and the message."""
+    fields = []
+    for error in errors:
+        match = PATH.match(error)
+        fields.append(
+            {"path": match["path"], "message": match["message"]} if match else {"path": "", "message": error}
+        )
+    response = jsonify(error="invalid", errors=fields)
+    response.status_code = 422
+    return response
+
+
+def _not_found(what: str):  # type: ignore[no-untyped-def]
+    response = jsonify(error="not found", detail=what)
+    response.status_code = 404
+    return response
+
+
+def _json_body() -> dict[str, Any] | None:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+@bp.get("/catalog")
+@require_shop
+def catalog():  # type: ignore[no-untyped-def]
+    """Variables, operators per type and actions: what the rule editor is built from."""
+    return jsonify(rule_catalog())
+
+
+@bp.get("/workflows")
+@require_shop
+def list_workflows():  # type: ignore[no-untyped-def]
+    """Every workflow of the shop, with its definition and counts."""
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        items = shop_workflows(session, g.shop.id)
+        stats = workflow_stats(session, g.shop.id)
+    return jsonify(workflows=[_workflow_json(item, stats.get(name)) for name, item in sorted(items.items())])
+
+
+@bp.get("/workflows/<name>")
+@require_shop
+def get_workflow(name: str):  # type: ignore[no-untyped-def]
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        item = shop_workflows(session, g.shop.id).get(name)
+        if item is None:
+            return _not_found(name)
+        versions = [_version_json(v) for v in workflow_versions(session, g.shop.id, name)]
+        stats = workflow_stats(session, g.shop.id).get(name)
+    return jsonify(workflow=_workflow_json(item, stats), versions=versions)
+
+
+@bp.put("/workflows/<name>")
+@require_shop
+def put_workflow(name: str):  # type: ignore[no-untyped-def]
+    """Save a new version: ``{"definition": {...}, "enabled": bool}`` (either may be omitted)."""
+    body = _json_body()
+    if body is None:
+        return _invalid(["body: expected a JSON object"])
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        current = shop_workflows(session, g.shop.id).get(name)
+        if current is None:
+            return _not_found(name)
+        definition = body.get("definition", current.definition)
+        enabled = body.get("enabled", current.enabled)
+        if not isinstance(definition, dict):
+            return _invalid(["definition: expected a JSON object"])
+        if not isinstance(enabled, bool):
+            return _invalid(["enabled: expected true or false"])
+        if definition.get("name") != name:
+            return _invalid([f"name: must stay {name!r}"])
+        try:
+            saved = save_workflow(session, g.shop.id, definition, enabled=enabled)
+        except WorkflowInvalid as exc:
+            return _invalid(exc.errors)
+    return jsonify(workflow=_workflow_json(saved, None))
+
+
+@bp.post("/workflows/<name>/versions/<int:version>/restore")
+@require_shop
+def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
+    """Save an earlier version's definition again as the newest version."""
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        old = next((v for v in workflow_versions(session, g.shop.id, name) if v.version == version), None)
+        if old is None:
+            return _not_found(f"{name} version {version}")
+        try:
+            saved = save_workflow(session, g.shop.id, old.definition, enabled=old.enabled)
+        except WorkflowInvalid as exc:  # the catalog may have changed since
+            return _invalid(exc.errors)
+    return jsonify(workflow=_workflow_json(saved, None))
+
+
+@bp.get("/settings")
+@require_shop
+def get_settings():  # type: ignore[no-untyped-def]
+    return jsonify(settings=shop_settings(g.shop.settings))
+
+
+@bp.put("/settings")
+@require_shop
+def put_settings():  # type: ignore[no-untyped-def]
+    """Change shop-wide policies; every field is validated, nothing is saved on error."""
+    body = _json_body()
+    if body is None:
+        return _invalid(["body: expected a JSON object"])
+    merged = shop_settings({**shop_settings(g.shop.settings), **body})
+    errors = validate_settings(merged)
+    if errors:
+        return _invalid(errors)
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        shop = session.get_one(Shop, g.shop.id)
+        shop.settings = merged
+    return jsonify(settings=merged)
+
+
+@bp.get("/activity")
+@require_shop
+def activity():  # type: ignore[no-untyped-def]
+    """The latest decisions, each with its reason: why a customer got (or did not get) a message."""
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        rows = session.execute(
+            select(Step, Episode)
+            .join(Episode, Episode.id == Step.episode_id)
+            .where(Step.shop_id == g.shop.id, Step.decided_at.is_not(None))
+            .order_by(Step.decided_at.desc(), Step.id.desc())
+            .limit(min(int(request.args.get("limit", 50)), 200))
+        ).all()
+    return jsonify(
+        activity=[
+            {
+                "workflow": episode.workflow,
+                "step": step.step_id,
+                "customer": episode.customer_external_id,
+                "subject": episode.subject,
+                "outcome": step.state,
+                "reason": step.reason,
+                "decided_at": step.decided_at.isoformat() if step.decided_at else None,
+            }
+            for step, episode in rows
+        ]
+    )
+
+
+def validate_settings(settings: dict[str, Any]) -> list[str]:
+    """Check shop-wide policies; errors name the field."""
+    from zoneinfo import available_timezones
+
+    errors = []
+    window = settings.get("send_window") or {}
+    for key in ("start_hour", "end_hour"):
+        value = window.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 24:
+            errors.append(f"send_window.{key}: a whole hour from 0 to 24")
+    cap = settings.get("frequency_cap_hours")
+    if not isinstance(cap, int | float) or isinstance(cap, bool) or not 0 <= cap <= 24 * 30:
+        errors.append("frequency_cap_hours: a number of hours from 0 to 720")
+    if settings.get("capped_action") not in ("defer", "drop"):
+        errors.append("capped_action: 'defer' or 'drop'")
+    if settings.get("timezone") not in available_timezones():
+        errors.append("timezone: an IANA time zone such as 'America/New_York'")
+    for key in ("from_email", "reply_to", "staff_email"):
+        value = settings.get(key)
+        if value is not None and (not isinstance(value, str) or not EMAIL.match(value)):
+            errors.append(f"{key}: an email address")
+    group = settings.get("asm_group_id")
+    if group is not None and (not isinstance(group, int) or isinstance(group, bool) or group <= 0):
+        errors.append("asm_group_id: a SendGrid unsubscribe group id")
+    return errors
+
+
+def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
+    """Per workflow: enrolled, converted, emails sent, skipped steps by reason."""
+    stats: dict[str, dict[str, Any]] = {}
+
+    def row(name: str) -> dict[str, Any]:
+        return stats.setdefault(name, {"enrolled": 0, "converted": 0, "sent": 0, "skipped": Counter()})
+
+    for name, enrolled, converted in session.execute(
+        select(Episode.workflow, func.count(), func.count(Episode.converted_at))
+        .where(Episode.shop_id == shop_id)
+        .group_by(Episode.workflow)
+    ):
+        row(name).update(enrolled=enrolled, converted=converted)
+    for name, sent in session.execute(
+        select(OutboxMessage.workflow, func.count())
+        .where(
+            OutboxMessage.shop_id == shop_id,
+            OutboxMessage.kind == "email",
+            OutboxMessage.state.in_(("sent", "kept")),
+        )
+        .group_by(OutboxMessage.workflow)
+    ):
+        row(name)["sent"] = sent
+    for name, reason, count in session.execute(
+        select(Episode.workflow, Step.reason, func.count())
+        .join(Episode, Episode.id == Step.episode_id)
+        .where(Step.shop_id == shop_id, Step.state == "skipped")
+        .group_by(Episode.workflow, Step.reason)
+    ):
+        row(name)["skipped"][reason or "unknown"] += count
+    return stats
+
+
+def _workflow_json(item: Any, stats: dict[str, Any] | None) -> dict[str, Any]:
+    stats = stats or {"enrolled": 0, "converted": 0, "sent": 0, "skipped": Counter()}
+    return {
+        "name": item.name,
+        "title": item.workflow.title,
+        "category": item.workflow.category,
+        "enabled": item.enabled,
+        "version": item.version,
+        "definition": item.definition,
+        "stats": {**stats, "skipped": dict(stats["skipped"])},
+    }
+
+
+def _version_json(row: Any) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "enabled": row.enabled,
+        "created_at": row.created_at.isoformat(),
+        "definition": row.definition,
+    }

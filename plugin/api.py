@@ -161,7 +161,7 @@ def activity():  # type: ignore[no-untyped-def]
             .join(Episode, Episode.id == Step.episode_id)
             .where(Step.shop_id == g.shop.id, Step.decided_at.is_not(None))
             .order_by(Step.decided_at.desc(), Step.id.desc())
-            .limit(min(int(request.args.get("limit", 50)), 200))
+            .limit(max(1, min(request.args.get("limit", 50, type=int) or 50, 200)))
         ).all()
     return jsonify(
         activity=[

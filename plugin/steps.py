@@ -20,7 +20,7 @@ from plugin.policies import shop_settings
 from plugin.services import Services
 from plugin.workflow_store import shop_workflows
 from rules.scheduling import frequency_cap_release, next_in_send_window
-from rules.compiler import evaluate_step
+from rules.evaluation import evaluate_step
 
 MAX_DEFERRALS = 60  # a step deferred this often (cap + window) is given up, with its reason
 

@@ -1,0 +1,242 @@
+"""Validate a whole workflow definition up front, against the rule catalog.
+
+business-rules only fails (with a bare AssertionError) when it reaches a bad condition,
+possibly weeks after a merchant saved it. Here every problem is reported at once, each
+with the JSON path it concerns: ``steps[1].conditions.all[2]: unknown variable 'cart_valu'``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from rules.catalog import action_params, operator_inputs, variable_types
+from rules.events import KINDS
+
+DELAY_UNITS = ("minutes", "hours", "days")
+ANCHORS = frozenset(
+    {"enrollment", "checkout_activity", "order_created", "fulfillment", "expected_reorder", "previous_step"}
+)
+SUBJECTS = frozenset({"checkout", "order", "customer"})
+SWEEPS = {"inactive": {"inactive_days"}, "reorder_due": {"lead_days"}}
+CATEGORIES = frozenset({"marketing", "transactional"})
+TOP_LEVEL = frozenset(
+    {
+        "name",
+        "title",
+        "description",
+        "category",
+        "trigger",
+        "exit_on",
+        "reenroll_after_days",
+        "holdout_percent",
+        "steps",
+    }
+)
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_STEPS = 20
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _suggest(name: Any, known: Any) -> str:
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def validate_workflow(data: Any) -> list[str]:
+    """Return every problem in a definition; an empty list means it is valid."""
+    if not isinstance(data, dict):
+        return ["definition: expected a JSON object"]
+    errors: list[str] = []
+    for key in sorted(set(data) - TOP_LEVEL):
+        errors.append(f"{key}: unknown field{_suggest(key, TOP_LEVEL)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        errors.append("name: lowercase letters, digits and underscores, starting with a letter")
+    for key in ("title", "description"):
+        if key in data and not isinstance(data[key], str):
+            errors.append(f"{key}: expected text")
+    if data.get("category", "marketing") not in CATEGORIES:
+        errors.append("category: 'marketing' or 'transactional'")
+    errors += _trigger_errors(data.get("trigger"))
+    exit_on = data.get("exit_on", [])
+    if not isinstance(exit_on, list):
+        errors.append("exit_on: expected a list of event names")
+    else:
+        for i, kind in enumerate(exit_on):
+            if kind not in KINDS:
+                errors.append(f"exit_on[{i}]: unknown event '{kind}'{_suggest(kind, KINDS)}")
+    reenroll = data.get("reenroll_after_days")
+    if reenroll is not None and (not _is_number(reenroll) or reenroll < 0):
+        errors.append("reenroll_after_days: a number of days (or null for never)")
+    holdout = data.get("holdout_percent", 0)
+    if not _is_number(holdout) or not 0 <= holdout <= 100:
+        errors.append("holdout_percent: a number from 0 to 100")
+    errors += _steps_errors(data.get("steps"))
+    return errors
+
+
+def _trigger_errors(trigger: Any) -> list[str]:
+    if not isinstance(trigger, dict):
+        return ["trigger: expected an object with 'event' or 'sweep'"]
+    errors = []
+    if ("event" in trigger) == ("sweep" in trigger):
+        errors.append("trigger: exactly one of 'event' or 'sweep'")
+    allowed = {"event", "sweep", "subject", "max_age_hours"}
+    if "event" in trigger and trigger["event"] not in KINDS:
+        errors.append(f"trigger.event: unknown event '{trigger['event']}'{_suggest(trigger['event'], KINDS)}")
+    if "sweep" in trigger:
+        if trigger["sweep"] not in SWEEPS:
+            errors.append(f"trigger.sweep: one of {', '.join(sorted(SWEEPS))}")
+        else:
+            allowed |= SWEEPS[trigger["sweep"]]
+            for param in SWEEPS[trigger["sweep"]]:
+                if param in trigger and (not _is_number(trigger[param]) or trigger[param] < 0):
+                    errors.append(f"trigger.{param}: a number of days, not negative")
+    if trigger.get("subject") not in SUBJECTS:
+        errors.append(f"trigger.subject: one of {', '.join(sorted(SUBJECTS))}")
+    max_age = trigger.get("max_age_hours")
+    if max_age is not None and (not _is_number(max_age) or max_age <= 0):
+        errors.append("trigger.max_age_hours: a positive number of hours")
+    for key in sorted(set(trigger) - allowed):
+        errors.append(f"trigger.{key}: unknown field{_suggest(key, allowed)}")
+    return errors
+
+
+def _steps_errors(steps: Any) -> list[str]:
+    if not isinstance(steps, list) or not steps:
+        return ["steps: expected a non-empty list"]
+    if len(steps) > MAX_STEPS:
+        return [f"steps: at most {MAX_STEPS}"]
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, step in enumerate(steps):
+        path = f"steps[{i}]"
+        if not isinstance(step, dict):
+            errors.append(f"{path}: expected an object")
+            continue
+        for key in sorted(set(step) - {"id", "delay", "conditions", "actions"}):
+            errors.append(f"{path}.{key}: unknown field")
+        step_id = step.get("id")
+        if not isinstance(step_id, str) or not NAME.match(step_id):
+            errors.append(f"{path}.id: lowercase letters, digits and underscores")
+        elif step_id in seen:
+            errors.append(f"{path}.id: duplicate step id '{step_id}'")
+        else:
+            seen.add(step_id)
+        errors += _delay_errors(step.get("delay"), f"{path}.delay")
+        errors += condition_errors(step.get("conditions"), f"{path}.conditions")
+        errors += _actions_errors(step.get("actions"), f"{path}.actions")
+    return errors
+
+
+def _delay_errors(delay: Any, path: str) -> list[str]:
+    if not isinstance(delay, dict):
+        return [f"{path}: expected an object such as {{\"hours\": 4, \"from\": \"enrollment\"}}"]
+    errors = []
+    for key in sorted(set(delay) - set(DELAY_UNITS) - {"from"}):
+        errors.append(f"{path}.{key}: unknown unit{_suggest(key, DELAY_UNITS)}")
+    for unit in DELAY_UNITS:
+        if unit in delay and not _is_number(delay[unit]):
+            errors.append(f"{path}.{unit}: expected a number")
+    if delay.get("from", "enrollment") not in ANCHORS:
+        errors.append(f"{path}.from: one of {', '.join(sorted(ANCHORS))}")
+    return errors
+
+
+def condition_errors(conditions: Any, path: str) -> list[str]:
+    """Check a business-rules condition tree (all/any groups and leaf conditions)."""
+    if not isinstance(conditions, dict):
+        return [f"{path}: expected an object"]
+    keys = set(conditions)
+    if keys & {"all", "any"}:
+        if len(keys) != 1:
+            return [f"{path}: 'all' or 'any' must be alone in its group"]
+        group = "all" if "all" in keys else "any"
+        members = conditions[group]
+        if not isinstance(members, list) or not members:
+            return [f"{path}.{group}: expected a non-empty list"]
+        errors = []
+        for i, member in enumerate(members):
+            errors += condition_errors(member, f"{path}.{group}[{i}]")
+        return errors
+    return _leaf_errors(conditions, path)
+
+
+def _leaf_errors(condition: dict[str, Any], path: str) -> list[str]:
+    errors = []
+    for key in ("name", "operator", "value"):
+        if key not in condition:
+            errors.append(f"{path}: missing '{key}'")
+    for key in sorted(set(condition) - {"name", "operator", "value"}):
+        errors.append(f"{path}: unknown key '{key}'")
+    if errors:
+        return errors
+    name, operator, value = condition["name"], condition["operator"], condition["value"]
+    types = variable_types()
+    if name not in types:
+        return [f"{path}: unknown variable '{name}'{_suggest(name, types)}"]
+    field_type = types[name]
+    operators = operator_inputs()[field_type]
+    if operator not in operators:
+        return [
+            f"{path}: operator '{operator}' is not defined for {field_type} variable '{name}'"
+            f"{_suggest(operator, operators)}"
+        ]
+    return _value_errors(operators[operator], operator, value, path)
+
+
+def _value_errors(input_type: str, operator: str, value: Any, path: str) -> list[str]:
+    if input_type == "numeric" and not _is_number(value):
+        return [f"{path}.value: expected a number"]
+    if input_type == "text":
+        if not isinstance(value, str):
+            return [f"{path}.value: expected text"]
+        if operator == "matches_regex":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                return [f"{path}.value: not a valid regular expression ({exc})"]
+    if input_type == "select_multiple" and not isinstance(value, list):
+        return [f"{path}.value: expected a list"]
+    if input_type == "select" and isinstance(value, list | dict):
+        return [f"{path}.value: expected a single value"]
+    return []
+
+
+def _actions_errors(actions: Any, path: str) -> list[str]:
+    if not isinstance(actions, list) or not actions:
+        return [f"{path}: expected a non-empty list"]
+    errors = []
+    catalog = action_params()
+    for i, action in enumerate(actions):
+        where = f"{path}[{i}]"
+        if not isinstance(action, dict) or not isinstance(action.get("name"), str):
+            errors.append(f"{where}: expected an object with a 'name'")
+            continue
+        name = action["name"]
+        if name not in catalog:
+            errors.append(f"{where}: unknown action '{name}'{_suggest(name, catalog)}")
+            continue
+        params = action.get("params") or {}
+        if not isinstance(params, dict):
+            errors.append(f"{where}.params: expected an object")
+            continue
+        for param, value in params.items():
+            if param not in catalog[name]:
+                errors.append(
+                    f"{where}.params: unknown parameter '{param}' for {name}{_suggest(param, catalog[name])}"
+                )
+            elif catalog[name][param] == "numeric" and not _is_number(value):
+                errors.append(f"{where}.params.{param}: expected a number")
+            elif catalog[name][param] == "text" and not isinstance(value, str):
+                errors.append(f"{where}.params.{param}: expected text")
+        if name in ("send_email",) and "template" not in params:
+            errors.append(f"{where}.params: send_email needs a 'template'")
+        if name == "tag_customer" and "tag" not in params:
+            errors.append(f"{where}.params: tag_customer needs a 'tag'")
+    return errors

@@ -1,0 +1,295 @@
+"""Rule variables: what conditions can ask about a FactSet.
+
+business-rules has no date type, so time is expressed as numbers (hours/days since...)
+computed from ``facts.now``. When a fact is unknown, a variable returns a value chosen
+so that the usual condition on it fails safe (no message rather than a wrong one); each
+such value is named below. Each variable is computed at most once per evaluation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from business_rules.variables import (
+    BaseVariables,
+    boolean_rule_variable,
+    numeric_rule_variable,
+    select_multiple_rule_variable,
+)
+
+from rules.facts import FactSet, LineItem, Order
+
+NEVER_DAYS = 36_500.0  # "never happened": longer ago (or further away) than any window
+NOT_YET = -1.0  # "has not happened yet": fails any "at least N days since" condition
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def memoized(func: F) -> F:
+    """Compute a variable once per FactVariables instance (business-rules calls it per condition)."""
+
+    @functools.wraps(func)
+    def wrapper(self: FactVariables) -> Any:
+        cache = self._cache
+        if func.__name__ not in cache:
+            cache[func.__name__] = func(self)
+        return cache[func.__name__]
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _days(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / 86_400
+
+
+def _values(items: Iterable[LineItem], attribute: str) -> list[str]:
+    found: list[str] = []
+    for item in items:
+        value = getattr(item, attribute)
+        for one in value if isinstance(value, tuple) else (value,):
+            if one and one not in found:
+                found.append(str(one))
+    return found
+
+
+class FactVariables(BaseVariables):
+    """Variables over one FactSet (customer, subject checkout/order, history)."""
+
+    def __init__(self, facts: FactSet):
+        self.facts = facts
+        self._cache: dict[str, Any] = {}
+
+    # --- customer ---------------------------------------------------------------------
+
+    @boolean_rule_variable(label="Has an email address")
+    @memoized
+    def has_email(self) -> bool:
+        return bool(self.facts.customer.email)
+
+    @boolean_rule_variable(label="Accepts marketing email")
+    @memoized
+    def accepts_marketing(self) -> bool:
+        """Unknown consent counts as no consent."""
+        return self.facts.customer.accepts_marketing is True
+
+    @boolean_rule_variable(label="Address is suppressed or unsubscribed")
+    @memoized
+    def suppressed(self) -> bool:
+        return self.facts.suppressed
+
+    @select_multiple_rule_variable(label="Customer tags")
+    @memoized
+    def customer_tags(self) -> list[str]:
+        return list(self.facts.customer.tags or ())
+
+    @numeric_rule_variable(label="Orders placed")
+    @memoized
+    def orders_count(self) -> int:
+        known = self.facts.customer.orders_count
+        placed = sum(1 for o in self.facts.orders if o.cancelled_at is None)
+        return max(known or 0, placed)
+
+    @numeric_rule_variable(label="Total spent")
+    @memoized
+    def total_spent(self) -> Any:
+        if self.facts.customer.total_spent is not None:
+            return self.facts.customer.total_spent
+        return sum((o.value for o in self.facts.orders if o.cancelled_at is None), start=0)
+
+    @numeric_rule_variable(label="Days since the customer was created")
+    @memoized
+    def days_since_customer_created(self) -> float:
+        """Unknown creation date: 0 (a new customer)."""
+        created = self.facts.customer.created_at
+        return _days(self.facts.now, created) if created else 0.0
+
+    @numeric_rule_variable(label="Days since last order")
+    @memoized
+    def days_since_last_order(self) -> float:
+        """No order ever: NEVER_DAYS."""
+        last = self._last_order_at()
+        return _days(self.facts.now, last) if last else NEVER_DAYS
+
+    @numeric_rule_variable(label="Days since last email engagement (open or click)")
+    @memoized
+    def days_since_last_engagement(self) -> float:
+        """No engagement ever: NEVER_DAYS."""
+        engaged = self.facts.customer.last_engaged_at
+        return _days(self.facts.now, engaged) if engaged else NEVER_DAYS
+
+    @numeric_rule_variable(label="Days since last activity (order, engagement or signup)")
+    @memoized
+    def days_since_last_activity(self) -> float:
+        customer = self.facts.customer
+        moments = [m for m in (self._last_order_at(), customer.last_engaged_at, customer.created_at) if m]
+        return _days(self.facts.now, max(moments)) if moments else NEVER_DAYS
+
+    @numeric_rule_variable(label="Days until the expected re-order")
+    @memoized
+    def days_until_expected_reorder(self) -> float:
+        """Negative once the date has passed; no known cycle: NEVER_DAYS."""
+        interval = self.facts.extra.get("reorder_interval_days") or self._mean_interval()
+        last = self._last_order_at()
+        if not interval or last is None:
+            return NEVER_DAYS
+        return float(interval) - _days(self.facts.now, last)
+
+    @numeric_rule_variable(label="Days since the last abandonment email")
+    @memoized
+    def days_since_abandonment_email(self) -> float:
+        """None sent: NEVER_DAYS."""
+        sent = self.facts.last_abandonment_email_at
+        return _days(self.facts.now, sent) if sent else NEVER_DAYS
+
+    @numeric_rule_variable(label="Hours since the last marketing email")
+    @memoized
+    def hours_since_marketing_email(self) -> float:
+        """None sent: NEVER_DAYS in hours."""
+        sent = self.facts.last_marketing_email_at
+        return _days(self.facts.now, sent) * 24 if sent else NEVER_DAYS * 24
+
+    @numeric_rule_variable(label="Orders placed since this workflow's subject")
+    @memoized
+    def orders_since_subject(self) -> int:
+        """Orders after the subject (checkout, order) or after enrollment; how conversion shows."""
+        facts = self.facts
+        if facts.checkout is not None:
+            token, since = facts.checkout.token, facts.checkout.created_at
+            return sum(
+                1
+                for o in facts.orders
+                if o.checkout_token == token
+                or (since is not None and o.created_at is not None and o.created_at >= since)
+            )
+        if facts.order is not None:
+            subject = facts.order
+            return sum(
+                1
+                for o in facts.orders
+                if o.id != subject.id
+                and o.created_at is not None
+                and subject.created_at is not None
+                and o.created_at > subject.created_at
+            )
+        since = facts.anchor_at
+        return sum(1 for o in facts.orders if since and o.created_at and o.created_at > since)
+
+    # --- checkout ---------------------------------------------------------------------
+
+    @boolean_rule_variable(label="Checkout completed")
+    @memoized
+    def checkout_completed(self) -> bool:
+        """No checkout: True (nothing to recover)."""
+        checkout = self.facts.checkout
+        return checkout is None or checkout.completed_at is not None
+
+    @numeric_rule_variable(label="Cart value")
+    @memoized
+    def checkout_value(self) -> Any:
+        return self.facts.checkout.value if self.facts.checkout else 0
+
+    @numeric_rule_variable(label="Items in cart")
+    @memoized
+    def cart_item_count(self) -> int:
+        checkout = self.facts.checkout
+        return sum(item.quantity for item in checkout.items) if checkout else 0
+
+    @numeric_rule_variable(label="Hours since last checkout activity")
+    @memoized
+    def hours_since_checkout_activity(self) -> float:
+        """No checkout: 0."""
+        checkout = self.facts.checkout
+        moment = checkout and (checkout.updated_at or checkout.created_at)
+        return _days(self.facts.now, moment) * 24 if moment else 0.0
+
+    @select_multiple_rule_variable(label="Products in cart")
+    @memoized
+    def checkout_product_ids(self) -> list[str]:
+        return _values(self.facts.checkout.items, "product_id") if self.facts.checkout else []
+
+    # --- order ------------------------------------------------------------------------
+
+    @numeric_rule_variable(label="Order value")
+    @memoized
+    def order_value(self) -> Any:
+        return self.facts.order.value if self.facts.order else 0
+
+    @select_multiple_rule_variable(label="Products in order")
+    @memoized
+    def order_product_ids(self) -> list[str]:
+        return self._order_values("product_id")
+
+    @select_multiple_rule_variable(label="Product types in order")
+    @memoized
+    def order_product_types(self) -> list[str]:
+        return self._order_values("product_type")
+
+    @select_multiple_rule_variable(label="Product tags in order")
+    @memoized
+    def order_product_tags(self) -> list[str]:
+        return self._order_values("tags")
+
+    @select_multiple_rule_variable(label="Vendors in order")
+    @memoized
+    def order_vendors(self) -> list[str]:
+        return self._order_values("vendor")
+
+    @boolean_rule_variable(label="Order cancelled")
+    @memoized
+    def order_cancelled(self) -> bool:
+        """No order: True (fails "not cancelled")."""
+        return self.facts.order is None or self.facts.order.cancelled_at is not None
+
+    @boolean_rule_variable(label="Order refunded")
+    @memoized
+    def order_refunded(self) -> bool:
+        """No order: True (fails "not refunded")."""
+        return self.facts.order is None or self.facts.order.refunded
+
+    @boolean_rule_variable(label="Order fulfilled")
+    @memoized
+    def order_fulfilled(self) -> bool:
+        return self.facts.order is not None and self.facts.order.fulfilled_at is not None
+
+    @numeric_rule_variable(label="Days since the order was fulfilled")
+    @memoized
+    def days_since_fulfilled(self) -> float:
+        """Not fulfilled: NOT_YET."""
+        order = self.facts.order
+        if order is None or order.fulfilled_at is None:
+            return NOT_YET
+        return _days(self.facts.now, order.fulfilled_at)
+
+    @numeric_rule_variable(label="Days since the order was placed")
+    @memoized
+    def days_since_order(self) -> float:
+        """No order: NOT_YET."""
+        order = self.facts.order
+        if order is None or order.created_at is None:
+            return NOT_YET
+        return _days(self.facts.now, order.created_at)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _order_values(self, attribute: str) -> list[str]:
+        return _values(self.facts.order.items, attribute) if self.facts.order else []
+
+    def _placed(self) -> list[Order]:
+        return [o for o in self.facts.orders if o.cancelled_at is None and o.created_at is not None]
+
+    def _last_order_at(self) -> datetime | None:
+        placed = [o.created_at for o in self._placed() if o.created_at]
+        known = self.facts.customer.last_order_at
+        candidates = placed + ([known] if known else [])
+        return max(candidates) if candidates else None
+
+    def _mean_interval(self) -> float | None:
+        if self.facts.customer.mean_days_between_orders:
+            return self.facts.customer.mean_days_between_orders
+        moments = sorted(o.created_at for o in self._placed() if o.created_at)
+        if len(moments) < 2:
+            return None
+        return _days(moments[-1], moments[0]) / (len(moments) - 1)

@@ -8,64 +8,37 @@ Order and customer payloads are the REST v3 resources (GET /wc/v3/orders/<id>).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
 
+from connectors import signing
+from connectors.errors import MalformedPayload, UnknownTopic
+from connectors.headers import header
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Customer, LineItem, Order
 
 
-class UnknownTopic(Exception):
-    """The delivery's topic is not one Nudge handles (recorded and acknowledged)."""
-
-
-class MalformedPayload(Exception):
-    """The payload does not have the shape its topic promises."""
-
-
 TOPICS = frozenset({"order.created", "order.updated", "customer.created", "customer.updated"})
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value
-
-
 def topic_from_headers(headers: Mapping[str, str]) -> str | None:
-    return _header(headers, "X-WC-Webhook-Topic")
+    return header(headers, "X-WC-Webhook-Topic")
 
 
 def delivery_id_from_headers(headers: Mapping[str, str]) -> str | None:
-    return _header(headers, "X-WC-Webhook-Delivery-ID")
+    return header(headers, "X-WC-Webhook-Delivery-ID")
 
 
-def sign(raw_body: bytes, secret: str) -> str:
-    """The signature WooCommerce sends for ``raw_body``."""
-    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+sign = signing.sign
 
 
 def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
     """Check X-WC-Webhook-Signature over the raw bytes, in constant time."""
-    given = _header(headers, "X-WC-Webhook-Signature")
-    if not given or not secret:
-        return False
-    try:
-        given_bytes = base64.b64decode(given, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()
-    return hmac.compare_digest(given_bytes, expected)
+    return signing.matches(header(headers, "X-WC-Webhook-Signature"), raw_body, secret)
 
 
 def is_ping(headers: Mapping[str, str], raw_body: bytes) -> bool:

@@ -334,7 +334,7 @@ def _sweep_subjects(
                 CustomerRow.shop_id == shop_id,
                 CustomerRow.expected_reorder_at <= now + lead,
                 # a date long past means the cycle was missed; re-engagement takes over
-                CustomerRow.expected_reorder_at > now - timedelta(days=30),
+                CustomerRow.expected_reorder_at > now - timedelta(days=14),
                 CustomerRow.email.is_not(None),
                 ~taken,
             )

@@ -66,7 +66,7 @@ def app(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
             "DATABASE_URL": test_database_url(tmp_path),
             "SECRET_KEY": "test-secret-key",
             "SHOPIFY_API_KEY": "test-api-key",
-            "SHOPIFY_API_SECRET": "test-app-secret",
+            "SHOPIFY_API_SECRET": "test-app-secret-0123456789abcdef0123456789",
             "SENDGRID_API_KEY": None,
             "APP_URL": "https://nudge.example",
         }
@@ -144,6 +144,18 @@ class WebhookSender:
 
 
 @pytest.fixture
+def at(clock, services):  # type: ignore[no-untyped-def]
+    """Move the clock to ``when`` and run everything due, like `nudge run-due --now`."""
+    from plugin.worker import run_once
+
+    def run(when: datetime):  # type: ignore[no-untyped-def]
+        clock.now = when
+        return run_once(services, when)
+
+    return run
+
+
+@pytest.fixture
 def send_webhook(client, shop) -> WebhookSender:  # type: ignore[no-untyped-def]
     return WebhookSender(client)
 
@@ -151,7 +163,7 @@ def send_webhook(client, shop) -> WebhookSender:  # type: ignore[no-untyped-def]
 def session_token(
     shop: str = SHOP,
     *,
-    secret: str = "test-app-secret",
+    secret: str = "test-app-secret-0123456789abcdef0123456789",
     audience: str = "test-api-key",
     expires_in: int = 60,
     not_before_in: int = -5,

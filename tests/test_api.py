@@ -21,21 +21,21 @@ def other_shop(services):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(
-    "headers",
+    "make_headers",
     [
-        {},
-        {"Authorization": "Basic abc"},
-        auth("not-a-jwt"),
-        auth(session_token(secret="forged-secret")),
-        auth(session_token(expires_in=-120)),
-        auth(session_token(audience="someone-elses-app")),
-        auth(session_token(not_before_in=600)),
-        auth(session_token("not-installed.myshopify.com")),
+        lambda: {},
+        lambda: {"Authorization": "Basic abc"},
+        lambda: auth("not-a-jwt"),
+        lambda: auth(session_token(secret="forged-secret-forged-secret-forged-secret")),
+        lambda: auth(session_token(expires_in=-120)),
+        lambda: auth(session_token(audience="someone-elses-app")),
+        lambda: auth(session_token(not_before_in=600)),
+        lambda: auth(session_token("not-installed.myshopify.com")),
     ],
     ids=["missing", "not-bearer", "garbage", "forged", "expired", "wrong-audience", "not-yet-valid", "unknown-shop"],
 )
-def test_bad_tokens_are_401(client, shop, headers):
-    response = client.get("/api/workflows", headers=headers)
+def test_bad_tokens_are_401(client, shop, make_headers):
+    response = client.get("/api/workflows", headers=make_headers())
     assert response.status_code == 401
     assert response.json["error"] == "unauthorized"
 

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from plugin.models import Episode, OutboxMessage, Shop, Step
-from plugin.worker import run_once
 from tests import payloads
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, inside the default send window
-
-
-@pytest.fixture
-def at(clock, services):  # type: ignore[no-untyped-def]
-    """Move the clock to ``when`` and run everything due, like `nudge run-due --now`."""
-
-    def run(when: datetime):  # type: ignore[no-untyped-def]
-        clock.now = when
-        return run_once(services, when)
-
-    return run
 
 
 def emails(services, workflow: str | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
@@ -143,18 +130,30 @@ def test_out_of_order_checkout_deliveries_converge(send_webhook, services, at):
     assert "80.00" in (reminder.preview_html or "")
 
 
-def test_frequency_cap_defers_then_sends(send_webhook, services, at):
+def _upsell_then_checkout(send_webhook, at) -> None:  # type: ignore[no-untyped-def]
+    """An upsell email goes out at T0+3h; an abandonment reminder falls due at T0+4h."""
     subscribe(send_webhook)
+    ordered = T0 - timedelta(days=7) + timedelta(hours=3)
+    send_webhook("orders/create", payloads.order(7100, ordered))
+    at(ordered)
     send_webhook("checkouts/create", payloads.checkout("tok-9", T0))
-    send_webhook("checkouts/create", payloads.checkout("tok-10", T0 + timedelta(hours=1), price="70.00"))
-    at(T0 + timedelta(hours=5, minutes=1))
-    assert len(emails(services, "cart_abandonment")) == 1  # the second is capped (16 h)
+    at(T0)
+    at(T0 + timedelta(hours=3, minutes=1))
+
+
+def test_frequency_cap_defers_then_sends(send_webhook, services, at):
+    _upsell_then_checkout(send_webhook, at)
+    assert [m.workflow for m in emails(services)] == ["upsell"]
+    at(T0 + timedelta(hours=4, minutes=1))
+    assert len(emails(services)) == 1  # capped: at most one marketing email per 16 h
     with services.sessions() as session:
-        deferred = session.scalars(select(Step).where(Step.reason.like("deferred: frequency cap%"))).all()
-    assert deferred
-    # Both reminders are due; after the cap lifts the capped one goes out.
-    at(T0 + timedelta(hours=21, minutes=30))
-    assert len(emails(services, "cart_abandonment")) >= 2
+        [deferred] = session.scalars(select(Step).where(Step.reason == "deferred: frequency cap")).all()
+    # The cap lifts at T0+19h01, which is 05:01 UTC, outside the send window: 09:00 it is.
+    assert deferred.due_at == T0 + timedelta(hours=19, minutes=1)
+    at(T0 + timedelta(hours=19, minutes=2))
+    assert len(emails(services)) == 1
+    at(T0 + timedelta(hours=23, minutes=1))
+    assert [m.template for m in emails(services)] == ["upsell", "cart_reminder"]
 
 
 def test_quiet_hours_defer_to_the_send_window(send_webhook, services, at):
@@ -171,11 +170,9 @@ def test_frequency_cap_can_drop_instead(send_webhook, services, at):
     with services.sessions() as session, session.begin():
         shop = session.scalar(select(Shop))
         shop.settings = {"capped_action": "drop"}
-    subscribe(send_webhook)
-    send_webhook("checkouts/create", payloads.checkout("tok-12", T0))
-    send_webhook("checkouts/create", payloads.checkout("tok-13", T0 + timedelta(hours=1)))
-    at(T0 + timedelta(hours=5, minutes=1))
-    assert len(emails(services, "cart_abandonment")) == 1
+    _upsell_then_checkout(send_webhook, at)
+    at(T0 + timedelta(hours=4, minutes=1))
+    assert [m.workflow for m in emails(services)] == ["upsell"]
     assert "frequency cap (dropped)" in skipped(services, "cart_abandonment")
 
 
@@ -185,6 +182,7 @@ def test_frequency_cap_can_drop_instead(send_webhook, services, at):
 def test_upsell_after_an_order_and_exit_on_next_order(send_webhook, services, at):
     subscribe(send_webhook)
     send_webhook("orders/create", payloads.order(7001, T0))
+    at(T0)
     at(T0 + timedelta(days=7, minutes=1))
     [upsell] = emails(services, "upsell")
     assert upsell.template == "upsell"
@@ -202,6 +200,7 @@ def test_upsell_skipped_for_refunded_order(send_webhook, services, at):
         "orders/updated",
         payloads.order(7003, T0, financial_status="refunded") | {"updated_at": (T0 + timedelta(days=1)).isoformat()},
     )
+    at(T0)
     at(T0 + timedelta(days=7, minutes=1))
     assert emails(services, "upsell") == []
     assert any("refund" in r.lower() for r in skipped(services, "upsell"))
@@ -215,13 +214,13 @@ def test_purchase_cycle_reminds_before_the_expected_reorder(send_webhook, servic
     for n, days_ago in enumerate((90, 60, 30)):
         when = T0 - timedelta(days=days_ago)
         send_webhook("orders/create", payloads.order(8000 + n, when))
-    # mean interval 30 days: expected re-order at T0 + 30 d; reminder 3 days before
-    at(T0 + timedelta(days=25))
+    # a 30-day rhythm, last order at T0-30d: expected re-order at T0; reminder 3 days before
+    at(T0 - timedelta(days=4))
     assert emails(services, "purchase_cycle") == []
-    at(T0 + timedelta(days=27, hours=1))
+    at(T0 - timedelta(days=3) + timedelta(hours=1))
     [reminder] = emails(services, "purchase_cycle")
     assert reminder.template == "replenishment"
-    at(T0 + timedelta(days=28))
+    at(T0 - timedelta(days=2))
     assert len(emails(services, "purchase_cycle")) == 1  # one per cycle
 
 

@@ -1,0 +1,434 @@
+"""The facts store: merge normalized events into rows, and read rows back as rules facts.
+
+Deliveries repeat and arrive out of order, so merging converges: per row the newest
+``updated_at`` wins, an older delivery only fills fields still unknown, ``None`` never
+overwrites a value, and monotonic facts (completed, cancelled, refunded) never go back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from plugin.models import (
+    CheckoutRow,
+    CustomerRow,
+    EngagementRow,
+    OrderRow,
+    OutboxMessage,
+    Suppression,
+)
+from rules import events as ev
+from rules.events import Event
+from rules.facts import Checkout, Customer, LineItem, Order
+
+SUPPRESS_ALL = frozenset({"bounce", "dropped", "spamreport"})
+NOT_SENT = ("failed", "suppressed", "cancelled")
+
+
+def _newer(incoming: datetime | None, stored: datetime | None) -> bool:
+    return incoming is None or stored is None or incoming >= stored
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [m for m in moments if m is not None]
+    return max(known) if known else None
+
+
+def apply_event(session: Session, shop_id: int, event: Event) -> None:
+    """Merge one event's facts into the store."""
+    kind = event.kind
+    if kind in (ev.CUSTOMER_UPSERTED, ev.CUSTOMER_CREATED, ev.PURCHASING_SUMMARY):
+        assert event.customer is not None
+        _merge_customer(session, shop_id, event.customer)
+    elif kind == ev.CONSENT_CHANGED:
+        assert event.customer is not None
+        _merge_customer(session, shop_id, event.customer, at=event.occurred_at)
+    elif kind in (ev.TAGS_ADDED, ev.TAGS_REMOVED):
+        assert event.customer is not None
+        _change_tags(session, shop_id, event.customer.id, (event.data or {}).get("tags") or [], kind)
+    elif kind == ev.CHECKOUT_UPDATED:
+        assert event.checkout is not None
+        _merge_checkout(session, shop_id, event.checkout)
+    elif kind in (ev.ORDER_PLACED, ev.ORDER_UPDATED, ev.ORDER_FULFILLED, ev.ORDER_CANCELLED):
+        assert event.order is not None
+        _merge_order(session, shop_id, event.order)
+    elif kind == ev.EMAIL_ENGAGED:
+        _record_engagement(session, shop_id, event)
+    elif kind == ev.EMAIL_SUPPRESSED:
+        _record_suppression(session, shop_id, event)
+
+
+# --- customers --------------------------------------------------------------------------
+
+
+def _customer_row(session: Session, shop_id: int, external_id: str) -> CustomerRow:
+    row = session.scalar(
+        select(CustomerRow).where(CustomerRow.shop_id == shop_id, CustomerRow.external_id == external_id)
+    )
+    if row is None:
+        row = CustomerRow(shop_id=shop_id, external_id=external_id)
+        session.add(row)
+    return row
+
+
+def _merge_customer(session: Session, shop_id: int, fact: Customer, at: datetime | None = None) -> None:
+    row = _customer_row(session, shop_id, fact.id)
+    newer = _newer(fact.updated_at, row.updated_at)
+    for name in ("email", "first_name", "last_name", "timezone", "created_at"):
+        value = getattr(fact, name)
+        if value is not None and (newer or getattr(row, name) is None):
+            setattr(row, name, value.strip().lower() if name == "email" else value)
+    if fact.tags is not None and (newer or row.tags is None):
+        row.tags = list(fact.tags)
+    if fact.accepts_marketing is not None:
+        consent_at = fact.consent_updated_at or at or fact.updated_at
+        stored_at = row.consent_updated_at
+        if row.accepts_marketing is None or (consent_at is not None and (stored_at is None or consent_at >= stored_at)):
+            row.accepts_marketing = fact.accepts_marketing
+            row.consent_updated_at = consent_at or stored_at
+    if fact.orders_count is not None:
+        row.orders_count = max(row.orders_count or 0, fact.orders_count)
+    if fact.total_spent is not None:
+        row.total_spent = max(row.total_spent or Decimal("0"), fact.total_spent)
+    row.updated_at = _latest(row.updated_at, fact.updated_at)
+    row.last_activity_at = _latest(row.created_at, row.last_order_at, row.last_engaged_at)
+
+
+def _change_tags(session: Session, shop_id: int, external_id: str, tags: list[Any], kind: str) -> None:
+    row = _customer_row(session, shop_id, external_id)
+    current = list(row.tags or [])
+    if kind == ev.TAGS_ADDED:
+        row.tags = current + [t for t in tags if t not in current]
+    else:
+        row.tags = [t for t in current if t not in tags]
+
+
+def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> None:
+    """Recompute a customer's order-derived facts with one indexed aggregate query."""
+    count, spent, first, last = session.execute(
+        select(func.count(), func.sum(OrderRow.value), func.min(OrderRow.created_at), func.max(OrderRow.created_at))
+        .where(
+            OrderRow.shop_id == shop_id,
+            OrderRow.customer_external_id == external_id,
+            OrderRow.cancelled_at.is_(None),
+        )
+    ).one()
+    row = _customer_row(session, shop_id, external_id)
+    first = _aware(first)
+    last = _aware(last)
+    row.orders_count = max(row.orders_count or 0, count)
+    row.total_spent = max(row.total_spent or Decimal("0"), Decimal(spent or 0))
+    row.first_order_at, row.last_order_at = first, last
+    if count >= 2 and first and last and last > first:
+        mean = (last - first).total_seconds() / 86_400 / (count - 1)
+        row.mean_days_between_orders = mean
+        row.expected_reorder_at = last + timedelta(days=mean)
+    else:
+        row.mean_days_between_orders = row.expected_reorder_at = None
+    row.last_activity_at = _latest(row.created_at, row.last_order_at, row.last_engaged_at)
+
+
+def _aware(value: Any) -> datetime | None:
+    """Aggregates bypass the column type, so SQLite hands back naive (or text) UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- checkouts and orders -----------------------------------------------------------------
+
+
+def _items_json(items: tuple[LineItem, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "product_id": i.product_id,
+            "variant_id": i.variant_id,
+            "sku": i.sku,
+            "title": i.title,
+            "quantity": i.quantity,
+            "price": str(i.price),
+            "vendor": i.vendor,
+            "product_type": i.product_type,
+            "tags": list(i.tags),
+        }
+        for i in items
+    ]
+
+
+def _items(rows: list[dict[str, Any]] | None) -> tuple[LineItem, ...]:
+    return tuple(
+        LineItem(
+            product_id=r.get("product_id"),
+            variant_id=r.get("variant_id"),
+            sku=r.get("sku"),
+            title=r.get("title") or "",
+            quantity=int(r.get("quantity") or 1),
+            price=Decimal(str(r.get("price") or "0")),
+            vendor=r.get("vendor"),
+            product_type=r.get("product_type"),
+            tags=tuple(r.get("tags") or ()),
+        )
+        for r in rows or []
+    )
+
+
+def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
+    row = session.scalar(select(CheckoutRow).where(CheckoutRow.shop_id == shop_id, CheckoutRow.token == fact.token))
+    if row is None:
+        row = CheckoutRow(shop_id=shop_id, token=fact.token, is_cart=fact.is_cart, items=[])
+        session.add(row)
+    newer = _newer(fact.updated_at, row.updated_at)
+    values = {
+        "cart_token": fact.cart_token,
+        "customer_external_id": fact.customer_id,
+        "email": fact.email.strip().lower() if fact.email else None,
+        "currency": fact.currency,
+        "accepts_marketing": fact.accepts_marketing,
+        "recovery_url": fact.recovery_url,
+        "created_at": fact.created_at,
+    }
+    for name, value in values.items():
+        if value is not None and (newer or getattr(row, name) is None):
+            setattr(row, name, value)
+    if newer or not row.items:
+        row.value, row.items = fact.value, _items_json(fact.items)
+    row.updated_at = _latest(row.updated_at, fact.updated_at)
+    row.completed_at = row.completed_at or fact.completed_at
+    if row.completed_at is None:  # its order may have arrived first
+        order = session.scalar(
+            select(OrderRow).where(
+                OrderRow.shop_id == shop_id,
+                (OrderRow.checkout_token == fact.token) | (OrderRow.cart_token == fact.token),
+            )
+        )
+        if order is not None:
+            row.completed_at, row.order_external_id = order.created_at, order.external_id
+    if fact.customer_id and fact.email:
+        customer = _customer_row(session, shop_id, fact.customer_id)
+        customer.email = customer.email or fact.email.strip().lower()
+
+
+def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
+    row = session.scalar(select(OrderRow).where(OrderRow.shop_id == shop_id, OrderRow.external_id == fact.id))
+    if row is None:
+        row = OrderRow(shop_id=shop_id, external_id=fact.id, items=[], refunded=False)
+        session.add(row)
+    # Order topics always say when the order was created; a fulfilment alone does not,
+    # and then only what it does say is applied.
+    full = fact.created_at is not None
+    if full:
+        newer = _newer(fact.updated_at, row.updated_at)
+        values = {
+            "name": fact.name,
+            "customer_external_id": fact.customer_id,
+            "email": fact.email.strip().lower() if fact.email else None,
+            "checkout_token": fact.checkout_token,
+            "cart_token": fact.cart_token,
+            "currency": fact.currency,
+            "financial_status": fact.financial_status,
+            "created_at": fact.created_at,
+        }
+        for name, value in values.items():
+            if value is not None and (newer or getattr(row, name) is None):
+                setattr(row, name, value)
+        if newer or not row.items:
+            row.value, row.items = fact.value, _items_json(fact.items)
+        row.refunded = bool(row.refunded) or fact.refunded
+    row.fulfilled_at = _latest(row.fulfilled_at, fact.fulfilled_at)
+    row.cancelled_at = row.cancelled_at or fact.cancelled_at
+    row.updated_at = _latest(row.updated_at, fact.updated_at)
+    session.flush()
+    if row.created_at is not None:
+        _complete_checkouts(session, shop_id, row)
+    if row.customer_external_id:
+        customer = _customer_row(session, shop_id, row.customer_external_id)
+        if row.email and not customer.email:
+            customer.email = row.email
+        session.flush()
+        _refresh_order_stats(session, shop_id, row.customer_external_id)
+
+
+def _complete_checkouts(session: Session, shop_id: int, order: OrderRow) -> None:
+    tokens = [t for t in (order.checkout_token, order.cart_token) if t]
+    if not tokens:
+        return
+    session.execute(
+        update(CheckoutRow)
+        .where(CheckoutRow.shop_id == shop_id, CheckoutRow.token.in_(tokens), CheckoutRow.completed_at.is_(None))
+        .values(completed_at=order.created_at, order_external_id=order.external_id)
+    )
+
+
+# --- engagement and suppression ------------------------------------------------------------
+
+
+def _record_engagement(session: Session, shop_id: int, event: Event) -> None:
+    engagement = event.engagement
+    assert engagement is not None
+    event_id = str((event.data or {}).get("sg_event_id") or f"{engagement.kind}:{engagement.email}:{engagement.occurred_at.isoformat()}")
+    if session.scalar(select(EngagementRow.id).where(EngagementRow.event_id == event_id)):
+        return
+    email = engagement.email.strip().lower()
+    message_id = (event.data or {}).get("nudge_message_id")
+    session.add(
+        EngagementRow(
+            shop_id=shop_id,
+            event_id=event_id,
+            kind=engagement.kind,
+            email=email,
+            message_id=int(message_id) if str(message_id or "").isdigit() else None,
+            occurred_at=engagement.occurred_at,
+            url=engagement.url,
+        )
+    )
+    for row in session.scalars(select(CustomerRow).where(CustomerRow.shop_id == shop_id, CustomerRow.email == email)):
+        row.last_engaged_at = _latest(row.last_engaged_at, engagement.occurred_at)
+        row.last_activity_at = _latest(row.last_activity_at, engagement.occurred_at)
+
+
+def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
+    engagement = event.engagement
+    assert engagement is not None
+    email = engagement.email.strip().lower()
+    scope = "all" if engagement.kind in SUPPRESS_ALL else "marketing"
+    exists = session.scalar(
+        select(Suppression.id).where(Suppression.shop_id == shop_id, Suppression.email == email, Suppression.scope == scope)
+    )
+    if not exists:
+        session.add(Suppression(shop_id=shop_id, email=email, scope=scope, reason=engagement.kind, created_at=engagement.occurred_at))
+    if engagement.kind in ("unsubscribe", "group_unsubscribe"):
+        session.execute(
+            update(CustomerRow)
+            .where(CustomerRow.shop_id == shop_id, CustomerRow.email == email)
+            .values(unsubscribed_at=engagement.occurred_at, accepts_marketing=False)
+        )
+
+
+# --- reading facts back -------------------------------------------------------------------
+
+
+def load_customer(session: Session, shop_id: int, external_id: str) -> Customer | None:
+    row = session.scalar(
+        select(CustomerRow).where(CustomerRow.shop_id == shop_id, CustomerRow.external_id == external_id)
+    )
+    if row is None:
+        return None
+    return Customer(
+        id=row.external_id,
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        accepts_marketing=row.accepts_marketing,
+        consent_updated_at=row.consent_updated_at,
+        tags=tuple(row.tags) if row.tags is not None else None,
+        orders_count=row.orders_count,
+        total_spent=row.total_spent,
+        first_order_at=row.first_order_at,
+        last_order_at=row.last_order_at,
+        mean_days_between_orders=row.mean_days_between_orders,
+        last_engaged_at=row.last_engaged_at,
+        timezone=row.timezone,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def load_checkout(session: Session, shop_id: int, token: str) -> Checkout | None:
+    row = session.scalar(select(CheckoutRow).where(CheckoutRow.shop_id == shop_id, CheckoutRow.token == token))
+    if row is None:
+        return None
+    return Checkout(
+        token=row.token,
+        customer_id=row.customer_external_id,
+        email=row.email,
+        value=row.value,
+        currency=row.currency,
+        items=_items(row.items),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        completed_at=row.completed_at,
+        recovery_url=row.recovery_url,
+        cart_token=row.cart_token,
+        accepts_marketing=row.accepts_marketing,
+        is_cart=row.is_cart,
+    )
+
+
+def _order_fact(row: OrderRow) -> Order:
+    return Order(
+        id=row.external_id,
+        customer_id=row.customer_external_id,
+        email=row.email,
+        checkout_token=row.checkout_token,
+        cart_token=row.cart_token,
+        name=row.name,
+        value=row.value,
+        currency=row.currency,
+        items=_items(row.items),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        fulfilled_at=row.fulfilled_at,
+        cancelled_at=row.cancelled_at,
+        refunded=row.refunded,
+        financial_status=row.financial_status,
+    )
+
+
+def load_order(session: Session, shop_id: int, external_id: str) -> Order | None:
+    row = session.scalar(select(OrderRow).where(OrderRow.shop_id == shop_id, OrderRow.external_id == external_id))
+    return _order_fact(row) if row is not None else None
+
+
+def load_orders(session: Session, shop_id: int, customer_external_id: str, limit: int = 50) -> tuple[Order, ...]:
+    """A customer's orders, newest first."""
+    rows = session.scalars(
+        select(OrderRow)
+        .where(OrderRow.shop_id == shop_id, OrderRow.customer_external_id == customer_external_id)
+        .order_by(OrderRow.created_at.desc())
+        .limit(limit)
+    )
+    return tuple(_order_fact(row) for row in rows)
+
+
+def find_customer_by_email(session: Session, shop_id: int, email: str) -> str | None:
+    return session.scalar(
+        select(CustomerRow.external_id)
+        .where(CustomerRow.shop_id == shop_id, CustomerRow.email == email.strip().lower())
+        .limit(1)
+    )
+
+
+def is_suppressed(session: Session, shop_id: int, email: str, scope: str = "marketing") -> bool:
+    """Whether mail of ``scope`` must not go to ``email`` ('all' suppressions cover marketing)."""
+    scopes = ("all", "marketing") if scope == "marketing" else ("all",)
+    return (
+        session.scalar(
+            select(Suppression.id)
+            .where(Suppression.shop_id == shop_id, Suppression.email == email.strip().lower(), Suppression.scope.in_(scopes))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def last_email_at(
+    session: Session, shop_id: int, customer_external_id: str, category: str = "marketing", workflow: str | None = None
+) -> datetime | None:
+    """When the customer was last sent (or queued) an email of this category."""
+    query = select(func.max(OutboxMessage.created_at)).where(
+        OutboxMessage.shop_id == shop_id,
+        OutboxMessage.customer_external_id == customer_external_id,
+        OutboxMessage.kind == "email",
+        OutboxMessage.category == category,
+        OutboxMessage.state.not_in(NOT_SENT),
+    )
+    if workflow is not None:
+        query = query.where(OutboxMessage.workflow == workflow)
+    return _aware(session.scalar(query))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from plugin import facts_store
@@ -200,25 +200,44 @@ def _exit_episodes(
     if event.order is not None:
         subjects.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     own_subject = event.order.id if event.order is not None else None
-    conditions = [Episode.customer_external_id.in_(keys)] if keys else []
-    if subjects:
-        conditions.append(Episode.subject.in_(subjects))
-    if not conditions:
-        return
-    episodes = session.scalars(
-        select(Episode).where(
-            Episode.shop_id == shop.id,
-            Episode.state == "active",
-            Episode.workflow.in_(names),
-            or_(*conditions),
-        )
-    ).all()
-    for episode in episodes:
+    # Two indexed lookups (by customer, by subject) rather than one OR that scans.
+    found: dict[int, Episode] = {}
+    for condition in (
+        Episode.customer_external_id.in_(keys) if keys else None,
+        Episode.subject.in_(subjects) if subjects else None,
+    ):
+        if condition is None:
+            continue
+        for episode in session.scalars(
+            select(Episode).where(
+                Episode.shop_id == shop.id,
+                condition,
+                Episode.state == "active",
+                Episode.workflow.in_(names),
+            )
+        ):
+            found[episode.id] = episode
+    for episode in found.values():
         if own_subject is not None and episode.subject == own_subject:
             continue
-        end_episode(session, episode, "exited", f"exit: {event.kind}", now)
-        if event.kind == ev.ORDER_PLACED:
+        if event.kind == ev.ORDER_PLACED and _was_messaged(session, episode):
             episode.converted_at = event.occurred_at or now
+        end_episode(session, episode, "exited", f"exit: {event.kind}", now)
+
+
+def _was_messaged(session: Session, episode: Episode) -> bool:
+    """Whether an order counts as a conversion: a step fired (or was held out, for lift)."""
+    return (
+        session.scalar(
+            select(Step.id)
+            .where(
+                Step.episode_id == episode.id,
+                (Step.state == "fired") | Step.reason.like("holdout%"),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def end_episode(session: Session, episode: Episode, state: str, reason: str, now: datetime) -> None:

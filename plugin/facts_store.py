@@ -202,12 +202,11 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
     row.updated_at = _latest(row.updated_at, fact.updated_at)
     row.completed_at = row.completed_at or fact.completed_at
     if row.completed_at is None:  # its order may have arrived first
-        order = session.scalar(
-            select(OrderRow).where(
-                OrderRow.shop_id == shop_id,
-                (OrderRow.checkout_token == fact.token) | (OrderRow.cart_token == fact.token),
+        order = None
+        for column in (OrderRow.checkout_token, OrderRow.cart_token):  # two indexed lookups
+            order = order or session.scalar(
+                select(OrderRow).where(OrderRow.shop_id == shop_id, column == fact.token).limit(1)
             )
-        )
         if order is not None:
             row.completed_at, row.order_external_id = order.created_at, order.external_id
     if fact.customer_id and fact.email:

@@ -1,7 +1,8 @@
 """Process the durable inbox: stored deliveries become facts, then enrollments.
 
-A delivery is marked processed in the same transaction that applies its facts, so a crash
-leaves it pending (to be processed again, whole) and two workers never apply it twice.
+A delivery is marked processed in the transaction that applies its facts, so a crash
+leaves it pending (to be processed again, whole), and a second worker's claim finds it
+no longer pending: it is never applied twice.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class DeliveryRejected(Exception):
     """The stored body cannot become events; kept as 'failed' with this message."""
 
 
-def process_inbox(services: Services, now: datetime | None = None, limit: int = 500) -> InboxStats:
-    """Process every pending delivery, oldest first."""
+def process_inbox(services: Services, now: datetime | None = None, limit: int = 200) -> InboxStats:
+    """Process every pending delivery, oldest first, ``limit`` per transaction."""
     stats = InboxStats()
     while True:
         with services.sessions() as session:
@@ -46,54 +47,48 @@ def process_inbox(services: Services, now: datetime | None = None, limit: int = 
             ).all()
         if not ids:
             return stats
-        for delivery_id in ids:
-            _process_one(services, delivery_id, now or services.now(), stats)
+        _process_batch(services, list(ids), now or services.now(), stats)
 
 
-def _process_one(services: Services, delivery_id: int, now: datetime, stats: InboxStats) -> None:
-    try:
-        with services.sessions() as session, session.begin():
-            claimed = session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == "pending")
-                .values(status="processed", processed_at=now, attempts=Delivery.attempts + 1)
-            )
-            if claimed.rowcount != 1:
-                return
-            delivery = session.get_one(Delivery, delivery_id)
-            stats.events += apply_delivery(session, delivery, now)
-            stats.processed += 1
-    except DeliveryRejected as exc:
-        _mark_failed(services, delivery_id, str(exc))
-        stats.failed += 1
-
-
-def _mark_failed(services: Services, delivery_id: int, error: str) -> None:
+def _process_batch(services: Services, ids: list[int], now: datetime, stats: InboxStats) -> None:
+    """Claim and apply a batch in one transaction; a body that cannot become events is
+    rejected before anything is written for it."""
     with services.sessions() as session, session.begin():
-        session.execute(
+        claimed = session.scalars(
             update(Delivery)
-            .where(Delivery.id == delivery_id)
-            .values(status="failed", error=error[:2000], attempts=Delivery.attempts + 1)
-        )
+            .where(Delivery.id.in_(ids), Delivery.status == "pending")
+            .values(status="processed", processed_at=now, attempts=Delivery.attempts + 1)
+            .returning(Delivery.id)
+        ).all()
+        deliveries = session.scalars(
+            select(Delivery).where(Delivery.id.in_(claimed)).order_by(Delivery.id)
+        ).all()
+        for delivery in deliveries:
+            try:
+                events = delivery_events(session, delivery)
+            except DeliveryRejected as exc:
+                delivery.status, delivery.error = "failed", str(exc)[:2000]
+                stats.failed += 1
+                continue
+            shop = session.get_one(Shop, delivery.shop_id)
+            for event in events:
+                apply_event(session, shop, event, now)
+            stats.events += len(events)
+            stats.processed += 1
 
 
-def apply_delivery(session: Session, delivery: Delivery, now: datetime) -> int:
-    """Turn one delivery into events, apply them to the facts and the engine; count events."""
+def delivery_events(session: Session, delivery: Delivery) -> list[Event]:
+    """Parse a stored delivery into events (writes nothing); an unhandled topic gives none."""
     connector = CONNECTORS.get(delivery.source)
-    shop = session.get(Shop, delivery.shop_id) if delivery.shop_id is not None else None
-    if connector is None or shop is None:
+    if connector is None or delivery.shop_id is None or session.get(Shop, delivery.shop_id) is None:
         raise DeliveryRejected(f"no connector or shop for source {delivery.source!r}")
     try:
-        payload = json.loads(delivery.body)
-        events = connector.to_events(delivery.topic, payload)
+        return list(connector.to_events(delivery.topic, json.loads(delivery.body)))
     except connector.UnknownTopic:
         delivery.status = "ignored"
-        return 0
+        return []
     except (ValueError, connector.MalformedPayload) as exc:
         raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
-    for event in events:
-        apply_event(session, shop, event, now)
-    return len(events)
 
 
 def apply_event(session: Session, shop: Shop, event: Event, now: datetime) -> None:

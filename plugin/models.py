@@ -163,6 +163,7 @@ class OrderRow(Base):
         UniqueConstraint("shop_id", "external_id", name="uq_order"),
         Index("ix_orders_customer", "shop_id", "customer_external_id", "created_at"),
         Index("ix_orders_checkout", "shop_id", "checkout_token"),
+        Index("ix_orders_cart", "shop_id", "cart_token"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -233,7 +234,8 @@ class Episode(Base):
 
     __tablename__ = "episodes"
     __table_args__ = (
-        Index("ix_episodes_subject", "shop_id", "workflow", "subject", "enrolled_at"),
+        # subject first: exits and re-anchoring look episodes up by subject alone
+        Index("ix_episodes_subject", "shop_id", "subject", "workflow", "enrolled_at"),
         Index("ix_episodes_customer", "shop_id", "customer_external_id", "state"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -6,6 +6,7 @@ workers never decide the same step twice.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,8 @@ from plugin.workflow_store import shop_workflows
 from rules.scheduling import frequency_cap_release, next_in_send_window
 from rules.evaluation import evaluate_step
 
+log = logging.getLogger(__name__)
+
 MAX_DEFERRALS = 60  # a step deferred this often (cap + window) is given up, with its reason
 
 
@@ -36,8 +39,8 @@ class RunStats:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def run_due(services: Services, now: datetime, limit: int = 1000) -> RunStats:
-    """Decide every step due by ``now`` (in batches), then return what happened."""
+def run_due(services: Services, now: datetime, limit: int = 200) -> RunStats:
+    """Decide every step due by ``now``, ``limit`` per transaction, then say what happened."""
     stats = RunStats()
     while True:
         with services.sessions() as session:
@@ -49,22 +52,44 @@ def run_due(services: Services, now: datetime, limit: int = 1000) -> RunStats:
             ).all()
         if not ids:
             return stats
-        progressed = False
-        for step_id in ids:
-            with services.sessions() as session, session.begin():
-                claimed = session.execute(
-                    update(Step)
-                    .where(Step.id == step_id, Step.state == "pending", Step.due_at <= now)
-                    .values(state="running")
-                )
-                if claimed.rowcount != 1:
-                    continue  # another worker has it, or it moved
-                step = session.get_one(Step, step_id)
-                outcome = decide_step(session, services, step, now)
-                progressed = progressed or outcome != "deferred"
-                _count(stats, outcome, step.reason)
-        if not progressed and len(ids) < limit:
+        try:
+            progressed = _run_batch(services, list(ids), now, stats)
+        except Exception:  # one step broke the batch: isolate it, keep the rest going
+            log.exception("due-step batch failed; deciding its steps one by one")
+            progressed = any(_run_alone(services, step_id, now, stats) for step_id in ids)
+        if not progressed:
             return stats
+
+
+def _run_batch(services: Services, ids: list[int], now: datetime, stats: RunStats) -> bool:
+    """Claim and decide a batch of steps in one transaction; True if any was settled."""
+    progressed = False
+    with services.sessions() as session, session.begin():
+        claimed = session.scalars(
+            update(Step)
+            .where(Step.id.in_(ids), Step.state == "pending", Step.due_at <= now)
+            .values(state="running")
+            .returning(Step.id)
+        ).all()
+        for step in session.scalars(select(Step).where(Step.id.in_(claimed)).order_by(Step.due_at, Step.id)):
+            outcome = decide_step(session, services, step, now)
+            progressed = progressed or outcome != "deferred"
+            _count(stats, outcome, step.reason)
+    return progressed
+
+
+def _run_alone(services: Services, step_id: int, now: datetime, stats: RunStats) -> bool:
+    try:
+        return _run_batch(services, [step_id], now, stats)
+    except Exception as exc:  # park it with the error instead of retrying it forever
+        log.exception("step %s failed", step_id)
+        with services.sessions() as session, session.begin():
+            session.execute(
+                update(Step)
+                .where(Step.id == step_id, Step.state == "pending")
+                .values(state="error", decided_at=now, reason=f"error: {type(exc).__name__}: {exc}"[:2000])
+            )
+        return True
 
 
 def _count(stats: RunStats, outcome: str, reason: str | None) -> None:

@@ -40,7 +40,35 @@ def parse_cached(definition: dict[str, Any]) -> Workflow:
 
 
 def shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
-    """Return every workflow of the shop by name, newest saved version first."""
+    """Return every workflow of the shop by name, as of its newest saved versions.
+
+    Looked up on every event and step, so the result is cached per shop and keyed by the
+    newest saved row: one indexed max() query, and any save (by any process) shows at once.
+    """
+    memo = session.info.setdefault("shop_workflows", {})
+    if shop_id not in memo:  # once per session: a batch of events or steps shares it
+        newest = session.scalar(
+            select(func.max(WorkflowConfig.id)).where(WorkflowConfig.shop_id == shop_id)
+        )
+        memo[shop_id] = _shop_workflows_cached(session, shop_id, newest or 0)
+    result: dict[str, ShopWorkflow] = memo[shop_id]
+    return result
+
+
+_CACHE: dict[tuple[int, int], dict[str, ShopWorkflow]] = {}
+
+
+def _shop_workflows_cached(session: Session, shop_id: int, newest: int) -> dict[str, ShopWorkflow]:
+    key = (shop_id, newest)
+    cached = _CACHE.get(key)
+    if cached is None:
+        if len(_CACHE) > 1024:
+            _CACHE.clear()
+        cached = _CACHE[key] = _load_shop_workflows(session, shop_id)
+    return cached
+
+
+def _load_shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
     result = {
         name: ShopWorkflow(parse_cached(data), data, True, 0)
         for name, data in shipped_workflows().items()
@@ -83,6 +111,7 @@ def save_workflow(
     )
     session.add(row)
     session.flush()
+    session.info.pop("shop_workflows", None)
     return ShopWorkflow(parse_cached(definition), definition, row.enabled, row.version)
 
 

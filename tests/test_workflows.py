@@ -74,7 +74,19 @@ def test_order_for_the_checkout_exits_abandonment(send_webhook, services, at):
     at(T0 + timedelta(hours=30))
     assert emails(services, "cart_abandonment") == []
     [episode] = episodes(services, "cart_abandonment")
-    assert episode.state == "exited" and episode.converted_at is not None
+    # bought before any reminder went out: exited, but not a conversion Nudge can claim
+    assert episode.state == "exited" and episode.converted_at is None
+
+
+def test_order_after_the_reminder_counts_as_a_conversion(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-2b", T0))
+    at(T0 + timedelta(hours=4, minutes=1))
+    send_webhook("orders/create", payloads.order(9003, T0 + timedelta(hours=6), checkout_token="tok-2b"))
+    at(T0 + timedelta(hours=30))
+    assert [m.template for m in emails(services, "cart_abandonment")] == ["cart_reminder"]
+    [episode] = episodes(services, "cart_abandonment")
+    assert episode.state == "exited" and episode.converted_at == T0 + timedelta(hours=6)
 
 
 def test_order_arriving_before_its_checkout_prevents_enrollment(send_webhook, services, at):

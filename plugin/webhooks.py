@@ -57,8 +57,8 @@ def shopify_webhook():  # type: ignore[no-untyped-def]
     )
 
 
-@bp.post("/woocommerce/<shop_domain>")
-def woocommerce_webhook(shop_domain: str):  # type: ignore[no-untyped-def]
+@bp.post("/woocommerce/<shop>")
+def woocommerce_webhook(shop: str):  # type: ignore[no-untyped-def]
     """Accept one WooCommerce delivery, or its unsigned creation ping."""
     raw = request.get_data(cache=False)
     if woocommerce.is_ping(request.headers, raw):
@@ -68,7 +68,7 @@ def woocommerce_webhook(shop_domain: str):  # type: ignore[no-untyped-def]
         return _error(400, "missing X-WC-Webhook-Topic header")
     return _accept(
         "woocommerce",
-        shop_domain,
+        shop,
         topic,
         woocommerce.delivery_id_from_headers(request.headers),
         raw,

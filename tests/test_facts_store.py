@@ -1,0 +1,113 @@
+"""The facts store converges whatever order deliveries come in, and reads back as facts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from plugin import facts_store
+from plugin.db import create_schema, make_engine, make_sessionmaker
+from plugin.models import CheckoutRow, CustomerRow, OrderRow, Shop
+from rules import events as ev
+from rules.events import Event
+from rules.facts import Checkout, Customer, Engagement, LineItem, Order
+
+T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def fresh_store():  # type: ignore[no-untyped-def]
+    engine = make_engine("sqlite://")
+    create_schema(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session, session.begin():
+        session.add(Shop(id=1, domain="s.myshopify.com", settings={}))
+    return sessions
+
+
+HISTORY = [
+    Event(ev.CUSTOMER_UPSERTED, customer=Customer(id="c1", email="Ann@Example.com", first_name="Ann", created_at=T - timedelta(days=90), updated_at=T - timedelta(days=90))),
+    Event(ev.CUSTOMER_UPSERTED, customer=Customer(id="c1", first_name="Annie", updated_at=T - timedelta(days=1))),
+    Event(ev.CONSENT_CHANGED, customer=Customer(id="c1", accepts_marketing=True, consent_updated_at=T - timedelta(days=80))),
+    Event(ev.CONSENT_CHANGED, customer=Customer(id="c1", accepts_marketing=False, consent_updated_at=T - timedelta(days=5))),
+    Event(ev.CHECKOUT_UPDATED, checkout=Checkout(token="k1", customer_id="c1", email="ann@example.com", value=Decimal("20"), created_at=T - timedelta(days=2), updated_at=T - timedelta(days=2))),
+    Event(ev.CHECKOUT_UPDATED, checkout=Checkout(token="k1", customer_id="c1", email="ann@example.com", value=Decimal("45"), items=(LineItem(title="Beans", price=Decimal("45")),), created_at=T - timedelta(days=2), updated_at=T - timedelta(days=2, hours=-1))),
+    Event(ev.ORDER_PLACED, order=Order(id="o1", customer_id="c1", email="ann@example.com", checkout_token="k1", value=Decimal("45"), created_at=T - timedelta(days=2, hours=-2), updated_at=T - timedelta(days=2, hours=-2))),
+    Event(ev.ORDER_FULFILLED, order=Order(id="o1", fulfilled_at=T - timedelta(days=1))),
+    Event(ev.ORDER_UPDATED, order=Order(id="o1", customer_id="c1", checkout_token="k1", value=Decimal("45"), refunded=True, financial_status="refunded", created_at=T - timedelta(days=2, hours=-2), updated_at=T - timedelta(hours=3))),
+    Event(ev.ORDER_PLACED, order=Order(id="o0", customer_id="c1", value=Decimal("30"), created_at=T - timedelta(days=32), updated_at=T - timedelta(days=32))),
+    Event(ev.TAGS_ADDED, customer=Customer(id="c1"), data={"tags": ["vip"]}),
+]
+
+
+def state(sessions) -> dict:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        customer = session.scalars(select(CustomerRow)).one()
+        checkout = session.scalars(select(CheckoutRow)).one()
+        orders = {o.external_id: o for o in session.scalars(select(OrderRow))}
+        return {
+            "customer": (customer.email, customer.first_name, customer.accepts_marketing, customer.tags, customer.orders_count,
+                         customer.total_spent, customer.last_order_at, customer.mean_days_between_orders, customer.expected_reorder_at),
+            "checkout": (checkout.value, checkout.items, checkout.completed_at, checkout.order_external_id),
+            "orders": {k: (o.value, o.refunded, o.fulfilled_at, o.financial_status, o.created_at, o.items) for k, o in sorted(orders.items())},
+        }
+
+
+def apply_all(sessions, events) -> None:  # type: ignore[no-untyped-def]
+    for event in events:
+        with sessions() as session, session.begin():
+            facts_store.apply_event(session, 1, event)
+
+
+def test_in_order_history_gives_the_expected_facts():
+    sessions = fresh_store()
+    apply_all(sessions, HISTORY)
+    got = state(sessions)
+    email, first_name, consent, tags, count, spent, last, mean, expected = got["customer"]
+    assert (email, first_name, consent, tags, count) == ("ann@example.com", "Annie", False, ["vip"], 2)
+    assert spent == Decimal("75.00") and last == T - timedelta(days=2, hours=-2)
+    assert mean == 30.083333333333332 and expected == last + timedelta(days=mean)
+    value, items, completed, order_id = got["checkout"]
+    assert (value, completed, order_id) == (Decimal("45.00"), T - timedelta(days=2, hours=-2), "o1")
+    assert got["orders"]["o1"][:4] == (Decimal("45.00"), True, T - timedelta(days=1), "refunded")
+
+
+@settings(max_examples=60, deadline=None)
+@given(order=st.permutations(list(range(len(HISTORY)))), repeats=st.lists(st.integers(0, len(HISTORY) - 1), max_size=4))
+def test_any_delivery_order_with_repeats_converges(order, repeats):
+    expected_store, shuffled_store = fresh_store(), fresh_store()
+    apply_all(expected_store, HISTORY)
+    apply_all(shuffled_store, [HISTORY[i] for i in list(order) + repeats])
+    assert state(shuffled_store) == state(expected_store)
+
+
+def test_reading_back_as_facts_and_suppression_scopes():
+    sessions = fresh_store()
+    apply_all(sessions, HISTORY)
+    with sessions() as session, session.begin():
+        customer = facts_store.load_customer(session, 1, "c1")
+        assert customer is not None and customer.tags == ("vip",) and customer.accepts_marketing is False
+        checkout = facts_store.load_checkout(session, 1, "k1")
+        assert checkout is not None and checkout.items[0] == LineItem(title="Beans", price=Decimal("45"))
+        assert [o.id for o in facts_store.load_orders(session, 1, "c1")] == ["o1", "o0"]
+        assert facts_store.find_customer_by_email(session, 1, " ANN@example.com") == "c1"
+        facts_store.apply_event(session, 1, Event(ev.EMAIL_SUPPRESSED, engagement=Engagement("unsubscribe", "ann@example.com", T)))
+        facts_store.apply_event(session, 1, Event(ev.EMAIL_SUPPRESSED, engagement=Engagement("bounce", "bob@example.com", T)))
+    with sessions() as session:
+        assert facts_store.is_suppressed(session, 1, "ann@example.com", "marketing")
+        assert not facts_store.is_suppressed(session, 1, "ann@example.com", "all")  # transactional still allowed
+        assert facts_store.is_suppressed(session, 1, "bob@example.com", "marketing")
+        assert facts_store.is_suppressed(session, 1, "bob@example.com", "all")
+
+
+def test_engagement_is_recorded_once_and_moves_activity():
+    sessions = fresh_store()
+    apply_all(sessions, HISTORY)
+    click = Event(ev.EMAIL_ENGAGED, engagement=Engagement("click", "ann@example.com", T), data={"sg_event_id": "sg-1"})
+    apply_all(sessions, [click, click])
+    with sessions() as session:
+        customer = session.scalars(select(CustomerRow)).one()
+        assert customer.last_engaged_at == T and customer.last_activity_at == T

@@ -36,6 +36,9 @@ def deliver_pending(services: Services, now: datetime, limit: int = 500) -> Deli
     """Deliver every outbox row that is ready by ``now``."""
     stats = DeliveryStats()
     _release_orphans(services, now)
+    if not services.settings.get("SENDGRID_API_KEY"):
+        _keep_all(services, now, stats)
+        return stats
     while True:
         with services.sessions() as session:
             ids = session.scalars(
@@ -52,6 +55,21 @@ def deliver_pending(services: Services, now: datetime, limit: int = 500) -> Deli
         for message_id in ids:
             if _claim(services, message_id, now):
                 _deliver_one(services, message_id, now, stats)
+
+
+def _keep_all(services: Services, now: datetime, stats: DeliveryStats) -> None:
+    """Without an API key nothing is sent: settle every ready row at once, preview kept."""
+    ready = (OutboxMessage.state == "pending") & (
+        OutboxMessage.next_attempt_at.is_(None) | (OutboxMessage.next_attempt_at <= now)
+    )
+    emails = OutboxMessage.kind.in_(("email", "notify_staff")) & OutboxMessage.to_email.is_not(None)
+    with services.sessions() as session, session.begin():
+        stats.kept += session.execute(
+            update(OutboxMessage).where(ready, emails).values(state="kept", sent_at=now)
+        ).rowcount
+        stats.recorded += session.execute(
+            update(OutboxMessage).where(ready).values(state="recorded")
+        ).rowcount
 
 
 def _release_orphans(services: Services, now: datetime) -> None:

@@ -26,8 +26,8 @@ DEMO_SHOP = "nudge-demo.myshopify.com"
 DEMO_SECRET = "demo-webhook-secret"  # signs the replayed webhooks; local only
 DEMO_START = datetime(2026, 9, 1, tzinfo=UTC)
 TICK = timedelta(hours=1)
-SWEEP_EVERY = 6  # ticks
-AFTERMATH = timedelta(days=21)  # keep the clock running after the history ends
+SWEEP_EVERY = 24  # ticks: the sweeps look for day-sized gaps
+AFTERMATH = timedelta(days=10)  # keep the clock running after the history ends
 PREVIEWS_PER_TEMPLATE = 3
 
 

@@ -21,7 +21,6 @@ from rules import events as ev
 from rules.events import Event
 from rules.facts import Customer, LineItem, Order
 
-
 TOPICS = frozenset({"order.created", "order.updated", "customer.created", "customer.updated"})
 
 
@@ -60,7 +59,9 @@ def to_events(topic: str, payload: Any) -> list[Event]:
         raise MalformedPayload(f"{topic}: expected an object with an integer id")
     if topic.startswith("customer."):
         customer = _customer(payload)
-        kinds = [ev.CUSTOMER_UPSERTED] + ([ev.CUSTOMER_CREATED] if topic == "customer.created" else [])
+        kinds = [ev.CUSTOMER_UPSERTED] + (
+            [ev.CUSTOMER_CREATED] if topic == "customer.created" else []
+        )
         return [Event(kind, occurred_at=customer.updated_at, customer=customer) for kind in kinds]
     return _order_events(topic, payload)
 

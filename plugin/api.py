@@ -34,7 +34,9 @@ def _invalid(errors: list[str]):  # type: ignore[no-untyped-def]
     for error in errors:
         match = PATH.match(error)
         fields.append(
-            {"path": match["path"], "message": match["message"]} if match else {"path": "", "message": error}
+            {"path": match["path"], "message": match["message"]}
+            if match
+            else {"path": "", "message": error}
         )
     response = jsonify(error="invalid", errors=fields)
     response.status_code = 422
@@ -67,7 +69,9 @@ def list_workflows():  # type: ignore[no-untyped-def]
     with services.sessions() as session:
         items = shop_workflows(session, g.shop.id)
         stats = workflow_stats(session, g.shop.id)
-    return jsonify(workflows=[_workflow_json(item, stats.get(name)) for name, item in sorted(items.items())])
+    return jsonify(
+        workflows=[_workflow_json(item, stats.get(name)) for name, item in sorted(items.items())]
+    )
 
 
 @bp.get("/workflows/<name>")
@@ -116,7 +120,9 @@ def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
     """Save an earlier version's definition again as the newest version."""
     services = Services.of(current_app)
     with services.sessions() as session, session.begin():
-        old = next((v for v in workflow_versions(session, g.shop.id, name) if v.version == version), None)
+        old = next(
+            (v for v in workflow_versions(session, g.shop.id, name) if v.version == version), None
+        )
         if old is None:
             return _not_found(f"{name} version {version}")
         try:
@@ -211,7 +217,9 @@ def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
     stats: dict[str, dict[str, Any]] = {}
 
     def row(name: str) -> dict[str, Any]:
-        return stats.setdefault(name, {"enrolled": 0, "converted": 0, "sent": 0, "skipped": Counter()})
+        return stats.setdefault(
+            name, {"enrolled": 0, "converted": 0, "sent": 0, "skipped": Counter()}
+        )
 
     for name, enrolled, converted in session.execute(
         select(Episode.workflow, func.count(), func.count(Episode.converted_at))

@@ -89,7 +89,9 @@ def shop() -> None:
 @click.argument("domain")
 @click.option("--token", required=True, help="Admin API access token")
 @click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), default="shopify")
-@click.option("--webhook-secret", default=None, help="Webhook signing secret (default: the app secret)")
+@click.option(
+    "--webhook-secret", default=None, help="Webhook signing secret (default: the app secret)"
+)
 def shop_add(domain: str, token: str, platform: str, webhook_secret: str | None) -> None:
     """Register a shop without the install flow."""
     services = _services()
@@ -141,7 +143,9 @@ def workflows_show(shop_domain: str, name: str) -> None:
         item = shop_workflows(session, shop_id).get(name)
     if item is None:
         raise click.ClickException(f"no workflow {name!r}")
-    click.echo(json.dumps({"enabled": item.enabled, "version": item.version, **item.definition}, indent=2))
+    click.echo(
+        json.dumps({"enabled": item.enabled, "version": item.version, **item.definition}, indent=2)
+    )
 
 
 def _toggle(shop_domain: str, name: str | None, all_: bool, enabled: bool) -> None:
@@ -199,7 +203,9 @@ def workflows_set(shop_domain: str, definition: Any) -> None:
 
 
 @main.command("run-due")
-@click.option("--now", "now_text", default=None, help="ISO-8601 time to run as (default: the real clock)")
+@click.option(
+    "--now", "now_text", default=None, help="ISO-8601 time to run as (default: the real clock)"
+)
 def run_due_command(now_text: str | None) -> None:
     """Run every step that is due by NOW, then exit."""
     from plugin.worker import run_once

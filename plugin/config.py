@@ -31,7 +31,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def load_config(instance_path: str | Path, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_config(
+    instance_path: str | Path, override: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Build the settings mapping: defaults < environment < override."""
     config = dict(DEFAULTS)
     for key in DEFAULTS:

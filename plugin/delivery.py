@@ -45,7 +45,10 @@ def deliver_pending(services: Services, now: datetime, limit: int = 500) -> Deli
                 select(OutboxMessage.id)
                 .where(
                     OutboxMessage.state == "pending",
-                    or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+                    or_(
+                        OutboxMessage.next_attempt_at.is_(None),
+                        OutboxMessage.next_attempt_at <= now,
+                    ),
                 )
                 .order_by(OutboxMessage.id)
                 .limit(limit)
@@ -95,7 +98,11 @@ def _deliver_one(services: Services, message_id: int, now: datetime, stats: Deli
     with services.sessions() as session:
         message = session.get_one(OutboxMessage, message_id)
         shop = session.get_one(Shop, message.shop_id)
-        email = _outgoing(services, shop, message) if message.kind in ("email", "notify_staff") else None
+        email = (
+            _outgoing(services, shop, message)
+            if message.kind in ("email", "notify_staff")
+            else None
+        )
     api_key = services.settings.get("SENDGRID_API_KEY")
     if email is None or not api_key:
         state = "kept" if email is not None else "recorded"
@@ -108,7 +115,9 @@ def _deliver_one(services: Services, message_id: int, now: datetime, stats: Deli
         base_url=services.settings["SENDGRID_BASE_URL"],
     )
     if result.ok:
-        _settle(services, message_id, state="sent", sent_at=now, provider_message_id=result.message_id)
+        _settle(
+            services, message_id, state="sent", sent_at=now, provider_message_id=result.message_id
+        )
         stats.sent += 1
     elif result.retryable and message.attempts < MAX_ATTEMPTS:
         delay = sendgrid.retry_delay(message.attempts, result.retry_after)
@@ -134,12 +143,18 @@ def _settle(services: Services, message_id: int, **values: object) -> None:
         )
 
 
-def _outgoing(services: Services, shop: Shop, message: OutboxMessage) -> sendgrid.OutgoingEmail | None:
+def _outgoing(
+    services: Services, shop: Shop, message: OutboxMessage
+) -> sendgrid.OutgoingEmail | None:
     """The email to send for a row, or None when it has no recipient."""
     if not message.to_email:
         return None
     settings = shop_settings(shop.settings)
-    from_email = settings.get("from_email") or services.settings.get("FROM_EMAIL") or f"no-reply@{shop.domain}"
+    from_email = (
+        settings.get("from_email")
+        or services.settings.get("FROM_EMAIL")
+        or f"no-reply@{shop.domain}"
+    )
     context = message.params.get("context") or {}
     unsubscribe_url = context.get("unsubscribe_url") if message.category == "marketing" else None
     template_id = message.params.get("template_id")

@@ -107,5 +107,9 @@ def render_email(template: str, context: dict[str, Any]) -> RenderedEmail:
     values = {**DEFAULTS, **context}
     values.setdefault("shop_name", "our shop")
     subject = _subject(template, values)
-    html = _environment().get_template(f"{template}.html").render(subject=subject, template=template, **values)
+    html = (
+        _environment()
+        .get_template(f"{template}.html")
+        .render(subject=subject, template=template, **values)
+    )
     return RenderedEmail(subject=subject, html=html, text=_text_version(html))

@@ -32,7 +32,10 @@ def facts_for(session: Session, episode: Episode, workflow: Workflow, now: datet
         else ()
     )
     suppressed = bool(customer.email) and facts_store.is_suppressed(
-        session, shop_id, customer.email or "", "marketing" if workflow.category == "marketing" else "all"
+        session,
+        shop_id,
+        customer.email or "",
+        "marketing" if workflow.category == "marketing" else "all",
     )
     return FactSet(
         now=now,
@@ -41,7 +44,9 @@ def facts_for(session: Session, episode: Episode, workflow: Workflow, now: datet
         order=order,
         orders=orders,
         anchor_at=episode.anchor_at,
-        last_marketing_email_at=facts_store.last_email_at(session, shop_id, customer.id, "marketing"),
+        last_marketing_email_at=facts_store.last_email_at(
+            session, shop_id, customer.id, "marketing"
+        ),
         last_abandonment_email_at=facts_store.last_email_at(
             session, shop_id, customer.id, "marketing", workflow="cart_abandonment"
         ),

@@ -50,7 +50,9 @@ def apply_event(session: Session, shop_id: int, event: Event) -> None:
         _merge_customer(session, shop_id, event.customer, at=event.occurred_at)
     elif kind in (ev.TAGS_ADDED, ev.TAGS_REMOVED):
         assert event.customer is not None
-        _change_tags(session, shop_id, event.customer.id, (event.data or {}).get("tags") or [], kind)
+        _change_tags(
+            session, shop_id, event.customer.id, (event.data or {}).get("tags") or [], kind
+        )
     elif kind == ev.CHECKOUT_UPDATED:
         assert event.checkout is not None
         _merge_checkout(session, shop_id, event.checkout)
@@ -68,7 +70,9 @@ def apply_event(session: Session, shop_id: int, event: Event) -> None:
 
 def _customer_row(session: Session, shop_id: int, external_id: str) -> CustomerRow:
     row = session.scalar(
-        select(CustomerRow).where(CustomerRow.shop_id == shop_id, CustomerRow.external_id == external_id)
+        select(CustomerRow).where(
+            CustomerRow.shop_id == shop_id, CustomerRow.external_id == external_id
+        )
     )
     if row is None:
         row = CustomerRow(shop_id=shop_id, external_id=external_id)
@@ -76,7 +80,9 @@ def _customer_row(session: Session, shop_id: int, external_id: str) -> CustomerR
     return row
 
 
-def _merge_customer(session: Session, shop_id: int, fact: Customer, at: datetime | None = None) -> None:
+def _merge_customer(
+    session: Session, shop_id: int, fact: Customer, at: datetime | None = None
+) -> None:
     row = _customer_row(session, shop_id, fact.id)
     newer = _newer(fact.updated_at, row.updated_at)
     for name in ("email", "first_name", "last_name", "timezone", "created_at"):
@@ -88,7 +94,9 @@ def _merge_customer(session: Session, shop_id: int, fact: Customer, at: datetime
     if fact.accepts_marketing is not None:
         consent_at = fact.consent_updated_at or at or fact.updated_at
         stored_at = row.consent_updated_at
-        if row.accepts_marketing is None or (consent_at is not None and (stored_at is None or consent_at >= stored_at)):
+        if row.accepts_marketing is None or (
+            consent_at is not None and (stored_at is None or consent_at >= stored_at)
+        ):
             row.accepts_marketing = fact.accepts_marketing
             row.consent_updated_at = consent_at or stored_at
     if fact.orders_count is not None:
@@ -99,7 +107,9 @@ def _merge_customer(session: Session, shop_id: int, fact: Customer, at: datetime
     row.last_activity_at = _latest(row.created_at, row.last_order_at, row.last_engaged_at)
 
 
-def _change_tags(session: Session, shop_id: int, external_id: str, tags: list[Any], kind: str) -> None:
+def _change_tags(
+    session: Session, shop_id: int, external_id: str, tags: list[Any], kind: str
+) -> None:
     row = _customer_row(session, shop_id, external_id)
     current = list(row.tags or [])
     if kind == ev.TAGS_ADDED:
@@ -111,8 +121,12 @@ def _change_tags(session: Session, shop_id: int, external_id: str, tags: list[An
 def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> None:
     """Recompute a customer's order-derived facts with one indexed aggregate query."""
     count, spent, first, last = session.execute(
-        select(func.count(), func.sum(OrderRow.value), func.min(OrderRow.created_at), func.max(OrderRow.created_at))
-        .where(
+        select(
+            func.count(),
+            func.sum(OrderRow.value),
+            func.min(OrderRow.created_at),
+            func.max(OrderRow.created_at),
+        ).where(
             OrderRow.shop_id == shop_id,
             OrderRow.customer_external_id == external_id,
             OrderRow.cancelled_at.is_(None),
@@ -180,7 +194,9 @@ def _items(rows: list[dict[str, Any]] | None) -> tuple[LineItem, ...]:
 
 
 def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
-    row = session.scalar(select(CheckoutRow).where(CheckoutRow.shop_id == shop_id, CheckoutRow.token == fact.token))
+    row = session.scalar(
+        select(CheckoutRow).where(CheckoutRow.shop_id == shop_id, CheckoutRow.token == fact.token)
+    )
     if row is None:
         row = CheckoutRow(shop_id=shop_id, token=fact.token, is_cart=fact.is_cart, items=[])
         session.add(row)
@@ -215,7 +231,9 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
 
 
 def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
-    row = session.scalar(select(OrderRow).where(OrderRow.shop_id == shop_id, OrderRow.external_id == fact.id))
+    row = session.scalar(
+        select(OrderRow).where(OrderRow.shop_id == shop_id, OrderRow.external_id == fact.id)
+    )
     if row is None:
         row = OrderRow(shop_id=shop_id, external_id=fact.id, items=[], refunded=False)
         session.add(row)
@@ -260,7 +278,11 @@ def _complete_checkouts(session: Session, shop_id: int, order: OrderRow) -> None
         return
     session.execute(
         update(CheckoutRow)
-        .where(CheckoutRow.shop_id == shop_id, CheckoutRow.token.in_(tokens), CheckoutRow.completed_at.is_(None))
+        .where(
+            CheckoutRow.shop_id == shop_id,
+            CheckoutRow.token.in_(tokens),
+            CheckoutRow.completed_at.is_(None),
+        )
         .values(completed_at=order.created_at, order_external_id=order.external_id)
     )
 
@@ -271,7 +293,10 @@ def _complete_checkouts(session: Session, shop_id: int, order: OrderRow) -> None
 def _record_engagement(session: Session, shop_id: int, event: Event) -> None:
     engagement = event.engagement
     assert engagement is not None
-    event_id = str((event.data or {}).get("sg_event_id") or f"{engagement.kind}:{engagement.email}:{engagement.occurred_at.isoformat()}")
+    event_id = str(
+        (event.data or {}).get("sg_event_id")
+        or f"{engagement.kind}:{engagement.email}:{engagement.occurred_at.isoformat()}"
+    )
     if session.scalar(select(EngagementRow.id).where(EngagementRow.event_id == event_id)):
         return
     email = engagement.email.strip().lower()
@@ -287,7 +312,9 @@ def _record_engagement(session: Session, shop_id: int, event: Event) -> None:
             url=engagement.url,
         )
     )
-    for row in session.scalars(select(CustomerRow).where(CustomerRow.shop_id == shop_id, CustomerRow.email == email)):
+    for row in session.scalars(
+        select(CustomerRow).where(CustomerRow.shop_id == shop_id, CustomerRow.email == email)
+    ):
         row.last_engaged_at = _latest(row.last_engaged_at, engagement.occurred_at)
         row.last_activity_at = _latest(row.last_activity_at, engagement.occurred_at)
 
@@ -298,10 +325,20 @@ def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
     email = engagement.email.strip().lower()
     scope = "all" if engagement.kind in SUPPRESS_ALL else "marketing"
     exists = session.scalar(
-        select(Suppression.id).where(Suppression.shop_id == shop_id, Suppression.email == email, Suppression.scope == scope)
+        select(Suppression.id).where(
+            Suppression.shop_id == shop_id, Suppression.email == email, Suppression.scope == scope
+        )
     )
     if not exists:
-        session.add(Suppression(shop_id=shop_id, email=email, scope=scope, reason=engagement.kind, created_at=engagement.occurred_at))
+        session.add(
+            Suppression(
+                shop_id=shop_id,
+                email=email,
+                scope=scope,
+                reason=engagement.kind,
+                created_at=engagement.occurred_at,
+            )
+        )
     if engagement.kind in ("unsubscribe", "group_unsubscribe"):
         session.execute(
             update(CustomerRow)
@@ -315,7 +352,9 @@ def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
 
 def load_customer(session: Session, shop_id: int, external_id: str) -> Customer | None:
     row = session.scalar(
-        select(CustomerRow).where(CustomerRow.shop_id == shop_id, CustomerRow.external_id == external_id)
+        select(CustomerRow).where(
+            CustomerRow.shop_id == shop_id, CustomerRow.external_id == external_id
+        )
     )
     if row is None:
         return None
@@ -340,7 +379,9 @@ def load_customer(session: Session, shop_id: int, external_id: str) -> Customer 
 
 
 def load_checkout(session: Session, shop_id: int, token: str) -> Checkout | None:
-    row = session.scalar(select(CheckoutRow).where(CheckoutRow.shop_id == shop_id, CheckoutRow.token == token))
+    row = session.scalar(
+        select(CheckoutRow).where(CheckoutRow.shop_id == shop_id, CheckoutRow.token == token)
+    )
     if row is None:
         return None
     return Checkout(
@@ -381,11 +422,15 @@ def _order_fact(row: OrderRow) -> Order:
 
 
 def load_order(session: Session, shop_id: int, external_id: str) -> Order | None:
-    row = session.scalar(select(OrderRow).where(OrderRow.shop_id == shop_id, OrderRow.external_id == external_id))
+    row = session.scalar(
+        select(OrderRow).where(OrderRow.shop_id == shop_id, OrderRow.external_id == external_id)
+    )
     return _order_fact(row) if row is not None else None
 
 
-def load_orders(session: Session, shop_id: int, customer_external_id: str, limit: int = 50) -> tuple[Order, ...]:
+def load_orders(
+    session: Session, shop_id: int, customer_external_id: str, limit: int = 50
+) -> tuple[Order, ...]:
     """A customer's orders, newest first."""
     rows = session.scalars(
         select(OrderRow)
@@ -410,7 +455,11 @@ def is_suppressed(session: Session, shop_id: int, email: str, scope: str = "mark
     return (
         session.scalar(
             select(Suppression.id)
-            .where(Suppression.shop_id == shop_id, Suppression.email == email.strip().lower(), Suppression.scope.in_(scopes))
+            .where(
+                Suppression.shop_id == shop_id,
+                Suppression.email == email.strip().lower(),
+                Suppression.scope.in_(scopes),
+            )
             .limit(1)
         )
         is not None
@@ -418,7 +467,11 @@ def is_suppressed(session: Session, shop_id: int, email: str, scope: str = "mark
 
 
 def last_email_at(
-    session: Session, shop_id: int, customer_external_id: str, category: str = "marketing", workflow: str | None = None
+    session: Session,
+    shop_id: int,
+    customer_external_id: str,
+    category: str = "marketing",
+    workflow: str | None = None,
 ) -> datetime | None:
     """When the customer was last sent (or queued) an email of this category."""
     query = select(func.max(OutboxMessage.created_at)).where(

@@ -292,7 +292,9 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     idempotency_key: Mapped[str] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(32))  # email | create_discount | tag_customer | notify_staff
+    kind: Mapped[str] = mapped_column(
+        String(32)
+    )  # email | create_discount | tag_customer | notify_staff
     workflow: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(32), default="marketing")
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id", ondelete="SET NULL"))

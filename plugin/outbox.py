@@ -110,7 +110,9 @@ def write_actions(
             row.params = {**row.params, "context": _json_safe(context), "text": rendered.text}
         elif action.name == "notify_staff":
             row.to_email = str(action.params.get("to") or sender.staff_email or "") or None
-            rendered = render_email("staff_alert", {**context, "customer_email": facts.customer.email})
+            rendered = render_email(
+                "staff_alert", {**context, "customer_email": facts.customer.email}
+            )
             row.subject, row.preview_html = rendered.subject, rendered.html
         elif action.name == "tag_customer":
             row.to_email = None

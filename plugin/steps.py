@@ -20,8 +20,8 @@ from plugin.outbox import Sender, write_actions
 from plugin.policies import shop_settings
 from plugin.services import Services
 from plugin.workflow_store import shop_workflows
-from rules.scheduling import frequency_cap_release, next_in_send_window
 from rules.evaluation import evaluate_step
+from rules.scheduling import frequency_cap_release, next_in_send_window
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,9 @@ def _run_batch(services: Services, ids: list[int], now: datetime, stats: RunStat
             .values(state="running")
             .returning(Step.id)
         ).all()
-        for step in session.scalars(select(Step).where(Step.id.in_(claimed)).order_by(Step.due_at, Step.id)):
+        for step in session.scalars(
+            select(Step).where(Step.id.in_(claimed)).order_by(Step.due_at, Step.id)
+        ):
             outcome = decide_step(session, services, step, now)
             progressed = progressed or outcome != "deferred"
             _count(stats, outcome, step.reason)
@@ -87,7 +89,11 @@ def _run_alone(services: Services, step_id: int, now: datetime, stats: RunStats)
             session.execute(
                 update(Step)
                 .where(Step.id == step_id, Step.state == "pending")
-                .values(state="error", decided_at=now, reason=f"error: {type(exc).__name__}: {exc}"[:2000])
+                .values(
+                    state="error",
+                    decided_at=now,
+                    reason=f"error: {type(exc).__name__}: {exc}"[:2000],
+                )
             )
         return True
 
@@ -103,7 +109,9 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
     episode = session.get_one(Episode, step.episode_id)
     shop = session.get_one(Shop, step.shop_id)
     if episode.state != "active" or not shop.active:
-        return _finish(session, step, "cancelled", "episode ended" if shop.active else "shop inactive", now)
+        return _finish(
+            session, step, "cancelled", "episode ended" if shop.active else "shop inactive", now
+        )
     shop_workflow = shop_workflows(session, shop.id).get(episode.workflow)
     if shop_workflow is None or not shop_workflow.enabled:
         return _finish(session, step, "skipped", "workflow disabled", now)
@@ -126,7 +134,9 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
 
     settings = shop_settings(shop.settings)
     if sends_email and workflow.category == "marketing":
-        later, why = _policy_delay(settings, facts.customer.timezone, facts.last_marketing_email_at, now)
+        later, why = _policy_delay(
+            settings, facts.customer.timezone, facts.last_marketing_email_at, now
+        )
         if later is not None:
             if why == "frequency cap" and settings["capped_action"] == "drop":
                 return _finish(session, step, "skipped", "frequency cap (dropped)", now)
@@ -143,7 +153,9 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
         shop_url=f"https://{shop.domain}",
         staff_email=settings.get("staff_email"),
     )
-    write_actions(session, shop, sender, episode, step.step_id, workflow, facts, decision.actions, now)
+    write_actions(
+        session, shop, sender, episode, step.step_id, workflow, facts, decision.actions, now
+    )
     return _finish(session, step, "fired", decision.reason or "conditions met", now)
 
 
@@ -167,7 +179,9 @@ def _finish(session: Session, step: Step, state: str, reason: str, now: datetime
     step.state, step.reason, step.decided_at = state, reason, now
     session.flush()
     remaining = session.scalar(
-        select(Step.id).where(Step.episode_id == step.episode_id, Step.state.in_(("pending", "running"))).limit(1)
+        select(Step.id)
+        .where(Step.episode_id == step.episode_id, Step.state.in_(("pending", "running")))
+        .limit(1)
     )
     if remaining is None:
         episode = session.get_one(Episode, step.episode_id)

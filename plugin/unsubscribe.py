@@ -34,7 +34,12 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
     services = Services.of(current_app)
     target = read_unsubscribe_token(services.settings["SECRET_KEY"], token)
     if target is None:
-        return render_template_string(PAGE, title="Link not valid", message="This unsubscribe link is not valid.", confirm=False), 404
+        return render_template_string(
+            PAGE,
+            title="Link not valid",
+            message="This unsubscribe link is not valid.",
+            confirm=False,
+        ), 404
     shop_id, email = target
     if request.method == "GET":
         return render_template_string(
@@ -44,7 +49,9 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
     with services.sessions() as session, session.begin():
         shop = session.get(Shop, shop_id)
         if shop is None:
-            return render_template_string(PAGE, title="Link not valid", message="This shop is gone.", confirm=False), 404
+            return render_template_string(
+                PAGE, title="Link not valid", message="This shop is gone.", confirm=False
+            ), 404
         event = Event(
             EMAIL_SUPPRESSED,
             occurred_at=now,
@@ -53,5 +60,8 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
         )
         apply_event(session, shop, event, now)
     return render_template_string(
-        PAGE, title="You are unsubscribed", message=f"{email} will get no more marketing emails.", confirm=False
+        PAGE,
+        title="You are unsubscribed",
+        message=f"{email} will get no more marketing emails.",
+        confirm=False,
     )

@@ -53,7 +53,9 @@ def run_once(services: Services, now: datetime | None = None, sweeps: bool = Tru
 class EmbeddedWorker(threading.Thread):
     """Run the pipeline continuously on the real clock, inside the web process."""
 
-    def __init__(self, services: Services, interval: float, sweep_every: timedelta = timedelta(hours=1)):
+    def __init__(
+        self, services: Services, interval: float, sweep_every: timedelta = timedelta(hours=1)
+    ):
         super().__init__(name="nudge-worker", daemon=True)
         self.services = services
         self.interval = interval

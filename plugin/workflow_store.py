@@ -83,7 +83,9 @@ def _load_shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkfl
         if row.name in seen:
             continue
         seen.add(row.name)
-        result[row.name] = ShopWorkflow(parse_cached(row.definition), row.definition, row.enabled, row.version)
+        result[row.name] = ShopWorkflow(
+            parse_cached(row.definition), row.definition, row.enabled, row.version
+        )
     return result
 
 

@@ -24,10 +24,14 @@ class WorkflowActions(BaseActions):
         self.requested: list[ActionRequest] = []
 
     def _record(self, name: str, **params: Any) -> None:
-        self.requested.append(ActionRequest(name, {k: v for k, v in params.items() if v is not None}))
+        self.requested.append(
+            ActionRequest(name, {k: v for k, v in params.items() if v is not None})
+        )
 
     @rule_action(params={"template": FIELD_TEXT, "subject": FIELD_TEXT, "template_id": FIELD_TEXT})
-    def send_email(self, template: str, subject: str | None = None, template_id: str | None = None) -> None:
+    def send_email(
+        self, template: str, subject: str | None = None, template_id: str | None = None
+    ) -> None:
         self._record("send_email", template=template, subject=subject, template_id=template_id)
 
     @rule_action(

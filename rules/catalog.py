@@ -47,4 +47,6 @@ def action_params() -> dict[str, dict[str, str]]:
 
 def label_of(variable: str) -> str:
     """The human label of a variable (its name when unknown)."""
-    return next((v["label"] for v in rule_catalog()["variables"] if v["name"] == variable), variable)
+    return next(
+        (v["label"] for v in rule_catalog()["variables"] if v["name"] == variable), variable
+    )

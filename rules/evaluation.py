@@ -43,7 +43,13 @@ def explain(check: ConditionResult) -> str:
     label = label_of(check.name)
     wording = OPERATOR_WORDS.get(check.operator, check.operator.replace("_", " "))
     if operator_inputs()[variable_types()[check.name]].get(check.operator) == "none":
-        actual = "yes" if check.actual is True else "no" if check.actual is False else _show(check.actual)
+        actual = (
+            "yes"
+            if check.actual is True
+            else "no"
+            if check.actual is False
+            else _show(check.actual)
+        )
         return f"{label}: {actual} (needs {wording})"
     return f"{label} is {_show(check.actual)} (needs {wording} {_show(check.value)})"
 

@@ -16,7 +16,14 @@ from rules.events import KINDS
 
 DELAY_UNITS = ("minutes", "hours", "days")
 ANCHORS = frozenset(
-    {"enrollment", "checkout_activity", "order_created", "fulfillment", "expected_reorder", "previous_step"}
+    {
+        "enrollment",
+        "checkout_activity",
+        "order_created",
+        "fulfillment",
+        "expected_reorder",
+        "previous_step",
+    }
 )
 SUBJECTS = frozenset({"checkout", "order", "customer"})
 SWEEPS = {"inactive": {"inactive_days"}, "reorder_due": {"lead_days"}}
@@ -88,7 +95,9 @@ def _trigger_errors(trigger: Any) -> list[str]:
         errors.append("trigger: exactly one of 'event' or 'sweep'")
     allowed = {"event", "sweep", "subject", "max_age_hours"}
     if "event" in trigger and trigger["event"] not in KINDS:
-        errors.append(f"trigger.event: unknown event '{trigger['event']}'{_suggest(trigger['event'], KINDS)}")
+        errors.append(
+            f"trigger.event: unknown event '{trigger['event']}'{_suggest(trigger['event'], KINDS)}"
+        )
     if "sweep" in trigger:
         if trigger["sweep"] not in SWEEPS:
             errors.append(f"trigger.sweep: one of {', '.join(sorted(SWEEPS))}")
@@ -136,7 +145,7 @@ def _steps_errors(steps: Any) -> list[str]:
 
 def _delay_errors(delay: Any, path: str) -> list[str]:
     if not isinstance(delay, dict):
-        return [f"{path}: expected an object such as {{\"hours\": 4, \"from\": \"enrollment\"}}"]
+        return [f'{path}: expected an object such as {{"hours": 4, "from": "enrollment"}}']
     errors = []
     for key in sorted(set(delay) - set(DELAY_UNITS) - {"from"}):
         errors.append(f"{path}.{key}: unknown unit{_suggest(key, DELAY_UNITS)}")

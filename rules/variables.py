@@ -124,7 +124,9 @@ class FactVariables(BaseVariables):
     @memoized
     def days_since_last_activity(self) -> float:
         customer = self.facts.customer
-        moments = [m for m in (self._last_order_at(), customer.last_engaged_at, customer.created_at) if m]
+        moments = [
+            m for m in (self._last_order_at(), customer.last_engaged_at, customer.created_at) if m
+        ]
         return _days(self.facts.now, max(moments)) if moments else NEVER_DAYS
 
     @numeric_rule_variable(label="Days until the expected re-order")

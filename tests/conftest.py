@@ -104,7 +104,13 @@ def runner(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def shop(services: Services) -> Shop:
     with services.sessions() as session, session.begin():
-        row = Shop(domain=SHOP, platform="shopify", access_token="tok", webhook_secret=SHOP_SECRET, settings={})
+        row = Shop(
+            domain=SHOP,
+            platform="shopify",
+            access_token="tok",
+            webhook_secret=SHOP_SECRET,
+            settings={},
+        )
         session.add(row)
     return row
 

@@ -38,7 +38,12 @@ def customer(customer_id: int = 501, email: str = "ada@example.com", **extra: An
     }
 
 
-def consent(customer_id: int = 501, email: str = "ada@example.com", subscribed: bool = True, at: str = "2026-01-01T10:00:00+00:00") -> dict:
+def consent(
+    customer_id: int = 501,
+    email: str = "ada@example.com",
+    subscribed: bool = True,
+    at: str = "2026-01-01T10:00:00+00:00",
+) -> dict:
     return {
         "customer_id": customer_id,
         "email_address": email,
@@ -95,7 +100,13 @@ def order(
     fulfillments = []
     if fulfilled_at is not None:
         fulfillments = [
-            {"id": order_id * 7, "order_id": order_id, "status": "success", "created_at": _iso(fulfilled_at), "updated_at": _iso(fulfilled_at)}
+            {
+                "id": order_id * 7,
+                "order_id": order_id,
+                "status": "success",
+                "created_at": _iso(fulfilled_at),
+                "updated_at": _iso(fulfilled_at),
+            }
         ]
     return {
         "id": order_id,

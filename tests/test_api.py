@@ -32,7 +32,16 @@ def other_shop(services):  # type: ignore[no-untyped-def]
         lambda: auth(session_token(not_before_in=600)),
         lambda: auth(session_token("not-installed.myshopify.com")),
     ],
-    ids=["missing", "not-bearer", "garbage", "forged", "expired", "wrong-audience", "not-yet-valid", "unknown-shop"],
+    ids=[
+        "missing",
+        "not-bearer",
+        "garbage",
+        "forged",
+        "expired",
+        "wrong-audience",
+        "not-yet-valid",
+        "unknown-shop",
+    ],
 )
 def test_bad_tokens_are_401(client, shop, make_headers):
     response = client.get("/api/workflows", headers=make_headers())
@@ -44,14 +53,26 @@ def test_lists_the_shops_workflows(client, shop):
     response = client.get("/api/workflows", headers=auth(session_token()))
     assert response.status_code == 200
     names = {w["name"] for w in response.json["workflows"]}
-    assert {"cart_abandonment", "upsell", "purchase_cycle", "feedback_request", "reengagement"} <= names
+    assert {
+        "cart_abandonment",
+        "upsell",
+        "purchase_cycle",
+        "feedback_request",
+        "reengagement",
+    } <= names
 
 
 def test_put_saves_a_new_version_and_previous_ones_are_restorable(client, shop):
     headers = auth(session_token())
     current = client.get("/api/workflows/upsell", headers=headers).json["workflow"]["definition"]
-    changed = {**current, "steps": [{**current["steps"][0], "delay": {**current["steps"][0]["delay"], "days": 5}}] + current["steps"][1:]}
-    saved = client.put("/api/workflows/upsell", json={"definition": changed, "enabled": False}, headers=headers)
+    changed = {
+        **current,
+        "steps": [{**current["steps"][0], "delay": {**current["steps"][0]["delay"], "days": 5}}]
+        + current["steps"][1:],
+    }
+    saved = client.put(
+        "/api/workflows/upsell", json={"definition": changed, "enabled": False}, headers=headers
+    )
     assert saved.status_code == 200 and saved.json["workflow"]["version"] == 1
     again = client.put("/api/workflows/upsell", json={"enabled": True}, headers=headers)
     assert again.json["workflow"]["version"] == 2
@@ -59,16 +80,24 @@ def test_put_saves_a_new_version_and_previous_ones_are_restorable(client, shop):
     assert [v["version"] for v in detail["versions"]] == [2, 1]
     assert detail["workflow"]["definition"]["steps"][0]["delay"]["days"] == 5
     restored = client.post("/api/workflows/upsell/versions/1/restore", headers=headers)
-    assert restored.json["workflow"]["version"] == 3 and restored.json["workflow"]["enabled"] is False
+    assert (
+        restored.json["workflow"]["version"] == 3 and restored.json["workflow"]["enabled"] is False
+    )
 
 
 def test_invalid_definition_names_the_field_and_saves_nothing(client, shop):
     headers = auth(session_token())
-    current = client.get("/api/workflows/cart_abandonment", headers=headers).json["workflow"]["definition"]
+    current = client.get("/api/workflows/cart_abandonment", headers=headers).json["workflow"][
+        "definition"
+    ]
     broken = dict(current)
     broken["steps"] = [dict(s) for s in current["steps"]]
-    broken["steps"][0]["conditions"] = {"all": [{"name": "cart_valu", "operator": "greater_than", "value": 5}]}
-    response = client.put("/api/workflows/cart_abandonment", json={"definition": broken}, headers=headers)
+    broken["steps"][0]["conditions"] = {
+        "all": [{"name": "cart_valu", "operator": "greater_than", "value": 5}]
+    }
+    response = client.put(
+        "/api/workflows/cart_abandonment", json={"definition": broken}, headers=headers
+    )
     assert response.status_code == 422
     [error] = [e for e in response.json["errors"] if "cart_valu" in e["message"]]
     assert error["path"] == "steps[0].conditions.all[0]"
@@ -79,9 +108,16 @@ def test_invalid_definition_names_the_field_and_saves_nothing(client, shop):
 def test_malformed_bodies_are_422_not_500(client, shop):
     headers = auth(session_token())
     for body in (b"{", b"[]", b'"x"'):
-        response = client.put("/api/workflows/upsell", data=body, headers={**headers, "Content-Type": "application/json"})
+        response = client.put(
+            "/api/workflows/upsell",
+            data=body,
+            headers={**headers, "Content-Type": "application/json"},
+        )
         assert response.status_code == 422
-    assert client.put("/api/workflows/upsell", json={"enabled": "yes"}, headers=headers).status_code == 422
+    assert (
+        client.put("/api/workflows/upsell", json={"enabled": "yes"}, headers=headers).status_code
+        == 422
+    )
     assert client.put("/api/workflows/nope", json={}, headers=headers).status_code == 404
 
 
@@ -99,14 +135,23 @@ def test_settings_are_validated_per_field(client, shop):
     headers = auth(session_token())
     response = client.put(
         "/api/settings",
-        json={"send_window": {"start_hour": 25}, "capped_action": "explode", "from_email": "nope", "timezone": "Mars/Base"},
+        json={
+            "send_window": {"start_hour": 25},
+            "capped_action": "explode",
+            "from_email": "nope",
+            "timezone": "Mars/Base",
+        },
         headers=headers,
     )
     assert response.status_code == 422
     paths = {e["path"] for e in response.json["errors"]}
     assert {"send_window.start_hour", "capped_action", "from_email", "timezone"} <= paths
     assert client.get("/api/settings", headers=headers).json["settings"]["capped_action"] == "defer"
-    ok = client.put("/api/settings", json={"timezone": "Europe/Berlin", "from_email": "hi@shop.example"}, headers=headers)
+    ok = client.put(
+        "/api/settings",
+        json={"timezone": "Europe/Berlin", "from_email": "hi@shop.example"},
+        headers=headers,
+    )
     assert ok.status_code == 200 and ok.json["settings"]["timezone"] == "Europe/Berlin"
 
 

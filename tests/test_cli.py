@@ -27,23 +27,41 @@ def nudge(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def test_shop_add_and_workflows_list(nudge):
-    assert "added shopify shop" in nudge("shop", "add", "cli-shop.myshopify.com", "--token", "t", "--webhook-secret", "s").output
+    assert (
+        "added shopify shop"
+        in nudge(
+            "shop", "add", "cli-shop.myshopify.com", "--token", "t", "--webhook-secret", "s"
+        ).output
+    )
     listing = nudge("workflows", "list", "cli-shop.myshopify.com").output
-    for name in ("cart_abandonment", "upsell", "purchase_cycle", "feedback_request", "reengagement"):
+    for name in (
+        "cart_abandonment",
+        "upsell",
+        "purchase_cycle",
+        "feedback_request",
+        "reengagement",
+    ):
         assert name in listing
 
 
 def test_enable_disable_and_show(nudge):
     nudge("shop", "add", "cli-shop.myshopify.com", "--token", "t")
-    assert "upsell: disabled" in nudge("workflows", "disable", "cli-shop.myshopify.com", "upsell").output
+    assert (
+        "upsell: disabled"
+        in nudge("workflows", "disable", "cli-shop.myshopify.com", "upsell").output
+    )
     shown = json.loads(nudge("workflows", "show", "cli-shop.myshopify.com", "upsell").output)
     assert shown["enabled"] is False and shown["version"] == 1
-    assert nudge("workflows", "enable", "cli-shop.myshopify.com", "--all").output.count("enabled") == 5
+    assert (
+        nudge("workflows", "enable", "cli-shop.myshopify.com", "--all").output.count("enabled") == 5
+    )
 
 
 def test_set_validates_and_versions(nudge, tmp_path):
     nudge("shop", "add", "cli-shop.myshopify.com", "--token", "t")
-    definition = json.loads(nudge("workflows", "show", "cli-shop.myshopify.com", "cart_abandonment").output)
+    definition = json.loads(
+        nudge("workflows", "show", "cli-shop.myshopify.com", "cart_abandonment").output
+    )
     definition.pop("enabled"), definition.pop("version")
     definition["steps"][0]["delay"]["hours"] = 2
     good = tmp_path / "good.json"

@@ -91,7 +91,14 @@ def test_permanent_error_is_parked_with_sendgrids_text(send_webhook, services):
     responses.post(
         SEND_URL,
         status=400,
-        json={"errors": [{"message": "The from address does not match a verified Sender Identity.", "field": "from"}]},
+        json={
+            "errors": [
+                {
+                    "message": "The from address does not match a verified Sender Identity.",
+                    "field": "from",
+                }
+            ]
+        },
     )
     stats = deliver_pending(services, T0 + timedelta(hours=4, minutes=2))
     assert stats.failed == 1

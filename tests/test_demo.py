@@ -22,17 +22,29 @@ def test_history_is_deterministic_ordered_and_realistic():
     assert mix["repeat_buyers"] > 20 and mix["duplicates"] > 0
     assert mix["topic:customers/email_marketing_consent_update"] > 0
     for delivery in first:
-        shopify.to_events(delivery.topic, delivery.payload)  # every payload is one Shopify could send
+        shopify.to_events(
+            delivery.topic, delivery.payload
+        )  # every payload is one Shopify could send
         json.dumps(delivery.payload)
 
 
 def test_demo_runs_every_workflow_and_leaves_previews(tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--customers", "300", "--days", "30", "--out", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["demo", "--customers", "300", "--days", "30", "--out", str(out)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "(0 rejected)" in result.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report) == {"cart_abandonment", "upsell", "purchase_cycle", "feedback_request", "reengagement"}
+    assert set(report) == {
+        "cart_abandonment",
+        "upsell",
+        "purchase_cycle",
+        "feedback_request",
+        "reengagement",
+    }
     for name, row in report.items():
         assert row["enrolled"] > 0 and row["emails"] > 0, name
         assert row["skipped"], name  # and it says why some were not sent

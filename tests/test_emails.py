@@ -41,7 +41,14 @@ def test_cart_offer_shows_items_total_and_code():
 
 
 def test_what_shoppers_typed_is_escaped():
-    rendered = render_email("cart_reminder", {"shop_name": "S", "first_name": "<script>alert(1)</script>", "items": [{"title": "<img src=x>", "quantity": 1, "price": "1"}]})
+    rendered = render_email(
+        "cart_reminder",
+        {
+            "shop_name": "S",
+            "first_name": "<script>alert(1)</script>",
+            "items": [{"title": "<img src=x>", "quantity": 1, "price": "1"}],
+        },
+    )
     assert "<script>" not in rendered.html and "<img src=x>" not in rendered.html
     assert "&lt;script&gt;" in rendered.html
 

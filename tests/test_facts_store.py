@@ -29,16 +29,91 @@ def fresh_store():  # type: ignore[no-untyped-def]
 
 
 HISTORY = [
-    Event(ev.CUSTOMER_UPSERTED, customer=Customer(id="c1", email="Ann@Example.com", first_name="Ann", created_at=T - timedelta(days=90), updated_at=T - timedelta(days=90))),
-    Event(ev.CUSTOMER_UPSERTED, customer=Customer(id="c1", first_name="Annie", updated_at=T - timedelta(days=1))),
-    Event(ev.CONSENT_CHANGED, customer=Customer(id="c1", accepts_marketing=True, consent_updated_at=T - timedelta(days=80))),
-    Event(ev.CONSENT_CHANGED, customer=Customer(id="c1", accepts_marketing=False, consent_updated_at=T - timedelta(days=5))),
-    Event(ev.CHECKOUT_UPDATED, checkout=Checkout(token="k1", customer_id="c1", email="ann@example.com", value=Decimal("20"), created_at=T - timedelta(days=2), updated_at=T - timedelta(days=2))),
-    Event(ev.CHECKOUT_UPDATED, checkout=Checkout(token="k1", customer_id="c1", email="ann@example.com", value=Decimal("45"), items=(LineItem(title="Beans", price=Decimal("45")),), created_at=T - timedelta(days=2), updated_at=T - timedelta(days=2, hours=-1))),
-    Event(ev.ORDER_PLACED, order=Order(id="o1", customer_id="c1", email="ann@example.com", checkout_token="k1", value=Decimal("45"), created_at=T - timedelta(days=2, hours=-2), updated_at=T - timedelta(days=2, hours=-2))),
+    Event(
+        ev.CUSTOMER_UPSERTED,
+        customer=Customer(
+            id="c1",
+            email="Ann@Example.com",
+            first_name="Ann",
+            created_at=T - timedelta(days=90),
+            updated_at=T - timedelta(days=90),
+        ),
+    ),
+    Event(
+        ev.CUSTOMER_UPSERTED,
+        customer=Customer(id="c1", first_name="Annie", updated_at=T - timedelta(days=1)),
+    ),
+    Event(
+        ev.CONSENT_CHANGED,
+        customer=Customer(
+            id="c1", accepts_marketing=True, consent_updated_at=T - timedelta(days=80)
+        ),
+    ),
+    Event(
+        ev.CONSENT_CHANGED,
+        customer=Customer(
+            id="c1", accepts_marketing=False, consent_updated_at=T - timedelta(days=5)
+        ),
+    ),
+    Event(
+        ev.CHECKOUT_UPDATED,
+        checkout=Checkout(
+            token="k1",
+            customer_id="c1",
+            email="ann@example.com",
+            value=Decimal("20"),
+            created_at=T - timedelta(days=2),
+            updated_at=T - timedelta(days=2),
+        ),
+    ),
+    Event(
+        ev.CHECKOUT_UPDATED,
+        checkout=Checkout(
+            token="k1",
+            customer_id="c1",
+            email="ann@example.com",
+            value=Decimal("45"),
+            items=(LineItem(title="Beans", price=Decimal("45")),),
+            created_at=T - timedelta(days=2),
+            updated_at=T - timedelta(days=2, hours=-1),
+        ),
+    ),
+    Event(
+        ev.ORDER_PLACED,
+        order=Order(
+            id="o1",
+            customer_id="c1",
+            email="ann@example.com",
+            checkout_token="k1",
+            value=Decimal("45"),
+            created_at=T - timedelta(days=2, hours=-2),
+            updated_at=T - timedelta(days=2, hours=-2),
+        ),
+    ),
     Event(ev.ORDER_FULFILLED, order=Order(id="o1", fulfilled_at=T - timedelta(days=1))),
-    Event(ev.ORDER_UPDATED, order=Order(id="o1", customer_id="c1", checkout_token="k1", value=Decimal("45"), refunded=True, financial_status="refunded", created_at=T - timedelta(days=2, hours=-2), updated_at=T - timedelta(hours=3))),
-    Event(ev.ORDER_PLACED, order=Order(id="o0", customer_id="c1", value=Decimal("30"), created_at=T - timedelta(days=32), updated_at=T - timedelta(days=32))),
+    Event(
+        ev.ORDER_UPDATED,
+        order=Order(
+            id="o1",
+            customer_id="c1",
+            checkout_token="k1",
+            value=Decimal("45"),
+            refunded=True,
+            financial_status="refunded",
+            created_at=T - timedelta(days=2, hours=-2),
+            updated_at=T - timedelta(hours=3),
+        ),
+    ),
+    Event(
+        ev.ORDER_PLACED,
+        order=Order(
+            id="o0",
+            customer_id="c1",
+            value=Decimal("30"),
+            created_at=T - timedelta(days=32),
+            updated_at=T - timedelta(days=32),
+        ),
+    ),
     Event(ev.TAGS_ADDED, customer=Customer(id="c1"), data={"tags": ["vip"]}),
 ]
 
@@ -49,10 +124,27 @@ def state(sessions) -> dict:  # type: ignore[no-untyped-def]
         checkout = session.scalars(select(CheckoutRow)).one()
         orders = {o.external_id: o for o in session.scalars(select(OrderRow))}
         return {
-            "customer": (customer.email, customer.first_name, customer.accepts_marketing, customer.tags, customer.orders_count,
-                         customer.total_spent, customer.last_order_at, customer.mean_days_between_orders, customer.expected_reorder_at),
-            "checkout": (checkout.value, checkout.items, checkout.completed_at, checkout.order_external_id),
-            "orders": {k: (o.value, o.refunded, o.fulfilled_at, o.financial_status, o.created_at, o.items) for k, o in sorted(orders.items())},
+            "customer": (
+                customer.email,
+                customer.first_name,
+                customer.accepts_marketing,
+                customer.tags,
+                customer.orders_count,
+                customer.total_spent,
+                customer.last_order_at,
+                customer.mean_days_between_orders,
+                customer.expected_reorder_at,
+            ),
+            "checkout": (
+                checkout.value,
+                checkout.items,
+                checkout.completed_at,
+                checkout.order_external_id,
+            ),
+            "orders": {
+                k: (o.value, o.refunded, o.fulfilled_at, o.financial_status, o.created_at, o.items)
+                for k, o in sorted(orders.items())
+            },
         }
 
 
@@ -67,7 +159,13 @@ def test_in_order_history_gives_the_expected_facts():
     apply_all(sessions, HISTORY)
     got = state(sessions)
     email, first_name, consent, tags, count, spent, last, mean, expected = got["customer"]
-    assert (email, first_name, consent, tags, count) == ("ann@example.com", "Annie", False, ["vip"], 2)
+    assert (email, first_name, consent, tags, count) == (
+        "ann@example.com",
+        "Annie",
+        False,
+        ["vip"],
+        2,
+    )
     assert spent == Decimal("75.00") and last == T - timedelta(days=2, hours=-2)
     assert mean == 30.083333333333332 and expected == last + timedelta(days=mean)
     value, items, completed, order_id = got["checkout"]
@@ -76,7 +174,10 @@ def test_in_order_history_gives_the_expected_facts():
 
 
 @settings(max_examples=60, deadline=None)
-@given(order=st.permutations(list(range(len(HISTORY)))), repeats=st.lists(st.integers(0, len(HISTORY) - 1), max_size=4))
+@given(
+    order=st.permutations(list(range(len(HISTORY)))),
+    repeats=st.lists(st.integers(0, len(HISTORY) - 1), max_size=4),
+)
 def test_any_delivery_order_with_repeats_converges(order, repeats):
     expected_store, shuffled_store = fresh_store(), fresh_store()
     apply_all(expected_store, HISTORY)
@@ -89,16 +190,32 @@ def test_reading_back_as_facts_and_suppression_scopes():
     apply_all(sessions, HISTORY)
     with sessions() as session, session.begin():
         customer = facts_store.load_customer(session, 1, "c1")
-        assert customer is not None and customer.tags == ("vip",) and customer.accepts_marketing is False
+        assert (
+            customer is not None
+            and customer.tags == ("vip",)
+            and customer.accepts_marketing is False
+        )
         checkout = facts_store.load_checkout(session, 1, "k1")
-        assert checkout is not None and checkout.items[0] == LineItem(title="Beans", price=Decimal("45"))
+        assert checkout is not None and checkout.items[0] == LineItem(
+            title="Beans", price=Decimal("45")
+        )
         assert [o.id for o in facts_store.load_orders(session, 1, "c1")] == ["o1", "o0"]
         assert facts_store.find_customer_by_email(session, 1, " ANN@example.com") == "c1"
-        facts_store.apply_event(session, 1, Event(ev.EMAIL_SUPPRESSED, engagement=Engagement("unsubscribe", "ann@example.com", T)))
-        facts_store.apply_event(session, 1, Event(ev.EMAIL_SUPPRESSED, engagement=Engagement("bounce", "bob@example.com", T)))
+        facts_store.apply_event(
+            session,
+            1,
+            Event(ev.EMAIL_SUPPRESSED, engagement=Engagement("unsubscribe", "ann@example.com", T)),
+        )
+        facts_store.apply_event(
+            session,
+            1,
+            Event(ev.EMAIL_SUPPRESSED, engagement=Engagement("bounce", "bob@example.com", T)),
+        )
     with sessions() as session:
         assert facts_store.is_suppressed(session, 1, "ann@example.com", "marketing")
-        assert not facts_store.is_suppressed(session, 1, "ann@example.com", "all")  # transactional still allowed
+        assert not facts_store.is_suppressed(
+            session, 1, "ann@example.com", "all"
+        )  # transactional still allowed
         assert facts_store.is_suppressed(session, 1, "bob@example.com", "marketing")
         assert facts_store.is_suppressed(session, 1, "bob@example.com", "all")
 
@@ -106,7 +223,11 @@ def test_reading_back_as_facts_and_suppression_scopes():
 def test_engagement_is_recorded_once_and_moves_activity():
     sessions = fresh_store()
     apply_all(sessions, HISTORY)
-    click = Event(ev.EMAIL_ENGAGED, engagement=Engagement("click", "ann@example.com", T), data={"sg_event_id": "sg-1"})
+    click = Event(
+        ev.EMAIL_ENGAGED,
+        engagement=Engagement("click", "ann@example.com", T),
+        data={"sg_event_id": "sg-1"},
+    )
     apply_all(sessions, [click, click])
     with sessions() as session:
         customer = session.scalars(select(CustomerRow)).one()

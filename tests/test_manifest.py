@@ -13,7 +13,9 @@ MANIFEST = json.loads((Path(__file__).parent.parent / "manifest.json").read_text
 def test_every_subscribed_topic_has_a_handler_and_every_handler_a_subscription():
     subscribed = {t for s in MANIFEST["webhooks"]["subscriptions"] for t in s["topics"]}
     assert subscribed == set(shopify.TOPICS)
-    lifecycle = set(MANIFEST["webhooks"]["compliance"]["topics"]) | set(MANIFEST["webhooks"]["lifecycle"]["topics"])
+    lifecycle = set(MANIFEST["webhooks"]["compliance"]["topics"]) | set(
+        MANIFEST["webhooks"]["lifecycle"]["topics"]
+    )
     assert lifecycle == set(shopify.COMPLIANCE_TOPICS)
 
 

@@ -27,7 +27,13 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 def test_every_shipped_workflow_validates_against_the_catalog():
     shipped = shipped_workflows()
-    assert set(shipped) == {"cart_abandonment", "upsell", "purchase_cycle", "feedback_request", "reengagement"}
+    assert set(shipped) == {
+        "cart_abandonment",
+        "upsell",
+        "purchase_cycle",
+        "feedback_request",
+        "reengagement",
+    }
     for name, data in shipped.items():
         assert validate_workflow(data) == [], name
     assert set(load_shipped()) == set(shipped)
@@ -41,7 +47,11 @@ def broken(mutate) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_validation_names_the_path_and_suggests_the_name():
     def typo(d):  # type: ignore[no-untyped-def]
-        d["steps"][1]["conditions"]["all"][2] = {"name": "checkout_valu", "operator": "greater_than", "value": 1}
+        d["steps"][1]["conditions"]["all"][2] = {
+            "name": "checkout_valu",
+            "operator": "greater_than",
+            "value": 1,
+        }
 
     assert broken(typo) == [
         "steps[1].conditions.all[2]: unknown variable 'checkout_valu' (did you mean 'checkout_value'?)"
@@ -51,21 +61,56 @@ def test_validation_names_the_path_and_suggests_the_name():
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d["steps"][0]["conditions"]["all"].append({"name": "accepts_marketing", "operator": "greater_than", "value": 1}),
-         "steps[0].conditions.all[7]: operator 'greater_than' is not defined for boolean variable 'accepts_marketing'"),
-        (lambda d: d["steps"][0]["conditions"]["all"][3].pop("value"), "steps[0].conditions.all[3]: missing 'value'"),
-        (lambda d: d["steps"][0]["conditions"]["all"][4].update(value="twenty"), "steps[0].conditions.all[4].value: expected a number"),
-        (lambda d: d["steps"][0]["actions"][0].update(name="send_mail"), "steps[0].actions[0]: unknown action 'send_mail' (did you mean 'send_email'?)"),
-        (lambda d: d["steps"][0]["actions"][0]["params"].update(templat="x"), "steps[0].actions[0].params: unknown parameter 'templat' for send_email (did you mean 'template'?)"),
-        (lambda d: d["steps"][0].update(conditions={"all": []}), "steps[0].conditions.all: expected a non-empty list"),
-        (lambda d: d["steps"][0].update(conditions={"all": [], "any": []}), "steps[0].conditions: 'all' or 'any' must be alone in its group"),
-        (lambda d: d["trigger"].update(event="checkout_abandoned"), "trigger.event: unknown event 'checkout_abandoned'"),
-        (lambda d: d["steps"][1].update(id="reminder"), "steps[1].id: duplicate step id 'reminder'"),
+        (
+            lambda d: d["steps"][0]["conditions"]["all"].append(
+                {"name": "accepts_marketing", "operator": "greater_than", "value": 1}
+            ),
+            "steps[0].conditions.all[7]: operator 'greater_than' is not defined for boolean variable 'accepts_marketing'",
+        ),
+        (
+            lambda d: d["steps"][0]["conditions"]["all"][3].pop("value"),
+            "steps[0].conditions.all[3]: missing 'value'",
+        ),
+        (
+            lambda d: d["steps"][0]["conditions"]["all"][4].update(value="twenty"),
+            "steps[0].conditions.all[4].value: expected a number",
+        ),
+        (
+            lambda d: d["steps"][0]["actions"][0].update(name="send_mail"),
+            "steps[0].actions[0]: unknown action 'send_mail' (did you mean 'send_email'?)",
+        ),
+        (
+            lambda d: d["steps"][0]["actions"][0]["params"].update(templat="x"),
+            "steps[0].actions[0].params: unknown parameter 'templat' for send_email (did you mean 'template'?)",
+        ),
+        (
+            lambda d: d["steps"][0].update(conditions={"all": []}),
+            "steps[0].conditions.all: expected a non-empty list",
+        ),
+        (
+            lambda d: d["steps"][0].update(conditions={"all": [], "any": []}),
+            "steps[0].conditions: 'all' or 'any' must be alone in its group",
+        ),
+        (
+            lambda d: d["trigger"].update(event="checkout_abandoned"),
+            "trigger.event: unknown event 'checkout_abandoned'",
+        ),
+        (
+            lambda d: d["steps"][1].update(id="reminder"),
+            "steps[1].id: duplicate step id 'reminder'",
+        ),
         (lambda d: d["steps"][0]["delay"].update(weeks=1), "steps[0].delay.weeks: unknown unit"),
-        (lambda d: d["steps"][0]["delay"].update({"from": "birthday"}), "steps[0].delay.from: one of"),
+        (
+            lambda d: d["steps"][0]["delay"].update({"from": "birthday"}),
+            "steps[0].delay.from: one of",
+        ),
         (lambda d: d.update(holdout_percent=150), "holdout_percent: a number from 0 to 100"),
-        (lambda d: d["steps"][0]["conditions"]["all"].append({"name": "customer_tags", "operator": "contains_all", "value": "vip"}),
-         "steps[0].conditions.all[7].value: expected a list"),
+        (
+            lambda d: d["steps"][0]["conditions"]["all"].append(
+                {"name": "customer_tags", "operator": "contains_all", "value": "vip"}
+            ),
+            "steps[0].conditions.all[7].value: expected a list",
+        ),
     ],
 )
 def test_validation_errors(mutate, expected):
@@ -86,7 +131,9 @@ def facts(**kw) -> FactSet:  # type: ignore[no-untyped-def]
 
 def checkout(value: str = "60", hours_idle: float = 5, **kw) -> Checkout:  # type: ignore[no-untyped-def]
     at = NOW - timedelta(hours=hours_idle)
-    return Checkout(token="t", email="a@example.com", value=Decimal(value), created_at=at, updated_at=at, **kw)
+    return Checkout(
+        token="t", email="a@example.com", value=Decimal(value), created_at=at, updated_at=at, **kw
+    )
 
 
 def test_abandonment_reminder_fires_and_explains_skips():
@@ -115,7 +162,12 @@ def test_order_workflows_check_the_order_as_it_is_now():
     newer = Order(id="10", value=Decimal("5"), created_at=NOW - timedelta(days=1))
     assert not evaluate_step(recommend, facts(order=order, orders=(newer, order))).fired
     [ask] = load_shipped()["feedback_request"].steps
-    shipped_order = Order(id="9", value=Decimal("40"), created_at=NOW - timedelta(days=9), fulfilled_at=NOW - timedelta(days=7))
+    shipped_order = Order(
+        id="9",
+        value=Decimal("40"),
+        created_at=NOW - timedelta(days=9),
+        fulfilled_at=NOW - timedelta(days=7),
+    )
     assert evaluate_step(ask, facts(order=shipped_order)).fired
     cancelled = Order(id="9", created_at=NOW, fulfilled_at=NOW, cancelled_at=NOW)
     assert "cancelled" in evaluate_step(ask, facts(order=cancelled)).reason
@@ -123,7 +175,10 @@ def test_order_workflows_check_the_order_as_it_is_now():
 
 def test_purchase_cycle_uses_the_customers_own_rhythm():
     [remind] = load_shipped()["purchase_cycle"].steps
-    orders = tuple(Order(id=str(n), value=Decimal(20), created_at=NOW - timedelta(days=28 + 30 * n)) for n in range(3))
+    orders = tuple(
+        Order(id=str(n), value=Decimal(20), created_at=NOW - timedelta(days=28 + 30 * n))
+        for n in range(3)
+    )
     due = facts(order=orders[0], orders=orders)
     assert FactVariables(due).days_until_expected_reorder() == pytest.approx(2.0)
     assert evaluate_step(remind, due).fired
@@ -146,10 +201,15 @@ def test_variables_fail_safe_when_facts_are_missing():
 TYPES = variable_types()
 NAMES = sorted(TYPES)
 values_for_input = {
-    "numeric": st.one_of(st.integers(-100, 10_000), st.floats(-100, 10_000, allow_nan=False).map(lambda f: round(f, 3))),
+    "numeric": st.one_of(
+        st.integers(-100, 10_000),
+        st.floats(-100, 10_000, allow_nan=False).map(lambda f: round(f, 3)),
+    ),
     "text": st.sampled_from(["", "vip", "VIP", "v.p", "^v", "coffee"]),
     "select": st.sampled_from(["vip", "Coffee", "1"]),
-    "select_multiple": st.lists(st.sampled_from(["vip", "VIP", "Coffee", "tea", "101", "Northwind"]), max_size=3),
+    "select_multiple": st.lists(
+        st.sampled_from(["vip", "VIP", "Coffee", "tea", "101", "Northwind"]), max_size=3
+    ),
     "none": st.just(True),
 }
 
@@ -159,12 +219,20 @@ def leaf(draw):  # type: ignore[no-untyped-def]
     name = draw(st.sampled_from(NAMES))
     operators = operator_inputs()[TYPES[name]]
     operator = draw(st.sampled_from(sorted(operators)))
-    return {"name": name, "operator": operator, "value": draw(values_for_input[operators[operator]])}
+    return {
+        "name": name,
+        "operator": operator,
+        "value": draw(values_for_input[operators[operator]]),
+    }
 
 
 conditions = st.recursive(
     leaf(),
-    lambda children: st.builds(lambda k, v: {k: v}, st.sampled_from(["all", "any"]), st.lists(children, min_size=1, max_size=4)),
+    lambda children: st.builds(
+        lambda k, v: {k: v},
+        st.sampled_from(["all", "any"]),
+        st.lists(children, min_size=1, max_size=4),
+    ),
     max_leaves=8,
 )
 moments = st.one_of(st.none(), st.integers(-400 * 24, 24).map(lambda h: NOW + timedelta(hours=h)))
@@ -189,22 +257,60 @@ fact_sets = st.builds(
         id=st.just("1"),
         email=st.sampled_from([None, "a@example.com"]),
         accepts_marketing=st.sampled_from([None, True, False]),
-        tags=st.one_of(st.none(), st.lists(st.sampled_from(["vip", "VIP", "wholesale"]), max_size=2).map(tuple)),
+        tags=st.one_of(
+            st.none(), st.lists(st.sampled_from(["vip", "VIP", "wholesale"]), max_size=2).map(tuple)
+        ),
         orders_count=st.one_of(st.none(), st.integers(0, 5)),
         total_spent=st.one_of(st.none(), money),
         mean_days_between_orders=st.one_of(st.none(), st.floats(1, 90)),
         last_engaged_at=moments,
         created_at=moments,
     ),
-    checkout=st.one_of(st.none(), st.builds(Checkout, token=st.just("t"), value=money, items=items, created_at=moments, updated_at=moments, completed_at=moments)),
-    order=st.one_of(st.none(), st.builds(Order, id=st.just("o1"), value=money, items=items, created_at=moments, fulfilled_at=moments, cancelled_at=moments, refunded=st.booleans())),
-    orders=st.lists(st.builds(Order, id=st.sampled_from(["o1", "o2", "o3"]), value=money, created_at=moments, cancelled_at=st.one_of(st.none(), st.just(NOW)), checkout_token=st.sampled_from([None, "t"])), max_size=3).map(tuple),
+    checkout=st.one_of(
+        st.none(),
+        st.builds(
+            Checkout,
+            token=st.just("t"),
+            value=money,
+            items=items,
+            created_at=moments,
+            updated_at=moments,
+            completed_at=moments,
+        ),
+    ),
+    order=st.one_of(
+        st.none(),
+        st.builds(
+            Order,
+            id=st.just("o1"),
+            value=money,
+            items=items,
+            created_at=moments,
+            fulfilled_at=moments,
+            cancelled_at=moments,
+            refunded=st.booleans(),
+        ),
+    ),
+    orders=st.lists(
+        st.builds(
+            Order,
+            id=st.sampled_from(["o1", "o2", "o3"]),
+            value=money,
+            created_at=moments,
+            cancelled_at=st.one_of(st.none(), st.just(NOW)),
+            checkout_token=st.sampled_from([None, "t"]),
+        ),
+        max_size=3,
+    ).map(tuple),
     anchor_at=moments,
     last_marketing_email_at=moments,
     last_abandonment_email_at=moments,
     suppressed=st.booleans(),
 )
-ACTIONS = [{"name": "send_email", "params": {"template": "cart_reminder"}}, {"name": "tag_customer", "params": {"tag": "x"}}]
+ACTIONS = [
+    {"name": "send_email", "params": {"template": "cart_reminder"}},
+    {"name": "tag_customer", "params": {"tag": "x"}},
+]
 
 
 @settings(max_examples=400, deadline=None)
@@ -212,7 +318,12 @@ ACTIONS = [{"name": "send_email", "params": {"template": "cart_reminder"}}, {"na
 def test_compiled_evaluator_matches_business_rules(rule_conditions, fact_set):
     assert validate_workflow_conditions(rule_conditions) == []
     theirs = WorkflowActions()
-    expected = run_all([{"conditions": rule_conditions, "actions": ACTIONS}], FactVariables(fact_set), theirs, stop_on_first_trigger=True)
+    expected = run_all(
+        [{"conditions": rule_conditions, "actions": ACTIONS}],
+        FactVariables(fact_set),
+        theirs,
+        stop_on_first_trigger=True,
+    )
     compiled = compile_conditions(rule_conditions)
     assert compiled(FactVariables(fact_set)) == expected
     if expected:
@@ -228,7 +339,12 @@ def validate_workflow_conditions(rule_conditions) -> list[str]:  # type: ignore[
 def test_catalog_is_business_rules_export():
     catalog = rule_catalog()
     assert {"variables", "actions", "variable_type_operators"} == set(catalog)
-    assert {a["name"] for a in catalog["actions"]} == {"send_email", "create_discount", "tag_customer", "notify_staff"}
+    assert {a["name"] for a in catalog["actions"]} == {
+        "send_email",
+        "create_discount",
+        "tag_customer",
+        "notify_staff",
+    }
 
 
 # --- scheduling -------------------------------------------------------------------------

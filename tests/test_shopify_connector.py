@@ -52,7 +52,11 @@ def events_of(name: str) -> list[ev.Event]:
 
 
 def test_every_shared_fixture_is_covered():
-    on_disk = {str(p.relative_to(FIXTURES))[:-5] for p in FIXTURES.rglob("*.json") if not p.name.endswith(".events.json")}
+    on_disk = {
+        str(p.relative_to(FIXTURES))[:-5]
+        for p in FIXTURES.rglob("*.json")
+        if not p.name.endswith(".events.json")
+    }
     assert on_disk == set(TOPIC_OF) | set(COMPLIANCE)
 
 
@@ -72,7 +76,9 @@ def test_checkout_links_to_its_order_by_token():
     [checkout_event] = events_of("checkouts_create")
     order = next(e.order for e in events_of("orders_create") if e.kind == ev.ORDER_PLACED)
     assert checkout_event.checkout is not None and order is not None
-    assert checkout_event.checkout.token == order.checkout_token == "84ad78572dae52a8cbea7d55371afe89"
+    assert (
+        checkout_event.checkout.token == order.checkout_token == "84ad78572dae52a8cbea7d55371afe89"
+    )
     assert checkout_event.checkout.email is None  # buyer not identified yet: no abandonment target
 
 
@@ -105,9 +111,17 @@ def test_consent_topic_and_graphql_ids():
     assert consent.customer.accepts_marketing is False  # not_subscribed
     [summary] = events_of("samples_2026-07/customers_purchasing_summary")
     assert summary.customer is not None
-    assert (summary.customer.id, summary.customer.orders_count, summary.customer.total_spent) == ("1", 1, Decimal("100.00"))
+    assert (summary.customer.id, summary.customer.orders_count, summary.customer.total_spent) == (
+        "1",
+        1,
+        Decimal("100.00"),
+    )
     [tags] = events_of("samples_2026-07/customer_tags_added")
-    assert tags.customer is not None and tags.customer.id == "1" and tags.data == {"tags": ["tag1", "tag2"]}
+    assert (
+        tags.customer is not None
+        and tags.customer.id == "1"
+        and tags.data == {"tags": ["tag1", "tag2"]}
+    )
 
 
 def test_fulfilment_and_partial_fulfilment():
@@ -163,18 +177,44 @@ def test_malformed_payloads_raise_a_clear_error(topic, payload):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=20,
 )
 field_names = st.sampled_from(
-    ["id", "token", "email", "created_at", "updated_at", "total_price", "line_items", "customer",
-     "customer_id", "customerId", "tags", "email_marketing_consent", "fulfillments", "order_id", "status",
-     "checkout_token", "cancelled_at", "financial_status", "amountSpent", "numberOfOrders", "price", "quantity"]
+    [
+        "id",
+        "token",
+        "email",
+        "created_at",
+        "updated_at",
+        "total_price",
+        "line_items",
+        "customer",
+        "customer_id",
+        "customerId",
+        "tags",
+        "email_marketing_consent",
+        "fulfillments",
+        "order_id",
+        "status",
+        "checkout_token",
+        "cancelled_at",
+        "financial_status",
+        "amountSpent",
+        "numberOfOrders",
+        "price",
+        "quantity",
+    ]
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(topic=st.sampled_from(sorted(shopify.TOPICS)), payload=st.dictionaries(field_names, json_values, max_size=8) | json_values)
+@given(
+    topic=st.sampled_from(sorted(shopify.TOPICS)),
+    payload=st.dictionaries(field_names, json_values, max_size=8) | json_values,
+)
 def test_any_json_gives_events_or_a_clear_error(topic, payload):
     try:
         events = shopify.to_events(topic, payload)

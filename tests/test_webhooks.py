@@ -22,7 +22,11 @@ def test_signed_delivery_is_stored_raw_and_acknowledged(send_webhook, services):
     assert response.json["status"] == "accepted"
     [stored] = _deliveries(services)
     assert stored.body == body  # byte-exact: the signature was checked over these bytes
-    assert (stored.topic, stored.delivery_id, stored.status) == ("checkouts/update", "abc-1", "pending")
+    assert (stored.topic, stored.delivery_id, stored.status) == (
+        "checkouts/update",
+        "abc-1",
+        "pending",
+    )
 
 
 def test_repeated_delivery_is_stored_once(send_webhook, services):
@@ -47,7 +51,9 @@ def test_tampered_body_is_401(client, shop, services):
         "X-Shopify-Shop-Domain": SHOP,
         "X-Shopify-Hmac-Sha256": shopify_signature(body),
     }
-    response = client.post("/webhooks/shopify", data=body.replace(b"10.00", b"99.00"), headers=headers)
+    response = client.post(
+        "/webhooks/shopify", data=body.replace(b"10.00", b"99.00"), headers=headers
+    )
     assert response.status_code == 401
     assert _deliveries(services) == []
 
@@ -77,7 +83,10 @@ def test_missing_topic_or_shop_header_is_400(client, shop):
     response = client.post(
         "/webhooks/shopify",
         data=body,
-        headers={"X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": shopify_signature(body)},
+        headers={
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Hmac-Sha256": shopify_signature(body),
+        },
     )
     assert response.status_code == 400
 
@@ -111,4 +120,9 @@ def test_healthz(client):
 def test_no_rule_work_happens_on_the_request(send_webhook, services):
     send_webhook("checkouts/update", load_fixture("shopify/checkouts_update.json"))
     with services.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "pending")) == 1
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.status == "pending")
+            )
+            == 1
+        )

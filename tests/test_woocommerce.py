@@ -22,7 +22,15 @@ WOO_SECRET = "woo-secret"
 @pytest.fixture
 def woo_shop(services):  # type: ignore[no-untyped-def]
     with services.sessions() as session, session.begin():
-        session.add(Shop(domain=WOO_SHOP, platform="woocommerce", access_token="ck_x", webhook_secret=WOO_SECRET, settings={}))
+        session.add(
+            Shop(
+                domain=WOO_SHOP,
+                platform="woocommerce",
+                access_token="ck_x",
+                webhook_secret=WOO_SECRET,
+                settings={},
+            )
+        )
 
 
 def _post(client, topic: str, body: bytes, secret: str = WOO_SECRET, delivery: str = "d-1"):  # type: ignore[no-untyped-def]
@@ -39,7 +47,9 @@ def _post(client, topic: str, body: bytes, secret: str = WOO_SECRET, delivery: s
 
 
 def test_order_fixture_maps_to_a_placed_and_fulfilled_order():
-    events = woocommerce.to_events("order.created", json.loads(load_fixture("woocommerce/order_created.json")))
+    events = woocommerce.to_events(
+        "order.created", json.loads(load_fixture("woocommerce/order_created.json"))
+    )
     assert [e.kind for e in events] == [ev.CUSTOMER_UPSERTED, ev.ORDER_PLACED, ev.ORDER_FULFILLED]
     order = events[1].order
     assert order is not None
@@ -50,15 +60,24 @@ def test_order_fixture_maps_to_a_placed_and_fulfilled_order():
 
 
 def test_customer_fixture_maps_to_customer_events():
-    events = woocommerce.to_events("customer.created", json.loads(load_fixture("woocommerce/customer_created.json")))
+    events = woocommerce.to_events(
+        "customer.created", json.loads(load_fixture("woocommerce/customer_created.json"))
+    )
     assert [e.kind for e in events] == [ev.CUSTOMER_UPSERTED, ev.CUSTOMER_CREATED]
     customer = events[0].customer
     assert customer is not None
-    assert (customer.id, customer.email, customer.accepts_marketing) == ("25", "john.doe@example.com", None)
+    assert (customer.id, customer.email, customer.accepts_marketing) == (
+        "25",
+        "john.doe@example.com",
+        None,
+    )
     assert customer.created_at == datetime(2017, 3, 21, 19, 9, 28, tzinfo=UTC)  # the _gmt field
 
 
-@pytest.mark.parametrize("payload", [[], {}, {"id": "15"}, {"id": 1, "line_items": "x"}, {"id": 1, "date_created_gmt": 5}])
+@pytest.mark.parametrize(
+    "payload",
+    [[], {}, {"id": "15"}, {"id": 1, "line_items": "x"}, {"id": 1, "date_created_gmt": 5}],
+)
 def test_malformed_payloads_raise_a_clear_error(payload):
     with pytest.raises(woocommerce.MalformedPayload):
         woocommerce.to_events("order.created", payload)
@@ -98,7 +117,10 @@ def test_bad_signature_and_wrong_platform_are_401(client, woo_shop, shop):
     response = client.post(
         "/webhooks/woocommerce/test-shop.myshopify.com",
         data=body,
-        headers={"X-WC-Webhook-Topic": "order.created", "X-WC-Webhook-Signature": woocommerce.sign(body, "x")},
+        headers={
+            "X-WC-Webhook-Topic": "order.created",
+            "X-WC-Webhook-Signature": woocommerce.sign(body, "x"),
+        },
     )
     assert response.status_code == 401
 

@@ -14,7 +14,9 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, inside the default sen
 
 def emails(services, workflow: str | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
     with services.sessions() as session:
-        query = select(OutboxMessage).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id)
+        query = (
+            select(OutboxMessage).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id)
+        )
         if workflow:
             query = query.where(OutboxMessage.workflow == workflow)
         return list(session.scalars(query))
@@ -38,7 +40,9 @@ def episodes(services, workflow: str) -> list[Episode]:  # type: ignore[no-untyp
 
 def subscribe(send_webhook, subscribed: bool = True) -> None:  # type: ignore[no-untyped-def]
     send_webhook("customers/create", payloads.customer())
-    send_webhook("customers/email_marketing_consent_update", payloads.consent(subscribed=subscribed))
+    send_webhook(
+        "customers/email_marketing_consent_update", payloads.consent(subscribed=subscribed)
+    )
 
 
 # --- cart / checkout abandonment -------------------------------------------------------
@@ -59,7 +63,9 @@ def test_abandoned_checkout_gets_reminder_then_offer_once(send_webhook, services
     sent = emails(services, "cart_abandonment")
     assert [m.template for m in sent] == ["cart_reminder", "cart_offer"]
     with services.sessions() as session:
-        discount = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "create_discount"))
+        discount = session.scalar(
+            select(OutboxMessage).where(OutboxMessage.kind == "create_discount")
+        )
     assert discount is not None and discount.params["code"] in (sent[1].preview_html or "")
     at(T0 + timedelta(days=3))
     at(T0 + timedelta(days=3))
@@ -70,7 +76,9 @@ def test_order_for_the_checkout_exits_abandonment(send_webhook, services, at):
     subscribe(send_webhook)
     send_webhook("checkouts/create", payloads.checkout("tok-2", T0))
     at(T0 + timedelta(hours=1))
-    send_webhook("orders/create", payloads.order(9001, T0 + timedelta(hours=2), checkout_token="tok-2"))
+    send_webhook(
+        "orders/create", payloads.order(9001, T0 + timedelta(hours=2), checkout_token="tok-2")
+    )
     at(T0 + timedelta(hours=30))
     assert emails(services, "cart_abandonment") == []
     [episode] = episodes(services, "cart_abandonment")
@@ -82,7 +90,9 @@ def test_order_after_the_reminder_counts_as_a_conversion(send_webhook, services,
     subscribe(send_webhook)
     send_webhook("checkouts/create", payloads.checkout("tok-2b", T0))
     at(T0 + timedelta(hours=4, minutes=1))
-    send_webhook("orders/create", payloads.order(9003, T0 + timedelta(hours=6), checkout_token="tok-2b"))
+    send_webhook(
+        "orders/create", payloads.order(9003, T0 + timedelta(hours=6), checkout_token="tok-2b")
+    )
     at(T0 + timedelta(hours=30))
     assert [m.template for m in emails(services, "cart_abandonment")] == ["cart_reminder"]
     [episode] = episodes(services, "cart_abandonment")
@@ -91,7 +101,9 @@ def test_order_after_the_reminder_counts_as_a_conversion(send_webhook, services,
 
 def test_order_arriving_before_its_checkout_prevents_enrollment(send_webhook, services, at):
     subscribe(send_webhook)
-    send_webhook("orders/create", payloads.order(9002, T0 + timedelta(minutes=5), checkout_token="tok-3"))
+    send_webhook(
+        "orders/create", payloads.order(9002, T0 + timedelta(minutes=5), checkout_token="tok-3")
+    )
     send_webhook("checkouts/update", payloads.checkout("tok-3", T0))
     at(T0 + timedelta(hours=30))
     assert emails(services, "cart_abandonment") == []
@@ -124,7 +136,9 @@ def test_checkout_already_stale_on_arrival_enrolls_nobody(send_webhook, services
 def test_more_cart_activity_moves_the_reminder(send_webhook, services, at):
     subscribe(send_webhook)
     send_webhook("checkouts/create", payloads.checkout("tok-7", T0))
-    send_webhook("checkouts/update", payloads.checkout("tok-7", T0 + timedelta(hours=3), created_at=T0))
+    send_webhook(
+        "checkouts/update", payloads.checkout("tok-7", T0 + timedelta(hours=3), created_at=T0)
+    )
     at(T0 + timedelta(hours=4, minutes=30))
     assert emails(services, "cart_abandonment") == []
     at(T0 + timedelta(hours=7, minutes=1))
@@ -159,7 +173,9 @@ def test_frequency_cap_defers_then_sends(send_webhook, services, at):
     at(T0 + timedelta(hours=4, minutes=1))
     assert len(emails(services)) == 1  # capped: at most one marketing email per 16 h
     with services.sessions() as session:
-        [deferred] = session.scalars(select(Step).where(Step.reason == "deferred: frequency cap")).all()
+        [deferred] = session.scalars(
+            select(Step).where(Step.reason == "deferred: frequency cap")
+        ).all()
     # The cap lifts at T0+19h01, which is 05:01 UTC, outside the send window: 09:00 it is.
     assert deferred.due_at == T0 + timedelta(hours=19, minutes=1)
     at(T0 + timedelta(hours=19, minutes=2))
@@ -210,7 +226,8 @@ def test_upsell_skipped_for_refunded_order(send_webhook, services, at):
     send_webhook("orders/create", payloads.order(7003, T0))
     send_webhook(
         "orders/updated",
-        payloads.order(7003, T0, financial_status="refunded") | {"updated_at": (T0 + timedelta(days=1)).isoformat()},
+        payloads.order(7003, T0, financial_status="refunded")
+        | {"updated_at": (T0 + timedelta(days=1)).isoformat()},
     )
     at(T0)
     at(T0 + timedelta(days=7, minutes=1))
@@ -249,7 +266,9 @@ def test_feedback_request_seven_days_after_fulfilment(send_webhook, services, at
     at(fulfilled + timedelta(days=7, minutes=1))
     [request] = emails(services, "feedback_request")
     assert request.template == "feedback_request"
-    send_webhook("orders/fulfilled", payloads.order(6001, T0, fulfilled_at=fulfilled), webhook_id="again")
+    send_webhook(
+        "orders/fulfilled", payloads.order(6001, T0, fulfilled_at=fulfilled), webhook_id="again"
+    )
     at(fulfilled + timedelta(days=20))
     assert len(emails(services, "feedback_request")) == 1  # one request per order
 
@@ -259,7 +278,10 @@ def test_feedback_skipped_when_order_cancelled(send_webhook, services, at):
     fulfilled = T0 + timedelta(days=1)
     send_webhook("orders/create", payloads.order(6002, T0))
     send_webhook("orders/fulfilled", payloads.order(6002, T0, fulfilled_at=fulfilled))
-    send_webhook("orders/cancelled", payloads.order(6002, T0, fulfilled_at=fulfilled, cancelled_at=T0 + timedelta(days=3)))
+    send_webhook(
+        "orders/cancelled",
+        payloads.order(6002, T0, fulfilled_at=fulfilled, cancelled_at=T0 + timedelta(days=3)),
+    )
     at(fulfilled + timedelta(days=8))
     assert emails(services, "feedback_request") == []
     assert any("cancel" in r.lower() for r in skipped(services, "feedback_request"))

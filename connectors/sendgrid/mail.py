@@ -133,7 +133,9 @@ def build_batch_payloads(emails: Sequence[OutgoingEmail]) -> list[dict[str, Any]
 def _error_text(response: requests.Response) -> str:
     try:
         errors = response.json().get("errors") or []
-        messages = [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
+        messages = [
+            str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")
+        ]
         if messages:
             return f"{response.status_code}: " + "; ".join(messages)
     except (ValueError, AttributeError):
@@ -168,7 +170,9 @@ def send(
         retry_after = None
         if reset and reset.strip().isdigit():
             retry_after = max(0.0, float(reset) - now())
-        return SendResult(False, status, retryable=True, retry_after=retry_after, error=_error_text(response))
+        return SendResult(
+            False, status, retryable=True, retry_after=retry_after, error=_error_text(response)
+        )
     return SendResult(False, status, retryable=status >= 500, error=_error_text(response))
 
 

@@ -60,7 +60,9 @@ def _checkout_events(payload: Any, is_cart: bool) -> list[Event]:
     customer = None if is_cart else mapping.embedded_customer(payload)
     at = checkout.updated_at or checkout.created_at
     result = [Event(ev.CUSTOMER_UPSERTED, occurred_at=at, customer=customer)] if customer else []
-    return result + [Event(ev.CHECKOUT_UPDATED, occurred_at=at, checkout=checkout, customer=customer)]
+    return result + [
+        Event(ev.CHECKOUT_UPDATED, occurred_at=at, checkout=checkout, customer=customer)
+    ]
 
 
 def _order_events(kind: str) -> Callable[[Any], list[Event]]:
@@ -68,7 +70,9 @@ def _order_events(kind: str) -> Callable[[Any], list[Event]]:
         order = mapping.order(payload)
         customer = mapping.embedded_customer(payload)
         at = order.updated_at or order.created_at
-        result = [Event(ev.CUSTOMER_UPSERTED, occurred_at=at, customer=customer)] if customer else []
+        result = (
+            [Event(ev.CUSTOMER_UPSERTED, occurred_at=at, customer=customer)] if customer else []
+        )
         result.append(Event(kind, occurred_at=at, order=order, customer=customer))
         if kind != ev.ORDER_FULFILLED and order.fulfilled_at is not None:
             result.append(Event(ev.ORDER_FULFILLED, occurred_at=order.fulfilled_at, order=order))
@@ -84,7 +88,9 @@ def _fulfillment_events(payload: Any) -> list[Event]:
     order_id = mapping.object_id(data.get("order_id"), "fulfillment order_id")
     if data.get("status") not in ("success", None):
         return []  # pending, cancelled, failure: nothing was delivered yet
-    at = mapping.moment(data.get("created_at"), "created_at") or mapping.moment(data.get("updated_at"))
+    at = mapping.moment(data.get("created_at"), "created_at") or mapping.moment(
+        data.get("updated_at")
+    )
     order = Order(id=order_id, fulfilled_at=at, updated_at=mapping.moment(data.get("updated_at")))
     return [Event(ev.ORDER_FULFILLED, occurred_at=at, order=order)]
 
@@ -94,7 +100,9 @@ def _customer_events(created: bool) -> Callable[[Any], list[Event]]:
         customer = mapping.customer(payload)
         at = customer.updated_at or customer.created_at
         result = [Event(ev.CUSTOMER_UPSERTED, occurred_at=at, customer=customer)]
-        return result + ([Event(ev.CUSTOMER_CREATED, occurred_at=at, customer=customer)] if created else [])
+        return result + (
+            [Event(ev.CUSTOMER_CREATED, occurred_at=at, customer=customer)] if created else []
+        )
 
     return events
 
@@ -120,7 +128,9 @@ def _summary_events(payload: Any) -> list[Event]:
     customer = Customer(
         id=mapping.object_id(data.get("customerId"), "customerId"),
         orders_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
-        total_spent=mapping.money(spent.get("amount"), "amountSpent") if isinstance(spent, dict) else None,
+        total_spent=mapping.money(spent.get("amount"), "amountSpent")
+        if isinstance(spent, dict)
+        else None,
     )
     at = mapping.moment(data.get("occurredAt"), "occurredAt")
     return [Event(ev.PURCHASING_SUMMARY, occurred_at=at, customer=customer)]

@@ -112,8 +112,12 @@ def customer(payload: Any, what: str = "customer") -> Customer:
         accepts_marketing=accepts,
         consent_updated_at=consent_at,
         tags=tag_list(data.get("tags")),
-        orders_count=orders_count if isinstance(orders_count, int) and not isinstance(orders_count, bool) else None,
-        total_spent=money(data["total_spent"], "total_spent") if data.get("total_spent") is not None else None,
+        orders_count=orders_count
+        if isinstance(orders_count, int) and not isinstance(orders_count, bool)
+        else None,
+        total_spent=money(data["total_spent"], "total_spent")
+        if data.get("total_spent") is not None
+        else None,
         created_at=moment(data.get("created_at"), "created_at"),
         updated_at=moment(data.get("updated_at"), "updated_at"),
     )

@@ -18,7 +18,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from plugin.demo.catalog import CONSUMABLES, DURABLES, FIRST_NAMES, LAST_NAMES, PRODUCTS, TIMEZONES, Product
+from plugin.demo.catalog import (
+    CONSUMABLES,
+    DURABLES,
+    FIRST_NAMES,
+    LAST_NAMES,
+    PRODUCTS,
+    TIMEZONES,
+    Product,
+)
 
 MIX = {"loyal": 0.25, "occasional": 0.25, "browser": 0.33, "lapsed": 0.17}
 CONSENT_RATE = 0.6
@@ -89,7 +97,9 @@ def _daytime(h: _History, day: datetime, shopper: _Shopper) -> datetime:
     """A moment on ``day`` when people shop, in the shopper's local time."""
     local_hour = h.rng.choice(ACTIVE_HOURS)
     moment = day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
-        hours=local_hour - shopper.tz_offset, minutes=h.rng.randint(0, 59), seconds=h.rng.randint(0, 59)
+        hours=local_hour - shopper.tz_offset,
+        minutes=h.rng.randint(0, 59),
+        seconds=h.rng.randint(0, 59),
     )
     return moment
 
@@ -140,8 +150,17 @@ def _total(items: list[dict[str, Any]]) -> str:
     return _money(sum((Decimal(i["price"]) * i["quantity"] for i in items), Decimal("0")))
 
 
-def _checkout_json(h: _History, s: _Shopper, token: str, cart_token: str, items: list[dict[str, Any]],
-                   created: datetime, updated: datetime, email: bool, completed: datetime | None) -> dict[str, Any]:
+def _checkout_json(
+    h: _History,
+    s: _Shopper,
+    token: str,
+    cart_token: str,
+    items: list[dict[str, Any]],
+    created: datetime,
+    updated: datetime,
+    email: bool,
+    completed: datetime | None,
+) -> dict[str, Any]:
     total = _total(items)
     return {
         "id": h.new_id(),
@@ -163,19 +182,35 @@ def _checkout_json(h: _History, s: _Shopper, token: str, cart_token: str, items:
     }
 
 
-def _order_json(h: _History, s: _Shopper, order_id: int, number: int, items: list[dict[str, Any]],
-                 created: datetime, updated: datetime, checkout_token: str | None, cart_token: str | None,
-                 financial: str = "paid", fulfilled: datetime | None = None,
-                 cancelled: datetime | None = None) -> dict[str, Any]:
+def _order_json(
+    h: _History,
+    s: _Shopper,
+    order_id: int,
+    number: int,
+    items: list[dict[str, Any]],
+    created: datetime,
+    updated: datetime,
+    checkout_token: str | None,
+    cart_token: str | None,
+    financial: str = "paid",
+    fulfilled: datetime | None = None,
+    cancelled: datetime | None = None,
+) -> dict[str, Any]:
     total = _total(items)
     fulfillments = []
     if fulfilled is not None:
-        fulfillments = [{
-            "id": order_id + 7, "order_id": order_id, "status": "success",
-            "created_at": _with_offset(fulfilled, s.tz_offset), "updated_at": _with_offset(fulfilled, s.tz_offset),
-            "tracking_company": "USPS", "tracking_number": f"9400{order_id % 10**12:012d}",
-            "line_items": items,
-        }]
+        fulfillments = [
+            {
+                "id": order_id + 7,
+                "order_id": order_id,
+                "status": "success",
+                "created_at": _with_offset(fulfilled, s.tz_offset),
+                "updated_at": _with_offset(fulfilled, s.tz_offset),
+                "tracking_company": "USPS",
+                "tracking_number": f"9400{order_id % 10**12:012d}",
+                "line_items": items,
+            }
+        ]
     return {
         "id": order_id,
         "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
@@ -204,9 +239,16 @@ def _order_json(h: _History, s: _Shopper, order_id: int, number: int, items: lis
     }
 
 
-def _place_order(h: _History, s: _Shopper, at: datetime, products: list[Product],
-                 checkout_token: str | None = None, cart_token: str | None = None,
-                 items: list[dict[str, Any]] | None = None, backfill: bool = False) -> None:
+def _place_order(
+    h: _History,
+    s: _Shopper,
+    at: datetime,
+    products: list[Product],
+    checkout_token: str | None = None,
+    cart_token: str | None = None,
+    items: list[dict[str, Any]] | None = None,
+    backfill: bool = False,
+) -> None:
     """An order and what follows it: payment, fulfilment, sometimes a cancel or a refund."""
     order_id = h.new_id()
     h.order_number += 1
@@ -214,47 +256,137 @@ def _place_order(h: _History, s: _Shopper, at: datetime, products: list[Product]
     items = items or _line_items(h, products)
     if backfill:  # an order from before the window, delivered when the app is installed
         shipped = at + timedelta(days=2)
-        h.emit(h.start, "orders/create", _order_json(
-            h, s, order_id, number, items, at, shipped, checkout_token, cart_token, fulfilled=shipped))
+        h.emit(
+            h.start,
+            "orders/create",
+            _order_json(
+                h,
+                s,
+                order_id,
+                number,
+                items,
+                at,
+                shipped,
+                checkout_token,
+                cart_token,
+                fulfilled=shipped,
+            ),
+        )
         return
     pay_later = h.rng.random() < PAY_LATER_RATE
-    h.emit(at, "orders/create", _order_json(
-        h, s, order_id, number, items, at, at, checkout_token, cart_token, "pending" if pay_later else "paid"))
+    h.emit(
+        at,
+        "orders/create",
+        _order_json(
+            h,
+            s,
+            order_id,
+            number,
+            items,
+            at,
+            at,
+            checkout_token,
+            cart_token,
+            "pending" if pay_later else "paid",
+        ),
+    )
     if pay_later:
         paid = at + timedelta(minutes=h.rng.randint(1, 90))
-        h.emit(paid, "orders/paid", _order_json(h, s, order_id, number, items, at, paid, checkout_token, cart_token))
+        h.emit(
+            paid,
+            "orders/paid",
+            _order_json(h, s, order_id, number, items, at, paid, checkout_token, cart_token),
+        )
     roll = h.rng.random()
     if roll < CANCEL_RATE:
         cancelled = at + timedelta(hours=h.rng.randint(1, 20))
-        h.emit(cancelled, "orders/cancelled", _order_json(
-            h, s, order_id, number, items, at, cancelled, checkout_token, cart_token, "voided", cancelled=cancelled))
+        h.emit(
+            cancelled,
+            "orders/cancelled",
+            _order_json(
+                h,
+                s,
+                order_id,
+                number,
+                items,
+                at,
+                cancelled,
+                checkout_token,
+                cart_token,
+                "voided",
+                cancelled=cancelled,
+            ),
+        )
         return
     fulfilled = at + timedelta(days=h.rng.uniform(0.5, 4))
-    h.emit(fulfilled, "orders/fulfilled", _order_json(
-        h, s, order_id, number, items, at, fulfilled, checkout_token, cart_token, fulfilled=fulfilled))
+    h.emit(
+        fulfilled,
+        "orders/fulfilled",
+        _order_json(
+            h,
+            s,
+            order_id,
+            number,
+            items,
+            at,
+            fulfilled,
+            checkout_token,
+            cart_token,
+            fulfilled=fulfilled,
+        ),
+    )
     if roll < CANCEL_RATE + REFUND_RATE:
         refunded = fulfilled + timedelta(days=h.rng.uniform(2, 6))
-        h.emit(refunded, "orders/updated", _order_json(
-            h, s, order_id, number, items, at, refunded, checkout_token, cart_token, "refunded", fulfilled=fulfilled))
+        h.emit(
+            refunded,
+            "orders/updated",
+            _order_json(
+                h,
+                s,
+                order_id,
+                number,
+                items,
+                at,
+                refunded,
+                checkout_token,
+                cart_token,
+                "refunded",
+                fulfilled=fulfilled,
+            ),
+        )
 
 
-def _shop_session(h: _History, s: _Shopper, at: datetime, products: list[Product], will_buy: bool) -> None:
+def _shop_session(
+    h: _History, s: _Shopper, at: datetime, products: list[Product], will_buy: bool
+) -> None:
     """Browse, cart, checkout; buy now, later, or never."""
     cart_token = uuid.UUID(int=h.rng.getrandbits(128)).hex
     items = _line_items(h, products)
-    cart = {"id": cart_token, "token": cart_token, "line_items": items, "note": "",
-            "created_at": _with_offset(at, 0), "updated_at": _with_offset(at, 0)}
+    cart = {
+        "id": cart_token,
+        "token": cart_token,
+        "line_items": items,
+        "note": "",
+        "created_at": _with_offset(at, 0),
+        "updated_at": _with_offset(at, 0),
+    }
     if not will_buy and h.rng.random() < BROWSE_ONLY_RATE:
         h.emit(at, "carts/create", cart)
         return  # a browsing cart that never reaches checkout
     token = uuid.UUID(int=h.rng.getrandbits(128)).hex
     opened = at + timedelta(minutes=h.rng.randint(2, 15))
     with_email = will_buy or h.rng.random() < CHECKOUT_EMAIL_RATE
-    h.emit(opened, "checkouts/create",
-           _checkout_json(h, s, token, cart_token, items, opened, opened, False, None))
+    h.emit(
+        opened,
+        "checkouts/create",
+        _checkout_json(h, s, token, cart_token, items, opened, opened, False, None),
+    )
     typed = opened + timedelta(minutes=h.rng.randint(1, 6))
-    h.emit(typed, "checkouts/update",
-           _checkout_json(h, s, token, cart_token, items, opened, typed, with_email, None))
+    h.emit(
+        typed,
+        "checkouts/update",
+        _checkout_json(h, s, token, cart_token, items, opened, typed, with_email, None),
+    )
     if will_buy:
         bought = typed + timedelta(minutes=h.rng.randint(1, 8))
     elif with_email and h.rng.random() < RECOVERY_RATE:
@@ -305,19 +437,35 @@ def _life(h: _History, s: _Shopper) -> None:
     if signup < h.end:
         h.emit(known_at, "customers/create", _customer_json(s))
         if s.subscribed:  # the never-subscribed have no consent change to report
-            h.emit(known_at, "customers/email_marketing_consent_update", _consent_json(s, True, signup))
+            h.emit(
+                known_at, "customers/email_marketing_consent_update", _consent_json(s, True, signup)
+            )
     if s.kind == "lapsed":
         last = h.start - timedelta(days=rng.uniform(95, 240))
         for back in range(rng.randint(1, 3)):
-            _place_order(h, s, last - timedelta(days=back * s.cycle_days), list(s.favourites[:1]), backfill=True)
+            _place_order(
+                h,
+                s,
+                last - timedelta(days=back * s.cycle_days),
+                list(s.favourites[:1]),
+                backfill=True,
+            )
         return
     if s.kind == "loyal":
         moment = h.start - timedelta(days=rng.uniform(0, s.cycle_days))
         for back in range(rng.randint(2, 4), 0, -1):
-            _place_order(h, s, moment - timedelta(days=back * s.cycle_days), list(s.favourites), backfill=True)
+            _place_order(
+                h,
+                s,
+                moment - timedelta(days=back * s.cycle_days),
+                list(s.favourites),
+                backfill=True,
+            )
         while moment < h.end:
             if moment >= h.start:
-                basket = list(s.favourites) + ([rng.choice(DURABLES)] if rng.random() < 0.15 else [])
+                basket = list(s.favourites) + (
+                    [rng.choice(DURABLES)] if rng.random() < 0.15 else []
+                )
                 _shop_session(h, s, _daytime(h, moment, s), basket, will_buy=rng.random() < 0.85)
             moment += timedelta(days=s.cycle_days * rng.uniform(0.85, 1.2))
     else:
@@ -325,16 +473,26 @@ def _life(h: _History, s: _Shopper) -> None:
         for _ in range(sessions):
             day = h.start + timedelta(days=rng.uniform(0, (h.end - h.start).days))
             basket = rng.sample(PRODUCTS, rng.randint(1, 3))
-            will_buy = s.kind == "occasional" and rng.random() < 0.7 or rng.random() < IMMEDIATE_PURCHASE * 0.3
+            will_buy = (
+                s.kind == "occasional"
+                and rng.random() < 0.7
+                or rng.random() < IMMEDIATE_PURCHASE * 0.3
+            )
             _shop_session(h, s, _daytime(h, day, s), basket, will_buy=will_buy)
     if s.subscribed and rng.random() < UNSUBSCRIBE_RATE:
         at = h.start + timedelta(days=rng.uniform(5, (h.end - h.start).days))
         h.emit(at, "customers/email_marketing_consent_update", _consent_json(s, False, at))
     if rng.random() < 0.05:
         at = h.start + timedelta(days=rng.uniform(0, (h.end - h.start).days))
-        h.emit(at, "customer.tags_added", {
-            "customerId": f"gid://shopify/Customer/{s.id}", "tags": [rng.choice(("vip", "wholesale", "newsletter"))],
-            "occurredAt": at.isoformat().replace("+00:00", "Z")})
+        h.emit(
+            at,
+            "customer.tags_added",
+            {
+                "customerId": f"gid://shopify/Customer/{s.id}",
+                "tags": [rng.choice(("vip", "wholesale", "newsletter"))],
+                "occurredAt": at.isoformat().replace("+00:00", "Z"),
+            },
+        )
 
 
 def generate_history(
@@ -349,7 +507,9 @@ def generate_history(
     h = _History(random.Random(seed), start, start + timedelta(days=days), shop_domain, seed)
     for n in range(customers):
         _life(h, _shopper(h, n))
-    arrivals = [(at, order, topic, payload) for at, order, topic, payload in h.pending if at < h.end]
+    arrivals = [
+        (at, order, topic, payload) for at, order, topic, payload in h.pending if at < h.end
+    ]
     arrivals.sort(key=lambda a: (a[0], a[1]))
     arrivals = _disorder(h, arrivals)
     namespace = uuid.UUID(int=seed)
@@ -360,12 +520,20 @@ def generate_history(
             yield SimulatedDelivery(at, topic, payload, webhook_id)
 
 
-def _disorder(h: _History, arrivals: list[tuple[datetime, int, str, dict[str, Any]]]) -> list[tuple[datetime, int, str, dict[str, Any]]]:
+def _disorder(
+    h: _History, arrivals: list[tuple[datetime, int, str, dict[str, Any]]]
+) -> list[tuple[datetime, int, str, dict[str, Any]]]:
     """Swap a few neighbouring deliveries, as retries and parallel senders do."""
     for i in range(len(arrivals) - 1):
         if h.rng.random() < OUT_OF_ORDER_RATE:
-            (a_at, a_n, a_topic, a_payload), (b_at, b_n, b_topic, b_payload) = arrivals[i], arrivals[i + 1]
-            arrivals[i], arrivals[i + 1] = (a_at, b_n, b_topic, b_payload), (b_at, a_n, a_topic, a_payload)
+            (a_at, a_n, a_topic, a_payload), (b_at, b_n, b_topic, b_payload) = (
+                arrivals[i],
+                arrivals[i + 1],
+            )
+            arrivals[i], arrivals[i + 1] = (
+                (a_at, b_n, b_topic, b_payload),
+                (b_at, a_n, a_topic, a_payload),
+            )
     return arrivals
 
 

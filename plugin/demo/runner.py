@@ -79,7 +79,9 @@ def run_demo(
     services.clock = clock
     _add_demo_shop(services)
     deliveries = list(
-        generate_history(seed=seed, customers=customers, days=days, start=DEMO_START, shop_domain=DEMO_SHOP)
+        generate_history(
+            seed=seed, customers=customers, days=days, start=DEMO_START, shop_domain=DEMO_SHOP
+        )
     )
     end = DEMO_START + timedelta(days=days) + AFTERMATH
     total_ticks = int((end - DEMO_START) / TICK)
@@ -161,7 +163,9 @@ def collect_report(services: Services) -> dict[str, WorkflowReport]:
                 Episode.holdout,
                 Episode.converted_at.is_not(None),
                 func.count(),
-            ).group_by(Episode.workflow, Episode.state, Episode.holdout, Episode.converted_at.is_not(None))
+            ).group_by(
+                Episode.workflow, Episode.state, Episode.holdout, Episode.converted_at.is_not(None)
+            )
         ):
             row = report[workflow]
             row.enrolled += count
@@ -214,7 +218,15 @@ def print_report(
     out: Path,
 ) -> None:
     table = Table(title="Nudge demo: what each workflow did")
-    for column in ("workflow", "enrolled", "emails", "other actions", "skipped", "exited", "converted"):
+    for column in (
+        "workflow",
+        "enrolled",
+        "emails",
+        "other actions",
+        "skipped",
+        "exited",
+        "converted",
+    ):
         table.add_column(column, justify="left" if column == "workflow" else "right")
     for name, row in report.items():
         table.add_row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from plugin.models import Episode, OutboxMessage, Shop, Step
@@ -316,3 +317,53 @@ def test_recent_customer_is_not_swept(send_webhook, services, at):
     send_webhook("orders/create", payloads.order(5004, T0 - timedelta(days=20)))
     at(T0)
     assert episodes(services, "reengagement") == []
+
+
+# --- consent, for every workflow ----------------------------------------------------------
+
+
+def _abandon(send_webhook, at):  # type: ignore[no-untyped-def]
+    send_webhook("checkouts/create", payloads.checkout("tok-c", T0, accepts_marketing=False))
+    at(T0 + timedelta(hours=30))
+
+
+def _buy(send_webhook, at):  # type: ignore[no-untyped-def]
+    send_webhook("orders/create", payloads.order(4001, T0))
+    at(T0)
+    at(T0 + timedelta(days=7, minutes=1))
+
+
+def _cycle(send_webhook, at):  # type: ignore[no-untyped-def]
+    for n, days_ago in enumerate((90, 60, 30)):
+        send_webhook("orders/create", payloads.order(4100 + n, T0 - timedelta(days=days_ago)))
+    at(T0 - timedelta(days=3) + timedelta(hours=1))
+
+
+def _fulfil(send_webhook, at):  # type: ignore[no-untyped-def]
+    send_webhook("orders/create", payloads.order(4200, T0))
+    send_webhook("orders/fulfilled", payloads.order(4200, T0, fulfilled_at=T0 + timedelta(days=1)))
+    at(T0)
+    at(T0 + timedelta(days=8, minutes=1))
+
+
+def _lapse(send_webhook, at):  # type: ignore[no-untyped-def]
+    send_webhook("orders/create", payloads.order(4300, T0 - timedelta(days=120)))
+    at(T0)
+
+
+@pytest.mark.parametrize(
+    ("workflow", "scenario"),
+    [
+        ("cart_abandonment", _abandon),
+        ("upsell", _buy),
+        ("purchase_cycle", _cycle),
+        ("feedback_request", _fulfil),
+        ("reengagement", _lapse),
+    ],
+)
+def test_every_marketing_workflow_needs_consent(send_webhook, services, at, workflow, scenario):
+    subscribe(send_webhook, subscribed=False)
+    scenario(send_webhook, at)
+    assert episodes(services, workflow), "the scenario should enroll the customer"
+    assert emails(services, workflow) == []
+    assert "Accepts marketing email: no (needs yes)" in skipped(services, workflow)

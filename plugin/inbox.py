@@ -14,7 +14,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from connectors.errors import MalformedPayload
 from connectors.registry import CONNECTORS
+from connectors.sendgrid import events as sendgrid_events
 from plugin import enrollment, facts_store
 from plugin.models import Delivery, Shop
 from plugin.services import Services
@@ -70,25 +72,47 @@ def _process_batch(services: Services, ids: list[int], now: datetime, stats: Inb
                 delivery.status, delivery.error = "failed", str(exc)[:2000]
                 stats.failed += 1
                 continue
-            shop = session.get_one(Shop, delivery.shop_id)
-            for event in events:
+            for shop, event in events:
                 apply_event(session, shop, event, now)
             stats.events += len(events)
             stats.processed += 1
 
 
-def delivery_events(session: Session, delivery: Delivery) -> list[Event]:
-    """Parse a stored delivery into events (writes nothing); an unhandled topic gives none."""
+def delivery_events(session: Session, delivery: Delivery) -> list[tuple[Shop, Event]]:
+    """Parse a stored delivery into (shop, event) pairs; writes nothing but its status."""
+    if delivery.source == "sendgrid":
+        return _email_events(session, delivery)
     connector = CONNECTORS.get(delivery.source)
-    if connector is None or delivery.shop_id is None or session.get(Shop, delivery.shop_id) is None:
+    shop = session.get(Shop, delivery.shop_id) if delivery.shop_id is not None else None
+    if connector is None or shop is None:
         raise DeliveryRejected(f"no connector or shop for source {delivery.source!r}")
     try:
-        return list(connector.to_events(delivery.topic, json.loads(delivery.body)))
+        return [(shop, e) for e in connector.to_events(delivery.topic, json.loads(delivery.body))]
     except connector.UnknownTopic:
         delivery.status = "ignored"
         return []
     except (ValueError, connector.MalformedPayload) as exc:
         raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _email_events(session: Session, delivery: Delivery) -> list[tuple[Shop, Event]]:
+    """SendGrid batches mix shops; each event names its shop in the custom args Nudge sent."""
+    try:
+        pairs = sendgrid_events.to_events(json.loads(delivery.body))
+    except (ValueError, MalformedPayload) as exc:
+        raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
+    shops: dict[str, Shop | None] = {}
+    result = []
+    for _event_id, event in pairs:
+        domain = (event.data or {}).get("nudge_shop")
+        if not isinstance(domain, str):
+            continue  # not an email Nudge sent
+        if domain not in shops:
+            shops[domain] = session.scalar(select(Shop).where(Shop.domain == domain))
+        shop = shops[domain]
+        if shop is not None:
+            result.append((shop, event))
+    return result
 
 
 def apply_event(session: Session, shop: Shop, event: Event, now: datetime) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -78,6 +79,15 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("shop_id", "source", "delivery_id", name="uq_delivery"),
+        # NULLs never collide in a unique constraint, so shop-less batches need their own
+        Index(
+            "uq_delivery_unscoped",
+            "source",
+            "delivery_id",
+            unique=True,
+            sqlite_where=text("shop_id IS NULL"),
+            postgresql_where=text("shop_id IS NULL"),
+        ),
         Index("ix_deliveries_pending", "status", "id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)

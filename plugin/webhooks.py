@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from connectors import shopify, woocommerce
+from connectors.sendgrid import events as sendgrid_events_connector
 from plugin.models import Delivery, Shop
 from plugin.services import Services
 
@@ -75,6 +76,31 @@ def woocommerce_webhook(shop: str):  # type: ignore[no-untyped-def]
         connector=woocommerce,
         handled=woocommerce.TOPICS,
     )
+
+
+@bp.post("/sendgrid")
+def sendgrid_events():  # type: ignore[no-untyped-def]
+    """Accept a batch of SendGrid events (signed); they are tied to shops when processed."""
+    raw = request.get_data(cache=False)
+    services = Services.of(current_app)
+    key = services.settings.get("SENDGRID_EVENT_PUBLIC_KEY") or ""
+    if not sendgrid_events_connector.verify(request.headers, raw, key):
+        return _error(401, "invalid event webhook signature")
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        payload = None
+    if not isinstance(payload, list):
+        return _error(400, "body is not a JSON array of events")
+    stored = store_delivery(
+        services,
+        shop_id=None,
+        source="sendgrid",
+        delivery_id=_content_id("events", raw),
+        topic="events",
+        body=raw,
+    )
+    return jsonify(status=stored)
 
 
 def _accept(

@@ -37,6 +37,9 @@ def facts_for(session: Session, episode: Episode, workflow: Workflow, now: datet
         customer.email or "",
         "marketing" if workflow.category == "marketing" else "all",
     )
+    last_marketing, last_abandonment = facts_store.last_email_at(
+        session, shop_id, customer.id, "marketing", workflow="cart_abandonment"
+    )
     return FactSet(
         now=now,
         customer=customer,
@@ -44,12 +47,8 @@ def facts_for(session: Session, episode: Episode, workflow: Workflow, now: datet
         order=order,
         orders=orders,
         anchor_at=episode.anchor_at,
-        last_marketing_email_at=facts_store.last_email_at(
-            session, shop_id, customer.id, "marketing"
-        ),
-        last_abandonment_email_at=facts_store.last_email_at(
-            session, shop_id, customer.id, "marketing", workflow="cart_abandonment"
-        ),
+        last_marketing_email_at=last_marketing,
+        last_abandonment_email_at=last_abandonment,
         suppressed=suppressed,
     )
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from plugin.models import (
@@ -37,6 +37,25 @@ def _newer(incoming: datetime | None, stored: datetime | None) -> bool:
 def _latest(*moments: datetime | None) -> datetime | None:
     known = [m for m in moments if m is not None]
     return max(known) if known else None
+
+
+def _by_key(session: Session, model: type[Any], shop_id: int, column: str, value: str) -> Any:
+    """One row by its natural key, looked up at most once per session.
+
+    A delivery touches the same customer two or three times, a batch touches it more;
+    the memo (kept in the session, so it ends with the transaction) saves those queries.
+    """
+    memo = session.info.setdefault("rows_by_key", {})
+    key = (model.__name__, shop_id, value)
+    if key not in memo:
+        memo[key] = session.scalar(
+            select(model).where(model.shop_id == shop_id, getattr(model, column) == value)
+        )
+    return memo[key]
+
+
+def _remember(session: Session, row: Any, shop_id: int, value: str) -> None:
+    session.info.setdefault("rows_by_key", {})[(type(row).__name__, shop_id, value)] = row
 
 
 def apply_event(session: Session, shop_id: int, event: Event) -> None:
@@ -69,14 +88,11 @@ def apply_event(session: Session, shop_id: int, event: Event) -> None:
 
 
 def _customer_row(session: Session, shop_id: int, external_id: str) -> CustomerRow:
-    row = session.scalar(
-        select(CustomerRow).where(
-            CustomerRow.shop_id == shop_id, CustomerRow.external_id == external_id
-        )
-    )
+    row: CustomerRow | None = _by_key(session, CustomerRow, shop_id, "external_id", external_id)
     if row is None:
         row = CustomerRow(shop_id=shop_id, external_id=external_id)
         session.add(row)
+        _remember(session, row, shop_id, external_id)
     return row
 
 
@@ -194,12 +210,11 @@ def _items(rows: list[dict[str, Any]] | None) -> tuple[LineItem, ...]:
 
 
 def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
-    row = session.scalar(
-        select(CheckoutRow).where(CheckoutRow.shop_id == shop_id, CheckoutRow.token == fact.token)
-    )
+    row = _by_key(session, CheckoutRow, shop_id, "token", fact.token)
     if row is None:
         row = CheckoutRow(shop_id=shop_id, token=fact.token, is_cart=fact.is_cart, items=[])
         session.add(row)
+        _remember(session, row, shop_id, fact.token)
     newer = _newer(fact.updated_at, row.updated_at)
     values = {
         "cart_token": fact.cart_token,
@@ -231,12 +246,11 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
 
 
 def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
-    row = session.scalar(
-        select(OrderRow).where(OrderRow.shop_id == shop_id, OrderRow.external_id == fact.id)
-    )
+    row = _by_key(session, OrderRow, shop_id, "external_id", fact.id)
     if row is None:
         row = OrderRow(shop_id=shop_id, external_id=fact.id, items=[], refunded=False)
         session.add(row)
+        _remember(session, row, shop_id, fact.id)
     # Order topics always say when the order was created; a fulfilment alone does not,
     # and then only what it does say is applied.
     full = fact.created_at is not None
@@ -351,11 +365,7 @@ def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
 
 
 def load_customer(session: Session, shop_id: int, external_id: str) -> Customer | None:
-    row = session.scalar(
-        select(CustomerRow).where(
-            CustomerRow.shop_id == shop_id, CustomerRow.external_id == external_id
-        )
-    )
+    row = _by_key(session, CustomerRow, shop_id, "external_id", external_id)
     if row is None:
         return None
     return Customer(
@@ -379,9 +389,7 @@ def load_customer(session: Session, shop_id: int, external_id: str) -> Customer 
 
 
 def load_checkout(session: Session, shop_id: int, token: str) -> Checkout | None:
-    row = session.scalar(
-        select(CheckoutRow).where(CheckoutRow.shop_id == shop_id, CheckoutRow.token == token)
-    )
+    row = _by_key(session, CheckoutRow, shop_id, "token", token)
     if row is None:
         return None
     return Checkout(
@@ -422,9 +430,7 @@ def _order_fact(row: OrderRow) -> Order:
 
 
 def load_order(session: Session, shop_id: int, external_id: str) -> Order | None:
-    row = session.scalar(
-        select(OrderRow).where(OrderRow.shop_id == shop_id, OrderRow.external_id == external_id)
-    )
+    row = _by_key(session, OrderRow, shop_id, "external_id", external_id)
     return _order_fact(row) if row is not None else None
 
 
@@ -472,15 +478,17 @@ def last_email_at(
     customer_external_id: str,
     category: str = "marketing",
     workflow: str | None = None,
-) -> datetime | None:
-    """When the customer was last sent (or queued) an email of this category."""
-    query = select(func.max(OutboxMessage.created_at)).where(
-        OutboxMessage.shop_id == shop_id,
-        OutboxMessage.customer_external_id == customer_external_id,
-        OutboxMessage.kind == "email",
-        OutboxMessage.category == category,
-        OutboxMessage.state.not_in(NOT_SENT),
-    )
-    if workflow is not None:
-        query = query.where(OutboxMessage.workflow == workflow)
-    return _aware(session.scalar(query))
+) -> tuple[datetime | None, datetime | None]:
+    """When the customer was last sent (or queued) an email of this category: at all, and
+    from ``workflow`` (None when not asked). One query for both."""
+    of_workflow = func.max(case((OutboxMessage.workflow == workflow, OutboxMessage.created_at)))
+    any_time, workflow_time = session.execute(
+        select(func.max(OutboxMessage.created_at), of_workflow).where(
+            OutboxMessage.shop_id == shop_id,
+            OutboxMessage.customer_external_id == customer_external_id,
+            OutboxMessage.kind == "email",
+            OutboxMessage.category == category,
+            OutboxMessage.state.not_in(NOT_SENT),
+        )
+    ).one()
+    return _aware(any_time), _aware(workflow_time) if workflow is not None else None

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from plugin import facts_store
 from plugin.enrollment import end_episode
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
@@ -120,6 +121,20 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
     if step_def is None:
         return _finish(session, step, "skipped", "step no longer in workflow", now)
 
+    settings = shop_settings(shop.settings)
+    marketing_email = workflow.category == "marketing" and any(
+        a.get("name") == "send_email" for a in step_def.actions
+    )
+    if marketing_email:
+        # Quiet hours first, before any facts are loaded: the conditions are checked
+        # when the step may actually send, on the facts as they are then.
+        customer = facts_store.load_customer(session, shop.id, episode.customer_external_id)
+        timezone = (customer.timezone if customer else None) or settings["timezone"]
+        window = settings["send_window"]
+        opens = next_in_send_window(now, timezone, window["start_hour"], window["end_hour"])
+        if opens > now:
+            return _defer(session, step, opens, "outside send window", now)
+
     facts = facts_for(session, episode, workflow, now)
     decision = evaluate_step(step_def, facts)
     if not decision.fired:
@@ -131,20 +146,13 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
         return _finish(session, step, "skipped", "address suppressed or unsubscribed", now)
     if episode.holdout:
         return _finish(session, step, "skipped", "holdout group (never messaged)", now)
-
-    settings = shop_settings(shop.settings)
-    if sends_email and workflow.category == "marketing":
-        later, why = _policy_delay(
-            settings, facts.customer.timezone, facts.last_marketing_email_at, now
-        )
-        if later is not None:
-            if why == "frequency cap" and settings["capped_action"] == "drop":
+    if marketing_email:
+        cap = float(settings["frequency_cap_hours"])
+        release = frequency_cap_release(facts.last_marketing_email_at, cap, now)
+        if release is not None:
+            if settings["capped_action"] == "drop":
                 return _finish(session, step, "skipped", "frequency cap (dropped)", now)
-            if step.deferrals >= MAX_DEFERRALS:
-                return _finish(session, step, "skipped", f"{why}: deferred too often", now)
-            step.state, step.due_at, step.reason = "pending", later, f"deferred: {why}"
-            step.deferrals += 1
-            return "deferred"
+            return _defer(session, step, release, "frequency cap", now)
 
     sender = Sender(
         app_url=services.settings["APP_URL"].rstrip("/"),
@@ -159,20 +167,13 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
     return _finish(session, step, "fired", decision.reason or "conditions met", now)
 
 
-def _policy_delay(
-    settings: dict, timezone: str | None, last_marketing_at: datetime | None, now: datetime
-) -> tuple[datetime | None, str]:
-    """When shop policy says 'not now', return the earliest allowed time and why."""
-    release = frequency_cap_release(last_marketing_at, float(settings["frequency_cap_hours"]), now)
-    if release is not None and release > now:
-        return release, "frequency cap"
-    window = settings["send_window"]
-    allowed = next_in_send_window(
-        now, timezone or settings["timezone"], window["start_hour"], window["end_hour"]
-    )
-    if allowed > now:
-        return allowed, "outside send window"
-    return None, ""
+def _defer(session: Session, step: Step, until: datetime, why: str, now: datetime) -> str:
+    """Put a step back to pending for later; give up (with the reason) if it keeps slipping."""
+    if step.deferrals >= MAX_DEFERRALS:
+        return _finish(session, step, "skipped", f"{why}: deferred too often", now)
+    step.state, step.due_at, step.reason = "pending", until, f"deferred: {why}"
+    step.deferrals += 1
+    return "deferred"
 
 
 def _finish(session: Session, step: Step, state: str, reason: str, now: datetime) -> str:

@@ -249,6 +249,9 @@ def end_episode(session: Session, episode: Episode, state: str, reason: str, now
         update(Step)
         .where(Step.episode_id == episode.id, Step.state == "pending")
         .values(state="cancelled", decided_at=now, reason=reason)
+        # Only pending rows change, and a batch never holds pending steps in memory
+        # (it holds the claimed ones), so there is nothing in the session to refresh.
+        .execution_options(synchronize_session=False)
     )
 
 

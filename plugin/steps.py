@@ -72,9 +72,12 @@ def _run_batch(services: Services, ids: list[int], now: datetime, stats: RunStat
             .values(state="running")
             .returning(Step.id)
         ).all()
-        for step in session.scalars(
+        steps = session.scalars(
             select(Step).where(Step.id.in_(claimed)).order_by(Step.due_at, Step.id)
-        ):
+        ).all()
+        # load their episodes in one query; decide_step then finds them in the session
+        session.scalars(select(Episode).where(Episode.id.in_({s.episode_id for s in steps}))).all()
+        for step in steps:
             outcome = decide_step(session, services, step, now)
             progressed = progressed or outcome != "deferred"
             _count(stats, outcome, step.reason)

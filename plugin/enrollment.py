@@ -322,6 +322,8 @@ def _sweep_subjects(
             .where(
                 CustomerRow.shop_id == shop_id,
                 CustomerRow.last_activity_at <= cutoff,
+                # lapsed customers only: people who never ordered are leads, not lapsed
+                CustomerRow.last_order_at.is_not(None),
                 CustomerRow.email.is_not(None),
                 ~running,
             )

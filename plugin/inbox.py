@@ -14,10 +14,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from connectors import shopify
 from connectors.errors import MalformedPayload
 from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
-from plugin import enrollment, facts_store
+from plugin import compliance, enrollment, facts_store
 from plugin.models import Delivery, Shop
 from plugin.services import Services
 from rules.events import Event
@@ -67,7 +68,7 @@ def _process_batch(services: Services, ids: list[int], now: datetime, stats: Inb
         ).all()
         for delivery in deliveries:
             try:
-                events = delivery_events(session, delivery)
+                events = delivery_events(session, delivery, now)
             except DeliveryRejected as exc:
                 delivery.status, delivery.error = "failed", str(exc)[:2000]
                 stats.failed += 1
@@ -78,14 +79,26 @@ def _process_batch(services: Services, ids: list[int], now: datetime, stats: Inb
             stats.processed += 1
 
 
-def delivery_events(session: Session, delivery: Delivery) -> list[tuple[Shop, Event]]:
-    """Parse a stored delivery into (shop, event) pairs; writes nothing but its status."""
+def delivery_events(
+    session: Session, delivery: Delivery, now: datetime
+) -> list[tuple[Shop, Event]]:
+    """Parse a stored delivery into (shop, event) pairs; writes nothing but its status,
+    except for privacy and lifecycle topics, which are carried out here."""
     if delivery.source == "sendgrid":
         return _email_events(session, delivery)
     connector = CONNECTORS.get(delivery.source)
     shop = session.get(Shop, delivery.shop_id) if delivery.shop_id is not None else None
     if connector is None or shop is None:
         raise DeliveryRejected(f"no connector or shop for source {delivery.source!r}")
+    if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
+        try:
+            payload = json.loads(delivery.body)
+        except ValueError as exc:
+            raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
+        compliance.handle(
+            session, shop, delivery.topic, payload if isinstance(payload, dict) else {}, now
+        )
+        return []
     try:
         return [(shop, e) for e in connector.to_events(delivery.topic, json.loads(delivery.body))]
     except connector.UnknownTopic:

@@ -324,3 +324,16 @@ class OutboxMessage(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class ComplianceRecord(Base):
+    """A privacy or lifecycle request Shopify sent, what was done, and any data export."""
+
+    __tablename__ = "compliance_records"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255), index=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    customer_external_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(Text)
+    export: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]

@@ -58,6 +58,25 @@ def _remember(session: Session, row: Any, shop_id: int, value: str) -> None:
     session.info.setdefault("rows_by_key", {})[(type(row).__name__, shop_id, value)] = row
 
 
+def _get_or_add(
+    session: Session, model: type[Any], shop_id: int, column: str, value: str, **new: Any
+) -> Any:
+    """The row with this natural key, created (with ``new`` values) if there is none."""
+    row = _by_key(session, model, shop_id, column, value)
+    if row is None:
+        row = model(shop_id=shop_id, **{column: value}, **new)
+        session.add(row)
+        _remember(session, row, shop_id, value)
+    return row
+
+
+def _merge_fields(row: Any, values: dict[str, Any], newer: bool) -> None:
+    """Newest delivery wins; an older one only fills what is still unknown; None says nothing."""
+    for name, value in values.items():
+        if value is not None and (newer or getattr(row, name) is None):
+            setattr(row, name, value)
+
+
 def apply_event(session: Session, shop_id: int, event: Event) -> None:
     """Merge one event's facts into the store."""
     kind = event.kind
@@ -88,11 +107,7 @@ def apply_event(session: Session, shop_id: int, event: Event) -> None:
 
 
 def _customer_row(session: Session, shop_id: int, external_id: str) -> CustomerRow:
-    row: CustomerRow | None = _by_key(session, CustomerRow, shop_id, "external_id", external_id)
-    if row is None:
-        row = CustomerRow(shop_id=shop_id, external_id=external_id)
-        session.add(row)
-        _remember(session, row, shop_id, external_id)
+    row: CustomerRow = _get_or_add(session, CustomerRow, shop_id, "external_id", external_id)
     return row
 
 
@@ -101,10 +116,12 @@ def _merge_customer(
 ) -> None:
     row = _customer_row(session, shop_id, fact.id)
     newer = _newer(fact.updated_at, row.updated_at)
-    for name in ("email", "first_name", "last_name", "timezone", "created_at"):
-        value = getattr(fact, name)
-        if value is not None and (newer or getattr(row, name) is None):
-            setattr(row, name, value.strip().lower() if name == "email" else value)
+    fields = {
+        name: getattr(fact, name) for name in ("first_name", "last_name", "timezone", "created_at")
+    }
+    _merge_fields(
+        row, {**fields, "email": fact.email.strip().lower() if fact.email else None}, newer
+    )
     if fact.tags is not None and (newer or row.tags is None):
         row.tags = list(fact.tags)
     if fact.accepts_marketing is not None:
@@ -210,13 +227,11 @@ def _items(rows: list[dict[str, Any]] | None) -> tuple[LineItem, ...]:
 
 
 def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
-    row = _by_key(session, CheckoutRow, shop_id, "token", fact.token)
-    if row is None:
-        row = CheckoutRow(shop_id=shop_id, token=fact.token, is_cart=fact.is_cart, items=[])
-        session.add(row)
-        _remember(session, row, shop_id, fact.token)
+    row = _get_or_add(
+        session, CheckoutRow, shop_id, "token", fact.token, is_cart=fact.is_cart, items=[]
+    )
     newer = _newer(fact.updated_at, row.updated_at)
-    values = {
+    fields = {
         "cart_token": fact.cart_token,
         "customer_external_id": fact.customer_id,
         "email": fact.email.strip().lower() if fact.email else None,
@@ -225,9 +240,7 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
         "recovery_url": fact.recovery_url,
         "created_at": fact.created_at,
     }
-    for name, value in values.items():
-        if value is not None and (newer or getattr(row, name) is None):
-            setattr(row, name, value)
+    _merge_fields(row, fields, newer)
     if newer or not row.items:
         row.value, row.items = fact.value, _items_json(fact.items)
     row.updated_at = _latest(row.updated_at, fact.updated_at)
@@ -246,17 +259,13 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
 
 
 def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
-    row = _by_key(session, OrderRow, shop_id, "external_id", fact.id)
-    if row is None:
-        row = OrderRow(shop_id=shop_id, external_id=fact.id, items=[], refunded=False)
-        session.add(row)
-        _remember(session, row, shop_id, fact.id)
+    row = _get_or_add(session, OrderRow, shop_id, "external_id", fact.id, items=[], refunded=False)
     # Order topics always say when the order was created; a fulfilment alone does not,
     # and then only what it does say is applied.
     full = fact.created_at is not None
     if full:
         newer = _newer(fact.updated_at, row.updated_at)
-        values = {
+        fields = {
             "name": fact.name,
             "customer_external_id": fact.customer_id,
             "email": fact.email.strip().lower() if fact.email else None,
@@ -266,9 +275,7 @@ def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
             "financial_status": fact.financial_status,
             "created_at": fact.created_at,
         }
-        for name, value in values.items():
-            if value is not None and (newer or getattr(row, name) is None):
-                setattr(row, name, value)
+        _merge_fields(row, fields, newer)
         if newer or not row.items:
             row.value, row.items = fact.value, _items_json(fact.items)
         row.refunded = bool(row.refunded) or fact.refunded

@@ -14,10 +14,10 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from plugin.demo import payloads
 from plugin.demo.catalog import (
     CONSUMABLES,
     DURABLES,
@@ -52,7 +52,7 @@ class SimulatedDelivery:
 
 
 @dataclass
-class _Shopper:
+class Shopper:
     id: int
     first_name: str
     last_name: str
@@ -66,7 +66,7 @@ class _Shopper:
 
 
 @dataclass
-class _History:
+class History:
     rng: random.Random
     start: datetime
     end: datetime
@@ -84,16 +84,7 @@ class _History:
         return self.next_id
 
 
-def _with_offset(at: datetime, offset_hours: int) -> str:
-    """Shopify timestamps carry an offset, e.g. 2026-09-01T10:00:00-05:00."""
-    return at.astimezone(timezone(timedelta(hours=offset_hours))).isoformat(timespec="seconds")
-
-
-def _money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01")))
-
-
-def _daytime(h: _History, day: datetime, shopper: _Shopper) -> datetime:
+def _daytime(h: History, day: datetime, shopper: Shopper) -> datetime:
     """A moment on ``day`` when people shop, in the shopper's local time."""
     local_hour = h.rng.choice(ACTIVE_HOURS)
     moment = day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
@@ -104,144 +95,9 @@ def _daytime(h: _History, day: datetime, shopper: _Shopper) -> datetime:
     return moment
 
 
-def _customer_json(s: _Shopper) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "email": s.email,
-        "created_at": _with_offset(s.created_at, s.tz_offset),
-        "updated_at": _with_offset(s.created_at, s.tz_offset),
-        "first_name": s.first_name,
-        "last_name": s.last_name,
-        "state": "enabled",
-        "note": None,
-        "verified_email": True,
-        "multipass_identifier": None,
-        "tax_exempt": False,
-        "phone": None,
-        "currency": "USD",
-        "tax_exemptions": [],
-        "admin_graphql_api_id": f"gid://shopify/Customer/{s.id}",
-    }
-
-
-def _line_items(h: _History, products: Iterable[Product]) -> list[dict[str, Any]]:
-    items = []
-    for product in products:
-        quantity = h.rng.choice((1, 1, 1, 2))
-        items.append(
-            {
-                "id": h.new_id(),
-                "product_id": product.id,
-                "variant_id": product.id + 40_000_000_000,
-                "sku": f"NW-{product.id % 100_000}",
-                "title": product.title,
-                "quantity": quantity,
-                "price": _money(product.price),
-                "vendor": product.vendor,
-                "product_type": product.product_type,
-                "requires_shipping": product.product_type != "Accessories",
-                "taxable": True,
-            }
-        )
-    return items
-
-
-def _total(items: list[dict[str, Any]]) -> str:
-    return _money(sum((Decimal(i["price"]) * i["quantity"] for i in items), Decimal("0")))
-
-
-def _checkout_json(
-    h: _History,
-    s: _Shopper,
-    token: str,
-    cart_token: str,
-    items: list[dict[str, Any]],
-    created: datetime,
-    updated: datetime,
-    email: bool,
-    completed: datetime | None,
-) -> dict[str, Any]:
-    total = _total(items)
-    return {
-        "id": h.new_id(),
-        "token": token,
-        "cart_token": cart_token,
-        "email": s.email if email else None,
-        "buyer_accepts_marketing": s.subscribed,
-        "created_at": _with_offset(created, s.tz_offset),
-        "updated_at": _with_offset(updated, s.tz_offset),
-        "completed_at": _with_offset(completed, s.tz_offset) if completed else None,
-        "abandoned_checkout_url": f"https://{h.shop_domain}/checkouts/{token}/recover?key={token[:12]}",
-        "currency": "USD",
-        "presentment_currency": "USD",
-        "subtotal_price": total,
-        "total_price": total,
-        "total_tax": "0.00",
-        "line_items": items,
-        "customer": _customer_json(s) if email else None,
-    }
-
-
-def _order_json(
-    h: _History,
-    s: _Shopper,
-    order_id: int,
-    number: int,
-    items: list[dict[str, Any]],
-    created: datetime,
-    updated: datetime,
-    checkout_token: str | None,
-    cart_token: str | None,
-    financial: str = "paid",
-    fulfilled: datetime | None = None,
-    cancelled: datetime | None = None,
-) -> dict[str, Any]:
-    total = _total(items)
-    fulfillments = []
-    if fulfilled is not None:
-        fulfillments = [
-            {
-                "id": order_id + 7,
-                "order_id": order_id,
-                "status": "success",
-                "created_at": _with_offset(fulfilled, s.tz_offset),
-                "updated_at": _with_offset(fulfilled, s.tz_offset),
-                "tracking_company": "USPS",
-                "tracking_number": f"9400{order_id % 10**12:012d}",
-                "line_items": items,
-            }
-        ]
-    return {
-        "id": order_id,
-        "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
-        "name": f"#{number}",
-        "order_number": number,
-        "email": s.email,
-        "contact_email": s.email,
-        "checkout_token": checkout_token,
-        "cart_token": cart_token,
-        "buyer_accepts_marketing": s.subscribed,
-        "created_at": _with_offset(created, s.tz_offset),
-        "processed_at": _with_offset(created, s.tz_offset),
-        "updated_at": _with_offset(updated, s.tz_offset),
-        "cancelled_at": _with_offset(cancelled, s.tz_offset) if cancelled else None,
-        "cancel_reason": "customer" if cancelled else None,
-        "currency": "USD",
-        "subtotal_price": total,
-        "total_price": total,
-        "financial_status": financial,
-        "fulfillment_status": "fulfilled" if fulfilled else None,
-        "fulfillments": fulfillments,
-        "line_items": items,
-        "refunds": [],
-        "customer": _customer_json(s),
-        "test": False,
-    }
-
-
 def _place_order(
-    h: _History,
-    s: _Shopper,
+    h: History,
+    s: Shopper,
     at: datetime,
     products: list[Product],
     checkout_token: str | None = None,
@@ -253,13 +109,13 @@ def _place_order(
     order_id = h.new_id()
     h.order_number += 1
     number = h.order_number
-    items = items or _line_items(h, products)
+    items = items or payloads.line_items(h, products)
     if backfill:  # an order from before the window, delivered when the app is installed
         shipped = at + timedelta(days=2)
         h.emit(
             h.start,
             "orders/create",
-            _order_json(
+            payloads.order_json(
                 h,
                 s,
                 order_id,
@@ -277,7 +133,7 @@ def _place_order(
     h.emit(
         at,
         "orders/create",
-        _order_json(
+        payloads.order_json(
             h,
             s,
             order_id,
@@ -295,7 +151,9 @@ def _place_order(
         h.emit(
             paid,
             "orders/paid",
-            _order_json(h, s, order_id, number, items, at, paid, checkout_token, cart_token),
+            payloads.order_json(
+                h, s, order_id, number, items, at, paid, checkout_token, cart_token
+            ),
         )
     roll = h.rng.random()
     if roll < CANCEL_RATE:
@@ -303,7 +161,7 @@ def _place_order(
         h.emit(
             cancelled,
             "orders/cancelled",
-            _order_json(
+            payloads.order_json(
                 h,
                 s,
                 order_id,
@@ -322,7 +180,7 @@ def _place_order(
     h.emit(
         fulfilled,
         "orders/fulfilled",
-        _order_json(
+        payloads.order_json(
             h,
             s,
             order_id,
@@ -340,7 +198,7 @@ def _place_order(
         h.emit(
             refunded,
             "orders/updated",
-            _order_json(
+            payloads.order_json(
                 h,
                 s,
                 order_id,
@@ -357,18 +215,18 @@ def _place_order(
 
 
 def _shop_session(
-    h: _History, s: _Shopper, at: datetime, products: list[Product], will_buy: bool
+    h: History, s: Shopper, at: datetime, products: list[Product], will_buy: bool
 ) -> None:
     """Browse, cart, checkout; buy now, later, or never."""
     cart_token = uuid.UUID(int=h.rng.getrandbits(128)).hex
-    items = _line_items(h, products)
+    items = payloads.line_items(h, products)
     cart = {
         "id": cart_token,
         "token": cart_token,
         "line_items": items,
         "note": "",
-        "created_at": _with_offset(at, 0),
-        "updated_at": _with_offset(at, 0),
+        "created_at": payloads.with_offset(at, 0),
+        "updated_at": payloads.with_offset(at, 0),
     }
     if not will_buy and h.rng.random() < BROWSE_ONLY_RATE:
         h.emit(at, "carts/create", cart)
@@ -379,13 +237,13 @@ def _shop_session(
     h.emit(
         opened,
         "checkouts/create",
-        _checkout_json(h, s, token, cart_token, items, opened, opened, False, None),
+        payloads.checkout_json(h, s, token, cart_token, items, opened, opened, False, None),
     )
     typed = opened + timedelta(minutes=h.rng.randint(1, 6))
     h.emit(
         typed,
         "checkouts/update",
-        _checkout_json(h, s, token, cart_token, items, opened, typed, with_email, None),
+        payloads.checkout_json(h, s, token, cart_token, items, opened, typed, with_email, None),
     )
     if will_buy:
         bought = typed + timedelta(minutes=h.rng.randint(1, 8))
@@ -397,13 +255,13 @@ def _shop_session(
         _place_order(h, s, bought, products, token, cart_token, items)
 
 
-def _shopper(h: _History, n: int) -> _Shopper:
+def _shopper(h: History, n: int) -> Shopper:
     rng = h.rng
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
     tz, offset = rng.choice(TIMEZONES)
     age_days = rng.uniform(120, 700) if kind in ("loyal", "lapsed") else rng.uniform(-50, 400)
-    return _Shopper(
+    return Shopper(
         id=7_000_000_000_000 + n * 97,
         first_name=first,
         last_name=last,
@@ -417,28 +275,18 @@ def _shopper(h: _History, n: int) -> _Shopper:
     )
 
 
-def _consent_json(s: _Shopper, subscribed: bool, at: datetime) -> dict[str, Any]:
-    return {
-        "customer_id": s.id,
-        "email_address": s.email,
-        "email_marketing_consent": {
-            "state": "subscribed" if subscribed else "unsubscribed",
-            "opt_in_level": "single_opt_in" if subscribed else None,
-            "consent_updated_at": _with_offset(at, s.tz_offset),
-        },
-    }
-
-
-def _life(h: _History, s: _Shopper) -> None:
+def _life(h: History, s: Shopper) -> None:
     """Everything one shopper does, before and during the window."""
     rng = h.rng
     signup = max(s.created_at, h.start - timedelta(days=3650))
     known_at = h.start if signup < h.start else signup
     if signup < h.end:
-        h.emit(known_at, "customers/create", _customer_json(s))
+        h.emit(known_at, "customers/create", payloads.customer_json(s))
         if s.subscribed:  # the never-subscribed have no consent change to report
             h.emit(
-                known_at, "customers/email_marketing_consent_update", _consent_json(s, True, signup)
+                known_at,
+                "customers/email_marketing_consent_update",
+                payloads.consent_json(s, True, signup),
             )
     if s.kind == "lapsed":
         last = h.start - timedelta(days=rng.uniform(95, 240))
@@ -481,7 +329,7 @@ def _life(h: _History, s: _Shopper) -> None:
             _shop_session(h, s, _daytime(h, day, s), basket, will_buy=will_buy)
     if s.subscribed and rng.random() < UNSUBSCRIBE_RATE:
         at = h.start + timedelta(days=rng.uniform(5, (h.end - h.start).days))
-        h.emit(at, "customers/email_marketing_consent_update", _consent_json(s, False, at))
+        h.emit(at, "customers/email_marketing_consent_update", payloads.consent_json(s, False, at))
     if rng.random() < 0.05:
         at = h.start + timedelta(days=rng.uniform(0, (h.end - h.start).days))
         h.emit(
@@ -504,7 +352,7 @@ def generate_history(
 ) -> Iterator[SimulatedDelivery]:
     """Yield the shop's webhook deliveries in arrival order (non-decreasing ``at``)."""
     start = start or datetime(2026, 9, 1, tzinfo=UTC)
-    h = _History(random.Random(seed), start, start + timedelta(days=days), shop_domain, seed)
+    h = History(random.Random(seed), start, start + timedelta(days=days), shop_domain, seed)
     for n in range(customers):
         _life(h, _shopper(h, n))
     arrivals = [
@@ -521,7 +369,7 @@ def generate_history(
 
 
 def _disorder(
-    h: _History, arrivals: list[tuple[datetime, int, str, dict[str, Any]]]
+    h: History, arrivals: list[tuple[datetime, int, str, dict[str, Any]]]
 ) -> list[tuple[datetime, int, str, dict[str, Any]]]:
     """Swap a few neighbouring deliveries, as retries and parallel senders do."""
     for i in range(len(arrivals) - 1):

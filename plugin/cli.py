@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from plugin import create_app
 from plugin.models import OutboxMessage, Shop
@@ -227,9 +227,23 @@ def run_due_command(now_text: str | None) -> None:
 @click.option("--shop", "shop_domain", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines")
 @click.option("--limit", default=50, show_default=True, type=int)
-def outbox(shop_domain: str | None, as_json: bool, limit: int) -> None:
-    """Show outbox messages and their states, newest first."""
+@click.option(
+    "--retry", "retry_ids", multiple=True, type=int, help="Send a failed message again (repeatable)"
+)
+def outbox(shop_domain: str | None, as_json: bool, limit: int, retry_ids: tuple[int, ...]) -> None:
+    """Show outbox messages and their states, newest first; --retry ID re-queues a failed one."""
     services = _services()
+    if retry_ids:
+        with services.sessions() as session, session.begin():
+            requeued = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(retry_ids), OutboxMessage.state == "failed")
+                .values(state="pending", next_attempt_at=None, attempts=0)
+            ).rowcount
+        click.echo(
+            f"re-queued {requeued} of {len(retry_ids)} (only failed messages can be retried)"
+        )
+        return
     query = select(OutboxMessage, Shop.domain).join(Shop, Shop.id == OutboxMessage.shop_id)
     if shop_domain:
         query = query.where(Shop.id == _shop(services, shop_domain).id)

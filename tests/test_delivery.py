@@ -118,3 +118,25 @@ def test_without_a_key_nothing_leaves_the_machine(send_webhook, services):
     assert len(responses.calls) == 0
     message = _message(services)
     assert message.state == "kept" and message.preview_html
+
+
+@responses.activate
+def test_a_parked_message_can_be_retried_by_hand(send_webhook, services, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from plugin.cli import main
+
+    _queue_reminder(send_webhook, services)
+    responses.post(SEND_URL, status=403, json={"errors": [{"message": "access forbidden"}]})
+    deliver_pending(services, T0 + timedelta(hours=4, minutes=2))
+    message = _message(services)
+    monkeypatch.setenv("NUDGE_DATABASE_URL", services.settings["DATABASE_URL"])
+    listing = CliRunner().invoke(main, ["outbox", "--json"], catch_exceptions=False).output
+    assert json.loads(listing.splitlines()[0])["last_error"] == "403: access forbidden"
+    result = CliRunner().invoke(
+        main, ["outbox", "--retry", str(message.id)], catch_exceptions=False
+    )
+    assert "re-queued 1 of 1" in result.output
+    responses.replace(responses.POST, SEND_URL, status=202, headers={"X-Message-Id": "ok"})
+    deliver_pending(services, T0 + timedelta(hours=5))
+    assert _message(services).state == "sent"

@@ -104,6 +104,15 @@ def _deliver_one(services: Services, message_id: int, now: datetime, stats: Deli
             else None
         )
     api_key = services.settings.get("SENDGRID_API_KEY")
+    if message.kind == "sendgrid_unsubscribe" and api_key and message.to_email:
+        result = sendgrid.suppress_in_group(
+            [message.to_email],
+            int(message.params["group_id"]),
+            api_key,
+            services.settings["SENDGRID_BASE_URL"],
+        )
+        _settle_result(services, message, result, now, stats)
+        return
     if email is None or not api_key:
         state = "kept" if email is not None else "recorded"
         _settle(services, message_id, state=state, sent_at=now if state == "kept" else None)
@@ -114,6 +123,18 @@ def _deliver_one(services: Services, message_id: int, now: datetime, stats: Deli
         api_key=api_key,
         base_url=services.settings["SENDGRID_BASE_URL"],
     )
+    _settle_result(services, message, result, now, stats)
+
+
+def _settle_result(
+    services: Services,
+    message: OutboxMessage,
+    result: sendgrid.SendResult,
+    now: datetime,
+    stats: DeliveryStats,
+) -> None:
+    """Sent; or back to pending with backoff; or parked as failed with SendGrid's words."""
+    message_id = message.id
     if result.ok:
         _settle(
             services, message_id, state="sent", sent_at=now, provider_message_id=result.message_id

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, render_template_string, request
 
 from plugin.inbox import apply_event
-from plugin.models import Shop
+from plugin.models import OutboxMessage, Shop
 from plugin.outbox import read_unsubscribe_token
+from plugin.policies import shop_settings
 from plugin.services import Services
 from rules.events import EMAIL_SUPPRESSED, Event
 from rules.facts import Engagement
@@ -59,6 +60,23 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
             data={"sg_event_id": f"nudge-unsubscribe:{shop_id}:{email}:{now.isoformat()}"},
         )
         apply_event(session, shop, event, now)
+        group = shop_settings(shop.settings).get("asm_group_id")
+        if group:  # mirror it, so mail sent outside Nudge respects it too
+            session.add(
+                OutboxMessage(
+                    shop_id=shop.id,
+                    idempotency_key=f"{shop.id}:unsubscribe:{email}:{group}",
+                    kind="sendgrid_unsubscribe",
+                    workflow="unsubscribe",
+                    category="transactional",
+                    to_email=email,
+                    params={"group_id": group},
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
     return render_template_string(
         PAGE,
         title="You are unsubscribed",

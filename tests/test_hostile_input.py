@@ -53,7 +53,9 @@ headers = st.fixed_dictionaries(
         "X-Shopify-Shop-Domain": st.sampled_from(
             [SHOP, "evil.com", "", "x.myshopify.com.evil.com"]
         ),
-        "X-Shopify-Hmac-Sha256": st.sampled_from(["", "AAAA", "%%%", shopify_signature(b"{}", "not-the-shop-secret")]),
+        "X-Shopify-Hmac-Sha256": st.sampled_from(
+            ["", "AAAA", "%%%", shopify_signature(b"{}", "not-the-shop-secret")]
+        ),
         "X-Shopify-Webhook-Id": st.text(min_size=1, max_size=40).filter(
             lambda t: t.isprintable() and "\n" not in t
         ),

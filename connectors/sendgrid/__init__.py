@@ -8,6 +8,7 @@ from connectors.sendgrid.mail import (
     build_payload,
     retry_delay,
     send,
+    suppress_in_group,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "build_payload",
     "retry_delay",
     "send",
+    "suppress_in_group",
 ]

@@ -190,3 +190,28 @@ def retry_delay(
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
     delay = ceiling * (0.5 + rng() / 2)
     return max(delay, retry_after or 0.0)
+
+
+def suppress_in_group(
+    emails: Sequence[str],
+    group_id: int,
+    api_key: str,
+    base_url: str = "https://api.sendgrid.com",
+    timeout: float = 10.0,
+) -> SendResult:
+    """Add addresses to an unsubscribe group (POST /v3/asm/groups/{id}/suppressions). Never raises."""
+    try:
+        response = requests.post(
+            f"{base_url.rstrip('/')}/v3/asm/groups/{int(group_id)}/suppressions",
+            json={"recipient_emails": list(emails)},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        return SendResult(False, 0, retryable=True, error=f"{type(exc).__name__}: {exc}"[:500])
+    if 200 <= response.status_code < 300:
+        return SendResult(True, response.status_code)
+    status = response.status_code
+    return SendResult(
+        False, status, retryable=status == 429 or status >= 500, error=_error_text(response)
+    )

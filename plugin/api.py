@@ -17,6 +17,7 @@ from plugin.services import Services
 from plugin.workflow_store import save_workflow, shop_workflows, workflow_versions
 from rules.catalog import rule_catalog
 from rules.definitions import WorkflowInvalid
+from rules.evaluation import reason_group
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -243,7 +244,7 @@ def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
         .where(Step.shop_id == shop_id, Step.state == "skipped")
         .group_by(Episode.workflow, Step.reason)
     ):
-        row(name)["skipped"][reason or "unknown"] += count
+        row(name)["skipped"][reason_group(reason or "unknown")] += count
     return stats
 
 

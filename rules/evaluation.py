@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -52,6 +53,15 @@ def explain(check: ConditionResult) -> str:
         )
         return f"{label}: {actual} (needs {wording})"
     return f"{label} is {_show(check.actual)} (needs {wording} {_show(check.value)})"
+
+
+_ACTUAL = re.compile(r"(: [^(;]+ \(needs| is [^(;]+ \(needs)")
+
+
+def reason_group(reason: str) -> str:
+    """A reason without the customer's own values, to count skips by rule:
+    'Cart value is 12.00 (needs ≥ 20)' -> 'Cart value (needs ≥ 20)'."""
+    return _ACTUAL.sub(" (needs", reason)
 
 
 def _show(value: Any) -> str:

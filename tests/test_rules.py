@@ -16,7 +16,7 @@ from rules.actions import WorkflowActions
 from rules.catalog import operator_inputs, rule_catalog, variable_types
 from rules.compiler import compile_conditions
 from rules.definitions import WorkflowInvalid, load_shipped, parse_workflow, shipped_workflows
-from rules.evaluation import evaluate_step
+from rules.evaluation import evaluate_step, reason_group
 from rules.facts import Checkout, Customer, FactSet, LineItem, Order
 from rules.scheduling import frequency_cap_release, in_holdout, next_in_send_window
 from rules.validation import validate_workflow
@@ -184,6 +184,15 @@ def test_purchase_cycle_uses_the_customers_own_rhythm():
     assert evaluate_step(remind, due).fired
     early = facts(order=orders[0], orders=orders, now=NOW - timedelta(days=10))
     assert "expected re-order" in evaluate_step(remind, early).reason
+
+
+def test_reasons_group_by_rule_not_by_the_customers_values():
+    assert reason_group("Cart value is 12.00 (needs ≥ 20)") == "Cart value (needs ≥ 20)"
+    assert (
+        reason_group("Accepts marketing email: no (needs yes)")
+        == "Accepts marketing email (needs yes)"
+    )
+    assert reason_group("frequency cap (dropped)") == "frequency cap (dropped)"
 
 
 def test_variables_fail_safe_when_facts_are_missing():

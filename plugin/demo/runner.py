@@ -21,6 +21,7 @@ from plugin.demo.history import SimulatedDelivery, generate_history
 from plugin.models import Episode, OutboxMessage, Shop, Step
 from plugin.services import Services
 from plugin.worker import run_once
+from rules.evaluation import reason_group
 
 DEMO_SHOP = "nudge-demo.myshopify.com"
 DEMO_SECRET = "demo-webhook-secret"  # signs the replayed webhooks; local only
@@ -187,7 +188,7 @@ def collect_report(services: Services) -> dict[str, WorkflowReport]:
             .where(Step.state == "skipped")
             .group_by(Episode.workflow, Step.reason)
         ):
-            report[workflow].skipped[reason or "unknown"] += count
+            report[workflow].skipped[reason_group(reason or "unknown")] += count
     return dict(sorted(report.items()))
 
 

@@ -40,6 +40,7 @@ def guest_key(email: str) -> str:
 def on_event(session: Session, shop: Shop, event: Event, now: datetime) -> list[Episode]:
     """React to one applied event: end episodes it exits, move anchors, enroll. Return new episodes."""
     workflows = shop_workflows(session, shop.id)
+    _attribute_order(session, shop, event, now)
     _exit_episodes(session, shop, event, workflows, now)
     _reanchor_active(session, shop, event, workflows, now)
     started = []
@@ -220,24 +221,38 @@ def _exit_episodes(
     for episode in found.values():
         if own_subject is not None and episode.subject == own_subject:
             continue
-        if event.kind == ev.ORDER_PLACED and _was_messaged(session, episode):
-            episode.converted_at = event.occurred_at or now
         end_episode(session, episode, "exited", f"exit: {event.kind}", now)
 
 
-def _was_messaged(session: Session, episode: Episode) -> bool:
-    """Whether an order counts as a conversion: a step fired (or was held out, for lift)."""
-    return (
-        session.scalar(
-            select(Step.id)
-            .where(
-                Step.episode_id == episode.id,
-                (Step.state == "fired") | Step.reason.like("holdout%"),
-            )
-            .limit(1)
-        )
-        is not None
+ATTRIBUTION = timedelta(days=7)
+
+
+def _attribute_order(session: Session, shop: Shop, event: Event, now: datetime) -> None:
+    """Credit an order to the episodes that messaged this customer in the week before it.
+
+    Holdout decisions count too, so converted holdouts measure the lift. Single-step
+    workflows (upsell) are complete by the time the order comes, so this looks past state.
+    """
+    if event.kind != ev.ORDER_PLACED or event.order is None:
+        return
+    keys = _event_customer_keys(event)
+    ordered_at = event.order.created_at or now
+    touched = exists().where(
+        Step.episode_id == Episode.id,
+        (Step.state == "fired") | Step.reason.like("holdout%"),
+        Step.decided_at >= ordered_at - ATTRIBUTION,
+        Step.decided_at <= ordered_at,
     )
+    for episode in session.scalars(
+        select(Episode).where(
+            Episode.shop_id == shop.id,
+            Episode.customer_external_id.in_(keys or {""}),
+            Episode.converted_at.is_(None),
+            Episode.subject != event.order.id,
+            touched,
+        )
+    ):
+        episode.converted_at = ordered_at
 
 
 def end_episode(session: Session, episode: Episode, state: str, reason: str, now: datetime) -> None:

@@ -222,6 +222,22 @@ def test_upsell_after_an_order_and_exit_on_next_order(send_webhook, services, at
     assert states["7002"] == "active"
 
 
+def test_an_order_within_a_week_of_the_upsell_email_is_a_conversion(send_webhook, services, at):
+    subscribe(send_webhook)
+    send_webhook("orders/create", payloads.order(7201, T0))
+    at(T0)
+    at(T0 + timedelta(days=7, minutes=1))
+    send_webhook("orders/create", payloads.order(7202, T0 + timedelta(days=9)))
+    at(T0 + timedelta(days=9, hours=1))
+    converted = {e.subject: e.converted_at for e in episodes(services, "upsell")}
+    assert converted == {"7201": T0 + timedelta(days=9), "7202": None}
+    send_webhook("orders/create", payloads.order(7203, T0 + timedelta(days=30)))
+    at(T0 + timedelta(days=30, hours=1))
+    assert {e.subject: e.converted_at for e in episodes(services, "upsell")}[
+        "7202"
+    ] is None  # no email to credit
+
+
 def test_upsell_skipped_for_refunded_order(send_webhook, services, at):
     subscribe(send_webhook)
     send_webhook("orders/create", payloads.order(7003, T0))

@@ -228,7 +228,11 @@ def print_report(
         "exited",
         "converted",
     ):
-        table.add_column(column, justify="left" if column == "workflow" else "right")
+        table.add_column(
+            column,
+            justify="left" if column == "workflow" else "right",
+            no_wrap=column == "workflow",
+        )
     for name, row in report.items():
         table.add_row(
             name,

@@ -109,109 +109,43 @@ def _place_order(
     order_id = h.new_id()
     h.order_number += 1
     number = h.order_number
-    items = items or payloads.line_items(h, products)
-    if backfill:  # an order from before the window, delivered when the app is installed
-        shipped = at + timedelta(days=2)
-        h.emit(
-            h.start,
-            "orders/create",
-            payloads.order_json(
-                h,
-                s,
-                order_id,
-                number,
-                items,
-                at,
-                shipped,
-                checkout_token,
-                cart_token,
-                fulfilled=shipped,
-            ),
-        )
-        return
-    pay_later = h.rng.random() < PAY_LATER_RATE
-    h.emit(
-        at,
-        "orders/create",
-        payloads.order_json(
+    lines = items or payloads.line_items(h, products)
+
+    def body(updated: datetime, financial: str = "paid", **changes: Any) -> dict[str, Any]:
+        """The order as Shopify sends it at ``updated``."""
+        return payloads.order_json(
             h,
             s,
             order_id,
             number,
-            items,
+            lines,
             at,
-            at,
+            updated,
             checkout_token,
             cart_token,
-            "pending" if pay_later else "paid",
-        ),
-    )
+            financial,
+            **changes,
+        )
+
+    if backfill:  # an order from before the window, delivered when the app is installed
+        shipped = at + timedelta(days=2)
+        h.emit(h.start, "orders/create", body(shipped, fulfilled=shipped))
+        return
+    pay_later = h.rng.random() < PAY_LATER_RATE
+    h.emit(at, "orders/create", body(at, "pending" if pay_later else "paid"))
     if pay_later:
         paid = at + timedelta(minutes=h.rng.randint(1, 90))
-        h.emit(
-            paid,
-            "orders/paid",
-            payloads.order_json(
-                h, s, order_id, number, items, at, paid, checkout_token, cart_token
-            ),
-        )
+        h.emit(paid, "orders/paid", body(paid))
     roll = h.rng.random()
     if roll < CANCEL_RATE:
         cancelled = at + timedelta(hours=h.rng.randint(1, 20))
-        h.emit(
-            cancelled,
-            "orders/cancelled",
-            payloads.order_json(
-                h,
-                s,
-                order_id,
-                number,
-                items,
-                at,
-                cancelled,
-                checkout_token,
-                cart_token,
-                "voided",
-                cancelled=cancelled,
-            ),
-        )
+        h.emit(cancelled, "orders/cancelled", body(cancelled, "voided", cancelled=cancelled))
         return
     fulfilled = at + timedelta(days=h.rng.uniform(0.5, 4))
-    h.emit(
-        fulfilled,
-        "orders/fulfilled",
-        payloads.order_json(
-            h,
-            s,
-            order_id,
-            number,
-            items,
-            at,
-            fulfilled,
-            checkout_token,
-            cart_token,
-            fulfilled=fulfilled,
-        ),
-    )
+    h.emit(fulfilled, "orders/fulfilled", body(fulfilled, fulfilled=fulfilled))
     if roll < CANCEL_RATE + REFUND_RATE:
         refunded = fulfilled + timedelta(days=h.rng.uniform(2, 6))
-        h.emit(
-            refunded,
-            "orders/updated",
-            payloads.order_json(
-                h,
-                s,
-                order_id,
-                number,
-                items,
-                at,
-                refunded,
-                checkout_token,
-                cart_token,
-                "refunded",
-                fulfilled=fulfilled,
-            ),
-        )
+        h.emit(refunded, "orders/updated", body(refunded, "refunded", fulfilled=fulfilled))
 
 
 def _shop_session(

@@ -23,7 +23,10 @@ console = Console()
 
 
 def _services() -> Services:
-    return Services.of(create_app())
+    """The app's services for one command; its database connections close when it ends."""
+    services = Services.of(create_app())
+    click.get_current_context().call_on_close(services.engine.dispose)
+    return services
 
 
 def _parse_now(value: str | None) -> datetime | None:

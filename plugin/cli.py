@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from flask import Flask
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select, update
 
 from plugin import create_app
 from plugin.models import OutboxMessage, Shop
+from plugin.schema import SchemaOutdated
 from plugin.services import Services
 from plugin.workflow_store import save_workflow, set_enabled, shop_workflows
 from rules.definitions import WorkflowInvalid
@@ -22,9 +24,17 @@ from rules.definitions import WorkflowInvalid
 console = Console()
 
 
+def _app() -> Flask:
+    """The app, or a clear refusal when the database schema is behind the code."""
+    try:
+        return create_app()
+    except SchemaOutdated as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _services() -> Services:
     """The app's services for one command; its database connections close when it ends."""
-    services = Services.of(create_app())
+    services = Services.of(_app())
     click.get_current_context().call_on_close(services.engine.dispose)
     return services
 
@@ -61,7 +71,7 @@ def serve(host: str, port: int) -> None:
 
     from plugin.worker import EmbeddedWorker
 
-    app = create_app()
+    app = _app()
     services = Services.of(app)
     worker = EmbeddedWorker(services, float(services.settings["WORKER_INTERVAL_SECONDS"]))
     worker.start()
@@ -203,6 +213,34 @@ def workflows_set(shop_domain: str, definition: Any) -> None:
     except WorkflowInvalid as exc:
         raise click.ClickException("invalid workflow:\n  " + "\n  ".join(exc.errors)) from None
     click.echo(f"saved {saved.name} version {saved.version}")
+
+
+@main.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations the code needs (creates the schema on an empty database)."""
+    from plugin.config import load_config
+    from plugin.db import make_engine
+    from plugin.schema import current_revision, upgrade
+
+    settings = load_config(create_app_instance_path())
+    engine = make_engine(settings["DATABASE_URL"])
+    try:
+        upgrade(engine)
+        click.echo(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+def create_app_instance_path() -> str:
+    """Where create_app keeps its instance folder, without creating the app (and its checks)."""
+    from flask import Flask
+
+    return Flask("plugin", instance_relative_config=True).instance_path
 
 
 @main.command("run-due")

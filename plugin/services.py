@@ -12,7 +12,8 @@ from flask import Flask
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from plugin.db import create_schema, make_engine, make_sessionmaker
+from plugin import schema
+from plugin.db import make_engine, make_sessionmaker
 
 
 def real_clock() -> datetime:
@@ -33,7 +34,11 @@ class Services:
     @classmethod
     def create(cls, settings: dict[str, Any]) -> Services:
         engine = make_engine(settings["DATABASE_URL"])
-        create_schema(engine)
+        try:
+            schema.prepare(engine)
+        except Exception:
+            engine.dispose()  # a refused start leaves no connection behind
+            raise
         return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
 
     @classmethod

@@ -26,7 +26,7 @@ SHOP_SECRET = "test-webhook-secret"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_database_url(tmp_path: Path) -> str:
+def database_url_for_test(tmp_path: Path) -> str:
     """SQLite in the test's folder, or the PostgreSQL named by NUDGE_TEST_DATABASE_URL."""
     url = os.environ.get("NUDGE_TEST_DATABASE_URL")
     if not url:
@@ -63,7 +63,7 @@ def app(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
     app = create_app(
         {
             "TESTING": True,
-            "DATABASE_URL": test_database_url(tmp_path),
+            "DATABASE_URL": database_url_for_test(tmp_path),
             "SECRET_KEY": "test-secret-key",
             "SHOPIFY_API_KEY": "test-api-key",
             "SHOPIFY_API_SECRET": "test-app-secret-0123456789abcdef0123456789",

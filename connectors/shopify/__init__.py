@@ -18,10 +18,13 @@ from rules.events import Event
 from rules.facts import Customer, Order
 
 __all__ = [
+    "ACCEPTED_TOPICS",
     "COMPLIANCE_TOPICS",
     "MalformedPayload",
     "TOPICS",
+    "TOPIC_ALIASES",
     "UnknownTopic",
+    "canonical_topic",
     "delivery_id_from_headers",
     "shop_from_headers",
     "sign",
@@ -44,20 +47,23 @@ def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
 
 
 def topic_from_headers(headers: Mapping[str, str]) -> str | None:
+    """Return the delivery's topic (X-Shopify-Topic), or None."""
     return header(headers, "X-Shopify-Topic")
 
 
 def shop_from_headers(headers: Mapping[str, str]) -> str | None:
+    """Return the sending shop's myshopify domain (X-Shopify-Shop-Domain), or None."""
     return header(headers, "X-Shopify-Shop-Domain")
 
 
 def delivery_id_from_headers(headers: Mapping[str, str]) -> str | None:
+    """Return the delivery's dedup key (X-Shopify-Webhook-Id), or None."""
     return header(headers, "X-Shopify-Webhook-Id")
 
 
 def _checkout_events(payload: Any, is_cart: bool) -> list[Event]:
     checkout = mapping.checkout(payload, is_cart=is_cart)
-    customer = None if is_cart else mapping.embedded_customer(payload)
+    customer = mapping.embedded_customer(payload)
     at = checkout.updated_at or checkout.created_at
     result = [Event(ev.CUSTOMER_UPSERTED, occurred_at=at, customer=customer)] if customer else []
     return result + [
@@ -66,8 +72,10 @@ def _checkout_events(payload: Any, is_cart: bool) -> list[Event]:
 
 
 def _order_events(kind: str) -> Callable[[Any], list[Event]]:
+    # An order delivery that already says "fulfilled" or "cancelled" also yields that
+    # event: deliveries arrive out of order, and the topic-specific one may never come.
     def events(payload: Any) -> list[Event]:
-        order = mapping.order(payload)
+        order = mapping.order(payload, fulfilled=kind == ev.ORDER_FULFILLED)
         customer = mapping.embedded_customer(payload)
         at = order.updated_at or order.created_at
         result = (
@@ -86,12 +94,13 @@ def _order_events(kind: str) -> Callable[[Any], list[Event]]:
 def _fulfillment_events(payload: Any) -> list[Event]:
     data = mapping.obj(payload, "fulfillment")
     order_id = mapping.object_id(data.get("order_id"), "fulfillment order_id")
-    if data.get("status") not in ("success", None):
-        return []  # pending, cancelled, failure: nothing was delivered yet
+    if data.get("status") != "success":
+        return []  # pending, open, cancelled, error, failure: nothing went out yet
     at = mapping.moment(data.get("created_at"), "created_at") or mapping.moment(
-        data.get("updated_at")
+        data.get("updated_at"), "updated_at"
     )
-    order = Order(id=order_id, fulfilled_at=at, updated_at=mapping.moment(data.get("updated_at")))
+    # Only what a fulfilment knows: the order's own updated_at stays the order topics' to set.
+    order = Order(id=order_id, fulfilled_at=at)
     return [Event(ev.ORDER_FULFILLED, occurred_at=at, order=order)]
 
 
@@ -171,18 +180,35 @@ _HANDLERS: dict[str, Callable[[Any], list[Event]]] = {
 }
 
 TOPICS = frozenset(_HANDLERS)
-"""Every topic that becomes facts."""
+"""Every topic that becomes facts, as the manifest subscribes to them."""
+
+TOPIC_ALIASES: Mapping[str, str] = {
+    # Shopify's own X-Shopify-Topic (and app-config) spelling of the consent topic.
+    "customers_email_marketing_consent/update": "customers/email_marketing_consent_update",
+    # Spelled like the REST topics by some clients; Shopify's name has the dot.
+    "customers/tags_added": "customer.tags_added",
+    "customers/tags_removed": "customer.tags_removed",
+}
+"""Other spellings of handled topics, each mapped to its name in ``TOPICS``."""
+
+ACCEPTED_TOPICS = TOPICS | frozenset(TOPIC_ALIASES)
+"""Every topic string ``to_events`` accepts."""
+
+
+def canonical_topic(topic: str) -> str:
+    """Return the ``TOPICS`` name for ``topic`` (unchanged when it has no alias)."""
+    return TOPIC_ALIASES.get(topic, topic)
 
 
 def to_events(topic: str, payload: Any) -> list[Event]:
     """Map one delivery to normalized events; UnknownTopic or MalformedPayload otherwise."""
-    handler = _HANDLERS.get(topic)
+    handler = _HANDLERS.get(canonical_topic(topic))
     if handler is None:
         raise UnknownTopic(topic)
     try:
         return handler(payload)
     except MalformedPayload:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         # A shape no mapping rule foresaw is still the payload's fault, not a crash.
         raise MalformedPayload(f"{topic}: {type(exc).__name__}: {exc}") from exc

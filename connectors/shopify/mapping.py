@@ -161,10 +161,13 @@ def checkout(payload: Any, is_cart: bool = False) -> Checkout:
     data = obj(payload, "cart" if is_cart else "checkout")
     token = data.get("token") if data.get("token") else data.get("id")
     items = line_items(data.get("line_items"))
-    value_field = data.get("total_price", data.get("subtotal_price"))
+    # Checkouts carry totals; carts usually only lines (unit price x quantity).
+    total = data.get("total_price")
+    if total is None:
+        total = data.get("subtotal_price")
     value = (
-        money(value_field, "total_price")
-        if value_field is not None
+        money(total, "total_price")
+        if total is not None
         else sum((item.price * item.quantity for item in items), Decimal("0"))
     )
     embedded = embedded_customer(data)
@@ -186,7 +189,8 @@ def checkout(payload: Any, is_cart: bool = False) -> Checkout:
     )
 
 
-def order(payload: Any) -> Order:
+def order(payload: Any, fulfilled: bool = False) -> Order:
+    """An order; ``fulfilled`` when the topic itself says so (orders/fulfilled)."""
     data = obj(payload, "order")
     embedded = embedded_customer(data)
     financial = text(data.get("financial_status"))
@@ -203,7 +207,7 @@ def order(payload: Any) -> Order:
         items=line_items(data.get("line_items")),
         created_at=moment(data.get("created_at"), "created_at"),
         updated_at=moment(data.get("updated_at"), "updated_at"),
-        fulfilled_at=fulfilled_at(data),
+        fulfilled_at=fulfilled_at(data, fulfilled),
         cancelled_at=moment(data.get("cancelled_at"), "cancelled_at"),
         refunded=financial in REFUNDED,
         financial_status=financial,
@@ -211,18 +215,24 @@ def order(payload: Any) -> Order:
     )
 
 
-def fulfilled_at(data: dict[str, Any]) -> datetime | None:
-    """The newest successful fulfilment's time; the order's own time if it says fulfilled."""
+def fulfilled_at(data: dict[str, Any], fulfilled: bool = False) -> datetime | None:
+    """The newest successful fulfilment's time, else the order's own time if it is fulfilled.
+
+    ``fulfilled`` says the topic itself announced a fulfilment even though the payload
+    lists none (Shopify's own sample for orders/partially_fulfilled does that).
+    """
     fulfillments = data.get("fulfillments")
     moments = []
     if isinstance(fulfillments, list):
         for entry in fulfillments:
             if isinstance(entry, dict) and entry.get("status") in (None, "success"):
-                at = moment(entry.get("created_at"), "fulfillments.created_at")
+                at = moment(entry.get("created_at"), "fulfillments.created_at") or moment(
+                    entry.get("updated_at"), "fulfillments.updated_at"
+                )
                 if at is not None:
                     moments.append(at)
     if moments:
         return max(moments)
-    if data.get("fulfillment_status") in ("fulfilled", "partial"):
+    if fulfilled or data.get("fulfillment_status") in ("fulfilled", "partial"):
         return moment(data.get("updated_at"), "updated_at")
     return None

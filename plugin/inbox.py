@@ -8,7 +8,7 @@ no longer pending: it is never applied twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -74,6 +74,10 @@ def _process_batch(services: Services, ids: list[int], now: datetime, stats: Inb
                 stats.failed += 1
                 continue
             for shop, event in events:
+                if event.occurred_at is None:
+                    # e.g. Shopify's consent updates with consent_updated_at null: what
+                    # arrived last is the newest statement we have
+                    event = replace(event, occurred_at=delivery.received_at)
                 apply_event(session, shop, event, now)
             stats.events += len(events)
             stats.processed += 1

@@ -54,7 +54,7 @@ def shopify_webhook():  # type: ignore[no-untyped-def]
         shopify.delivery_id_from_headers(request.headers),
         raw,
         connector=shopify,
-        handled=shopify.TOPICS | shopify.COMPLIANCE_TOPICS,
+        handled=shopify.ACCEPTED_TOPICS | shopify.COMPLIANCE_TOPICS,
     )
 
 

@@ -21,7 +21,7 @@ CUSTOMERS = 120
 def test_two_run_due_processes_send_each_message_once(app, services, send_webhook):
     for n in range(CUSTOMERS):
         email = f"c{n}@example.com"
-        send_webhook("customers/email_marketing_consent_update", payloads.consent(1000 + n, email))
+        send_webhook("customers_email_marketing_consent/update", payloads.consent(1000 + n, email))
         send_webhook(
             "checkouts/create", payloads.checkout(f"tok-{n}", T0, email=email, customer_id=1000 + n)
         )

@@ -20,7 +20,7 @@ def test_history_is_deterministic_ordered_and_realistic():
     assert 250 < mix["customers"] <= 300  # some sign up only after the window
     assert mix["abandoned"] > 20 and mix["checkouts_with_email"] > mix["abandoned"]
     assert mix["repeat_buyers"] > 20 and mix["duplicates"] > 0
-    assert mix["topic:customers/email_marketing_consent_update"] > 0
+    assert mix["topic:customers_email_marketing_consent/update"] > 0
     for delivery in first:
         shopify.to_events(
             delivery.topic, delivery.payload

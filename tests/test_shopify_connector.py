@@ -33,7 +33,7 @@ TOPIC_OF = {
     "samples_2026-07/checkouts_update": "checkouts/update",
     "samples_2026-07/customer_tags_added": "customer.tags_added",
     "samples_2026-07/customers_create": "customers/create",
-    "samples_2026-07/customers_email_marketing_consent_update": "customers/email_marketing_consent_update",
+    "samples_2026-07/customers_email_marketing_consent_update": "customers_email_marketing_consent/update",
     "samples_2026-07/customers_purchasing_summary": "customers/purchasing_summary",
 }
 COMPLIANCE = {
@@ -217,8 +217,8 @@ def test_checkout_value_falls_back_to_subtotal_and_cart_lines():
     ("alias", "name", "fixture"),
     [
         (
-            "customers_email_marketing_consent/update",
             "customers/email_marketing_consent_update",
+            "customers_email_marketing_consent/update",
             "samples_2026-07/customers_email_marketing_consent_update",
         ),
         ("customers/tags_added", "customer.tags_added", "samples_2026-07/customer_tags_added"),
@@ -291,7 +291,7 @@ def test_verify_accepts_only_the_right_signature_over_the_exact_bytes():
         ("orders/create", {"id": 1, "total_price": "ten"}),
         ("checkouts/update", {"token": None}),
         ("checkouts/update", {"token": "t", "line_items": [{"quantity": "2"}]}),
-        ("customers/email_marketing_consent_update", {"customer_id": 1}),
+        ("customers_email_marketing_consent/update", {"customer_id": 1}),
         ("customer.tags_added", {"customerId": "gid://shopify/Customer/1"}),
         ("fulfillments/update", {"status": "success"}),
     ],

@@ -126,3 +126,25 @@ def test_no_rule_work_happens_on_the_request(send_webhook, services):
             )
             == 1
         )
+
+
+def test_consent_topic_as_shopify_sends_it_is_processed(send_webhook, services, at, clock):
+    from datetime import timedelta
+
+    from plugin.models import CustomerRow
+    from tests import payloads
+
+    send_webhook("customers/create", payloads.customer())
+    send_webhook("customers_email_marketing_consent/update", payloads.consent(subscribed=True))
+    at(clock.now)
+    # Shopify's sample has consent_updated_at null; the later delivery must still win
+    unsubscribe = payloads.consent(subscribed=False)
+    unsubscribe["email_marketing_consent"]["consent_updated_at"] = None
+    response = send_webhook(
+        "customers/email_marketing_consent_update", unsubscribe
+    )  # the other spelling
+    assert response.json["status"] == "accepted"
+    at(clock.now + timedelta(minutes=1))
+    with services.sessions() as session:
+        assert session.scalars(select(CustomerRow.accepts_marketing)).one() is False
+        assert set(session.scalars(select(Delivery.status))) == {"processed"}

@@ -42,7 +42,7 @@ def episodes(services, workflow: str) -> list[Episode]:  # type: ignore[no-untyp
 def subscribe(send_webhook, subscribed: bool = True) -> None:  # type: ignore[no-untyped-def]
     send_webhook("customers/create", payloads.customer())
     send_webhook(
-        "customers/email_marketing_consent_update", payloads.consent(subscribed=subscribed)
+        "customers_email_marketing_consent/update", payloads.consent(subscribed=subscribed)
     )
 
 

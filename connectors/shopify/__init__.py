@@ -173,7 +173,7 @@ _HANDLERS: dict[str, Callable[[Any], list[Event]]] = {
     "fulfillments/update": _fulfillment_events,
     "customers/create": _customer_events(created=True),
     "customers/update": _customer_events(created=False),
-    "customers/email_marketing_consent_update": _consent_events,
+    "customers_email_marketing_consent/update": _consent_events,
     "customers/purchasing_summary": _summary_events,
     "customer.tags_added": _tag_events(ev.TAGS_ADDED),
     "customer.tags_removed": _tag_events(ev.TAGS_REMOVED),
@@ -183,8 +183,9 @@ TOPICS = frozenset(_HANDLERS)
 """Every topic that becomes facts, as the manifest subscribes to them."""
 
 TOPIC_ALIASES: Mapping[str, str] = {
-    # Shopify's own X-Shopify-Topic (and app-config) spelling of the consent topic.
-    "customers_email_marketing_consent/update": "customers/email_marketing_consent_update",
+    # How the consent topic is often written (Shopify's changelog among them); Shopify
+    # sends and subscribes to customers_email_marketing_consent/update.
+    "customers/email_marketing_consent_update": "customers_email_marketing_consent/update",
     # Spelled like the REST topics by some clients; Shopify's name has the dot.
     "customers/tags_added": "customer.tags_added",
     "customers/tags_removed": "customer.tags_removed",

@@ -219,7 +219,7 @@ def _life(h: History, s: Shopper) -> None:
         if s.subscribed:  # the never-subscribed have no consent change to report
             h.emit(
                 known_at,
-                "customers/email_marketing_consent_update",
+                "customers_email_marketing_consent/update",
                 payloads.consent_json(s, True, signup),
             )
     if s.kind == "lapsed":
@@ -263,7 +263,7 @@ def _life(h: History, s: Shopper) -> None:
             _shop_session(h, s, _daytime(h, day, s), basket, will_buy=will_buy)
     if s.subscribed and rng.random() < UNSUBSCRIBE_RATE:
         at = h.start + timedelta(days=rng.uniform(5, (h.end - h.start).days))
-        h.emit(at, "customers/email_marketing_consent_update", payloads.consent_json(s, False, at))
+        h.emit(at, "customers_email_marketing_consent/update", payloads.consent_json(s, False, at))
     if rng.random() < 0.05:
         at = h.start + timedelta(days=rng.uniform(0, (h.end - h.start).days))
         h.emit(

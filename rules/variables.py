@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from business_rules.variables import (
@@ -132,12 +133,18 @@ class FactVariables(BaseVariables):
     @numeric_rule_variable(label="Days until the expected re-order")
     @memoized
     def days_until_expected_reorder(self) -> float:
-        """Negative once the date has passed; no known cycle: NEVER_DAYS."""
-        interval = self.facts.extra.get("reorder_interval_days") or self._mean_interval()
+        """Negative once the date has passed; no known cycle: NEVER_DAYS.
+
+        The cycle is the merchant's per-product interval when the engine passes one in
+        ``facts.extra["reorder_interval_days"]``, else the customer's mean interval.
+        """
+        override = self.facts.extra.get("reorder_interval_days")
+        interval = float(override) if isinstance(override, int | float | Decimal) else None
+        interval = interval or self._mean_interval()
         last = self._last_order_at()
         if not interval or last is None:
             return NEVER_DAYS
-        return float(interval) - _days(self.facts.now, last)
+        return interval - _days(self.facts.now, last)
 
     @numeric_rule_variable(label="Days since the last abandonment email")
     @memoized
@@ -156,14 +163,21 @@ class FactVariables(BaseVariables):
     @numeric_rule_variable(label="Orders placed since this workflow's subject")
     @memoized
     def orders_since_subject(self) -> int:
-        """Orders after the subject (checkout, order) or after enrollment; how conversion shows."""
+        """Orders since the subject: how "converted" / "no order since" is expressed.
+
+        Checkout subject: orders for that checkout or cart, or placed after it was created.
+        Order subject: other orders placed after it. Customer subject: orders after the
+        episode's anchor. An unknown time on either side counts as no order since.
+        """
         facts = self.facts
         if facts.checkout is not None:
-            token, since = facts.checkout.token, facts.checkout.created_at
+            checkout, since = facts.checkout, facts.checkout.created_at
+            tokens = {t for t in (checkout.token, checkout.cart_token) if t}
             return sum(
                 1
                 for o in facts.orders
-                if o.checkout_token == token
+                if o.checkout_token in tokens
+                or o.cart_token in tokens
                 or (since is not None and o.created_at is not None and o.created_at >= since)
             )
         if facts.order is not None:
@@ -202,10 +216,10 @@ class FactVariables(BaseVariables):
     @numeric_rule_variable(label="Hours since last checkout activity")
     @memoized
     def hours_since_checkout_activity(self) -> float:
-        """No checkout: 0."""
+        """No checkout, or no time on it: NEVER_DAYS in hours (fails "active recently")."""
         checkout = self.facts.checkout
         moment = checkout and (checkout.updated_at or checkout.created_at)
-        return _days(self.facts.now, moment) * 24 if moment else 0.0
+        return _days(self.facts.now, moment) * 24 if moment else NEVER_DAYS * 24
 
     @select_multiple_rule_variable(label="Products in cart")
     @memoized

@@ -8,9 +8,11 @@ with the JSON path it concerns: ``steps[1].conditions.all[2]: unknown variable '
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from typing import Any
 
+from rules import events as ev
 from rules.catalog import action_params, operator_inputs, variable_types
 from rules.events import KINDS
 
@@ -27,6 +29,20 @@ ANCHORS = frozenset(
 )
 SUBJECTS = frozenset({"checkout", "order", "customer"})
 SWEEPS = {"inactive": {"inactive_days"}, "reorder_due": {"lead_days"}}
+SWEEP_SUBJECTS = {"inactive": "customer", "reorder_due": "order"}
+# Which events carry a checkout or an order the episode can be about; any event can
+# enroll its customer.
+SUBJECT_EVENTS = {
+    "checkout": frozenset({ev.CHECKOUT_UPDATED}),
+    "order": frozenset({ev.ORDER_PLACED, ev.ORDER_UPDATED, ev.ORDER_FULFILLED, ev.ORDER_CANCELLED}),
+}
+# Moments a delay may count from, beyond enrollment and the previous step, and what
+# provides them; the engine would silently count a missing one from enrollment.
+ANCHOR_SUBJECTS = {
+    "checkout_activity": "checkout",
+    "order_created": "order",
+    "fulfillment": "order",
+}
 CATEGORIES = frozenset({"marketing", "transactional"})
 TOP_LEVEL = frozenset(
     {
@@ -46,7 +62,10 @@ MAX_STEPS = 20
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number that business-rules can compare (no bool, NaN or infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)
 
 
 def _suggest(name: Any, known: Any) -> str:
@@ -83,7 +102,7 @@ def validate_workflow(data: Any) -> list[str]:
     holdout = data.get("holdout_percent", 0)
     if not _is_number(holdout) or not 0 <= holdout <= 100:
         errors.append("holdout_percent: a number from 0 to 100")
-    errors += _steps_errors(data.get("steps"))
+    errors += _steps_errors(data.get("steps"), data.get("trigger"))
     return errors
 
 
@@ -113,10 +132,33 @@ def _trigger_errors(trigger: Any) -> list[str]:
         errors.append("trigger.max_age_hours: a positive number of hours")
     for key in sorted(set(trigger) - allowed):
         errors.append(f"trigger.{key}: unknown field{_suggest(key, allowed)}")
-    return errors
+    return errors + _subject_errors(trigger)
 
 
-def _steps_errors(steps: Any) -> list[str]:
+def _subject_errors(trigger: dict[str, Any]) -> list[str]:
+    """A subject the trigger can never supply would enroll nobody, silently."""
+    subject, event, sweep = trigger.get("subject"), trigger.get("event"), trigger.get("sweep")
+    if sweep in SWEEP_SUBJECTS and subject in SUBJECTS and subject != SWEEP_SUBJECTS[sweep]:
+        return [f"trigger.subject: the '{sweep}' sweep enrolls by {SWEEP_SUBJECTS[sweep]}"]
+    if event in KINDS and subject in SUBJECT_EVENTS and event not in SUBJECT_EVENTS[subject]:
+        kinds = ", ".join(sorted(SUBJECT_EVENTS[subject]))
+        return [f"trigger.subject: '{event}' carries no {subject}; {subject} events: {kinds}"]
+    return []
+
+
+def _anchors(trigger: Any) -> frozenset[str]:
+    """The delay anchors this trigger provides (all of them when the trigger is broken)."""
+    if not isinstance(trigger, dict) or trigger.get("subject") not in SUBJECTS:
+        return ANCHORS
+    subject = trigger["subject"]
+    provided = {"enrollment", "previous_step"}
+    provided |= {anchor for anchor, needs in ANCHOR_SUBJECTS.items() if needs == subject}
+    if trigger.get("sweep") == "reorder_due":
+        provided.add("expected_reorder")
+    return frozenset(provided)
+
+
+def _steps_errors(steps: Any, trigger: Any = None) -> list[str]:
     if not isinstance(steps, list) or not steps:
         return ["steps: expected a non-empty list"]
     if len(steps) > MAX_STEPS:
@@ -137,23 +179,36 @@ def _steps_errors(steps: Any) -> list[str]:
             errors.append(f"{path}.id: duplicate step id '{step_id}'")
         else:
             seen.add(step_id)
-        errors += _delay_errors(step.get("delay"), f"{path}.delay")
+        errors += _delay_errors(step.get("delay"), f"{path}.delay", _anchors(trigger))
         errors += condition_errors(step.get("conditions"), f"{path}.conditions")
         errors += _actions_errors(step.get("actions"), f"{path}.actions")
     return errors
 
 
-def _delay_errors(delay: Any, path: str) -> list[str]:
+def _delay_errors(delay: Any, path: str, provided: frozenset[str] = ANCHORS) -> list[str]:
     if not isinstance(delay, dict):
         return [f'{path}: expected an object such as {{"hours": 4, "from": "enrollment"}}']
     errors = []
     for key in sorted(set(delay) - set(DELAY_UNITS) - {"from"}):
         errors.append(f"{path}.{key}: unknown unit{_suggest(key, DELAY_UNITS)}")
+    anchor = delay.get("from", "enrollment")
     for unit in DELAY_UNITS:
         if unit in delay and not _is_number(delay[unit]):
             errors.append(f"{path}.{unit}: expected a number")
-    if delay.get("from", "enrollment") not in ANCHORS:
-        errors.append(f"{path}.from: one of {', '.join(sorted(ANCHORS))}")
+        elif unit in delay and delay[unit] < 0 and anchor != "expected_reorder":
+            # "N days before" only makes sense for a moment that lies ahead
+            errors.append(f"{path}.{unit}: negative only when counting from expected_reorder")
+    if anchor not in ANCHORS:
+        errors.append(
+            f"{path}.from: one of {', '.join(sorted(ANCHORS))}{_suggest(anchor, ANCHORS)}"
+        )
+    elif anchor not in provided:
+        needs = (
+            "the reorder_due sweep"
+            if anchor == "expected_reorder"
+            else f"subject '{ANCHOR_SUBJECTS[anchor]}'"
+        )
+        errors.append(f"{path}.from: '{anchor}' needs {needs}")
     return errors
 
 
@@ -210,8 +265,11 @@ def _value_errors(input_type: str, operator: str, value: Any, path: str) -> list
                 re.compile(value)
             except re.error as exc:
                 return [f"{path}.value: not a valid regular expression ({exc})"]
-    if input_type == "select_multiple" and not isinstance(value, list):
-        return [f"{path}.value: expected a list"]
+    if input_type == "select_multiple":
+        if not isinstance(value, list):
+            return [f"{path}.value: expected a list"]
+        if not all(isinstance(v, str) or _is_number(v) for v in value):
+            return [f"{path}.value: expected a list of texts or numbers"]
     if input_type == "select" and isinstance(value, list | dict):
         return [f"{path}.value: expected a single value"]
     return []
@@ -248,4 +306,26 @@ def _actions_errors(actions: Any, path: str) -> list[str]:
             errors.append(f"{where}.params: send_email needs a 'template'")
         if name == "tag_customer" and "tag" not in params:
             errors.append(f"{where}.params: tag_customer needs a 'tag'")
+        if name == "create_discount":
+            errors += _discount_errors(params, f"{where}.params")
+    return errors
+
+
+def _discount_errors(params: dict[str, Any], path: str) -> list[str]:
+    """A discount is a percentage or a fixed amount off, and it must expire."""
+    numbers = {k: v for k, v in params.items() if _is_number(v)}
+    errors = []
+    if not 0 <= numbers.get("percent", 0) <= 100:
+        errors.append(f"{path}.percent: from 0 to 100")
+    for key in ("amount", "minimum"):
+        if numbers.get(key, 0) < 0:
+            errors.append(f"{path}.{key}: not negative")
+    if numbers.get("expires_in_days", 3) <= 0:
+        errors.append(f"{path}.expires_in_days: a positive number of days")
+    percent, amount = numbers.get("percent", 0) > 0, numbers.get("amount", 0) > 0
+    if percent == amount:
+        errors.append(
+            f"{path}: create_discount needs a percent or an amount"
+            + (", not both" if percent else "")
+        )
     return errors

@@ -1,0 +1,276 @@
+"""The compiled evaluator decides exactly as business-rules' own engine, on random rules and facts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from business_rules.engine import check_condition, run_all
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.actions import WorkflowActions
+from rules.catalog import operator_inputs, variable_types
+from rules.compiler import compile_conditions
+from rules.definitions import parse_workflow
+from rules.evaluation import evaluate_step
+from rules.facts import Checkout, Customer, FactSet, LineItem, Order
+from rules.validation import condition_errors
+from rules.variables import FactVariables
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+TYPES = variable_types()
+TAGS = ["vip", "VIP", "Vip", "Coffee", "coffee", "tea", "101", "Northwind", "northwind", ""]
+
+# Comparison values by operator input type. Numbers sit on and a hair either side of the
+# values facts commonly take, where business-rules' epsilon decides; lists may be empty
+# and differ from the facts' values only by case.
+BOUNDARIES = [0, 1, 2, 3, 7, 14, 20, 50, 72, 90, 36_500, 876_000, -1, -14]
+NUDGES = [0, 0, 1e-7, -1e-7, 1e-5, -1e-5, 0.5, -0.5]
+values_for_input = {
+    "numeric": st.one_of(
+        st.builds(
+            lambda base, nudge: base + nudge, st.sampled_from(BOUNDARIES), st.sampled_from(NUDGES)
+        ),
+        st.integers(-1000, 100_000),
+        st.floats(-1000, 100_000, allow_nan=False, allow_infinity=False),
+    ),
+    "text": st.sampled_from(["", "vip", "VIP", "v.p", "^v", "coffee"]),
+    "select": st.sampled_from(["vip", "Coffee", "1"]),
+    "select_multiple": st.lists(st.sampled_from(TAGS), max_size=3),
+    "none": st.sampled_from([True, False, None]),
+}
+
+
+@st.composite
+def leaf(draw: st.DrawFn) -> dict[str, Any]:
+    name = draw(st.sampled_from(sorted(TYPES)))
+    operators = operator_inputs()[TYPES[name]]
+    operator = draw(st.sampled_from(sorted(operators)))
+    return {
+        "name": name,
+        "operator": operator,
+        "value": draw(values_for_input[operators[operator]]),
+    }
+
+
+conditions = st.recursive(
+    leaf(),
+    lambda children: st.builds(
+        lambda group, members: {group: members},
+        st.sampled_from(["all", "any"]),
+        st.lists(children, min_size=1, max_size=4),
+    ),
+    max_leaves=10,
+)
+
+moments = st.one_of(
+    st.none(),
+    st.sampled_from([0, 1, 3, 7, 14, 90]).map(lambda days: NOW - timedelta(days=days)),
+    st.integers(-400 * 24 * 60, 24 * 60).map(lambda minutes: NOW + timedelta(minutes=minutes)),
+)
+money = st.one_of(
+    st.sampled_from([Decimal(0), Decimal(20), Decimal(50)]),
+    st.decimals(min_value=0, max_value=500, places=2),
+)
+items = st.lists(
+    st.builds(
+        LineItem,
+        product_id=st.sampled_from(["101", "102", None]),
+        product_type=st.sampled_from(["Coffee", "coffee", "tea", None]),
+        vendor=st.sampled_from(["Northwind", "NORTHWIND", "Botanica", None]),
+        tags=st.lists(st.sampled_from(["vip", "gift", "VIP"]), max_size=2).map(tuple),
+        quantity=st.integers(0, 3),
+        price=money,
+    ),
+    max_size=3,
+).map(tuple)
+fact_sets = st.builds(
+    FactSet,
+    now=st.just(NOW),
+    customer=st.builds(
+        Customer,
+        id=st.just("1"),
+        email=st.sampled_from([None, "", "a@example.com"]),
+        accepts_marketing=st.sampled_from([None, True, False]),
+        tags=st.one_of(st.none(), st.lists(st.sampled_from(TAGS), max_size=3).map(tuple)),
+        orders_count=st.one_of(st.none(), st.integers(0, 5)),
+        total_spent=st.one_of(st.none(), money),
+        last_order_at=moments,
+        mean_days_between_orders=st.one_of(st.none(), st.floats(0, 90)),
+        last_engaged_at=moments,
+        created_at=moments,
+    ),
+    checkout=st.one_of(
+        st.none(),
+        st.builds(
+            Checkout,
+            token=st.just("t"),
+            cart_token=st.sampled_from([None, "c"]),
+            value=money,
+            items=items,
+            created_at=moments,
+            updated_at=moments,
+            completed_at=moments,
+        ),
+    ),
+    order=st.one_of(
+        st.none(),
+        st.builds(
+            Order,
+            id=st.just("o1"),
+            value=money,
+            items=items,
+            created_at=moments,
+            fulfilled_at=moments,
+            cancelled_at=moments,
+            refunded=st.booleans(),
+        ),
+    ),
+    orders=st.lists(
+        st.builds(
+            Order,
+            id=st.sampled_from(["o1", "o2", "o3"]),
+            value=money,
+            created_at=moments,
+            cancelled_at=st.one_of(st.none(), st.just(NOW)),
+            checkout_token=st.sampled_from([None, "t"]),
+            cart_token=st.sampled_from([None, "c"]),
+        ),
+        max_size=3,
+    ).map(tuple),
+    anchor_at=moments,
+    last_marketing_email_at=moments,
+    last_abandonment_email_at=moments,
+    suppressed=st.booleans(),
+    extra=st.one_of(
+        st.just({}), st.builds(lambda d: {"reorder_interval_days": d}, st.integers(1, 60))
+    ),
+)
+action_lists = st.lists(
+    st.one_of(
+        st.builds(
+            lambda t, s: {"name": "send_email", "params": {"template": t, **s}},
+            st.sampled_from(["cart_reminder", "upsell", "winback"]),
+            st.sampled_from([{}, {"subject": "Hello"}, {"template_id": "d-1"}]),
+        ),
+        st.builds(
+            lambda p, e: {
+                "name": "create_discount",
+                "params": {"percent": p, "expires_in_days": e},
+            },
+            st.integers(1, 100),
+            st.sampled_from([1, 3, 7.5]),
+        ),
+        st.builds(
+            lambda a: {"name": "create_discount", "params": {"amount": a, "minimum": 20}},
+            st.integers(1, 50),
+        ),
+        st.builds(
+            lambda t: {"name": "tag_customer", "params": {"tag": t}}, st.sampled_from(TAGS[:3])
+        ),
+        st.sampled_from(
+            [
+                {"name": "notify_staff", "params": {"template": "staff_alert"}},
+                {
+                    "name": "notify_staff",
+                    "params": {"template": "staff_alert", "to": "s@example.com"},
+                },
+            ]
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def workflow_with(rule_conditions: dict[str, Any], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": "random",
+        "trigger": {"event": "customer_upserted", "subject": "customer"},
+        "steps": [
+            {"id": "only", "delay": {"hours": 0}, "conditions": rule_conditions, "actions": actions}
+        ],
+    }
+
+
+def test_evaluate_step_decides_and_acts_exactly_as_run_all():
+    outcomes: Counter[bool] = Counter()
+
+    @settings(max_examples=400, deadline=None)
+    @given(rule_conditions=conditions, actions=action_lists, fact_set=fact_sets)
+    def decide_both_ways(
+        rule_conditions: dict[str, Any], actions: list[dict[str, Any]], fact_set: FactSet
+    ) -> None:
+        [step] = parse_workflow(workflow_with(rule_conditions, actions)).steps  # validates
+        theirs = WorkflowActions()
+        expected = run_all(
+            [{"conditions": rule_conditions, "actions": actions}],
+            FactVariables(fact_set),
+            theirs,
+            stop_on_first_trigger=True,
+        )
+        decision = evaluate_step(step, fact_set)
+        assert decision.fired == expected
+        assert decision.actions == tuple(theirs.requested)
+        outcomes[expected] += 1
+
+        # each explained check carries the variable's real value and business-rules' verdict
+        fresh = FactVariables(fact_set)
+        assert decision.checks, "at least one condition is always evaluated"
+        for check in decision.checks:
+            assert check.actual == getattr(fresh, check.name)()
+            leaf_condition = {"name": check.name, "operator": check.operator, "value": check.value}
+            assert check.passed == bool(check_condition(leaf_condition, fresh))
+
+    decide_both_ways()
+    # a generator that only ever fired (or only skipped) would make the check vacuous
+    assert min(outcomes[True], outcomes[False]) > sum(outcomes.values()) // 10, outcomes
+
+
+def near(actual: Any) -> st.SearchStrategy[Any]:
+    """Comparison values made from the variable's own value: equal, or a hair off."""
+    if isinstance(actual, list):
+        if not actual:
+            return values_for_input["select_multiple"]
+        mine = st.tuples(st.sampled_from(actual), st.booleans()).map(
+            lambda pick: pick[0].swapcase() if pick[1] else pick[0]
+        )
+        return st.lists(st.one_of(mine, st.sampled_from(TAGS)), max_size=4)
+    return st.builds(lambda nudge: float(actual) + nudge, st.sampled_from(NUDGES))
+
+
+@settings(max_examples=500, deadline=None)
+@given(fact_set=fact_sets, data=st.data())
+def test_each_condition_decides_as_business_rules(fact_set: FactSet, data: st.DataObject):
+    # Single leaves whose values sit where casts, epsilon and case rules matter.
+    name = data.draw(st.sampled_from(sorted(TYPES)))
+    operators = operator_inputs()[TYPES[name]]
+    operator = data.draw(st.sampled_from(sorted(operators)))
+    actual = getattr(FactVariables(fact_set), name)()
+    input_type = operators[operator]
+    value = data.draw(
+        near(actual)
+        if input_type in ("numeric", "select_multiple")
+        else values_for_input[input_type]
+    )
+    condition = {"name": name, "operator": operator, "value": value}
+    expected = bool(check_condition(condition, FactVariables(fact_set)))
+    assert compile_conditions(condition)(FactVariables(fact_set)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule_conditions=conditions, fact_set=fact_sets)
+def test_compiled_conditions_alone_match_business_rules(
+    rule_conditions: dict[str, Any], fact_set: FactSet
+):
+    assert condition_errors(rule_conditions, "conditions") == []
+    expected = run_all(
+        [{"conditions": rule_conditions, "actions": []}],
+        FactVariables(fact_set),
+        WorkflowActions(),
+        stop_on_first_trigger=True,
+    )
+    assert compile_conditions(rule_conditions)(FactVariables(fact_set)) == expected

@@ -256,6 +256,7 @@ def _workflow_json(item: Any, stats: dict[str, Any] | None) -> dict[str, Any]:
         "category": item.workflow.category,
         "enabled": item.enabled,
         "version": item.version,
+        "problems": list(getattr(item, "problems", ())),
         "definition": item.definition,
         "stats": {**stats, "skipped": dict(stats["skipped"])},
     }

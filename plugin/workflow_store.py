@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -14,6 +15,8 @@ from plugin.models import WorkflowConfig, utcnow
 from rules.definitions import Workflow, WorkflowInvalid, parse_workflow, shipped_workflows
 from rules.validation import validate_workflow
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ShopWorkflow:
@@ -23,6 +26,8 @@ class ShopWorkflow:
     definition: dict[str, Any]
     enabled: bool
     version: int  # 0 = the shipped definition, never saved by the shop
+    # why a saved definition no longer validates (then it is off until the merchant fixes it)
+    problems: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -43,23 +48,29 @@ def shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
     """Return every workflow of the shop by name, as of its newest saved versions.
 
     Looked up on every event and step, so the result is cached per shop and keyed by the
-    newest saved row: one indexed max() query, and any save (by any process) shows at once.
+    newest saved row: one indexed lookup, and any save (by any process) shows at once.
     """
     memo = session.info.setdefault("shop_workflows", {})
     if shop_id not in memo:  # once per session: a batch of events or steps shares it
-        newest = session.scalar(
-            select(func.max(WorkflowConfig.id)).where(WorkflowConfig.shop_id == shop_id)
-        )
-        memo[shop_id] = _shop_workflows_cached(session, shop_id, newest or 0)
+        newest = session.execute(
+            select(WorkflowConfig.id, WorkflowConfig.created_at)
+            .where(WorkflowConfig.shop_id == shop_id)
+            .order_by(WorkflowConfig.id.desc())
+            .limit(1)
+        ).first()
+        # the database too: another database (a test's, a second install) may reuse ids
+        key = (str(session.get_bind().url), shop_id, tuple(newest) if newest else None)
+        memo[shop_id] = _shop_workflows_cached(session, shop_id, key)
     result: dict[str, ShopWorkflow] = memo[shop_id]
     return result
 
 
-_CACHE: dict[tuple[int, int], dict[str, ShopWorkflow]] = {}
+_CACHE: dict[tuple[object, ...], dict[str, ShopWorkflow]] = {}
 
 
-def _shop_workflows_cached(session: Session, shop_id: int, newest: int) -> dict[str, ShopWorkflow]:
-    key = (shop_id, newest)
+def _shop_workflows_cached(
+    session: Session, shop_id: int, key: tuple[object, ...]
+) -> dict[str, ShopWorkflow]:
     cached = _CACHE.get(key)
     if cached is None:
         if len(_CACHE) > 1024:
@@ -83,9 +94,19 @@ def _load_shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkfl
         if row.name in seen:
             continue
         seen.add(row.name)
-        result[row.name] = ShopWorkflow(
-            parse_cached(row.definition), row.definition, row.enabled, row.version
-        )
+        try:
+            workflow = parse_cached(row.definition)
+        except WorkflowInvalid as exc:
+            # Saved before validation grew stricter. Neither crash every event for the
+            # shop nor fall back silently to the default: keep it off, say why.
+            shipped = result.get(row.name)
+            log.warning("shop %s: saved %s v%s is invalid: %s", shop_id, row.name, row.version, exc)
+            if shipped is not None:
+                result[row.name] = ShopWorkflow(
+                    shipped.workflow, row.definition, False, row.version, tuple(exc.errors)
+                )
+            continue
+        result[row.name] = ShopWorkflow(workflow, row.definition, row.enabled, row.version)
     return result
 
 

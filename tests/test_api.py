@@ -160,3 +160,39 @@ def test_catalog_and_activity(client, shop):
     catalog = client.get("/api/catalog", headers=headers).json
     assert {"variables", "actions", "variable_type_operators"} <= set(catalog)
     assert client.get("/api/activity", headers=headers).json == {"activity": []}
+
+
+def test_a_saved_definition_that_no_longer_validates_is_kept_off_with_its_problems(
+    client, shop, services
+):
+    from plugin.models import WorkflowConfig, utcnow
+    from rules.definitions import shipped_workflows
+
+    broken = shipped_workflows()["upsell"]
+    broken["steps"][0]["conditions"]["all"][0]["name"] = (
+        "order_canceled"  # typo a later catalog rejects
+    )
+    with services.sessions() as session, session.begin():
+        session.add(
+            WorkflowConfig(
+                shop_id=shop.id,
+                name="upsell",
+                version=1,
+                enabled=True,
+                definition=broken,
+                created_at=utcnow(),
+            )
+        )
+    upsell = next(
+        w
+        for w in client.get("/api/workflows", headers=auth(session_token())).json["workflows"]
+        if w["name"] == "upsell"
+    )
+    assert upsell["enabled"] is False and upsell["version"] == 1
+    assert any("order_canceled" in p for p in upsell["problems"])
+    assert upsell["definition"]["steps"][0]["conditions"]["all"][0]["name"] == "order_canceled"
+    # switching it on again means fixing it: the save is validated
+    response = client.put(
+        "/api/workflows/upsell", json={"enabled": True}, headers=auth(session_token())
+    )
+    assert response.status_code == 422

@@ -1,49 +1,42 @@
 """A seeded, realistic store history, as the Shopify webhook deliveries it would produce.
 
-Shoppers of four kinds: loyal repeat buyers with their own re-order rhythm, one-off buyers,
-browsers who fill carts and abandon checkouts (some come back), and lapsed customers whose
-last order is months old. Payloads have Shopify's 2025-01+ shapes: customer objects carry
-no consent or order counts; consent arrives on its own topic. About 2 % of deliveries are
-repeated and about 1 % arrive out of order, as Shopify's do.
+Shoppers of five kinds (see ``realism.Realism``): loyal repeat buyers on their own re-order
+rhythm, occasional buyers, lapsed customers whose last order is months old, browsers who
+abandon checkouts (some come back), and newsletter subscribers. Customers who existed
+before the window arrive first, at ``start``, with their past orders as ``orders/create``
+deliveries whose ``created_at`` lies in the past (the history the app is installed into).
+About 2 % of deliveries are sent twice with the same webhook id, and about 1 % of
+checkouts have their ``checkouts/update`` arrive before their ``checkouts/create``.
 """
 
 from __future__ import annotations
 
+import base64
 import random
 import uuid
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from plugin.demo import payloads
-from plugin.demo.catalog import (
-    CONSUMABLES,
-    DURABLES,
-    FIRST_NAMES,
-    LAST_NAMES,
-    PRODUCTS,
-    TIMEZONES,
-    Product,
-)
+from plugin.demo.catalog import DURABLES, PRODUCTS, REGIONS, zone
+from plugin.demo.census import describe
+from plugin.demo.order_lifecycle import place_order
+from plugin.demo.realism import HOURLY_WEIGHTS, REALISM, Realism
+from plugin.demo.shoppers import Basket, Shopper, new_shopper
 
-MIX = {"loyal": 0.25, "occasional": 0.25, "browser": 0.33, "lapsed": 0.17}
-CONSENT_RATE = 0.6
-UNSUBSCRIBE_RATE = 0.04
-BROWSE_ONLY_RATE = 0.35  # carts that never reach checkout
-PAY_LATER_RATE = 0.2  # orders created pending, paid a little later (orders/paid)
-CHECKOUT_EMAIL_RATE = 0.8  # checkouts where the shopper typed an email
-IMMEDIATE_PURCHASE = 0.4  # checkouts completed on the spot
-RECOVERY_RATE = 0.2  # abandoned checkouts completed later without any nudge
-CANCEL_RATE, REFUND_RATE = 0.02, 0.03
-DUPLICATE_RATE, OUT_OF_ORDER_RATE = 0.02, 0.01
-ACTIVE_HOURS = (8, 9, 10, 11, 12, 12, 13, 13, 14, 15, 17, 19, 20, 20, 21, 21, 22)
+__all__ = ["SimulatedDelivery", "describe", "generate_history"]
+
+DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
+_HOURS = range(24)
+_CUMULATIVE_HOURS = [sum(HOURLY_WEIGHTS[: h + 1]) for h in _HOURS]
+_ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 @dataclass(frozen=True)
 class SimulatedDelivery:
-    """One webhook as Shopify would send it, at simulated time ``at``."""
+    """One webhook as Shopify would send it, arriving at simulated time ``at``."""
 
     at: datetime
     topic: str
@@ -51,301 +44,280 @@ class SimulatedDelivery:
     webhook_id: str
 
 
-@dataclass
-class Shopper:
-    id: int
-    first_name: str
-    last_name: str
-    email: str
-    tz_offset: int
-    kind: str
-    subscribed: bool
-    created_at: datetime
-    cycle_days: float = 30.0
-    favourites: tuple[Product, ...] = ()
+class Store:
+    """The simulation's state: one random source, the window, and the deliveries so far."""
 
-
-@dataclass
-class History:
-    rng: random.Random
-    start: datetime
-    end: datetime
-    shop_domain: str
-    seed: int
-    pending: list[tuple[datetime, int, str, dict[str, Any]]] = field(default_factory=list)
-    order_number: int = 1000
-    next_id: int = 5_000_000_000_000
-
-    def emit(self, at: datetime, topic: str, payload: dict[str, Any]) -> None:
-        self.pending.append((at, len(self.pending), topic, payload))
+    def __init__(
+        self, seed: int, realism: Realism, start: datetime, days: int, shop: str, first: int = 0
+    ):
+        self.rng = random.Random(seed)
+        self.realism = realism
+        self.seed = seed
+        self.start, self.days = start, days
+        self.end = start + timedelta(days=days)
+        self.shop_domain = shop
+        self.arrivals: list[tuple[datetime, int, str, dict[str, Any], str]] = []
+        self.orders: list[tuple[datetime, int, list[dict[str, Any]]]] = []
+        self._sent = 0
+        self._next_id = 5_400_000_000_000 + first * 100_000  # disjoint ids per cohort
+        self.first_order_number = 1001 + first * 10
 
     def new_id(self) -> int:
-        self.next_id += self.rng.randint(1, 999)
-        return self.next_id
+        """A fresh Shopify-like numeric id (one sequence for every kind of object)."""
+        self._next_id += self.rng.randint(1, 97)
+        return self._next_id
+
+    def token(self) -> str:
+        return f"{self.rng.getrandbits(128):032x}"
+
+    def cart_token(self) -> str:
+        """A cart token in Shopify's current format: base64 of 'gcp-us-east1:<ULID>'."""
+        ulid = "".join(self.rng.choice(_ULID_ALPHABET) for _ in range(26))
+        return base64.b64encode(f"gcp-us-east1:{ulid}".encode()).decode()
+
+    def emit(self, at: datetime, topic: str, payload: dict[str, Any], late_by: float = 0) -> None:
+        """Queue the delivery of an event that happened at ``at``.
+
+        It arrives a few seconds later, ``late_by`` seconds more when Shopify retried it;
+        events from before the window arrive at ``start``, when the app learns the history.
+        """
+        r = self.realism
+        if at < self.start:
+            arrival = self.start
+        else:
+            lag = self.rng.uniform(*r.delivery_lag_seconds) + late_by
+            arrival = at + timedelta(seconds=lag)
+        self._sent += 1
+        webhook_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"nudge-demo:{self.seed}:{self._sent}"))
+        self.arrivals.append((arrival, len(self.arrivals), topic, payload, webhook_id))
+        if self.rng.random() < r.duplicate_rate:
+            again = arrival + timedelta(seconds=self.rng.uniform(*r.duplicate_delay_seconds))
+            self.arrivals.append((again, len(self.arrivals), topic, payload, webhook_id))
+
+    def local_moment(self, day: date, timezone: str) -> datetime:
+        """A time on ``day`` when people shop, by the clock of ``timezone``."""
+        hour = self.rng.choices(_HOURS, cum_weights=_CUMULATIVE_HOURS)[0]
+        minute, second = self.rng.randrange(60), self.rng.randrange(60)
+        local = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=zone(timezone))
+        return local.astimezone(UTC)
+
+    def between(self, earliest: datetime, latest: datetime) -> datetime:
+        return earliest + (latest - earliest) * self.rng.random()
 
 
-def _daytime(h: History, day: datetime, shopper: Shopper) -> datetime:
-    """A moment on ``day`` when people shop, in the shopper's local time."""
-    local_hour = h.rng.choice(ACTIVE_HOURS)
-    moment = day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
-        hours=local_hour - shopper.tz_offset,
-        minutes=h.rng.randint(0, 59),
-        seconds=h.rng.randint(0, 59),
-    )
-    return moment
-
-
-def _place_order(
-    h: History,
-    s: Shopper,
-    at: datetime,
-    products: list[Product],
-    checkout_token: str | None = None,
-    cart_token: str | None = None,
-    items: list[dict[str, Any]] | None = None,
-    backfill: bool = False,
-) -> None:
-    """An order and what follows it: payment, fulfilment, sometimes a cancel or a refund."""
-    order_id = h.new_id()
-    h.order_number += 1
-    number = h.order_number
-    lines = items or payloads.line_items(h, products)
-
-    def body(updated: datetime, financial: str = "paid", **changes: Any) -> dict[str, Any]:
-        """The order as Shopify sends it at ``updated``."""
-        return payloads.order_json(
-            h,
-            s,
-            order_id,
-            number,
-            lines,
-            at,
-            updated,
-            checkout_token,
-            cart_token,
-            financial,
-            **changes,
+def _ensure_known(store: Store, s: Shopper, at: datetime) -> None:
+    """Send customers/create (and the sign-up consent) the first time the shop meets ``s``."""
+    if s.known:
+        return
+    s.known = True
+    if s.created_at >= store.start or at < s.created_at:
+        s.created_at = s.updated_at = at  # a new customer is created on first contact
+    store.emit(s.created_at, "customers/create", payloads.customer_json(s, with_addresses=True))
+    if s.subscribed:
+        store.emit(
+            s.created_at,
+            "customers_email_marketing_consent/update",
+            payloads.consent_json(s, True, s.created_at),
         )
 
-    if backfill:  # an order from before the window, delivered when the app is installed
-        shipped = at + timedelta(days=2)
-        h.emit(h.start, "orders/create", body(shipped, fulfilled=shipped))
-        return
-    pay_later = h.rng.random() < PAY_LATER_RATE
-    h.emit(at, "orders/create", body(at, "pending" if pay_later else "paid"))
-    if pay_later:
-        paid = at + timedelta(minutes=h.rng.randint(1, 90))
-        h.emit(paid, "orders/paid", body(paid))
-    roll = h.rng.random()
-    if roll < CANCEL_RATE:
-        cancelled = at + timedelta(hours=h.rng.randint(1, 20))
-        h.emit(cancelled, "orders/cancelled", body(cancelled, "voided", cancelled=cancelled))
-        return
-    fulfilled = at + timedelta(days=h.rng.uniform(0.5, 4))
-    h.emit(fulfilled, "orders/fulfilled", body(fulfilled, fulfilled=fulfilled))
-    if roll < CANCEL_RATE + REFUND_RATE:
-        refunded = fulfilled + timedelta(days=h.rng.uniform(2, 6))
-        h.emit(refunded, "orders/updated", body(refunded, "refunded", fulfilled=fulfilled))
+
+def _accepts_marketing(s: Shopper, at: datetime) -> bool:
+    return s.subscribed and (s.unsubscribe_at is None or at < s.unsubscribe_at)
 
 
-def _shop_session(
-    h: History, s: Shopper, at: datetime, products: list[Product], will_buy: bool
-) -> None:
-    """Browse, cart, checkout; buy now, later, or never."""
-    cart_token = uuid.UUID(int=h.rng.getrandbits(128)).hex
-    items = payloads.line_items(h, products)
-    cart = {
-        "id": cart_token,
-        "token": cart_token,
-        "line_items": items,
-        "note": "",
-        "created_at": payloads.with_offset(at, 0),
-        "updated_at": payloads.with_offset(at, 0),
-    }
-    if not will_buy and h.rng.random() < BROWSE_ONLY_RATE:
-        h.emit(at, "carts/create", cart)
-        return  # a browsing cart that never reaches checkout
-    token = uuid.UUID(int=h.rng.getrandbits(128)).hex
-    opened = at + timedelta(minutes=h.rng.randint(2, 15))
-    with_email = will_buy or h.rng.random() < CHECKOUT_EMAIL_RATE
-    h.emit(
-        opened,
-        "checkouts/create",
-        payloads.checkout_json(h, s, token, cart_token, items, opened, opened, False, None),
-    )
-    typed = opened + timedelta(minutes=h.rng.randint(1, 6))
-    h.emit(
-        typed,
-        "checkouts/update",
-        payloads.checkout_json(h, s, token, cart_token, items, opened, typed, with_email, None),
-    )
-    if will_buy:
-        bought = typed + timedelta(minutes=h.rng.randint(1, 8))
-    elif with_email and h.rng.random() < RECOVERY_RATE:
-        bought = typed + timedelta(hours=h.rng.uniform(1, 30))
+def _basket(store: Store, products: list[Any]) -> Basket:
+    return [(p, store.rng.choice((1, 1, 1, 2))) for p in products]
+
+
+def _session(store: Store, s: Shopper, at: datetime, basket: Basket, buy_now: bool) -> bool:
+    """Open a checkout, maybe type an email, then buy now, later, or never; True if bought."""
+    rng, r = store.rng, store.realism
+    token, cart_token, checkout_id = store.token(), store.cart_token(), store.new_id()
+    contact = buy_now or rng.random() < r.checkout_email_rate
+    typed = at + timedelta(seconds=rng.uniform(60, 420))
+    # A retried checkouts/create lands after the checkouts/update that followed it.
+    late_by = (typed - at).total_seconds() + rng.uniform(25, 90)
+    out_of_order = contact and rng.random() < r.out_of_order_rate
+
+    def body(updated: datetime, with_contact: bool, accepts: bool) -> dict[str, Any]:
+        return payloads.checkout_json(
+            s, checkout_id, token, cart_token, basket, at, updated, with_contact, accepts,
+            store.shop_domain,
+        )  # fmt: skip
+
+    store.emit(at, "checkouts/create", body(at, False, False), late_by if out_of_order else 0)
+    if not contact:
+        return False
+    _ensure_known(store, s, typed - timedelta(seconds=2))
+    accepts = _accepts_marketing(s, typed)
+    if not accepts and rng.random() < r.checkout_opt_in_rate:
+        s.subscribed, s.unsubscribe_at, accepts = True, None, True
+        store.emit(
+            typed, "customers_email_marketing_consent/update", payloads.consent_json(s, True, typed)
+        )
+    store.emit(typed, "checkouts/update", body(typed, True, accepts))
+    if buy_now:
+        bought = typed + timedelta(seconds=rng.uniform(120, 720))
+    elif rng.random() < r.recovery_rate:
+        bought = typed + timedelta(hours=rng.uniform(*r.recovery_hours))
     else:
-        return
-    if bought < h.end:
-        _place_order(h, s, bought, products, token, cart_token, items)
+        return False
+    if bought >= store.end:
+        return False
+    place_order(store, s, bought, basket, accepts, checkout=(checkout_id, token, cart_token))
+    return True
 
 
-def _shopper(h: History, n: int) -> Shopper:
-    rng = h.rng
-    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-    kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
-    tz, offset = rng.choice(TIMEZONES)
-    age_days = rng.uniform(120, 700) if kind in ("loyal", "lapsed") else rng.uniform(-50, 400)
-    return Shopper(
-        id=7_000_000_000_000 + n * 97,
-        first_name=first,
-        last_name=last,
-        email=f"{first}.{last}.{n}@example.com".lower().replace("-", ""),
-        tz_offset=offset,
-        kind=kind,
-        subscribed=rng.random() < CONSENT_RATE,
-        created_at=h.start - timedelta(days=age_days),
-        cycle_days=rng.uniform(20, 45),
-        favourites=tuple(rng.sample(CONSUMABLES, 2)),
-    )
+def _backfill(store: Store, s: Shopper, last: datetime, count: int, basket: Basket) -> None:
+    """Place ``count`` past orders, ``s.cycle_days`` apart, the newest at ``last``."""
+    jitter = store.realism.cycle_jitter
+    moments = [last]
+    for _ in range(count - 1):
+        moments.append(moments[-1] - timedelta(days=s.cycle_days * store.rng.uniform(*jitter)))
+    for moment in reversed(moments):
+        at = min(
+            store.local_moment(moment.date(), s.region.timezone), store.start - timedelta(hours=1)
+        )
+        if at > s.created_at:
+            place_order(store, s, at, basket, _accepts_marketing(s, at), backfill=True)
 
 
-def _life(h: History, s: Shopper) -> None:
+def _window_days(store: Store, s: Shopper, count: int) -> list[date]:
+    """``count`` days of the window on which ``s`` shops, never before they signed up."""
+    first = max(store.start, s.created_at).date()
+    span = (store.end.date() - first).days
+    if span <= 0:
+        return []
+    return sorted(first + timedelta(days=store.rng.randrange(span)) for _ in range(count))
+
+
+def _loyal(store: Store, s: Shopper) -> None:
+    rng, r = store.rng, store.realism
+    favourites = _basket(store, list(s.favourites))
+    last = store.start - timedelta(days=rng.uniform(1, s.cycle_days))
+    _backfill(store, s, last, rng.randint(*r.loyal_past_orders), favourites)
+    due = last + timedelta(days=s.cycle_days * rng.uniform(*r.cycle_jitter))
+    while due < store.end:
+        at = max(store.local_moment(due.date(), s.region.timezone), store.start)
+        basket = favourites + (
+            _basket(store, [rng.choice(DURABLES)]) if rng.random() < r.durable_add_on_rate else []
+        )
+        if _session(store, s, at, basket, rng.random() < r.buy_now("loyal")):
+            due = at + timedelta(days=s.cycle_days * rng.uniform(*r.cycle_jitter))
+        else:
+            due = at + timedelta(days=rng.uniform(3, 8))  # comes back to try again
+
+
+def _sessions(store: Store, s: Shopper, count: int) -> None:
+    rate = store.realism.buy_now(s.segment)
+    for day in _window_days(store, s, count):
+        at = max(store.local_moment(day, s.region.timezone), store.start)
+        basket = _basket(store, store.rng.sample(PRODUCTS, store.rng.choice((1, 1, 2, 3))))
+        _session(store, s, at, basket, store.rng.random() < rate)
+
+
+def _life(store: Store, s: Shopper) -> None:
     """Everything one shopper does, before and during the window."""
-    rng = h.rng
-    signup = max(s.created_at, h.start - timedelta(days=3650))
-    known_at = h.start if signup < h.start else signup
-    if signup < h.end:
-        h.emit(known_at, "customers/create", payloads.customer_json(s))
-        if s.subscribed:  # the never-subscribed have no consent change to report
-            h.emit(
-                known_at,
-                "customers_email_marketing_consent/update",
-                payloads.consent_json(s, True, signup),
-            )
-    if s.kind == "lapsed":
-        last = h.start - timedelta(days=rng.uniform(95, 240))
-        for back in range(rng.randint(1, 3)):
-            _place_order(
-                h,
-                s,
-                last - timedelta(days=back * s.cycle_days),
-                list(s.favourites[:1]),
-                backfill=True,
-            )
-        return
-    if s.kind == "loyal":
-        moment = h.start - timedelta(days=rng.uniform(0, s.cycle_days))
-        for back in range(rng.randint(2, 4), 0, -1):
-            _place_order(
-                h,
-                s,
-                moment - timedelta(days=back * s.cycle_days),
-                list(s.favourites),
-                backfill=True,
-            )
-        while moment < h.end:
-            if moment >= h.start:
-                basket = list(s.favourites) + (
-                    [rng.choice(DURABLES)] if rng.random() < 0.15 else []
-                )
-                _shop_session(h, s, _daytime(h, moment, s), basket, will_buy=rng.random() < 0.85)
-            moment += timedelta(days=s.cycle_days * rng.uniform(0.85, 1.2))
+    rng, r = store.rng, store.realism
+    if s.subscribed and rng.random() < r.unsubscribe_rate:
+        s.unsubscribe_at = store.between(store.start, store.end)
+    if s.created_at < store.start or s.segment == "subscriber":
+        _ensure_known(store, s, s.created_at)
+    if s.segment == "loyal":
+        _loyal(store, s)
+    elif s.segment == "lapsed":
+        last = store.start - timedelta(days=rng.uniform(*r.lapsed_last_order_days))
+        basket = _basket(store, list(s.favourites))
+        _backfill(store, s, last, rng.randint(*r.lapsed_past_orders), basket)
+        _sessions(store, s, 1 if rng.random() < r.lapsed_return_rate else 0)
+    elif s.segment == "occasional":
+        if s.created_at < store.start and rng.random() < r.occasional_past_order_rate:
+            last = store.start - timedelta(days=rng.uniform(*r.occasional_past_order_days))
+            _backfill(store, s, last, 1, _basket(store, rng.sample(PRODUCTS, rng.randint(1, 2))))
+        _sessions(store, s, rng.randint(*r.occasional_sessions))
+    elif s.segment == "browser":
+        _sessions(store, s, rng.randint(*r.browser_sessions))
     else:
-        sessions = rng.randint(1, 3) if s.kind == "browser" else rng.randint(1, 2)
-        for _ in range(sessions):
-            day = h.start + timedelta(days=rng.uniform(0, (h.end - h.start).days))
-            basket = rng.sample(PRODUCTS, rng.randint(1, 3))
-            will_buy = (
-                s.kind == "occasional"
-                and rng.random() < 0.7
-                or rng.random() < IMMEDIATE_PURCHASE * 0.3
-            )
-            _shop_session(h, s, _daytime(h, day, s), basket, will_buy=will_buy)
-    if s.subscribed and rng.random() < UNSUBSCRIBE_RATE:
-        at = h.start + timedelta(days=rng.uniform(5, (h.end - h.start).days))
-        h.emit(at, "customers_email_marketing_consent/update", payloads.consent_json(s, False, at))
-    if rng.random() < 0.05:
-        at = h.start + timedelta(days=rng.uniform(0, (h.end - h.start).days))
-        h.emit(
-            at,
-            "customer.tags_added",
-            {
-                "customerId": f"gid://shopify/Customer/{s.id}",
-                "tags": [rng.choice(("vip", "wholesale", "newsletter"))],
-                "occurredAt": at.isoformat().replace("+00:00", "Z"),
-            },
+        _sessions(store, s, 1 if rng.random() < r.subscriber_session_rate else 0)
+    _customer_changes(store, s)
+
+
+def _customer_changes(store: Store, s: Shopper) -> None:
+    """Unsubscribes, profile edits and tags: the customer-level topics."""
+    rng, r = store.rng, store.realism
+    if not s.known:
+        return  # never typed an email: the shop cannot tell this shopper apart
+    since = max(store.start, s.created_at)
+    if s.unsubscribe_at is not None and s.subscribed and s.unsubscribe_at > since:
+        store.emit(
+            s.unsubscribe_at,
+            "customers_email_marketing_consent/update",
+            payloads.consent_json(s, False, s.unsubscribe_at),
         )
+    if rng.random() < r.profile_update_rate:
+        s.updated_at = store.between(since, store.end)
+        s.phone = s.phone or f"+1555{rng.randrange(10**7):07d}"
+        store.emit(s.updated_at, "customers/update", payloads.customer_json(s, True))
+    if rng.random() < r.tags_rate:
+        at = store.between(since, store.end)
+        tags = {"loyal": ["vip"], "subscriber": ["newsletter"]}.get(
+            s.segment, [rng.choice(("wholesale", "gift-buyer", "newsletter"))]
+        )
+        store.emit(at, "customer.tags_added", payloads.tags_added_json(s, tags, at))
+
+
+def _anonymous_carts(store: Store, count: int) -> None:
+    """Browsing carts of visitors who never reach checkout: no email, no customer."""
+    rng, r = store.rng, store.realism
+    for _ in range(count):
+        day = store.start.date() + timedelta(days=rng.randrange(store.days))
+        region = rng.choices(REGIONS, weights=[g.weight for g in REGIONS])[0]
+        at = max(store.local_moment(day, region.timezone), store.start)
+        token = store.cart_token()
+        basket = _basket(store, rng.sample(PRODUCTS, rng.choice((1, 1, 2))))
+        store.emit(at, "carts/create", payloads.cart_json(token, basket, at, at))
+        if rng.random() < r.cart_update_rate:
+            later = at + timedelta(seconds=rng.uniform(30, 1200))
+            basket = basket + _basket(store, [rng.choice(PRODUCTS)])
+            store.emit(later, "carts/update", payloads.cart_json(token, basket, at, later))
+
+
+def _number_orders(store: Store) -> None:
+    """Give orders their #1001... names in creation order, as the shop numbered them."""
+    numbered = enumerate(sorted(store.orders), start=store.first_order_number)
+    for number, (_created, _id, bodies) in numbered:
+        for body in bodies:
+            body.update(name=f"#{number}", number=number - 1000, order_number=number)
+            for fulfillment in body["fulfillments"]:
+                fulfillment["name"] = f"#{number}.1"
 
 
 def generate_history(
     seed: int = 7,
     customers: int = 2000,
     days: int = 60,
-    start: datetime | None = None,
+    start: datetime = DEFAULT_START,
     shop_domain: str = "nudge-demo.myshopify.com",
+    realism: Realism = REALISM,
+    first_shopper: int = 0,
 ) -> Iterator[SimulatedDelivery]:
-    """Yield the shop's webhook deliveries in arrival order (non-decreasing ``at``)."""
-    start = start or datetime(2026, 9, 1, tzinfo=UTC)
-    h = History(random.Random(seed), start, start + timedelta(days=days), shop_domain, seed)
-    for n in range(customers):
-        _life(h, _shopper(h, n))
-    arrivals = [
-        (at, order, topic, payload) for at, order, topic, payload in h.pending if at < h.end
+    """Yield the shop's webhook deliveries in arrival order (non-decreasing ``at``).
+
+    ``first_shopper`` numbers this history's shoppers from there, with ids, emails and
+    order numbers of their own, so histories made in cohorts can be merged into one store.
+    """
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    store = Store(seed, realism, start.astimezone(UTC), days, shop_domain, first_shopper)
+    shoppers = [
+        new_shopper(store.rng, n, realism, store.start, days)
+        for n in range(first_shopper, first_shopper + customers)
     ]
-    arrivals.sort(key=lambda a: (a[0], a[1]))
-    arrivals = _disorder(h, arrivals)
-    namespace = uuid.UUID(int=seed)
-    for index, (at, _order, topic, payload) in enumerate(arrivals):
-        webhook_id = str(uuid.uuid5(namespace, f"{index}:{topic}"))
-        yield SimulatedDelivery(at, topic, payload, webhook_id)
-        if h.rng.random() < DUPLICATE_RATE:
+    for shopper in shoppers:
+        _life(store, shopper)
+    _anonymous_carts(store, round(customers * realism.anonymous_carts_per_customer))
+    _number_orders(store)
+    store.arrivals.sort(key=lambda a: (a[0], a[1]))
+    for at, _seq, topic, payload, webhook_id in store.arrivals:
+        if at < store.end:
             yield SimulatedDelivery(at, topic, payload, webhook_id)
-
-
-def _disorder(
-    h: History, arrivals: list[tuple[datetime, int, str, dict[str, Any]]]
-) -> list[tuple[datetime, int, str, dict[str, Any]]]:
-    """Swap a few neighbouring deliveries, as retries and parallel senders do."""
-    for i in range(len(arrivals) - 1):
-        if h.rng.random() < OUT_OF_ORDER_RATE:
-            (a_at, a_n, a_topic, a_payload), (b_at, b_n, b_topic, b_payload) = (
-                arrivals[i],
-                arrivals[i + 1],
-            )
-            arrivals[i], arrivals[i + 1] = (
-                (a_at, b_n, b_topic, b_payload),
-                (b_at, a_n, a_topic, a_payload),
-            )
-    return arrivals
-
-
-def describe(deliveries: Iterable[SimulatedDelivery]) -> dict[str, int]:
-    """Count what a history contains: topics, shoppers, abandoned and recovered checkouts."""
-    topics: Counter[str] = Counter()
-    seen: set[str] = set()
-    checkouts_with_email: set[str] = set()
-    ordered_checkouts: set[str] = set()
-    orders_per_customer: Counter[int] = Counter()
-    duplicates = 0
-    for d in deliveries:
-        if d.webhook_id in seen:
-            duplicates += 1
-            continue
-        seen.add(d.webhook_id)
-        topics[d.topic] += 1
-        if d.topic == "checkouts/update" and d.payload.get("email"):
-            checkouts_with_email.add(d.payload["token"])
-        if d.topic == "orders/create":
-            orders_per_customer[d.payload["customer"]["id"]] += 1
-            if d.payload.get("checkout_token"):
-                ordered_checkouts.add(d.payload["checkout_token"])
-    return {
-        "deliveries": sum(topics.values()),
-        "duplicates": duplicates,
-        "customers": topics["customers/create"],
-        "checkouts_with_email": len(checkouts_with_email),
-        "abandoned": len(checkouts_with_email - ordered_checkouts),
-        "orders": topics["orders/create"],
-        "repeat_buyers": sum(1 for n in orders_per_customer.values() if n >= 3),
-        **{f"topic:{k}": v for k, v in sorted(topics.items())},
-    }

@@ -5,6 +5,13 @@ floats to exact Decimals), same epsilon for numbers, same case-insensitive selec
 same short-circuit order — but the comparison value is cast once, at compile time, and
 each leaf goes straight to its comparison instead of through getattr and wrappers.
 A property-based test holds the two to the same answers.
+
+Two forms come out of one tree. The traced form (closures) records every condition it
+checks, to explain a decision. The fast form is Python source generated for the tree and
+compiled once: variables are read from the per-fact cache inline, booleans are compared
+by identity, and numbers far from the threshold are settled with float arithmetic — only a
+value within 0.001 of it goes through business-rules' exact Decimal comparison, so the
+answers are the same.
 """
 
 from __future__ import annotations
@@ -43,14 +50,17 @@ class CompiledConditions:
     """A condition tree compiled once; call it with a FactVariables (and a trace to explain)."""
 
     root: Node
+    fast: Callable[[Any], bool]
 
     def __call__(self, variables: Any, trace: Trace = None) -> bool:
+        if trace is None:
+            return self.fast(variables)
         return self.root(variables, trace)
 
 
 def compile_conditions(conditions: dict[str, Any]) -> CompiledConditions:
     """Compile a validated condition tree."""
-    return CompiledConditions(_compile(conditions))
+    return CompiledConditions(_compile(conditions), generate(conditions))
 
 
 def _compile(node: dict[str, Any]) -> Node:
@@ -211,3 +221,100 @@ _COMPILERS: dict[str, Callable[[str, Any], Compiled]] = {
     "select": _select,
     "select_multiple": _select_multiple,
 }
+
+
+# --- the fast form: generated source ---------------------------------------------------
+
+FAST_RANGE = 1e9  # floats below this have ulps far under the margin
+MARGIN = 1e-3  # further than this from the threshold, float arithmetic cannot be wrong
+
+
+def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
+    """Compile a condition tree to one generated Python function (see the module doc)."""
+    from rules.variables import FactVariables  # the class whose cache the source reads
+
+    traced = _compile(conditions)
+    namespace: dict[str, Any] = {
+        "FactVariables": FactVariables,
+        "traced": traced,
+        "Decimal": Decimal,
+        "EPSILON": EPSILON,
+    }
+    functions: list[str] = []
+
+    def constant(value: Any) -> str:
+        name = f"_k{len(namespace)}"
+        namespace[name] = value
+        return name
+
+    def group(node: dict[str, Any]) -> str:
+        [(kind, members)] = node.items()
+        body: list[str] = []
+        for member in members:
+            if list(member) in (["all"], ["any"]):
+                body.append(f"r = {group(member)}(v, c)")
+            else:
+                body.extend(leaf(member))
+            body.append("if not r: return False" if kind == "all" else "if r: return True")
+        body.append("return True" if kind == "all" else "return False")
+        name = f"_group{len(functions)}"
+        functions.append(f"def {name}(v, c):\n" + "".join(f"    {line}\n" for line in body))
+        return name
+
+    def leaf(node: dict[str, Any]) -> list[str]:
+        name, operator_name, value = node["name"], node["operator"], node["value"]
+        field_type = variable_types()[name]
+        cast, compare = _COMPILERS[field_type](operator_name, value)
+        exact = constant(lambda actual: compare(cast(actual)))
+        # the variable's own function, unwrapped: the generated code keeps the cache itself
+        function = constant(getattr(FactVariables, name).__wrapped__)
+        read = [f"if {name!r} in c: x = c[{name!r}]", f"else: x = c[{name!r}] = {function}(v)"]
+        if field_type == "boolean":
+            wanted = operator_name == "is_true"
+            return [
+                *read,
+                f"r = {wanted} if x is True else {not wanted} if x is False else {exact}(x)",
+            ]
+        if field_type != "numeric":
+            return [*read, f"r = {exact}(x)"]
+        above = operator_name in ("greater_than", "greater_than_or_equal_to")
+        below = operator_name in ("less_than", "less_than_or_equal_to")
+        at = operator_name in ("equal_to", "greater_than_or_equal_to", "less_than_or_equal_to")
+        lines = [*read, "t = type(x)"]
+        if type(value) is int:  # int minus int is exact: only 0 is within epsilon
+            lines += [
+                "if t is int:",
+                f"    d = x - {value!r}",
+                f"    r = {above} if d > 0 else {below} if d < 0 else {at}",
+            ]
+        if _fast_threshold(value):
+            lines += [
+                f"{'elif' if type(value) is int else 'if'} (t is float or t is int) and {-FAST_RANGE} < x < {FAST_RANGE}:",
+                f"    d = x - {float(value)!r}",
+                f"    r = {above} if d > {MARGIN} else {below} if d < {-MARGIN} else {exact}(x)",
+            ]
+        # Decimals: the same subtraction business-rules makes, then its epsilon tests
+        threshold = constant(_to_decimal(value))
+        lines += [
+            f"{'elif' if len(lines) > 3 else 'if'} t is Decimal:",
+            f"    d = x - {threshold}",
+            f"    r = {above} if d > EPSILON else {below} if -d > EPSILON else {at}",
+            "else:",
+            f"    r = {exact}(x)",
+        ]
+        return lines
+
+    root = group(conditions if list(conditions) in (["all"], ["any"]) else {"all": [conditions]})
+    source = "".join(functions) + (
+        "def conditions(v):\n"
+        "    if type(v) is not FactVariables:\n"
+        "        return traced(v, None)\n"
+        f"    return {root}(v, v._cache)\n"
+    )
+    exec(compile(source, "<conditions>", "exec"), namespace)  # our own generated source
+    return namespace["conditions"]  # type: ignore[no-any-return]
+
+
+def _fast_threshold(value: Any) -> bool:
+    """A threshold float arithmetic represents exactly, in the range where it is safe."""
+    return type(value) in (int, float) and abs(value) < FAST_RANGE and float(value) == value

@@ -274,3 +274,34 @@ def test_compiled_conditions_alone_match_business_rules(
         stop_on_first_trigger=True,
     )
     assert compile_conditions(rule_conditions)(FactVariables(fact_set)) == expected
+
+
+NUMERIC_OPERATORS = sorted(operator_inputs()["numeric"])
+EDGE_NUDGES = [0, 1e-7, -1e-7, 1e-6, -1e-6, 2e-6, -2e-6, 1e-3, -1e-3, 2e-3, -2e-3, 1, -1]
+
+
+def test_generated_numeric_comparisons_match_business_rules_at_every_edge():
+    """The fast form's int, float and Decimal branches, exhaustively around each threshold.
+
+    Cart value is a Decimal, orders since the subject an int, hours since activity a float;
+    thresholds sit on the value and a hair either side, where epsilon and the float
+    margin decide.
+    """
+    created = NOW - timedelta(hours=5, minutes=30)
+    facts = FactSet(
+        now=NOW,
+        customer=Customer(id="1"),
+        checkout=Checkout(token="t", value=Decimal("20.00"), created_at=created),
+    )
+    checked = 0
+    for name in ("checkout_value", "orders_since_subject", "hours_since_checkout_activity"):
+        actual = getattr(FactVariables(facts), name)()
+        for operator in NUMERIC_OPERATORS:
+            for nudge in EDGE_NUDGES:
+                for value in {float(actual) + nudge, round(float(actual)) + int(nudge)}:
+                    condition = {"name": name, "operator": operator, "value": value}
+                    expected = bool(check_condition(condition, FactVariables(facts)))
+                    fast = compile_conditions(condition)(FactVariables(facts))
+                    assert fast == expected, condition
+                    checked += 1
+    assert checked > 300

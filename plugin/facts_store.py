@@ -7,11 +7,12 @@ overwrites a value, and monotonic facts (completed, cancelled, refunded) never g
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from plugin.models import (
@@ -49,9 +50,18 @@ def _by_key(session: Session, model: type[Any], shop_id: int, column: str, value
     key = (model.__name__, shop_id, value)
     if key not in memo:
         memo[key] = session.scalar(
-            select(model).where(model.shop_id == shop_id, getattr(model, column) == value)
+            _by_key_statement(model, column), {"shop": shop_id, "key": value}
         )
     return memo[key]
+
+
+@functools.cache
+def _by_key_statement(model: type[Any], column: str) -> Any:
+    """Built once per model: the lookups are the hottest queries, and building a statement
+    costs more than SQLAlchemy's cached compile and SQLite's indexed read together."""
+    return select(model).where(
+        model.shop_id == bindparam("shop"), getattr(model, column) == bindparam("key")
+    )
 
 
 def _remember(session: Session, row: Any, shop_id: int, value: str) -> None:

@@ -30,6 +30,10 @@ class Services:
     clock: Callable[[], datetime] = real_clock
     # set when new work arrives, so the embedded worker need not wait for its next tick
     work_arrived: threading.Event = field(default_factory=threading.Event)
+    # (source, domain) -> (when read, shop id, webhook secret); see plugin.webhooks
+    webhook_credentials: dict[tuple[str, str], tuple[float, int, str | None]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def create(cls, settings: dict[str, Any]) -> Services:

@@ -1,0 +1,195 @@
+"""`nudge bench`: the performance benchmark. Every figure is a ratio against a baseline
+measured in the same run, with the absolute numbers and the machine beside it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from plugin.bench.measure import machine
+
+PARTS = ("rules", "intake", "replay", "scheduler", "sweeps")
+TARGETS = {
+    "rules_vs_run_all": 10.0,  # at least this many times faster than business-rules' run_all
+    "rules_vs_handwritten": 4.0,  # at most this many times slower than hand-written Python
+    "intake": 0.6,  # at least this share of a bare Flask route's requests per second
+    "replay": 0.25,  # at least this share of the parse-and-bulk-insert baseline's events/s
+    "replay_rss_mb": 500.0,
+    "replay_minutes_per_million": 10.0,
+    "scheduler": 1.5,  # at most: many pending vs few pending, for the same due steps
+}
+
+
+def _part(
+    name: str, size: str, folder: Path, console: Console, customers: int | None = None
+) -> dict[str, Any]:
+    console.print(f"[dim]running {name} ({size})…[/dim]")
+    started = time.perf_counter()
+    extra = [str(customers)] if customers else []
+    done = subprocess.run(
+        [sys.executable, "-m", "plugin.bench.parts", name, size, str(folder), *extra],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark part {name} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = time.perf_counter() - started
+    return result
+
+
+def run_bench(
+    quick: bool = False,
+    json_path: Path | None = None,
+    parts: tuple[str, ...] = PARTS,
+    console: Console | None = None,
+    replay_customers: int | None = None,
+) -> dict[str, Any]:
+    console = console or Console()
+    size = "quick" if quick else "full"
+    report: dict[str, Any] = {"size": size, "machine": machine(), "targets": TARGETS}
+    with tempfile.TemporaryDirectory(prefix="nudge-bench-") as tmp:
+        folder = Path(tmp)
+        for name in parts:
+            if name == "replay":
+                store = _part("store", size, folder, console, replay_customers)
+                baseline = _part("replay-baseline", size, folder, console)
+                pipeline = _part("replay-pipeline", size, folder, console)
+                report["replay"] = _replay_summary(store, baseline, pipeline)
+            else:
+                report[name] = _part(name, size, folder, console)
+    report["summary"] = summarize(report)
+    print_report(console, report)
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def _replay_summary(
+    store: dict[str, Any], baseline: dict[str, Any], pipeline: dict[str, Any]
+) -> dict[str, Any]:
+    deliveries = store["deliveries"]
+    base_rate = deliveries / baseline["seconds"]
+    rate = deliveries / pipeline["seconds"]
+    return {
+        "store": store,
+        "baseline": {**baseline, "deliveries_per_second": base_rate},
+        "pipeline": {**pipeline, "deliveries_per_second": rate},
+        "ratio": rate / base_rate,
+        "minutes_per_million": 1_000_000 / rate / 60,
+    }
+
+
+def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per goal: what was measured, the ratio, the target and whether it was met."""
+    rows: list[dict[str, Any]] = []
+
+    def row(goal: str, nudge: str, baseline: str, ratio: float, target: str, met: bool) -> None:
+        rows.append(
+            {
+                "goal": goal,
+                "nudge": nudge,
+                "baseline": baseline,
+                "ratio": round(ratio, 3),
+                "target": target,
+                "met": met,
+            }
+        )
+
+    if "rules" in report:
+        r = report["rules"]
+        per_s = r["decisions_per_second"]
+        row(
+            "rule evaluation vs business-rules run_all",
+            f"{per_s['nudge']:,.0f} decisions/s",
+            f"{per_s['run_all']:,.0f} decisions/s",
+            r["speedup_vs_run_all"],
+            f"≥ {TARGETS['rules_vs_run_all']:g}× faster",
+            r["speedup_vs_run_all"] >= TARGETS["rules_vs_run_all"],
+        )
+        row(
+            "rule evaluation vs hand-written Python",
+            f"{per_s['nudge']:,.0f} decisions/s",
+            f"{per_s['handwritten']:,.0f} decisions/s",
+            r["slowdown_vs_handwritten"],
+            f"≤ {TARGETS['rules_vs_handwritten']:g}× slower",
+            r["slowdown_vs_handwritten"] <= TARGETS["rules_vs_handwritten"],
+        )
+    if "intake" in report:
+        i = report["intake"]
+        row(
+            "webhook intake vs bare Flask route (gunicorn)",
+            f"{i['nudge']['requests_per_second']:,.0f} req/s, p50 {i['nudge']['p50_ms']:.1f} ms, p99 {i['nudge']['p99_ms']:.1f} ms",
+            f"{i['bare']['requests_per_second']:,.0f} req/s, p50 {i['bare']['p50_ms']:.1f} ms, p99 {i['bare']['p99_ms']:.1f} ms",
+            i["ratio"],
+            f"≥ {TARGETS['intake']:g}",
+            i["ratio"] >= TARGETS["intake"],
+        )
+    if "replay" in report:
+        p = report["replay"]
+        row(
+            f"end-to-end replay ({p['store']['deliveries']:,} deliveries, {p['store']['customers']:,} customers)",
+            f"{p['pipeline']['deliveries_per_second']:,.0f} deliveries/s, peak {p['pipeline']['peak_rss_mb']:.0f} MB",
+            f"{p['baseline']['deliveries_per_second']:,.0f} deliveries/s",
+            p["ratio"],
+            f"≥ {TARGETS['replay']:g}; < {TARGETS['replay_rss_mb']:g} MB; 1M in < {TARGETS['replay_minutes_per_million']:g} min "
+            f"(at this rate: {p['minutes_per_million']:.0f} min)",
+            p["ratio"] >= TARGETS["replay"]
+            and p["pipeline"]["peak_rss_mb"] < TARGETS["replay_rss_mb"]
+            and p["minutes_per_million"] < TARGETS["replay_minutes_per_million"],
+        )
+    if "scheduler" in report:
+        s = report["scheduler"]
+        row(
+            f"{s['due']:,} due steps with {s['pending_many']:,} vs {s['pending_few']:,} pending",
+            f"{s['many']['seconds']:.1f} s",
+            f"{s['few']['seconds']:.1f} s",
+            s["ratio"],
+            f"≤ {TARGETS['scheduler']:g}",
+            s["ratio"] <= TARGETS["scheduler"],
+        )
+    if "sweeps" in report:
+        w = report["sweeps"]
+        for name in ("reengagement", "purchase_cycle"):
+            indexed = all("SCAN customers" not in line for line in w[name]["plan"])
+            row(
+                f"{name} sweep over {w['customers']:,} customers",
+                f"{w[name]['customers_per_second']:,.0f} customers/s ({w[name]['candidates']:,} found)",
+                "—",
+                1.0,
+                "indexed plan (no full scan)",
+                indexed,
+            )
+    return rows
+
+
+def print_report(console: Console, report: dict[str, Any]) -> None:
+    m = report["machine"]
+    table = Table(
+        title=f"nudge bench ({report['size']}) — {m['cores']} cores, Python {m['python']}"
+    )
+    for column in ("goal", "Nudge", "baseline (same run)", "ratio", "target", "met"):
+        table.add_column(column, justify="right" if column == "ratio" else "left")
+    for r in report["summary"]:
+        table.add_row(
+            r["goal"],
+            r["nudge"],
+            r["baseline"],
+            f"{r['ratio']:.2f}",
+            r["target"],
+            "yes" if r["met"] else "[red]no[/red]",
+        )
+    console.print(table)
+    if "sweeps" in report:
+        for name in ("reengagement", "purchase_cycle"):
+            console.print(
+                f"[bold]{name} sweep plan[/bold]: " + " | ".join(report["sweeps"][name]["plan"])
+            )

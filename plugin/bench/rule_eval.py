@@ -1,0 +1,98 @@
+"""Rule evaluation: Nudge's compiled conditions vs business-rules' ``run_all`` vs hand-written.
+
+All three decide every step of the five core workflows on the same fact sets; the decisions
+must agree exactly (the benchmark fails otherwise), so the ratios compare equal work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from business_rules import run_all
+
+from plugin.bench.factsets import factsets
+from plugin.bench.handwritten import STEPS
+from rules.actions import WorkflowActions
+from rules.definitions import load_shipped
+from rules.facts import FactSet
+from rules.variables import FactVariables
+
+Decisions = list[bool]
+
+
+@dataclass(frozen=True)
+class RuleEvalResult:
+    factsets: int
+    decisions: int
+    fired: int
+    seconds: dict[str, float]  # nudge, run_all, handwritten
+
+    def as_json(self) -> dict[str, Any]:
+        s = self.seconds
+        return {
+            "factsets": self.factsets,
+            "decisions": self.decisions,
+            "fired": self.fired,
+            "seconds": s,
+            "decisions_per_second": {k: self.decisions / v for k, v in s.items()},
+            "speedup_vs_run_all": s["run_all"] / s["nudge"],
+            "slowdown_vs_handwritten": s["nudge"] / s["handwritten"],
+        }
+
+
+def _core_steps() -> dict[str, list[Any]]:
+    shipped = load_shipped()
+    return {name: list(shipped[name].steps) for name in {w for w, _ in STEPS}}
+
+
+def decide_nudge(cases: list[tuple[str, FactSet]], steps: dict[str, list[Any]]) -> Decisions:
+    out: Decisions = []
+    for workflow, facts in cases:
+        variables = FactVariables(facts)  # one per fact set: variables are computed lazily, once
+        out.extend(step.compiled(variables) for step in steps[workflow])
+    return out
+
+
+def decide_run_all(cases: list[tuple[str, FactSet]], steps: dict[str, list[Any]]) -> Decisions:
+    rules = {
+        name: [[{"conditions": s.conditions, "actions": []}] for s in workflow_steps]
+        for name, workflow_steps in steps.items()
+    }
+    out: Decisions = []
+    for workflow, facts in cases:
+        variables = FactVariables(facts)
+        actions = WorkflowActions()
+        out.extend(run_all(rule, variables, actions) for rule in rules[workflow])
+    return out
+
+
+def decide_handwritten(cases: list[tuple[str, FactSet]], steps: dict[str, list[Any]]) -> Decisions:
+    functions = {name: [STEPS[(name, s.id)] for s in ws] for name, ws in steps.items()}
+    out: Decisions = []
+    for workflow, facts in cases:
+        out.extend(function(facts) for function in functions[workflow])
+    return out
+
+
+def run(count: int) -> RuleEvalResult:
+    cases = list(factsets(count))
+    steps = _core_steps()
+    seconds: dict[str, float] = {}
+    results: dict[str, Decisions] = {}
+    for name, decide in (
+        ("run_all", decide_run_all),
+        ("nudge", decide_nudge),
+        ("handwritten", decide_handwritten),
+    ):
+        started = time.perf_counter()
+        results[name] = decide(cases, steps)
+        seconds[name] = time.perf_counter() - started
+    disagreements = Counter(
+        name for name in ("nudge", "handwritten") if results[name] != results["run_all"]
+    )
+    if disagreements:
+        raise AssertionError(f"evaluators disagree with run_all: {sorted(disagreements)}")
+    return RuleEvalResult(count, len(results["nudge"]), sum(results["nudge"]), seconds)

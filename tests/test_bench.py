@@ -1,0 +1,69 @@
+"""The benchmark measures equal work: same decisions, same counts. Never its timings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from plugin.bench import replay, rule_eval, scheduler, summarize, sweeps
+
+
+def test_rule_evaluators_agree_and_the_cases_are_mixed():
+    result = rule_eval.run(3000)  # raises if any evaluator disagrees with run_all
+    assert result.decisions > result.factsets  # several steps per fact set
+    assert 0.1 < result.fired / result.decisions < 0.9, result.fired
+
+
+def test_rule_evaluation_check_catches_a_wrong_evaluator(monkeypatch):
+    monkeypatch.setitem(
+        rule_eval.STEPS, ("upsell", "recommend"), lambda facts: facts.order is not None
+    )
+    with pytest.raises(AssertionError, match="handwritten"):
+        rule_eval.run(500)
+
+
+def test_scheduler_runs_decide_the_same_due_steps(tmp_path):
+    result = scheduler.run(tmp_path, due=60, pending=3000)
+    assert result["few"]["fired"] == result["many"]["fired"] == 60
+
+
+def test_sweep_queries_use_indexes(tmp_path):
+    result = sweeps.run(tmp_path, customers=3000)
+    for name in ("reengagement", "purchase_cycle"):
+        assert result[name]["candidates"] > 0
+        assert not any(line.startswith("SCAN customers") for line in result[name]["plan"])
+    assert result["sweep_enroll"]["enrolled"] > 0
+
+
+def test_replay_processes_every_delivery_of_the_store(tmp_path):
+    store = replay.write_store(tmp_path / "store", customers=40, days=10, seed=3)
+    baseline = replay.baseline(tmp_path / "store", tmp_path)
+    pipeline = replay.pipeline(tmp_path / "store", tmp_path)
+    assert baseline["deliveries"] == pipeline["accepted"] == store["deliveries"] > 100
+    assert pipeline["pending_deliveries"] == 0
+    assert pipeline["episodes"] > 0 and pipeline["outbox"] > 0
+
+
+def test_parts_run_as_their_own_processes_and_summarize(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "plugin.bench.parts", "scheduler", "quick", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    [row] = summarize({"scheduler": result})
+    assert row["ratio"] == round(result["ratio"], 3)
+    assert row["met"] == (result["ratio"] <= 1.5)
+
+
+def test_intake_load_stores_every_accepted_request():
+    from plugin.bench import intake
+
+    result = intake.run(seconds=1, connections=2, workers=1)
+    assert result["nudge"]["non2xx"] == 0 and result["bare"]["non2xx"] == 0
+    # every answered request was stored (a few more may be in flight when the load stops)
+    assert result["stored"] >= result["nudge"]["requests"] > 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, Update, create_engine, event, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.models import Base
 
@@ -43,3 +45,42 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def claim_rows(
+    model: Any,
+    ready: Callable[[Any], ColumnElement[bool]],
+    order: Callable[[Any], Iterable[Any]],
+    limit: int,
+) -> Update:
+    """``UPDATE model ... WHERE id IN (the first ``limit`` ready rows)``, to finish with
+    ``.values(...)``: one statement, so a claim is atomic.
+
+    On PostgreSQL the rows are picked with FOR UPDATE SKIP LOCKED: a second worker takes
+    the next rows instead of waiting for these, then finding them taken. SQLite has one
+    writer at a time and ignores the clause.
+    """
+    row = aliased(model)  # its own FROM, not correlated with the UPDATE's table
+    picked = (
+        select(row.id)
+        .where(ready(row))
+        .order_by(*order(row))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return update(model).where(model.id.in_(picked))
+
+
+CONFLICT_RETRIES = 5
+# PostgreSQL: serialization failure, deadlock detected
+CONFLICT_STATES = ("40001", "40P01")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True for a transaction that lost a race with another worker and may simply be run
+    again: a row it inserted was inserted first elsewhere, or PostgreSQL chose it as a
+    deadlock or serialization victim."""
+    if isinstance(exc, IntegrityError):
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in CONFLICT_STATES

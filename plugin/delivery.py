@@ -3,6 +3,14 @@
 A row is claimed (state 'sending', with a lease) in its own short transaction, sent outside
 any transaction, then settled. Without ``NUDGE_SENDGRID_API_KEY`` nothing leaves the
 machine: emails are settled as 'kept' with their rendered preview.
+
+An email whose send has no known outcome — its process died while it was 'sending', or
+the connection broke after the request went out — is 'uncertain': SendGrid may have it.
+It is never sent again blindly. Its next attempt first asks SendGrid's Email Activity API
+for a message carrying its custom args: found, it is settled 'sent'; absent, it is sent.
+When the account has no Email Activity access (401/403/404) it is parked 'failed' with
+that explanation, for a person to check and retry (`nudge outbox --retry ID`): Nudge
+prefers a visible, retryable gap to a duplicate.
 """
 
 from __future__ import annotations
@@ -10,15 +18,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
+from sqlalchemy.orm import aliased
 
 from connectors import sendgrid
+from connectors.sendgrid import activity
+from plugin import shop_actions
 from plugin.models import OutboxMessage, Shop
 from plugin.policies import shop_settings
 from plugin.services import Services
 
 LEASE = timedelta(minutes=5)  # a 'sending' row whose lease ran out was orphaned by a crash
 MAX_ATTEMPTS = 8
+# SendGrid's activity feed shows an accepted message within seconds, rarely minutes: an
+# uncertain send is looked up no sooner than this after it was attempted (the lease is as long)
+ACTIVITY_LAG = timedelta(minutes=5)
+EMAIL_KINDS = ("email", "notify_staff")
+UNAVAILABLE_NOTE = (
+    "not re-sent: SendGrid may have accepted it before its answer was lost, and the Email "
+    "Activity API cannot say ({error}); check SendGrid's activity feed, then "
+    "`nudge outbox --retry {id}` to send it"
+)
 
 
 @dataclass
@@ -30,10 +50,11 @@ class DeliveryStats:
     recorded: int = 0
     retried: int = 0
     failed: int = 0
+    confirmed: int = 0  # uncertain sends SendGrid turned out to have accepted
 
 
 def deliver_pending(services: Services, now: datetime, limit: int = 500) -> DeliveryStats:
-    """Deliver every outbox row that is ready by ``now``."""
+    """Deliver every outbox row that is ready by ``now``, ``limit`` ids listed at a time."""
     stats = DeliveryStats()
     _release_orphans(services, now)
     if not services.settings.get("SENDGRID_API_KEY"):
@@ -43,29 +64,30 @@ def deliver_pending(services: Services, now: datetime, limit: int = 500) -> Deli
         with services.sessions() as session:
             ids = session.scalars(
                 select(OutboxMessage.id)
-                .where(
-                    OutboxMessage.state == "pending",
-                    or_(
-                        OutboxMessage.next_attempt_at.is_(None),
-                        OutboxMessage.next_attempt_at <= now,
-                    ),
-                )
+                .where(OutboxMessage.state.in_(("pending", "uncertain")), _ready(now))
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             ).all()
-        if not ids:
-            return stats
+        claimed_any = False
         for message_id in ids:
-            if _claim(services, message_id, now):
+            claimed = _claim(services, message_id, now)
+            claimed_any = claimed_any or claimed is not None
+            if claimed == "checking":
+                _resolve_uncertain(services, message_id, now, stats)
+            elif claimed == "sending":
                 _deliver_one(services, message_id, now, stats)
+        if not claimed_any:  # none left, or the rest are in other workers' hands
+            return stats
+
+
+def _ready(now: datetime):  # type: ignore[no-untyped-def]
+    return or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now)
 
 
 def _keep_all(services: Services, now: datetime, stats: DeliveryStats) -> None:
     """Without an API key nothing is sent: settle every ready row at once, preview kept."""
-    ready = (OutboxMessage.state == "pending") & (
-        OutboxMessage.next_attempt_at.is_(None) | (OutboxMessage.next_attempt_at <= now)
-    )
-    emails = OutboxMessage.kind.in_(("email", "notify_staff")) & OutboxMessage.to_email.is_not(None)
+    ready = (OutboxMessage.state == "pending") & _ready(now)
+    emails = OutboxMessage.kind.in_(EMAIL_KINDS) & OutboxMessage.to_email.is_not(None)
     with services.sessions() as session, session.begin():
         stats.kept += session.execute(
             update(OutboxMessage).where(ready, emails).values(state="kept", sent_at=now)
@@ -76,33 +98,119 @@ def _keep_all(services: Services, now: datetime, stats: DeliveryStats) -> None:
 
 
 def _release_orphans(services: Services, now: datetime) -> None:
+    """Rows whose worker died: an email that was being sent becomes 'uncertain' (SendGrid
+    may have it); anything else, whose repetition is harmless, is simply pending again."""
+    expired = OutboxMessage.claimed_until < now
+    emails = OutboxMessage.kind.in_(EMAIL_KINDS)
     with services.sessions() as session, session.begin():
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.state == "sending", OutboxMessage.claimed_until < now)
-            .values(state="pending")
+            .where(expired, OutboxMessage.state == "checking")
+            .values(state="uncertain", claimed_until=None)
         )
-
-
-def _claim(services: Services, message_id: int, now: datetime) -> bool:
-    with services.sessions() as session, session.begin():
-        result = session.execute(
+        session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.state == "pending")
-            .values(state="sending", claimed_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+            .where(expired, OutboxMessage.state == "sending")
+            .values(
+                state=case((emails, "uncertain"), else_="pending"),
+                claimed_until=None,
+                last_error="interrupted while sending",
+            )
         )
-        return result.rowcount == 1
+
+
+def _claim(services: Services, message_id: int, now: datetime) -> str | None:
+    """Claim one ready row: 'sending' (was pending), 'checking' (was uncertain) or None.
+
+    On PostgreSQL the row is locked with SKIP LOCKED, so a worker never waits on a row
+    another worker is claiming; SQLite serializes writers and ignores the clause.
+    """
+    row = aliased(OutboxMessage)  # its own FROM, not correlated with the UPDATE's table
+    lockable = (
+        select(row.id)
+        .where(
+            row.id == message_id,
+            row.state.in_(("pending", "uncertain")),
+            or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now),
+        )
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    was_pending = OutboxMessage.state == "pending"
+    with services.sessions() as session, session.begin():
+        return session.scalar(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == lockable)
+            .values(
+                state=case((was_pending, "sending"), else_="checking"),
+                claimed_until=now + LEASE,
+                attempts=case(
+                    (was_pending, OutboxMessage.attempts + 1), else_=OutboxMessage.attempts
+                ),
+            )
+            .returning(OutboxMessage.state)
+        )
+
+
+def _resolve_uncertain(
+    services: Services, message_id: int, now: datetime, stats: DeliveryStats
+) -> None:
+    """Ask SendGrid whether it has this message; send it only if it does not."""
+    with services.sessions() as session:
+        message = session.get_one(OutboxMessage, message_id)
+        shop = session.get_one(Shop, message.shop_id)
+        args = _custom_args(message, shop)
+    lookup = activity.find_message(
+        args,
+        api_key=services.settings["SENDGRID_API_KEY"],
+        base_url=services.settings["SENDGRID_BASE_URL"],
+        now=now.timestamp,
+    )
+    if lookup.outcome == activity.FOUND:
+        _settle(
+            services,
+            message_id,
+            "checking",
+            state="sent",
+            sent_at=now,
+            provider_message_id=lookup.message_id,
+        )
+        stats.confirmed += 1
+    elif lookup.outcome == activity.UNAVAILABLE:
+        note = UNAVAILABLE_NOTE.format(error=lookup.error, id=message_id)
+        _settle(services, message_id, "checking", state="failed", last_error=note[:2000])
+        stats.failed += 1
+    elif lookup.outcome == activity.ABSENT:
+        if _settle(
+            services,
+            message_id,
+            "checking",
+            state="sending",
+            attempts=message.attempts + 1,
+            claimed_until=now + LEASE,
+        ):
+            _deliver_one(services, message_id, now, stats)
+    else:  # could not tell now: ask again later, still without sending
+        delay = sendgrid.retry_delay(1, lookup.retry_after)
+        _settle(
+            services,
+            message_id,
+            "checking",
+            state="uncertain",
+            next_attempt_at=now + timedelta(seconds=delay),
+            last_error=f"activity lookup: {lookup.error}"[:2000],
+        )
+        stats.retried += 1
 
 
 def _deliver_one(services: Services, message_id: int, now: datetime, stats: DeliveryStats) -> None:
     with services.sessions() as session:
         message = session.get_one(OutboxMessage, message_id)
         shop = session.get_one(Shop, message.shop_id)
-        email = (
-            _outgoing(services, shop, message)
-            if message.kind in ("email", "notify_staff")
-            else None
-        )
+        email = _outgoing(services, shop, message) if message.kind in EMAIL_KINDS else None
+    # Admin API actions, and emails still waiting for their discount code: plugin.shop_actions
+    if shop_actions.deliver(services, message, shop, now, stats, _settle):
+        return
     api_key = services.settings.get("SENDGRID_API_KEY")
     if message.kind == "sendgrid_unsubscribe" and api_key and message.to_email:
         result = sendgrid.suppress_in_group(
@@ -119,9 +227,11 @@ def _deliver_one(services: Services, message_id: int, now: datetime, stats: Deli
         setattr(stats, state, getattr(stats, state) + 1)
         return
     result = sendgrid.send(
-        sendgrid.build_payload(email),
+        sendgrid.build_payload(email),  # one recipient a request: far below SendGrid's 1000
         api_key=api_key,
         base_url=services.settings["SENDGRID_BASE_URL"],
+        # a rate limit's reset time is read on the clock the retry is scheduled on
+        now=now.timestamp,
     )
     _settle_result(services, message, result, now, stats)
 
@@ -141,12 +251,13 @@ def _settle_result(
         )
         stats.sent += 1
     elif result.retryable and message.attempts < MAX_ATTEMPTS:
-        delay = sendgrid.retry_delay(message.attempts, result.retry_after)
+        delay = timedelta(seconds=sendgrid.retry_delay(message.attempts, result.retry_after))
         _settle(
             services,
             message_id,
-            state="pending",
-            next_attempt_at=now + timedelta(seconds=delay),
+            # the request may have arrived: look it up before any second send
+            state="uncertain" if result.ambiguous else "pending",
+            next_attempt_at=now + (max(delay, ACTIVITY_LAG) if result.ambiguous else delay),
             last_error=result.error,
         )
         stats.retried += 1
@@ -155,12 +266,19 @@ def _settle_result(
         stats.failed += 1
 
 
-def _settle(services: Services, message_id: int, **values: object) -> None:
+def _settle(
+    services: Services, message_id: int, claimed_as: str = "sending", **values: object
+) -> bool:
+    """Record an outcome, if this worker still holds the claim; True if it did."""
+    values.setdefault("claimed_until", None)
     with services.sessions() as session, session.begin():
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.state == "sending")
-            .values(claimed_until=None, **values)
+        return (
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.state == claimed_as)
+                .values(**values)
+            ).rowcount
+            == 1
         )
 
 
@@ -191,12 +309,17 @@ def _outgoing(
         template_id=template_id,
         template_data=context if template_id else {},
         categories=("nudge", message.workflow),
-        custom_args={
-            "nudge_message_id": str(message.id),
-            "nudge_shop": shop.domain,
-            "nudge_workflow": message.workflow,
-            "nudge_key": message.idempotency_key,
-        },
+        custom_args=_custom_args(message, shop),
         asm_group_id=settings.get("asm_group_id") if message.category == "marketing" else None,
         unsubscribe_url=unsubscribe_url,
     )
+
+
+def _custom_args(message: OutboxMessage, shop: Shop) -> dict[str, str]:
+    """What SendGrid carries back in events, and what an uncertain send is looked up by."""
+    return {
+        "nudge_message_id": str(message.id),
+        "nudge_shop": shop.domain,
+        "nudge_workflow": message.workflow,
+        "nudge_key": message.idempotency_key,
+    }

@@ -4,26 +4,63 @@ and the app still processes a valid delivery afterwards."""
 from __future__ import annotations
 
 import json
+from urllib.parse import quote, urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
 
 from plugin.inbox import process_inbox
 from plugin.models import CustomerRow, Delivery
+from plugin.outbox import unsubscribe_token
 from tests.conftest import SHOP, shopify_signature
 
 ENDPOINTS = [
+    "/",
+    "/?shop=evil.com%0d%0aX-Injected:1",
+    "/healthz",
     "/webhooks/shopify",
     f"/webhooks/woocommerce/{SHOP}",
     "/webhooks/woocommerce/unknown.example",
     "/webhooks/sendgrid",
     "/unsubscribe/not-a-token",
+    "/unsubscribe/eyJzIjoxLCJlIjoiYUBiLmMifQ.forged",
+    "/api/catalog",
     "/api/workflows",
     "/api/workflows/upsell",
+    "/api/workflows/nope",
+    "/api/workflows/upsell/versions/1/restore",
+    "/api/workflows/upsell/test-email",
     "/api/settings",
-    "/healthz",
+    "/api/activity?workflow=upsell",
+    "/dev/session-token?shop=" + SHOP,
+    f"/storefront/{SHOP}/nudge.js",
+    f"/storefront/{SHOP}/events",
+    f"/storefront/{SHOP}/signup",
+    f"/storefront/{SHOP}/confirm/forged-token",
+    "/storefront/unknown.example/events",
+    "/storefront/proxy/identity?shop=" + SHOP + "&signature=00",
+    "/auth/session",
+    "/auth/install?shop=" + SHOP + "&hmac=00&timestamp=1",
+    "/auth/callback?shop=" + SHOP + "&code=c&state=s&hmac=00&timestamp=1",
 ]
+# path segments fuzzed too: shop names, tokens, names, versions
+FUZZED_PATHS = st.builds(
+    lambda template, part: template.format(quote(part, safe="")),
+    st.sampled_from(
+        [
+            "/webhooks/woocommerce/{}",
+            "/unsubscribe/{}",
+            "/api/workflows/{}",
+            "/api/workflows/upsell/versions/{}/restore",
+            "/storefront/{}/events",
+            "/storefront/{}/signup",
+            f"/storefront/{SHOP}/confirm/{{}}",
+        ]
+    ),
+    st.text(min_size=1, max_size=60),
+)
 TOPICS = [
     "orders/create",
     "checkouts/update",
@@ -69,39 +106,60 @@ headers = st.fixed_dictionaries(
 )
 
 
-@settings(
-    max_examples=1500,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    path=st.sampled_from(ENDPOINTS),
-    method=st.sampled_from(["POST", "PUT", "GET"]),
-    body=bodies,
-    sent=headers,
-)
-def test_no_request_crashes_the_app_or_becomes_a_fact(
-    client, shop, services, path, method, body, sent
+FUZZ_EXAMPLES = 3000
+
+
+def test_no_request_crashes_the_app_or_becomes_work_and_valid_ones_still_work(
+    client, shop, services, send_webhook
 ):
-    response = client.open(path, method=method, data=body, headers=sent)
-    assert response.status_code < 500, (path, method, body[:80], sent)
-    with services.sessions() as session:
-        # whatever was accepted, nothing unsigned ever reached the inbox as work
-        assert (
-            session.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.status == "pending")
-            )
-            == 0
-        )
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        derandomize=True,
+    )
+    @given(
+        path=st.one_of(st.sampled_from(ENDPOINTS), FUZZED_PATHS),
+        method=st.sampled_from(["POST", "PUT", "GET", "DELETE", "PATCH"]),
+        body=bodies,
+        sent=headers,
+    )
+    def hostile(path: str, method: str, body: bytes, sent: dict[str, str]) -> None:
+        response = client.open(path, method=method, data=body, headers=sent)
+        assert response.status_code < 500, (path, method, body[:80], sent)
+        with services.sessions() as session:
+            # whatever was accepted, nothing unsigned ever reached the inbox as work
+            pending = select(func.count()).select_from(Delivery).where(Delivery.status == "pending")
+            assert session.scalar(pending) == 0
 
+    hostile()
+    assert process_inbox(services).processed == 0  # and none of it became facts
 
-def test_oversized_and_signed_later_still_processed(client, shop, services, send_webhook):
+    # the same app, after all that, still takes a valid delivery and a real unsubscribe
     huge = b'{"id": 1, "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
     assert send_webhook("customers/create", huge).status_code == 413
     body = json.dumps(
         {"id": 77, "email": "ann@example.com", "updated_at": "2026-01-01T00:00:00Z"}
     ).encode()
     assert send_webhook("customers/create", body).status_code == 200
-    process_inbox(services)
+    assert process_inbox(services).processed == 1
     with services.sessions() as session:
         assert session.scalars(select(CustomerRow.email)).all() == ["ann@example.com"]
+    token = unsubscribe_token(services.settings["SECRET_KEY"], shop.id, "ann@example.com")
+    one_click = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200
+
+
+def test_every_public_route_is_fuzzed(app):
+    """A new route joins the fuzz list, or this fails."""
+    adapter = app.url_map.bind("localhost")
+    fuzzed = set()
+    for path in ENDPOINTS:
+        for method in ("GET", "POST", "PUT"):
+            try:
+                rule, _args = adapter.match(urlsplit(path).path, method=method, return_rule=True)
+            except HTTPException:
+                continue
+            fuzzed.add(rule.rule)
+    routes = {r.rule for r in app.url_map.iter_rules() if r.endpoint != "static"}
+    assert routes - fuzzed == set()

@@ -31,7 +31,7 @@ def test_serve_accepts_webhooks_and_the_embedded_worker_processes_them(tmp_path)
     }
     cli = [sys.executable, "-m", "plugin.cli"]
     subprocess.run(
-        [*cli, "shop", "add", "serve.myshopify.com", "--token", "t", "--webhook-secret", "s3cret"],
+        [*cli, "shop", "add", "serve.myshopify.com", "--webhook-secret", "s3cret"],
         env=env,
         check=True,
         capture_output=True,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 from sendgrid.helpers.mail import (
     Asm,
     Category,
@@ -68,6 +69,20 @@ class SendResult:
     retryable: bool = False
     retry_after: float | None = None
     error: str | None = None
+    # the request may have reached SendGrid before the answer was lost (read timeout,
+    # connection dropped mid-request): sending again blindly could deliver it twice
+    ambiguous: bool = False
+
+
+def _may_have_arrived(exc: requests.RequestException) -> bool:
+    """False only when the request surely never reached SendGrid (no connection made)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.InvalidURL):
+        return False
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", exc.args[0])
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):
+            return False  # refused, unreachable or unresolvable: nothing was sent
+    return True
 
 
 def _personalization(email: OutgoingEmail) -> Personalization:
@@ -161,7 +176,13 @@ def send(
             timeout=timeout,
         )
     except requests.RequestException as exc:
-        return SendResult(False, 0, retryable=True, error=f"{type(exc).__name__}: {exc}"[:500])
+        return SendResult(
+            False,
+            0,
+            retryable=True,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+            ambiguous=_may_have_arrived(exc),
+        )
     status = response.status_code
     if 200 <= status < 300:
         return SendResult(True, status, message_id=response.headers.get("X-Message-Id"))

@@ -24,10 +24,16 @@ DEFAULTS: dict[str, Any] = {
     "SENDGRID_BASE_URL": "https://api.sendgrid.com",
     "SENDGRID_EVENT_PUBLIC_KEY": None,
     "FROM_EMAIL": None,
-    "BROKER_URL": None,
+    "BROKER_URL": None,  # set (redis://...): Celery workers run the pipeline (plugin.tasks)
+    "TICK_SECONDS": 10.0,  # with a broker: how often beat asks for due steps and sends
+    "SWEEP_SECONDS": 3600.0,  # with a broker: how often beat runs the time-triggered sweeps
     "MAX_WEBHOOK_BYTES": 2 * 1024 * 1024,
     "WORKER_INTERVAL_SECONDS": 5.0,
     "EMBEDDED_WORKER": True,
+    # development only: the settings page may get session tokens from the server itself
+    "DEV_SESSION_TOKENS": False,
+    # development and tests only: "now" is read from this file (see plugin.dev_clock)
+    "DEV_CLOCK_FILE": None,
 }
 
 
@@ -35,11 +41,7 @@ def load_config(
     instance_path: str | Path, override: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Build the settings mapping: defaults < environment < override."""
-    config = dict(DEFAULTS)
-    for key in DEFAULTS:
-        value = os.environ.get(ENV_PREFIX + key)
-        if value is not None and value != "":
-            config[key] = _coerce(DEFAULTS[key], value)
+    config = environment_settings()
     if override:
         config.update(override)
     instance = Path(instance_path)
@@ -48,6 +50,17 @@ def load_config(
         config["DATABASE_URL"] = f"sqlite:///{instance / 'nudge.sqlite3'}"
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _stored_secret(instance)
+    return config
+
+
+def environment_settings() -> dict[str, Any]:
+    """Defaults < environment, with nothing derived from the instance folder (no files
+    are created): enough for processes that only need a few settings, such as Celery's."""
+    config = dict(DEFAULTS)
+    for key in DEFAULTS:
+        value = os.environ.get(ENV_PREFIX + key)
+        if value is not None and value != "":
+            config[key] = _coerce(DEFAULTS[key], value)
     return config
 
 

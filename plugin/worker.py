@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -48,6 +49,12 @@ def run_once(services: Services, now: datetime | None = None, sweeps: bool = Tru
     steps = run_due(services, now)
     delivery = deliver_pending(services, now)
     return PassStats(inbox, swept, steps, delivery)
+
+
+def embedded_worker_wanted(settings: dict[str, Any]) -> bool:
+    """With a broker, Celery workers run the pipeline (plugin.tasks): the web process
+    only stores and enqueues."""
+    return bool(settings.get("EMBEDDED_WORKER")) and not settings.get("BROKER_URL")
 
 
 class EmbeddedWorker(threading.Thread):

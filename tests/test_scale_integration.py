@@ -1,0 +1,351 @@
+"""Nudge at scale, as real processes: gunicorn, two Celery workers and beat, on PostgreSQL
+and Redis, against the embedded default (one process, SQLite) on the same input.
+
+A seeded store history (every core workflow acts in it) is replayed in phases: the shared
+clock moves to the start of a window, that window's webhooks are posted signed, then the
+sweeps run. After the history the clock keeps moving for the workflows' later steps. The
+embedded run does the same in-process. Every email the embedded run decides must reach
+the fake SendGrid exactly once from the scaled run, and each workflow's report (enrolled,
+emails, skips by reason, exits, conversions) must be the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import func, or_, select
+
+from connectors import shopify
+from plugin import create_app
+from plugin.demo.history import generate_history
+from plugin.demo.runner import collect_report
+from plugin.dev_clock import FileClock
+from plugin.models import Delivery, Episode, OutboxMessage, Shop, Step
+from plugin.services import Services
+from plugin.worker import run_once
+from tests.fake_sendgrid import FakeSendGrid
+from tests.scale_services import postgres_database, redis_url
+from tests.test_serve import free_port
+
+pytestmark = pytest.mark.slow
+
+SHOP = "scale-demo.myshopify.com"
+SECRET = "scale-webhook-secret"
+SHOP_SETTINGS = {"name": "Northwind Coffee & Tea", "timezone": "America/New_York"}
+START = datetime.fromisoformat("2026-09-01T00:00:00+00:00")
+CUSTOMERS, DAYS, SEED = 500, 10, 11  # about 3,000 deliveries
+WINDOW = timedelta(hours=24)  # webhooks posted per phase
+# after the history: far enough for re-engagement's last touch (+44 days)
+AFTERMATH = [START + timedelta(days=DAYS + n) for n in (1, 2, 4, 7, 10, 15, 20, 30, 40, 50, 56)]
+REDIS_DB = 14
+QUEUE_KEYS = ("nudge", "unacked")  # kombu's queue and its unacknowledged messages
+
+
+def phases(deliveries: list[Any]) -> list[tuple[datetime, list[Any]]]:
+    """(clock, deliveries posted at it): one per window of the history, then the aftermath."""
+    plan: list[tuple[datetime, list[Any]]] = []
+    at = START
+    index = 0
+    while at < START + timedelta(days=DAYS):
+        batch = []
+        while index < len(deliveries) and deliveries[index].at < at + WINDOW:
+            batch.append(deliveries[index])
+            index += 1
+        plan.append((at, batch))
+        at += WINDOW
+    assert index == len(deliveries)
+    return plan + [(moment, []) for moment in AFTERMATH]
+
+
+def signed(delivery: Any) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(delivery.payload).encode()
+    return body, {
+        "X-Shopify-Topic": delivery.topic,
+        "X-Shopify-Shop-Domain": SHOP,
+        "X-Shopify-Webhook-Id": delivery.webhook_id,
+        "X-Shopify-Hmac-Sha256": shopify.sign(body, SECRET),
+        "Content-Type": "application/json",
+    }
+
+
+def add_shop(services: Services) -> None:
+    with services.sessions() as session, session.begin():
+        session.add(
+            Shop(
+                domain=SHOP,
+                platform="shopify",
+                access_token="t",
+                webhook_secret=SECRET,
+                settings=dict(SHOP_SETTINGS),
+            )
+        )
+
+
+def canonical_emails(services: Services, states: tuple[str, ...]) -> dict[str, str]:
+    """idempotency key -> a key that does not depend on row ids: workflow, customer,
+    subject, which episode of that subject, step and action index."""
+    with services.sessions() as session:
+        episodes = session.execute(
+            select(Episode.id, Episode.workflow, Episode.subject).order_by(Episode.id)
+        ).all()
+        ordinal: dict[int, int] = {}
+        seen: Counter[tuple[str, str]] = Counter()
+        for episode_id, workflow, subject in episodes:
+            ordinal[episode_id] = seen[(workflow, subject)]
+            seen[(workflow, subject)] += 1
+        subjects = {e.id: e.subject for e in episodes}
+        rows = session.execute(
+            select(
+                OutboxMessage.idempotency_key,
+                OutboxMessage.workflow,
+                OutboxMessage.customer_external_id,
+                OutboxMessage.episode_id,
+                OutboxMessage.step_id,
+            ).where(OutboxMessage.kind == "email", OutboxMessage.state.in_(states))
+        ).all()
+    return {
+        key: f"{workflow}:{customer}:{subjects[episode]}#{ordinal[episode]}:{step}:"
+        + key.rsplit(":", 1)[1]
+        for key, workflow, customer, episode, step in rows
+    }
+
+
+def embedded_run(tmp_path: Path, plan: list[tuple[datetime, list[Any]]]) -> Services:
+    """The default: one process, SQLite, the pipeline run in-process at each phase."""
+    now = {"at": START}
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}",
+            "SECRET_KEY": "scale-secret",
+            "SENDGRID_API_KEY": None,  # emails are kept: this run decides, it does not send
+            "EMBEDDED_WORKER": False,
+        }
+    )
+    services = Services.of(app)
+    services.clock = lambda: now["at"]
+    add_shop(services)
+    client = app.test_client()
+    for at, batch in plan:
+        now["at"] = at
+        run_once(services, at, sweeps=False)  # what fell due as the clock moved
+        for delivery in batch:
+            body, headers = signed(delivery)
+            assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+        run_once(services, at, sweeps=False)  # what the webhooks brought
+        run_once(services, at, sweeps=True)
+    return services
+
+
+class Processes:
+    """Start processes with one environment; stop them all; show their logs on failure."""
+
+    def __init__(self, env: dict[str, str], folder: Path):
+        self.env, self.folder = env, folder
+        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, *argv: str) -> None:
+        with (self.folder / f"{name}.log").open("wb") as log:  # the child keeps its own copy
+            process = subprocess.Popen(
+                list(argv), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder
+            )
+        self.running.append((name, process))
+
+    def check_alive(self) -> None:
+        for name, process in self.running:
+            assert process.poll() is None, f"{name} exited:\n{self.log(name)}"
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        for _, process in self.running:
+            process.terminate()
+        for _, process in self.running:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_quiet(services: Services, redis: Any, processes: Processes, timeout: float = 60) -> None:
+    """Wait until no message is queued or being worked on and nothing is due by the clock
+    (seen twice in a row: a worker could be between taking a message and marking it)."""
+    deadline = time.monotonic() + timeout
+    quiet_checks = 0
+    while quiet_checks < 2:
+        processes.check_alive()
+        assert time.monotonic() < deadline, "the workers did not finish the due work"
+        now = services.now()
+        queued = redis.llen("nudge") + redis.hlen("unacked")
+        with services.sessions() as session:
+            busy = (
+                session.scalar(
+                    select(func.count()).select_from(Delivery).where(Delivery.status == "pending")
+                )
+                or session.scalar(
+                    select(func.count())
+                    .select_from(Step)
+                    .where(Step.state.in_(("pending", "running")), Step.due_at <= now)
+                )
+                or session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        OutboxMessage.state.in_(("pending", "uncertain", "sending", "checking")),
+                        or_(
+                            OutboxMessage.next_attempt_at.is_(None),
+                            OutboxMessage.next_attempt_at <= now,
+                        ),
+                    )
+                )
+            )
+        quiet_checks = quiet_checks + 1 if not queued and not busy else 0
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def disposing():  # type: ignore[no-untyped-def]
+    """Services whose database connections close when the test ends, passed or failed."""
+    opened: list[Services] = []
+    yield opened
+    for services in opened:
+        services.engine.dispose()
+
+
+def test_two_celery_workers_and_beat_send_what_the_embedded_run_decides(tmp_path, disposing):
+    pytest.importorskip("celery")
+    broker = redis_url(REDIS_DB)
+    database = postgres_database("nudge_scale")
+    deliveries = list(
+        generate_history(seed=SEED, customers=CUSTOMERS, days=DAYS, start=START, shop_domain=SHOP)
+    )
+    plan = phases(deliveries)
+    assert len(deliveries) > 2000
+
+    embedded = embedded_run(tmp_path, plan)
+    disposing.append(embedded)
+    expected_report = collect_report(embedded)
+    expected = Counter(canonical_emails(embedded, ("kept",)).values())
+    core = {"cart_abandonment", "upsell", "purchase_cycle", "feedback_request", "reengagement"}
+    assert all(expected_report[name].emails > 0 for name in core), expected_report
+
+    scaled, received = scaled_run(tmp_path, plan, database, broker, disposing)
+    sent = canonical_emails(scaled, ("sent",))
+    with scaled.sessions() as session:
+        unsent = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.kind == "email", OutboxMessage.state != "sent")
+        )
+    assert unsent == 0  # every email decided was sent
+    assert set(received.values()) == {1}  # each reached SendGrid exactly once
+    assert set(received) == set(sent)  # and nothing else did
+    assert Counter(sent[key] for key in received) == expected  # the same emails as embedded
+    assert collect_report(scaled) == expected_report  # and the same decisions, per workflow
+
+
+def scaled_run(
+    tmp_path: Path,
+    plan: list[tuple[datetime, list[Any]]],
+    database: str,
+    broker: str,
+    disposing: list[Services],
+) -> tuple[Services, Counter[str]]:
+    """gunicorn, two Celery workers and beat on PostgreSQL and Redis, one shared clock;
+    returns the database's services and how often each message key reached SendGrid."""
+    import redis as redis_client
+
+    port = free_port()
+    clock = FileClock(tmp_path / "clock")
+    clock.set(START)
+    bin_dir = Path(sys.executable).parent
+    with FakeSendGrid() as sendgrid:
+        env = {
+            **os.environ,
+            "NUDGE_DATABASE_URL": database,
+            "NUDGE_BROKER_URL": broker,
+            "NUDGE_SECRET_KEY": "scale-secret",
+            "NUDGE_APP_URL": f"http://127.0.0.1:{port}",
+            "NUDGE_SENDGRID_API_KEY": "SG.fake",
+            "NUDGE_SENDGRID_BASE_URL": sendgrid.url,
+            "NUDGE_DEV_CLOCK_FILE": str(clock.path),
+            "NUDGE_TICK_SECONDS": "0.25",
+            "NUDGE_SWEEP_SECONDS": "1000000",  # sweeps are sent by the test, after each window
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        }
+        upgraded = subprocess.run(
+            [str(bin_dir / "nudge"), "db", "upgrade"], env=env, capture_output=True, text=True
+        )
+        assert upgraded.returncode == 0, upgraded.stderr
+        scaled = Services.of(
+            create_app({"DATABASE_URL": database, "SECRET_KEY": "scale-secret", "BROKER_URL": None})
+        )
+        disposing.append(scaled)
+        scaled.clock = clock
+        add_shop(scaled)
+
+        processes = Processes(env, tmp_path)
+        celery = [str(bin_dir / "celery"), "-A", "plugin.tasks"]
+        quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]
+        sender = make_sender(broker)
+        redis = redis_client.Redis.from_url(broker)
+        http = requests.Session()
+        try:
+            web = ["-w", "2", "-b", f"127.0.0.1:{port}", "plugin:create_app()"]
+            processes.start("web", str(bin_dir / "gunicorn"), *web)
+            for n in (1, 2):
+                name = ["-n", f"scale{n}@%h", "--concurrency", "1"]
+                processes.start(f"worker{n}", *celery, "worker", *name, *quiet)
+            processes.start("beat", *celery, "beat", "-s", str(tmp_path / "beat-schedule"))
+            base = f"http://127.0.0.1:{port}"
+            _wait_healthy(base, processes)
+            for at, batch in plan:
+                clock.set(at)
+                wait_quiet(scaled, redis, processes)  # beat's tick finds what fell due
+                for delivery in batch:
+                    body, headers = signed(delivery)
+                    response = http.post(
+                        f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10
+                    )
+                    assert response.status_code == 200, response.text
+                wait_quiet(scaled, redis, processes)
+                sender.send_task("nudge.sweep")
+                wait_quiet(scaled, redis, processes)
+            processes.check_alive()
+        finally:
+            processes.stop()
+            http.close()
+            redis.close()
+            sender.close()
+        return scaled, Counter(sendgrid.received)
+
+
+def make_sender(broker: str):  # type: ignore[no-untyped-def]
+    from plugin.celery_app import make_celery
+    from plugin.config import DEFAULTS
+
+    return make_celery({**DEFAULTS, "BROKER_URL": broker})
+
+
+def _wait_healthy(base: str, processes: Processes) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        processes.check_alive()
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or still starting
+            pass
+        assert time.monotonic() < deadline, processes.log("web")
+        time.sleep(0.2)

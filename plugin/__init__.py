@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, jsonify
 
 from plugin.config import load_config
+from plugin.dev_clock import clock_from_settings
 from plugin.services import Services
 
 
@@ -19,13 +20,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_WEBHOOK_BYTES"]
     app.secret_key = settings["SECRET_KEY"]
 
-    Services.init_app(app, settings)
+    clock = clock_from_settings(settings)  # before the database: a refusal leaves nothing open
+    services = Services.init_app(app, settings)
+    services.clock = clock or services.clock
 
-    from plugin import api, unsubscribe, webhooks
+    from plugin import api, app_page, install, storefront, unsubscribe, webhooks
 
     webhooks.init_app(app)
     unsubscribe.init_app(app)
     api.init_app(app)
+    app_page.init_app(app)
+    storefront.init_app(app)
+    install.init_app(app)
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from rich.table import Table
 from sqlalchemy import select, update
 
 from plugin import create_app
+from plugin.dev_clock import DevClockRefused
 from plugin.models import OutboxMessage, Shop
 from plugin.schema import SchemaOutdated
 from plugin.services import Services
@@ -28,7 +29,7 @@ def _app() -> Flask:
     """The app, or a clear refusal when the database schema is behind the code."""
     try:
         return create_app()
-    except SchemaOutdated as exc:
+    except (SchemaOutdated, DevClockRefused) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -66,19 +67,22 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
-    """Run the web app with the embedded worker and scheduler."""
+    """Run the web app with the embedded worker and scheduler (none with a broker set)."""
     from werkzeug.serving import run_simple
 
-    from plugin.worker import EmbeddedWorker
+    from plugin.worker import EmbeddedWorker, embedded_worker_wanted
 
     app = _app()
     services = Services.of(app)
-    worker = EmbeddedWorker(services, float(services.settings["WORKER_INTERVAL_SECONDS"]))
-    worker.start()
+    worker = None
+    if embedded_worker_wanted(services.settings):
+        worker = EmbeddedWorker(services, float(services.settings["WORKER_INTERVAL_SECONDS"]))
+        worker.start()
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
-        worker.stop()
+        if worker is not None:
+            worker.stop()
 
 
 @main.command()
@@ -93,6 +97,36 @@ def demo(customers: int, days: int, seed: int, out: Path) -> None:
     run_demo(out, customers=customers, days=days, seed=seed, console=console)
 
 
+@main.command()
+@click.option("--quick", is_flag=True, help="Smaller sizes that finish in about a minute.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write results here.")
+@click.option(
+    "--part",
+    "parts",
+    multiple=True,
+    type=click.Choice(["rules", "intake", "replay", "scheduler", "sweeps"]),
+    help="Run only these parts (repeatable); all by default.",
+)
+@click.option(
+    "--replay-customers",
+    type=int,
+    help="Size the end-to-end replay's store (default 100,000 customers; 300 with --quick).",
+)
+def bench(
+    quick: bool, json_path: Path | None, parts: tuple[str, ...], replay_customers: int | None
+) -> None:
+    """Measure rule evaluation, intake, replay, scheduling and sweeps against baselines."""
+    from plugin.bench import PARTS, run_bench
+
+    run_bench(
+        quick=quick,
+        json_path=json_path,
+        parts=parts or PARTS,
+        console=console,
+        replay_customers=replay_customers,
+    )
+
+
 @main.group()
 def shop() -> None:
     """Manage shops."""
@@ -100,23 +134,59 @@ def shop() -> None:
 
 @shop.command("add")
 @click.argument("domain")
-@click.option("--token", required=True, help="Admin API access token")
+@click.option(
+    "--token",
+    default=None,
+    help="Admin API access token (stored encrypted); none: actions stay local",
+)
 @click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), default="shopify")
 @click.option(
     "--webhook-secret", default=None, help="Webhook signing secret (default: the app secret)"
 )
-def shop_add(domain: str, token: str, platform: str, webhook_secret: str | None) -> None:
+def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str | None) -> None:
     """Register a shop without the install flow."""
+    from plugin import tokens
+
     services = _services()
     domain = domain.strip().lower()
     with services.sessions() as session, session.begin():
         existing = session.scalar(select(Shop).where(Shop.domain == domain))
         row = existing or Shop(domain=domain, settings={})
-        row.platform, row.access_token, row.active = platform, token, True
+        row.platform, row.active = platform, True
+        if token:
+            tokens.store_plain(row, token, tokens.cipher(services))
         if webhook_secret:
             row.webhook_secret = webhook_secret
         session.add(row)
     click.echo(f"{'updated' if existing else 'added'} {platform} shop {domain}")
+
+
+@main.group("app")
+def app_group() -> None:
+    """The Shopify app's own configuration."""
+
+
+@app_group.command("toml")
+@click.option(
+    "--compliance-only",
+    is_flag=True,
+    help="Only the compliance topics (the others are registered per shop at install).",
+)
+def app_toml(compliance_only: bool) -> None:
+    """Print the shopify.app.toml equivalent to manifest.json, for the Shopify CLI."""
+    from plugin import manifest
+    from plugin.config import environment_settings
+
+    settings = environment_settings()  # no database: this only reads the manifest
+    click.echo(
+        manifest.shopify_app_toml(
+            manifest.load(),
+            client_id=settings.get("SHOPIFY_API_KEY") or "",
+            app_url=settings["APP_URL"],
+            compliance_only=compliance_only,
+        ),
+        nl=False,
+    )
 
 
 @main.group()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from plugin import tokens
 from plugin.models import (
     CheckoutRow,
     ComplianceRecord,
@@ -25,9 +26,12 @@ from plugin.models import (
     Episode,
     OrderRow,
     OutboxMessage,
+    PageView,
     Shop,
     Step,
     Suppression,
+    TopicSignup,
+    Visitor,
 )
 
 REDACTED = "redacted"
@@ -82,7 +86,7 @@ def handle(
 def uninstall(session: Session, shop: Shop, now: datetime) -> str:
     """Stop everything for the shop: no more steps, nothing left to send, no token."""
     shop.active = False
-    shop.access_token = None
+    tokens.revoke(shop)  # the plaintext legacy column and the encrypted pair alike
     steps = session.execute(
         update(Step)
         .where(Step.shop_id == shop.id, Step.state == "pending")
@@ -195,6 +199,20 @@ def erase_customer(
         delete(Suppression).where(
             Suppression.shop_id == shop_id, Suppression.email.in_(emails_or_none)
         ),
+        # storefront: views and signups tied to the customer; the visitor id stays, unlinked
+        delete(PageView).where(
+            PageView.shop_id == shop_id, PageView.customer_external_id.in_(ids_or_none)
+        ),
+        delete(TopicSignup).where(
+            TopicSignup.shop_id == shop_id,
+            or_(
+                TopicSignup.email.in_(emails_or_none),
+                TopicSignup.customer_external_id.in_(ids_or_none),
+            ),
+        ),
+        update(Visitor)
+        .where(Visitor.shop_id == shop_id, Visitor.customer_external_id.in_(ids_or_none))
+        .values(customer_external_id=None),
         update(OutboxMessage)
         .where(
             OutboxMessage.shop_id == shop_id,

@@ -65,7 +65,16 @@ class Shop(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), unique=True)
     platform: Mapped[str] = mapped_column(String(32), default="shopify")
+    # Before 0004 a plaintext token lived here; it is never read for API calls any more.
     access_token: Mapped[str | None] = mapped_column(Text)
+    # Admin API credentials, encrypted at rest (plugin.crypto, plugin.tokens); an expiring
+    # offline token comes with a refresh token and both are rotated on refresh
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None]
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    refresh_token_expires_at: Mapped[datetime | None]
+    scopes: Mapped[str | None] = mapped_column(Text)  # as granted, comma-separated
+    email: Mapped[str | None] = mapped_column(String(320))  # the shop's own contact address
     webhook_secret: Mapped[str | None] = mapped_column(Text)
     # send window, frequency cap, timezone, sender... see plugin.policies.DEFAULT_SETTINGS
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -270,7 +279,15 @@ class Step(Base):
     __tablename__ = "steps"
     __table_args__ = (
         UniqueConstraint("episode_id", "step_id", name="uq_step"),
-        Index("ix_steps_due", "state", "due_at"),
+        # Only pending steps are indexed by due time: the index stays the size of the queue,
+        # and lookups by episode cannot mistake it for a better path than uq_step.
+        Index(
+            "ix_steps_pending_due",
+            "due_at",
+            "id",
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"))
@@ -337,3 +354,63 @@ class ComplianceRecord(Base):
     outcome: Mapped[str] = mapped_column(Text)
     export: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class Visitor(Base):
+    """A storefront visitor, known by the first-party id the storefront script keeps.
+
+    The id alone proves nothing; ``customer_external_id`` is set only through a verified
+    channel (a signed email-link or app-proxy token, or a confirmed signup).
+    """
+
+    __tablename__ = "visitors"
+    __table_args__ = (UniqueConstraint("shop_id", "visitor_id", name="uq_visitor"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    visitor_id: Mapped[str] = mapped_column(String(64))
+    customer_external_id: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    overlay_shown_at: Mapped[datetime | None]
+    signed_up_at: Mapped[datetime | None]
+
+
+class PageView(Base):
+    """A page or product view sent by the storefront script."""
+
+    __tablename__ = "page_views"
+    __table_args__ = (
+        Index("ix_page_views_customer", "shop_id", "customer_external_id", "viewed_at"),
+        Index("ix_page_views_visitor", "shop_id", "visitor_id", "viewed_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    visitor_id: Mapped[str] = mapped_column(String(64))
+    customer_external_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # page | product
+    path: Mapped[str] = mapped_column(String(512))
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(255))
+    viewed_at: Mapped[datetime]
+
+
+class TopicSignup(Base):
+    """A storefront signup for a topic; it enrolls nobody until its address is confirmed."""
+
+    __tablename__ = "topic_signups"
+    __table_args__ = (
+        UniqueConstraint("token", name="uq_topic_signup_token"),
+        Index("ix_topic_signups_email", "shop_id", "email"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    topic: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(String(64))
+    # pending -> confirmed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    customer_external_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import Counter
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from plugin.auth import require_shop
+from plugin.emails import TEMPLATES
+from plugin.enrollment import normalize_topic
 from plugin.models import Episode, OutboxMessage, Shop, Step
 from plugin.policies import shop_settings
+from plugin.sample_email import NoRecipient, queue_test_email
 from plugin.services import Services
 from plugin.workflow_store import save_workflow, shop_workflows, workflow_versions
 from rules.catalog import rule_catalog
 from rules.definitions import WorkflowInvalid
 from rules.evaluation import reason_group
+from rules.validation import ANCHORS, DELAY_UNITS, validate_workflow
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SENDGRID_TEMPLATE_ID = re.compile(r"^d-[0-9a-fA-F]{32}$")
+# built-in templates a customer email may use (staff_alert is for notify_staff)
+CUSTOMER_TEMPLATES = sorted(TEMPLATES - {"staff_alert"})
+# the shipped catch-all series a new topic's own series starts as a copy of
+TOPIC_TEMPLATE = "topic_nurture"
 PATH = re.compile(r"^(?P<path>[\w\[\].]+): (?P<message>.*)$", re.S)
 
 
@@ -58,8 +68,22 @@ def _json_body() -> dict[str, Any] | None:
 @bp.get("/catalog")
 @require_shop
 def catalog():  # type: ignore[no-untyped-def]
-    """Variables, operators per type and actions: what the rule editor is built from."""
-    return jsonify(rule_catalog())
+    """Variables, operators per type and actions: what the rule editor is built from.
+
+    Beside business-rules' export: the built-in email templates, delay units and anchors,
+    and the time zones the shop settings accept.
+    """
+    from zoneinfo import available_timezones
+
+    return jsonify(
+        {
+            **rule_catalog(),
+            "email_templates": CUSTOMER_TEMPLATES,
+            "delay_units": list(DELAY_UNITS),
+            "delay_anchors": sorted(ANCHORS),
+            "timezones": sorted(available_timezones()),
+        }
+    )
 
 
 @bp.get("/workflows")
@@ -108,11 +132,51 @@ def put_workflow(name: str):  # type: ignore[no-untyped-def]
             return _invalid(["enabled: expected true or false"])
         if definition.get("name") != name:
             return _invalid([f"name: must stay {name!r}"])
+        if errors := email_errors(definition):
+            return _invalid(errors)
         try:
             saved = save_workflow(session, g.shop.id, definition, enabled=enabled)
         except WorkflowInvalid as exc:
             return _invalid(exc.errors)
     return jsonify(workflow=_workflow_json(saved, None))
+
+
+@bp.post("/topics")
+@require_shop
+def add_topic():  # type: ignore[no-untyped-def]
+    """Start a series of its own for one signup topic: ``{"topic": "Skin care"}``.
+
+    The new workflow ``topic_<topic>`` is a copy of the shop's ``topic_nurture`` (its
+    emails, delays and conditions) whose trigger names the topic; from then on that
+    topic's signups get this series instead of the catch-all one. It is edited like any
+    other workflow afterwards.
+    """
+    body = _json_body()
+    raw = body.get("topic") if body else None
+    topic = normalize_topic(raw)
+    if topic is None or topic == "*":
+        return _invalid(["topic: a name with letters or digits, such as 'skincare'"])
+    name = "topic_" + topic.replace("-", "_")  # workflow names have no hyphens
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        workflows = shop_workflows(session, g.shop.id)
+        if name in workflows:
+            return _invalid([f"topic: {topic!r} already has its series ({name})"])
+        definition = copy.deepcopy(workflows[TOPIC_TEMPLATE].definition)
+        definition.update(
+            name=name,
+            title=f"Topic: {str(raw).strip()[:60]}",
+            description=f"Signups for the topic {topic!r} get these emails until they order.",
+        )
+        definition.pop("default_enabled", None)
+        definition["trigger"]["topic"] = topic
+        try:
+            saved = save_workflow(session, g.shop.id, definition, enabled=True)
+        except WorkflowInvalid as exc:
+            return _invalid(exc.errors)
+    response = jsonify(workflow=_workflow_json(saved, None))
+    response.status_code = 201
+    return response
 
 
 @bp.post("/workflows/<name>/versions/<int:version>/restore")
@@ -131,6 +195,50 @@ def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
         except WorkflowInvalid as exc:  # the catalog may have changed since
             return _invalid(exc.errors)
     return jsonify(workflow=_workflow_json(saved, None))
+
+
+@bp.post("/workflows/<name>/test-email")
+@require_shop
+def test_email(name: str):  # type: ignore[no-untyped-def]
+    """Queue a step's email, with sample data, to the shop's staff address.
+
+    Body: ``{"step": "<step id>"}`` (default: the first step that emails), and optionally
+    ``"definition"``: an unsaved draft to try out (validated, not saved).
+    """
+    body = _json_body()
+    if body is None:
+        return _invalid(["body: expected a JSON object"])
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        current = shop_workflows(session, g.shop.id).get(name)
+        if current is None:
+            return _not_found(name)
+        definition = body.get("definition", current.definition)
+        if not isinstance(definition, dict) or definition.get("name") != name:
+            return _invalid([f"definition: a definition of {name!r}"])
+        if errors := validate_workflow(definition) + email_errors(definition):
+            return _invalid(errors)
+        wanted = body.get("step")
+        step = next(
+            (
+                s
+                for s in definition["steps"]
+                if wanted in (None, s["id"])
+                and any(a["name"] == "send_email" for a in s["actions"])
+            ),
+            None,
+        )
+        if step is None:
+            return _invalid([f"step: no step {wanted!r} that sends an email"])
+        shop = session.get_one(Shop, g.shop.id)
+        try:
+            row = queue_test_email(session, shop, name, step, services.now())
+        except NoRecipient as exc:
+            return _invalid([f"staff_email: {exc}"])
+        queued = {"id": row.id, "to": row.to_email, "subject": row.subject, "step": step["id"]}
+        preview = row.preview_html
+    services.work_arrived.set()  # the embedded worker delivers it now, not at its next tick
+    return jsonify(queued=queued, preview_html=preview)
 
 
 @bp.get("/settings")
@@ -160,13 +268,21 @@ def put_settings():  # type: ignore[no-untyped-def]
 @bp.get("/activity")
 @require_shop
 def activity():  # type: ignore[no-untyped-def]
-    """The latest decisions, each with its reason: why a customer got (or did not get) a message."""
+    """The latest decisions, each with its reason: why a customer got (or did not get) a message.
+
+    ``?workflow=<name>`` keeps one workflow's; ``?limit=`` up to 200 (default 50).
+    """
     services = Services.of(current_app)
     with services.sessions() as session:
         rows = session.execute(
             select(Step, Episode)
             .join(Episode, Episode.id == Step.episode_id)
             .where(Step.shop_id == g.shop.id, Step.decided_at.is_not(None))
+            .where(
+                Episode.workflow == request.args["workflow"]
+                if request.args.get("workflow")
+                else true()
+            )
             .order_by(Step.decided_at.desc(), Step.id.desc())
             .limit(max(1, min(request.args.get("limit", 50, type=int) or 50, 200)))
         ).all()
@@ -213,6 +329,31 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     return errors
 
 
+def email_errors(definition: dict[str, Any]) -> list[str]:
+    """What rules cannot know: built-in template names and SendGrid template ids."""
+    errors = []
+    steps = definition.get("steps")
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        actions = step.get("actions") if isinstance(step, dict) else None
+        for j, action in enumerate(actions if isinstance(actions, list) else []):
+            if not isinstance(action, dict) or action.get("name") != "send_email":
+                continue
+            params = action.get("params")
+            params = params if isinstance(params, dict) else {}
+            where = f"steps[{i}].actions[{j}].params"
+            template = params.get("template")
+            if isinstance(template, str) and template not in CUSTOMER_TEMPLATES:
+                errors.append(
+                    f"{where}.template: one of the built-in templates ({', '.join(CUSTOMER_TEMPLATES)})"
+                )
+            template_id = params.get("template_id")
+            if template_id is not None and not (
+                isinstance(template_id, str) and SENDGRID_TEMPLATE_ID.match(template_id)
+            ):
+                errors.append(f"{where}.template_id: a SendGrid dynamic template id, d- and 32 hex")
+    return errors
+
+
 def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
     """Per workflow: enrolled, converted, emails sent, skipped steps by reason."""
     stats: dict[str, dict[str, Any]] = {}
@@ -234,6 +375,7 @@ def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
             OutboxMessage.shop_id == shop_id,
             OutboxMessage.kind == "email",
             OutboxMessage.state.in_(("sent", "kept")),
+            OutboxMessage.episode_id.is_not(None),  # not the merchant's own test emails
         )
         .group_by(OutboxMessage.workflow)
     ):

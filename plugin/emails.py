@@ -23,6 +23,17 @@ SUBJECTS = {
     "winback_offer": "A welcome-back gift: {percent} off",
     "stay_subscribed": "Do you still want to hear from us?",
     "staff_alert": "Nudge alert: {customer} needs attention",
+    "welcome": "Welcome to {shop}",
+    "welcome_bestsellers": "Where to start: our best sellers",
+    "welcome_offer": "A welcome gift: {percent} off your first order",
+    "topic_nurture": "Getting started with {topic}",
+    "topic_guide": "Our guide to {topic}",
+    "topic_picks": "Our picks for {topic}",
+    "lead_guide": "How to choose well",
+    "lead_stories": "What our customers say",
+    "lead_offer": "{percent} off your first order",
+    "sales_rep_alert": "Sales alert: {customer} is showing buying intent",
+    "signup_confirm": "Please confirm your subscription to {shop}",
 }
 TEMPLATES = frozenset(SUBJECTS)
 
@@ -77,6 +88,19 @@ DEFAULTS: dict[str, Any] = {
     "unsubscribe_url": None,
     "products": [],
     "customer_email": None,
+    # storefront-era workflows
+    "topic": None,
+    "visit_url": None,
+    "confirm_url": None,
+    "customer_name": None,
+    "intent_pages": [],
+    "recent_pages": [],
+    "window_hours": None,
+    "abandoned_cart_value": None,
+    "orders_count": 0,
+    "total_spent": None,
+    "last_order_at": None,
+    "customer_since": None,
 }
 
 
@@ -86,7 +110,9 @@ def _subject(template: str, context: dict[str, Any]) -> str:
         name=context.get("first_name") or "Hi",
         percent=f"{percent:g}%" if isinstance(percent, int | float) else "a discount",
         order=f" {context['order_name']}" if context.get("order_name") else "",
-        customer=context.get("customer_email") or "a customer",
+        customer=context.get("customer_name") or context.get("customer_email") or "a customer",
+        shop=context.get("shop_name") or "our shop",
+        topic=context.get("topic") or "your topic",
     )
 
 

@@ -196,3 +196,34 @@ def test_a_saved_definition_that_no_longer_validates_is_kept_off_with_its_proble
         "/api/workflows/upsell", json={"enabled": True}, headers=auth(session_token())
     )
     assert response.status_code == 422
+
+
+def test_a_merchant_adds_a_topic_series_that_starts_as_the_catch_all_copy(client, shop, other_shop):
+    headers = auth(session_token())
+    created = client.post("/api/topics", json={"topic": "Skin Care"}, headers=headers)
+    assert created.status_code == 201
+    workflow = created.json["workflow"]
+    assert (workflow["name"], workflow["enabled"], workflow["version"]) == (
+        "topic_skin_care",
+        True,
+        1,
+    )
+    definition = workflow["definition"]
+    assert definition["trigger"]["topic"] == "skin-care"
+    catch_all = client.get("/api/workflows/topic_nurture", headers=headers).json["workflow"]
+    assert definition["steps"] == catch_all["definition"]["steps"]
+    # from then on it is an ordinary workflow: listed, edited, versioned
+    names = {w["name"] for w in client.get("/api/workflows", headers=headers).json["workflows"]}
+    assert "topic_skin_care" in names
+    definition["steps"][1]["delay"]["days"] = 5
+    saved = client.put(
+        "/api/workflows/topic_skin_care", json={"definition": definition}, headers=headers
+    )
+    assert saved.status_code == 200 and saved.json["workflow"]["version"] == 2
+    # once per topic, a usable name, and only for the shop that made it
+    again = client.post("/api/topics", json={"topic": "skin care"}, headers=headers)
+    assert again.status_code == 422 and again.json["errors"][0]["path"] == "topic"
+    for bad in ({"topic": "  "}, {"topic": "*"}, {"topic": 7}, {}):
+        assert client.post("/api/topics", json=bad, headers=headers).status_code == 422
+    theirs = auth(session_token(OTHER))
+    assert client.get("/api/workflows/topic_skin_care", headers=theirs).status_code == 404

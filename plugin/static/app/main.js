@@ -1,0 +1,81 @@
+// Start the settings page: fetch the catalog, the workflows and the shop's settings with the
+// session token, then build one card per workflow and the shop-wide card.
+
+import { api, shop } from "./session.js";
+import { h } from "./dom.js";
+import { SettingsCard } from "./settings_card.js";
+import { TopicCard } from "./topic_card.js";
+import { WorkflowCard } from "./workflow_card.js";
+
+const content = document.getElementById("content");
+const page = document.getElementById("app");
+const toastEl = document.getElementById("toast");
+let toastTimer = null;
+
+function toast(message) {
+  if (window.shopify?.toast?.show) {
+    window.shopify.toast.show(message);
+    return;
+  }
+  toastEl.textContent = message;
+  toastEl.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (toastEl.hidden = true), 4000);
+}
+
+function unauthorized(error) {
+  const notInstalled = /not installed/.test(error.body?.detail || "");
+  return h(
+    "div",
+    { class: "card empty-state", dataset: { role: "signed-out" } },
+    h("h2", {}, notInstalled ? "Nudge is not installed on this shop" : "Open Nudge from your Shopify admin"),
+    h("p", { class: "subdued" }, notInstalled
+      ? "Install the app from the Shopify admin, then open it again."
+      : "This page needs a Shopify session. Open it from Apps in your store's admin."),
+  );
+}
+
+async function start() {
+  if (shop) document.getElementById("shop-name").textContent = shop;
+  try {
+    const [catalog, { workflows }, { settings }] = await Promise.all([
+      api("GET", "/catalog"),
+      api("GET", "/workflows"),
+      api("GET", "/settings"),
+    ]);
+    const context = { catalog, toast, workflows };
+    const cards = workflows.map((workflow) => new WorkflowCard(workflow, context));
+    const settingsCard = new SettingsCard(settings, context);
+    const topicsTitle = h("h2", { class: "section-title" }, "Topics");
+    const topicCard = new TopicCard({
+      ...context,
+      added: (workflow) => {
+        const card = new WorkflowCard(workflow, context);
+        cards.push(card);
+        topicsTitle.before(card.element);
+      },
+    });
+    content.replaceChildren(
+      h("h2", { class: "section-title" }, "Workflows"),
+      ...cards.map((card) => card.element),
+      topicsTitle,
+      topicCard.element,
+      h("h2", { class: "section-title" }, "Settings"),
+      settingsCard.element,
+    );
+    window.addEventListener("beforeunload", (event) => {
+      if (cards.some((card) => card.dirty) || settingsCard.dirty) event.preventDefault();
+    });
+  } catch (error) {
+    content.replaceChildren(
+      error.status === 401
+        ? unauthorized(error)
+        : h("div", { class: "banner critical" }, `Nudge could not load: ${error.message}`),
+    );
+  } finally {
+    page.removeAttribute("aria-busy");
+    page.dataset.ready = "true";
+  }
+}
+
+start();

@@ -1,0 +1,322 @@
+// One workflow: its switch, timing, thresholds, conditions, emails, numbers and recent
+// decisions. Edits change a draft; Save sends it whole (PUT /api/workflows/<name>), which the
+// server validates and stores as a new version, or refuses with errors that name each field.
+
+import { api } from "./session.js";
+import { barChart } from "./chart.js";
+import { clearErrors, showErrors } from "./errors.js";
+import { field, h, humanize, numberOrText, select } from "./dom.js";
+import { RuleEditor, isGroup } from "./rule_editor.js";
+import { StepEditor } from "./step_editor.js";
+
+const OUTCOMES = { fired: "Ran", skipped: "Skipped", cancelled: "Cancelled" };
+
+function ago(iso) {
+  const when = new Date(iso);
+  const minutes = Math.round((Date.now() - when.getTime()) / 60000);
+  if (minutes < 0 || minutes > 14 * 1440) {
+    return when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+  if (minutes < 1) return "just now";
+  if (minutes < 60) return `${minutes} min ago`;
+  if (minutes < 48 * 60) return `${Math.round(minutes / 60)} h ago`;
+  return `${Math.round(minutes / 1440)} days ago`;
+}
+
+export class WorkflowCard {
+  constructor(workflow, { catalog, toast }) {
+    this.catalog = catalog;
+    this.toast = toast;
+    this.saved = workflow;
+    this.expanded = false;
+    this.element = h("section", { class: "card workflow", dataset: { workflow: workflow.name } });
+    this.reset();
+  }
+
+  get name() {
+    return this.saved.name;
+  }
+
+  reset() {
+    this.draft = structuredClone(this.saved.definition);
+    this.enabled = this.saved.enabled;
+    for (const step of this.draft.steps || []) {
+      // the editor works on groups; a bare leaf means the same as a group of one
+      if (step.conditions && !isGroup(step.conditions)) step.conditions = { all: [step.conditions] };
+    }
+    this.render();
+  }
+
+  get dirty() {
+    return (
+      this.enabled !== this.saved.enabled ||
+      JSON.stringify(this.draft) !== JSON.stringify(this.saved.definition)
+    );
+  }
+
+  changed() {
+    this.footer.hidden = !this.dirty && !this.footerMessage.textContent;
+    this.saveButton.disabled = !this.dirty;
+    this.discardButton.disabled = !this.dirty;
+  }
+
+  render() {
+    const editor = new RuleEditor(this.catalog, () => this.changed());
+    const steps = new StepEditor(this.catalog, this.name, () => this.draft, () => this.changed());
+    this.body = h(
+      "div",
+      { class: "card-body layout", hidden: !this.expanded },
+      h("div", { class: "main" }, this.startSection(), ...this.draft.steps.map((step, i) => steps.render(step, i, editor)), this.historySection()),
+      h("aside", { class: "side" }, this.statsSection(), this.activitySection()),
+    );
+    this.footerMessage = h("div", { class: "footer-message", role: "alert" });
+    this.discardButton = h("button", { type: "button", class: "btn", onclick: () => this.reset() }, "Discard");
+    this.saveButton = h("button", { type: "button", class: "btn primary", dataset: { role: "save" }, onclick: () => this.save() }, "Save");
+    this.footer = h("div", { class: "card-footer" }, this.footerMessage, h("div", { class: "buttons" }, this.discardButton, this.saveButton));
+    this.element.replaceChildren(...[this.header(), this.problems(), this.body, this.footer].filter(Boolean));
+    this.changed();
+    if (this.expanded) this.loadActivity();
+  }
+
+  header() {
+    const stats = this.saved.stats;
+    const skipped = Object.values(stats.skipped || {}).reduce((a, b) => a + b, 0);
+    const toggle = h("button", {
+      type: "button",
+      role: "switch",
+      class: "switch",
+      "aria-checked": String(this.enabled),
+      "aria-label": `${this.saved.title} is ${this.enabled ? "on" : "off"}`,
+      dataset: { path: "enabled", role: "enabled" },
+      onclick: () => {
+        this.enabled = !this.enabled;
+        toggle.setAttribute("aria-checked", String(this.enabled));
+        toggle.setAttribute("aria-label", `${this.saved.title} is ${this.enabled ? "on" : "off"}`);
+        state.textContent = this.enabled ? "On" : "Off";
+        this.changed();
+      },
+    }, h("span", { class: "knob" }));
+    const state = h("span", { class: "switch-state" }, this.enabled ? "On" : "Off");
+    const expand = h("button", {
+      type: "button",
+      class: "btn",
+      "aria-expanded": String(this.expanded),
+      dataset: { role: "expand" },
+      onclick: () => this.setExpanded(!this.expanded),
+    }, this.expanded ? "Close" : "Edit");
+    this.expandButton = expand;
+    const category = this.saved.category === "transactional" ? "Transactional" : "Marketing";
+    return h(
+      "div",
+      { class: "card-header" },
+      h(
+        "div",
+        { class: "title-block" },
+        h("h2", {}, this.saved.title, " ", h("span", { class: "badge" }, category), h("span", { class: "badge subtle" }, this.saved.version ? `Version ${this.saved.version}` : "Default")),
+        h("p", { class: "subdued" }, this.draft.description || ""),
+        h(
+          "p",
+          { class: "summary" },
+          metric(stats.enrolled, "enrolled"),
+          metric(stats.sent, "emails sent"),
+          metric(stats.converted, "converted"),
+          metric(skipped, "skipped"),
+        ),
+      ),
+      h("div", { class: "header-actions" }, h("label", { class: "switch-label" }, toggle, state), expand),
+    );
+  }
+
+  setExpanded(expanded) {
+    this.expanded = expanded;
+    this.body.hidden = !expanded;
+    this.expandButton.textContent = expanded ? "Close" : "Edit";
+    this.expandButton.setAttribute("aria-expanded", String(expanded));
+    if (expanded) this.loadActivity();
+  }
+
+  problems() {
+    if (!this.saved.problems?.length) return null;
+    return h(
+      "div",
+      { class: "banner critical" },
+      h("strong", {}, "This saved version no longer passes validation, so it is off. Fix these and save:"),
+      h("ul", {}, this.saved.problems.map((p) => h("li", {}, p))),
+    );
+  }
+
+  // trigger, thresholds, consent
+  startSection() {
+    const d = this.draft;
+    const trigger = d.trigger || {};
+    const number = (label, path, get, set, help, attrs = {}) =>
+      field(label, h("input", {
+        type: "number",
+        step: "any",
+        value: get() ?? "",
+        dataset: { path },
+        ...attrs,
+        oninput: (event) => {
+          set(numberOrText(event.target.value));
+          this.changed();
+        },
+      }), help);
+    const fields = [];
+    if (trigger.sweep === "inactive") {
+      fields.push(number("Inactive for (days)", "trigger.inactive_days", () => trigger.inactive_days, (v) => (trigger.inactive_days = v), "No order and no email engagement for this long."));
+    }
+    if (trigger.sweep === "reorder_due") {
+      fields.push(number("Look ahead (days)", "trigger.lead_days", () => trigger.lead_days, (v) => (trigger.lead_days = v), "Enroll this many days before the expected re-order."));
+    }
+    if ("max_age_hours" in trigger) {
+      fields.push(number("Max event age (hours)", "trigger.max_age_hours", () => trigger.max_age_hours, (v) => (trigger.max_age_hours = v), "Older events enroll nobody."));
+    }
+    fields.push(
+      number("Re-enroll after (days)", "reenroll_after_days", () => d.reenroll_after_days, (v) => (d.reenroll_after_days = v), `Per ${trigger.subject || "subject"}; empty: never.`),
+      number("Holdout group (%)", "holdout_percent", () => d.holdout_percent ?? 0, (v) => (d.holdout_percent = v ?? 0), "Enrolled but never messaged, to measure lift.", { min: 0, max: 100 }),
+    );
+    const consent = field(
+      "Consent policy",
+      select(
+        [
+          ["marketing", "Marketing: only customers who agreed to marketing email"],
+          ["transactional", "Transactional: about an order the customer placed"],
+        ],
+        d.category || "marketing",
+        {
+          dataset: { path: "category" },
+          onchange: (event) => {
+            d.category = event.target.value;
+            this.changed();
+          },
+        },
+      ),
+      "Marketing email also keeps to the send window and frequency cap, and carries an unsubscribe link.",
+    );
+    const starts = trigger.sweep
+      ? trigger.sweep === "inactive"
+        ? "a daily sweep finds customers with no order and no engagement"
+        : "a daily sweep finds customers due to re-order"
+      : `${humanize(trigger.event || "an event").toLowerCase()} (per ${trigger.subject})`;
+    return h(
+      "section",
+      { class: "section" },
+      h("h3", {}, "When it starts"),
+      h("p", { class: "subdued" }, `Starts when ${starts}.`, d.exit_on?.length ? ` Stops at: ${d.exit_on.map((e) => humanize(e).toLowerCase()).join(", ")}.` : ""),
+      h("div", { class: "grid" }, fields),
+      consent,
+    );
+  }
+
+  statsSection() {
+    const stats = this.saved.stats;
+    const skipped = Object.entries(stats.skipped || {}).sort((a, b) => b[1] - a[1]);
+    const skippedTotal = skipped.reduce((sum, [, n]) => sum + n, 0);
+    return h(
+      "section",
+      { class: "section" },
+      h("h3", {}, "Results"),
+      barChart(
+        [
+          { label: "Enrolled", value: stats.enrolled, tone: "default" },
+          { label: "Emails sent", value: stats.sent, tone: "info" },
+          { label: "Converted", value: stats.converted, tone: "success" },
+          { label: "Skipped", value: skippedTotal, tone: "subdued" },
+        ],
+        { title: `${this.saved.title} results` },
+      ),
+      skipped.length
+        ? h("div", { class: "reasons" }, h("h4", {}, "Skipped because"), h("ul", {}, skipped.slice(0, 6).map(([reason, n]) => h("li", {}, h("span", {}, reason), h("span", { class: "count" }, n.toLocaleString())))))
+        : h("p", { class: "subdued" }, "Nothing skipped yet."),
+    );
+  }
+
+  activitySection() {
+    this.activityList = h("ol", { class: "activity" }, h("li", { class: "subdued" }, "Loading…"));
+    return h("section", { class: "section" }, h("h3", {}, "Recent decisions"), this.activityList);
+  }
+
+  async loadActivity() {
+    try {
+      const { activity } = await api("GET", `/activity?workflow=${encodeURIComponent(this.name)}&limit=8`);
+      this.activityList.replaceChildren(
+        ...(activity.length
+          ? activity.map((item) =>
+              h("li", {},
+                h("div", { class: "activity-head" },
+                  h("span", { class: `badge ${item.outcome}` }, OUTCOMES[item.outcome] || humanize(item.outcome)),
+                  h("strong", {}, humanize(item.step)),
+                ),
+                h("p", { class: "reason" }, item.reason || ""),
+                h("p", { class: "meta" }, `Customer ${item.customer} · `, h("time", { datetime: item.decided_at }, ago(item.decided_at)))))
+          : [h("li", { class: "subdued" }, "No decisions yet. They appear here as steps fall due.")]),
+      );
+    } catch (error) {
+      this.activityList.replaceChildren(h("li", { class: "critical" }, error.message));
+    }
+  }
+
+  historySection() {
+    const list = h("ul", { class: "versions" });
+    const details = h("details", { class: "section history" }, h("summary", {}, "Version history"), list);
+    details.addEventListener("toggle", async () => {
+      if (!details.open) return;
+      list.replaceChildren(h("li", { class: "subdued" }, "Loading…"));
+      const { versions } = await api("GET", `/workflows/${this.name}`);
+      list.replaceChildren(
+        ...(versions.length
+          ? versions.map((v) =>
+              h("li", {},
+                h("span", {}, `Version ${v.version} · ${v.enabled ? "on" : "off"} · ${new Date(v.created_at).toLocaleString()}`),
+                v.version === this.saved.version
+                  ? h("span", { class: "badge subtle" }, "Current")
+                  : h("button", { type: "button", class: "btn plain", onclick: () => this.restore(v.version) }, "Restore")))
+          : [h("li", { class: "subdued" }, "Only the default so far.")]),
+      );
+    });
+    return details;
+  }
+
+  async restore(version) {
+    try {
+      const { workflow } = await api("POST", `/workflows/${this.name}/versions/${version}/restore`);
+      this.accept(workflow);
+      this.toast(`Restored as version ${workflow.version}`);
+    } catch (error) {
+      this.footerMessage.textContent = error.message;
+      this.changed();
+    }
+  }
+
+  accept(workflow) {
+    this.saved = { ...workflow, stats: this.saved.stats };
+    this.reset();
+  }
+
+  async save() {
+    this.saveButton.disabled = true;
+    this.footerMessage.textContent = "";
+    clearErrors(this.element);
+    try {
+      const { workflow } = await api("PUT", `/workflows/${this.name}`, { definition: this.draft, enabled: this.enabled });
+      this.accept(workflow);
+      this.toast(`${workflow.title} saved (version ${workflow.version})`);
+    } catch (error) {
+      const errors = error.fieldErrors;
+      if (errors.length && !this.expanded && errors.some((e) => e.path !== "enabled")) this.setExpanded(true);
+      const unplaced = showErrors(this.element, errors);
+      const count = errors.length;
+      this.footerMessage.replaceChildren(
+        h("strong", {}, count ? `Nothing was saved: ${count === 1 ? "1 problem" : `${count} problems`} to fix.` : `Nothing was saved: ${error.message}`),
+        h("ul", {}, unplaced.map((e) => h("li", {}, e.path ? `${e.path}: ${e.message}` : e.message))),
+      );
+      this.footerMessage.classList.add("critical");
+      this.changed();
+      this.element.querySelector('[aria-invalid="true"], .has-error')?.scrollIntoView({ block: "center" });
+    }
+  }
+}
+
+function metric(value, label) {
+  return h("span", { class: "metric" }, h("strong", {}, (value || 0).toLocaleString()), ` ${label}`);
+}

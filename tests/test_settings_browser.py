@@ -1,0 +1,341 @@
+"""The settings page driven in a real headless Chromium (Playwright), against the real app
+on a local port with a real SQLite database.
+
+Skipped with the reason when Playwright or Chromium is missing, unless CI=true (then it
+fails: CI installs Debian's chromium). No request may leave the machine: App Bridge's CDN
+script is refused, so these also prove the page works without it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from plugin.models import OutboxMessage, Shop, WorkflowConfig
+from tests import payloads
+from tests.conftest import SHOP, session_token
+from tests.test_workflows import T0
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = os.environ.get("NUDGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _browser_or_skip() -> Any:
+    """Playwright's sync API, or skip (fail under CI) saying what is missing."""
+    problem = None
+    try:
+        from playwright import sync_api
+    except ImportError:
+        problem = "Playwright is not installed (pip install playwright)"
+    if problem is None and not Path(CHROMIUM).exists():
+        problem = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return sync_api
+
+
+@pytest.fixture
+def live_server(app, send_webhook, at) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a real port, with a little history so the numbers and activity show."""
+    shoppers = {501: True, 502: True, 503: False, 504: True}  # id -> accepts marketing
+    for customer_id, subscribed in shoppers.items():
+        email = f"shopper{customer_id}@example.com"
+        send_webhook("customers/create", payloads.customer(customer_id, email))
+        send_webhook(
+            "customers_email_marketing_consent/update",
+            payloads.consent(customer_id, email, subscribed=subscribed),
+        )
+    for token, customer_id, price in (("tok-a", 501, "60.00"), ("tok-b", 502, "9.00")) + (
+        ("tok-c", 503, "80.00"),
+    ):
+        send_webhook(
+            "checkouts/create",
+            payloads.checkout(
+                token,
+                T0,
+                price=price,
+                customer_id=customer_id,
+                email=f"shopper{customer_id}@example.com",
+                accepts_marketing=shoppers[customer_id],
+            ),
+        )
+    send_webhook(
+        "orders/create",
+        payloads.order(
+            7001,
+            T0,
+            customer_id=504,
+            email="shopper504@example.com",
+            fulfilled_at=T0 + timedelta(days=1),
+        ),
+    )
+    at(T0 + timedelta(hours=4, minutes=1))
+    send_webhook(
+        "orders/create",
+        payloads.order(
+            7002,
+            T0 + timedelta(hours=6),
+            checkout_token="tok-a",
+            customer_id=501,
+            email="shopper501@example.com",
+        ),
+    )
+    at(T0 + timedelta(days=8, hours=1))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def page(live_server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    sync_api = _browser_or_skip()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        outside: list[str] = []
+
+        def only_this_machine(route: Any) -> None:
+            if urlsplit(route.request.url).hostname == "127.0.0.1":
+                route.continue_()
+            else:  # App Bridge's CDN, or anything else on the internet
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_this_machine)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.outside = outside
+        yield page
+        browser.close()
+        assert not errors, f"the page threw: {errors}"
+        assert all("cdn.shopify.com" in url for url in outside), outside
+
+
+def open_app(page: Any, base: str, token: str | None = None) -> None:
+    query = {"shop": SHOP, "host": "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvdGVzdC1zaG9w"}
+    if token is not False:
+        query["id_token"] = token or session_token(expires_in=600)
+    page.goto(f"{base}/?{urlencode(query)}")
+    page.wait_for_selector("#app[data-ready='true']")
+
+
+def card(page: Any, name: str) -> Any:
+    return page.locator(f"[data-workflow='{name}']")
+
+
+def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(path, ARTIFACTS / name)
+    return path
+
+
+def api_workflow(app, name: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {session_token()}"}
+    return app.test_client().get(f"/api/workflows/{name}", headers=headers).json
+
+
+def saved_versions(services, name: str) -> int:  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        return session.scalar(
+            select(func.count()).select_from(WorkflowConfig).where(WorkflowConfig.name == name)
+        )
+
+
+def test_toggle_condition_and_delay_are_saved_and_survive_a_reload(
+    page, live_server, app, services, tmp_path
+):
+    open_app(page, live_server)
+    abandonment = card(page, "cart_abandonment")
+    assert "Cart and checkout abandonment" in abandonment.locator("h2").inner_text()
+    switch = abandonment.locator("[data-role='enabled']")
+    assert switch.get_attribute("aria-checked") == "true"
+    switch.click()
+    assert switch.get_attribute("aria-checked") == "false"
+
+    abandonment.locator("[data-role='expand']").click()
+    reminder = abandonment.locator("[data-step='reminder']")
+    # the cart-value condition: a new operator and threshold
+    value_row = reminder.locator("[data-path='steps[0].conditions.all[5]']")
+    assert value_row.locator("[data-role='variable']").input_value() == "checkout_value"
+    value_row.locator("[data-role='operator']").select_option("greater_than")
+    value_row = reminder.locator("[data-path='steps[0].conditions.all[5]']")  # redrawn
+    value_row.locator("[data-role='value']").fill("35")
+    # and a new condition in a nested "any" group, built from the catalog
+    reminder.locator("[data-role='add-group']").first.click()
+    nested = reminder.locator("[data-path='steps[0].conditions.all[8]']")
+    nested.locator("[data-role='group-mode']").select_option("any")
+    nested = reminder.locator("[data-path='steps[0].conditions.all[8]']")
+    leaf = nested.locator("[data-path='steps[0].conditions.all[8].any[0]']")
+    leaf.locator("[data-role='variable']").select_option("customer_tags")
+    leaf.locator("input[data-role='value']").fill("vip")
+    leaf.locator("input[data-role='value']").press("Enter")
+    # the delay: 4 hours -> 6 hours
+    reminder.locator("[data-role='delay-amount']").fill("6")
+    abandonment.locator("[data-role='save']").click()
+    page.wait_for_selector("[data-workflow='cart_abandonment'] .badge:text('Version 1')")
+    screenshot(page, tmp_path, "settings-saved.png")
+
+    page.reload()
+    page.wait_for_selector("#app[data-ready='true']")
+    abandonment = card(page, "cart_abandonment")
+    assert abandonment.locator("[data-role='enabled']").get_attribute("aria-checked") == "false"
+    abandonment.locator("[data-role='expand']").click()
+    reminder = abandonment.locator("[data-step='reminder']")
+    row = reminder.locator("[data-path='steps[0].conditions.all[5]']")
+    assert row.locator("[data-role='operator']").input_value() == "greater_than"
+    assert row.locator("[data-role='value']").input_value() == "35"
+    assert reminder.locator("[data-role='delay-amount']").input_value() == "6"
+    assert "vip" in reminder.locator("[data-path='steps[0].conditions.all[8]']").inner_text()
+    screenshot(page, tmp_path, "settings.png")
+
+    detail = api_workflow(app, "cart_abandonment")
+    workflow = detail["workflow"]
+    assert workflow["enabled"] is False and workflow["version"] == 1
+    reminder_def = workflow["definition"]["steps"][0]
+    assert reminder_def["delay"] == {"hours": 6, "from": "checkout_activity"}
+    assert reminder_def["conditions"]["all"][5] == {
+        "name": "checkout_value",
+        "operator": "greater_than",
+        "value": 35,
+    }
+    assert reminder_def["conditions"]["all"][8] == {
+        "any": [{"name": "customer_tags", "operator": "contains_all", "value": ["vip"]}]
+    }
+    assert saved_versions(services, "cart_abandonment") == 1
+    assert saved_versions(services, "upsell") == 0  # only the edited workflow was saved
+
+
+def test_an_invalid_value_is_shown_next_to_its_field_and_nothing_is_saved(
+    page, live_server, app, services, tmp_path
+):
+    open_app(page, live_server)
+    upsell = card(page, "upsell")
+    upsell.locator("[data-role='expand']").click()
+    upsell.locator("[data-role='enabled']").click()
+    delay = upsell.locator("[data-role='delay-amount']")
+    delay.fill("-2")  # only a delay before the expected re-order may be negative
+    value = upsell.locator("[data-path='steps[0].conditions.all[0]'] [data-role='variable']")
+    value.select_option("order_value")  # a numeric variable: its value input is a number
+    upsell.locator("[data-path='steps[0].conditions.all[0].value']").fill("")
+    upsell.locator("[data-role='save']").click()
+    page.wait_for_selector("[data-workflow='upsell'] .field-error")
+
+    delay_error = upsell.locator(".delay .field-error")
+    assert "negative" in delay_error.inner_text()
+    assert delay.get_attribute("aria-invalid") == "true"
+    row_error = upsell.locator("[data-path='steps[0].conditions.all[0]'] .field-error")
+    assert "expected a number" in row_error.inner_text()
+    assert "Nothing was saved" in upsell.locator(".footer-message").inner_text()
+    screenshot(page, tmp_path, "settings-errors.png")
+
+    assert saved_versions(services, "upsell") == 0
+    assert api_workflow(app, "upsell")["workflow"]["enabled"] is True
+    page.reload()
+    page.wait_for_selector("#app[data-ready='true']")
+    upsell = card(page, "upsell")
+    assert upsell.locator("[data-role='enabled']").get_attribute("aria-checked") == "true"
+
+
+def test_shop_wide_settings_validate_then_save(page, live_server, app, services):
+    open_app(page, live_server)
+    settings = page.locator("#shop-settings")
+    settings.locator("[data-path='send_window.start_hour']").fill("25")
+    settings.locator("[data-path='frequency_cap_hours']").fill("24")
+    settings.locator("[data-path='staff_email']").fill("owner@shop.example")
+    settings.locator("[data-role='save-settings']").click()
+    error = settings.locator("[data-error-for='send_window.start_hour']")
+    error.wait_for()
+    assert "hour" in error.inner_text()
+    with services.sessions() as session:
+        assert session.scalar(select(Shop.settings).where(Shop.domain == SHOP)) == {}
+
+    settings.locator("[data-path='send_window.start_hour']").fill("8")
+    settings.locator("[data-role='save-settings']").click()
+    page.wait_for_selector("#toast:text('saved')")
+    page.reload()
+    page.wait_for_selector("#app[data-ready='true']")
+    settings = page.locator("#shop-settings")
+    assert settings.locator("[data-path='send_window.start_hour']").input_value() == "8"
+    assert settings.locator("[data-path='frequency_cap_hours']").input_value() == "24"
+    with services.sessions() as session:
+        stored = session.scalar(select(Shop.settings).where(Shop.domain == SHOP))
+    assert stored["send_window"]["start_hour"] == 8 and stored["frequency_cap_hours"] == 24
+    assert stored["staff_email"] == "owner@shop.example"
+
+
+def test_send_a_test_email_to_myself(page, live_server, services):
+    with services.sessions() as session, session.begin():
+        shop = session.scalar(select(Shop).where(Shop.domain == SHOP))
+        shop.settings = {"staff_email": "owner@shop.example"}
+    open_app(page, live_server)
+    abandonment = card(page, "cart_abandonment")
+    abandonment.locator("[data-role='expand']").click()
+    offer = abandonment.locator("[data-step='offer']")
+    offer.locator("[data-role='test-email']").click()
+    result = offer.locator(".test-result")
+    result.filter(has_text="Sent to").wait_for()
+    assert "owner@shop.example" in result.inner_text()
+    with services.sessions() as session:
+        [message] = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.to_email == "owner@shop.example")
+        ).all()
+    assert message.template == "cart_offer" and message.subject.startswith("[Test]")
+    assert "NUDGE-TEST" in (message.preview_html or "")  # the step's discount, as a sample
+
+
+def test_a_merchant_adds_a_topic_series_and_edits_it_like_any_workflow(
+    page, live_server, app, services
+):
+    open_app(page, live_server)
+    topics = page.locator("#topics")
+    topics.locator("[data-path='topic']").fill("*")
+    topics.locator("[data-role='add-topic']").click()
+    topics.locator("[data-error-for='topic']").wait_for()
+    assert saved_versions(services, "topic_tea") == 0
+
+    topics.locator("[data-path='topic']").fill("Tea")
+    topics.locator("[data-role='add-topic']").click()
+    series = card(page, "topic_tea")
+    series.wait_for()
+    assert "tea" in topics.locator("[data-role='topics']").inner_text()
+    series.locator("[data-role='enabled']").click()  # switched off, like any other card
+    series.locator("[data-role='save']").click()
+    page.wait_for_selector("[data-workflow='topic_tea'] .badge:text('Version 2')")
+    page.reload()
+    page.wait_for_selector("#app[data-ready='true']")
+    assert card(page, "topic_tea").count() == 1
+    workflow = api_workflow(app, "topic_tea")["workflow"]
+    assert workflow["definition"]["trigger"]["topic"] == "tea"
+    assert workflow["enabled"] is False and saved_versions(services, "topic_tea") == 2
+
+
+def test_signed_out_page_shows_no_data(page, live_server):
+    open_app(page, live_server, token=False)
+    assert page.locator("[data-role='signed-out']").is_visible()
+    assert page.locator("[data-workflow]").count() == 0
+
+
+def test_development_tokens_from_this_machine(page, live_server, services):
+    services.settings["DEV_SESSION_TOKENS"] = True
+    open_app(page, live_server, token=False)
+    assert card(page, "upsell").is_visible()
+    assert page.outside == []  # no App Bridge script is asked for outside the admin

@@ -7,19 +7,21 @@ decided later, when due, on the facts as they are then (plugin.steps).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from plugin import facts_store
+from plugin import browsing, facts_store
 from plugin.models import CustomerRow, Episode, OrderRow, Shop, Step
 from plugin.workflow_store import ShopWorkflow, shop_workflows
 from rules import events as ev
 from rules.definitions import Workflow
 from rules.events import Event
 from rules.scheduling import in_holdout, step_due_at
+from rules.variables import TOPIC_TAG
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,97 @@ def on_event(session: Session, shop: Shop, event: Event, now: datetime) -> list[
     _exit_episodes(session, shop, event, workflows, now)
     _reanchor_active(session, shop, event, workflows, now)
     started = []
-    for shop_workflow in workflows.values():
-        trigger = shop_workflow.workflow.trigger
-        if not shop_workflow.enabled or trigger.event != event.kind:
-            continue
-        subject = _subject_for(session, shop.id, shop_workflow.workflow, event, now)
-        if subject is None:
-            continue
-        episode = enroll(session, shop, shop_workflow, subject, now)
-        if episode is not None:
-            started.append(episode)
+    for one in (event, *derived_events(session, shop, event, workflows)):
+        for shop_workflow in _triggered(workflows, one):
+            subject = _subject_for(session, shop.id, shop_workflow.workflow, one, now)
+            if subject is None:
+                continue
+            episode = enroll(session, shop, shop_workflow, subject, now)
+            if episode is not None:
+                started.append(episode)
     return started
+
+
+def _triggered(workflows: dict[str, ShopWorkflow], event: Event) -> list[ShopWorkflow]:
+    """The enabled workflows this event triggers.
+
+    A topic signup triggers the series of its own topic; only a topic with no series of
+    its own falls to the workflows whose trigger topic is '*'.
+    """
+    matching = [
+        sw for sw in workflows.values() if sw.enabled and sw.workflow.trigger.event == event.kind
+    ]
+    if event.kind != ev.TOPIC_SIGNUP:
+        return matching
+    topic = str((event.data or {}).get("topic") or "")
+    own = [sw for sw in matching if sw.workflow.trigger.params.get("topic") == topic]
+    return own or [sw for sw in matching if sw.workflow.trigger.params.get("topic") == "*"]
+
+
+def normalize_topic(raw: object) -> str | None:
+    """A topic name as workflows spell it ('Skin Care' -> 'skin-care'), None if unusable."""
+    if not isinstance(raw, str):
+        return None
+    topic = re.sub(r"[^a-z0-9_-]+", "-", raw.strip().lower()).strip("-_")[:40]
+    return topic or None
+
+
+def derived_events(
+    session: Session, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow]
+) -> list[Event]:
+    """Events that only exist as a reading of the merged facts: a customer who now holds
+    marketing consent (customer_subscribed), and ``topic:<name>`` tags (topic_signup).
+
+    Each is looked for only when an enabled workflow listens for it, so shops without
+    those workflows pay nothing.
+    """
+    listening = {sw.workflow.trigger.event for sw in workflows.values() if sw.enabled}
+    customer_id = event.customer.id if event.customer is not None else None
+    if customer_id is None:
+        return []
+    derived: list[Event] = []
+    if ev.CUSTOMER_SUBSCRIBED in listening and _may_subscribe(event):
+        merged = facts_store.load_customer(session, shop.id, customer_id)
+        if merged is not None and merged.accepts_marketing is True and merged.email:
+            # the consent's own time: a customer imported or merged with an old consent is
+            # stale on arrival (max_age_hours) and never welcomed as new
+            moment = merged.consent_updated_at or merged.created_at or event.occurred_at
+            derived.append(Event(ev.CUSTOMER_SUBSCRIBED, occurred_at=moment, customer=merged))
+    if ev.TOPIC_SIGNUP in listening:
+        tags: list[object] = []
+        if event.kind == ev.TAGS_ADDED:
+            tags = list((event.data or {}).get("tags") or [])  # type: ignore[call-overload]
+        elif event.kind == ev.CUSTOMER_UPSERTED and event.customer is not None:
+            tags = list(event.customer.tags or ())
+        for tag in tags:
+            if isinstance(tag, str) and tag.lower().startswith(TOPIC_TAG):
+                topic = normalize_topic(tag[len(TOPIC_TAG) :])
+                if topic:
+                    derived.append(
+                        Event(
+                            ev.TOPIC_SIGNUP,
+                            occurred_at=event.occurred_at,
+                            customer=event.customer,
+                            data={"topic": topic},
+                        )
+                    )
+    return derived
+
+
+def _may_subscribe(event: Event) -> bool:
+    if event.kind in (ev.CUSTOMER_CREATED, ev.CONSENT_CHANGED):
+        return True
+    # older API versions carry consent on the customer itself
+    return (
+        event.kind == ev.CUSTOMER_UPSERTED
+        and event.customer is not None
+        and event.customer.accepts_marketing is True
+    )
+
+
+def topic_subject(topic: str, customer_key: str) -> str:
+    """The episode subject of a topic series: one per customer and topic."""
+    return f"topic:{topic}:{customer_key}"
 
 
 def enroll(
@@ -158,6 +240,14 @@ def _subject_for(
             customer_key=order.customer_id or guest_key(order.email or ""),
             anchors=anchors,
             activity_at=activity or now,
+        )
+    if kind == "customer" and event.kind == ev.TOPIC_SIGNUP and event.customer is not None:
+        topic = str((event.data or {}).get("topic") or "")
+        return Subject(
+            key=topic_subject(topic, event.customer.id),
+            customer_key=event.customer.id,
+            anchors={},
+            activity_at=event.occurred_at or now,
         )
     if kind == "customer" and event.customer is not None:
         return Subject(
@@ -348,6 +438,10 @@ def _sweep_subjects(
         return [
             Subject(key=cid, customer_key=cid, anchors={}, activity_at=last) for cid, last in rows
         ]
+    if trigger.sweep == "lead":
+        return _lead_subjects(session, shop_id, workflow, now, limit)
+    if trigger.sweep == "high_intent":
+        return _intent_subjects(session, shop_id, workflow, now, limit)
     if trigger.sweep == "reorder_due":
         lead = timedelta(days=float(params.get("lead_days", 3)))
         last_order = aliased(OrderRow)
@@ -360,6 +454,9 @@ def _sweep_subjects(
             )
             .order_by(last_order.created_at.desc())
             .limit(1)
+            # correlated to the outer customers row also where it sits inside `taken`;
+            # left to itself SQLAlchemy gives that copy its own FROM customers
+            .correlate_except(last_order)
             .scalar_subquery()
         )
         taken = exists().where(
@@ -391,3 +488,74 @@ def _sweep_subjects(
             if order_id is not None
         ]
     return []
+
+
+def _not_enrolled(shop_id: int, workflow: Workflow, now: datetime):  # type: ignore[no-untyped-def]
+    """No running episode of this workflow for the customer, none inside the re-entry gap."""
+    recent = Episode.enrolled_at > now - timedelta(days=workflow.reenroll_after_days or 36_500)
+    return ~exists().where(
+        Episode.shop_id == shop_id,
+        Episode.workflow == workflow.name,
+        Episode.subject == CustomerRow.external_id,
+        (Episode.state == "active") | recent,
+    )
+
+
+def _lead_subjects(
+    session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
+) -> list[Subject]:
+    """Subscribed contacts with no order, ``after_days`` after they subscribed (or arrived)."""
+    after = timedelta(days=float(workflow.trigger.params.get("after_days", 7)))
+    since = func.coalesce(CustomerRow.consent_updated_at, CustomerRow.created_at)
+    rows = session.execute(
+        select(CustomerRow.external_id, since)
+        .where(
+            CustomerRow.shop_id == shop_id,
+            CustomerRow.accepts_marketing.is_(True),
+            CustomerRow.email.is_not(None),
+            CustomerRow.unsubscribed_at.is_(None),
+            CustomerRow.last_order_at.is_(None),
+            or_(CustomerRow.orders_count.is_(None), CustomerRow.orders_count == 0),
+            since <= now - after,
+            _not_enrolled(shop_id, workflow, now),
+        )
+        .order_by(since)
+        .limit(limit)
+    ).all()
+    return [Subject(key=cid, customer_key=cid, anchors={}, activity_at=now) for cid, _ in rows]
+
+
+def _intent_subjects(
+    session: Session,
+    shop_id: int,
+    workflow: Workflow,
+    now: datetime,
+    limit: int,
+    only: str | None = None,
+) -> list[Subject]:
+    """Known customers over the high-intent thresholds, not alerted inside the window."""
+    candidates = browsing.intent_customers(session, shop_id, workflow, now, limit, only)
+    if not candidates:
+        return []
+    fresh = session.scalars(
+        select(CustomerRow.external_id).where(
+            CustomerRow.shop_id == shop_id,
+            CustomerRow.external_id.in_(candidates),
+            _not_enrolled(shop_id, workflow, now),
+        )
+    ).all()
+    return [Subject(key=cid, customer_key=cid, anchors={}, activity_at=now) for cid in fresh]
+
+
+def enroll_on_intent(session: Session, shop: Shop, customer_id: str, now: datetime) -> int:
+    """Check one customer against the high-intent workflows at once (a page view just came in),
+    rather than waiting for the next sweep."""
+    enrolled = 0
+    for shop_workflow in shop_workflows(session, shop.id).values():
+        workflow = shop_workflow.workflow
+        if not shop_workflow.enabled or workflow.trigger.sweep != "high_intent":
+            continue
+        for subject in _intent_subjects(session, shop.id, workflow, now, 1, only=customer_id):
+            if enroll(session, shop, shop_workflow, subject, now) is not None:
+                enrolled += 1
+    return enrolled

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from plugin import facts_store
+from plugin import browsing, facts_store
 from plugin.models import Episode
 from rules.definitions import Workflow
 from rules.facts import Checkout, Customer, FactSet, Order
@@ -50,6 +50,11 @@ def facts_for(session: Session, episode: Episode, workflow: Workflow, now: datet
         last_marketing_email_at=last_marketing,
         last_abandonment_email_at=last_abandonment,
         suppressed=suppressed,
+        browsing=(
+            browsing.load_browsing(session, shop_id, customer.id, workflow, now)
+            if browsing.needs_browsing(workflow)
+            else None
+        ),
     )
 
 
@@ -62,7 +67,8 @@ def _customer(
     the buyer's own consent checkbox on the checkout or order stands in for it.
     """
     customer = None
-    if not key.startswith(GUEST_PREFIX):
+    # a guest checkout's buyer has no row; a storefront contact (customer subject) has one
+    if not key.startswith(GUEST_PREFIX) or subject is None:
         customer = facts_store.load_customer(session, shop_id, key)
     if customer is None:
         email = subject.email if subject is not None else None

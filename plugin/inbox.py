@@ -8,10 +8,11 @@ no longer pending: it is never applied twice.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors import shopify
@@ -19,9 +20,12 @@ from connectors.errors import MalformedPayload
 from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
 from plugin import compliance, enrollment, facts_store
+from plugin.db import CONFLICT_RETRIES, claim_rows, is_conflict
 from plugin.models import Delivery, Shop
 from plugin.services import Services
 from rules.events import Event
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,29 +44,43 @@ class DeliveryRejected(Exception):
 def process_inbox(services: Services, now: datetime | None = None, limit: int = 200) -> InboxStats:
     """Process every pending delivery, oldest first, ``limit`` per transaction."""
     stats = InboxStats()
+    now = now or services.now()
+    conflicts = 0
     while True:
-        with services.sessions() as session:
-            ids = session.scalars(
-                select(Delivery.id)
-                .where(Delivery.status == "pending")
-                .order_by(Delivery.id)
-                .limit(limit)
-            ).all()
-        if not ids:
+        batch = InboxStats()  # counted only once its transaction commits
+        try:
+            more = _process_batch(services, limit, now, batch)
+        except Exception as exc:
+            # Workers apply different deliveries at once; two about the same customer may
+            # both insert it. The loser's batch rolled back whole: it is simply claimed again.
+            conflicts += 1
+            if not is_conflict(exc) or conflicts > CONFLICT_RETRIES:
+                raise
+            log.info("inbox batch lost a race with another worker; claiming again: %s", exc)
+            continue
+        stats.processed += batch.processed
+        stats.failed += batch.failed
+        stats.events += batch.events
+        if not more:
             return stats
-        _process_batch(services, list(ids), now or services.now(), stats)
 
 
-def _process_batch(services: Services, ids: list[int], now: datetime, stats: InboxStats) -> None:
+def _process_batch(services: Services, limit: int, now: datetime, stats: InboxStats) -> bool:
     """Claim and apply a batch in one transaction; a body that cannot become events is
-    rejected before anything is written for it."""
+    rejected before anything is written for it. False when nothing was left to claim."""
     with services.sessions() as session, session.begin():
         claimed = session.scalars(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.status == "pending")
+            claim_rows(
+                Delivery,
+                ready=lambda d: d.status == "pending",
+                order=lambda d: (d.id,),
+                limit=limit,
+            )
             .values(status="processed", processed_at=now, attempts=Delivery.attempts + 1)
             .returning(Delivery.id)
         ).all()
+        if not claimed:
+            return False
         deliveries = session.scalars(
             select(Delivery).where(Delivery.id.in_(claimed)).order_by(Delivery.id)
         ).all()
@@ -81,6 +99,7 @@ def _process_batch(services: Services, ids: list[int], now: datetime, stats: Inb
                 apply_event(session, shop, event, now)
             stats.events += len(events)
             stats.processed += 1
+    return True
 
 
 def delivery_events(

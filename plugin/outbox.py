@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from itsdangerous import URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from plugin.emails import render_email
+from plugin.identity import visitor_token
 from plugin.models import Episode, OutboxMessage, Shop
 from rules.actions import ActionRequest
 from rules.definitions import Workflow
@@ -63,6 +65,7 @@ def write_actions(
 ) -> list[OutboxMessage]:
     """Write one outbox row per action; a discount's code flows into the emails after it."""
     context = _email_context(sender, shop, facts)
+    context.update(_storefront_context(sender, shop, episode, workflow, facts))
     rows = []
     for index, action in enumerate(actions):
         # A step is claimed and decided once (plugin.steps), so each key is written once;
@@ -108,9 +111,19 @@ def write_actions(
             row.preview_html = rendered.html
             row.params = {**row.params, "context": _json_safe(context), "text": rendered.text}
         elif action.name == "notify_staff":
-            row.to_email = str(action.params.get("to") or sender.staff_email or "") or None
+            row.to_email = (
+                str(
+                    action.params.get("to")
+                    or assigned_rep(facts.customer.tags)
+                    or sender.staff_email
+                    or ""
+                )
+                or None
+            )
+            template = str(action.params.get("template") or "staff_alert")
             rendered = render_email(
-                "staff_alert", {**context, "customer_email": facts.customer.email}
+                template if template in STAFF_TEMPLATES else "staff_alert",
+                {**context, **staff_alert_context(facts, workflow)},
             )
             row.subject, row.preview_html = rendered.subject, rendered.html
         elif action.name == "tag_customer":
@@ -118,6 +131,70 @@ def write_actions(
         session.add(row)
         rows.append(row)
     return rows
+
+
+STAFF_TEMPLATES = frozenset({"staff_alert", "sales_rep_alert"})
+REP_TAG = "rep:"  # a customer tag assigning a sales rep, e.g. "rep:dana@shop.example"
+
+
+def assigned_rep(tags: tuple[str, ...] | None) -> str | None:
+    """The rep a ``rep:<email>`` customer tag assigns, if it holds an address."""
+    for tag in tags or ():
+        if tag.lower().startswith(REP_TAG):
+            address = tag[len(REP_TAG) :].strip()
+            if "@" in address and " " not in address and len(address) <= 320:
+                return address
+    return None
+
+
+def staff_alert_context(facts: FactSet, workflow: Workflow) -> dict[str, Any]:
+    """What an internal alert says: who, what they looked at, their history."""
+    customer = facts.customer
+    name = " ".join(n for n in (customer.first_name, customer.last_name) if n) or None
+    placed = [o for o in facts.orders if o.cancelled_at is None]
+    last = max((o.created_at for o in placed if o.created_at), default=customer.last_order_at)
+    context: dict[str, Any] = {
+        "customer_email": customer.email,
+        "customer_name": name,
+        "orders_count": max(customer.orders_count or 0, len(placed)),
+        "total_spent": customer.total_spent
+        if customer.total_spent is not None
+        else sum((o.value for o in placed), start=Decimal("0")),
+        "last_order_at": last.strftime("%Y-%m-%d") if last else None,
+        "customer_since": customer.created_at.strftime("%Y-%m-%d") if customer.created_at else None,
+        "window_hours": workflow.trigger.params.get("window_hours"),
+    }
+    if facts.browsing is not None:
+        context.update(
+            intent_pages=[_visit(v) for v in facts.browsing.high_intent[:20]],
+            recent_pages=[_visit(v) for v in facts.browsing.recent],
+            abandoned_cart_value=facts.browsing.abandoned_cart_value or None,
+        )
+    return context
+
+
+def _visit(visit: Any) -> dict[str, Any]:
+    return {
+        "path": visit.path,
+        "title": visit.title,
+        "viewed_at": visit.viewed_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _storefront_context(
+    sender: Sender, shop: Shop, episode: Episode, workflow: Workflow, facts: FactSet
+) -> dict[str, Any]:
+    """The topic a series is about, and a shop link that identifies a known customer's visit."""
+    context: dict[str, Any] = {}
+    topic = workflow.trigger.params.get("topic")
+    if topic == "*" and episode.subject.startswith("topic:"):
+        topic = episode.subject.split(":", 2)[1]
+    if isinstance(topic, str) and topic != "*":
+        context["topic"] = topic.replace("-", " ").replace("_", " ")
+    if not facts.customer.id.startswith("email:"):
+        token = visitor_token(sender.secret_key, shop.id, facts.customer.id)
+        context["visit_url"] = f"{sender.shop_url}/?{urlencode({'nudge_t': token})}"
+    return context
 
 
 def _email_context(sender: Sender, shop: Shop, facts: FactSet) -> dict[str, Any]:

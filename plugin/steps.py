@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from plugin import facts_store
+from plugin.db import CONFLICT_RETRIES, claim_rows, is_conflict
 from plugin.enrollment import end_episode
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
@@ -43,35 +44,65 @@ class RunStats:
 def run_due(services: Services, now: datetime, limit: int = 200) -> RunStats:
     """Decide every step due by ``now``, ``limit`` per transaction, then say what happened."""
     stats = RunStats()
+    conflicts = 0
     while True:
-        with services.sessions() as session:
-            ids = session.scalars(
-                select(Step.id)
-                .where(Step.state == "pending", Step.due_at <= now)
-                .order_by(Step.due_at, Step.id)
-                .limit(limit)
-            ).all()
-        if not ids:
-            return stats
+        claimed: list[int] = []
+        batch = RunStats()  # counted only once its transaction commits
         try:
-            progressed = _run_batch(services, list(ids), now, stats)
-        except Exception:  # one step broke the batch: isolate it, keep the rest going
+            more = _run_batch(services, now, batch, limit, claimed)
+        except Exception as exc:
+            if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
+                # lost a race with another worker (same customer's facts): run it again
+                conflicts += 1
+                log.info("due-step batch lost a race; claiming again: %s", exc)
+                continue
+            if not claimed:
+                raise  # the claim itself failed (the database): nothing to isolate
+            # one step broke the batch: isolate it, keep the rest going
             log.exception("due-step batch failed; deciding its steps one by one")
-            progressed = any(_run_alone(services, step_id, now, stats) for step_id in ids)
-        if not progressed:
+            for step_id in claimed:
+                _run_alone(services, step_id, now, stats)
+            continue
+        _add(stats, batch)
+        if not more:
             return stats
 
 
-def _run_batch(services: Services, ids: list[int], now: datetime, stats: RunStats) -> bool:
-    """Claim and decide a batch of steps in one transaction; True if any was settled."""
-    progressed = False
+def _add(stats: RunStats, batch: RunStats) -> None:
+    for outcome in ("fired", "skipped", "deferred", "cancelled"):
+        setattr(stats, outcome, getattr(stats, outcome) + getattr(batch, outcome))
+    for reason, count in batch.reasons.items():
+        stats.reasons[reason] = stats.reasons.get(reason, 0) + count
+
+
+def _due(now: datetime, only: int | None = None):  # type: ignore[no-untyped-def]
+    def ready(step):  # type: ignore[no-untyped-def]
+        due = (step.state == "pending") & (step.due_at <= now)
+        return due if only is None else due & (step.id == only)
+
+    return ready
+
+
+def _run_batch(
+    services: Services,
+    now: datetime,
+    stats: RunStats,
+    limit: int,
+    claimed: list[int],
+    only: int | None = None,
+) -> bool:
+    """Claim and decide a batch of due steps in one transaction; False if none was due.
+
+    ``claimed`` receives the ids, so that a batch that fails can be retried step by step.
+    """
     with services.sessions() as session, session.begin():
-        claimed = session.scalars(
-            update(Step)
-            .where(Step.id.in_(ids), Step.state == "pending", Step.due_at <= now)
+        claimed[:] = session.scalars(
+            claim_rows(Step, ready=_due(now, only), order=lambda s: (s.due_at, s.id), limit=limit)
             .values(state="running")
             .returning(Step.id)
         ).all()
+        if not claimed:
+            return False
         steps = session.scalars(
             select(Step).where(Step.id.in_(claimed)).order_by(Step.due_at, Step.id)
         ).all()
@@ -79,15 +110,16 @@ def _run_batch(services: Services, ids: list[int], now: datetime, stats: RunStat
         session.scalars(select(Episode).where(Episode.id.in_({s.episode_id for s in steps}))).all()
         for step in steps:
             outcome = decide_step(session, services, step, now)
-            progressed = progressed or outcome != "deferred"
             _count(stats, outcome, step.reason)
-    return progressed
+    return True
 
 
-def _run_alone(services: Services, step_id: int, now: datetime, stats: RunStats) -> bool:
+def _run_alone(services: Services, step_id: int, now: datetime, stats: RunStats) -> None:
     try:
-        return _run_batch(services, [step_id], now, stats)
+        _run_batch(services, now, stats, 1, [], only=step_id)
     except Exception as exc:  # park it with the error instead of retrying it forever
+        if is_conflict(exc):
+            return  # a race, not this step's fault: it stays pending for the next pass
         log.exception("step %s failed", step_id)
         with services.sessions() as session, session.begin():
             session.execute(
@@ -99,7 +131,6 @@ def _run_alone(services: Services, step_id: int, now: datetime, stats: RunStats)
                     reason=f"error: {type(exc).__name__}: {exc}"[:2000],
                 )
             )
-        return True
 
 
 def _count(stats: RunStats, outcome: str, reason: str | None) -> None:
@@ -162,7 +193,7 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
         secret_key=services.settings["SECRET_KEY"],
         shop_name=settings.get("name") or shop.domain,
         shop_url=f"https://{shop.domain}",
-        staff_email=settings.get("staff_email"),
+        staff_email=settings.get("staff_email") or shop.email,  # shop.email: from install
     )
     write_actions(
         session, shop, sender, episode, step.step_id, workflow, facts, decision.actions, now

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -115,20 +116,20 @@ def _accept(
 ):  # type: ignore[no-untyped-def]
     """Verify, parse and store one delivery; the same steps for every platform."""
     services = Services.of(current_app)
-    with services.sessions() as session:
-        shop = session.scalar(
-            select(Shop).where(Shop.domain == domain.strip().lower(), Shop.platform == source)
-        )
-        secret = _webhook_secret(shop, services.settings)
+    shop_id, secret = _credentials(services, source, domain)
+    valid = bool(secret) and connector.verify(request.headers, raw, secret)
+    if secret and not valid:  # the remembered secret may have been rotated since
+        shop_id, secret = _credentials(services, source, domain, fresh=True)
+        valid = bool(secret) and connector.verify(request.headers, raw, secret)
     # Unknown shops and bad signatures answer alike, so the endpoint reveals nothing.
-    if shop is None or not secret or not connector.verify(request.headers, raw, secret):
+    if shop_id is None or not valid:
         return _error(401, "invalid webhook signature")
     if _parse_json_object(raw) is None:
         return _error(400, "body is not a JSON object")
     known = topic in handled
     stored = store_delivery(
         services,
-        shop_id=shop.id,
+        shop_id=shop_id,
         source=source,
         delivery_id=delivery_id or _content_id(topic, raw),
         topic=topic,
@@ -145,6 +146,31 @@ def _webhook_secret(shop: Shop | None, settings: dict[str, Any]) -> str | None:
     if shop.webhook_secret:
         return shop.webhook_secret
     return settings.get("SHOPIFY_API_SECRET") if shop.platform == "shopify" else None
+
+
+INSERT_DELIVERY = insert(Delivery)  # built once; executed with each delivery's values
+CREDENTIALS_TTL = 30.0  # seconds a shop's webhook credentials are used from memory
+
+
+def _credentials(
+    services: Services, source: str, domain: str, fresh: bool = False
+) -> tuple[int | None, str | None]:
+    """The shop's id and webhook secret, remembered briefly: every request needs them.
+
+    Only known shops are remembered (a new install is seen at once), and a signature that
+    fails against a remembered secret is checked again against the stored one.
+    """
+    key = (source, domain.strip().lower())
+    remembered = services.webhook_credentials.get(key)
+    if remembered and not fresh and time.monotonic() - remembered[0] < CREDENTIALS_TTL:
+        return remembered[1], remembered[2]
+    with services.sessions() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == key[1], Shop.platform == source))
+        secret = _webhook_secret(shop, services.settings)
+    if shop is None:
+        return None, None
+    services.webhook_credentials[key] = (time.monotonic(), shop.id, secret)
+    return shop.id, secret
 
 
 def _parse_json_object(raw: bytes) -> dict[str, Any] | None:
@@ -172,19 +198,25 @@ def store_delivery(
 ) -> str:
     """Insert a delivery once; return 'accepted', or 'duplicate' if it was already stored."""
     try:
-        with services.sessions() as session, session.begin():
-            session.add(
-                Delivery(
-                    shop_id=shop_id,
-                    source=source,
-                    delivery_id=delivery_id[:255],
-                    topic=topic[:128],
-                    body=body,
-                    status=status,
-                    received_at=services.now(),
-                )
+        with services.engine.begin() as connection:  # one INSERT: no unit of work needed
+            connection.execute(
+                INSERT_DELIVERY,
+                {
+                    "shop_id": shop_id,
+                    "source": source,
+                    "delivery_id": delivery_id[:255],
+                    "topic": topic[:128],
+                    "body": body,
+                    "status": status,
+                    "attempts": 0,
+                    "received_at": services.now(),
+                },
             )
     except IntegrityError:
         return "duplicate"
     services.work_arrived.set()
+    if status == "pending" and services.settings.get("BROKER_URL"):
+        from plugin.tasks import enqueue  # Celery is an optional extra: imported only then
+
+        enqueue(services.settings, "nudge.process_inbox")
     return "accepted"

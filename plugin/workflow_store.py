@@ -81,7 +81,8 @@ def _shop_workflows_cached(
 
 def _load_shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
     result = {
-        name: ShopWorkflow(parse_cached(data), data, True, 0)
+        # a shipped workflow runs until the shop switches it off, unless it ships switched off
+        name: ShopWorkflow(parse_cached(data), data, data.get("default_enabled", True), 0)
         for name, data in shipped_workflows().items()
     }
     rows = session.scalars(

@@ -58,6 +58,14 @@ CUSTOMER_INACTIVE = "customer_inactive"
 REORDER_APPROACHING = "reorder_approaching"
 """Synthetic, from the purchase-cycle sweep: a customer's expected re-order date is near."""
 
+CUSTOMER_SUBSCRIBED = "customer_subscribed"
+"""Synthetic, from enrollment: a customer newly holds marketing consent (created with it, or
+consent granted); ``customer`` is the merged customer. Not sent again for an unchanged consent."""
+
+TOPIC_SIGNUP = "topic_signup"
+"""A contact asked for a topic's emails: a confirmed storefront signup, or a ``topic:<name>``
+customer tag; ``customer`` is set and ``data['topic']`` (str, lowercase) names the topic."""
+
 KINDS = frozenset(
     {
         CUSTOMER_UPSERTED,
@@ -75,6 +83,8 @@ KINDS = frozenset(
         EMAIL_SUPPRESSED,
         CUSTOMER_INACTIVE,
         REORDER_APPROACHING,
+        CUSTOMER_SUBSCRIBED,
+        TOPIC_SIGNUP,
     }
 )
 

@@ -106,6 +106,29 @@ class Engagement:
 
 
 @dataclass(frozen=True)
+class PageVisit:
+    """A storefront page or product a known customer viewed (recorded by the storefront script)."""
+
+    path: str
+    viewed_at: datetime
+    title: str | None = None
+    product_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Browsing:
+    """What a customer did on the storefront within a workflow's window, newest first.
+
+    ``high_intent`` holds the visits to pages the merchant marked as high-intent;
+    ``abandoned_cart_value`` is the largest cart left open (idle, not completed) in the window.
+    """
+
+    high_intent: tuple[PageVisit, ...] = ()
+    recent: tuple[PageVisit, ...] = ()
+    abandoned_cart_value: Decimal = Decimal("0")
+
+
+@dataclass(frozen=True)
 class FactSet:
     """Everything a step's conditions may look at, as it is at evaluation time.
 
@@ -122,4 +145,5 @@ class FactSet:
     last_marketing_email_at: datetime | None = None
     last_abandonment_email_at: datetime | None = None
     suppressed: bool = False
+    browsing: Browsing | None = None  # loaded only for workflows that look at browsing
     extra: dict[str, object] = field(default_factory=dict)

@@ -28,8 +28,23 @@ ANCHORS = frozenset(
     }
 )
 SUBJECTS = frozenset({"checkout", "order", "customer"})
-SWEEPS = {"inactive": {"inactive_days"}, "reorder_due": {"lead_days"}}
-SWEEP_SUBJECTS = {"inactive": "customer", "reorder_due": "order"}
+SWEEPS = {
+    "inactive": {"inactive_days"},
+    "reorder_due": {"lead_days"},
+    # subscribed contacts with no order, N days after they subscribed
+    "lead": {"after_days"},
+    # known customers who viewed high-intent pages N times, or left a large cart, in a window
+    "high_intent": {"pages", "page_views", "window_hours", "cart_value", "cart_idle_hours"},
+}
+SWEEP_SUBJECTS = {
+    "inactive": "customer",
+    "reorder_due": "order",
+    "lead": "customer",
+    "high_intent": "customer",
+}
+# Trigger parameters that are lists of texts rather than numbers.
+TEXT_LIST_PARAMS = frozenset({"pages"})
+TOPIC = re.compile(r"^(\*|[a-z0-9][a-z0-9_-]{0,39})$")
 # Which events carry a checkout or an order the episode can be about; any event can
 # enroll its customer.
 SUBJECT_EVENTS = {
@@ -55,6 +70,8 @@ TOP_LEVEL = frozenset(
         "reenroll_after_days",
         "holdout_percent",
         "steps",
+        # shipped definitions only: whether a shop that never saved it runs it
+        "default_enabled",
     }
 )
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -99,6 +116,8 @@ def validate_workflow(data: Any) -> list[str]:
     reenroll = data.get("reenroll_after_days")
     if reenroll is not None and (not _is_number(reenroll) or reenroll < 0):
         errors.append("reenroll_after_days: a number of days (or null for never)")
+    if not isinstance(data.get("default_enabled", True), bool):
+        errors.append("default_enabled: true or false")
     holdout = data.get("holdout_percent", 0)
     if not _is_number(holdout) or not 0 <= holdout <= 100:
         errors.append("holdout_percent: a number from 0 to 100")
@@ -123,8 +142,22 @@ def _trigger_errors(trigger: Any) -> list[str]:
         else:
             allowed |= SWEEPS[trigger["sweep"]]
             for param in SWEEPS[trigger["sweep"]]:
-                if param in trigger and (not _is_number(trigger[param]) or trigger[param] < 0):
-                    errors.append(f"trigger.{param}: a number of days, not negative")
+                if param not in trigger:
+                    continue
+                if param in TEXT_LIST_PARAMS:
+                    errors += _text_list_errors(trigger[param], f"trigger.{param}")
+                elif not _is_number(trigger[param]) or trigger[param] < 0:
+                    unit = param.rsplit("_", 1)[-1]
+                    what = f"a number of {unit}" if unit in ("days", "hours") else "a number"
+                    errors.append(f"trigger.{param}: {what}, not negative")
+    if trigger.get("event") == ev.TOPIC_SIGNUP:
+        allowed.add("topic")
+        topic = trigger.get("topic")
+        if not isinstance(topic, str) or not TOPIC.match(topic):
+            errors.append(
+                "trigger.topic: the topic's name (lowercase letters, digits, - and _), "
+                "or '*' for topics that have no series of their own"
+            )
     if trigger.get("subject") not in SUBJECTS:
         errors.append(f"trigger.subject: one of {', '.join(sorted(SUBJECTS))}")
     max_age = trigger.get("max_age_hours")
@@ -133,6 +166,14 @@ def _trigger_errors(trigger: Any) -> list[str]:
     for key in sorted(set(trigger) - allowed):
         errors.append(f"trigger.{key}: unknown field{_suggest(key, allowed)}")
     return errors + _subject_errors(trigger)
+
+
+def _text_list_errors(value: Any, path: str) -> list[str]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and 0 < len(v) <= 200 for v in value
+    ):
+        return [f"{path}: a list of texts (up to 200 characters each)"]
+    return []
 
 
 def _subject_errors(trigger: dict[str, Any]) -> list[str]:

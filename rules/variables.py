@@ -26,6 +26,8 @@ from rules.facts import FactSet, LineItem, Order
 NEVER_DAYS = 36_500.0  # "never happened": longer ago (or further away) than any window
 NOT_YET = -1.0  # "has not happened yet": fails any "at least N days since" condition
 
+TOPIC_TAG = "topic:"  # a customer tag naming a nurture topic, e.g. "topic:skincare"
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -287,6 +289,32 @@ class FactVariables(BaseVariables):
         if order is None or order.created_at is None:
             return NOT_YET
         return _days(self.facts.now, order.created_at)
+
+    # --- storefront browsing (loaded only for workflows that look at it) ---------------
+
+    @numeric_rule_variable(label="High-intent page views in the window")
+    @memoized
+    def high_intent_page_views(self) -> int:
+        """Browsing not loaded, or none: 0 (fails "at least N views")."""
+        browsing = self.facts.browsing
+        return len(browsing.high_intent) if browsing else 0
+
+    @numeric_rule_variable(label="Largest cart abandoned in the window")
+    @memoized
+    def abandoned_cart_total(self) -> Any:
+        """Browsing not loaded, or no open cart: 0 (fails "at least N")."""
+        browsing = self.facts.browsing
+        return browsing.abandoned_cart_value if browsing else 0
+
+    @select_multiple_rule_variable(label="Topics the customer signed up for")
+    @memoized
+    def customer_topics(self) -> list[str]:
+        """From ``topic:<name>`` tags; storefront signups tag the customer the same way."""
+        return [
+            tag[len(TOPIC_TAG) :].strip().lower()
+            for tag in self.facts.customer.tags or ()
+            if tag.lower().startswith(TOPIC_TAG)
+        ]
 
     # --- helpers ----------------------------------------------------------------------
 

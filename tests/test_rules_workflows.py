@@ -25,6 +25,15 @@ TEMPLATES = {
     "winback",
     "winback_offer",
     "stay_subscribed",
+    "welcome",
+    "welcome_bestsellers",
+    "welcome_offer",
+    "topic_nurture",
+    "topic_guide",
+    "topic_picks",
+    "lead_guide",
+    "lead_stories",
+    "lead_offer",
 }
 
 
@@ -49,6 +58,10 @@ def test_every_shipped_workflow_validates_and_parses():
         "purchase_cycle",
         "feedback_request",
         "reengagement",
+        "welcome_series",
+        "topic_nurture",
+        "lead_nurturing",
+        "sales_rep_alert",
     }
     for name, data in shipped.items():
         assert validate_workflow(data) == [], name

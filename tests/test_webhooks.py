@@ -148,3 +148,17 @@ def test_consent_topic_as_shopify_sends_it_is_processed(send_webhook, services, 
     with services.sessions() as session:
         assert session.scalars(select(CustomerRow.accepts_marketing)).one() is False
         assert set(session.scalars(select(Delivery.status))) == {"processed"}
+
+
+def test_a_rotated_webhook_secret_takes_effect_at_once(send_webhook, services):
+    """Shop credentials are remembered between requests; a new secret must not be refused."""
+    from plugin.models import Shop
+
+    assert send_webhook("customers/create", {"id": 1}).status_code == 200  # now remembered
+    with services.sessions() as session, session.begin():
+        session.scalar(select(Shop)).webhook_secret = "rotated-secret"
+    assert send_webhook("customers/create", {"id": 2}, secret="rotated-secret").status_code == 200
+    refused = send_webhook("customers/create", {"id": 3})  # the old secret no longer works
+    assert refused.status_code == 401
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 2

@@ -270,6 +270,30 @@ def test_purchase_cycle_reminds_before_the_expected_reorder(send_webhook, servic
     assert len(emails(services, "purchase_cycle")) == 1  # one per cycle
 
 
+def test_purchase_cycle_sweep_does_not_find_customers_it_already_enrolled(
+    send_webhook, services, at
+):
+    """The sweep's "already enrolled" check must look at each customer's own last order
+    (it once compared every customer with one shop-wide order, so the same candidates came
+    back each sweep and could crowd newer ones out of its batch)."""
+    from plugin.enrollment import _sweep_subjects
+    from plugin.workflow_store import shop_workflows
+
+    subscribe(send_webhook)
+    for n, days_ago in enumerate((90, 60, 30)):
+        send_webhook("orders/create", payloads.order(8100 + n, T0 - timedelta(days=days_ago)))
+    # another customer's newer order: the shop-wide "latest order" is no longer Ada's
+    other = payloads.order(8200, T0 - timedelta(days=5), customer_id=777, email="bo@example.com")
+    send_webhook("orders/create", other)
+    when = T0 - timedelta(days=3) + timedelta(hours=1)
+    at(when)
+    assert len(episodes(services, "purchase_cycle")) == 1
+    with services.sessions() as session:
+        shop = session.scalar(select(Shop))
+        workflow = shop_workflows(session, shop.id)["purchase_cycle"].workflow
+        assert _sweep_subjects(session, shop.id, workflow, when, 100) == []
+
+
 # --- feedback request -------------------------------------------------------------------
 
 

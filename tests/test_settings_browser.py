@@ -18,12 +18,14 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+import responses
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from plugin.models import OutboxMessage, Shop, WorkflowConfig
 from tests import payloads
 from tests.conftest import SHOP, session_token
+from tests.fake_shopify import FakeAdmin, grant, token_endpoint
 from tests.test_workflows import T0
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -326,6 +328,38 @@ def test_a_merchant_adds_a_topic_series_and_edits_it_like_any_workflow(
     workflow = api_workflow(app, "topic_tea")["workflow"]
     assert workflow["definition"]["trigger"]["topic"] == "tea"
     assert workflow["enabled"] is False and saved_versions(services, "topic_tea") == 2
+
+
+def test_first_open_after_shopify_installed_the_app_exchanges_the_token(page, live_server):
+    """Shopify installed the app (managed install); Nudge has no token for the shop yet:
+    the page trades its session token for one (token exchange), then shows the shop."""
+    new_shop = "just-installed.myshopify.com"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as shopify:
+        shopify.add_passthru("http://127.0.0.1")  # the page's own requests to the app
+        admin = FakeAdmin(shopify, new_shop)
+        exchange = shopify.post(token_endpoint(new_shop), json=grant("shpat_new", "shprt_new"))
+        page.goto(
+            f"{live_server}/?{urlencode({'shop': new_shop, 'id_token': session_token(new_shop, expires_in=600)})}"
+        )
+        page.wait_for_selector("#app[data-ready='true']")
+        assert card(page, "cart_abandonment").is_visible()
+        assert len(exchange.calls) == 1 and admin.subscriptions  # installed, webhooks registered
+
+
+def test_a_refused_install_shows_no_data(page, live_server):
+    new_shop = "refused.myshopify.com"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as shopify:
+        shopify.add_passthru("http://127.0.0.1")
+        refused = shopify.post(
+            token_endpoint(new_shop), status=400, json={"error": "invalid_subject_token"}
+        )
+        page.goto(
+            f"{live_server}/?{urlencode({'shop': new_shop, 'id_token': session_token(new_shop, expires_in=600)})}"
+        )
+        page.wait_for_selector("#app[data-ready='true']")
+        assert "not installed" in page.locator("[data-role='signed-out']").inner_text()
+        assert page.locator("[data-workflow]").count() == 0
+        assert len(refused.calls) == 1  # asked once, not again and again
 
 
 def test_signed_out_page_shows_no_data(page, live_server):

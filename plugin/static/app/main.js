@@ -1,7 +1,7 @@
 // Start the settings page: fetch the catalog, the workflows and the shop's settings with the
 // session token, then build one card per workflow and the shop-wide card.
 
-import { api, shop } from "./session.js";
+import { api, install, shop } from "./session.js";
 import { h } from "./dom.js";
 import { SettingsCard } from "./settings_card.js";
 import { TopicCard } from "./topic_card.js";
@@ -24,25 +24,37 @@ function toast(message) {
 }
 
 function unauthorized(error) {
-  const notInstalled = /not installed/.test(error.body?.detail || "");
+  const installFailed = notInstalled(error);
   return h(
     "div",
     { class: "card empty-state", dataset: { role: "signed-out" } },
-    h("h2", {}, notInstalled ? "Nudge is not installed on this shop" : "Open Nudge from your Shopify admin"),
-    h("p", { class: "subdued" }, notInstalled
+    h("h2", {}, installFailed ? "Nudge is not installed on this shop" : "Open Nudge from your Shopify admin"),
+    h("p", { class: "subdued" }, installFailed
       ? "Install the app from the Shopify admin, then open it again."
       : "This page needs a Shopify session. Open it from Apps in your store's admin."),
   );
 }
 
+function load() {
+  return Promise.all([api("GET", "/catalog"), api("GET", "/workflows"), api("GET", "/settings")]);
+}
+
+function notInstalled(error) {
+  return error.status === 401 && /not installed/.test(error.body?.detail || "");
+}
+
 async function start() {
   if (shop) document.getElementById("shop-name").textContent = shop;
   try {
-    const [catalog, { workflows }, { settings }] = await Promise.all([
-      api("GET", "/catalog"),
-      api("GET", "/workflows"),
-      api("GET", "/settings"),
-    ]);
+    let loaded;
+    try {
+      loaded = await load();
+    } catch (error) {
+      // opened for the first time after Shopify installed the app: finish the install
+      if (!notInstalled(error) || !(await install())) throw error;
+      loaded = await load();
+    }
+    const [catalog, { workflows }, { settings }] = loaded;
     const context = { catalog, toast, workflows };
     const cards = workflows.map((workflow) => new WorkflowCard(workflow, context));
     const settingsCard = new SettingsCard(settings, context);

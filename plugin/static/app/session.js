@@ -45,6 +45,18 @@ export class ApiError extends Error {
   }
 }
 
+// First open after Shopify installed the app: trade the session token for the shop's
+// offline token (POST /auth/session, token exchange). Idempotent; true when installed.
+export async function install() {
+  const token = await sessionToken();
+  if (!token) return false;
+  const response = await fetch("/auth/session", {
+    method: "POST",
+    headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
+  });
+  return response.ok;
+}
+
 export async function api(method, path, body) {
   const token = await sessionToken();
   const headers = { Accept: "application/json" };

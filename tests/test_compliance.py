@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
-from sqlalchemy import LargeBinary, String, Text, select
+from sqlalchemy import LargeBinary, String, Text, func, select
 
-from plugin.models import Base, ComplianceRecord, OutboxMessage, Shop, Step
+from plugin.identity import visitor_token
+from plugin.models import Base, ComplianceRecord, OutboxMessage, PageView, Shop, Step, Visitor
 from tests import payloads
 from tests.conftest import SHOP
 from tests.test_workflows import T0, emails, subscribe
@@ -54,15 +56,50 @@ def everything_mentioning(services, needle: str) -> list[str]:  # type: ignore[n
     return sorted(set(found))
 
 
-def test_customer_redaction_leaves_no_trace(send_webhook, services, at):
+def storefront_history(client, services) -> None:  # type: ignore[no-untyped-def]
+    """The customer browsed the storefront from an email link and signed up for a topic."""
+    with services.sessions() as session, session.begin():
+        shop = session.scalars(select(Shop).where(Shop.domain == SHOP)).one()
+        shop.settings = {**shop.settings, "storefront": {"topics": ["tea"]}}
+        shop_id = shop.id
+    token = visitor_token(services.settings["SECRET_KEY"], shop_id, "501")
+    visit = {"vid": "visitor-redact-0123456789", "type": "page_view", "path": "/pages/pricing"}
+    for body in (
+        {**visit, "t": token},
+        {**visit, "email": EMAIL, "topic": "tea", "consent": True},  # known: subscribed at once
+        {"vid": "visitor-other-device-012345", "email": EMAIL, "topic": "tea", "consent": True},
+    ):
+        path = "events" if "email" not in body else "signup"
+        response = client.post(
+            f"/storefront/{SHOP}/{path}", data=json.dumps(body), content_type="text/plain"
+        )
+        assert response.status_code in (200, 202), response.get_json()  # 202: to confirm
+
+
+def customer_page_views(services) -> int:  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        views = session.scalar(
+            select(func.count()).select_from(PageView).where(PageView.customer_external_id == "501")
+        )
+        visitors = session.scalar(
+            select(func.count()).select_from(Visitor).where(Visitor.customer_external_id == "501")
+        )
+    return int(views or 0) + int(visitors or 0)
+
+
+def test_customer_redaction_leaves_no_trace(send_webhook, services, at, client):
     history(send_webhook, at)
+    storefront_history(client, services)
     assert "customers.email" in everything_mentioning(services, EMAIL)
     assert "deliveries.body" in everything_mentioning(services, EMAIL)
+    assert "topic_signups.email" in everything_mentioning(services, EMAIL)
+    assert customer_page_views(services) > 0
     for webhook_id in ("r1", "r2"):  # Shopify may deliver it twice
         assert send_webhook("customers/redact", request(), webhook_id=webhook_id).status_code == 200
         at(T0 + timedelta(hours=7))
     assert everything_mentioning(services, EMAIL) == []
     assert everything_mentioning(services, "Lovelace") == []
+    assert customer_page_views(services) == 0  # what they browsed is no longer theirs
     with services.sessions() as session:
         outcomes = session.scalars(
             select(ComplianceRecord.outcome).where(ComplianceRecord.topic == "customers/redact")

@@ -34,6 +34,7 @@ ENDPOINTS = [
     "/api/workflows/upsell/test-email",
     "/api/settings",
     "/api/activity?workflow=upsell",
+    "/api/topics",
     "/dev/session-token?shop=" + SHOP,
     f"/storefront/{SHOP}/nudge.js",
     f"/storefront/{SHOP}/events",

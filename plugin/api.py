@@ -15,7 +15,7 @@ from plugin.auth import require_shop
 from plugin.emails import TEMPLATES
 from plugin.enrollment import normalize_topic
 from plugin.models import Episode, OutboxMessage, Shop, Step
-from plugin.policies import shop_settings
+from plugin.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
 from plugin.sample_email import NoRecipient, queue_test_email
 from plugin.services import Services
 from plugin.workflow_store import save_workflow, shop_workflows, workflow_versions
@@ -326,6 +326,40 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     group = settings.get("asm_group_id")
     if group is not None and (not isinstance(group, int) or isinstance(group, bool) or group <= 0):
         errors.append("asm_group_id: a SendGrid unsubscribe group id")
+    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+    if unknown:
+        errors.append(f"body: unknown settings {', '.join(unknown)}")
+    return errors + overlay_errors(settings.get("storefront"))
+
+
+def overlay_errors(overlay: object) -> list[str]:
+    """The storefront overlay's settings: what it says, when it shows, which topics."""
+    if not isinstance(overlay, dict):
+        return ["storefront: expected an object"]
+    errors = []
+    for key in ("overlay_enabled", "exit_intent"):
+        if not isinstance(overlay.get(key), bool):
+            errors.append(f"storefront.{key}: true or false")
+    delay = overlay.get("delay_seconds")
+    if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= 600:
+        errors.append("storefront.delay_seconds: whole seconds from 0 to 600")
+    for key, longest in OVERLAY_TEXTS.items():
+        text = overlay.get(key)
+        if not isinstance(text, str) or len(text) > longest:
+            errors.append(f"storefront.{key}: text of at most {longest} characters")
+    for key in ("headline", "button"):
+        if isinstance(overlay.get(key), str) and not overlay[key].strip():
+            errors.append(f"storefront.{key}: must not be empty")
+    topics = overlay.get("topics")
+    if not isinstance(topics, list) or len(topics) > 20:
+        errors.append("storefront.topics: a list of at most 20 topics")
+    else:
+        for i, topic in enumerate(topics):
+            if normalize_topic(topic) is None:
+                errors.append(f"storefront.topics[{i}]: a name with letters or digits")
+    unknown = sorted(set(overlay) - set(DEFAULT_SETTINGS["storefront"]))
+    if unknown:
+        errors.append(f"storefront: unknown settings {', '.join(unknown)}")
     return errors
 
 

@@ -16,7 +16,20 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "reply_to": None,
     "staff_email": None,
     "asm_group_id": None,
+    # the storefront script's on-site overlay for anonymous visitors (plugin.storefront)
+    "storefront": {
+        "overlay_enabled": True,
+        "delay_seconds": 15,
+        "exit_intent": True,
+        "headline": "Before you go",
+        "text": "Get our news and tips by email.",
+        "offer": "",
+        "button": "Sign me up",
+        "topics": [],  # offered in the form; the topics of enabled topic series are added
+    },
 }
+# the overlay's texts and their longest lengths (they share a small box on the storefront)
+OVERLAY_TEXTS = {"headline": 80, "text": 300, "offer": 120, "button": 40}
 
 
 def shop_settings(stored: dict[str, Any] | None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from plugin import enrollment, facts_store, identity, signups
 from plugin.browsing import intent_params
 from plugin.models import PageView, Shop, TopicSignup, Visitor
+from plugin.policies import shop_settings
 from plugin.rate_limit import Rate, TokenBuckets
 from plugin.services import Services
 from plugin.workflow_store import shop_workflows
@@ -38,19 +39,6 @@ PER_ADDRESS = Rate(burst=60, per_second=2)
 PER_SHOP = Rate(burst=300, per_second=50)
 SIGNUPS_PER_VISITOR = Rate(burst=5, per_second=1 / 60)
 OVERLAY_SESSION = timedelta(minutes=30)  # shown again to the same visitor only after this
-
-# What the overlay says and when it appears; the shop's settings["storefront"] overrides it.
-DEFAULT_STOREFRONT: dict[str, Any] = {
-    "overlay_enabled": True,
-    "delay_seconds": 15,
-    "exit_intent": True,
-    "headline": "Before you go",
-    "text": "Get our news and tips by email.",
-    "offer": "",
-    "button": "Sign me up",
-    "topics": [],  # offered in the form; the topics of enabled topic series are added
-}
-
 
 class BadInput(ValueError):
     """The request is malformed; the message says how."""
@@ -274,8 +262,7 @@ def _high_intent(session: Session, shop_id: int, path: str) -> bool:
 
 def storefront_config(session: Session, shop: Shop) -> dict[str, Any]:
     """The overlay's settings, with the topics of the shop's enabled topic series."""
-    stored = (shop.settings or {}).get("storefront")
-    config = {**DEFAULT_STOREFRONT, **(stored if isinstance(stored, dict) else {})}
+    config = dict(shop_settings(shop.settings)["storefront"])
     topics = [enrollment.normalize_topic(t) for t in config.get("topics") or []]
     for shop_workflow in shop_workflows(session, shop.id).values():
         topic = shop_workflow.workflow.trigger.params.get("topic")

@@ -155,6 +155,42 @@ def test_settings_are_validated_per_field(client, shop):
     assert ok.status_code == 200 and ok.json["settings"]["timezone"] == "Europe/Berlin"
 
 
+def test_the_storefront_overlay_is_set_with_the_shop_settings(client, shop):
+    headers = auth(session_token())
+    overlay = client.get("/api/settings", headers=headers).json["settings"]["storefront"]
+    assert overlay["delay_seconds"] == 15 and overlay["overlay_enabled"] is True
+    bad = {
+        **overlay,
+        "delay_seconds": -1,
+        "headline": " ",
+        "text": "x" * 301,
+        "topics": ["ok", "!!"],
+        "colour": "red",
+    }
+    response = client.put("/api/settings", json={"storefront": bad, "junk": 1}, headers=headers)
+    assert response.status_code == 422
+    assert {e["path"] for e in response.json["errors"]} == {
+        "storefront.delay_seconds",
+        "storefront.headline",
+        "storefront.text",
+        "storefront.topics[1]",
+        "storefront",
+        "body",
+    }
+    assert client.get("/api/settings", headers=headers).json["settings"]["storefront"] == overlay
+    mine = {**overlay, "delay_seconds": 30, "offer": "10% off your first order", "topics": ["tea"]}
+    assert (
+        client.put("/api/settings", json={"storefront": mine}, headers=headers).status_code == 200
+    )
+    # what the storefront script is told
+    seen = client.post(
+        f"/storefront/{shop.domain}/events",
+        data='{"vid": "visitor-0123456789abcdef", "type": "page_view", "path": "/", "want_overlay": true}',
+        content_type="text/plain",
+    ).get_json()["overlay"]
+    assert (seen["delay_seconds"], seen["offer"]) == (30, "10% off your first order")
+
+
 def test_catalog_and_activity(client, shop):
     headers = auth(session_token())
     catalog = client.get("/api/catalog", headers=headers).json

@@ -284,6 +284,28 @@ def test_shop_wide_settings_validate_then_save(page, live_server, app, services)
     assert stored["staff_email"] == "owner@shop.example"
 
 
+def test_the_storefront_overlay_is_set_on_the_page(page, live_server, services):
+    open_app(page, live_server)
+    settings = page.locator("#shop-settings")
+    settings.locator("[data-path='storefront.delay_seconds']").fill("9999")
+    settings.locator("[data-path='storefront.offer']").fill("10% off your first order")
+    settings.locator("[data-role='save-settings']").click()
+    settings.locator("[data-error-for='storefront.delay_seconds']").wait_for()
+    with services.sessions() as session:
+        assert session.scalar(select(Shop.settings).where(Shop.domain == SHOP)) == {}
+
+    settings.locator("[data-path='storefront.delay_seconds']").fill("30")
+    settings.locator("[data-path='storefront.exit_intent']").uncheck()
+    settings.locator("[data-path='storefront.topics']").fill("tea, Skin Care")
+    settings.locator("[data-role='save-settings']").click()
+    page.wait_for_selector("#toast:text('saved')")
+    with services.sessions() as session:
+        overlay = session.scalar(select(Shop.settings).where(Shop.domain == SHOP))["storefront"]
+    assert (overlay["delay_seconds"], overlay["exit_intent"]) == (30, False)
+    assert overlay["offer"] == "10% off your first order"
+    assert overlay["topics"] == ["tea", "Skin Care"]
+
+
 def test_send_a_test_email_to_myself(page, live_server, services):
     with services.sessions() as session, session.begin():
         shop = session.scalar(select(Shop).where(Shop.domain == SHOP))

@@ -88,6 +88,7 @@ export class SettingsCard {
         field("Unsubscribe group id", this.input("asm_group_id", "number", () => d.asm_group_id, (v) => (d.asm_group_id = numberOrText(v)), { min: 1, step: 1 }), "SendGrid's group; unsubscribes are mirrored to it."),
       ),
     );
+    const overlay = this.overlaySection(d.storefront);
     const consent = h(
       "div",
       { class: "annotated" },
@@ -101,10 +102,44 @@ export class SettingsCard {
     this.footer = h("div", { class: "card-footer" }, this.message, h("div", { class: "buttons" }, h("button", { type: "button", class: "btn", onclick: () => this.reset() }, "Discard"), this.saveButton));
     this.element.replaceChildren(
       h("div", { class: "card-header" }, h("div", { class: "title-block" }, h("h2", {}, "Shop-wide settings"), h("p", { class: "subdued" }, "They apply to every workflow."))),
-      h("div", { class: "card-body" }, sending, sender, consent),
+      h("div", { class: "card-body" }, sending, sender, overlay, consent),
       this.footer,
     );
     this.changed();
+  }
+
+  // The storefront script's overlay for anonymous visitors: its words, when it appears,
+  // and the topics its signup form offers (plus those of enabled topic series).
+  overlaySection(o) {
+    const text = (key, label, attrs = {}) =>
+      field(label, this.input(`storefront.${key}`, "text", () => o[key], (v) => (o[key] = v), attrs));
+    const toggle = (key, label) =>
+      h("div", { class: "field" }, h("label", { class: "check" }, h("input", {
+        type: "checkbox",
+        checked: o[key],
+        dataset: { path: `storefront.${key}` },
+        onchange: (event) => {
+          o[key] = event.target.checked;
+          this.changed();
+        },
+      }), ` ${label}`));
+    return h(
+      "div",
+      { class: "annotated" },
+      h("div", { class: "annotation" }, h("h3", {}, "On-site overlay"), h("p", { class: "subdued" }, "Shown by the storefront script to anonymous visitors after a delay or when they are about to leave: at most once per session, never to subscribers.")),
+      h(
+        "div",
+        { class: "grid" },
+        toggle("overlay_enabled", "Show the overlay"),
+        toggle("exit_intent", "Also on exit intent"),
+        field("Delay (seconds on site)", this.input("storefront.delay_seconds", "number", () => o.delay_seconds, (v) => (o.delay_seconds = numberOrText(v)), { min: 0, max: 600, step: 1 })),
+        text("headline", "Headline", { maxlength: 80 }),
+        text("text", "Text", { maxlength: 300 }),
+        text("offer", "Offer", { maxlength: 120, placeholder: "10% off your first order" }),
+        text("button", "Button", { maxlength: 40 }),
+        field("Topics offered", this.input("storefront.topics", "text", () => o.topics.join(", "), (v) => (o.topics = v.split(",").map((t) => t.trim()).filter(Boolean))), "Comma-separated; topics with their own series are offered too."),
+      ),
+    );
   }
 
   async save() {

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Update, create_engine, event, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Engine,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from plugin.models import Base
+from plugin.models import Base, UTCDateTime
 
 
 def make_engine(url: str) -> Engine:
@@ -69,6 +80,13 @@ def claim_rows(
         .with_for_update(skip_locked=True)
     )
     return update(model).where(model.id.in_(picked))
+
+
+def now_param() -> BindParameter[datetime]:
+    """The time a statement runs as, bound at execution: ``session.execute(stmt, {"now":
+    now})``. Statements that run every pass are built once with it, not on every call
+    (building a statement costs more than running it on an idle database)."""
+    return bindparam("now", type_=UTCDateTime())
 
 
 CONFLICT_RETRIES = 5

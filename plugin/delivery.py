@@ -18,13 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from connectors import sendgrid
 from connectors.sendgrid import activity
 from plugin import shop_actions
-from plugin.models import OutboxMessage, Shop
+from plugin.db import now_param
+from plugin.models import OutboxMessage, Shop, UTCDateTime
 from plugin.policies import shop_settings
 from plugin.services import Services
 
@@ -61,13 +63,8 @@ def deliver_pending(services: Services, now: datetime, limit: int = 500) -> Deli
         _keep_all(services, now, stats)
         return stats
     while True:
-        with services.sessions() as session:
-            ids = session.scalars(
-                select(OutboxMessage.id)
-                .where(OutboxMessage.state.in_(("pending", "uncertain")), _ready(now))
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            ).all()
+        with services.engine.connect() as connection:
+            ids = connection.execute(_READY_IDS, {"now": now, "limit": limit}).scalars().all()
         claimed_any = False
         for message_id in ids:
             claimed = _claim(services, message_id, now)
@@ -80,43 +77,87 @@ def deliver_pending(services: Services, now: datetime, limit: int = 500) -> Deli
             return stats
 
 
-def _ready(now: datetime):  # type: ignore[no-untyped-def]
+def _ready(now: object):  # type: ignore[no-untyped-def]
     return or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now)
+
+
+# Run on every pass, so built once; ``:now`` (and ``:limit``) are bound when they run.
+_READY_IDS = (
+    select(OutboxMessage.id)
+    .where(OutboxMessage.state.in_(("pending", "uncertain")), _ready(now_param()))
+    .order_by(OutboxMessage.id)
+    .limit(bindparam("limit"))
+)
+_PENDING_READY = (OutboxMessage.state == "pending") & _ready(now_param())
+_KEEP_EMAILS = (
+    update(OutboxMessage)
+    .where(
+        _PENDING_READY,
+        OutboxMessage.kind.in_(EMAIL_KINDS),
+        OutboxMessage.to_email.is_not(None),
+    )
+    .values(state="kept", sent_at=now_param())
+)
+_RECORD_THE_REST = update(OutboxMessage).where(_PENDING_READY).values(state="recorded")
+_EXPIRED = OutboxMessage.claimed_until < now_param()
+_RELEASE_CHECKS = (
+    update(OutboxMessage)
+    .where(_EXPIRED, OutboxMessage.state == "checking")
+    .values(state="uncertain", claimed_until=None)
+)
+_RELEASE_SENDS = (
+    update(OutboxMessage)
+    .where(_EXPIRED, OutboxMessage.state == "sending")
+    .values(
+        state=case((OutboxMessage.kind.in_(EMAIL_KINDS), "uncertain"), else_="pending"),
+        claimed_until=None,
+        last_error="interrupted while sending",
+    )
+)
 
 
 def _keep_all(services: Services, now: datetime, stats: DeliveryStats) -> None:
     """Without an API key nothing is sent: settle every ready row at once, preview kept."""
-    ready = (OutboxMessage.state == "pending") & _ready(now)
-    emails = OutboxMessage.kind.in_(EMAIL_KINDS) & OutboxMessage.to_email.is_not(None)
-    with services.sessions() as session, session.begin():
-        stats.kept += session.execute(
-            update(OutboxMessage).where(ready, emails).values(state="kept", sent_at=now)
-        ).rowcount
-        stats.recorded += session.execute(
-            update(OutboxMessage).where(ready).values(state="recorded")
-        ).rowcount
+    with services.engine.begin() as connection:  # plain statements: no unit of work needed
+        stats.kept += connection.execute(_KEEP_EMAILS, {"now": now}).rowcount
+        stats.recorded += connection.execute(_RECORD_THE_REST, {"now": now}).rowcount
 
 
 def _release_orphans(services: Services, now: datetime) -> None:
     """Rows whose worker died: an email that was being sent becomes 'uncertain' (SendGrid
     may have it); anything else, whose repetition is harmless, is simply pending again."""
-    expired = OutboxMessage.claimed_until < now
-    emails = OutboxMessage.kind.in_(EMAIL_KINDS)
-    with services.sessions() as session, session.begin():
-        session.execute(
-            update(OutboxMessage)
-            .where(expired, OutboxMessage.state == "checking")
-            .values(state="uncertain", claimed_until=None)
+    with services.engine.begin() as connection:
+        connection.execute(_RELEASE_CHECKS, {"now": now})
+        connection.execute(_RELEASE_SENDS, {"now": now})
+
+
+def _claim_statement() -> ReturningUpdate[tuple[str]]:
+    """Claim row ``:message_id`` if it is ready by ``:now``; its lease runs to ``:until``."""
+    row = aliased(OutboxMessage)  # its own FROM, not correlated with the UPDATE's table
+    lockable = (
+        select(row.id)
+        .where(
+            row.id == bindparam("message_id"),
+            row.state.in_(("pending", "uncertain")),
+            or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now_param()),
         )
-        session.execute(
-            update(OutboxMessage)
-            .where(expired, OutboxMessage.state == "sending")
-            .values(
-                state=case((emails, "uncertain"), else_="pending"),
-                claimed_until=None,
-                last_error="interrupted while sending",
-            )
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    was_pending = OutboxMessage.state == "pending"
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.id == lockable)
+        .values(
+            state=case((was_pending, "sending"), else_="checking"),
+            claimed_until=bindparam("until", type_=UTCDateTime()),
+            attempts=case((was_pending, OutboxMessage.attempts + 1), else_=OutboxMessage.attempts),
         )
+        .returning(OutboxMessage.state)
+    )
+
+
+_CLAIM = _claim_statement()
 
 
 def _claim(services: Services, message_id: int, now: datetime) -> str | None:
@@ -125,31 +166,11 @@ def _claim(services: Services, message_id: int, now: datetime) -> str | None:
     On PostgreSQL the row is locked with SKIP LOCKED, so a worker never waits on a row
     another worker is claiming; SQLite serializes writers and ignores the clause.
     """
-    row = aliased(OutboxMessage)  # its own FROM, not correlated with the UPDATE's table
-    lockable = (
-        select(row.id)
-        .where(
-            row.id == message_id,
-            row.state.in_(("pending", "uncertain")),
-            or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now),
+    with services.engine.begin() as connection:
+        claimed = connection.execute(
+            _CLAIM, {"message_id": message_id, "now": now, "until": now + LEASE}
         )
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    was_pending = OutboxMessage.state == "pending"
-    with services.sessions() as session, session.begin():
-        return session.scalar(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == lockable)
-            .values(
-                state=case((was_pending, "sending"), else_="checking"),
-                claimed_until=now + LEASE,
-                attempts=case(
-                    (was_pending, OutboxMessage.attempts + 1), else_=OutboxMessage.attempts
-                ),
-            )
-            .returning(OutboxMessage.state)
-        )
+        return claimed.scalar()
 
 
 def _resolve_uncertain(

@@ -11,16 +11,18 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from connectors import shopify
 from connectors.errors import MalformedPayload
 from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
 from plugin import compliance, enrollment, facts_store
-from plugin.db import CONFLICT_RETRIES, claim_rows, is_conflict
+from plugin.db import CONFLICT_RETRIES, claim_rows, is_conflict, now_param
 from plugin.models import Delivery, Shop
 from plugin.services import Services
 from rules.events import Event
@@ -65,20 +67,30 @@ def process_inbox(services: Services, now: datetime | None = None, limit: int = 
             return stats
 
 
+@lru_cache(maxsize=8)
+def _claim_statement(limit: int) -> ReturningUpdate[tuple[int]]:
+    """Claim up to ``limit`` pending deliveries, oldest first (marked processed: the
+    transaction that applies them commits that, or rolls it back)."""
+    return (
+        claim_rows(
+            Delivery,
+            ready=lambda d: d.status == "pending",
+            order=lambda d: (d.id,),
+            limit=limit,
+        )
+        .values(status="processed", processed_at=now_param(), attempts=Delivery.attempts + 1)
+        .returning(Delivery.id)
+    )
+
+
 def _process_batch(services: Services, limit: int, now: datetime, stats: InboxStats) -> bool:
     """Claim and apply a batch in one transaction; a body that cannot become events is
     rejected before anything is written for it. False when nothing was left to claim."""
     with services.sessions() as session, session.begin():
-        claimed = session.scalars(
-            claim_rows(
-                Delivery,
-                ready=lambda d: d.status == "pending",
-                order=lambda d: (d.id,),
-                limit=limit,
-            )
-            .values(status="processed", processed_at=now, attempts=Delivery.attempts + 1)
-            .returning(Delivery.id)
-        ).all()
+        # through the session's connection: a plain UPDATE, no ORM bookkeeping
+        claimed = (
+            session.connection().execute(_claim_statement(limit), {"now": now}).scalars().all()
+        )
         if not claimed:
             return False
         deliveries = session.scalars(

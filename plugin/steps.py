@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin import facts_store
-from plugin.db import CONFLICT_RETRIES, claim_rows, is_conflict
+from plugin.db import CONFLICT_RETRIES, claim_rows, is_conflict, now_param
 from plugin.enrollment import end_episode
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
@@ -75,12 +77,19 @@ def _add(stats: RunStats, batch: RunStats) -> None:
         stats.reasons[reason] = stats.reasons.get(reason, 0) + count
 
 
-def _due(now: datetime, only: int | None = None):  # type: ignore[no-untyped-def]
+@lru_cache(maxsize=64)
+def _claim_statement(limit: int, only: int | None) -> ReturningUpdate[tuple[int]]:
+    """Claim up to ``limit`` pending steps due by ``:now``, earliest first (or just ``only``)."""
+
     def ready(step):  # type: ignore[no-untyped-def]
-        due = (step.state == "pending") & (step.due_at <= now)
+        due = (step.state == "pending") & (step.due_at <= now_param())
         return due if only is None else due & (step.id == only)
 
-    return ready
+    return (
+        claim_rows(Step, ready=ready, order=lambda s: (s.due_at, s.id), limit=limit)
+        .values(state="running")
+        .returning(Step.id)
+    )
 
 
 def _run_batch(
@@ -96,10 +105,8 @@ def _run_batch(
     ``claimed`` receives the ids, so that a batch that fails can be retried step by step.
     """
     with services.sessions() as session, session.begin():
-        claimed[:] = session.scalars(
-            claim_rows(Step, ready=_due(now, only), order=lambda s: (s.due_at, s.id), limit=limit)
-            .values(state="running")
-            .returning(Step.id)
+        claimed[:] = (  # through the session's connection: a plain UPDATE, no ORM bookkeeping
+            session.connection().execute(_claim_statement(limit, only), {"now": now}).scalars()
         ).all()
         if not claimed:
             return False

@@ -40,6 +40,7 @@ PER_SHOP = Rate(burst=300, per_second=50)
 SIGNUPS_PER_VISITOR = Rate(burst=5, per_second=1 / 60)
 OVERLAY_SESSION = timedelta(minutes=30)  # shown again to the same visitor only after this
 
+
 class BadInput(ValueError):
     """The request is malformed; the message says how."""
 

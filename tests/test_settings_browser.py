@@ -8,7 +8,6 @@ script is refused, so these also prove the page works without it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -24,28 +23,12 @@ from werkzeug.serving import make_server
 
 from plugin.models import OutboxMessage, Shop, WorkflowConfig
 from tests import payloads
+from tests.browser import CHROMIUM, playwright_or_skip
 from tests.conftest import SHOP, session_token
 from tests.fake_shopify import FakeAdmin, grant, token_endpoint
 from tests.test_workflows import T0
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = os.environ.get("NUDGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _browser_or_skip() -> Any:
-    """Playwright's sync API, or skip (fail under CI) saying what is missing."""
-    problem = None
-    try:
-        from playwright import sync_api
-    except ImportError:
-        problem = "Playwright is not installed (pip install playwright)"
-    if problem is None and not Path(CHROMIUM).exists():
-        problem = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return sync_api
 
 
 @pytest.fixture
@@ -105,7 +88,7 @@ def live_server(app, send_webhook, at) -> Iterator[str]:  # type: ignore[no-unty
 
 @pytest.fixture
 def page(live_server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    sync_api = _browser_or_skip()
+    sync_api = playwright_or_skip()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 900})

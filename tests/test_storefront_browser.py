@@ -8,13 +8,10 @@ missing, unless CI=true (then it fails).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,24 +20,8 @@ from werkzeug.serving import make_server
 
 from plugin.models import Episode, OutboxMessage, Shop
 from plugin.workflow_store import set_enabled
+from tests.browser import CHROMIUM, playwright_or_skip
 from tests.conftest import SHOP
-
-CHROMIUM = os.environ.get("NUDGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _playwright_or_skip() -> Any:
-    problem = None
-    try:
-        from playwright import sync_api
-    except ImportError:
-        problem = "Playwright is not installed (pip install playwright)"
-    if problem is None and not Path(CHROMIUM).exists():
-        problem = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return sync_api
 
 
 def storefront_page(app_url: str, title: str) -> str:
@@ -94,7 +75,7 @@ def storefront(app_url) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def browser(app_url) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    sync_api = _playwright_or_skip()
+    sync_api = playwright_or_skip()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield browser

@@ -15,6 +15,7 @@ from plugin.auth import require_shop
 from plugin.emails import TEMPLATES
 from plugin.enrollment import normalize_topic
 from plugin.models import Episode, OutboxMessage, Shop, Step
+from plugin.outbox import message_json, retry_failed
 from plugin.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
 from plugin.sample_email import NoRecipient, queue_test_email
 from plugin.services import Services
@@ -263,6 +264,39 @@ def put_settings():  # type: ignore[no-untyped-def]
         shop = session.get_one(Shop, g.shop.id)
         shop.settings = merged
     return jsonify(settings=merged)
+
+
+@bp.get("/outbox")
+@require_shop
+def outbox():  # type: ignore[no-untyped-def]
+    """The shop's messages, newest first: ``?state=failed`` for those parked with an error
+    (SendGrid refused them, or their discount code could not be created); ``?limit=``."""
+    state = request.args.get("state")
+    limit = max(1, min(request.args.get("limit", 50, type=int) or 50, 200))
+    services = Services.of(current_app)
+    query = select(OutboxMessage).where(OutboxMessage.shop_id == g.shop.id)
+    if state:
+        query = query.where(OutboxMessage.state == state)
+    with services.sessions() as session:
+        rows = session.scalars(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+        failed = session.scalar(
+            select(func.count()).where(
+                OutboxMessage.shop_id == g.shop.id, OutboxMessage.state == "failed"
+            )
+        )
+    return jsonify(messages=[message_json(m) for m in rows], failed=failed)
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@require_shop
+def retry_message(message_id: int):  # type: ignore[no-untyped-def]
+    """Send a parked message again (only a failed one of this shop)."""
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        if not retry_failed(session, [message_id], shop_id=g.shop.id):
+            return _not_found(f"failed message {message_id}")
+    services.work_arrived.set()
+    return jsonify(retried=message_id)
 
 
 @bp.get("/activity")

@@ -12,11 +12,12 @@ import click
 from flask import Flask
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from plugin import create_app
 from plugin.dev_clock import DevClockRefused
 from plugin.models import OutboxMessage, Shop
+from plugin.outbox import message_json, retry_failed
 from plugin.schema import SchemaOutdated
 from plugin.services import Services
 from plugin.workflow_store import save_workflow, set_enabled, shop_workflows
@@ -346,11 +347,7 @@ def outbox(shop_domain: str | None, as_json: bool, limit: int, retry_ids: tuple[
     services = _services()
     if retry_ids:
         with services.sessions() as session, session.begin():
-            requeued = session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(retry_ids), OutboxMessage.state == "failed")
-                .values(state="pending", next_attempt_at=None, attempts=0)
-            ).rowcount
+            requeued = retry_failed(session, list(retry_ids))
         click.echo(
             f"re-queued {requeued} of {len(retry_ids)} (only failed messages can be retried)"
         )
@@ -362,7 +359,7 @@ def outbox(shop_domain: str | None, as_json: bool, limit: int, retry_ids: tuple[
         rows = session.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
     if as_json:
         for message, domain in rows:
-            click.echo(json.dumps(_message_json(message, domain)))
+            click.echo(json.dumps({"shop": domain, **message_json(message)}))
         return
     table = Table("id", "shop", "workflow", "kind", "to", "subject", "state", "error")
     for message, domain in rows:
@@ -377,24 +374,6 @@ def outbox(shop_domain: str | None, as_json: bool, limit: int, retry_ids: tuple[
             (message.last_error or "")[:40],
         )
     console.print(table)
-
-
-def _message_json(message: OutboxMessage, domain: str) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "shop": domain,
-        "workflow": message.workflow,
-        "step": message.step_id,
-        "kind": message.kind,
-        "to": message.to_email,
-        "subject": message.subject,
-        "state": message.state,
-        "attempts": message.attempts,
-        "last_error": message.last_error,
-        "idempotency_key": message.idempotency_key,
-        "created_at": message.created_at.isoformat() if message.created_at else None,
-        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
-    }
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from itsdangerous import URLSafeSerializer
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from plugin.emails import render_email
@@ -44,6 +45,35 @@ def read_unsubscribe_token(secret_key: str, token: str) -> tuple[int, str] | Non
         return int(data["s"]), str(data["e"])
     except Exception:  # itsdangerous raises several types; any failure means "not ours"
         return None
+
+
+def retry_failed(session: Session, ids: list[int], shop_id: int | None = None) -> int:
+    """Put parked (failed) messages back in line, as new: a person decided to try again.
+    Only failed rows move; ``shop_id`` keeps a shop to its own. Returns how many moved."""
+    query = update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.state == "failed")
+    if shop_id is not None:
+        query = query.where(OutboxMessage.shop_id == shop_id)
+    return int(
+        session.execute(query.values(state="pending", next_attempt_at=None, attempts=0)).rowcount
+    )
+
+
+def message_json(message: OutboxMessage) -> dict[str, Any]:
+    """An outbox row as `nudge outbox --json` and the settings page show it."""
+    return {
+        "id": message.id,
+        "workflow": message.workflow,
+        "step": message.step_id,
+        "kind": message.kind,
+        "to": message.to_email,
+        "subject": message.subject,
+        "state": message.state,
+        "attempts": message.attempts,
+        "last_error": message.last_error,
+        "idempotency_key": message.idempotency_key,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+    }
 
 
 def discount_code(key: str) -> str:

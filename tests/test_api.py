@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
-from plugin.models import Shop
+from plugin.models import OutboxMessage, Shop, utcnow
 from tests.conftest import session_token
 
 OTHER = "other-shop.myshopify.com"
@@ -263,3 +264,42 @@ def test_a_merchant_adds_a_topic_series_that_starts_as_the_catch_all_copy(client
         assert client.post("/api/topics", json=bad, headers=headers).status_code == 422
     theirs = auth(session_token(OTHER))
     assert client.get("/api/workflows/topic_skin_care", headers=theirs).status_code == 404
+
+
+def test_parked_messages_are_listed_and_retried_by_their_shop_only(client, shop, other_shop):
+    services = client.application.extensions["nudge"]
+    with services.sessions() as session, session.begin():
+        theirs_id = session.scalars(select(Shop.id).where(Shop.domain == OTHER)).one()
+        for shop_id, key in ((shop.id, "mine"), (theirs_id, "theirs")):
+            session.add(
+                OutboxMessage(
+                    shop_id=shop_id,
+                    idempotency_key=key,
+                    workflow="upsell",
+                    step_id="suggest",
+                    kind="email",
+                    category="marketing",
+                    to_email="ada@example.com",
+                    subject="Picked for you",
+                    params={},
+                    state="failed",
+                    attempts=1,
+                    last_error="SendGrid 400: The from address does not match a verified Sender",
+                    created_at=utcnow(),
+                )
+            )
+    mine, theirs = auth(session_token()), auth(session_token(OTHER))
+    listed = client.get("/api/outbox?state=failed", headers=mine).json
+    assert listed["failed"] == 1
+    [message] = listed["messages"]
+    assert message["idempotency_key"] == "mine" and "verified Sender" in message["last_error"]
+    # another shop's token can neither see nor retry it
+    their_ids = [m["id"] for m in client.get("/api/outbox", headers=theirs).json["messages"]]
+    assert message["id"] not in their_ids
+    assert client.post(f"/api/outbox/{message['id']}/retry", headers=theirs).status_code == 404
+    assert client.post(f"/api/outbox/{message['id']}/retry", headers=mine).status_code == 200
+    with services.sessions() as session:
+        again = session.get_one(OutboxMessage, message["id"])
+    assert (again.state, again.attempts, again.next_attempt_at) == ("pending", 0, None)
+    # only a failed message can be retried
+    assert client.post(f"/api/outbox/{message['id']}/retry", headers=mine).status_code == 404

@@ -35,6 +35,8 @@ ENDPOINTS = [
     "/api/settings",
     "/api/activity?workflow=upsell",
     "/api/topics",
+    "/api/outbox?state=failed",
+    "/api/outbox/1/retry",
     "/dev/session-token?shop=" + SHOP,
     f"/storefront/{SHOP}/nudge.js",
     f"/storefront/{SHOP}/events",

@@ -367,6 +367,21 @@ def test_a_refused_install_shows_no_data(page, live_server):
         assert len(refused.calls) == 1  # asked once, not again and again
 
 
+def test_a_parked_message_shows_sendgrids_words_and_is_sent_again(page, live_server, services):
+    with services.sessions() as session, session.begin():
+        message = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).first()
+        message.state, message.attempts = "failed", 1
+        message.last_error = "SendGrid 403: The from address does not match a verified Sender"
+        parked = message.id
+    open_app(page, live_server)
+    row = page.locator(f"#failed-messages [data-message='{parked}']")
+    assert "verified Sender" in row.inner_text()
+    row.locator("[data-role='retry']").click()
+    row.filter(has_text="Queued again").wait_for()
+    with services.sessions() as session:
+        assert session.get_one(OutboxMessage, parked).state == "pending"
+
+
 def test_signed_out_page_shows_no_data(page, live_server):
     open_app(page, live_server, token=False)
     assert page.locator("[data-role='signed-out']").is_visible()

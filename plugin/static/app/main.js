@@ -2,6 +2,7 @@
 // session token, then build one card per workflow and the shop-wide card.
 
 import { api, install, shop } from "./session.js";
+import { FailedCard } from "./failed_card.js";
 import { h } from "./dom.js";
 import { SettingsCard } from "./settings_card.js";
 import { TopicCard } from "./topic_card.js";
@@ -36,7 +37,12 @@ function unauthorized(error) {
 }
 
 function load() {
-  return Promise.all([api("GET", "/catalog"), api("GET", "/workflows"), api("GET", "/settings")]);
+  return Promise.all([
+    api("GET", "/catalog"),
+    api("GET", "/workflows"),
+    api("GET", "/settings"),
+    api("GET", "/outbox?state=failed&limit=100"),
+  ]);
 }
 
 function notInstalled(error) {
@@ -54,7 +60,7 @@ async function start() {
       if (!notInstalled(error) || !(await install())) throw error;
       loaded = await load();
     }
-    const [catalog, { workflows }, { settings }] = loaded;
+    const [catalog, { workflows }, { settings }, { messages: failed }] = loaded;
     const context = { catalog, toast, workflows };
     const cards = workflows.map((workflow) => new WorkflowCard(workflow, context));
     const settingsCard = new SettingsCard(settings, context);
@@ -72,6 +78,8 @@ async function start() {
       ...cards.map((card) => card.element),
       topicsTitle,
       topicCard.element,
+      h("h2", { class: "section-title" }, "Delivery"),
+      new FailedCard(failed, context).element,
       h("h2", { class: "section-title" }, "Settings"),
       settingsCard.element,
     );

@@ -190,6 +190,22 @@ def app_toml(compliance_only: bool) -> None:
     )
 
 
+@app_group.command("extension")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def app_extension(folder: Path) -> None:
+    """Write the theme app extension (the storefront script as an app embed) under FOLDER."""
+    from plugin import manifest
+    from plugin.config import environment_settings
+
+    settings = environment_settings()
+    files = manifest.theme_extension_files(manifest.load(), app_url=settings["APP_URL"])
+    for relative, text in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        click.echo(f"wrote {path}")
+
+
 @main.group()
 def workflows() -> None:
     """List, show, enable, disable and configure a shop's workflows."""

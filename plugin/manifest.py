@@ -153,4 +153,45 @@ def shopify_app_toml(
             f"compliance_topics = {_toml_list(topics)}",
             f"uri = {_toml_string(absolute(app_url, uri))}",
         ]
+    proxy = manifest.raw.get("app_proxy")
+    if proxy:  # the storefront script asks for the signed-in customer through it
+        lines += [
+            "",
+            "[app_proxy]",
+            f"url = {_toml_string(absolute(app_url, proxy['url']))}",
+            f"subpath = {_toml_string(proxy['subpath'])}",
+            f"prefix = {_toml_string(proxy['prefix'])}",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def theme_extension_files(manifest: Manifest, *, app_url: str) -> dict[str, str]:
+    """The theme app extension (relative path -> text) whose app embed adds the storefront
+    script to every page, for `shopify app deploy`: the merchant switches it on under
+    Theme settings > App embeds instead of editing the theme."""
+    extension = manifest.raw["theme_extension"]
+    proxy = manifest.raw.get("app_proxy") or {}
+    script = absolute(app_url.rstrip("/"), extension["script"]).replace(
+        "<shop>", "{{ shop.permanent_domain }}"
+    )
+    proxy_path = f"/{proxy['prefix']}/{proxy['subpath']}" if proxy else ""
+    schema = {
+        "name": extension["name"],
+        "target": "body",
+        "settings": [],
+    }
+    folder = f"extensions/{extension['handle']}"
+    return {
+        f"{folder}/shopify.extension.toml": "\n".join(
+            [
+                "# Generated from manifest.json by `nudge app extension`; edit manifest.json instead.",
+                f"name = {_toml_string(extension['name'])}",
+                'type = "theme"',
+                "",
+            ]
+        ),
+        f"{folder}/blocks/nudge.liquid": (
+            f'<script src="{script}" data-app-proxy="{proxy_path}" defer></script>\n'
+            "{% schema %}\n" + json.dumps(schema, indent=2) + "\n{% endschema %}\n"
+        ),
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -75,5 +76,32 @@ def test_app_toml_is_the_manifest_for_the_shopify_cli(monkeypatch):
         "https://nudge.example/webhooks/shopify"
     }
 
+    # Shopify's app proxy reaches the storefront identity route
+    proxy = toml["app_proxy"]
+    assert (proxy["prefix"], proxy["subpath"]) == ("apps", "nudge")
+    assert (
+        proxy["url"] + "/identity"
+        == "https://nudge.example" + MANIFEST["routes"]["storefront_identity"]
+    )
+
     only = tomllib.loads(CliRunner().invoke(main, ["app", "toml", "--compliance-only"]).output)
     assert [set(s) for s in only["webhooks"]["subscriptions"]] == [{"compliance_topics", "uri"}]
+
+
+def test_the_theme_app_embed_loads_the_storefront_script(tmp_path, monkeypatch, client, shop):
+    monkeypatch.setenv("NUDGE_APP_URL", "https://nudge.example")
+    result = CliRunner().invoke(main, ["app", "extension", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "extensions" / MANIFEST["theme_extension"]["handle"]
+    config = tomllib.loads((folder / "shopify.extension.toml").read_text())
+    assert config["type"] == "theme"
+    block = (folder / "blocks" / "nudge.liquid").read_text()
+    schema = json.loads(block.split("{% schema %}")[1].split("{% endschema %}")[0])
+    assert schema["target"] == "body"  # an app embed: on every page once switched on
+    src = re.search(r'<script src="([^"]+)" data-app-proxy="/apps/nudge" defer>', block)
+    assert src is not None, block
+    # as Liquid renders it for a shop: the app's real script route
+    url = src[1].replace("{{ shop.permanent_domain }}", shop.domain)
+    assert url.startswith("https://nudge.example/storefront/")
+    served = client.get(url.removeprefix("https://nudge.example"))
+    assert served.status_code == 200 and served.mimetype == "application/javascript"

@@ -309,7 +309,8 @@ def _outgoing(
     """The email to send for a row, or None when it has no recipient."""
     if not message.to_email:
         return None
-    settings = shop_settings(shop.settings)
+    # the workflow's own sender (kept on the row when it was written), else the shop's
+    settings = {**shop_settings(shop.settings), **(message.params.get("sender") or {})}
     from_email = (
         settings.get("from_email")
         or services.settings.get("FROM_EMAIL")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,8 @@ class Sender:
     shop_name: str
     shop_url: str
     staff_email: str | None
+    # the workflow's own from/reply-to/unsubscribe group, overriding the shop's (non-null only)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def unsubscribe_token(secret_key: str, shop_id: int, email: str) -> str:
@@ -140,6 +142,8 @@ def write_actions(
             row.subject = str(action.params.get("subject") or rendered.subject)
             row.preview_html = rendered.html
             row.params = {**row.params, "context": _json_safe(context), "text": rendered.text}
+            if sender.overrides:
+                row.params["sender"] = dict(sender.overrides)
         elif action.name == "notify_staff":
             row.to_email = (
                 str(

@@ -201,6 +201,11 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
         shop_name=settings.get("name") or shop.domain,
         shop_url=f"https://{shop.domain}",
         staff_email=settings.get("staff_email") or shop.email,  # shop.email: from install
+        overrides={
+            key: value
+            for key, value in (shop_workflow.definition.get("sender") or {}).items()
+            if value is not None
+        },
     )
     write_actions(
         session, shop, sender, episode, step.step_id, workflow, facts, decision.actions, now

@@ -70,6 +70,8 @@ TOP_LEVEL = frozenset(
         "reenroll_after_days",
         "holdout_percent",
         "steps",
+        # who this workflow's emails come from, when not the shop-wide sender
+        "sender",
         # shipped definitions only: whether a shop that never saved it runs it
         "default_enabled",
     }
@@ -122,6 +124,34 @@ def validate_workflow(data: Any) -> list[str]:
     if not _is_number(holdout) or not 0 <= holdout <= 100:
         errors.append("holdout_percent: a number from 0 to 100")
     errors += _steps_errors(data.get("steps"), data.get("trigger"))
+    errors += _sender_errors(data.get("sender"))
+    return errors
+
+
+SENDER_FIELDS = ("from_email", "from_name", "reply_to", "asm_group_id")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _sender_errors(sender: Any) -> list[str]:
+    """A workflow's own sender; every field optional (null: the shop-wide one)."""
+    if sender is None:
+        return []
+    if not isinstance(sender, dict):
+        return ["sender: expected an object"]
+    errors = [
+        f"sender.{key}: unknown field{_suggest(key, SENDER_FIELDS)}"
+        for key in sorted(set(sender) - set(SENDER_FIELDS))
+    ]
+    for key in ("from_email", "reply_to"):
+        value = sender.get(key)
+        if value is not None and (not isinstance(value, str) or not EMAIL.match(value)):
+            errors.append(f"sender.{key}: an email address")
+    name = sender.get("from_name")
+    if name is not None and (not isinstance(name, str) or len(name) > 100):
+        errors.append("sender.from_name: text of at most 100 characters")
+    group = sender.get("asm_group_id")
+    if group is not None and (not isinstance(group, int) or isinstance(group, bool) or group <= 0):
+        errors.append("sender.asm_group_id: a SendGrid unsubscribe group id")
     return errors
 
 

@@ -140,3 +140,34 @@ def test_a_parked_message_can_be_retried_by_hand(send_webhook, services, tmp_pat
     responses.replace(responses.POST, SEND_URL, status=202, headers={"X-Message-Id": "ok"})
     deliver_pending(services, T0 + timedelta(hours=5))
     assert _message(services).state == "sent"
+
+
+@responses.activate
+def test_a_workflows_own_sender_overrides_the_shops(send_webhook, services):
+    from plugin.models import Shop
+    from plugin.workflow_store import save_workflow, shop_workflows
+
+    with services.sessions() as session, session.begin():
+        shop = session.scalars(select(Shop)).one()
+        shop.settings = {
+            "from_email": "shop@shop.example",
+            "from_name": "The Shop",
+            "reply_to": "help@shop.example",
+            "asm_group_id": 11,
+        }
+        definition = dict(shop_workflows(session, shop.id)["cart_abandonment"].definition)
+        definition["sender"] = {
+            "from_email": "carts@shop.example",
+            "from_name": None,  # unset: the shop's
+            "reply_to": "carts-help@shop.example",
+            "asm_group_id": 42,
+        }
+        save_workflow(session, shop.id, definition)
+    _queue_reminder(send_webhook, services)
+    responses.post(SEND_URL, status=202, headers={"X-Message-Id": "sg-msg-2"})
+    assert deliver_pending(services, T0 + timedelta(hours=4, minutes=2)).sent == 1
+    body = json.loads(responses.calls[0].request.body)
+    jsonschema.Draft202012Validator(SCHEMA).validate(body)
+    assert body["from"] == {"email": "carts@shop.example", "name": "The Shop"}
+    assert body["reply_to"] == {"email": "carts-help@shop.example"}
+    assert body["asm"]["group_id"] == 42

@@ -329,3 +329,25 @@ def test_parse_gives_typed_definitions_with_defaults():
         "customer",
         {"inactive_days": 90},
     )
+
+
+def test_a_workflows_own_sender_is_checked_field_by_field():
+    definition = shipped_workflows()["upsell"]
+    definition["sender"] = {"from_email": "upsell@shop.example", "asm_group_id": 3}
+    assert validate_workflow(definition) == []
+    definition["sender"] = {
+        "from_email": "nope",
+        "reply_to": 5,
+        "from_name": "x" * 101,
+        "asm_group_id": 0,
+        "bcc": "a@b.c",
+    }
+    assert sorted(e.split(":")[0] for e in validate_workflow(definition)) == [
+        "sender.asm_group_id",
+        "sender.bcc",
+        "sender.from_email",
+        "sender.from_name",
+        "sender.reply_to",
+    ]
+    definition["sender"] = "upsell@shop.example"
+    assert validate_workflow(definition) == ["sender: expected an object"]

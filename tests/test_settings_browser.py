@@ -382,6 +382,23 @@ def test_a_parked_message_shows_sendgrids_words_and_is_sent_again(page, live_ser
         assert session.get_one(OutboxMessage, parked).state == "pending"
 
 
+def test_a_workflow_gets_its_own_sender(page, live_server, app):
+    open_app(page, live_server)
+    upsell = card(page, "upsell")
+    upsell.locator("[data-role='expand']").click()
+    upsell.locator("[data-path='sender.from_email']").fill("not-an-address")
+    upsell.locator("[data-role='save']").click()
+    upsell.locator("[data-error-for='sender.from_email']").wait_for()
+    assert "sender" not in api_workflow(app, "upsell")["workflow"]["definition"]
+
+    upsell.locator("[data-path='sender.from_email']").fill("offers@shop.example")
+    upsell.locator("[data-path='sender.asm_group_id']").fill("42")
+    upsell.locator("[data-role='save']").click()
+    page.wait_for_selector("[data-workflow='upsell'] .badge:text('Version 1')")
+    sender = api_workflow(app, "upsell")["workflow"]["definition"]["sender"]
+    assert sender == {"from_email": "offers@shop.example", "asm_group_id": 42}
+
+
 def test_signed_out_page_shows_no_data(page, live_server):
     open_app(page, live_server, token=False)
     assert page.locator("[data-role='signed-out']").is_visible()

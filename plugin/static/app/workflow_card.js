@@ -205,6 +205,33 @@ export class WorkflowCard {
       h("p", { class: "subdued" }, `Starts when ${starts}.`, d.exit_on?.length ? ` Stops at: ${d.exit_on.map((e) => humanize(e).toLowerCase()).join(", ")}.` : ""),
       h("div", { class: "grid" }, fields),
       consent,
+      this.senderFields(),
+    );
+  }
+
+  // This workflow's own sender, reply-to and unsubscribe group; empty: the shop-wide ones.
+  senderFields() {
+    const d = this.draft;
+    const text = (key, label, type) =>
+      field(label, h("input", {
+        type,
+        value: d.sender?.[key] ?? "",
+        placeholder: "Shop-wide setting",
+        dataset: { path: `sender.${key}` },
+        oninput: (event) => {
+          const raw = event.target.value.trim();
+          d.sender = { ...(d.sender || {}), [key]: key === "asm_group_id" ? (raw === "" ? null : numberOrText(raw)) : raw || null };
+          if (Object.values(d.sender).every((v) => v === null)) delete d.sender;
+          this.changed();
+        },
+      }));
+    return h(
+      "div",
+      { class: "grid" },
+      text("from_email", "Sender email", "email"),
+      text("from_name", "Sender name", "text"),
+      text("reply_to", "Reply-to email", "email"),
+      text("asm_group_id", "Unsubscribe group id", "number"),
     );
   }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 from plugin.config import load_config
 from plugin.dev_clock import clock_from_settings
@@ -32,6 +32,27 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app_page.init_app(app)
     storefront.init_app(app)
     install.init_app(app)
+
+    @app.before_request
+    def refuse_nul_bytes():  # type: ignore[no-untyped-def]
+        """A NUL byte in the URL, a header or the JSON of a form is never legitimate, and
+        PostgreSQL refuses it in text: answer 400 before a route looks anything up with it."""
+        if (
+            "\x00" in request.path
+            or b"%00" in request.query_string
+            or b"\x00" in request.query_string
+            or any("\x00" in value for _, value in request.headers.items())
+            # JSON that the settings page or the storefront stores as text (webhook bodies
+            # are kept raw and verified first: not read here)
+            or (
+                request.path.startswith(("/api/", "/storefront/"))
+                and b"\\u0000" in request.get_data()
+            )
+        ):
+            response = jsonify(error="malformed request: a NUL byte")
+            response.status_code = 400
+            return response
+        return None
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

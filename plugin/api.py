@@ -257,6 +257,9 @@ def put_settings():  # type: ignore[no-untyped-def]
         return _invalid(["body: expected a JSON object"])
     merged = shop_settings({**shop_settings(g.shop.settings), **body})
     errors = validate_settings(merged)
+    unknown = sorted(set(body) - set(DEFAULT_SETTINGS))  # what was sent, not what is stored
+    if unknown:
+        errors.append(f"body: unknown settings {', '.join(unknown)}")
     if errors:
         return _invalid(errors)
     services = Services.of(current_app)
@@ -360,9 +363,6 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     group = settings.get("asm_group_id")
     if group is not None and (not isinstance(group, int) or isinstance(group, bool) or group <= 0):
         errors.append("asm_group_id: a SendGrid unsubscribe group id")
-    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
-    if unknown:
-        errors.append(f"body: unknown settings {', '.join(unknown)}")
     return errors + overlay_errors(settings.get("storefront"))
 
 

@@ -178,7 +178,7 @@ def test_every_public_route_is_fuzzed(app):
         ("GET", "/api/activity?workflow=up%00sell", {}),
         ("POST", "/webhooks/shopify", {"headers": {"X-Shopify-Shop-Domain": "a\x00b"}}),
         ("PUT", "/api/settings", {"data": '{"from_name": "a\\u0000b"}'}),
-        ("POST", f"/storefront/{SHOP}/events", {"data": '{"vid": "v\\u0000"}'}),
+        ("PUT", "/api/workflows/upsell", {"data": '{"definition": {"title": "\\u0000"}}'}),
     ],
 )
 def test_a_nul_byte_anywhere_is_a_clear_400(client, shop, method, path, kwargs):

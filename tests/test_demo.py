@@ -8,24 +8,59 @@ from click.testing import CliRunner
 
 from connectors import shopify
 from plugin.cli import main
-from plugin.demo.history import describe, generate_history
+from plugin.demo.history import PAGE_VIEW, describe, generate_history
+from plugin.storefront import KINDS, VISITOR
+
+WORKFLOWS = {
+    "cart_abandonment",
+    "upsell",
+    "purchase_cycle",
+    "feedback_request",
+    "reengagement",
+    "welcome_series",
+    "topic_nurture",
+    "lead_nurturing",
+    "sales_rep_alert",
+}
 
 
 def test_history_is_deterministic_ordered_and_realistic():
-    first = list(generate_history(seed=3, customers=300, days=30))
-    assert first == list(generate_history(seed=3, customers=300, days=30))
-    assert first != list(generate_history(seed=4, customers=300, days=30))
+    first = list(generate_history(seed=3, customers=300, days=30, storefront=True))
+    assert first == list(generate_history(seed=3, customers=300, days=30, storefront=True))
+    assert first != list(generate_history(seed=4, customers=300, days=30, storefront=True))
     assert [d.at for d in first] == sorted(d.at for d in first)
     mix = describe(first)
     assert 250 < mix["customers"] <= 300  # some sign up only after the window
     assert mix["abandoned"] > 20 and mix["checkouts_with_email"] > mix["abandoned"]
     assert mix["repeat_buyers"] > 20 and mix["duplicates"] > 0
     assert mix["topic:customers_email_marketing_consent/update"] > 0
+    assert 5 < mix["topic_signups"] < 0.2 * mix["consent_subscribed"]  # a share of subscribers
+    assert 0 < mix["high_intent_views"] < mix["page_views"] < 100  # a few shoppers' visits
+    assert mix["intent_customers"] <= mix["high_intent_views"] / 3
     for delivery in first:
+        json.dumps(delivery.payload)
+        if delivery.topic == PAGE_VIEW:  # what the storefront script would post
+            assert VISITOR.match(delivery.payload["vid"]) and delivery.payload["type"] in KINDS
+            assert delivery.payload["path"].startswith("/") and delivery.signed_in_as
+            continue
         shopify.to_events(
             delivery.topic, delivery.payload
         )  # every payload is one Shopify could send
-        json.dumps(delivery.payload)
+
+
+def test_storefront_only_adds_to_the_webhook_history():
+    """The benchmark replays webhooks only; the storefront's part leaves the rest unchanged."""
+    plain = list(generate_history(seed=3, customers=300, days=30))
+    both = list(generate_history(seed=3, customers=300, days=30, storefront=True))
+    assert not any(d.topic == PAGE_VIEW for d in plain)
+    added = [d for d in both if d not in plain]
+    assert [d for d in both if d not in added] == plain
+    assert {d.topic for d in added} == {
+        PAGE_VIEW,
+        "customer.tags_added",
+        "checkouts/create",
+        "checkouts/update",
+    }
 
 
 def test_demo_runs_every_workflow_and_leaves_previews(tmp_path):
@@ -36,19 +71,25 @@ def test_demo_runs_every_workflow_and_leaves_previews(tmp_path):
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    assert "(0 rejected)" in result.output
+    output = " ".join(result.output.split())  # as printed, but for line wrapping
+    assert "webhooks replayed through POST /webhooks/shopify (0 rejected)" in output
+    assert "page views posted to POST /storefront/" in output
+    assert output.count("(0 rejected)") == 2
     report = json.loads((out / "report.json").read_text())
-    assert set(report) == {
-        "cart_abandonment",
-        "upsell",
-        "purchase_cycle",
-        "feedback_request",
-        "reengagement",
-    }
+    assert set(report) == WORKFLOWS  # the demo shop runs those that ship switched off too
+    alert = report.pop("sales_rep_alert")  # internal: emails the staff, never the customer
+    assert alert["enrolled"] > 0 and alert["emails"] == 0
+    assert alert["other_actions"] == alert["enrolled"] - sum(alert["skipped"].values())
     for name, row in report.items():
         assert row["enrolled"] > 0 and row["emails"] > 0, name
-        assert row["skipped"], name  # and it says why some were not sent
+    # and why some were not sent (a series for subscribers who have not ordered may skip none)
+    for name in WORKFLOWS - {"sales_rep_alert", "lead_nurturing", "topic_nurture"}:
+        assert report[name]["skipped"], name
+    for name in ("welcome_series", "topic_nurture", "lead_nurturing"):  # until they order
+        assert report[name]["exited"] > 0, name
     assert report["cart_abandonment"]["converted"] <= report["cart_abandonment"]["exited"]
     previews = list((out / "previews").glob("*.html"))
-    assert {p.name.split("-")[0] for p in previews} == set(report)
+    assert {p.name.split("-")[0] for p in previews} == WORKFLOWS
     assert all("<html" in p.read_text() for p in previews)
+    alerts = [p for p in previews if p.name.startswith("sales_rep_alert-")]
+    assert all("/pages/" in p.read_text() or "cart" in p.read_text() for p in alerts)

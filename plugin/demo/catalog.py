@@ -154,6 +154,31 @@ PRODUCTS = _products()
 CONSUMABLES = tuple(p for p in PRODUCTS if p.cycle_days)
 DURABLES = tuple(p for p in PRODUCTS if not p.cycle_days)
 
+# Topics a shopper can ask emails about (a ``topic:<name>`` customer tag), by product type.
+TOPICS = {"Coffee": ("espresso", "pour-over", "cold-brew"), "Tea": ("green-tea", "chai")}
+
+# Storefront pages (path, title): where browsing starts, and the pages that show a
+# business buyer's intent (the sales-rep alert's trigger names the same paths).
+BROWSE_PAGES = (
+    ("/", "Northwind Coffee & Tea"),
+    ("/collections/coffee", "Coffee"),
+    ("/collections/tea", "Tea"),
+    ("/collections/equipment", "Equipment"),
+    ("/blogs/journal", "Journal"),
+)
+HIGH_INTENT_PAGES = (
+    ("/pages/wholesale", "Wholesale"),
+    ("/pages/pricing", "Volume pricing"),
+    ("/pages/contact", "Contact us"),
+)
+BULK_PRODUCT = next(p for p in PRODUCTS if p.title == "House Espresso 1kg")
+
+
+def handle(product: Product) -> str:
+    """The product's storefront handle: 'House Espresso 1kg' -> 'house-espresso-1kg'."""
+    return "-".join("".join(c if c.isalnum() else " " for c in product.title.lower()).split())
+
+
 FIRST_NAMES = (
     "Ada Grace Alan Edsger Barbara Donald Margaret Ken Radia Tim Frances Linus Anita Guido Hedy "
     "Dennis Katherine John Sophie Niklaus Mary Bjarne Joan Claude Lynn Vint Shafi Whitfield Jean "

@@ -7,16 +7,29 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from plugin.demo.catalog import HIGH_INTENT_PAGES
+
 if TYPE_CHECKING:
     from plugin.demo.history import SimulatedDelivery
 
 CONSENT_TOPIC = "customers_email_marketing_consent/update"
+PAGE_VIEW = "storefront/page_view"  # not a webhook: the storefront script reports a view
 ABANDONED_AFTER = timedelta(hours=1)  # idle this long after the last checkout activity
 LAPSED_AFTER = timedelta(days=90)
+INTENT_VIEWS, INTENT_WINDOW = 3, timedelta(hours=72)  # the sales-rep alert's page threshold
+
+
+_HIGH_INTENT_PATHS = tuple(path for path, _title in HIGH_INTENT_PAGES)
 
 
 def _moment(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _intent(views: list[datetime]) -> bool:
+    """Whether some ``INTENT_VIEWS`` of these (sorted) views lie within ``INTENT_WINDOW``."""
+    n = INTENT_VIEWS - 1
+    return any(views[i + n] - views[i] < INTENT_WINDOW for i in range(len(views) - n))
 
 
 def describe(deliveries: Iterable[SimulatedDelivery]) -> dict[str, int]:
@@ -24,7 +37,8 @@ def describe(deliveries: Iterable[SimulatedDelivery]) -> dict[str, int]:
 
     ``abandoned``: checkouts with an email left idle for an hour or more (whether or not
     an order came later); ``recovered``: those of them completed by a later order;
-    ``lapsed``: customers with orders whose newest is over 90 days before the last delivery.
+    ``lapsed``: customers with orders whose newest is over 90 days before the last delivery;
+    ``intent_customers``: logged-in shoppers who viewed high-intent pages 3 times in 72 hours.
     """
     topics: Counter[str] = Counter()
     seen: set[str] = set()
@@ -36,6 +50,8 @@ def describe(deliveries: Iterable[SimulatedDelivery]) -> dict[str, int]:
     last_order: dict[int, datetime] = {}
     backfilled = 0
     consent: Counter[str] = Counter()
+    topic_signups = 0
+    intent_views: dict[int, list[datetime]] = {}
     end = None
     for d in deliveries:
         end = d.at
@@ -64,6 +80,11 @@ def describe(deliveries: Iterable[SimulatedDelivery]) -> dict[str, int]:
                 ordered_at[p["checkout_token"]] = created
         elif d.topic == CONSENT_TOPIC:
             consent[p["email_marketing_consent"]["state"]] += 1
+        elif d.topic == "customer.tags_added":
+            topic_signups += any(tag.startswith("topic:") for tag in p["tags"])
+        elif d.topic == PAGE_VIEW and d.signed_in_as is not None:
+            if p["path"].startswith(_HIGH_INTENT_PATHS):
+                intent_views.setdefault(d.signed_in_as, []).append(d.at)
     abandoned = {
         token
         for token, active in checkout_activity.items()
@@ -88,5 +109,9 @@ def describe(deliveries: Iterable[SimulatedDelivery]) -> dict[str, int]:
         "refunded": topics["orders/updated"],
         "consent_subscribed": consent["subscribed"],
         "consent_unsubscribed": consent["unsubscribed"],
+        "topic_signups": topic_signups,
+        "page_views": topics[PAGE_VIEW],
+        "high_intent_views": sum(len(views) for views in intent_views.values()),
+        "intent_customers": sum(1 for views in intent_views.values() if _intent(views)),
         **{f"topic:{k}": v for k, v in sorted(topics.items())},
     }

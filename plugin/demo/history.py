@@ -7,6 +7,11 @@ before the window arrive first, at ``start``, with their past orders as ``orders
 deliveries whose ``created_at`` lies in the past (the history the app is installed into).
 About 2 % of deliveries are sent twice with the same webhook id, and about 1 % of
 checkouts have their ``checkouts/update`` arrive before their ``checkouts/create``.
+
+With ``storefront``, the store also runs Nudge's storefront script: some subscribed coffee
+and tea drinkers sign up for a topic (a ``topic:<name>`` customer tag), and a few shoppers
+look into buying wholesale: the high-intent pages, as ``PAGE_VIEW`` items the demo posts to
+the storefront endpoint, and now and then a bulk checkout they leave.
 """
 
 from __future__ import annotations
@@ -20,13 +25,24 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from plugin.demo import payloads
-from plugin.demo.catalog import DURABLES, PRODUCTS, REGIONS, zone
-from plugin.demo.census import describe
+from plugin.demo.catalog import (
+    BROWSE_PAGES,
+    BULK_PRODUCT,
+    DURABLES,
+    HIGH_INTENT_PAGES,
+    PRODUCTS,
+    REGIONS,
+    TOPICS,
+    handle,
+    zone,
+)
+from plugin.demo.census import PAGE_VIEW, describe
 from plugin.demo.order_lifecycle import place_order
 from plugin.demo.realism import HOURLY_WEIGHTS, REALISM, Realism
 from plugin.demo.shoppers import Basket, Shopper, new_shopper
+from rules.variables import TOPIC_TAG
 
-__all__ = ["SimulatedDelivery", "describe", "generate_history"]
+__all__ = ["PAGE_VIEW", "SimulatedDelivery", "describe", "generate_history"]
 
 DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
 _HOURS = range(24)
@@ -36,12 +52,18 @@ _ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 @dataclass(frozen=True)
 class SimulatedDelivery:
-    """One webhook as Shopify would send it, arriving at simulated time ``at``."""
+    """One webhook as Shopify would send it, arriving at simulated time ``at``.
+
+    Or, with topic ``PAGE_VIEW``, a view the storefront script reports: ``payload`` is the
+    script's body but for the visitor token, which only the app can sign, for the customer
+    ``signed_in_as`` (logged in to the storefront); ``webhook_id`` is the view's own id.
+    """
 
     at: datetime
     topic: str
     payload: dict[str, Any]
     webhook_id: str
+    signed_in_as: int | None = None
 
 
 class Store:
@@ -56,9 +78,9 @@ class Store:
         self.start, self.days = start, days
         self.end = start + timedelta(days=days)
         self.shop_domain = shop
-        self.arrivals: list[tuple[datetime, int, str, dict[str, Any], str]] = []
+        self.arrivals: list[tuple[datetime, int, str, dict[str, Any], str, int | None]] = []
         self.orders: list[tuple[datetime, int, list[dict[str, Any]]]] = []
-        self._sent = 0
+        self._sent = self._views = 0
         self._next_id = 5_400_000_000_000 + first * 100_000  # disjoint ids per cohort
         self.first_order_number = 1001 + first * 10
 
@@ -89,10 +111,22 @@ class Store:
             arrival = at + timedelta(seconds=lag)
         self._sent += 1
         webhook_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"nudge-demo:{self.seed}:{self._sent}"))
-        self.arrivals.append((arrival, len(self.arrivals), topic, payload, webhook_id))
+        self.arrivals.append((arrival, len(self.arrivals), topic, payload, webhook_id, None))
         if self.rng.random() < r.duplicate_rate:
             again = arrival + timedelta(seconds=self.rng.uniform(*r.duplicate_delay_seconds))
-            self.arrivals.append((again, len(self.arrivals), topic, payload, webhook_id))
+            self.arrivals.append((again, len(self.arrivals), topic, payload, webhook_id, None))
+
+    def view(
+        self, at: datetime, s: Shopper, vid: str, page: tuple[str, str], product: int | None
+    ) -> None:
+        """Queue a page (or product) view the storefront script reports as it happens."""
+        self._views += 1
+        path, title = page
+        body: dict[str, Any] = {"vid": vid, "type": "page_view", "path": path, "title": title}
+        if product is not None:
+            body.update(type="product_view", product_id=str(product))
+        view_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"nudge-demo:{self.seed}:view:{self._views}"))
+        self.arrivals.append((at, len(self.arrivals), PAGE_VIEW, body, view_id, s.id))
 
     def local_moment(self, day: date, timezone: str) -> datetime:
         """A time on ``day`` when people shop, by the clock of ``timezone``."""
@@ -282,6 +316,86 @@ def _anonymous_carts(store: Store, count: int) -> None:
             store.emit(later, "carts/update", payloads.cart_json(token, basket, at, later))
 
 
+def _storefront(store: Store, shoppers: list[Shopper]) -> None:
+    """What the storefront script sees: topic sign-ups, and shoppers looking into wholesale."""
+    for s in shoppers:
+        if s.known:  # the others never told the shop who they are
+            since = max(store.start, s.created_at)
+            _topic_signup(store, s, since)
+            if store.rng.random() < store.realism.intent_shopper_rate:
+                _wholesale_interest(store, s, since)
+
+
+def _topic_signup(store: Store, s: Shopper, since: datetime) -> None:
+    """A subscriber who drinks coffee or tea asks for emails about one way of making it."""
+    rng, r = store.rng, store.realism
+    topics = [topic for p in s.favourites for topic in TOPICS.get(p.product_type, ())]
+    if not topics or not s.subscribed or rng.random() >= r.topic_signup_rate:
+        return
+    at = since + timedelta(days=rng.uniform(*r.topic_signup_days))
+    if at < store.end and _accepts_marketing(s, at):
+        tag = TOPIC_TAG + rng.choice(topics)
+        store.emit(at, "customer.tags_added", payloads.tags_added_json(s, [tag], at))
+
+
+def _wholesale_interest(store: Store, s: Shopper, since: datetime) -> None:
+    """A cafe or an office: visits that end on the wholesale, pricing and contact pages,
+    logged in to the storefront; after the first, sometimes a bulk checkout left open."""
+    rng, r = store.rng, store.realism
+    earliest = since + timedelta(hours=2)  # the shop has met them by then
+    if earliest >= store.end:
+        return
+    vid = f"{rng.getrandbits(96):024x}"  # the script's first-party id for this browser
+    day = store.between(earliest, store.end)
+    for visit in range(rng.randint(*r.intent_visits)):
+        if visit:
+            day += timedelta(days=rng.uniform(*r.intent_visit_gap_days))
+        at = max(store.local_moment(day.date(), s.region.timezone), earliest)
+        if at >= store.end:
+            return
+        at = _intent_visit(store, s, vid, at)
+        if visit == 0 and rng.random() < r.bulk_checkout_rate and at < store.end:
+            _bulk_checkout(store, s, at + timedelta(minutes=rng.uniform(2, 20)))
+
+
+def _intent_visit(store: Store, s: Shopper, vid: str, at: datetime) -> datetime:
+    """One visit: a way in, maybe a product, then the high-intent pages; when it ended."""
+    rng, r = store.rng, store.realism
+    views: list[tuple[tuple[str, str], int | None]] = [(rng.choice(BROWSE_PAGES), None)]
+    if rng.random() < 0.5:
+        product = rng.choice(PRODUCTS)
+        views.append(((f"/products/{handle(product)}", product.title), product.id))
+    page = None
+    for _ in range(rng.choice(r.intent_pages)):  # wholesale, pricing, contact, and back
+        page = rng.choice([p for p in HIGH_INTENT_PAGES if p != page])
+        views.append((page, None))
+    for page, product_id in views:
+        if at >= store.end:
+            break
+        store.view(at, s, vid, page, product_id)
+        at += timedelta(seconds=rng.uniform(*r.intent_page_seconds))
+    return at
+
+
+def _bulk_checkout(store: Store, s: Shopper, at: datetime) -> None:
+    """A checkout of a cafe's order, its email typed, left open (they ask for a quote)."""
+    rng, r = store.rng, store.realism
+    basket: Basket = [(BULK_PRODUCT, rng.randint(*r.bulk_quantity))]
+    token, cart_token, checkout_id = store.token(), store.cart_token(), store.new_id()
+    typed = at + timedelta(seconds=rng.uniform(60, 300))
+    accepts = _accepts_marketing(s, typed)
+
+    def body(updated: datetime, with_contact: bool) -> dict[str, Any]:
+        return payloads.checkout_json(
+            s, checkout_id, token, cart_token, basket, at, updated, with_contact, accepts,
+            store.shop_domain,
+        )  # fmt: skip
+
+    store.emit(at, "checkouts/create", body(at, False))
+    if typed < store.end:
+        store.emit(typed, "checkouts/update", body(typed, True))
+
+
 def _number_orders(store: Store) -> None:
     """Give orders their #1001... names in creation order, as the shop numbered them."""
     numbered = enumerate(sorted(store.orders), start=store.first_order_number)
@@ -300,8 +414,12 @@ def generate_history(
     shop_domain: str = "nudge-demo.myshopify.com",
     realism: Realism = REALISM,
     first_shopper: int = 0,
+    storefront: bool = False,
 ) -> Iterator[SimulatedDelivery]:
     """Yield the shop's webhook deliveries in arrival order (non-decreasing ``at``).
+
+    ``storefront`` adds what the storefront script sees (topic sign-ups, page views); the
+    webhook-only replays (the benchmark) leave it off and get the same store without it.
 
     ``first_shopper`` numbers this history's shoppers from there, with ids, emails and
     order numbers of their own, so histories made in cohorts can be merged into one store.
@@ -316,8 +434,10 @@ def generate_history(
     for shopper in shoppers:
         _life(store, shopper)
     _anonymous_carts(store, round(customers * realism.anonymous_carts_per_customer))
+    if storefront:  # last, so the rest of the store is the same with it or without
+        _storefront(store, shoppers)
     _number_orders(store)
     store.arrivals.sort(key=lambda a: (a[0], a[1]))
-    for at, _seq, topic, payload, webhook_id in store.arrivals:
+    for at, _seq, topic, payload, webhook_id, customer in store.arrivals:
         if at < store.end:
-            yield SimulatedDelivery(at, topic, payload, webhook_id)
+            yield SimulatedDelivery(at, topic, payload, webhook_id, customer)

@@ -72,6 +72,17 @@ class Realism:
     tags_rate: float = 0.05
     profile_update_rate: float = 0.08  # customers/update (new phone, moved house)
 
+    # The storefront script's topic sign-ups and browsing (generate_history(storefront=True)).
+    topic_signup_rate: float = 0.12  # subscribed coffee and tea drinkers who pick a topic
+    topic_signup_days: Range = (0, 21)  # how long after they arrive or subscribe
+    intent_shopper_rate: float = 0.02  # known shoppers who look into buying wholesale
+    intent_visits: tuple[int, int] = (1, 2)
+    intent_visit_gap_days: Range = (0.5, 6)  # between a shopper's visits
+    intent_pages: tuple[int, ...] = (1, 1, 2, 2, 3, 4)  # high-intent pages seen per visit
+    intent_page_seconds: Range = (20, 240)  # reading one page before the next
+    bulk_checkout_rate: float = 0.25  # intent shoppers who price a bulk order and leave it
+    bulk_quantity: tuple[int, int] = (8, 12)  # of the 1 kg espresso: a cafe's order
+
     # How deliveries arrive.
     delivery_lag_seconds: Range = (1, 20)
     duplicate_rate: float = 0.02  # re-sent with the same webhook id

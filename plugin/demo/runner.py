@@ -17,14 +17,18 @@ from sqlalchemy import func, select
 
 from connectors import shopify
 from plugin import create_app
-from plugin.demo.history import SimulatedDelivery, generate_history
+from plugin.demo.history import PAGE_VIEW, SimulatedDelivery, generate_history
+from plugin.identity import visitor_token
 from plugin.models import Episode, OutboxMessage, Shop, Step
 from plugin.services import Services
 from plugin.worker import run_once
+from plugin.workflow_store import set_enabled, shop_workflows
 from rules.evaluation import reason_group
 
 DEMO_SHOP = "nudge-demo.myshopify.com"
 DEMO_SECRET = "demo-webhook-secret"  # signs the replayed webhooks; local only
+DEMO_SECRET_KEY = "demo-secret-key"  # the app's own key: signs the visitor tokens
+DEMO_STAFF = "sales@northwind-coffee.example"  # where the sales-rep alerts go
 DEMO_START = datetime(2026, 9, 1, tzinfo=UTC)
 TICK = timedelta(hours=1)
 SWEEP_EVERY = 24  # ticks: the sweeps look for day-sized gaps
@@ -72,22 +76,28 @@ def run_demo(
         {
             "DATABASE_URL": f"sqlite:///{(out / 'nudge.sqlite3').resolve()}",
             "SENDGRID_API_KEY": None,  # nothing leaves the machine
-            "SECRET_KEY": "demo-secret-key",
+            "SECRET_KEY": DEMO_SECRET_KEY,
             "EMBEDDED_WORKER": False,
         }
     )
     services = Services.of(app)
     services.clock = clock
-    _add_demo_shop(services)
+    shop_id = _add_demo_shop(services)
     deliveries = list(
         generate_history(
-            seed=seed, customers=customers, days=days, start=DEMO_START, shop_domain=DEMO_SHOP
+            seed=seed,
+            customers=customers,
+            days=days,
+            start=DEMO_START,
+            shop_domain=DEMO_SHOP,
+            storefront=True,
         )
     )
     end = DEMO_START + timedelta(days=days) + AFTERMATH
     total_ticks = int((end - DEMO_START) / TICK)
     client = app.test_client()
-    rejected = 0
+    replayed: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -96,7 +106,7 @@ def run_demo(
         console=console,
         transient=False,
     ) as progress:
-        replay = progress.add_task("webhooks replayed", total=len(deliveries))
+        replay = progress.add_task("deliveries replayed", total=len(deliveries))
         ticks = progress.add_task("simulated hours", total=total_ticks)
         tick = 0
         next_tick = DEMO_START
@@ -107,8 +117,12 @@ def run_demo(
                 next_tick += TICK
                 progress.advance(ticks)
             clock.current = max(clock.current, delivery.at)
-            if _post(client, delivery) != 200:
-                rejected += 1
+            if delivery.topic == PAGE_VIEW:
+                status, kind = _view(client, delivery, shop_id), "view"
+            else:
+                status, kind = _post(client, delivery), "webhook"
+            replayed[kind] += 1
+            rejected[kind] += status != 200
             progress.advance(replay)
         while next_tick <= end:
             _advance(services, clock, next_tick, tick)
@@ -117,22 +131,31 @@ def run_demo(
             progress.advance(ticks)
     report = collect_report(services)
     previews = write_previews(services, out / "previews")
-    print_report(console, report, len(deliveries), rejected, previews, out)
+    print_report(console, report, replayed, rejected, previews, out)
     (out / "report.json").write_text(json.dumps(_report_json(report), indent=2))
     return report
 
 
-def _add_demo_shop(services: Services) -> None:
+def _add_demo_shop(services: Services) -> int:
+    """The demo shop, with every workflow on (also those that ship switched off); its id."""
     with services.sessions() as session, session.begin():
-        session.add(
-            Shop(
-                domain=DEMO_SHOP,
-                platform="shopify",
-                access_token="demo-token",
-                webhook_secret=DEMO_SECRET,
-                settings={"name": "Northwind Coffee & Tea", "timezone": "America/New_York"},
-            )
+        shop = Shop(
+            domain=DEMO_SHOP,
+            platform="shopify",
+            access_token="demo-token",
+            webhook_secret=DEMO_SECRET,
+            settings={
+                "name": "Northwind Coffee & Tea",
+                "timezone": "America/New_York",
+                "staff_email": DEMO_STAFF,
+            },
         )
+        session.add(shop)
+        session.flush()
+        for name, shop_workflow in shop_workflows(session, shop.id).items():
+            if not shop_workflow.enabled:
+                set_enabled(session, shop.id, name, True)
+        return shop.id
 
 
 def _advance(services: Services, clock: SimulatedClock, at: datetime, tick: int) -> None:
@@ -151,6 +174,29 @@ def _post(client: Any, delivery: SimulatedDelivery) -> int:
     }
     response = client.post("/webhooks/shopify", data=body, headers=headers)
     return int(response.status_code)
+
+
+def _view(client: Any, delivery: SimulatedDelivery, shop_id: int) -> int:
+    """Post a storefront page view as the script would, for a visitor logged in to the
+    storefront: with the token Nudge signs for them, from an address of their own.
+
+    The endpoint's rate limits count real seconds, not simulated ones; a few shoppers'
+    views, each shopper on an address of their own, stay far below them."""
+    body = dict(delivery.payload)
+    if delivery.signed_in_as is not None:
+        body["t"] = visitor_token(DEMO_SECRET_KEY, shop_id, str(delivery.signed_in_as))
+    response = client.post(
+        f"/storefront/{DEMO_SHOP}/events",
+        data=json.dumps(body),
+        content_type="text/plain",
+        environ_base={"REMOTE_ADDR": _address(body["vid"])},
+    )
+    return int(response.status_code)
+
+
+def _address(vid: str) -> str:
+    """A visitor's IP address (in the documentation range 198.51.100.0/24)."""
+    return f"198.51.100.{int(vid[-2:], 16) % 254 + 1}"
 
 
 def collect_report(services: Services) -> dict[str, WorkflowReport]:
@@ -193,15 +239,17 @@ def collect_report(services: Services) -> dict[str, WorkflowReport]:
 
 
 def write_previews(services: Services, folder: Path) -> int:
-    """Write a few rendered emails per workflow and template as HTML files."""
+    """Write a few rendered emails (staff alerts too) per workflow and template as HTML."""
     folder.mkdir(parents=True, exist_ok=True)
     written: Counter[tuple[str, str]] = Counter()
     with services.sessions() as session:
         messages = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id)
+            select(OutboxMessage)
+            .where(OutboxMessage.kind.in_(("email", "notify_staff")))
+            .order_by(OutboxMessage.id)
         )
         for message in messages:
-            key = (message.workflow, message.template or "email")
+            key = (message.workflow, message.template or message.kind)
             if written[key] >= PREVIEWS_PER_TEMPLATE or not message.preview_html:
                 continue
             written[key] += 1
@@ -213,8 +261,8 @@ def write_previews(services: Services, folder: Path) -> int:
 def print_report(
     console: Console,
     report: dict[str, WorkflowReport],
-    delivered: int,
-    rejected: int,
+    replayed: Counter[str],
+    rejected: Counter[str],
     previews: int,
     out: Path,
 ) -> None:
@@ -253,7 +301,10 @@ def print_report(
             reasons.add_row(name, reason, str(count))
     console.print(reasons)
     console.print(
-        f"{delivered} webhooks replayed through POST /webhooks/shopify ({rejected} rejected). "
+        f"{replayed['webhook']} webhooks replayed through POST /webhooks/shopify "
+        f"({rejected['webhook']} rejected).\n"
+        f"{replayed['view']} page views posted to POST /storefront/{DEMO_SHOP}/events "
+        f"({rejected['view']} rejected).\n"
         f"No email left this machine (no SendGrid key).\n"
         f"{previews} rendered email previews in {(out / 'previews').resolve()}\n"
         f"Database: {(out / 'nudge.sqlite3').resolve()}  Report: {(out / 'report.json').resolve()}"

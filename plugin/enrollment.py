@@ -504,8 +504,13 @@ def _not_enrolled(shop_id: int, workflow: Workflow, now: datetime):  # type: ign
 def _lead_subjects(
     session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
 ) -> list[Subject]:
-    """Subscribed contacts with no order, ``after_days`` after they subscribed (or arrived)."""
+    """Subscribed contacts with no order, ``after_days`` after they subscribed (or arrived).
+
+    Only those who subscribed within ``within_days`` before that: switching the workflow on
+    must not sweep up a shop's whole list of long-standing subscribers as new leads.
+    """
     after = timedelta(days=float(workflow.trigger.params.get("after_days", 7)))
+    within = timedelta(days=float(workflow.trigger.params.get("within_days", 14)))
     since = func.coalesce(CustomerRow.consent_updated_at, CustomerRow.created_at)
     rows = session.execute(
         select(CustomerRow.external_id, since)
@@ -517,6 +522,7 @@ def _lead_subjects(
             CustomerRow.last_order_at.is_(None),
             or_(CustomerRow.orders_count.is_(None), CustomerRow.orders_count == 0),
             since <= now - after,
+            since > now - after - within,
             _not_enrolled(shop_id, workflow, now),
         )
         .order_by(since)

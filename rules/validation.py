@@ -32,7 +32,7 @@ SWEEPS = {
     "inactive": {"inactive_days"},
     "reorder_due": {"lead_days"},
     # subscribed contacts with no order, N days after they subscribed
-    "lead": {"after_days"},
+    "lead": {"after_days", "within_days"},
     # known customers who viewed high-intent pages N times, or left a large cart, in a window
     "high_intent": {"pages", "page_views", "window_hours", "cart_value", "cart_idle_hours"},
 }

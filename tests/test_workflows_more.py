@@ -263,6 +263,18 @@ def test_lead_nurturing_after_seven_days_then_every_four_until_an_order(send_web
     assert steps(services, "lead_nurturing")["offer"][0] == "cancelled"
 
 
+def test_switching_lead_nurturing_on_leaves_long_standing_subscribers_alone(
+    send_webhook, services, at
+):
+    new_subscriber(send_webhook, T0)  # subscribed long before the merchant switched it on
+    at(T0 + timedelta(days=60))
+    new_subscriber(send_webhook, T0 + timedelta(days=55), customer_id=502, email="bo@example.com")
+    at(T0 + timedelta(days=61))
+    enable(services, "lead_nurturing")
+    at(T0 + timedelta(days=62, hours=1))  # the next daily sweep
+    assert [e.customer_external_id for e in episodes(services, "lead_nurturing")] == ["502"]
+
+
 def test_lead_nurturing_step_skipped_for_an_unsubscribed_lead(send_webhook, services, at):
     enable(services, "lead_nurturing")
     new_subscriber(send_webhook, T0)

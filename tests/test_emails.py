@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plugin.emails import TEMPLATES, UnknownTemplate, render_email
+from plugin.outbox import STAFF_TEMPLATES
 
 FULL = {
     "shop_name": "Northwind",
@@ -30,7 +31,12 @@ def test_renders_with_minimal_and_full_context(template):
     minimal = render_email(template, {"shop_name": "Northwind"})
     assert minimal.subject and "Northwind" in minimal.html and minimal.text.strip()
     full = render_email(template, FULL)
-    assert "unsubscribe/tok" in full.html and "Unsubscribe" in full.text
+    if template in STAFF_TEMPLATES:  # to the shop's staff, about the customer
+        assert "Hi Ann" not in full.html and "unsubscribe/tok" not in full.html
+        assert "staff" in full.text and "ann@example.com" in full.html
+    else:
+        assert "Hi Ann" in full.html
+        assert "unsubscribe/tok" in full.html and "Unsubscribe" in full.text
 
 
 def test_cart_offer_shows_items_total_and_code():

@@ -10,18 +10,9 @@ from connectors import shopify
 from plugin.cli import main
 from plugin.demo.history import PAGE_VIEW, describe, generate_history
 from plugin.storefront import KINDS, VISITOR
+from rules.definitions import shipped_workflows
 
-WORKFLOWS = {
-    "cart_abandonment",
-    "upsell",
-    "purchase_cycle",
-    "feedback_request",
-    "reengagement",
-    "welcome_series",
-    "topic_nurture",
-    "lead_nurturing",
-    "sales_rep_alert",
-}
+WORKFLOWS = set(shipped_workflows())  # the demo shop runs every one of them
 
 
 def test_history_is_deterministic_ordered_and_realistic():

@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from plugin import browsing, facts_store
+from plugin.db import now_param
 from plugin.models import CustomerRow, Episode, OrderRow, Shop, Step
 from plugin.workflow_store import ShopWorkflow, shop_workflows
 from rules import events as ev
@@ -350,14 +351,18 @@ def end_episode(session: Session, episode: Episode, state: str, reason: str, now
     episode.state = state
     episode.exit_reason = reason
     episode.ended_at = now
-    session.execute(
-        update(Step)
-        .where(Step.episode_id == episode.id, Step.state == "pending")
-        .values(state="cancelled", decided_at=now, reason=reason)
-        # Only pending rows change, and a batch never holds pending steps in memory
-        # (it holds the claimed ones), so there is nothing in the session to refresh.
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_CANCEL_PENDING, {"episode": episode.id, "now": now, "why": reason})
+
+
+# Only pending rows change, and a batch never holds pending steps in memory (it holds the
+# claimed ones), so there is nothing in the session to refresh. Built once: it runs for
+# every episode that ends.
+_CANCEL_PENDING = (
+    update(Step)
+    .where(Step.episode_id == bindparam("episode"), Step.state == "pending")
+    .values(state="cancelled", decided_at=now_param(), reason=bindparam("why"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def _reanchor_active(

@@ -456,12 +456,23 @@ def load_orders(
 ) -> tuple[Order, ...]:
     """A customer's orders, newest first."""
     rows = session.scalars(
-        select(OrderRow)
-        .where(OrderRow.shop_id == shop_id, OrderRow.customer_external_id == customer_external_id)
-        .order_by(OrderRow.created_at.desc())
-        .limit(limit)
+        _CUSTOMER_ORDERS, {"shop": shop_id, "customer": customer_external_id, "limit": limit}
     )
     return tuple(_order_fact(row) for row in rows)
+
+
+# Read for every decided step, so built once (values bound when they run); through the
+# session, so they see what this transaction has written (an email queued a step earlier
+# counts for the frequency cap).
+_CUSTOMER_ORDERS = (
+    select(OrderRow)
+    .where(
+        OrderRow.shop_id == bindparam("shop"),
+        OrderRow.customer_external_id == bindparam("customer"),
+    )
+    .order_by(OrderRow.created_at.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def find_customer_by_email(session: Session, shop_id: int, email: str) -> str | None:
@@ -474,19 +485,22 @@ def find_customer_by_email(session: Session, shop_id: int, email: str) -> str | 
 
 def is_suppressed(session: Session, shop_id: int, email: str, scope: str = "marketing") -> bool:
     """Whether mail of ``scope`` must not go to ``email`` ('all' suppressions cover marketing)."""
-    scopes = ("all", "marketing") if scope == "marketing" else ("all",)
-    return (
-        session.scalar(
-            select(Suppression.id)
-            .where(
-                Suppression.shop_id == shop_id,
-                Suppression.email == email.strip().lower(),
-                Suppression.scope.in_(scopes),
-            )
-            .limit(1)
-        )
-        is not None
+    scopes = ["all", "marketing"] if scope == "marketing" else ["all"]
+    found = session.scalar(
+        _SUPPRESSION, {"shop": shop_id, "email": email.strip().lower(), "scopes": scopes}
     )
+    return found is not None
+
+
+_SUPPRESSION = (
+    select(Suppression.id)
+    .where(
+        Suppression.shop_id == bindparam("shop"),
+        Suppression.email == bindparam("email"),
+        Suppression.scope.in_(bindparam("scopes", expanding=True)),
+    )
+    .limit(1)
+)
 
 
 def last_email_at(
@@ -498,14 +512,25 @@ def last_email_at(
 ) -> tuple[datetime | None, datetime | None]:
     """When the customer was last sent (or queued) an email of this category: at all, and
     from ``workflow`` (None when not asked). One query for both."""
-    of_workflow = func.max(case((OutboxMessage.workflow == workflow, OutboxMessage.created_at)))
     any_time, workflow_time = session.execute(
-        select(func.max(OutboxMessage.created_at), of_workflow).where(
-            OutboxMessage.shop_id == shop_id,
-            OutboxMessage.customer_external_id == customer_external_id,
-            OutboxMessage.kind == "email",
-            OutboxMessage.category == category,
-            OutboxMessage.state.not_in(NOT_SENT),
-        )
+        _LAST_EMAILS,
+        {
+            "shop": shop_id,
+            "customer": customer_external_id,
+            "category": category,
+            "workflow": workflow or "",
+        },
     ).one()
     return _aware(any_time), _aware(workflow_time) if workflow is not None else None
+
+
+_LAST_EMAILS = select(
+    func.max(OutboxMessage.created_at),
+    func.max(case((OutboxMessage.workflow == bindparam("workflow"), OutboxMessage.created_at))),
+).where(
+    OutboxMessage.shop_id == bindparam("shop"),
+    OutboxMessage.customer_external_id == bindparam("customer"),
+    OutboxMessage.kind == "email",
+    OutboxMessage.category == bindparam("category"),
+    OutboxMessage.state.not_in(NOT_SENT),
+)

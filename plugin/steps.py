@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -222,14 +222,16 @@ def _defer(session: Session, step: Step, until: datetime, why: str, now: datetim
     return "deferred"
 
 
+_OPEN_STEP = (
+    select(Step.id)
+    .where(Step.episode_id == bindparam("episode"), Step.state.in_(("pending", "running")))
+    .limit(1)
+)
+
+
 def _finish(session: Session, step: Step, state: str, reason: str, now: datetime) -> str:
     step.state, step.reason, step.decided_at = state, reason, now
-    session.flush()
-    remaining = session.scalar(
-        select(Step.id)
-        .where(Step.episode_id == step.episode_id, Step.state.in_(("pending", "running")))
-        .limit(1)
-    )
+    remaining = session.scalar(_OPEN_STEP, {"episode": step.episode_id})  # flushes this one first
     if remaining is None:
         episode = session.get_one(Episode, step.episode_id)
         if episode.state == "active":

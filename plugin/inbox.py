@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -53,13 +53,18 @@ def process_inbox(services: Services, now: datetime | None = None, limit: int = 
         try:
             more = _process_batch(services, limit, now, batch)
         except Exception as exc:
-            # Workers apply different deliveries at once; two about the same customer may
-            # both insert it. The loser's batch rolled back whole: it is simply claimed again.
-            conflicts += 1
-            if not is_conflict(exc) or conflicts > CONFLICT_RETRIES:
-                raise
-            log.info("inbox batch lost a race with another worker; claiming again: %s", exc)
-            continue
+            if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
+                # Workers apply different deliveries at once; two about the same customer
+                # may both insert it. The loser's batch rolled back whole: claim it again.
+                conflicts += 1
+                log.info("inbox batch lost a race with another worker; claiming again: %s", exc)
+                continue
+            # One delivery broke the batch (it rolled back whole): apply them one by one,
+            # so the rest go through and the broken one is kept as failed with its error
+            # instead of blocking the inbox on every pass.
+            log.exception("inbox batch failed; applying its deliveries one by one")
+            batch = InboxStats()  # what the rolled-back batch counted never happened
+            more = _process_one_by_one(services, limit, now, batch)
         stats.processed += batch.processed
         stats.failed += batch.failed
         stats.events += batch.events
@@ -67,14 +72,57 @@ def process_inbox(services: Services, now: datetime | None = None, limit: int = 
             return stats
 
 
-@lru_cache(maxsize=8)
-def _claim_statement(limit: int) -> ReturningUpdate[tuple[int]]:
-    """Claim up to ``limit`` pending deliveries, oldest first (marked processed: the
-    transaction that applies them commits that, or rolls it back)."""
+def _process_one_by_one(services: Services, limit: int, now: datetime, stats: InboxStats) -> bool:
+    """Apply the next ``limit`` pending deliveries each in its own transaction; one that
+    fails is marked failed with its error. True if there may be more after them."""
+    with services.sessions() as session:
+        ids = session.scalars(
+            select(Delivery.id)
+            .where(Delivery.status == "pending")
+            .order_by(Delivery.id)
+            .limit(limit)
+        ).all()
+    for delivery_id in ids:
+        try:
+            _process_batch(services, 1, now, stats, only=delivery_id)
+        except Exception as exc:
+            if is_conflict(exc):
+                continue  # a race, not this delivery's fault: it stays pending
+            log.exception("delivery %s failed", delivery_id)
+            with services.sessions() as session, session.begin():
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == delivery_id, Delivery.status == "pending")
+                    .values(
+                        status="failed",
+                        processed_at=now,
+                        error=_error_text(exc),
+                    )
+                )
+            stats.failed += 1
+    return len(ids) == limit
+
+
+def _error_text(exc: Exception) -> str:
+    """What went wrong, for the failed delivery: the first line only (a database driver's
+    next lines echo the statement's values, customer data included)."""
+    first = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:2000].replace("\x00", "")
+
+
+@lru_cache(maxsize=64)
+def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[tuple[int]]:
+    """Claim up to ``limit`` pending deliveries, oldest first, or just ``only`` (marked
+    processed: the transaction that applies them commits that, or rolls it back)."""
+
+    def ready(delivery):  # type: ignore[no-untyped-def]
+        pending = delivery.status == "pending"
+        return pending if only is None else pending & (delivery.id == only)
+
     return (
         claim_rows(
             Delivery,
-            ready=lambda d: d.status == "pending",
+            ready=ready,
             order=lambda d: (d.id,),
             limit=limit,
         )
@@ -83,13 +131,18 @@ def _claim_statement(limit: int) -> ReturningUpdate[tuple[int]]:
     )
 
 
-def _process_batch(services: Services, limit: int, now: datetime, stats: InboxStats) -> bool:
+def _process_batch(
+    services: Services, limit: int, now: datetime, stats: InboxStats, only: int | None = None
+) -> bool:
     """Claim and apply a batch in one transaction; a body that cannot become events is
     rejected before anything is written for it. False when nothing was left to claim."""
     with services.sessions() as session, session.begin():
         # through the session's connection: a plain UPDATE, no ORM bookkeeping
         claimed = (
-            session.connection().execute(_claim_statement(limit), {"now": now}).scalars().all()
+            session.connection()
+            .execute(_claim_statement(limit, only), {"now": now})
+            .scalars()
+            .all()
         )
         if not claimed:
             return False

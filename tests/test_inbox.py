@@ -1,0 +1,54 @@
+"""The inbox: a delivery that cannot be applied is kept as failed and never blocks the rest."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from plugin.models import CustomerRow
+from tests import payloads
+from tests.test_workflows import T0
+
+
+def test_a_delivery_that_breaks_its_batch_is_kept_as_failed_and_the_rest_go_through(
+    send_webhook, services, monkeypatch
+):
+    import plugin.inbox as inbox
+    from plugin.models import Delivery
+
+    real = inbox.apply_event
+
+    def apply_event(session, shop, event, now):  # type: ignore[no-untyped-def]
+        if event.customer is not None and event.customer.id == "502":
+            raise RuntimeError("cannot apply this one\nSQL: ... ada@example.com")
+        return real(session, shop, event, now)
+
+    monkeypatch.setattr(inbox, "apply_event", apply_event)
+    for customer_id in (501, 502, 503):
+        send_webhook(
+            "customers/create",
+            payloads.customer(customer_id, f"c{customer_id}@example.com"),
+            webhook_id=f"hook-{customer_id}",
+        )
+    stats = inbox.process_inbox(services, T0)
+    assert (stats.processed, stats.failed) == (2, 1)
+    with services.sessions() as session:
+        rows = dict(session.execute(select(Delivery.delivery_id, Delivery.error)).all())
+        known = set(session.scalars(select(CustomerRow.external_id)))
+    assert rows["hook-502"] == "RuntimeError: cannot apply this one"  # no echoed data
+    assert rows["hook-501"] is None and known == {"501", "503"}
+    # a failed delivery waits for a person; it does not block or repeat on the next pass
+    assert inbox.process_inbox(services, T0).processed == 0
+
+
+def test_a_nul_character_in_a_webhook_field_never_stalls_the_inbox(send_webhook, services):
+    from plugin.inbox import process_inbox
+    from plugin.models import Delivery
+
+    body = payloads.customer(501, "ada@example.com")
+    body["first_name"] = "A\u0000da"  # PostgreSQL refuses NUL in text; SQLite keeps it
+    send_webhook("customers/create", body, webhook_id="nul")
+    send_webhook("customers/create", payloads.customer(502, "bo@example.com"), webhook_id="ok")
+    process_inbox(services, T0)
+    with services.sessions() as session:
+        statuses = dict(session.execute(select(Delivery.delivery_id, Delivery.status)).all())
+    assert statuses["ok"] == "processed" and statuses["nul"] in ("processed", "failed")

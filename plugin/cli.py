@@ -12,11 +12,11 @@ import click
 from flask import Flask
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from plugin import create_app
 from plugin.dev_clock import DevClockRefused
-from plugin.models import OutboxMessage, Shop
+from plugin.models import Delivery, OutboxMessage, Shop
 from plugin.outbox import message_json, retry_failed
 from plugin.schema import SchemaOutdated
 from plugin.services import Services
@@ -349,6 +349,37 @@ def run_due_command(now_text: str | None) -> None:
         f"{stats.delivery.recorded} recorded, {stats.delivery.retried} to retry, "
         f"{stats.delivery.failed} failed"
     )
+
+
+@main.command()
+@click.option("--limit", default=50, show_default=True, type=int)
+@click.option("--retry", "retry_ids", multiple=True, type=int, help="Apply a failed delivery again")
+def inbox(limit: int, retry_ids: tuple[int, ...]) -> None:
+    """Show webhook deliveries kept as failed, with their errors; --retry ID applies one again
+    (after the cause is fixed: the stored body is kept as it arrived)."""
+    services = _services()
+    if retry_ids:
+        with services.sessions() as session, session.begin():
+            requeued = session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(retry_ids), Delivery.status == "failed")
+                .values(status="pending", error=None, processed_at=None)
+            ).rowcount
+        click.echo(f"re-queued {requeued} of {len(retry_ids)} (only failed deliveries)")
+        return
+    with services.sessions() as session:
+        rows = session.execute(
+            select(
+                Delivery.id, Delivery.source, Delivery.topic, Delivery.received_at, Delivery.error
+            )
+            .where(Delivery.status == "failed")
+            .order_by(Delivery.id.desc())
+            .limit(limit)
+        ).all()
+    table = Table("id", "source", "topic", "received", "error")
+    for delivery_id, source, topic, received_at, error in rows:
+        table.add_row(str(delivery_id), source, topic, received_at.isoformat(), error or "")
+    console.print(table if rows else "no failed deliveries")
 
 
 @main.command()

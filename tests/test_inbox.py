@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from click.testing import CliRunner
 from sqlalchemy import select
 
-from plugin.models import CustomerRow
+from plugin.models import CustomerRow, Delivery
 from tests import payloads
 from tests.test_workflows import T0
 
@@ -52,3 +53,24 @@ def test_a_nul_character_in_a_webhook_field_never_stalls_the_inbox(send_webhook,
     with services.sessions() as session:
         statuses = dict(session.execute(select(Delivery.delivery_id, Delivery.status)).all())
     assert statuses["ok"] == "processed" and statuses["nul"] in ("processed", "failed")
+
+
+def test_a_failed_delivery_is_listed_and_applied_again_by_hand(send_webhook, services, monkeypatch):
+    import plugin.inbox as inbox
+    from plugin.cli import main
+
+    real = inbox.apply_event
+    monkeypatch.setattr(inbox, "apply_event", lambda *args: (_ for _ in ()).throw(OSError("disk")))
+    send_webhook("customers/create", payloads.customer(501, "ada@example.com"), webhook_id="h1")
+    assert inbox.process_inbox(services, T0).failed == 1
+    monkeypatch.setattr(inbox, "apply_event", real)  # the cause is fixed
+    monkeypatch.setenv("NUDGE_DATABASE_URL", services.settings["DATABASE_URL"])
+    listing = CliRunner().invoke(main, ["inbox"], catch_exceptions=False).output
+    assert "customers/create" in listing and "OSError: disk" in listing
+    with services.sessions() as session:
+        [failed_id] = session.scalars(select(Delivery.id)).all()
+    retried = CliRunner().invoke(main, ["inbox", "--retry", str(failed_id)]).output
+    assert "re-queued 1 of 1" in retried
+    assert inbox.process_inbox(services, T0).processed == 1
+    with services.sessions() as session:
+        assert session.scalars(select(CustomerRow.external_id)).all() == ["501"]

@@ -23,11 +23,10 @@ from plugin.workflow_store import save_workflow, shop_workflows, workflow_versio
 from rules.catalog import rule_catalog
 from rules.definitions import WorkflowInvalid
 from rules.evaluation import reason_group
-from rules.validation import ANCHORS, DELAY_UNITS, validate_workflow
+from rules.validation import ANCHORS, DELAY_UNITS, EMAIL, validate_workflow
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SENDGRID_TEMPLATE_ID = re.compile(r"^d-[0-9a-fA-F]{32}$")
 # built-in templates a customer email may use (staff_alert is for notify_staff)
 CUSTOMER_TEMPLATES = sorted(TEMPLATES - {"staff_alert"})

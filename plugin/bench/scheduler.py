@@ -48,26 +48,33 @@ def _chunks(rows: Any, size: int = BATCH) -> Any:
         yield chunk
 
 
+def add_shop(conn: Any) -> int:
+    """The benchmark's one shop, inserted directly; its id."""
+    from plugin.models import Shop
+
+    conn.execute(
+        insert(Shop),
+        [
+            {
+                "domain": SHOP,
+                "platform": "shopify",
+                "settings": {},
+                "active": True,
+                "created_at": NOW,
+            }
+        ],
+    )
+    return int(conn.execute(select(Shop.id)).scalar_one())
+
+
 def build_due(path: Path, due: int) -> None:
     """A shop with ``due`` customers, each with one fulfilled order and an upsell step due now."""
-    from plugin.models import CustomerRow, OrderRow, Shop
+    from plugin.models import CustomerRow, OrderRow
 
     services = _services(path)
     placed = NOW - timedelta(days=8)
     with services.engine.begin() as conn:
-        conn.execute(
-            insert(Shop),
-            [
-                {
-                    "domain": SHOP,
-                    "platform": "shopify",
-                    "settings": {},
-                    "active": True,
-                    "created_at": NOW,
-                }
-            ],
-        )
-        shop_id = conn.execute(select(Shop.id)).scalar_one()
+        shop_id = add_shop(conn)
         for chunk in _chunks(
             {"shop_id": shop_id, "external_id": str(n), "email": f"c{n}@example.com", "accepts_marketing": True,
              "orders_count": 1, "last_order_at": placed, "last_activity_at": placed, "created_at": placed}

@@ -12,31 +12,19 @@ from typing import Any
 
 from sqlalchemy import event, insert, select
 
-from plugin.bench.scheduler import NOW, SHOP, _chunks, _services
+from plugin.bench.scheduler import NOW, _chunks, _services, add_shop
 
 SWEEPS = ("reengagement", "purchase_cycle")
 
 
 def build(path: Path, customers: int, seed: int = 5) -> None:
     """Customers active over the last 400 days; those due to re-order get their last order."""
-    from plugin.models import CustomerRow, OrderRow, Shop
+    from plugin.models import CustomerRow, OrderRow
 
     rng = random.Random(seed)
     services = _services(path)
     with services.engine.begin() as conn:
-        conn.execute(
-            insert(Shop),
-            [
-                {
-                    "domain": SHOP,
-                    "platform": "shopify",
-                    "settings": {},
-                    "active": True,
-                    "created_at": NOW,
-                }
-            ],
-        )
-        shop_id = conn.execute(select(Shop.id)).scalar_one()
+        shop_id = add_shop(conn)
         orders: list[dict[str, Any]] = []
 
         def rows() -> Any:

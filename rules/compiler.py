@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from business_rules.operators import NumericType
 from business_rules.utils import float_to_decimal
@@ -45,22 +45,16 @@ Node = Callable[[Any, Trace], bool]
 EPSILON = NumericType.EPSILON
 
 
-@dataclass(frozen=True)
-class CompiledConditions:
+class CompiledConditions(Protocol):
     """A condition tree compiled once; call it with a FactVariables (and a trace to explain)."""
 
-    root: Node
-    fast: Callable[[Any], bool]
-
-    def __call__(self, variables: Any, trace: Trace = None) -> bool:
-        if trace is None:
-            return self.fast(variables)
-        return self.root(variables, trace)
+    def __call__(self, variables: Any, trace: Trace = None) -> bool: ...
 
 
 def compile_conditions(conditions: dict[str, Any]) -> CompiledConditions:
-    """Compile a validated condition tree."""
-    return CompiledConditions(_compile(conditions), generate(conditions))
+    """Compile a validated condition tree: the generated function, which hands a call with a
+    trace to the closures (one call layer fewer on the fast path than a wrapper object)."""
+    return generate(conditions)
 
 
 def _compile(node: dict[str, Any]) -> Node:
@@ -247,18 +241,22 @@ def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
         namespace[name] = value
         return name
 
-    def group(node: dict[str, Any]) -> str:
+    def body(node: dict[str, Any]) -> list[str]:
         [(kind, members)] = node.items()
-        body: list[str] = []
+        lines: list[str] = []
         for member in members:
             if list(member) in (["all"], ["any"]):
-                body.append(f"r = {group(member)}(v, c)")
+                lines.append(f"r = {group(member)}(v, c)")
             else:
-                body.extend(leaf(member))
-            body.append("if not r: return False" if kind == "all" else "if r: return True")
-        body.append("return True" if kind == "all" else "return False")
+                lines.extend(leaf(member))
+            lines.append("if not r: return False" if kind == "all" else "if r: return True")
+        lines.append("return True" if kind == "all" else "return False")
+        return lines
+
+    def group(node: dict[str, Any]) -> str:
+        lines = body(node)  # nested groups first, so each name is taken once
         name = f"_group{len(functions)}"
-        functions.append(f"def {name}(v, c):\n" + "".join(f"    {line}\n" for line in body))
+        functions.append(f"def {name}(v, c):\n" + _indent(lines))
         return name
 
     def leaf(node: dict[str, Any]) -> list[str]:
@@ -280,39 +278,56 @@ def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
         above = operator_name in ("greater_than", "greater_than_or_equal_to")
         below = operator_name in ("less_than", "less_than_or_equal_to")
         at = operator_name in ("equal_to", "greater_than_or_equal_to", "less_than_or_equal_to")
-        lines = [*read, "t = type(x)"]
+        in_range = f"{-FAST_RANGE} < x < {FAST_RANGE}"
+        by_margin = [  # float arithmetic, and the exact test only near the threshold
+            f"    d = x - {float(value)!r}",
+            f"    r = {above} if d > {MARGIN} else {below} if d < {-MARGIN} else {exact}(x)",
+        ]
+        branches: list[tuple[str, list[str]]] = []
+        if _fast_threshold(value):  # floats first: most numeric variables are days or hours
+            branches.append((f"t is float and {in_range}", by_margin))
         if type(value) is int:  # int minus int is exact: only 0 is within epsilon
-            lines += [
-                "if t is int:",
-                f"    d = x - {value!r}",
-                f"    r = {above} if d > 0 else {below} if d < 0 else {at}",
-            ]
-        if _fast_threshold(value):
-            lines += [
-                f"{'elif' if type(value) is int else 'if'} (t is float or t is int) and {-FAST_RANGE} < x < {FAST_RANGE}:",
-                f"    d = x - {float(value)!r}",
-                f"    r = {above} if d > {MARGIN} else {below} if d < {-MARGIN} else {exact}(x)",
-            ]
+            branches.append(
+                (
+                    "t is int",
+                    [
+                        f"    d = x - {value!r}",
+                        f"    r = {above} if d > 0 else {below} if d < 0 else {at}",
+                    ],
+                )
+            )
+        elif _fast_threshold(value):
+            branches.append((f"t is int and {in_range}", by_margin))
         # Decimals: the same subtraction business-rules makes, then its epsilon tests
         threshold = constant(_to_decimal(value))
-        lines += [
-            f"{'elif' if len(lines) > 3 else 'if'} t is Decimal:",
-            f"    d = x - {threshold}",
-            f"    r = {above} if d > EPSILON else {below} if -d > EPSILON else {at}",
-            "else:",
-            f"    r = {exact}(x)",
-        ]
-        return lines
+        branches.append(
+            (
+                "t is Decimal",
+                [
+                    f"    d = x - {threshold}",
+                    f"    r = {above} if d > EPSILON else {below} if -d > EPSILON else {at}",
+                ],
+            )
+        )
+        lines = [*read, "t = type(x)"]
+        for n, (test, body_lines) in enumerate(branches):
+            lines += [f"{'elif' if n else 'if'} {test}:", *body_lines]
+        return [*lines, "else:", f"    r = {exact}(x)"]
 
-    root = group(conditions if list(conditions) in (["all"], ["any"]) else {"all": [conditions]})
+    root = conditions if list(conditions) in (["all"], ["any"]) else {"all": [conditions]}
+    root_lines = body(root)  # the root group inlined: one call fewer; nested groups defined
     source = "".join(functions) + (
-        "def conditions(v):\n"
-        "    if type(v) is not FactVariables:\n"
-        "        return traced(v, None)\n"
-        f"    return {root}(v, v._cache)\n"
+        "def conditions(v, trace=None):\n"
+        "    if trace is not None or type(v) is not FactVariables:\n"
+        "        return traced(v, trace)\n"
+        "    c = v._cache\n" + _indent(root_lines)
     )
     exec(compile(source, "<conditions>", "exec"), namespace)  # our own generated source
     return namespace["conditions"]  # type: ignore[no-any-return]
+
+
+def _indent(lines: list[str]) -> str:
+    return "".join(f"    {line}\n" for line in lines)
 
 
 def _fast_threshold(value: Any) -> bool:

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LineItem:
     """One product line of a checkout or order."""
 
@@ -31,7 +31,7 @@ class LineItem:
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Customer:
     """A shopper known by id (and usually email)."""
 
@@ -53,7 +53,7 @@ class Customer:
     updated_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Checkout:
     """A cart or checkout; abandonment means an email, no completion, and idleness."""
 
@@ -72,7 +72,7 @@ class Checkout:
     is_cart: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Order:
     """A placed order; ``checkout_token`` ties it to the checkout it converted."""
 
@@ -94,7 +94,7 @@ class Order:
     accepts_marketing: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Engagement:
     """An email engagement (open, click) or suppression signal for a customer."""
 
@@ -105,7 +105,7 @@ class Engagement:
     url: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PageVisit:
     """A storefront page or product a known customer viewed (recorded by the storefront script)."""
 
@@ -115,7 +115,7 @@ class PageVisit:
     product_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Browsing:
     """What a customer did on the storefront within a workflow's window, newest first.
 
@@ -128,7 +128,7 @@ class Browsing:
     abandoned_cart_value: Decimal = Decimal("0")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FactSet:
     """Everything a step's conditions may look at, as it is at evaluation time.
 

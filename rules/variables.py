@@ -21,10 +21,11 @@ from business_rules.variables import (
     select_multiple_rule_variable,
 )
 
-from rules.facts import FactSet, LineItem, Order
+from rules.facts import FactSet, LineItem
 
 NEVER_DAYS = 36_500.0  # "never happened": longer ago (or further away) than any window
 NOT_YET = -1.0  # "has not happened yet": fails any "at least N days since" condition
+_NUMBERS = (int, float, Decimal)
 
 TOPIC_TAG = "topic:"  # a customer tag naming a nurture topic, e.g. "topic:skincare"
 
@@ -92,8 +93,13 @@ class FactVariables(BaseVariables):
     @memoized
     def orders_count(self) -> int:
         known = self.facts.customer.orders_count
-        placed = sum(1 for o in self.facts.orders if o.cancelled_at is None)
-        return max(known or 0, placed)
+        if known is not None and known >= len(self.facts.orders):
+            return known  # no count of the history can be higher
+        placed = 0
+        for order in self.facts.orders:  # plain loops: these run for every decision
+            if order.cancelled_at is None:
+                placed += 1
+        return known if known and known > placed else placed
 
     @numeric_rule_variable(label="Total spent")
     @memoized
@@ -140,8 +146,8 @@ class FactVariables(BaseVariables):
         The cycle is the merchant's per-product interval when the engine passes one in
         ``facts.extra["reorder_interval_days"]``, else the customer's mean interval.
         """
-        override = self.facts.extra.get("reorder_interval_days")
-        interval = float(override) if isinstance(override, int | float | Decimal) else None
+        override = self.facts.extra.get("reorder_interval_days") if self.facts.extra else None
+        interval = float(override) if isinstance(override, _NUMBERS) else None
         interval = interval or self._mean_interval()
         last = self._last_order_at()
         if not interval or last is None:
@@ -172,28 +178,35 @@ class FactVariables(BaseVariables):
         episode's anchor. An unknown time on either side counts as no order since.
         """
         facts = self.facts
+        if not facts.orders:
+            return 0
+        count = 0
         if facts.checkout is not None:
             checkout, since = facts.checkout, facts.checkout.created_at
-            tokens = {t for t in (checkout.token, checkout.cart_token) if t}
-            return sum(
-                1
-                for o in facts.orders
-                if o.checkout_token in tokens
-                or o.cart_token in tokens
-                or (since is not None and o.created_at is not None and o.created_at >= since)
-            )
+            tokens = (checkout.token or None, checkout.cart_token or None)  # blank ties nothing
+            for o in facts.orders:
+                if (
+                    (o.checkout_token is not None and o.checkout_token in tokens)
+                    or (o.cart_token is not None and o.cart_token in tokens)
+                    or (since is not None and o.created_at is not None and o.created_at >= since)
+                ):
+                    count += 1
+            return count
         if facts.order is not None:
-            subject = facts.order
-            return sum(
-                1
-                for o in facts.orders
-                if o.id != subject.id
-                and o.created_at is not None
-                and subject.created_at is not None
-                and o.created_at > subject.created_at
-            )
+            subject, since = facts.order.id, facts.order.created_at
+            if since is None:
+                return 0
+            for o in facts.orders:
+                if o.id != subject and o.created_at is not None and o.created_at > since:
+                    count += 1
+            return count
         since = facts.anchor_at
-        return sum(1 for o in facts.orders if since and o.created_at and o.created_at > since)
+        if since is None:
+            return 0
+        for o in facts.orders:
+            if o.created_at is not None and o.created_at > since:
+                count += 1
+        return count
 
     # --- checkout ---------------------------------------------------------------------
 
@@ -321,19 +334,29 @@ class FactVariables(BaseVariables):
     def _order_values(self, attribute: str) -> list[str]:
         return _values(self.facts.order.items, attribute) if self.facts.order else []
 
-    def _placed(self) -> list[Order]:
-        return [o for o in self.facts.orders if o.cancelled_at is None and o.created_at is not None]
-
     def _last_order_at(self) -> datetime | None:
-        placed = [o.created_at for o in self._placed() if o.created_at]
-        known = self.facts.customer.last_order_at
-        candidates = placed + ([known] if known else [])
-        return max(candidates) if candidates else None
+        latest = self.facts.customer.last_order_at
+        for o in self.facts.orders:
+            created = o.created_at
+            if o.cancelled_at is None and created is not None:
+                if latest is None or created > latest:
+                    latest = created
+        return latest
 
     def _mean_interval(self) -> float | None:
-        if self.facts.customer.mean_days_between_orders:
-            return self.facts.customer.mean_days_between_orders
-        moments = sorted(o.created_at for o in self._placed() if o.created_at)
-        if len(moments) < 2:
+        known = self.facts.customer.mean_days_between_orders
+        if known:
+            return known
+        first = last = None
+        placed = 0
+        for o in self.facts.orders:
+            created = o.created_at
+            if o.cancelled_at is None and created is not None:
+                placed += 1
+                if first is None or created < first:
+                    first = created
+                if last is None or created > last:
+                    last = created
+        if placed < 2:
             return None
-        return _days(moments[-1], moments[0]) / (len(moments) - 1)
+        return _days(last, first) / (placed - 1)  # type: ignore[arg-type]

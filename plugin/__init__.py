@@ -6,10 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 
 from plugin.config import load_config
 from plugin.dev_clock import clock_from_settings
 from plugin.services import Services
+
+
+class NoCookieSessions(SecureCookieSessionInterface):
+    def open_session(self, app: Flask, request: Any) -> Any:
+        return self.make_null_session(app)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -18,7 +24,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(app.instance_path, config)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_WEBHOOK_BYTES"]
-    app.secret_key = settings["SECRET_KEY"]
+    # Nudge keeps no Flask cookie session (the embedded admin authenticates every call with
+    # Shopify's session token), so none is opened: a webhook request skips building a
+    # signing serializer, and any accidental use of `session` fails loudly.
+    app.session_interface = NoCookieSessions()
 
     clock = clock_from_settings(settings)  # before the database: a refusal leaves nothing open
     services = Services.init_app(app, settings)
@@ -41,7 +50,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "\x00" in request.path
             or b"%00" in request.query_string
             or b"\x00" in request.query_string
-            or any("\x00" in value for _, value in request.headers.items())
+            or any(  # the headers, read from the environ: building Headers costs more
+                "\x00" in value
+                for key, value in request.environ.items()
+                if key.startswith(("HTTP_", "CONTENT_")) and isinstance(value, str)
+            )
             # the settings page's JSON, stored as text (webhook bodies are kept raw and
             # verified first; the storefront reads its small bodies itself and refuses
             # control characters in every field)

@@ -83,7 +83,7 @@ def refuse_to_start(sender: Any = None, **_: Any) -> None:
         print(f"nudge: refusing to start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None  # Celery logs and ignores other exceptions in signals
     # a prefork worker forks after this: its children must not share these connections
-    Services.of(flask_app).engine.dispose()
+    Services.of(flask_app).dispose()
 
 
 signals.worker_init.connect(refuse_to_start, weak=False)

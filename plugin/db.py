@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,10 +13,12 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Engine,
+    Table,
     Update,
     bindparam,
     create_engine,
     event,
+    insert,
     select,
     update,
 )
@@ -23,11 +27,18 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.models import Base, UTCDateTime
 
+LOCK_WAIT_SECONDS = 30  # how long a SQLite writer waits for another's write lock
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+
+def make_engine(url: str, *, sqlite_waits: bool = True) -> Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
+
+    ``sqlite_waits=False`` leaves SQLite's busy timeout at 0, for callers that retry a
+    locked write themselves (see ``DirectInsert``).
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        timeout = LOCK_WAIT_SECONDS if sqlite_waits else 0
+        engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -102,3 +113,67 @@ def is_conflict(exc: BaseException) -> bool:
         return True
     orig = getattr(exc, "orig", None)
     return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in CONFLICT_STATES
+
+
+FIRST_PAUSE, LONGEST_PAUSE = 0.000_05, 0.002  # seconds between tries for a locked database
+
+
+class DirectInsert:
+    """One INSERT run straight on a pooled DBAPI connection: the webhook path's insert.
+
+    Per request, SQLAlchemy's Connection, transaction, execution context and result cost
+    more than SQLite's insert and commit together (95 µs against 37 µs, measured). The
+    statement is still SQLAlchemy's, compiled once for the engine's dialect; every value
+    still goes through its column type's bind processing (UTC datetimes, bytes); the
+    connection still comes from, and returns to, the engine's pool.
+
+    A locked SQLite database is tried again after microseconds, not SQLite's millisecond:
+    an insert holds the write lock for tens of microseconds, and under concurrent intake
+    the busy handler's sleeps left a tenth of the CPU idle. Use it on an engine made with
+    ``sqlite_waits=False``; other databases wait for locks in the server.
+    """
+
+    def __init__(self, engine: Engine, table: Table, columns: Iterable[str]):
+        self.engine = engine
+        self.columns = tuple(columns)
+        dialect = engine.dialect
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(self.columns))
+        names = compiled.positiontup or list(compiled.binds)
+        missing = set(names) - set(self.columns)
+        if missing:  # a column default the caller would skip: SQLAlchemy fills those, we don't
+            raise ValueError(f"values needed for {sorted(missing)}")
+        self.sql = compiled.string
+        self.names = tuple(names)
+        self.positional = compiled.positiontup is not None
+        self.processors = {
+            name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self.names
+        }
+        self.dbapi = dialect.loaded_dbapi
+
+    def run(self, values: dict[str, Any]) -> bool:
+        """Insert and commit; False when a unique constraint says the row is there already."""
+        params = {}
+        for name in self.names:
+            process = self.processors[name]
+            params[name] = values[name] if process is None else process(values[name])
+        args = tuple(params[name] for name in self.names) if self.positional else params
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        pause = FIRST_PAUSE
+        while True:
+            connection = self.engine.raw_connection()
+            try:
+                connection.cursor().execute(self.sql, args)
+                connection.commit()
+                return True
+            except self.dbapi.IntegrityError:
+                connection.rollback()
+                return False
+            except sqlite3.OperationalError as exc:
+                connection.rollback()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            finally:
+                connection.close()  # back to the pool
+            time.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE)

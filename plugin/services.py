@@ -13,7 +13,19 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from plugin import schema
-from plugin.db import make_engine, make_sessionmaker
+from plugin.db import DirectInsert, make_engine, make_sessionmaker
+from plugin.models import Delivery
+
+DELIVERY_COLUMNS = (
+    "shop_id",
+    "source",
+    "delivery_id",
+    "topic",
+    "body",
+    "status",
+    "attempts",
+    "received_at",
+)
 
 
 def real_clock() -> datetime:
@@ -27,6 +39,10 @@ class Services:
     settings: dict[str, Any]
     engine: Engine
     sessions: sessionmaker[Session]
+    # the webhook inserts': on SQLite its own pool, whose writers retry a locked database
+    # after microseconds instead of SQLite's millisecond (plugin.db.DirectInsert)
+    intake_engine: Engine
+    delivery_insert: DirectInsert
     clock: Callable[[], datetime] = real_clock
     # set when new work arrives, so the embedded worker need not wait for its next tick
     work_arrived: threading.Event = field(default_factory=threading.Event)
@@ -43,7 +59,15 @@ class Services:
         except Exception:
             engine.dispose()  # a refused start leaves no connection behind
             raise
-        return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+        url = settings["DATABASE_URL"]
+        intake = make_engine(url, sqlite_waits=False) if engine.dialect.name == "sqlite" else engine
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            intake_engine=intake,
+            delivery_insert=DirectInsert(intake, Delivery.__table__, DELIVERY_COLUMNS),
+        )
 
     @classmethod
     def init_app(cls, app: Flask, settings: dict[str, Any]) -> Services:
@@ -55,6 +79,11 @@ class Services:
     def of(app: Flask) -> Services:
         services: Services = app.extensions["nudge"]
         return services
+
+    def dispose(self) -> None:
+        """Close every pooled connection (before a fork, or when done)."""
+        self.engine.dispose()
+        self.intake_engine.dispose()
 
     def now(self) -> datetime:
         return self.clock()

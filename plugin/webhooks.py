@@ -13,13 +13,12 @@ import time
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from connectors import shopify, woocommerce
 from connectors.sendgrid import events as sendgrid_events_connector
-from plugin.models import Delivery, Shop
+from plugin.models import Shop
 from plugin.services import Services
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -148,7 +147,6 @@ def _webhook_secret(shop: Shop | None, settings: dict[str, Any]) -> str | None:
     return settings.get("SHOPIFY_API_SECRET") if shop.platform == "shopify" else None
 
 
-INSERT_DELIVERY = insert(Delivery)  # built once; executed with each delivery's values
 CREDENTIALS_TTL = 30.0  # seconds a shop's webhook credentials are used from memory
 
 
@@ -197,22 +195,19 @@ def store_delivery(
     status: str = "pending",
 ) -> str:
     """Insert a delivery once; return 'accepted', or 'duplicate' if it was already stored."""
-    try:
-        with services.engine.begin() as connection:  # one INSERT: no unit of work needed
-            connection.execute(
-                INSERT_DELIVERY,
-                {
-                    "shop_id": shop_id,
-                    "source": source,
-                    "delivery_id": delivery_id[:255],
-                    "topic": topic[:128],
-                    "body": body,
-                    "status": status,
-                    "attempts": 0,
-                    "received_at": services.now(),
-                },
-            )
-    except IntegrityError:
+    inserted = services.delivery_insert.run(
+        {
+            "shop_id": shop_id,
+            "source": source,
+            "delivery_id": delivery_id[:255],
+            "topic": topic[:128],
+            "body": body,
+            "status": status,
+            "attempts": 0,
+            "received_at": services.now(),
+        }
+    )
+    if not inserted:
         return "duplicate"
     services.work_arrived.set()
     if status == "pending" and services.settings.get("BROKER_URL"):

@@ -82,7 +82,7 @@ def app(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
         return response
 
     yield app
-    Services.of(app).engine.dispose()
+    Services.of(app).dispose()
     assert not server_errors, f"requests answered with a server error: {server_errors}"
 
 

@@ -22,7 +22,7 @@ from rules.variables import FactVariables
 
 Decisions = list[bool]
 WARM_UP = 2_000  # fact sets each evaluator decides once before it is timed
-ROUNDS = 3  # each evaluator is timed this many times, in turn; its fastest round counts
+ROUNDS = 5  # each evaluator is timed this many times, in turn; its fastest round counts
 
 
 @dataclass(frozen=True)

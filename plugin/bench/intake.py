@@ -214,37 +214,52 @@ def _load_python(port: int, seconds: int, connections: int) -> dict[str, Any]:
     }
 
 
+ROUNDS = 2  # each server is loaded this many times, in turn; its best round counts
+
+
 def run(seconds: int, connections: int = 16, workers: int = 2) -> dict[str, Any]:
     generator = "wrk" if shutil.which("wrk") else "python"
     results: dict[str, Any] = {
         "generator": generator,
         "connections": connections,
         "gunicorn_workers": workers,
+        "rounds": ROUNDS,
     }
     with tempfile.TemporaryDirectory(prefix="nudge-bench-intake-") as tmp:
         folder = Path(tmp)
         url = f"sqlite:///{folder / 'intake.sqlite3'}"
         _prepare_database(url)
-        for name, spec, env in (
-            ("bare", "plugin.bench.intake:bare_app()", {}),
-            (
-                "nudge",
-                "plugin.bench.intake:nudge_app()",
-                {"NUDGE_DATABASE_URL": url, "NUDGE_EMBEDDED_WORKER": "0"},
-            ),
-        ):
-            process, port = _serve(spec, env, workers)
-            try:
-                if generator == "wrk":
-                    result = _load_wrk(port, seconds, connections, folder)
-                else:
-                    result = _load_python(port, seconds, connections)
-            finally:
+        servers = {}
+        answered = {"bare": 0, "nudge": 0}  # over every round: each answered one is stored
+        try:
+            for name, spec, env in (
+                ("bare", "plugin.bench.intake:bare_app()", {}),
+                (
+                    "nudge",
+                    "plugin.bench.intake:nudge_app()",
+                    {"NUDGE_DATABASE_URL": url, "NUDGE_EMBEDDED_WORKER": "0"},
+                ),
+            ):
+                servers[name] = _serve(spec, env, workers)
+            # Both servers up, loaded in turn (an idle one costs nothing): a noisy neighbour
+            # on a shared machine then slows a round, not one server's only measurement.
+            for _ in range(ROUNDS):
+                for name, (_process, port) in servers.items():
+                    if generator == "wrk":
+                        result = _load_wrk(port, seconds, connections, folder)
+                    else:
+                        result = _load_python(port, seconds, connections)
+                    result["requests_per_second"] = result["requests"] / result["seconds"]
+                    answered[name] += result["requests"]
+                    best = results.get(name)
+                    if best is None or result["requests_per_second"] > best["requests_per_second"]:
+                        results[name] = result
+        finally:
+            for process, _port in servers.values():
                 process.terminate()
                 process.wait(timeout=30)
-            result["requests_per_second"] = result["requests"] / result["seconds"]
-            results[name] = result
         results["stored"] = _stored(url)
+        results["answered"] = answered
     results["ratio"] = (
         results["nudge"]["requests_per_second"] / results["bare"]["requests_per_second"]
     )

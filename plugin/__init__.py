@@ -14,6 +14,8 @@ from plugin.services import Services
 
 
 class NoCookieSessions(SecureCookieSessionInterface):
+    """Flask's cookie sessions, never opened: every request gets the read-only null session."""
+
     def open_session(self, app: Flask, request: Any) -> Any:
         return self.make_null_session(app)
 
@@ -26,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_WEBHOOK_BYTES"]
     # Nudge keeps no Flask cookie session (the embedded admin authenticates every call with
     # Shopify's session token), so none is opened: a webhook request skips building a
-    # signing serializer, and any accidental use of `session` fails loudly.
+    # signing serializer, and writing to `session` by mistake fails loudly.
     app.session_interface = NoCookieSessions()
 
     clock = clock_from_settings(settings)  # before the database: a refusal leaves nothing open

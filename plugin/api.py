@@ -23,7 +23,13 @@ from plugin.workflow_store import save_workflow, shop_workflows, workflow_versio
 from rules.catalog import rule_catalog
 from rules.definitions import WorkflowInvalid
 from rules.evaluation import reason_group
-from rules.validation import ANCHORS, DELAY_UNITS, EMAIL, validate_workflow
+from rules.validation import (
+    ANCHORS,
+    DELAY_UNITS,
+    optional_email,
+    optional_group_id,
+    validate_workflow,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -356,11 +362,9 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     if settings.get("timezone") not in available_timezones():
         errors.append("timezone: an IANA time zone such as 'America/New_York'")
     for key in ("from_email", "reply_to", "staff_email"):
-        value = settings.get(key)
-        if value is not None and (not isinstance(value, str) or not EMAIL.match(value)):
+        if not optional_email(settings.get(key)):
             errors.append(f"{key}: an email address")
-    group = settings.get("asm_group_id")
-    if group is not None and (not isinstance(group, int) or isinstance(group, bool) or group <= 0):
+    if not optional_group_id(settings.get("asm_group_id")):
         errors.append("asm_group_id: a SendGrid unsubscribe group id")
     return errors + overlay_errors(settings.get("storefront"))
 

@@ -132,6 +132,16 @@ SENDER_FIELDS = ("from_email", "from_name", "reply_to", "asm_group_id")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def optional_email(value: Any) -> bool:
+    """None (not set), or an email address: a sender field, a workflow's or the shop's."""
+    return value is None or (isinstance(value, str) and EMAIL.match(value) is not None)
+
+
+def optional_group_id(value: Any) -> bool:
+    """None (not set), or a SendGrid unsubscribe group id: a positive whole number."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+
+
 def _sender_errors(sender: Any) -> list[str]:
     """A workflow's own sender; every field optional (null: the shop-wide one)."""
     if sender is None:
@@ -143,14 +153,12 @@ def _sender_errors(sender: Any) -> list[str]:
         for key in sorted(set(sender) - set(SENDER_FIELDS))
     ]
     for key in ("from_email", "reply_to"):
-        value = sender.get(key)
-        if value is not None and (not isinstance(value, str) or not EMAIL.match(value)):
+        if not optional_email(sender.get(key)):
             errors.append(f"sender.{key}: an email address")
     name = sender.get("from_name")
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         errors.append("sender.from_name: text of at most 100 characters")
-    group = sender.get("asm_group_id")
-    if group is not None and (not isinstance(group, int) or isinstance(group, bool) or group <= 0):
+    if not optional_group_id(sender.get("asm_group_id")):
         errors.append("sender.asm_group_id: a SendGrid unsubscribe group id")
     return errors
 

@@ -115,6 +115,14 @@ def is_conflict(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in CONFLICT_STATES
 
 
+def error_text(exc: BaseException) -> str:
+    """What went wrong, fit to store with a failed row: the first line only (a database
+    driver's next lines echo the statement's values, customer data included), without NUL
+    characters (PostgreSQL refuses them in text)."""
+    first = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:2000].replace("\x00", "")
+
+
 FIRST_PAUSE, LONGEST_PAUSE = 0.000_05, 0.002  # seconds between tries for a locked database
 
 

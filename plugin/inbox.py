@@ -22,7 +22,7 @@ from connectors.errors import MalformedPayload
 from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
 from plugin import compliance, enrollment, facts_store
-from plugin.db import CONFLICT_RETRIES, claim_rows, is_conflict, now_param
+from plugin.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.models import Delivery, Shop
 from plugin.services import Services
 from rules.events import Event
@@ -96,18 +96,11 @@ def _process_one_by_one(services: Services, limit: int, now: datetime, stats: In
                     .values(
                         status="failed",
                         processed_at=now,
-                        error=_error_text(exc),
+                        error=error_text(exc),
                     )
                 )
             stats.failed += 1
     return len(ids) == limit
-
-
-def _error_text(exc: Exception) -> str:
-    """What went wrong, for the failed delivery: the first line only (a database driver's
-    next lines echo the statement's values, customer data included)."""
-    first = (str(exc).splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first}"[:2000].replace("\x00", "")
 
 
 @lru_cache(maxsize=64)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin import facts_store
-from plugin.db import CONFLICT_RETRIES, claim_rows, is_conflict, now_param
+from plugin.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.enrollment import end_episode
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
@@ -135,7 +135,7 @@ def _run_alone(services: Services, step_id: int, now: datetime, stats: RunStats)
                 .values(
                     state="error",
                     decided_at=now,
-                    reason=f"error: {type(exc).__name__}: {exc}"[:2000],
+                    reason=f"error: {error_text(exc)}",
                 )
             )
 

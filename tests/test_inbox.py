@@ -1,6 +1,9 @@
-"""The inbox: a delivery that cannot be applied is kept as failed and never blocks the rest."""
+"""The worker's stages: a delivery or a due step that cannot be applied is kept as failed
+(with the first line of its error) and never blocks the rest."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -74,3 +77,42 @@ def test_a_failed_delivery_is_listed_and_applied_again_by_hand(send_webhook, ser
     assert inbox.process_inbox(services, T0).processed == 1
     with services.sessions() as session:
         assert session.scalars(select(CustomerRow.external_id)).all() == ["501"]
+
+
+def test_a_step_that_breaks_its_batch_is_parked_with_its_first_line_and_the_rest_decide(
+    send_webhook, services, at, monkeypatch
+):
+    import plugin.steps as steps
+    from plugin.models import Episode, Step
+    from tests.test_workflows import subscribe
+
+    subscribe(send_webhook)
+    for token in ("tok-a", "tok-b"):
+        send_webhook("checkouts/create", payloads.checkout(token, T0))
+    at(T0)
+    with services.sessions() as session:
+        broken = session.scalar(select(Episode.id).where(Episode.subject == "tok-b"))
+    real = steps.decide_step
+
+    def decide_step(session, services, step, now):  # type: ignore[no-untyped-def]
+        if step.episode_id == broken:
+            raise RuntimeError("cannot decide\x00 this one\nSQL: ... ada@example.com")
+        return real(session, services, step, now)
+
+    monkeypatch.setattr(steps, "decide_step", decide_step)
+    at(T0 + timedelta(hours=4, minutes=1))
+    with services.sessions() as session:
+        first = dict(
+            session.execute(
+                select(Episode.subject, Step.state)
+                .join(Episode, Episode.id == Step.episode_id)
+                .where(Step.position == 0)
+            ).all()
+        )
+        reason = session.scalar(
+            select(Step.reason).where(Step.episode_id == broken, Step.position == 0)
+        )
+    assert first == {"tok-a": "fired", "tok-b": "error"}
+    assert reason == "error: RuntimeError: cannot decide this one"  # no echoed data, no NUL
+    # a parked step waits for a person; the next pass neither repeats nor re-raises it
+    assert at(T0 + timedelta(hours=5)).steps.fired == 0

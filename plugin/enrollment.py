@@ -149,14 +149,7 @@ def enroll(
     if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
         return None  # already stale on arrival: e.g. a checkout abandoned weeks ago
     latest = session.scalar(
-        select(Episode)
-        .where(
-            Episode.shop_id == shop.id,
-            Episode.workflow == workflow.name,
-            Episode.subject == subject.key,
-        )
-        .order_by(Episode.enrolled_at.desc())
-        .limit(1)
+        _LATEST_EPISODE, {"shop": shop.id, "workflow": workflow.name, "subject": subject.key}
     )
     if latest is not None:
         if latest.state == "active":
@@ -190,6 +183,20 @@ def enroll(
             )
         )
     return episode
+
+
+# The queries below run for every applied event, so each is built once and its values
+# bound when it runs: building a statement costs more than SQLite's indexed read of it.
+_LATEST_EPISODE = (
+    select(Episode)
+    .where(
+        Episode.shop_id == bindparam("shop"),
+        Episode.workflow == bindparam("workflow"),
+        Episode.subject == bindparam("subject"),
+    )
+    .order_by(Episode.enrolled_at.desc())
+    .limit(1)
+)
 
 
 def _due_times(workflow: Workflow, anchors: dict[str, datetime], now: datetime) -> list[datetime]:
@@ -294,19 +301,11 @@ def _exit_episodes(
     own_subject = event.order.id if event.order is not None else None
     # Two indexed lookups (by customer, by subject) rather than one OR that scans.
     found: dict[int, Episode] = {}
-    for condition in (
-        Episode.customer_external_id.in_(keys) if keys else None,
-        Episode.subject.in_(subjects) if subjects else None,
-    ):
-        if condition is None:
+    for statement, values in ((_ACTIVE_BY_CUSTOMERS, keys), (_ACTIVE_BY_SUBJECTS, subjects)):
+        if not values:
             continue
         for episode in session.scalars(
-            select(Episode).where(
-                Episode.shop_id == shop.id,
-                condition,
-                Episode.state == "active",
-                Episode.workflow.in_(names),
-            )
+            statement, {"shop": shop.id, "keys": list(values), "workflows": names}
         ):
             found[episode.id] = episode
     for episode in found.values():
@@ -314,6 +313,18 @@ def _exit_episodes(
             continue
         end_episode(session, episode, "exited", f"exit: {event.kind}", now)
 
+
+def _active_episodes(column):  # type: ignore[no-untyped-def]
+    return select(Episode).where(
+        Episode.shop_id == bindparam("shop"),
+        column.in_(bindparam("keys", expanding=True)),
+        Episode.state == "active",
+        Episode.workflow.in_(bindparam("workflows", expanding=True)),
+    )
+
+
+_ACTIVE_BY_CUSTOMERS = _active_episodes(Episode.customer_external_id)
+_ACTIVE_BY_SUBJECTS = _active_episodes(Episode.subject)
 
 ATTRIBUTION = timedelta(days=7)
 
@@ -328,22 +339,31 @@ def _attribute_order(session: Session, shop: Shop, event: Event, now: datetime) 
         return
     keys = _event_customer_keys(event)
     ordered_at = event.order.created_at or now
-    touched = exists().where(
-        Step.episode_id == Episode.id,
-        (Step.state == "fired") | Step.reason.like("holdout%"),
-        Step.decided_at >= ordered_at - ATTRIBUTION,
-        Step.decided_at <= ordered_at,
-    )
     for episode in session.scalars(
-        select(Episode).where(
-            Episode.shop_id == shop.id,
-            Episode.customer_external_id.in_(keys or {""}),
-            Episode.converted_at.is_(None),
-            Episode.subject != event.order.id,
-            touched,
-        )
+        _TOUCHED_BEFORE_ORDER,
+        {
+            "shop": shop.id,
+            "keys": list(keys or {""}),
+            "order": event.order.id,
+            "since": ordered_at - ATTRIBUTION,
+            "until": ordered_at,
+        },
     ):
         episode.converted_at = ordered_at
+
+
+_TOUCHED_BEFORE_ORDER = select(Episode).where(
+    Episode.shop_id == bindparam("shop"),
+    Episode.customer_external_id.in_(bindparam("keys", expanding=True)),
+    Episode.converted_at.is_(None),
+    Episode.subject != bindparam("order"),
+    exists().where(
+        Step.episode_id == Episode.id,
+        (Step.state == "fired") | Step.reason.like("holdout%"),
+        Step.decided_at >= bindparam("since"),
+        Step.decided_at <= bindparam("until"),
+    ),
+)
 
 
 def end_episode(session: Session, episode: Episode, state: str, reason: str, now: datetime) -> None:
@@ -376,11 +396,7 @@ def _reanchor_active(
         subject_key = event.order.id
     if subject_key is None:
         return
-    episodes = session.scalars(
-        select(Episode).where(
-            Episode.shop_id == shop.id, Episode.subject == subject_key, Episode.state == "active"
-        )
-    ).all()
+    episodes = session.scalars(_ACTIVE_BY_SUBJECT, {"shop": shop.id, "subject": subject_key}).all()
     for episode in episodes:
         shop_workflow = workflows.get(episode.workflow)
         if shop_workflow is None:
@@ -392,12 +408,20 @@ def _reanchor_active(
             continue
         episode.anchor_at = subject.activity_at
         due_times = _due_times(shop_workflow.workflow, subject.anchors, episode.enrolled_at)
-        steps = session.scalars(
-            select(Step).where(Step.episode_id == episode.id, Step.state == "pending")
-        ).all()
+        steps = session.scalars(_PENDING_STEPS, {"episode": episode.id}).all()
         for step in steps:
             if step.position < len(due_times) and step.deferrals == 0:
                 step.due_at = due_times[step.position]
+
+
+_ACTIVE_BY_SUBJECT = select(Episode).where(
+    Episode.shop_id == bindparam("shop"),
+    Episode.subject == bindparam("subject"),
+    Episode.state == "active",
+)
+_PENDING_STEPS = select(Step).where(
+    Step.episode_id == bindparam("episode"), Step.state == "pending"
+)
 
 
 def sweep(session: Session, shop: Shop, now: datetime, limit: int = 10_000) -> int:

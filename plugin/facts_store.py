@@ -164,16 +164,7 @@ def _change_tags(
 def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> None:
     """Recompute a customer's order-derived facts with one indexed aggregate query."""
     count, spent, first, last = session.execute(
-        select(
-            func.count(),
-            func.sum(OrderRow.value),
-            func.min(OrderRow.created_at),
-            func.max(OrderRow.created_at),
-        ).where(
-            OrderRow.shop_id == shop_id,
-            OrderRow.customer_external_id == external_id,
-            OrderRow.cancelled_at.is_(None),
-        )
+        _ORDER_STATS, {"shop": shop_id, "customer": external_id}
     ).one()
     row = _customer_row(session, shop_id, external_id)
     first = _aware(first)
@@ -188,6 +179,19 @@ def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> No
     else:
         row.mean_days_between_orders = row.expected_reorder_at = None
     row.last_activity_at = _latest(row.created_at, row.last_order_at, row.last_engaged_at)
+
+
+# Built once, like the other per-event queries: values are bound when it runs.
+_ORDER_STATS = select(
+    func.count(),
+    func.sum(OrderRow.value),
+    func.min(OrderRow.created_at),
+    func.max(OrderRow.created_at),
+).where(
+    OrderRow.shop_id == bindparam("shop"),
+    OrderRow.customer_external_id == bindparam("customer"),
+    OrderRow.cancelled_at.is_(None),
+)
 
 
 def _aware(value: Any) -> datetime | None:
@@ -257,15 +261,21 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
     row.completed_at = row.completed_at or fact.completed_at
     if row.completed_at is None:  # its order may have arrived first
         order = None
-        for column in (OrderRow.checkout_token, OrderRow.cart_token):  # two indexed lookups
-            order = order or session.scalar(
-                select(OrderRow).where(OrderRow.shop_id == shop_id, column == fact.token).limit(1)
-            )
+        for statement in _ORDER_BY_TOKEN:  # two indexed lookups
+            order = order or session.scalar(statement, {"shop": shop_id, "token": fact.token})
         if order is not None:
             row.completed_at, row.order_external_id = order.created_at, order.external_id
     if fact.customer_id and fact.email:
         customer = _customer_row(session, shop_id, fact.customer_id)
         customer.email = customer.email or fact.email.strip().lower()
+
+
+_ORDER_BY_TOKEN = tuple(
+    select(OrderRow)
+    .where(OrderRow.shop_id == bindparam("shop"), column == bindparam("token"))
+    .limit(1)
+    for column in (OrderRow.checkout_token, OrderRow.cart_token)
+)
 
 
 def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
@@ -476,11 +486,14 @@ _CUSTOMER_ORDERS = (
 
 
 def find_customer_by_email(session: Session, shop_id: int, email: str) -> str | None:
-    return session.scalar(
-        select(CustomerRow.external_id)
-        .where(CustomerRow.shop_id == shop_id, CustomerRow.email == email.strip().lower())
-        .limit(1)
-    )
+    return session.scalar(_CUSTOMER_BY_EMAIL, {"shop": shop_id, "email": email.strip().lower()})
+
+
+_CUSTOMER_BY_EMAIL = (
+    select(CustomerRow.external_id)
+    .where(CustomerRow.shop_id == bindparam("shop"), CustomerRow.email == bindparam("email"))
+    .limit(1)
+)
 
 
 def is_suppressed(session: Session, shop_id: int, email: str, scope: str = "marketing") -> bool:

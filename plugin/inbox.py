@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -139,9 +139,7 @@ def _process_batch(
         )
         if not claimed:
             return False
-        deliveries = session.scalars(
-            select(Delivery).where(Delivery.id.in_(claimed)).order_by(Delivery.id)
-        ).all()
+        deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
         for delivery in deliveries:
             try:
                 events = delivery_events(session, delivery, now)
@@ -158,6 +156,11 @@ def _process_batch(
             stats.events += len(events)
             stats.processed += 1
     return True
+
+
+_CLAIMED_DELIVERIES = (
+    select(Delivery).where(Delivery.id.in_(bindparam("ids", expanding=True))).order_by(Delivery.id)
+)
 
 
 def delivery_events(

@@ -110,15 +110,19 @@ def _run_batch(
         ).all()
         if not claimed:
             return False
-        steps = session.scalars(
-            select(Step).where(Step.id.in_(claimed)).order_by(Step.due_at, Step.id)
-        ).all()
+        steps = session.scalars(_CLAIMED_STEPS, {"ids": claimed}).all()
         # load their episodes in one query; decide_step then finds them in the session
-        session.scalars(select(Episode).where(Episode.id.in_({s.episode_id for s in steps}))).all()
+        session.scalars(_EPISODES, {"ids": list({s.episode_id for s in steps})}).all()
         for step in steps:
             outcome = decide_step(session, services, step, now)
             _count(stats, outcome, step.reason)
     return True
+
+
+_CLAIMED_STEPS = (
+    select(Step).where(Step.id.in_(bindparam("ids", expanding=True))).order_by(Step.due_at, Step.id)
+)
+_EPISODES = select(Episode).where(Episode.id.in_(bindparam("ids", expanding=True)))
 
 
 def _run_alone(services: Services, step_id: int, now: datetime, stats: RunStats) -> None:

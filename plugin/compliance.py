@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from plugin import tokens
+from plugin import facts_store, tokens
 from plugin.models import (
     CheckoutRow,
     ComplianceRecord,
@@ -41,6 +41,9 @@ def handle(
     session: Session, shop: Shop, topic: str, payload: dict[str, Any], now: datetime
 ) -> None:
     """Carry out one compliance or lifecycle delivery."""
+    # Its statements delete and blank rows behind the session: the rows it remembers by
+    # key must be looked up again.
+    facts_store.forget_rows(session)
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
     customer_id = str(customer["id"]) if customer.get("id") is not None else None
     email = customer.get("email") if isinstance(customer.get("email"), str) else None

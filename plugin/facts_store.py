@@ -8,6 +8,7 @@ overwrites a value, and monotonic facts (completed, cancelled, refunded) never g
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -62,6 +63,62 @@ def _by_key_statement(model: type[Any], column: str) -> Any:
     return select(model).where(
         model.shop_id == bindparam("shop"), getattr(model, column) == bindparam("key")
     )
+
+
+PREFETCH_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's bind limits
+
+
+def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
+    """Load at once the rows a batch of events will merge into, so that merging them finds
+    each in the session's memo instead of querying for it: one IN query per table and
+    chunk instead of one query per row. A key with no row is remembered as missing (it is
+    created, and remembered, when an event first needs it)."""
+    customers: set[str] = set()
+    checkouts: set[str] = set()
+    orders: set[str] = set()
+    for event in events:
+        if event.customer is not None:
+            customers.add(event.customer.id)
+        if event.checkout is not None:
+            checkouts.add(event.checkout.token)
+            if event.checkout.customer_id:
+                customers.add(event.checkout.customer_id)
+        if event.order is not None:
+            orders.add(event.order.id)
+            if event.order.customer_id:
+                customers.add(event.order.customer_id)
+            # the checkouts it completes
+            checkouts.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
+    memo = session.info.setdefault("rows_by_key", {})
+    for model, column, keys in (
+        (CustomerRow, "external_id", customers),
+        (CheckoutRow, "token", checkouts),
+        (OrderRow, "external_id", orders),
+    ):
+        wanted = sorted(k for k in keys if (model.__name__, shop_id, k) not in memo)
+        for start in range(0, len(wanted), PREFETCH_CHUNK):
+            chunk = wanted[start : start + PREFETCH_CHUNK]
+            found = {
+                getattr(row, column): row
+                for row in session.scalars(
+                    _by_keys_statement(model, column), {"shop": shop_id, "keys": chunk}
+                )
+            }
+            for key in chunk:
+                memo[(model.__name__, shop_id, key)] = found.get(key)
+
+
+@functools.cache
+def _by_keys_statement(model: type[Any], column: str) -> Any:
+    return select(model).where(
+        model.shop_id == bindparam("shop"),
+        getattr(model, column).in_(bindparam("keys", expanding=True)),
+    )
+
+
+def forget_rows(session: Session) -> None:
+    """Drop the memo of rows by key: after statements that delete rows behind it."""
+    session.info.pop("rows_by_key", None)
 
 
 def _remember(session: Session, row: Any, shop_id: int, value: str) -> None:
@@ -314,18 +371,16 @@ def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
 
 
 def _complete_checkouts(session: Session, shop_id: int, order: OrderRow) -> None:
-    tokens = [t for t in (order.checkout_token, order.cart_token) if t]
-    if not tokens:
-        return
-    session.execute(
-        update(CheckoutRow)
-        .where(
-            CheckoutRow.shop_id == shop_id,
-            CheckoutRow.token.in_(tokens),
-            CheckoutRow.completed_at.is_(None),
-        )
-        .values(completed_at=order.created_at, order_external_id=order.external_id)
-    )
+    """Mark the order's checkout and cart completed by it, unless already completed.
+
+    Through the rows by key (a batch has them prefetched) rather than an UPDATE: the
+    statement cost a flush of the session and a search of it for the rows to refresh.
+    """
+    for token in {t for t in (order.checkout_token, order.cart_token) if t}:
+        checkout = _by_key(session, CheckoutRow, shop_id, "token", token)
+        if checkout is not None and checkout.completed_at is None:
+            checkout.completed_at = order.created_at
+            checkout.order_external_id = order.external_id
 
 
 # --- engagement and suppression ------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -140,9 +141,14 @@ def _process_batch(
         if not claimed:
             return False
         deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
+        parsed = _parse_ahead(session, deliveries, now)
         for delivery in deliveries:
             try:
-                events = delivery_events(session, delivery, now)
+                events = parsed.get(delivery.id)
+                if events is None:  # carried out now, in its place in the batch
+                    events = delivery_events(session, delivery, now)
+                elif isinstance(events, DeliveryRejected):
+                    raise events
             except DeliveryRejected as exc:
                 delivery.status, delivery.error = "failed", str(exc)[:2000]
                 stats.failed += 1
@@ -156,6 +162,29 @@ def _process_batch(
             stats.events += len(events)
             stats.processed += 1
     return True
+
+
+def _parse_ahead(
+    session: Session, deliveries: Sequence[Delivery], now: datetime
+) -> dict[int, list[tuple[Shop, Event]] | DeliveryRejected]:
+    """Parse the batch's deliveries before applying any, and load the rows their events
+    will merge into in a few queries (facts_store.prefetch). Privacy and lifecycle topics
+    are left out: they act when parsed, so they are parsed in their place in the batch."""
+    parsed: dict[int, list[tuple[Shop, Event]] | DeliveryRejected] = {}
+    by_shop: dict[int, list[Event]] = {}
+    for delivery in deliveries:
+        if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
+            continue
+        try:
+            events = parsed[delivery.id] = delivery_events(session, delivery, now)
+        except DeliveryRejected as exc:
+            parsed[delivery.id] = exc
+            continue
+        for shop, event in events:
+            by_shop.setdefault(shop.id, []).append(event)
+    for shop_id, events in by_shop.items():
+        facts_store.prefetch(session, shop_id, events)
+    return parsed
 
 
 _CLAIMED_DELIVERIES = (

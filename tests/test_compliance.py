@@ -145,3 +145,27 @@ def test_shop_redaction_erases_the_shop(send_webhook, services, at):
         assert session.scalars(select(OutboxMessage)).all() == []
         assert session.scalars(select(ComplianceRecord.outcome)).all() == ["shop erased"]
     assert everything_mentioning(services, EMAIL) == []
+
+
+def test_a_redaction_amid_one_batch_forgets_the_rows_the_batch_loaded(
+    send_webhook, services, monkeypatch
+):
+    """The inbox loads a batch's rows up front; a redaction in the middle of the batch
+    deletes them, and what comes after it must start afresh, in the same batch."""
+    import plugin.inbox as inbox
+    from plugin.models import CustomerRow
+
+    def one_by_one(*args):  # type: ignore[no-untyped-def]
+        raise AssertionError("the batch fell back to one delivery at a time")
+
+    monkeypatch.setattr(inbox, "_process_one_by_one", one_by_one)
+    send_webhook("customers/create", payloads.customer(), webhook_id="before")
+    send_webhook("customers/redact", request(), webhook_id="redact")
+    later = payloads.customer(
+        email="new@example.com", first_name="Grace", updated_at="2026-01-01T10:00:00+00:00"
+    )
+    send_webhook("customers/update", later, webhook_id="after")
+    assert inbox.process_inbox(services, T0).processed == 3
+    with services.sessions() as session:
+        rows = session.execute(select(CustomerRow.email, CustomerRow.first_name)).all()
+    assert rows == [("new@example.com", "Grace")]

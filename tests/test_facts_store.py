@@ -185,6 +185,26 @@ def test_any_delivery_order_with_repeats_converges(order, repeats):
     assert state(shuffled_store) == state(expected_store)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    order=st.permutations(list(range(len(HISTORY)))),
+    stored=st.integers(0, len(HISTORY) - 1),
+)
+def test_one_prefetched_batch_merges_as_one_transaction_per_event_does(order, stored):
+    """The inbox applies a batch in one transaction, its rows loaded up front; after the
+    first ``stored`` events are in, the rest as one batch must give what applying each
+    event alone gives."""
+    events = [HISTORY[i] for i in order]
+    alone, batched = fresh_store(), fresh_store()
+    apply_all(alone, events)
+    apply_all(batched, events[:stored])
+    with batched() as session, session.begin():
+        facts_store.prefetch(session, 1, events[stored:])
+        for event in events[stored:]:
+            facts_store.apply_event(session, 1, event)
+    assert state(batched) == state(alone)
+
+
 def test_reading_back_as_facts_and_suppression_scopes():
     sessions = fresh_store()
     apply_all(sessions, HISTORY)

@@ -347,3 +347,33 @@ def test_any_json_gives_events_or_a_clear_error(topic, payload):
     except shopify.MalformedPayload:
         return
     assert all(isinstance(e, ev.Event) for e in events)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-02T10:00:00-05:00",
+        "2026-03-02T10:00:00Z",
+        "2026-03-02T10:00:00.123456789+02:00",
+        "2026-03-02 10:00:00+0530",
+        "2026-03-02",
+        "20260302T100000Z",
+        "2026-03-02T24:00:00Z",  # only dateutil reads hour 24
+        "2026-03-02T10:00:00.5+05",
+    ],
+)
+def test_timestamps_read_as_dateutil_reads_them(text):
+    from dateutil.parser import isoparse
+
+    from connectors.shopify.mapping import moment
+
+    expected = isoparse(text)
+    expected = expected.replace(tzinfo=UTC) if expected.tzinfo is None else expected
+    assert moment(text) == expected and moment(text).tzinfo is UTC
+
+
+def test_a_garbled_timestamp_is_unknown():
+    from connectors.shopify.mapping import moment
+
+    assert moment("2024-09-16T03:50:1500:00") is None
+    assert moment("not a date") is None

@@ -49,9 +49,14 @@ def moment(value: Any, what: str = "timestamp") -> datetime | None:
     if not isinstance(value, str):
         raise MalformedPayload(f"{what}: expected an ISO-8601 string")
     try:
-        parsed = isoparse(value)
-    except (ValueError, OverflowError):
-        return None
+        # the standard library's parser is several times faster and reads what platforms
+        # send; dateutil's stricter reading of the rest of ISO 8601 is the fallback
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = isoparse(value)
+        except (ValueError, OverflowError):
+            return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

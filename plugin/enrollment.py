@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -148,8 +149,15 @@ def enroll(
     max_age = workflow.trigger.max_age_hours
     if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
         return None  # already stale on arrival: e.g. a checkout abandoned weeks ago
-    latest = session.scalar(
-        _LATEST_EPISODE, {"shop": shop.id, "workflow": workflow.name, "subject": subject.key}
+    latest = next(
+        iter(
+            _episodes(
+                session,
+                _LATEST_EPISODE,
+                {"shop": shop.id, "workflow": workflow.name, "subject": subject.key},
+            )
+        ),
+        None,
     )
     if latest is not None:
         if latest.state == "active":
@@ -183,6 +191,15 @@ def enroll(
             )
         )
     return episode
+
+
+def _episodes(session: Session, statement: Any, values: dict[str, Any]) -> list[Episode]:
+    """Episodes a statement finds, read without flushing the session first: a flush per
+    applied event was a tenth of the inbox's time. New episodes are in the database (enroll
+    flushes them); what this transaction changed since (state, conversion) is what the
+    session holds, so callers check those on the episodes returned."""
+    with session.no_autoflush:
+        return list(session.scalars(statement, values))
 
 
 # The queries below run for every applied event, so each is built once and its values
@@ -304,12 +321,14 @@ def _exit_episodes(
     for statement, values in ((_ACTIVE_BY_CUSTOMERS, keys), (_ACTIVE_BY_SUBJECTS, subjects)):
         if not values:
             continue
-        for episode in session.scalars(
-            statement, {"shop": shop.id, "keys": list(values), "workflows": names}
+        for episode in _episodes(
+            session, statement, {"shop": shop.id, "keys": list(values), "workflows": names}
         ):
             found[episode.id] = episode
     for episode in found.values():
-        if own_subject is not None and episode.subject == own_subject:
+        if episode.state != "active" or (
+            own_subject is not None and episode.subject == own_subject
+        ):
             continue
         end_episode(session, episode, "exited", f"exit: {event.kind}", now)
 
@@ -339,7 +358,8 @@ def _attribute_order(session: Session, shop: Shop, event: Event, now: datetime) 
         return
     keys = _event_customer_keys(event)
     ordered_at = event.order.created_at or now
-    for episode in session.scalars(
+    for episode in _episodes(
+        session,
         _TOUCHED_BEFORE_ORDER,
         {
             "shop": shop.id,
@@ -349,7 +369,8 @@ def _attribute_order(session: Session, shop: Shop, event: Event, now: datetime) 
             "until": ordered_at,
         },
     ):
-        episode.converted_at = ordered_at
+        if episode.converted_at is None:
+            episode.converted_at = ordered_at
 
 
 _TOUCHED_BEFORE_ORDER = select(Episode).where(
@@ -396,10 +417,10 @@ def _reanchor_active(
         subject_key = event.order.id
     if subject_key is None:
         return
-    episodes = session.scalars(_ACTIVE_BY_SUBJECT, {"shop": shop.id, "subject": subject_key}).all()
+    episodes = _episodes(session, _ACTIVE_BY_SUBJECT, {"shop": shop.id, "subject": subject_key})
     for episode in episodes:
         shop_workflow = workflows.get(episode.workflow)
-        if shop_workflow is None:
+        if shop_workflow is None or episode.state != "active":
             continue
         subject = _subject_for(session, shop.id, shop_workflow.workflow, event, now)
         if subject is None:

@@ -244,5 +244,4 @@ def _email_events(session: Session, delivery: Delivery) -> list[tuple[Shop, Even
 def apply_event(session: Session, shop: Shop, event: Event, now: datetime) -> None:
     """Merge one event into the facts, then let workflows react to it."""
     facts_store.apply_event(session, shop.id, event)
-    session.flush()
     enrollment.on_event(session, shop, event, now)

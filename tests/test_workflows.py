@@ -100,6 +100,19 @@ def test_order_after_the_reminder_counts_as_a_conversion(send_webhook, services,
     assert episode.state == "exited" and episode.converted_at == T0 + timedelta(hours=6)
 
 
+def test_two_orders_in_one_inbox_batch_credit_the_first(send_webhook, services, at):
+    """The inbox reads episodes without flushing each event first; a conversion recorded
+    earlier in the same batch must still stand."""
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-2c", T0))
+    at(T0 + timedelta(hours=4, minutes=1))
+    for order_id, hours in ((9004, 6), (9005, 7)):  # both wait for the same inbox pass
+        send_webhook("orders/create", payloads.order(order_id, T0 + timedelta(hours=hours)))
+    at(T0 + timedelta(hours=8))
+    [episode] = episodes(services, "cart_abandonment")
+    assert episode.converted_at == T0 + timedelta(hours=6)
+
+
 def test_order_arriving_before_its_checkout_prevents_enrollment(send_webhook, services, at):
     subscribe(send_webhook)
     send_webhook(

@@ -89,13 +89,25 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
                 customers.add(event.order.customer_id)
             # the checkouts it completes
             checkouts.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
+    prefetch_keys(session, shop_id, customers=customers, checkouts=checkouts, orders=orders)
+
+
+def prefetch_keys(
+    session: Session,
+    shop_id: int,
+    *,
+    customers: Iterable[str] = (),
+    checkouts: Iterable[str] = (),
+    orders: Iterable[str] = (),
+) -> None:
+    """Load the customers, checkouts and orders with these keys into the memo at once."""
     memo = session.info.setdefault("rows_by_key", {})
     for model, column, keys in (
         (CustomerRow, "external_id", customers),
         (CheckoutRow, "token", checkouts),
         (OrderRow, "external_id", orders),
     ):
-        wanted = sorted(k for k in keys if (model.__name__, shop_id, k) not in memo)
+        wanted = sorted({k for k in keys if (model.__name__, shop_id, k) not in memo})
         for start in range(0, len(wanted), PREFETCH_CHUNK):
             chunk = wanted[start : start + PREFETCH_CHUNK]
             found = {
@@ -580,16 +592,32 @@ def last_email_at(
 ) -> tuple[datetime | None, datetime | None]:
     """When the customer was last sent (or queued) an email of this category: at all, and
     from ``workflow`` (None when not asked). One query for both."""
-    any_time, workflow_time = session.execute(
-        _LAST_EMAILS,
-        {
-            "shop": shop_id,
-            "customer": customer_external_id,
-            "category": category,
-            "workflow": workflow or "",
-        },
-    ).one()
-    return _aware(any_time), _aware(workflow_time) if workflow is not None else None
+    with session.no_autoflush:  # the emails this transaction queued are counted below
+        any_time, workflow_time = session.execute(
+            _LAST_EMAILS,
+            {
+                "shop": shop_id,
+                "customer": customer_external_id,
+                "category": category,
+                "workflow": workflow or "",
+            },
+        ).one()
+    any_time, workflow_time = _aware(any_time), _aware(workflow_time)
+    # Emails queued in this transaction and not flushed yet (the due-step stage flushes a
+    # batch once, when it commits) count as much as those in the database.
+    for row in session.new:
+        if (
+            isinstance(row, OutboxMessage)
+            and row.shop_id == shop_id
+            and row.customer_external_id == customer_external_id
+            and row.kind == "email"
+            and row.category == category
+            and row.state not in NOT_SENT
+        ):
+            any_time = _latest(any_time, row.created_at)
+            if row.workflow == workflow:
+                workflow_time = _latest(workflow_time, row.created_at)
+    return any_time, workflow_time if workflow is not None else None
 
 
 _LAST_EMAILS = select(

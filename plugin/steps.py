@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin import facts_store
@@ -111,11 +112,21 @@ def _run_batch(
         if not claimed:
             return False
         steps = session.scalars(_CLAIMED_STEPS, {"ids": claimed}).all()
-        # load their episodes in one query; decide_step then finds them in the session
-        session.scalars(_EPISODES, {"ids": list({s.episode_id for s in steps})}).all()
-        for step in steps:
-            outcome = decide_step(session, services, step, now)
-            _count(stats, outcome, step.reason)
+        # their episodes and customers in a query each; decide_step finds them in the session
+        episodes = session.scalars(_EPISODES, {"ids": list({s.episode_id for s in steps})})
+        customers: dict[int, set[str]] = {}
+        for episode in episodes:
+            customers.setdefault(episode.shop_id, set()).add(episode.customer_external_id)
+        for shop_id, keys in customers.items():
+            facts_store.prefetch_keys(session, shop_id, customers=keys)
+        # The decisions are written when the batch commits, in one flush: what a decision
+        # reads does not change within the batch, except the emails it queued (which
+        # facts_store.last_email_at counts from the session) and the steps it decided
+        # (which _finish reads from the session).
+        with session.no_autoflush:
+            for step in steps:
+                outcome = decide_step(session, services, step, now)
+                _count(stats, outcome, step.reason)
     return True
 
 
@@ -226,18 +237,27 @@ def _defer(session: Session, step: Step, until: datetime, why: str, now: datetim
     return "deferred"
 
 
-_OPEN_STEP = (
-    select(Step.id)
-    .where(Step.episode_id == bindparam("episode"), Step.state.in_(("pending", "running")))
-    .limit(1)
-)
+OPEN = ("pending", "running")
+_OPEN_STEPS = select(Step.id).where(Step.episode_id == bindparam("episode"), Step.state.in_(OPEN))
 
 
 def _finish(session: Session, step: Step, state: str, reason: str, now: datetime) -> str:
     step.state, step.reason, step.decided_at = state, reason, now
-    remaining = session.scalar(_OPEN_STEP, {"episode": step.episode_id})  # flushes this one first
-    if remaining is None:
+    if not _open_step_remains(session, step.episode_id):
         episode = session.get_one(Episode, step.episode_id)
         if episode.state == "active":
+            # cancels the steps still pending in the database; none of this batch's is
+            # open, or the episode would have gone on
             end_episode(session, episode, "completed", "all steps decided", now)
     return state
+
+
+def _open_step_remains(session: Session, episode_id: int) -> bool:
+    """Whether the episode has a step still to decide, as this transaction sees it: open in
+    the database (a claimed step reads 'running' there until the batch is flushed) and not
+    decided since in the session."""
+    for step_id in session.scalars(_OPEN_STEPS, {"episode": episode_id}):
+        in_session = session.identity_map.get(identity_key(Step, step_id))
+        if in_session is None or in_session.state in OPEN:
+            return True
+    return False

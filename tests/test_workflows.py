@@ -198,6 +198,48 @@ def test_frequency_cap_defers_then_sends(send_webhook, services, at):
     assert [m.template for m in emails(services)] == ["upsell", "cart_reminder"]
 
 
+def test_frequency_cap_counts_an_email_queued_earlier_in_the_same_batch(send_webhook, services, at):
+    """Two carts abandoned together fall due in one pass, decided in one transaction: the
+    first reminder is only written when the batch commits, yet holds back the second."""
+    subscribe(send_webhook)
+    for token in ("tok-c1", "tok-c2"):
+        send_webhook("checkouts/create", payloads.checkout(token, T0))
+    at(T0)
+    stats = at(T0 + timedelta(hours=4, minutes=1)).steps
+    assert len(emails(services, "cart_abandonment")) == 1
+    assert (stats.fired, stats.skipped) == (1, 1)
+    assert stats.reasons == {"Days since the last abandonment email is 0.0 (needs ≥ 14)": 1}
+
+
+def test_frequency_cap_counts_another_workflows_email_from_the_same_batch(
+    send_webhook, services, at
+):
+    subscribe(send_webhook)
+    ordered = T0 - timedelta(days=7) + timedelta(hours=3)
+    send_webhook("orders/create", payloads.order(7100, ordered))
+    send_webhook("checkouts/create", payloads.checkout("tok-9", T0))
+    at(T0)  # the upsell falls due at T0+3h, the reminder at T0+4h: one pass decides both
+    stats = at(T0 + timedelta(hours=4, minutes=1)).steps
+    assert [m.workflow for m in emails(services)] == ["upsell"]
+    assert (stats.fired, stats.deferred) == (1, 1)
+
+
+def test_a_step_deferred_in_a_batch_keeps_its_episode_going(send_webhook, services, at):
+    """Reminder and offer fall due in one pass; the offer is capped and deferred, which
+    the episode must see as still to come (the batch is written only when it commits)."""
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-d", T0))
+    at(T0)
+    stats = at(T0 + timedelta(days=1, minutes=1)).steps
+    assert (stats.fired, stats.deferred) == (1, 1)
+    [episode] = episodes(services, "cart_abandonment")
+    assert episode.state == "active"
+    at(T0 + timedelta(days=2))
+    assert [m.template for m in emails(services)] == ["cart_reminder", "cart_offer"]
+    [episode] = episodes(services, "cart_abandonment")
+    assert (episode.state, episode.exit_reason) == ("completed", "all steps decided")
+
+
 def test_quiet_hours_defer_to_the_send_window(send_webhook, services, at):
     subscribe(send_webhook)
     late = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)  # +4 h = 23:00 UTC, outside 09-21

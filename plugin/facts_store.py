@@ -329,9 +329,7 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
     row.updated_at = _latest(row.updated_at, fact.updated_at)
     row.completed_at = row.completed_at or fact.completed_at
     if row.completed_at is None:  # its order may have arrived first
-        order = None
-        for statement in _ORDER_BY_TOKEN:  # two indexed lookups
-            order = order or session.scalar(statement, {"shop": shop_id, "token": fact.token})
+        order = _order_completing(session, shop_id, fact.token)
         if order is not None:
             row.completed_at, row.order_external_id = order.created_at, order.external_id
     if fact.customer_id and fact.email:
@@ -339,11 +337,38 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
         customer.email = customer.email or fact.email.strip().lower()
 
 
-_ORDER_BY_TOKEN = tuple(
-    select(OrderRow)
-    .where(OrderRow.shop_id == bindparam("shop"), column == bindparam("token"))
-    .limit(1)
-    for column in (OrderRow.checkout_token, OrderRow.cart_token)
+def _order_completing(session: Session, shop_id: int, token: str) -> OrderRow | None:
+    """The order placed from this checkout (by its checkout token, else its cart token).
+
+    Looked for among the orders this transaction holds by key (every order it changed),
+    then in the database without flushing first, the tokens checked as the session holds
+    them: a flush per checkout event was most of a checkout's merge.
+    """
+    memo = session.info.get("rows_by_key", {})
+    held = [
+        row
+        for (model, shop, _key), row in memo.items()
+        if model == "OrderRow" and shop == shop_id and row is not None
+    ]
+    for column, statement in _ORDERS_BY_TOKEN:  # two indexed lookups
+        for row in held:
+            if getattr(row, column) == token:
+                return row
+        with session.no_autoflush:
+            for row in session.scalars(statement, {"shop": shop_id, "token": token}):
+                if getattr(row, column) == token:
+                    return row
+    return None
+
+
+_ORDERS_BY_TOKEN = tuple(
+    (
+        column,
+        select(OrderRow).where(
+            OrderRow.shop_id == bindparam("shop"), getattr(OrderRow, column) == bindparam("token")
+        ),
+    )
+    for column in ("checkout_token", "cart_token")
 )
 
 
@@ -371,15 +396,13 @@ def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
     row.fulfilled_at = _latest(row.fulfilled_at, fact.fulfilled_at)
     row.cancelled_at = row.cancelled_at or fact.cancelled_at
     row.updated_at = _latest(row.updated_at, fact.updated_at)
-    session.flush()
     if row.created_at is not None:
         _complete_checkouts(session, shop_id, row)
     if row.customer_external_id:
         customer = _customer_row(session, shop_id, row.customer_external_id)
         if row.email and not customer.email:
             customer.email = row.email
-        session.flush()
-        _refresh_order_stats(session, shop_id, row.customer_external_id)
+        _refresh_order_stats(session, shop_id, row.customer_external_id)  # flushes the order
 
 
 def _complete_checkouts(session: Session, shop_id: int, order: OrderRow) -> None:

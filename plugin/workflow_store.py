@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from plugin.models import WorkflowConfig, utcnow
@@ -52,12 +52,10 @@ def shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
     """
     memo = session.info.setdefault("shop_workflows", {})
     if shop_id not in memo:  # once per session: a batch of events or steps shares it
-        newest = session.execute(
-            select(WorkflowConfig.id, WorkflowConfig.created_at)
-            .where(WorkflowConfig.shop_id == shop_id)
-            .order_by(WorkflowConfig.id.desc())
-            .limit(1)
-        ).first()
+        # without flushing first: a batch's facts are not what this reads, and
+        # save_workflow, the one writer of versions, flushes what it saves
+        with session.no_autoflush:
+            newest = session.execute(_NEWEST_VERSION, {"shop": shop_id}).first()
         # the database too: another database (a test's, a second install) may reuse ids
         key = (str(session.get_bind().url), shop_id, tuple(newest) if newest else None)
         memo[shop_id] = _shop_workflows_cached(session, shop_id, key)
@@ -65,6 +63,12 @@ def shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
     return result
 
 
+_NEWEST_VERSION = (
+    select(WorkflowConfig.id, WorkflowConfig.created_at)
+    .where(WorkflowConfig.shop_id == bindparam("shop"))
+    .order_by(WorkflowConfig.id.desc())
+    .limit(1)
+)
 _CACHE: dict[tuple[object, ...], dict[str, ShopWorkflow]] = {}
 
 

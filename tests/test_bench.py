@@ -47,6 +47,46 @@ def test_replay_processes_every_delivery_of_the_store(tmp_path):
     assert pipeline["episodes"] > 0 and pipeline["outbox"] > 0
 
 
+def decisions(database) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
+    """Everything the pipeline decided, in a form two runs can be compared in."""
+    import sqlite3
+
+    queries = {
+        "episodes": "SELECT id, workflow, subject, customer_external_id, state, exit_reason,"
+        " enrolled_at, anchor_at, ended_at, converted_at FROM episodes ORDER BY id",
+        "steps": "SELECT episode_id, step_id, state, reason, due_at, decided_at, deferrals"
+        " FROM steps ORDER BY episode_id, position",
+        "outbox": "SELECT idempotency_key, kind, template, to_email, subject, created_at"
+        " FROM outbox ORDER BY id",
+        "customers": "SELECT external_id, email, accepts_marketing, orders_count, total_spent,"
+        " last_order_at, expected_reorder_at, last_activity_at FROM customers ORDER BY id",
+    }
+    with sqlite3.connect(database) as db:
+        return {name: db.execute(sql).fetchall() for name, sql in queries.items()}
+
+
+@pytest.mark.slow  # the quick bench's store: smaller ones hold no batch with two such steps
+def test_replay_decides_alike_in_batches_and_one_at_a_time(tmp_path, monkeypatch):
+    """The inbox and the due steps work a batch at a time (rows loaded together, one flush
+    per batch); deciding one delivery and one step per transaction must come out the same."""
+    from functools import partial
+
+    import plugin.worker as worker
+
+    replay.write_store(tmp_path / "store", customers=300, days=30, seed=7)
+    (tmp_path / "batched").mkdir()
+    (tmp_path / "alone").mkdir()
+    batched = replay.pipeline(tmp_path / "store", tmp_path / "batched")
+    monkeypatch.setattr(worker, "process_inbox", partial(worker.process_inbox, limit=1))
+    monkeypatch.setattr(worker, "run_due", partial(worker.run_due, limit=1))
+    replay.pipeline(tmp_path / "store", tmp_path / "alone")
+    assert batched["steps_decided"] > 100 and batched["outbox"] > 20
+    first = decisions(tmp_path / "batched" / "pipeline.sqlite3")
+    second = decisions(tmp_path / "alone" / "pipeline.sqlite3")
+    for table in first:
+        assert first[table] == second[table], table
+
+
 def test_parts_run_as_their_own_processes_and_summarize(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "plugin.bench.parts", "scheduler", "quick", str(tmp_path)],

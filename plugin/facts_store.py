@@ -231,15 +231,35 @@ def _change_tags(
 
 
 def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> None:
-    """Recompute a customer's order-derived facts with one indexed aggregate query."""
-    count, spent, first, last = session.execute(
-        _ORDER_STATS, {"shop": shop_id, "customer": external_id}
-    ).one()
+    """Recompute a customer's order-derived facts from their orders that stand.
+
+    The orders are read from the database without flushing first, and those this
+    transaction changed are taken as the session holds them: the flush this query used to
+    cost, per order event, was an eighth of the replay.
+    """
+    held = [  # every order this transaction changed or added (each goes through the memo)
+        row
+        for (model, shop, _key), row in session.info.get("rows_by_key", {}).items()
+        if model == "OrderRow" and shop == shop_id and row is not None
+    ]
+    held_ids = {row.id for row in held}  # a new row's id is None, no stored id's
+    with session.no_autoflush:
+        stored = session.execute(
+            _CUSTOMER_ORDERS_STANDING, {"shop": shop_id, "customer": external_id}
+        )
+        standing = [(value, created) for order, value, created in stored if order not in held_ids]
+    standing += [
+        (row.value, row.created_at)
+        for row in held
+        if row.customer_external_id == external_id and row.cancelled_at is None
+    ]
+    count = len(standing)
+    spent = sum((value for value, _ in standing if value is not None), start=Decimal("0"))
+    moments = [created for _, created in standing if created is not None]
+    first, last = (min(moments), max(moments)) if moments else (None, None)
     row = _customer_row(session, shop_id, external_id)
-    first = _aware(first)
-    last = _aware(last)
     row.orders_count = max(row.orders_count or 0, count)
-    row.total_spent = max(row.total_spent or Decimal("0"), Decimal(spent or 0))
+    row.total_spent = max(row.total_spent or Decimal("0"), spent)
     row.first_order_at, row.last_order_at = first, last
     if count >= 2 and first and last and last > first:
         mean = (last - first).total_seconds() / 86_400 / (count - 1)
@@ -251,12 +271,7 @@ def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> No
 
 
 # Built once, like the other per-event queries: values are bound when it runs.
-_ORDER_STATS = select(
-    func.count(),
-    func.sum(OrderRow.value),
-    func.min(OrderRow.created_at),
-    func.max(OrderRow.created_at),
-).where(
+_CUSTOMER_ORDERS_STANDING = select(OrderRow.id, OrderRow.value, OrderRow.created_at).where(
     OrderRow.shop_id == bindparam("shop"),
     OrderRow.customer_external_id == bindparam("customer"),
     OrderRow.cancelled_at.is_(None),
@@ -402,7 +417,7 @@ def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
         customer = _customer_row(session, shop_id, row.customer_external_id)
         if row.email and not customer.email:
             customer.email = row.email
-        _refresh_order_stats(session, shop_id, row.customer_external_id)  # flushes the order
+        _refresh_order_stats(session, shop_id, row.customer_external_id)
 
 
 def _complete_checkouts(session: Session, shop_id: int, order: OrderRow) -> None:

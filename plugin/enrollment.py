@@ -149,16 +149,12 @@ def enroll(
     max_age = workflow.trigger.max_age_hours
     if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
         return None  # already stale on arrival: e.g. a checkout abandoned weeks ago
-    latest = next(
-        iter(
-            _episodes(
-                session,
-                _LATEST_EPISODE,
-                {"shop": shop.id, "workflow": workflow.name, "subject": subject.key},
-            )
-        ),
-        None,
+    found = _episodes(
+        session,
+        _LATEST_EPISODE,
+        {"shop": shop.id, "workflow": workflow.name, "subject": subject.key},
     )
+    latest = found[0] if found else None
     if latest is not None:
         if latest.state == "active":
             return None

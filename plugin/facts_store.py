@@ -133,6 +133,16 @@ def forget_rows(session: Session) -> None:
     session.info.pop("rows_by_key", None)
 
 
+def _held_orders(session: Session, shop_id: int) -> list[OrderRow]:
+    """The shop's orders this transaction holds by key: every order it changed or added
+    (they all go through the memo), flushed or not."""
+    return [
+        row
+        for (model, shop, _key), row in session.info.get("rows_by_key", {}).items()
+        if model == "OrderRow" and shop == shop_id and row is not None
+    ]
+
+
 def _remember(session: Session, row: Any, shop_id: int, value: str) -> None:
     session.info.setdefault("rows_by_key", {})[(type(row).__name__, shop_id, value)] = row
 
@@ -237,11 +247,7 @@ def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> No
     transaction changed are taken as the session holds them: the flush this query used to
     cost, per order event, was an eighth of the replay.
     """
-    held = [  # every order this transaction changed or added (each goes through the memo)
-        row
-        for (model, shop, _key), row in session.info.get("rows_by_key", {}).items()
-        if model == "OrderRow" and shop == shop_id and row is not None
-    ]
+    held = _held_orders(session, shop_id)
     held_ids = {row.id for row in held}  # a new row's id is None, no stored id's
     with session.no_autoflush:
         stored = session.execute(
@@ -359,12 +365,7 @@ def _order_completing(session: Session, shop_id: int, token: str) -> OrderRow | 
     then in the database without flushing first, the tokens checked as the session holds
     them: a flush per checkout event was most of a checkout's merge.
     """
-    memo = session.info.get("rows_by_key", {})
-    held = [
-        row
-        for (model, shop, _key), row in memo.items()
-        if model == "OrderRow" and shop == shop_id and row is not None
-    ]
+    held = _held_orders(session, shop_id)
     for column, statement in _ORDERS_BY_TOKEN:  # two indexed lookups
         for row in held:
             if getattr(row, column) == token:

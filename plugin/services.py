@@ -83,6 +83,7 @@ class Services:
     def dispose(self) -> None:
         """Close every pooled connection (before a fork, or when done)."""
         self.engine.dispose()
+        self.delivery_insert.close()
         self.intake_engine.dispose()
 
     def now(self) -> datetime:

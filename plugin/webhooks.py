@@ -215,7 +215,8 @@ def store_delivery(
     )
     if not inserted:
         return "duplicate"
-    services.work_arrived.set()
+    if not services.work_arrived.is_set():  # set() takes a lock and wakes waiters: once
+        services.work_arrived.set()
     if status == "pending" and services.settings.get("BROKER_URL"):
         from plugin.tasks import enqueue  # Celery is an optional extra: imported only then
 

@@ -1,7 +1,9 @@
-"""The webhook path's insert straight on the pooled DBAPI connection (plugin.db.DirectInsert)."""
+"""The webhook path's insert straight on a DBAPI connection (plugin.db.DirectInsert)."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -73,3 +75,71 @@ def test_a_locked_sqlite_database_is_waited_for_not_refused(tmp_path: Path):
     assert stored == ["after-the-lock"]
     waiting.dispose()
     impatient.dispose()
+
+
+def _sqlite_insert(tmp_path: Path) -> tuple[DirectInsert, object]:
+    url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
+    waiting = make_engine(url)
+    create_schema(waiting)
+    return DirectInsert(
+        make_engine(url, sqlite_waits=False), Delivery.__table__, DELIVERY_COLUMNS
+    ), waiting
+
+
+def _stored(engine) -> list[str]:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        return sorted(connection.execute(select(Delivery.delivery_id)).scalars())
+
+
+def test_sqlite_inserts_reuse_their_connections_across_threads(tmp_path: Path):
+    insert, waiting = _sqlite_insert(tmp_path)
+    opened: list[object] = []
+    original_open = insert._open
+
+    def counting_open():  # type: ignore[no-untyped-def]
+        opened.append(connection := original_open())
+        return connection
+
+    insert._open = counting_open  # type: ignore[method-assign]
+    start = threading.Barrier(4)
+
+    def send(n: int) -> None:
+        start.wait()
+        for i in range(50):
+            assert insert.run(_values(f"{n}-{i}", datetime.now(UTC))) is True
+
+    # a thread per batch of requests, as a threaded server makes them
+    for _round in range(3):
+        threads = [threading.Thread(target=send, args=(n + 10 * _round,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(_stored(waiting)) == 600  # every insert committed, none lost
+    assert 1 <= len(opened) <= 4  # at most one connection per thread at once, then reused
+    assert insert.run(_values("0-0", datetime.now(UTC))) is False  # still refuses duplicates
+    insert.close()
+    assert insert._idle == []
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not merely forgotten
+        opened[0].execute("SELECT 1")  # type: ignore[attr-defined]
+    assert insert.run(_values("after-close", datetime.now(UTC))) is True  # opens a new one
+    assert "after-close" in _stored(waiting)
+    waiting.dispose()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_sqlite_connection(tmp_path: Path):
+    insert, waiting = _sqlite_insert(tmp_path)
+    assert insert.run(_values("parent", datetime.now(UTC))) is True
+    [parent_connection] = insert._idle
+    pid = os.fork()
+    if pid == 0:  # the child: its insert must not go through the parent's connection
+        ok = insert.run(_values("child", datetime.now(UTC)))
+        os._exit(0 if ok and insert._inherited == [parent_connection] and
+                 insert._idle[0] is not parent_connection else 1)  # fmt: skip
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert insert.run(_values("parent-again", datetime.now(UTC))) is True
+    assert insert._idle == [parent_connection]  # the parent's own, still open and in use
+    assert _stored(waiting) == ["child", "parent", "parent-again"]
+    waiting.dispose()

@@ -7,12 +7,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from plugin import browsing, facts_store
+from plugin import browsing, facts_store, step_histories
 from plugin.models import Episode
 from rules.definitions import Workflow
 from rules.facts import Checkout, Customer, FactSet, Order
 
-GUEST_PREFIX = "email:"
+GUEST_PREFIX = facts_store.GUEST_PREFIX
 
 
 def facts_for(session: Session, episode: Episode, workflow: Workflow, now: datetime) -> FactSet:
@@ -26,19 +26,20 @@ def facts_for(session: Session, episode: Episode, workflow: Workflow, now: datet
         order = facts_store.load_order(session, shop_id, episode.subject)
     subject = checkout or order
     customer = _customer(session, shop_id, episode.customer_external_id, subject)
+    # the batch's histories, when the due-step stage prefetched them (plugin.step_histories)
     orders = (
-        facts_store.load_orders(session, shop_id, customer.id)
+        step_histories.orders(session, shop_id, customer.id)
         if not customer.id.startswith(GUEST_PREFIX)
         else ()
     )
-    suppressed = bool(customer.email) and facts_store.is_suppressed(
+    suppressed = bool(customer.email) and step_histories.is_suppressed(
         session,
         shop_id,
         customer.email or "",
         "marketing" if workflow.category == "marketing" else "all",
     )
-    last_marketing, last_abandonment = facts_store.last_email_at(
-        session, shop_id, customer.id, "marketing", workflow="cart_abandonment"
+    last_marketing, last_abandonment = step_histories.last_email_at(
+        session, shop_id, customer.id, "marketing", "cart_abandonment"
     )
     return FactSet(
         now=now,

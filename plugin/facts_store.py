@@ -30,6 +30,7 @@ from rules.facts import Checkout, Customer, LineItem, Order
 
 SUPPRESS_ALL = frozenset({"bounce", "dropped", "spamreport"})
 NOT_SENT = ("failed", "suppressed", "cancelled")
+GUEST_PREFIX = "email:"  # a customer key for a buyer known only by email (a guest)
 
 
 def _newer(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -76,11 +77,13 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
     customers: set[str] = set()
     checkouts: set[str] = set()
     orders: set[str] = set()
+    checkout_events: set[str] = set()
     for event in events:
         if event.customer is not None:
             customers.add(event.customer.id)
         if event.checkout is not None:
             checkouts.add(event.checkout.token)
+            checkout_events.add(event.checkout.token)
             if event.checkout.customer_id:
                 customers.add(event.checkout.customer_id)
         if event.order is not None:
@@ -90,6 +93,7 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
             # the checkouts it completes
             checkouts.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     prefetch_keys(session, shop_id, customers=customers, checkouts=checkouts, orders=orders)
+    _prefetch_completing_orders(session, shop_id, checkout_events)
 
 
 def prefetch_keys(
@@ -128,9 +132,30 @@ def _by_keys_statement(model: type[Any], column: str) -> Any:
     )
 
 
+def _prefetch_completing_orders(session: Session, shop_id: int, tokens: set[str]) -> None:
+    """Load at once the stored orders placed from these checkouts (by checkout or cart
+    token) into the memo, and remember the tokens as looked for: a checkout's merge then
+    finds its order, or that it has none, among the orders the session holds
+    (``_order_completing``) instead of in two queries of its own."""
+    memo = session.info.setdefault("rows_by_key", {})
+    looked_for = session.info.setdefault(ORDER_TOKENS_LOOKED_FOR, set())
+    wanted = sorted(t for t in tokens if (shop_id, t) not in looked_for)
+    for start in range(0, len(wanted), PREFETCH_CHUNK):
+        chunk = wanted[start : start + PREFETCH_CHUNK]
+        for _column, statement in _ORDERS_BY_TOKENS:
+            for row in session.scalars(statement, {"shop": shop_id, "tokens": chunk}):
+                # an order changed in this batch is this same object (the identity map)
+                memo.setdefault(("OrderRow", shop_id, row.external_id), row)
+        looked_for.update((shop_id, token) for token in chunk)
+
+
+ORDER_TOKENS_LOOKED_FOR = "order_tokens_looked_for"  # in session.info: {(shop id, token)}
+
+
 def forget_rows(session: Session) -> None:
     """Drop the memo of rows by key: after statements that delete rows behind it."""
     session.info.pop("rows_by_key", None)
+    session.info.pop(ORDER_TOKENS_LOOKED_FOR, None)
 
 
 def _held_orders(session: Session, shop_id: int) -> list[OrderRow]:
@@ -284,7 +309,7 @@ _CUSTOMER_ORDERS_STANDING = select(OrderRow.id, OrderRow.value, OrderRow.created
 )
 
 
-def _aware(value: Any) -> datetime | None:
+def aware(value: Any) -> datetime | None:
     """Aggregates bypass the column type, so SQLite hands back naive (or text) UTC."""
     if value is None:
         return None
@@ -366,10 +391,14 @@ def _order_completing(session: Session, shop_id: int, token: str) -> OrderRow | 
     them: a flush per checkout event was most of a checkout's merge.
     """
     held = _held_orders(session, shop_id)
-    for column, statement in _ORDERS_BY_TOKEN:  # two indexed lookups
+    # prefetched for the batch: every stored order with this token is among those held
+    prefetched = (shop_id, token) in session.info.get(ORDER_TOKENS_LOOKED_FOR, ())
+    for column, statement in _ORDER_BY_TOKEN:  # two indexed lookups
         for row in held:
             if getattr(row, column) == token:
                 return row
+        if prefetched:
+            continue
         with session.no_autoflush:
             for row in session.scalars(statement, {"shop": shop_id, "token": token}):
                 if getattr(row, column) == token:
@@ -377,11 +406,21 @@ def _order_completing(session: Session, shop_id: int, token: str) -> OrderRow | 
     return None
 
 
-_ORDERS_BY_TOKEN = tuple(
+_ORDER_BY_TOKEN = tuple(
     (
         column,
         select(OrderRow).where(
             OrderRow.shop_id == bindparam("shop"), getattr(OrderRow, column) == bindparam("token")
+        ),
+    )
+    for column in ("checkout_token", "cart_token")
+)
+_ORDERS_BY_TOKENS = tuple(
+    (
+        column,
+        select(OrderRow).where(
+            OrderRow.shop_id == bindparam("shop"),
+            getattr(OrderRow, column).in_(bindparam("tokens", expanding=True)),
         ),
     )
     for column in ("checkout_token", "cart_token")
@@ -542,7 +581,7 @@ def load_checkout(session: Session, shop_id: int, token: str) -> Checkout | None
     )
 
 
-def _order_fact(row: OrderRow) -> Order:
+def order_fact(row: OrderRow) -> Order:
     return Order(
         id=row.external_id,
         customer_id=row.customer_external_id,
@@ -564,7 +603,7 @@ def _order_fact(row: OrderRow) -> Order:
 
 def load_order(session: Session, shop_id: int, external_id: str) -> Order | None:
     row = _by_key(session, OrderRow, shop_id, "external_id", external_id)
-    return _order_fact(row) if row is not None else None
+    return order_fact(row) if row is not None else None
 
 
 def load_orders(
@@ -574,7 +613,7 @@ def load_orders(
     rows = session.scalars(
         _CUSTOMER_ORDERS, {"shop": shop_id, "customer": customer_external_id, "limit": limit}
     )
-    return tuple(_order_fact(row) for row in rows)
+    return tuple(order_fact(row) for row in rows)
 
 
 # Read for every decided step, so built once (values bound when they run); through the
@@ -586,7 +625,7 @@ _CUSTOMER_ORDERS = (
         OrderRow.shop_id == bindparam("shop"),
         OrderRow.customer_external_id == bindparam("customer"),
     )
-    .order_by(OrderRow.created_at.desc())
+    .order_by(OrderRow.created_at.desc(), OrderRow.id.desc())  # as step_histories reads them
     .limit(bindparam("limit"))
 )
 
@@ -602,11 +641,21 @@ _CUSTOMER_BY_EMAIL = (
 )
 
 
+def normal_email(email: str) -> str:
+    """An address as suppressions store it."""
+    return email.strip().lower()
+
+
+def suppressing_scopes(scope: str) -> list[str]:
+    """The suppression scopes that stop mail of ``scope`` ('all' covers marketing too)."""
+    return ["all", "marketing"] if scope == "marketing" else ["all"]
+
+
 def is_suppressed(session: Session, shop_id: int, email: str, scope: str = "marketing") -> bool:
-    """Whether mail of ``scope`` must not go to ``email`` ('all' suppressions cover marketing)."""
-    scopes = ["all", "marketing"] if scope == "marketing" else ["all"]
+    """Whether mail of ``scope`` must not go to ``email``."""
     found = session.scalar(
-        _SUPPRESSION, {"shop": shop_id, "email": email.strip().lower(), "scopes": scopes}
+        _SUPPRESSION,
+        {"shop": shop_id, "email": normal_email(email), "scopes": suppressing_scopes(scope)},
     )
     return found is not None
 
@@ -641,9 +690,29 @@ def last_email_at(
                 "workflow": workflow or "",
             },
         ).one()
-    any_time, workflow_time = _aware(any_time), _aware(workflow_time)
-    # Emails queued in this transaction and not flushed yet (the due-step stage flushes a
-    # batch once, when it commits) count as much as those in the database.
+    return with_queued_emails(
+        session,
+        shop_id,
+        customer_external_id,
+        category,
+        workflow,
+        aware(any_time),
+        aware(workflow_time),
+    )
+
+
+def with_queued_emails(
+    session: Session,
+    shop_id: int,
+    customer_external_id: str,
+    category: str,
+    workflow: str | None,
+    any_time: datetime | None,
+    workflow_time: datetime | None,
+) -> tuple[datetime | None, datetime | None]:
+    """The last email times in the database, brought up to date with the emails queued in
+    this transaction and not flushed yet: the due-step stage flushes a batch once, when it
+    commits, and what it queued counts as much as what is stored."""
     for row in session.new:
         if (
             isinstance(row, OutboxMessage)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.dml import ReturningUpdate
 
-from plugin import facts_store
+from plugin import facts_store, step_histories
 from plugin.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.enrollment import end_episode
 from plugin.episode_facts import facts_for
@@ -123,6 +123,7 @@ def _run_batch(
             customers.setdefault(episode.shop_id, set()).add(episode.customer_external_id)
         for shop_id, keys in customers.items():
             facts_store.prefetch_keys(session, shop_id, customers=keys)
+            step_histories.prefetch(session, shop_id, keys)
         # The decisions are written when the batch commits, in one flush: what a decision
         # reads does not change within the batch, except the emails it queued (which
         # facts_store.last_email_at counts from the session) and the steps it decided

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from plugin import facts_store
@@ -252,3 +253,39 @@ def test_engagement_is_recorded_once_and_moves_activity():
     with sessions() as session:
         customer = session.scalars(select(CustomerRow)).one()
         assert customer.last_engaged_at == T and customer.last_activity_at == T
+
+
+def test_a_batch_finds_the_stored_orders_its_checkouts_were_completed_by():
+    """The order came in an earlier batch; the checkout it completes (by checkout token, or
+    a cart by its cart token) arrives now: the batch finds each order among the rows it
+    prefetched, with no query per checkout."""
+    sessions = fresh_store()
+    placed = T - timedelta(hours=5)
+    apply_all(
+        sessions,
+        [
+            Event(ev.ORDER_PLACED, order=Order(id="o1", checkout_token="k1", created_at=placed)),
+            Event(ev.ORDER_PLACED, order=Order(id="o2", cart_token="cart9", created_at=placed)),
+        ],
+    )
+    checkouts = [
+        Checkout(token="k1", updated_at=T - timedelta(hours=6)),
+        Checkout(token="cart9", is_cart=True, updated_at=T - timedelta(hours=6)),
+        Checkout(token="k3", updated_at=T - timedelta(hours=6)),  # no order yet
+    ]
+    engine = sessions.kw["bind"]
+    queries: list[str] = []
+    with sessions() as session, session.begin():
+        events = [Event(ev.CHECKOUT_UPDATED, checkout=c) for c in checkouts]
+        facts_store.prefetch(session, 1, events)
+        listen = lambda *args: queries.append(args[2])  # noqa: E731
+        sa_event.listen(engine, "before_cursor_execute", listen)
+        for one in events:
+            facts_store.apply_event(session, 1, one)
+        sa_event.remove(engine, "before_cursor_execute", listen)
+    assert not [q for q in queries if "FROM orders" in q]
+    with sessions() as session:
+        rows = {r.token: r for r in session.scalars(select(CheckoutRow))}
+    assert (rows["k1"].completed_at, rows["k1"].order_external_id) == (placed, "o1")
+    assert (rows["cart9"].completed_at, rows["cart9"].order_external_id) == (placed, "o2")
+    assert (rows["k3"].completed_at, rows["k3"].order_external_id) == (None, None)

@@ -1,0 +1,141 @@
+"""A batch's prefetched histories (plugin.step_histories) answer as the database does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from plugin import facts_store, step_histories
+from plugin.db import create_schema, make_engine, make_sessionmaker
+from plugin.models import CustomerRow, OrderRow, OutboxMessage, Shop, Suppression
+
+T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+GUEST = "email:guest@example.com"
+CUSTOMERS = ["c1", "c2", "c3", GUEST]
+
+
+def _store():  # type: ignore[no-untyped-def]
+    engine = make_engine("sqlite://")
+    create_schema(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session, session.begin():
+        session.add(Shop(id=1, domain="s.myshopify.com", settings={}))
+        session.flush()  # the shop first: the rows below refer to it
+        session.add_all(
+            [
+                CustomerRow(shop_id=1, external_id="c1", email="ann@example.com"),
+                CustomerRow(shop_id=1, external_id="c2", email="bob@example.com"),
+                CustomerRow(shop_id=1, external_id="c3"),  # no address
+            ]
+        )
+        # more orders than a step reads (the newest 50), some at the same moment
+        session.add_all(
+            OrderRow(
+                shop_id=1,
+                external_id=f"o{n}",
+                customer_external_id="c1",
+                value=Decimal(n),
+                created_at=T - timedelta(days=n // 3),
+            )
+            for n in range(60)
+        )
+        session.add(OrderRow(shop_id=1, external_id="b1", customer_external_id="c2"))
+        session.add_all(
+            [
+                Suppression(shop_id=1, email="ann@example.com", scope="marketing", reason="u"),
+                Suppression(shop_id=1, email="guest@example.com", scope="all", reason="bounce"),
+                # no batch customer's address: asked about anyway (a checkout's own address)
+                Suppression(shop_id=1, email="carol@example.com", scope="all", reason="bounce"),
+            ]
+        )
+        for n, (customer, workflow, state, days) in enumerate(
+            [
+                ("c1", "winback", "sent", 9),
+                ("c1", "cart_abandonment", "kept", 12),
+                ("c1", "cart_abandonment", "failed", 1),  # never sent: does not count
+                ("c2", "upsell", "pending", 3),
+                (GUEST, "cart_abandonment", "sent", 2),
+            ]
+        ):
+            session.add(_email(n, customer, workflow, state, T - timedelta(days=days)))
+    return sessions
+
+
+def _email(n: int, customer: str, workflow: str, state: str, at: datetime) -> OutboxMessage:
+    return OutboxMessage(
+        shop_id=1,
+        idempotency_key=f"k{n}",
+        kind="email",
+        workflow=workflow,
+        category="marketing",
+        customer_external_id=customer,
+        state=state,
+        created_at=at,
+    )
+
+
+def _answers(session, read_orders, read_suppressed, read_last):  # type: ignore[no-untyped-def]
+    answers = {}
+    for customer in CUSTOMERS:
+        answers[customer] = (
+            read_orders(session, 1, customer) if not customer.startswith("email:") else (),
+            read_last(session, 1, customer, "marketing", "cart_abandonment"),
+        )
+    emails = ("ann@example.com", " Ann@Example.com", "guest@example.com", "carol@example.com")
+    for email in (*emails, "x@example.com"):
+        for scope in ("marketing", "all"):
+            answers[(email, scope)] = read_suppressed(session, 1, email, scope)
+    return answers
+
+
+def test_prefetched_histories_answer_as_the_database_does():
+    sessions = _store()
+    with sessions() as session:
+        from_database = _answers(
+            session,
+            facts_store.load_orders,
+            facts_store.is_suppressed,
+            facts_store.last_email_at,
+        )
+    with sessions() as session:
+        facts_store.prefetch_keys(session, 1, customers=CUSTOMERS)
+        step_histories.prefetch(session, 1, CUSTOMERS)
+        held = session.info[step_histories.KEY][1]
+        assert set(held.orders) == {"c1", "c2", "c3"}  # read at once, not one by one
+        assert set(held.suppressions) == {"ann@example.com", "bob@example.com", "guest@example.com"}
+        prefetched = _answers(
+            session,
+            step_histories.orders,
+            step_histories.is_suppressed,
+            step_histories.last_email_at,
+        )
+    assert prefetched == from_database
+    c1_orders, (last_marketing, last_abandonment) = prefetched["c1"]
+    assert len(c1_orders) == 50 and c1_orders[0].created_at == T
+    assert (last_marketing, last_abandonment) == (T - timedelta(days=9), T - timedelta(days=12))
+    assert prefetched[("ann@example.com", "marketing")] is True
+    assert prefetched[("ann@example.com", "all")] is False  # transactional mail still goes
+    assert prefetched[("guest@example.com", "all")] is True
+    assert prefetched[("carol@example.com", "marketing")] is True  # not prefetched: asked
+
+
+def test_emails_queued_in_the_batch_count_and_a_flush_drops_the_memo():
+    sessions = _store()
+    with sessions() as session, session.begin():
+        facts_store.prefetch_keys(session, 1, customers=CUSTOMERS)
+        step_histories.prefetch(session, 1, CUSTOMERS)
+        queued_at = T + timedelta(hours=1)
+        session.add(_email(99, "c2", "cart_abandonment", "pending", queued_at))
+        assert step_histories.last_email_at(session, 1, "c2", "marketing", "cart_abandonment") == (
+            queued_at,
+            queued_at,
+        )
+        session.flush()  # the queued email is in the database now, no longer in session.new
+        assert step_histories.KEY not in session.info
+        assert step_histories.last_email_at(session, 1, "c2", "marketing", "cart_abandonment") == (
+            queued_at,
+            queued_at,
+        )
+        session.add(Suppression(shop_id=1, email="bob@example.com", scope="all", reason="b"))
+        session.flush()
+        assert step_histories.is_suppressed(session, 1, "bob@example.com", "marketing")

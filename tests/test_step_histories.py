@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from plugin import facts_store, step_histories
-from plugin.db import create_schema, make_engine, make_sessionmaker
-from plugin.models import CustomerRow, OrderRow, OutboxMessage, Shop, Suppression
+from plugin.models import CustomerRow, OrderRow, OutboxMessage, Suppression
+from tests.test_facts_store import fresh_store
 
 T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 GUEST = "email:guest@example.com"
@@ -15,12 +15,8 @@ CUSTOMERS = ["c1", "c2", "c3", GUEST]
 
 
 def _store():  # type: ignore[no-untyped-def]
-    engine = make_engine("sqlite://")
-    create_schema(engine)
-    sessions = make_sessionmaker(engine)
+    sessions = fresh_store()  # shop 1
     with sessions() as session, session.begin():
-        session.add(Shop(id=1, domain="s.myshopify.com", settings={}))
-        session.flush()  # the shop first: the rows below refer to it
         session.add_all(
             [
                 CustomerRow(shop_id=1, external_id="c1", email="ann@example.com"),

@@ -124,6 +124,7 @@ def _run_batch(
         for shop_id, keys in customers.items():
             facts_store.prefetch_keys(session, shop_id, customers=keys)
             step_histories.prefetch(session, shop_id, keys)
+        session.info[OPEN_STEPS] = _open_steps(session, [e.id for e in episodes])
         # The decisions are written when the batch commits, in one flush: what a decision
         # reads does not change within the batch, except the emails it queued (which
         # facts_store.last_email_at counts from the session) and the steps it decided
@@ -245,7 +246,19 @@ def _defer(session: Session, step: Step, until: datetime, why: str, now: datetim
 
 
 OPEN = ("pending", "running")
+OPEN_STEPS = "open_steps"  # in session.info: {episode id: its steps open when the batch began}
 _OPEN_STEPS = select(Step.id).where(Step.episode_id == bindparam("episode"), Step.state.in_(OPEN))
+_OPEN_STEPS_OF = select(Step.episode_id, Step.id).where(
+    Step.episode_id.in_(bindparam("episodes", expanding=True)), Step.state.in_(OPEN)
+)
+
+
+def _open_steps(session: Session, episode_ids: list[int]) -> dict[int, list[int]]:
+    """The open steps of a batch's episodes, in one query (not one per decided step)."""
+    found: dict[int, list[int]] = {episode_id: [] for episode_id in episode_ids}
+    for episode_id, step_id in session.execute(_OPEN_STEPS_OF, {"episodes": episode_ids}):
+        found[episode_id].append(step_id)
+    return found
 
 
 def _finish(session: Session, step: Step, state: str, reason: str, now: datetime) -> str:
@@ -262,8 +275,16 @@ def _finish(session: Session, step: Step, state: str, reason: str, now: datetime
 def _open_step_remains(session: Session, episode_id: int) -> bool:
     """Whether the episode has a step still to decide, as this transaction sees it: open in
     the database (a claimed step reads 'running' there until the batch is flushed) and not
-    decided since in the session."""
-    for step_id in session.scalars(_OPEN_STEPS, {"episode": episode_id}):
+    decided since in the session.
+
+    The batch read its episodes' open steps when it began. Within it, only its own
+    decisions change a step (seen here through the session), and ending an episode, which
+    cancels its pending steps in the database: then the episode is no longer active, and
+    what this answers for it no longer matters (see _finish).
+    """
+    held = session.info.get(OPEN_STEPS, {}).get(episode_id)
+    open_ids = held if held is not None else session.scalars(_OPEN_STEPS, {"episode": episode_id})
+    for step_id in open_ids:
         in_session = session.identity_map.get(identity_key(Step, step_id))
         if in_session is None or in_session.state in OPEN:
             return True

@@ -78,7 +78,8 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
     checkouts: set[str] = set()
     orders: set[str] = set()
     checkout_events: set[str] = set()
-    for event in events:
+    events_list = list(events)
+    for event in events_list:
         if event.customer is not None:
             customers.add(event.customer.id)
         if event.checkout is not None:
@@ -94,6 +95,15 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
             checkouts.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     prefetch_keys(session, shop_id, customers=customers, checkouts=checkouts, orders=orders)
     _prefetch_completing_orders(session, shop_id, checkout_events)
+    # whose order stats the batch's order events recompute: as the events or the stored
+    # orders name them
+    memo = session.info["rows_by_key"]
+    buyers = {e.order.customer_id for e in events_list if e.order and e.order.customer_id}
+    for key in orders:
+        row = memo.get(("OrderRow", shop_id, key))
+        if row is not None and row.customer_external_id:
+            buyers.add(row.customer_external_id)
+    _prefetch_standing_orders(session, shop_id, buyers)
 
 
 def prefetch_keys(
@@ -150,12 +160,31 @@ def _prefetch_completing_orders(session: Session, shop_id: int, tokens: set[str]
 
 
 ORDER_TOKENS_LOOKED_FOR = "order_tokens_looked_for"  # in session.info: {(shop id, token)}
+# in session.info: {(shop id, customer): [(order id, value, created_at)]}, as stored
+STANDING_ORDERS = "standing_orders"
+
+
+def _prefetch_standing_orders(session: Session, shop_id: int, customers: set[str]) -> None:
+    """Read at once the stored, not cancelled orders of the customers whose order stats the
+    batch recomputes (``_refresh_order_stats``), instead of once per order event. Orders
+    the batch changes are taken from the session there, so what is read here stays right."""
+    standing = session.info.setdefault(STANDING_ORDERS, {})
+    wanted = sorted(c for c in customers if (shop_id, c) not in standing)
+    with session.no_autoflush:
+        for start in range(0, len(wanted), PREFETCH_CHUNK):
+            chunk = wanted[start : start + PREFETCH_CHUNK]
+            for customer in chunk:
+                standing[(shop_id, customer)] = []
+            values = {"shop": shop_id, "customers": chunk}
+            for customer, order, value, created in session.execute(_STANDING_ORDERS_OF, values):
+                standing[(shop_id, customer)].append((order, value, created))
 
 
 def forget_rows(session: Session) -> None:
-    """Drop the memo of rows by key: after statements that delete rows behind it."""
+    """Drop the memos of rows: after statements that delete rows behind them."""
     session.info.pop("rows_by_key", None)
     session.info.pop(ORDER_TOKENS_LOOKED_FOR, None)
+    session.info.pop(STANDING_ORDERS, None)
 
 
 def _held_orders(session: Session, shop_id: int) -> list[OrderRow]:
@@ -274,11 +303,13 @@ def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> No
     """
     held = _held_orders(session, shop_id)
     held_ids = {row.id for row in held}  # a new row's id is None, no stored id's
-    with session.no_autoflush:
-        stored = session.execute(
-            _CUSTOMER_ORDERS_STANDING, {"shop": shop_id, "customer": external_id}
-        )
-        standing = [(value, created) for order, value, created in stored if order not in held_ids]
+    stored = session.info.get(STANDING_ORDERS, {}).get((shop_id, external_id))
+    if stored is None:  # not prefetched for this batch
+        with session.no_autoflush:
+            stored = session.execute(
+                _CUSTOMER_ORDERS_STANDING, {"shop": shop_id, "customer": external_id}
+            ).all()
+    standing = [(value, created) for order, value, created in stored if order not in held_ids]
     standing += [
         (row.value, row.created_at)
         for row in held
@@ -305,6 +336,13 @@ def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> No
 _CUSTOMER_ORDERS_STANDING = select(OrderRow.id, OrderRow.value, OrderRow.created_at).where(
     OrderRow.shop_id == bindparam("shop"),
     OrderRow.customer_external_id == bindparam("customer"),
+    OrderRow.cancelled_at.is_(None),
+)
+_STANDING_ORDERS_OF = select(
+    OrderRow.customer_external_id, OrderRow.id, OrderRow.value, OrderRow.created_at
+).where(
+    OrderRow.shop_id == bindparam("shop"),
+    OrderRow.customer_external_id.in_(bindparam("customers", expanding=True)),
     OrderRow.cancelled_at.is_(None),
 )
 

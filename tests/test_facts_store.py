@@ -289,3 +289,43 @@ def test_a_batch_finds_the_stored_orders_its_checkouts_were_completed_by():
     assert (rows["k1"].completed_at, rows["k1"].order_external_id) == (placed, "o1")
     assert (rows["cart9"].completed_at, rows["cart9"].order_external_id) == (placed, "o2")
     assert (rows["k3"].completed_at, rows["k3"].order_external_id) == (None, None)
+
+
+def test_a_batch_counts_the_stored_orders_that_stand_and_not_the_cancelled():
+    """Order stats in a batch come from the customer's stored orders read once for the
+    batch, and the orders the batch itself holds: a cancelled one counts in neither."""
+    sessions = fresh_store()
+    apply_all(
+        sessions,
+        [
+            Event(
+                ev.ORDER_PLACED,
+                order=Order(
+                    id="o1", customer_id="c1", value=Decimal("10"), created_at=T - timedelta(10)
+                ),
+            ),
+            Event(
+                ev.ORDER_UPDATED,
+                order=Order(
+                    id="o2",
+                    customer_id="c1",
+                    value=Decimal("20"),
+                    created_at=T - timedelta(5),
+                    cancelled_at=T - timedelta(4),
+                ),
+            ),
+        ],
+    )
+    new_order = Event(
+        ev.ORDER_PLACED,
+        order=Order(id="o3", customer_id="c1", value=Decimal("30"), created_at=T - timedelta(1)),
+    )
+    with sessions() as session, session.begin():
+        facts_store.prefetch(session, 1, [new_order])
+        assert (1, "c1") in session.info[facts_store.STANDING_ORDERS]  # read for the batch
+        facts_store.apply_event(session, 1, new_order)
+    with sessions() as session:
+        customer = session.scalars(select(CustomerRow)).one()
+        assert (customer.orders_count, customer.total_spent) == (2, Decimal("40"))
+        assert customer.first_order_at == T - timedelta(10)
+        assert customer.last_order_at == T - timedelta(1)

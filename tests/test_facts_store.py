@@ -291,35 +291,26 @@ def test_a_batch_finds_the_stored_orders_its_checkouts_were_completed_by():
     assert (rows["k3"].completed_at, rows["k3"].order_external_id) == (None, None)
 
 
+def _placed(
+    order_id: str, value: str, days_ago: int, cancelled_days_ago: int | None = None
+) -> Event:
+    cancelled = T - timedelta(cancelled_days_ago) if cancelled_days_ago is not None else None
+    order = Order(
+        id=order_id,
+        customer_id="c1",
+        value=Decimal(value),
+        created_at=T - timedelta(days_ago),
+        cancelled_at=cancelled,
+    )
+    return Event(ev.ORDER_UPDATED if cancelled else ev.ORDER_PLACED, order=order)
+
+
 def test_a_batch_counts_the_stored_orders_that_stand_and_not_the_cancelled():
     """Order stats in a batch come from the customer's stored orders read once for the
     batch, and the orders the batch itself holds: a cancelled one counts in neither."""
     sessions = fresh_store()
-    apply_all(
-        sessions,
-        [
-            Event(
-                ev.ORDER_PLACED,
-                order=Order(
-                    id="o1", customer_id="c1", value=Decimal("10"), created_at=T - timedelta(10)
-                ),
-            ),
-            Event(
-                ev.ORDER_UPDATED,
-                order=Order(
-                    id="o2",
-                    customer_id="c1",
-                    value=Decimal("20"),
-                    created_at=T - timedelta(5),
-                    cancelled_at=T - timedelta(4),
-                ),
-            ),
-        ],
-    )
-    new_order = Event(
-        ev.ORDER_PLACED,
-        order=Order(id="o3", customer_id="c1", value=Decimal("30"), created_at=T - timedelta(1)),
-    )
+    apply_all(sessions, [_placed("o1", "10", 10), _placed("o2", "20", 5, cancelled_days_ago=4)])
+    new_order = _placed("o3", "30", 1)
     with sessions() as session, session.begin():
         facts_store.prefetch(session, 1, [new_order])
         assert (1, "c1") in session.info[facts_store.STANDING_ORDERS]  # read for the batch

@@ -8,7 +8,7 @@ overwrites a value, and monotonic facts (completed, cancelled, refunded) never g
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,10 @@ from rules.facts import Checkout, Customer, LineItem, Order
 SUPPRESS_ALL = frozenset({"bounce", "dropped", "spamreport"})
 NOT_SENT = ("failed", "suppressed", "cancelled")
 GUEST_PREFIX = "email:"  # a customer key for a buyer known only by email (a guest)
+# What a transaction remembers in session.info (dropped together by forget_rows):
+ROWS_BY_KEY = "rows_by_key"  # {(model name, shop id, key): row, or None when there is none}
+ORDER_TOKENS_LOOKED_FOR = "order_tokens_looked_for"  # {(shop id, token)}
+STANDING_ORDERS = "standing_orders"  # {(shop id, customer): [(order id, value, created_at)]}
 
 
 def _newer(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -48,7 +52,7 @@ def _by_key(session: Session, model: type[Any], shop_id: int, column: str, value
     A delivery touches the same customer two or three times, a batch touches it more;
     the memo (kept in the session, so it ends with the transaction) saves those queries.
     """
-    memo = session.info.setdefault("rows_by_key", {})
+    memo = session.info.setdefault(ROWS_BY_KEY, {})
     key = (model.__name__, shop_id, value)
     if key not in memo:
         memo[key] = session.scalar(
@@ -69,6 +73,12 @@ def _by_key_statement(model: type[Any], column: str) -> Any:
 PREFETCH_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's bind limits
 
 
+def chunks(keys: list[str]) -> Iterator[list[str]]:
+    """``keys`` in runs of at most PREFETCH_CHUNK, one IN list each."""
+    for start in range(0, len(keys), PREFETCH_CHUNK):
+        yield keys[start : start + PREFETCH_CHUNK]
+
+
 def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
     """Load at once the rows a batch of events will merge into, so that merging them finds
     each in the session's memo instead of querying for it: one IN query per table and
@@ -78,8 +88,8 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
     checkouts: set[str] = set()
     orders: set[str] = set()
     checkout_events: set[str] = set()
-    events_list = list(events)
-    for event in events_list:
+    buyers: set[str] = set()  # whose order stats the batch's order events recompute
+    for event in events:
         if event.customer is not None:
             customers.add(event.customer.id)
         if event.checkout is not None:
@@ -91,15 +101,13 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
             orders.add(event.order.id)
             if event.order.customer_id:
                 customers.add(event.order.customer_id)
+                buyers.add(event.order.customer_id)
             # the checkouts it completes
             checkouts.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     prefetch_keys(session, shop_id, customers=customers, checkouts=checkouts, orders=orders)
     _prefetch_completing_orders(session, shop_id, checkout_events)
-    # whose order stats the batch's order events recompute: as the events or the stored
-    # orders name them
-    memo = session.info["rows_by_key"]
-    buyers = {e.order.customer_id for e in events_list if e.order and e.order.customer_id}
-    for key in orders:
+    memo = session.info[ROWS_BY_KEY]
+    for key in orders:  # and as the stored orders name them
         row = memo.get(("OrderRow", shop_id, key))
         if row is not None and row.customer_external_id:
             buyers.add(row.customer_external_id)
@@ -115,15 +123,14 @@ def prefetch_keys(
     orders: Iterable[str] = (),
 ) -> None:
     """Load the customers, checkouts and orders with these keys into the memo at once."""
-    memo = session.info.setdefault("rows_by_key", {})
+    memo = session.info.setdefault(ROWS_BY_KEY, {})
     for model, column, keys in (
         (CustomerRow, "external_id", customers),
         (CheckoutRow, "token", checkouts),
         (OrderRow, "external_id", orders),
     ):
         wanted = sorted({k for k in keys if (model.__name__, shop_id, k) not in memo})
-        for start in range(0, len(wanted), PREFETCH_CHUNK):
-            chunk = wanted[start : start + PREFETCH_CHUNK]
+        for chunk in chunks(wanted):
             found = {
                 getattr(row, column): row
                 for row in session.scalars(
@@ -147,21 +154,15 @@ def _prefetch_completing_orders(session: Session, shop_id: int, tokens: set[str]
     token) into the memo, and remember the tokens as looked for: a checkout's merge then
     finds its order, or that it has none, among the orders the session holds
     (``_order_completing``) instead of in two queries of its own."""
-    memo = session.info.setdefault("rows_by_key", {})
+    memo = session.info.setdefault(ROWS_BY_KEY, {})
     looked_for = session.info.setdefault(ORDER_TOKENS_LOOKED_FOR, set())
     wanted = sorted(t for t in tokens if (shop_id, t) not in looked_for)
-    for start in range(0, len(wanted), PREFETCH_CHUNK):
-        chunk = wanted[start : start + PREFETCH_CHUNK]
+    for chunk in chunks(wanted):
         for _column, statement in _ORDERS_BY_TOKENS:
             for row in session.scalars(statement, {"shop": shop_id, "tokens": chunk}):
                 # an order changed in this batch is this same object (the identity map)
                 memo.setdefault(("OrderRow", shop_id, row.external_id), row)
         looked_for.update((shop_id, token) for token in chunk)
-
-
-ORDER_TOKENS_LOOKED_FOR = "order_tokens_looked_for"  # in session.info: {(shop id, token)}
-# in session.info: {(shop id, customer): [(order id, value, created_at)]}, as stored
-STANDING_ORDERS = "standing_orders"
 
 
 def _prefetch_standing_orders(session: Session, shop_id: int, customers: set[str]) -> None:
@@ -171,8 +172,7 @@ def _prefetch_standing_orders(session: Session, shop_id: int, customers: set[str
     standing = session.info.setdefault(STANDING_ORDERS, {})
     wanted = sorted(c for c in customers if (shop_id, c) not in standing)
     with session.no_autoflush:
-        for start in range(0, len(wanted), PREFETCH_CHUNK):
-            chunk = wanted[start : start + PREFETCH_CHUNK]
+        for chunk in chunks(wanted):
             for customer in chunk:
                 standing[(shop_id, customer)] = []
             values = {"shop": shop_id, "customers": chunk}
@@ -182,7 +182,7 @@ def _prefetch_standing_orders(session: Session, shop_id: int, customers: set[str
 
 def forget_rows(session: Session) -> None:
     """Drop the memos of rows: after statements that delete rows behind them."""
-    session.info.pop("rows_by_key", None)
+    session.info.pop(ROWS_BY_KEY, None)
     session.info.pop(ORDER_TOKENS_LOOKED_FOR, None)
     session.info.pop(STANDING_ORDERS, None)
 
@@ -192,13 +192,13 @@ def _held_orders(session: Session, shop_id: int) -> list[OrderRow]:
     (they all go through the memo), flushed or not."""
     return [
         row
-        for (model, shop, _key), row in session.info.get("rows_by_key", {}).items()
+        for (model, shop, _key), row in session.info.get(ROWS_BY_KEY, {}).items()
         if model == "OrderRow" and shop == shop_id and row is not None
     ]
 
 
 def _remember(session: Session, row: Any, shop_id: int, value: str) -> None:
-    session.info.setdefault("rows_by_key", {})[(type(row).__name__, shop_id, value)] = row
+    session.info.setdefault(ROWS_BY_KEY, {})[(type(row).__name__, shop_id, value)] = row
 
 
 def _get_or_add(

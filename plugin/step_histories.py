@@ -54,7 +54,7 @@ def prefetch(session: Session, shop_id: int, customers: Iterable[str]) -> None:
                 emails.add(customer.email)
     histories = Histories()
     with session.no_autoflush:
-        for chunk in _chunks(known):
+        for chunk in facts_store.chunks(known):
             orders = session.scalars(
                 _NEWEST_ORDERS, {"shop": shop_id, "customers": chunk, "limit": ORDERS_PER_CUSTOMER}
             )
@@ -63,11 +63,11 @@ def prefetch(session: Session, shop_id: int, customers: Iterable[str]) -> None:
                 by_customer[row.customer_external_id].append(facts_store.order_fact(row))
             histories.orders.update((key, tuple(found)) for key, found in by_customer.items())
         wanted = sorted({facts_store.normal_email(e) for e in emails})
-        for chunk in _chunks(wanted):
+        for chunk in facts_store.chunks(wanted):
             histories.suppressions.update((email, set()) for email in chunk)
             for email, scope in session.execute(_SUPPRESSIONS, {"shop": shop_id, "emails": chunk}):
                 histories.suppressions[email].add(scope)
-        for chunk in _chunks(keys):
+        for chunk in facts_store.chunks(keys):
             histories.last_emails.update((key, (None, None)) for key in chunk)
             values = {
                 "shop": shop_id,
@@ -87,11 +87,6 @@ def prefetch(session: Session, shop_id: int, customers: Iterable[str]) -> None:
 
 def _forget(session: Session, _flush_context: object) -> None:
     session.info.pop(KEY, None)
-
-
-def _chunks(keys: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(keys), facts_store.PREFETCH_CHUNK):
-        yield keys[start : start + facts_store.PREFETCH_CHUNK]
 
 
 def _held(session: Session, shop_id: int) -> Histories | None:

@@ -59,8 +59,10 @@ def test_a_locked_sqlite_database_is_waited_for_not_refused(tmp_path: Path):
 
     def release_later() -> None:
         time.sleep(0.2)
-        holder.commit()
+        # marked before the commit: once it commits, the waiting insert may finish before
+        # this thread runs again
         released.set()
+        holder.commit()
 
     thread = threading.Thread(target=release_later)
     thread.start()

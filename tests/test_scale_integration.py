@@ -47,6 +47,11 @@ CUSTOMERS, DAYS, SEED = 500, 10, 11  # about 3,000 deliveries
 WINDOW = timedelta(hours=24)  # webhooks posted per phase
 # after the history: far enough for re-engagement's last touch (+44 days)
 AFTERMATH = [START + timedelta(days=DAYS + n) for n in (1, 2, 4, 7, 10, 15, 20, 30, 40, 50, 56)]
+# With two workers an email can be claimed before its discount code's row is done; it is
+# put back a few seconds on the clock (plugin.shop_actions). The test's clock only moves
+# between phases, so after the last one it moves this much more to let such emails go.
+# Nothing else may fall due in that time: the reports below would differ if it did.
+SETTLE = timedelta(minutes=1)
 REDIS_DB = 14
 QUEUE_KEYS = ("nudge", "unacked")  # kombu's queue and its unacknowledged messages
 
@@ -243,12 +248,12 @@ def test_two_celery_workers_and_beat_send_what_the_embedded_run_decides(tmp_path
     scaled, received = scaled_run(tmp_path, plan, database, broker, disposing)
     sent = canonical_emails(scaled, ("sent",))
     with scaled.sessions() as session:
-        unsent = session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.kind == "email", OutboxMessage.state != "sent")
-        )
-    assert unsent == 0  # every email decided was sent
+        unsent = session.execute(
+            select(OutboxMessage.id, OutboxMessage.state, OutboxMessage.last_error).where(
+                OutboxMessage.kind == "email", OutboxMessage.state != "sent"
+            )
+        ).all()
+    assert unsent == []  # every email decided was sent
     assert set(received.values()) == {1}  # each reached SendGrid exactly once
     assert set(received) == set(sent)  # and nothing else did
     assert Counter(sent[key] for key in received) == expected  # the same emails as embedded
@@ -322,6 +327,8 @@ def scaled_run(
                 wait_quiet(scaled, redis, processes)
                 sender.send_task("nudge.sweep")
                 wait_quiet(scaled, redis, processes)
+            clock.set(plan[-1][0] + SETTLE)
+            wait_quiet(scaled, redis, processes)
             processes.check_alive()
         finally:
             processes.stop()

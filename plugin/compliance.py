@@ -41,8 +41,10 @@ def handle(
     session: Session, shop: Shop, topic: str, payload: dict[str, Any], now: datetime
 ) -> None:
     """Carry out one compliance or lifecycle delivery."""
-    # Its statements delete and blank rows behind the session: the rows it remembers by
-    # key must be looked up again.
+    # Its statements delete and blank rows behind the session: what the session added must
+    # be in the database for them to reach it (a batch's new episodes wait for a flush,
+    # plugin.new_episodes), and the rows it remembers by key must be looked up again.
+    session.flush()
     facts_store.forget_rows(session)
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
     customer_id = str(customer["id"]) if customer.get("id") is not None else None

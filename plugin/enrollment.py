@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from plugin import browsing, facts_store
+from plugin import browsing, facts_store, new_episodes
 from plugin.db import now_param
 from plugin.models import CustomerRow, Episode, OrderRow, Shop, Step
 from plugin.workflow_store import ShopWorkflow, shop_workflows
@@ -149,12 +149,7 @@ def enroll(
     max_age = workflow.trigger.max_age_hours
     if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
         return None  # already stale on arrival: e.g. a checkout abandoned weeks ago
-    found = _episodes(
-        session,
-        _LATEST_EPISODE,
-        {"shop": shop.id, "workflow": workflow.name, "subject": subject.key},
-    )
-    latest = found[0] if found else None
+    latest = _latest_episode(session, shop.id, workflow.name, subject.key)
     if latest is not None:
         if latest.state == "active":
             return None
@@ -173,29 +168,43 @@ def enroll(
         enrolled_at=now,
         anchor_at=subject.activity_at,
     )
-    session.add(episode)
-    session.flush()
-    for position, due_at in enumerate(_due_times(workflow, subject.anchors, now)):
-        session.add(
-            Step(
-                episode_id=episode.id,
-                shop_id=shop.id,
-                step_id=workflow.steps[position].id,
-                position=position,
-                state="pending",
-                due_at=due_at,
-            )
+    steps = [
+        Step(
+            episode=episode,
+            shop_id=shop.id,
+            step_id=workflow.steps[position].id,
+            position=position,
+            state="pending",
+            due_at=due_at,
+            deferrals=0,  # read before the flush would apply the column's default
         )
+        for position, due_at in enumerate(_due_times(workflow, subject.anchors, now))
+    ]
+    session.add(episode)
+    session.add_all(steps)
+    new_episodes.add(session, episode, steps)  # written by the transaction's next flush
     return episode
 
 
 def _episodes(session: Session, statement: Any, values: dict[str, Any]) -> list[Episode]:
     """Episodes a statement finds, read without flushing the session first: a flush per
-    applied event was a tenth of the inbox's time. New episodes are in the database (enroll
-    flushes them); what this transaction changed since (state, conversion) is what the
-    session holds, so callers check those on the episodes returned."""
+    applied event was a tenth of the inbox's time. Episodes enrolled since the last flush
+    are not in the database: callers add them from plugin.new_episodes. What this
+    transaction changed since (state, conversion) is what the session holds, so callers
+    check those on the episodes returned."""
     with session.no_autoflush:
         return list(session.scalars(statement, values))
+
+
+def _latest_episode(session: Session, shop_id: int, workflow: str, subject: str) -> Episode | None:
+    """The newest episode of this workflow about this subject."""
+    for episode in reversed(new_episodes.with_subjects(session, shop_id, (subject,))):
+        if episode.workflow == workflow:
+            return episode  # enrolled in this transaction: newer than any in the database
+    found = _episodes(
+        session, _LATEST_EPISODE, {"shop": shop_id, "workflow": workflow, "subject": subject}
+    )
+    return found[0] if found else None
 
 
 # The queries below run for every applied event, so each is built once and its values
@@ -207,7 +216,7 @@ _LATEST_EPISODE = (
         Episode.workflow == bindparam("workflow"),
         Episode.subject == bindparam("subject"),
     )
-    .order_by(Episode.enrolled_at.desc())
+    .order_by(Episode.enrolled_at.desc(), Episode.id.desc())  # ties: the later enrolled
     .limit(1)
 )
 
@@ -313,15 +322,18 @@ def _exit_episodes(
         subjects.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     own_subject = event.order.id if event.order is not None else None
     # Two indexed lookups (by customer, by subject) rather than one OR that scans.
-    found: dict[int, Episode] = {}
+    found: dict[Episode, None] = {}
     for statement, values in ((_ACTIVE_BY_CUSTOMERS, keys), (_ACTIVE_BY_SUBJECTS, subjects)):
         if not values:
             continue
         for episode in _episodes(
             session, statement, {"shop": shop.id, "keys": list(values), "workflows": names}
         ):
-            found[episode.id] = episode
-    for episode in found.values():
+            found[episode] = None
+    unflushed = new_episodes.with_customers(session, shop.id, keys)
+    unflushed += new_episodes.with_subjects(session, shop.id, subjects)
+    found.update((episode, None) for episode in unflushed if episode.workflow in names)
+    for episode in found:
         if episode.state != "active" or (
             own_subject is not None and episode.subject == own_subject
         ):
@@ -388,17 +400,25 @@ def end_episode(session: Session, episode: Episode, state: str, reason: str, now
     episode.state = state
     episode.exit_reason = reason
     episode.ended_at = now
-    session.execute(_CANCEL_PENDING, {"episode": episode.id, "now": now, "why": reason})
+    unflushed = new_episodes.steps_of(session, episode)
+    if unflushed is None:
+        # On the session's connection: no flush first. Of these rows the session holds at
+        # most steps a batch claimed (running in the database, so not matched) or moved
+        # (due_at only, which the next flush writes alone).
+        session.connection().execute(
+            _CANCEL_PENDING, {"episode": episode.id, "now": now, "why": reason}
+        )
+        return
+    for step in unflushed:  # enrolled in this transaction: its steps are only in the session
+        if step.state == "pending":
+            step.state, step.decided_at, step.reason = "cancelled", now, reason
 
 
-# Only pending rows change, and a batch never holds pending steps in memory (it holds the
-# claimed ones), so there is nothing in the session to refresh. Built once: it runs for
-# every episode that ends.
+# Built once: it runs for every episode that ends.
 _CANCEL_PENDING = (
     update(Step)
     .where(Step.episode_id == bindparam("episode"), Step.state == "pending")
     .values(state="cancelled", decided_at=now_param(), reason=bindparam("why"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -414,6 +434,7 @@ def _reanchor_active(
     if subject_key is None:
         return
     episodes = _episodes(session, _ACTIVE_BY_SUBJECT, {"shop": shop.id, "subject": subject_key})
+    episodes += new_episodes.with_subjects(session, shop.id, (subject_key,))
     for episode in episodes:
         shop_workflow = workflows.get(episode.workflow)
         if shop_workflow is None or episode.state != "active":
@@ -425,9 +446,12 @@ def _reanchor_active(
             continue
         episode.anchor_at = subject.activity_at
         due_times = _due_times(shop_workflow.workflow, subject.anchors, episode.enrolled_at)
-        steps = session.scalars(_PENDING_STEPS, {"episode": episode.id}).all()
+        steps = new_episodes.steps_of(session, episode)
+        if steps is None:
+            with session.no_autoflush:  # the session holds none of them changed but in due_at
+                steps = session.scalars(_PENDING_STEPS, {"episode": episode.id}).all()
         for step in steps:
-            if step.position < len(due_times) and step.deferrals == 0:
+            if step.state == "pending" and step.position < len(due_times) and step.deferrals == 0:
                 step.due_at = due_times[step.position]
 
 

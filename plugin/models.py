@@ -26,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -301,6 +301,9 @@ class Step(Base):
     decided_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
     deferrals: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when a step is added with its new episode, whose id is not known before the flush
+    # that writes both (plugin.new_episodes); never loaded.
+    episode: Mapped[Episode] = relationship(lazy="raise")
 
 
 class OutboxMessage(Base):

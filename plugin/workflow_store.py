@@ -89,11 +89,12 @@ def _load_shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkfl
         name: ShopWorkflow(parse_cached(data), data, data.get("default_enabled", True), 0)
         for name, data in shipped_workflows().items()
     }
-    rows = session.scalars(
-        select(WorkflowConfig)
-        .where(WorkflowConfig.shop_id == shop_id)
-        .order_by(WorkflowConfig.name, WorkflowConfig.version.desc())
-    )
+    with session.no_autoflush:  # as for _NEWEST_VERSION (see shop_workflows)
+        rows = session.scalars(
+            select(WorkflowConfig)
+            .where(WorkflowConfig.shop_id == shop_id)
+            .order_by(WorkflowConfig.name, WorkflowConfig.version.desc())
+        ).all()
     seen: set[str] = set()
     for row in rows:
         if row.name in seen:

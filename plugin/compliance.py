@@ -43,7 +43,7 @@ def handle(
     """Carry out one compliance or lifecycle delivery."""
     # Its statements delete and blank rows behind the session: what the session added must
     # be in the database for them to reach it (a batch's new episodes wait for a flush,
-    # plugin.new_episodes), and the rows it remembers by key must be looked up again.
+    # plugin.batch_episodes), and the rows it remembers by key must be looked up again.
     session.flush()
     facts_store.forget_rows(session)
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}

@@ -8,14 +8,14 @@ decided later, when due, on the facts as they are then (plugin.steps).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from plugin import browsing, facts_store, new_episodes
+from plugin import batch_episodes, browsing, facts_store
 from plugin.db import now_param
 from plugin.models import CustomerRow, Episode, OrderRow, Shop, Step
 from plugin.workflow_store import ShopWorkflow, shop_workflows
@@ -57,6 +57,26 @@ def on_event(session: Session, shop: Shop, event: Event, now: datetime) -> list[
             if episode is not None:
                 started.append(episode)
     return started
+
+
+def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
+    """Read at once the episodes a batch of events will look up (plugin.batch_episodes):
+    by the customers they name, and by the subjects they are or complete."""
+    customers: set[str] = set()
+    subjects: set[str] = set()
+    for event in events:
+        customers |= _event_customer_keys(event)
+        if event.customer is not None:
+            subjects.add(event.customer.id)
+        if event.checkout is not None:
+            subjects.add(event.checkout.token)
+        if event.order is not None:
+            subjects.update(
+                key
+                for key in (event.order.id, event.order.checkout_token, event.order.cart_token)
+                if key
+            )
+    batch_episodes.prefetch(session, shop_id, customers, subjects)
 
 
 def _triggered(workflows: dict[str, ShopWorkflow], event: Event) -> list[ShopWorkflow]:
@@ -149,7 +169,7 @@ def enroll(
     max_age = workflow.trigger.max_age_hours
     if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
         return None  # already stale on arrival: e.g. a checkout abandoned weeks ago
-    latest = _latest_episode(session, shop.id, workflow.name, subject.key)
+    latest = batch_episodes.newest(session, shop.id, workflow.name, subject.key)
     if latest is not None:
         if latest.state == "active":
             return None
@@ -182,43 +202,8 @@ def enroll(
     ]
     session.add(episode)
     session.add_all(steps)
-    new_episodes.add(session, episode, steps)  # written by the transaction's next flush
+    batch_episodes.add(session, episode, steps)  # written by the transaction's next flush
     return episode
-
-
-def _episodes(session: Session, statement: Any, values: dict[str, Any]) -> list[Episode]:
-    """Episodes a statement finds, read without flushing the session first: a flush per
-    applied event was a tenth of the inbox's time. Episodes enrolled since the last flush
-    are not in the database: callers add them from plugin.new_episodes. What this
-    transaction changed since (state, conversion) is what the session holds, so callers
-    check those on the episodes returned."""
-    with session.no_autoflush:
-        return list(session.scalars(statement, values))
-
-
-def _latest_episode(session: Session, shop_id: int, workflow: str, subject: str) -> Episode | None:
-    """The newest episode of this workflow about this subject."""
-    for episode in reversed(new_episodes.with_subjects(session, shop_id, (subject,))):
-        if episode.workflow == workflow:
-            return episode  # enrolled in this transaction: newer than any in the database
-    found = _episodes(
-        session, _LATEST_EPISODE, {"shop": shop_id, "workflow": workflow, "subject": subject}
-    )
-    return found[0] if found else None
-
-
-# The queries below run for every applied event, so each is built once and its values
-# bound when it runs: building a statement costs more than SQLite's indexed read of it.
-_LATEST_EPISODE = (
-    select(Episode)
-    .where(
-        Episode.shop_id == bindparam("shop"),
-        Episode.workflow == bindparam("workflow"),
-        Episode.subject == bindparam("subject"),
-    )
-    .order_by(Episode.enrolled_at.desc(), Episode.id.desc())  # ties: the later enrolled
-    .limit(1)
-)
 
 
 def _due_times(workflow: Workflow, anchors: dict[str, datetime], now: datetime) -> list[datetime]:
@@ -322,17 +307,10 @@ def _exit_episodes(
         subjects.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     own_subject = event.order.id if event.order is not None else None
     # Two indexed lookups (by customer, by subject) rather than one OR that scans.
-    found: dict[Episode, None] = {}
-    for statement, values in ((_ACTIVE_BY_CUSTOMERS, keys), (_ACTIVE_BY_SUBJECTS, subjects)):
-        if not values:
-            continue
-        for episode in _episodes(
-            session, statement, {"shop": shop.id, "keys": list(values), "workflows": names}
-        ):
-            found[episode] = None
-    unflushed = new_episodes.with_customers(session, shop.id, keys)
-    unflushed += new_episodes.with_subjects(session, shop.id, subjects)
-    found.update((episode, None) for episode in unflushed if episode.workflow in names)
+    found = dict.fromkeys(batch_episodes.active_of_customers(session, shop.id, keys, names))
+    found.update(
+        dict.fromkeys(batch_episodes.active_of_subjects(session, shop.id, subjects, names))
+    )
     for episode in found:
         if episode.state != "active" or (
             own_subject is not None and episode.subject == own_subject
@@ -340,18 +318,6 @@ def _exit_episodes(
             continue
         end_episode(session, episode, "exited", f"exit: {event.kind}", now)
 
-
-def _active_episodes(column):  # type: ignore[no-untyped-def]
-    return select(Episode).where(
-        Episode.shop_id == bindparam("shop"),
-        column.in_(bindparam("keys", expanding=True)),
-        Episode.state == "active",
-        Episode.workflow.in_(bindparam("workflows", expanding=True)),
-    )
-
-
-_ACTIVE_BY_CUSTOMERS = _active_episodes(Episode.customer_external_id)
-_ACTIVE_BY_SUBJECTS = _active_episodes(Episode.subject)
 
 ATTRIBUTION = timedelta(days=7)
 
@@ -366,17 +332,17 @@ def _attribute_order(session: Session, shop: Shop, event: Event, now: datetime) 
         return
     keys = _event_customer_keys(event)
     ordered_at = event.order.created_at or now
-    for episode in _episodes(
-        session,
-        _TOUCHED_BEFORE_ORDER,
-        {
-            "shop": shop.id,
-            "keys": list(keys or {""}),
-            "order": event.order.id,
-            "since": ordered_at - ATTRIBUTION,
-            "until": ordered_at,
-        },
-    ):
+    values = {
+        "shop": shop.id,
+        "keys": list(keys or {""}),
+        "order": event.order.id,
+        "since": ordered_at - ATTRIBUTION,
+        "until": ordered_at,
+    }
+    # Without a flush: the episodes this transaction enrolled have no step decided yet.
+    with session.no_autoflush:
+        touched = session.scalars(_TOUCHED_BEFORE_ORDER, values).all()
+    for episode in touched:
         if episode.converted_at is None:
             episode.converted_at = ordered_at
 
@@ -400,7 +366,7 @@ def end_episode(session: Session, episode: Episode, state: str, reason: str, now
     episode.state = state
     episode.exit_reason = reason
     episode.ended_at = now
-    unflushed = new_episodes.steps_of(session, episode)
+    unflushed = batch_episodes.steps_of(session, episode)
     if unflushed is None:
         # On the session's connection: no flush first. Of these rows the session holds at
         # most steps a batch claimed (running in the database, so not matched) or moved
@@ -433,9 +399,7 @@ def _reanchor_active(
         subject_key = event.order.id
     if subject_key is None:
         return
-    episodes = _episodes(session, _ACTIVE_BY_SUBJECT, {"shop": shop.id, "subject": subject_key})
-    episodes += new_episodes.with_subjects(session, shop.id, (subject_key,))
-    for episode in episodes:
+    for episode in batch_episodes.active_of_subjects(session, shop.id, (subject_key,), None):
         shop_workflow = workflows.get(episode.workflow)
         if shop_workflow is None or episode.state != "active":
             continue
@@ -446,7 +410,7 @@ def _reanchor_active(
             continue
         episode.anchor_at = subject.activity_at
         due_times = _due_times(shop_workflow.workflow, subject.anchors, episode.enrolled_at)
-        steps = new_episodes.steps_of(session, episode)
+        steps = batch_episodes.steps_of(session, episode)
         if steps is None:
             with session.no_autoflush:  # the session holds none of them changed but in due_at
                 steps = session.scalars(_PENDING_STEPS, {"episode": episode.id}).all()
@@ -455,11 +419,6 @@ def _reanchor_active(
                 step.due_at = due_times[step.position]
 
 
-_ACTIVE_BY_SUBJECT = select(Episode).where(
-    Episode.shop_id == bindparam("shop"),
-    Episode.subject == bindparam("subject"),
-    Episode.state == "active",
-)
 _PENDING_STEPS = select(Step).where(
     Step.episode_id == bindparam("episode"), Step.state == "pending"
 )

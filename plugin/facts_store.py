@@ -35,6 +35,7 @@ GUEST_PREFIX = "email:"  # a customer key for a buyer known only by email (a gue
 ROWS_BY_KEY = "rows_by_key"  # {(model name, shop id, key): row, or None when there is none}
 ORDER_TOKENS_LOOKED_FOR = "order_tokens_looked_for"  # {(shop id, token)}
 STANDING_ORDERS = "standing_orders"  # {(shop id, customer): [(order id, value, created_at)]}
+EPISODES_BY_KEY = "episodes_by_key"  # {shop id: batch_episodes.Prefetched}
 
 
 def _newer(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -185,6 +186,7 @@ def forget_rows(session: Session) -> None:
     session.info.pop(ROWS_BY_KEY, None)
     session.info.pop(ORDER_TOKENS_LOOKED_FOR, None)
     session.info.pop(STANDING_ORDERS, None)
+    session.info.pop(EPISODES_BY_KEY, None)
 
 
 def _held_orders(session: Session, shop_id: int) -> list[OrderRow]:

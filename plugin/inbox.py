@@ -168,7 +168,8 @@ def _parse_ahead(
     session: Session, deliveries: Sequence[Delivery], now: datetime
 ) -> dict[int, list[tuple[Shop, Event]] | DeliveryRejected]:
     """Parse the batch's deliveries before applying any, and load the rows their events
-    will merge into in a few queries (facts_store.prefetch). Privacy and lifecycle topics
+    will merge into and the episodes they will look up, in a few queries
+    (facts_store.prefetch, enrollment.prefetch). Privacy and lifecycle topics
     are left out: they act when parsed, so they are parsed in their place in the batch."""
     parsed: dict[int, list[tuple[Shop, Event]] | DeliveryRejected] = {}
     by_shop: dict[int, list[Event]] = {}
@@ -184,6 +185,7 @@ def _parse_ahead(
             by_shop.setdefault(shop.id, []).append(event)
     for shop_id, events in by_shop.items():
         facts_store.prefetch(session, shop_id, events)
+        enrollment.prefetch(session, shop_id, events)
     return parsed
 
 

@@ -302,7 +302,7 @@ class Step(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     deferrals: Mapped[int] = mapped_column(Integer, default=0)
     # Set when a step is added with its new episode, whose id is not known before the flush
-    # that writes both (plugin.new_episodes); never loaded.
+    # that writes both (plugin.batch_episodes); never loaded.
     episode: Mapped[Episode] = relationship(lazy="raise")
 
 

@@ -1,0 +1,126 @@
+"""Episodes enrolled, moved and ended within one inbox batch, before anything is flushed
+(plugin.batch_episodes): the same outcome as one delivery at a time, and one flush."""
+
+from __future__ import annotations
+
+import traceback
+from datetime import timedelta
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from plugin import batch_episodes, enrollment
+from plugin.enrollment import Subject
+from plugin.inbox import process_inbox
+from plugin.models import Episode, Shop, Step
+from plugin.workflow_store import shop_workflows
+from tests import payloads
+from tests.test_workflows import T0, subscribe
+
+
+def test_a_checkout_enrolled_and_ordered_in_one_batch_ends_with_its_steps_cancelled(
+    send_webhook, services
+):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-b", T0))
+    send_webhook(
+        "checkouts/update", payloads.checkout("tok-b", T0 + timedelta(hours=1), created_at=T0)
+    )
+    send_webhook("orders/create", payloads.order(7200, T0, checkout_token="tok-b"))
+    now = T0 + timedelta(hours=2)
+    flushes_in_enrollment = []
+
+    def record(session: Session, _context: object) -> None:
+        if any(frame.filename == enrollment.__file__ for frame in traceback.extract_stack()):
+            flushes_in_enrollment.append(session)
+
+    event.listen(Session, "after_flush", record)
+    try:
+        stats = process_inbox(services, now)
+    finally:
+        event.remove(Session, "after_flush", record)
+    assert (stats.processed, stats.failed) == (5, 0)
+    assert flushes_in_enrollment == []  # none per enrollment, exit or move: the commit's
+    with services.sessions() as session:
+        [episode] = session.scalars(
+            select(Episode).where(Episode.workflow == "cart_abandonment")
+        ).all()  # the update found the episode the create had just started
+        steps = session.execute(
+            select(Step.state, Step.reason, Step.decided_at).where(Step.episode_id == episode.id)
+        ).all()
+    assert (episode.subject, episode.state) == ("tok-b", "exited")
+    assert episode.exit_reason == "exit: order_placed"
+    assert steps and set(steps) == {("cancelled", "exit: order_placed", now)}
+
+
+def test_a_batch_moves_and_ends_stored_episodes_from_what_it_read_at_once(send_webhook, services):
+    for customer_id, email in ((501, "ada@example.com"), (502, "bo@example.com")):
+        send_webhook("customers/create", payloads.customer(customer_id, email))
+        send_webhook(
+            "customers_email_marketing_consent/update", payloads.consent(customer_id, email)
+        )
+    send_webhook(
+        "checkouts/create", payloads.checkout("tok-s", T0, email="bo@example.com", customer_id=502)
+    )
+    send_webhook("checkouts/create", payloads.checkout("tok-t", T0))
+    process_inbox(services, T0)  # both episodes stored, with their steps
+    before = _first_due(services, "tok-s")
+
+    later = T0 + timedelta(hours=1)
+    send_webhook(
+        "checkouts/update",
+        payloads.checkout("tok-s", later, created_at=T0, email="bo@example.com", customer_id=502),
+    )
+    send_webhook("orders/create", payloads.order(7300, later, checkout_token="tok-t"))
+    send_webhook(
+        "checkouts/create",
+        payloads.checkout("tok-u", later, email="bo@example.com", customer_id=502),
+    )
+    stats = process_inbox(services, later)  # one batch: its episodes read by enrollment.prefetch
+    assert (stats.processed, stats.failed) == (3, 0)
+
+    assert _first_due(services, "tok-s") == before + timedelta(hours=1)  # moved with the cart
+    with services.sessions() as session:
+        states = session.execute(
+            select(Episode.subject, Episode.state)
+            .where(Episode.workflow == "cart_abandonment")
+            .order_by(Episode.subject)
+        ).all()
+        ended = session.execute(
+            select(Step.state, Step.reason)
+            .join(Episode, Episode.id == Step.episode_id)
+            .where(Episode.subject == "tok-t")
+        ).all()
+    assert states == [("tok-s", "active"), ("tok-t", "exited"), ("tok-u", "active")]
+    assert ended and set(ended) == {("cancelled", "exit: order_placed")}
+
+
+def _first_due(services, subject: str):  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        return session.scalar(
+            select(Step.due_at)
+            .join(Episode, Episode.id == Step.episode_id)
+            .where(Episode.subject == subject, Step.position == 0)
+        )
+
+
+def test_without_a_prefetch_lookups_see_what_the_session_enrolled_and_has_not_flushed(
+    services, shop
+):
+    """A sweep or a storefront request enrolls without a batch's prefetch."""
+    with services.sessions() as session:
+        row = session.get_one(Shop, shop.id)
+        cart = shop_workflows(session, row.id)["cart_abandonment"]
+        subject = Subject(key="tok-x", customer_key="501", anchors={}, activity_at=T0)
+        episode = enrollment.enroll(session, row, cart, subject, T0)
+        assert episode is not None and episode.id is None  # waiting for the flush
+        for flushed in (False, True):
+            assert batch_episodes.active_of_customers(
+                session, row.id, {"501"}, {"cart_abandonment"}
+            ) == [episode]
+            assert batch_episodes.active_of_subjects(session, row.id, {"tok-x"}, None) == [episode]
+            assert batch_episodes.newest(session, row.id, "cart_abandonment", "tok-x") is episode
+            assert enrollment.enroll(session, row, cart, subject, T0) is None  # it is running
+            if not flushed:
+                session.flush()
+                assert episode.id is not None

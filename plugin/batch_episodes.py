@@ -2,8 +2,9 @@
 
 Every applied event asks for episodes: the active ones it exits (by customer and by
 subject), the active ones whose steps it moves, the newest one of each workflow it may
-enroll. These were the inbox's most frequent queries (31,715 of 104,705 at 3,000
-customers). ``prefetch`` reads them for a whole batch in three queries per chunk of keys.
+enroll, and for an order the ones that messaged its buyer in the week before (to credit
+the order to them). These were the inbox's most frequent queries (31,715 of 104,705 at
+3,000 customers). ``prefetch`` reads them for a whole batch in four queries per chunk.
 A lookup of a key it read is answered here; any other key (a customer found by email, a
 topic series) is read from the database as before. Callers check state and conversion
 on the episodes returned, as the session holds them.
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, select
+from sqlalchemy import bindparam, event, exists, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from plugin import facts_store
@@ -40,6 +42,10 @@ class Prefetched:
     active_by_customer: dict[str, list[Episode]] = field(default_factory=dict)
     active_by_subject: dict[str, list[Episode]] = field(default_factory=dict)
     newest: dict[tuple[str, str], Episode] = field(default_factory=dict)  # (workflow, subject)
+    # the customers' episodes not converted, each with the times a step of it messaged
+    # them (fired, or held out) within ``touched_window``; none is decided during a batch
+    touched: dict[str, list[tuple[Episode, datetime]]] = field(default_factory=dict)
+    touched_window: tuple[datetime, datetime] | None = None
 
 
 @dataclass
@@ -50,11 +56,16 @@ class Unflushed:
 
 
 def prefetch(
-    session: Session, shop_id: int, customers: Iterable[str], subjects: Iterable[str]
+    session: Session,
+    shop_id: int,
+    customers: Iterable[str],
+    subjects: Iterable[str],
+    touched_window: tuple[datetime, datetime] | None = None,
 ) -> None:
-    """Read the active episodes of these customers and subjects, and each workflow's newest
-    episode about these subjects."""
-    held = Prefetched()
+    """Read the active episodes of these customers and subjects, each workflow's newest
+    episode about these subjects, and the customers' episodes that messaged them within
+    ``touched_window`` (the weeks before the batch's orders)."""
+    held = Prefetched(touched_window=touched_window)
     customer_keys, subject_keys = sorted(set(customers)), sorted(set(subjects))
     with session.no_autoflush:
         for chunk in facts_store.chunks(customer_keys):
@@ -63,6 +74,13 @@ def prefetch(
                 _active_statement(Episode.customer_external_id, False), values
             ):
                 held.active_by_customer.setdefault(episode.customer_external_id, []).append(episode)
+            if touched_window is not None:
+                since, until = touched_window
+                window = {**values, "since": since, "until": until}
+                for episode, decided_at in session.execute(_TOUCHED_IN_WINDOW, window):
+                    held.touched.setdefault(episode.customer_external_id, []).append(
+                        (episode, decided_at)
+                    )
         for chunk in facts_store.chunks(subject_keys):
             values = {"shop": shop_id, "keys": chunk}
             for episode in session.scalars(_active_statement(Episode.subject, False), values):
@@ -161,6 +179,36 @@ def newest(session: Session, shop_id: int, workflow: str, subject: str) -> Episo
         return session.scalars(_NEWEST_EPISODE, values).first()
 
 
+def touched_before_order(
+    session: Session,
+    shop_id: int,
+    keys: Collection[str],
+    order_id: str,
+    since: datetime,
+    until: datetime,
+) -> list[Episode]:
+    """Episodes of these customers, not about this order, with a step that messaged them
+    (fired, or held out) between ``since`` and ``until``, not converted in the database as
+    this transaction began (the caller checks conversion as the session holds it)."""
+    held = _prefetched(session, shop_id)
+    window = held.touched_window if held is not None else None
+    if held is not None and window is not None and window[0] <= since and until <= window[1]:
+        if all(key in held.customers for key in keys):
+            found = {
+                episode: None
+                for key in keys
+                for episode, decided_at in held.touched.get(key, ())
+                if episode.subject != order_id and since <= decided_at <= until
+            }
+            return list(found)
+    values = {"shop": shop_id, "keys": list(keys or {""}), "order": order_id}
+    # Without a flush: the episodes this transaction enrolled have no step decided yet.
+    with session.no_autoflush:
+        return list(
+            session.scalars(_TOUCHED_BEFORE_ORDER, {**values, "since": since, "until": until})
+        )
+
+
 def steps_of(session: Session, episode: Episode) -> list[Step] | None:
     """The steps of an unflushed episode; None if it is in the database (so are they)."""
     unflushed: Unflushed | None = session.info.get(UNFLUSHED)
@@ -213,3 +261,25 @@ def _newest_of_subjects() -> Any:
 
 
 _NEWEST_OF_SUBJECTS = _newest_of_subjects()
+
+
+_MESSAGED = (
+    (Step.state == "fired") | Step.reason.like("holdout%"),
+    Step.decided_at >= bindparam("since"),
+    Step.decided_at <= bindparam("until"),
+)
+_NOT_CONVERTED_OF_CUSTOMERS = (
+    Episode.shop_id == bindparam("shop"),
+    Episode.customer_external_id.in_(bindparam("keys", expanding=True)),
+    Episode.converted_at.is_(None),
+)
+_TOUCHED_BEFORE_ORDER = select(Episode).where(
+    *_NOT_CONVERTED_OF_CUSTOMERS,
+    Episode.subject != bindparam("order"),
+    exists().where(Step.episode_id == Episode.id, *_MESSAGED),
+)
+_TOUCHED_IN_WINDOW = (
+    select(Episode, Step.decided_at)
+    .join(Step, Step.episode_id == Episode.id)
+    .where(*_NOT_CONVERTED_OF_CUSTOMERS, *_MESSAGED)
+)

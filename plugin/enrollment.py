@@ -59,12 +59,16 @@ def on_event(session: Session, shop: Shop, event: Event, now: datetime) -> list[
     return started
 
 
-def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
+def prefetch(session: Session, shop_id: int, events: Iterable[Event], now: datetime) -> None:
     """Read at once the episodes a batch of events will look up (plugin.batch_episodes):
-    by the customers they name, and by the subjects they are or complete."""
+    by the customers they name, by the subjects they are or complete, and those an order
+    may be credited to (see _attribute_order)."""
     customers: set[str] = set()
     subjects: set[str] = set()
+    ordered = []
     for event in events:
+        if event.kind == ev.ORDER_PLACED and event.order is not None:
+            ordered.append(event.order.created_at or now)
         customers |= _event_customer_keys(event)
         if event.customer is not None:
             subjects.add(event.customer.id)
@@ -76,7 +80,8 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
                 for key in (event.order.id, event.order.checkout_token, event.order.cart_token)
                 if key
             )
-    batch_episodes.prefetch(session, shop_id, customers, subjects)
+    window = (min(ordered) - ATTRIBUTION, max(ordered)) if ordered else None
+    batch_episodes.prefetch(session, shop_id, customers, subjects, window)
 
 
 def _triggered(workflows: dict[str, ShopWorkflow], event: Event) -> list[ShopWorkflow]:
@@ -332,33 +337,11 @@ def _attribute_order(session: Session, shop: Shop, event: Event, now: datetime) 
         return
     keys = _event_customer_keys(event)
     ordered_at = event.order.created_at or now
-    values = {
-        "shop": shop.id,
-        "keys": list(keys or {""}),
-        "order": event.order.id,
-        "since": ordered_at - ATTRIBUTION,
-        "until": ordered_at,
-    }
-    # Without a flush: the episodes this transaction enrolled have no step decided yet.
-    with session.no_autoflush:
-        touched = session.scalars(_TOUCHED_BEFORE_ORDER, values).all()
-    for episode in touched:
+    for episode in batch_episodes.touched_before_order(
+        session, shop.id, keys, event.order.id, ordered_at - ATTRIBUTION, ordered_at
+    ):
         if episode.converted_at is None:
             episode.converted_at = ordered_at
-
-
-_TOUCHED_BEFORE_ORDER = select(Episode).where(
-    Episode.shop_id == bindparam("shop"),
-    Episode.customer_external_id.in_(bindparam("keys", expanding=True)),
-    Episode.converted_at.is_(None),
-    Episode.subject != bindparam("order"),
-    exists().where(
-        Step.episode_id == Episode.id,
-        (Step.state == "fired") | Step.reason.like("holdout%"),
-        Step.decided_at >= bindparam("since"),
-        Step.decided_at <= bindparam("until"),
-    ),
-)
 
 
 def end_episode(session: Session, episode: Episode, state: str, reason: str, now: datetime) -> None:

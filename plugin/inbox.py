@@ -185,7 +185,7 @@ def _parse_ahead(
             by_shop.setdefault(shop.id, []).append(event)
     for shop_id, events in by_shop.items():
         facts_store.prefetch(session, shop_id, events)
-        enrollment.prefetch(session, shop_id, events)
+        enrollment.prefetch(session, shop_id, events, now)
     return parsed
 
 

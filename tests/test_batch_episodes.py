@@ -124,3 +124,61 @@ def test_without_a_prefetch_lookups_see_what_the_session_enrolled_and_has_not_fl
             if not flushed:
                 session.flush()
                 assert episode.id is not None
+
+
+def test_a_batch_credits_an_order_only_to_what_messaged_its_buyer_in_the_week_before_it(
+    send_webhook, services, at
+):
+    subscribe(send_webhook)
+    ordered = T0 - timedelta(days=7) + timedelta(hours=3)
+    send_webhook("orders/create", payloads.order(7100, ordered))
+    at(ordered)
+    at(T0 + timedelta(hours=3, minutes=1))  # the upsell about order 7100 goes out
+    with services.sessions() as session:
+        [messaged] = session.scalars(
+            select(Step.decided_at)
+            .join(Episode, Episode.id == Step.episode_id)
+            .where(Episode.workflow == "upsell", Step.state == "fired")
+        ).all()
+
+    # Its own order, delivered again as if placed a day after the email: not a conversion.
+    again = messaged + timedelta(days=1)
+    send_webhook("orders/create", payloads.order(7100, again))
+    process_inbox(services, again)
+    # One batch reads the episodes messaged in the weeks before all its orders; each order
+    # still counts only its own week: one placed 9 days after the email, and one placed
+    # before it (delivered late).
+    late = messaged + timedelta(days=9)
+    send_webhook("orders/create", payloads.order(7101, late))
+    send_webhook("orders/create", payloads.order(7102, messaged - timedelta(hours=1)))
+    process_inbox(services, late)
+    assert _upsell_conversion(services) is None
+
+    # A week the batch did not read is asked of the database.
+    with services.sessions() as session:
+        shop_id = session.scalar(select(Shop.id))
+        read = (late, late + timedelta(days=1))
+        batch_episodes.prefetch(session, shop_id, {"501"}, (), read)
+        assert batch_episodes.touched_before_order(
+            session, shop_id, {"501"}, "7199", messaged - timedelta(days=1), messaged
+        ) == [_upsell(session)]
+
+    credited = messaged + timedelta(days=2)
+    send_webhook("orders/create", payloads.order(7103, credited))
+    process_inbox(services, late)
+    assert _upsell_conversion(services) == credited
+
+
+def _upsell(session):  # type: ignore[no-untyped-def]
+    return session.scalars(
+        select(Episode).where(Episode.workflow == "upsell", Episode.subject == "7100")
+    ).one()
+
+
+def _upsell_conversion(services):  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        return session.scalar(
+            select(Episode.converted_at).where(
+                Episode.workflow == "upsell", Episode.subject == "7100"
+            )
+        )

@@ -7,6 +7,7 @@ workers never decide the same step twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -118,12 +119,15 @@ def _run_batch(
         # step loaded its episode and shop again (a tenth of a 3,000-customer replay).
         episodes = session.scalars(_EPISODES, {"ids": list({s.episode_id for s in steps})}).all()
         shops = session.scalars(_SHOPS, {"ids": list({s.shop_id for s in steps})}).all()
-        customers: dict[int, set[str]] = {}
-        for episode in episodes:
-            customers.setdefault(episode.shop_id, set()).add(episode.customer_external_id)
-        for shop_id, keys in customers.items():
-            facts_store.prefetch_keys(session, shop_id, customers=keys)
-            step_histories.prefetch(session, shop_id, keys)
+        for shop_id, keys in _batch_keys(session, episodes).items():
+            facts_store.prefetch_keys(
+                session,
+                shop_id,
+                customers=keys.customers,
+                checkouts=keys.checkouts,
+                orders=keys.orders,
+            )
+            step_histories.prefetch(session, shop_id, keys.customers)
         session.info[OPEN_STEPS] = _open_steps(session, [e.id for e in episodes])
         # The decisions are written when the batch commits, in one flush: what a decision
         # reads does not change within the batch, except the emails it queued (which
@@ -135,6 +139,29 @@ def _run_batch(
                 _count(stats, outcome, step.reason)
         del episodes, shops  # held until every step is decided (see above)
     return True
+
+
+@dataclass
+class _Keys:
+    customers: set[str] = field(default_factory=set)
+    checkouts: set[str] = field(default_factory=set)
+    orders: set[str] = field(default_factory=set)
+
+
+def _batch_keys(session: Session, episodes: Iterable[Episode]) -> dict[int, _Keys]:
+    """Per shop, the customers of a batch's episodes and the checkouts and orders they are
+    about (episode_facts.facts_for reads them)."""
+    found: dict[int, _Keys] = {}
+    for episode in episodes:
+        keys = found.setdefault(episode.shop_id, _Keys())
+        keys.customers.add(episode.customer_external_id)
+        shop_workflow = shop_workflows(session, episode.shop_id).get(episode.workflow)
+        kind = shop_workflow.workflow.trigger.subject if shop_workflow is not None else None
+        if kind == "checkout":
+            keys.checkouts.add(episode.subject)
+        elif kind == "order":
+            keys.orders.add(episode.subject)
+    return found
 
 
 _CLAIMED_STEPS = (

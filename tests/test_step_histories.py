@@ -135,3 +135,29 @@ def test_emails_queued_in_the_batch_count_and_a_flush_drops_the_memo():
         session.add(Suppression(shop_id=1, email="bob@example.com", scope="all", reason="b"))
         session.flush()
         assert step_histories.is_suppressed(session, 1, "bob@example.com", "marketing")
+
+
+def test_a_batch_of_due_steps_reads_the_checkouts_it_is_about_at_once(send_webhook, services, at):
+    from sqlalchemy import event
+
+    from plugin.steps import run_due
+    from tests import payloads
+    from tests.test_workflows import T0, emails
+
+    for n in (1, 2, 3):  # three customers: the frequency cap is per customer
+        email = f"buyer{n}@example.com"
+        send_webhook("customers/create", payloads.customer(600 + n, email))
+        send_webhook("customers_email_marketing_consent/update", payloads.consent(600 + n, email))
+        send_webhook(
+            "checkouts/create", payloads.checkout(f"tok-{n}", T0, email=email, customer_id=600 + n)
+        )
+    at(T0)  # three episodes, their reminders due at the same time
+    statements: list[str] = []
+    record = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(services.engine, "before_cursor_execute", record)
+    try:
+        run_due(services, T0 + timedelta(days=1))
+    finally:
+        event.remove(services.engine, "before_cursor_execute", record)
+    assert len(emails(services, "cart_abandonment")) == 3
+    assert len([s for s in statements if "FROM checkouts" in s]) == 1  # not one per step

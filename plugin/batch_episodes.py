@@ -10,10 +10,12 @@ topic series) is read from the database as before. Callers check state and conve
 on the episodes returned, as the session holds them.
 
 New episodes are not flushed one by one (a flush cost ~130 µs however little it wrote):
-an episode and its steps wait for the transaction's flush, the steps pointing at it
-through ``Step.episode``. Until then the database does not have them, so lookups of keys
-not prefetched add them from the unflushed list, which a flush drops. Lookups of
-prefetched keys find them in the prefetched answers, where ``add`` puts them too.
+an episode waits for the transaction's flush, and its steps, kept here and not in the
+session, are written right after it in one executemany (the unit of work writes SQLite
+rows with generated ids one INSERT at a time). Until then the database does not have
+them, so lookups of keys not prefetched add them from the unflushed list, which that flush
+drops. Lookups of prefetched keys find them in the prefetched answers, where ``add`` puts
+them too.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, event, exists, func, select
+from sqlalchemy import bindparam, event, exists, func, insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from plugin import facts_store
@@ -93,7 +95,8 @@ def prefetch(
 
 
 def add(session: Session, episode: Episode, steps: list[Step]) -> None:
-    """Remember an episode just added to the session, with its steps."""
+    """Remember an episode just added to the session, with its steps (not added: the flush
+    that writes the episode writes them)."""
     unflushed: Unflushed | None = session.info.get(UNFLUSHED)
     if unflushed is None:
         unflushed = session.info[UNFLUSHED] = Unflushed()
@@ -113,7 +116,20 @@ def add(session: Session, episode: Episode, steps: list[Step]) -> None:
 
 
 def _flushed(session: Session, _context: Any) -> None:
-    session.info.pop(UNFLUSHED, None)
+    unflushed: Unflushed | None = session.info.pop(UNFLUSHED, None)
+    if unflushed is None:
+        return
+    rows = [
+        {column: getattr(step, column) for column in _STEP_COLUMNS} | {"episode_id": episode.id}
+        for episode, steps in unflushed.steps.items()
+        for step in steps
+    ]
+    if rows:
+        session.connection().execute(_INSERT_STEP, rows)
+
+
+_STEP_COLUMNS = tuple(c.key for c in Step.__table__.columns if c.key not in ("id", "episode_id"))
+_INSERT_STEP = insert(Step.__table__)
 
 
 def _prefetched(session: Session, shop_id: int) -> Prefetched | None:

@@ -195,19 +195,17 @@ def enroll(
     )
     steps = [
         Step(
-            episode=episode,
             shop_id=shop.id,
             step_id=workflow.steps[position].id,
             position=position,
             state="pending",
             due_at=due_at,
-            deferrals=0,  # read before the flush would apply the column's default
+            deferrals=0,  # written as they are: no column default applies
         )
         for position, due_at in enumerate(_due_times(workflow, subject.anchors, now))
     ]
     session.add(episode)
-    session.add_all(steps)
-    batch_episodes.add(session, episode, steps)  # written by the transaction's next flush
+    batch_episodes.add(session, episode, steps)  # both written by the transaction's next flush
     return episode
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -301,9 +301,6 @@ class Step(Base):
     decided_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
     deferrals: Mapped[int] = mapped_column(Integer, default=0)
-    # Set when a step is added with its new episode, whose id is not known before the flush
-    # that writes both (plugin.batch_episodes); never loaded.
-    episode: Mapped[Episode] = relationship(lazy="raise")
 
 
 class OutboxMessage(Base):

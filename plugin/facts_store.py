@@ -168,8 +168,9 @@ def _prefetch_completing_orders(session: Session, shop_id: int, tokens: set[str]
 
 def _prefetch_standing_orders(session: Session, shop_id: int, customers: set[str]) -> None:
     """Read at once the stored, not cancelled orders of the customers whose order stats the
-    batch recomputes (``_refresh_order_stats``), instead of once per order event. Orders
-    the batch changes are taken from the session there, so what is read here stays right."""
+    batch recomputes (``_refresh_order_stats``), instead of once per order event; a
+    customer not read with a batch is read alone, once. Orders the transaction changes are
+    taken from the session there, so what is read here stays right."""
     standing = session.info.setdefault(STANDING_ORDERS, {})
     wanted = sorted(c for c in customers if (shop_id, c) not in standing)
     with session.no_autoflush:
@@ -305,12 +306,8 @@ def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> No
     """
     held = _held_orders(session, shop_id)
     held_ids = {row.id for row in held}  # a new row's id is None, no stored id's
-    stored = session.info.get(STANDING_ORDERS, {}).get((shop_id, external_id))
-    if stored is None:  # not prefetched for this batch
-        with session.no_autoflush:
-            stored = session.execute(
-                _CUSTOMER_ORDERS_STANDING, {"shop": shop_id, "customer": external_id}
-            ).all()
+    _prefetch_standing_orders(session, shop_id, {external_id})  # unless the batch did
+    stored = session.info[STANDING_ORDERS][(shop_id, external_id)]
     standing = [(value, created) for order, value, created in stored if order not in held_ids]
     standing += [
         (row.value, row.created_at)
@@ -335,11 +332,6 @@ def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> No
 
 
 # Built once, like the other per-event queries: values are bound when it runs.
-_CUSTOMER_ORDERS_STANDING = select(OrderRow.id, OrderRow.value, OrderRow.created_at).where(
-    OrderRow.shop_id == bindparam("shop"),
-    OrderRow.customer_external_id == bindparam("customer"),
-    OrderRow.cancelled_at.is_(None),
-)
 _STANDING_ORDERS_OF = select(
     OrderRow.customer_external_id, OrderRow.id, OrderRow.value, OrderRow.created_at
 ).where(
@@ -433,28 +425,19 @@ def _order_completing(session: Session, shop_id: int, token: str) -> OrderRow | 
     held = _held_orders(session, shop_id)
     # prefetched for the batch: every stored order with this token is among those held
     prefetched = (shop_id, token) in session.info.get(ORDER_TOKENS_LOOKED_FOR, ())
-    for column, statement in _ORDER_BY_TOKEN:  # two indexed lookups
+    for column, statement in _ORDERS_BY_TOKENS:  # two indexed lookups
         for row in held:
             if getattr(row, column) == token:
                 return row
         if prefetched:
             continue
         with session.no_autoflush:
-            for row in session.scalars(statement, {"shop": shop_id, "token": token}):
+            for row in session.scalars(statement, {"shop": shop_id, "tokens": [token]}):
                 if getattr(row, column) == token:
                     return row
     return None
 
 
-_ORDER_BY_TOKEN = tuple(
-    (
-        column,
-        select(OrderRow).where(
-            OrderRow.shop_id == bindparam("shop"), getattr(OrderRow, column) == bindparam("token")
-        ),
-    )
-    for column in ("checkout_token", "cart_token")
-)
 _ORDERS_BY_TOKENS = tuple(
     (
         column,

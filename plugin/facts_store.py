@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import Row, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from plugin.models import (
@@ -32,7 +32,7 @@ SUPPRESS_ALL = frozenset({"bounce", "dropped", "spamreport"})
 NOT_SENT = ("failed", "suppressed", "cancelled")
 GUEST_PREFIX = "email:"  # a customer key for a buyer known only by email (a guest)
 # What a transaction remembers in session.info (dropped together by forget_rows):
-ROWS_BY_KEY = "rows_by_key"  # {(model name, shop id, key): row, or None when there is none}
+ROWS_BY_KEY = "rows_by_key"  # {(model name, shop id): {key: row, or None when there is none}}
 ORDER_TOKENS_LOOKED_FOR = "order_tokens_looked_for"  # {(shop id, token)}
 STANDING_ORDERS = "standing_orders"  # {(shop id, customer): [(order id, value, created_at)]}
 EPISODES_BY_KEY = "episodes_by_key"  # {shop id: batch_episodes.Prefetched}
@@ -53,13 +53,20 @@ def _by_key(session: Session, model: type[Any], shop_id: int, column: str, value
     A delivery touches the same customer two or three times, a batch touches it more;
     the memo (kept in the session, so it ends with the transaction) saves those queries.
     """
-    memo = session.info.setdefault(ROWS_BY_KEY, {})
-    key = (model.__name__, shop_id, value)
-    if key not in memo:
-        memo[key] = session.scalar(
+    memo = _memo(session, model.__name__, shop_id)
+    if value not in memo:
+        memo[value] = session.scalar(
             _by_key_statement(model, column), {"shop": shop_id, "key": value}
         )
-    return memo[key]
+    return memo[value]
+
+
+def _memo(session: Session, model_name: str, shop_id: int) -> dict[str, Any]:
+    """The rows of one model and shop that this transaction looked up by key. Kept apart
+    per model and shop: an order event reads all the batch's orders of its shop
+    (``_held_orders``), and sifting them out of every row looked up cost as much as the
+    rest of the order's merge."""
+    return session.info.setdefault(ROWS_BY_KEY, {}).setdefault((model_name, shop_id), {})
 
 
 @functools.cache
@@ -107,9 +114,9 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
             checkouts.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     prefetch_keys(session, shop_id, customers=customers, checkouts=checkouts, orders=orders)
     _prefetch_completing_orders(session, shop_id, checkout_events)
-    memo = session.info[ROWS_BY_KEY]
+    memo = _memo(session, "OrderRow", shop_id)
     for key in orders:  # and as the stored orders name them
-        row = memo.get(("OrderRow", shop_id, key))
+        row = memo.get(key)
         if row is not None and row.customer_external_id:
             buyers.add(row.customer_external_id)
     _prefetch_standing_orders(session, shop_id, buyers)
@@ -122,29 +129,38 @@ def prefetch_keys(
     customers: Iterable[str] = (),
     checkouts: Iterable[str] = (),
     orders: Iterable[str] = (),
+    read_only: bool = False,
 ) -> None:
-    """Load the customers, checkouts and orders with these keys into the memo at once."""
-    memo = session.info.setdefault(ROWS_BY_KEY, {})
+    """Load the customers, checkouts and orders with these keys into the memo at once.
+
+    ``read_only``: as plain rows of their columns, not objects in the session, for a
+    transaction that only reads them (``load_customer`` and its kind read either; a
+    merge into a plain row fails loudly). The due-step stage reads them so: loading them
+    as objects was an eighth of its time.
+    """
     for model, column, keys in (
         (CustomerRow, "external_id", customers),
         (CheckoutRow, "token", checkouts),
         (OrderRow, "external_id", orders),
     ):
-        wanted = sorted({k for k in keys if (model.__name__, shop_id, k) not in memo})
+        memo = _memo(session, model.__name__, shop_id)
+        wanted = sorted({k for k in keys if k not in memo})
+        statement = _by_keys_statement(model, column, read_only)
         for chunk in chunks(wanted):
-            found = {
-                getattr(row, column): row
-                for row in session.scalars(
-                    _by_keys_statement(model, column), {"shop": shop_id, "keys": chunk}
-                )
-            }
+            values = {"shop": shop_id, "keys": chunk}
+            rows = (
+                session.execute(statement, values)
+                if read_only
+                else session.scalars(statement, values)
+            )
+            found = {getattr(row, column): row for row in rows}
             for key in chunk:
-                memo[(model.__name__, shop_id, key)] = found.get(key)
+                memo[key] = found.get(key)
 
 
 @functools.cache
-def _by_keys_statement(model: type[Any], column: str) -> Any:
-    return select(model).where(
+def _by_keys_statement(model: type[Any], column: str, plain: bool = False) -> Any:
+    return select(*model.__table__.c if plain else (model,)).where(
         model.shop_id == bindparam("shop"),
         getattr(model, column).in_(bindparam("keys", expanding=True)),
     )
@@ -155,14 +171,14 @@ def _prefetch_completing_orders(session: Session, shop_id: int, tokens: set[str]
     token) into the memo, and remember the tokens as looked for: a checkout's merge then
     finds its order, or that it has none, among the orders the session holds
     (``_order_completing``) instead of in two queries of its own."""
-    memo = session.info.setdefault(ROWS_BY_KEY, {})
+    memo = _memo(session, "OrderRow", shop_id)
     looked_for = session.info.setdefault(ORDER_TOKENS_LOOKED_FOR, set())
     wanted = sorted(t for t in tokens if (shop_id, t) not in looked_for)
     for chunk in chunks(wanted):
         for _column, statement in _ORDERS_BY_TOKENS:
             for row in session.scalars(statement, {"shop": shop_id, "tokens": chunk}):
                 # an order changed in this batch is this same object (the identity map)
-                memo.setdefault(("OrderRow", shop_id, row.external_id), row)
+                memo.setdefault(row.external_id, row)
         looked_for.update((shop_id, token) for token in chunk)
 
 
@@ -193,15 +209,11 @@ def forget_rows(session: Session) -> None:
 def _held_orders(session: Session, shop_id: int) -> list[OrderRow]:
     """The shop's orders this transaction holds by key: every order it changed or added
     (they all go through the memo), flushed or not."""
-    return [
-        row
-        for (model, shop, _key), row in session.info.get(ROWS_BY_KEY, {}).items()
-        if model == "OrderRow" and shop == shop_id and row is not None
-    ]
+    return [row for row in _memo(session, "OrderRow", shop_id).values() if row is not None]
 
 
 def _remember(session: Session, row: Any, shop_id: int, value: str) -> None:
-    session.info.setdefault(ROWS_BY_KEY, {})[(type(row).__name__, shop_id, value)] = row
+    _memo(session, type(row).__name__, shop_id)[value] = row
 
 
 def _get_or_add(
@@ -604,7 +616,8 @@ def load_checkout(session: Session, shop_id: int, token: str) -> Checkout | None
     )
 
 
-def order_fact(row: OrderRow) -> Order:
+def order_fact(row: OrderRow | Row[Any]) -> Order:
+    """An order's facts, from its object or from a row of its table's columns."""
     return Order(
         id=row.external_id,
         customer_id=row.customer_external_id,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, case, event, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from plugin import facts_store
 from plugin.models import OrderRow, OutboxMessage, Suppression
@@ -55,7 +55,7 @@ def prefetch(session: Session, shop_id: int, customers: Iterable[str]) -> None:
     histories = Histories()
     with session.no_autoflush:
         for chunk in facts_store.chunks(known):
-            orders = session.scalars(
+            orders = session.execute(
                 _NEWEST_ORDERS, {"shop": shop_id, "customers": chunk, "limit": ORDERS_PER_CUSTOMER}
             )
             by_customer: dict[str, list[Order]] = {key: [] for key in chunk}
@@ -139,9 +139,10 @@ _ranked = (
     )
     .subquery()
 )
-_ranked_order = aliased(OrderRow, _ranked)
+# Plain rows, not OrderRow objects: the step stage changes no order, so what the database
+# holds is what the session would; loading them into the session was a tenth of the stage.
 _NEWEST_ORDERS = (
-    select(_ranked_order)
+    select(_ranked)
     .where(_ranked.c.newness <= bindparam("limit"))
     .order_by(_ranked.c.customer_external_id, _ranked.c.newness)
 )

@@ -126,6 +126,7 @@ def _run_batch(
                 customers=keys.customers,
                 checkouts=keys.checkouts,
                 orders=keys.orders,
+                read_only=True,  # a decision changes none of them
             )
             step_histories.prefetch(session, shop_id, keys.customers)
         session.info[OPEN_STEPS] = _open_steps(session, [e.id for e in episodes])

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from plugin import sqlite_ids
 from plugin.models import Base, UTCDateTime
 
 LOCK_WAIT_SECONDS = 30  # how long a SQLite writer waits for another's write lock
@@ -64,7 +65,10 @@ def create_schema(engine: Engine) -> None:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    if engine.dialect.name == "sqlite":
+        sqlite_ids.number_new_rows(sessions)
+    return sessions
 
 
 @contextmanager

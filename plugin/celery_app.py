@@ -86,5 +86,17 @@ def refuse_to_start(sender: Any = None, **_: Any) -> None:
     Services.of(flask_app).dispose()
 
 
+def tune_worker(sender: Any = None, **_: Any) -> None:
+    """A worker started from the command line sets up its garbage collector before its
+    pool forks (plugin.worker.tune_collector): the children inherit it."""
+    from celery.apps.worker import Worker
+
+    from plugin.worker import tune_collector
+
+    if isinstance(sender, Worker) and getattr(sender, "app", None) is app:
+        tune_collector()
+
+
 signals.worker_init.connect(refuse_to_start, weak=False)
+signals.worker_init.connect(tune_worker, weak=False)
 signals.beat_init.connect(refuse_to_start, weak=False)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.state import InstanceState
 from sqlalchemy.sql.schema import Table
@@ -30,9 +30,10 @@ def number_new_rows(sessions: sessionmaker[Session]) -> None:
 
 
 def _number(session: Session, _context: Any, _instances: Any) -> None:
+    """Give the flush's new rows their ids, where a table has more than one of them."""
     by_table: dict[Table, list[InstanceState[Any]]] = {}
     for obj in session.new:
-        state: InstanceState[Any] = obj._sa_instance_state
+        state: InstanceState[Any] = inspect(obj)
         table = _numbered_table(state)
         if table is not None and state.dict.get("id") is None:
             by_table.setdefault(table, []).append(state)

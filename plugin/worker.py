@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -51,6 +52,23 @@ def run_once(services: Services, now: datetime | None = None, sweeps: bool = Tru
     return PassStats(inbox, swept, steps, delivery)
 
 
+# Net new container objects between young collections; CPython's default is 700. A worker
+# makes and drops tens of thousands per batch (rows, events, statements): at the default
+# the collector ran ~11,000 times in a 20,000-customer replay, 6.8% of its time (9.8 s,
+# timed with gc.callbacks, as perf had sampled it); set so, 183 times in 1.0 s.
+COLLECT_EVERY = 10_000
+
+
+def tune_collector() -> None:
+    """Set up the garbage collector for a process that runs the pipeline: collect less
+    often, and leave what start-up made (modules, the app, compiled statements) out of
+    full collections, which otherwise walk all of it each time (``gc.freeze``; before a
+    prefork worker forks, it also keeps those pages shared)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(COLLECT_EVERY, 10, 10)
+
+
 def embedded_worker_wanted(settings: dict[str, Any]) -> bool:
     """With a broker, Celery workers run the pipeline (plugin.tasks): the web process
     only stores and enqueues."""
@@ -70,6 +88,7 @@ class EmbeddedWorker(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        tune_collector()
         last_sweep: datetime | None = None
         while not self.stopping.is_set():
             now = self.services.now()

@@ -108,7 +108,7 @@ def pipeline(store: Path, work: Path) -> dict[str, Any]:
     from plugin.models import Delivery, Episode, OutboxMessage, Shop, Step
     from plugin.services import Services
     from plugin.webhooks import store_delivery
-    from plugin.worker import run_once
+    from plugin.worker import run_once, tune_collector
 
     app = create_app(
         {
@@ -125,6 +125,7 @@ def pipeline(store: Path, work: Path) -> dict[str, Any]:
         session.add(Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings={}))
     with services.sessions() as session:
         shop_id = session.scalar(select(Shop.id))
+    tune_collector()  # as a worker process does
     started = time.perf_counter()
     next_tick: datetime | None = None
     ticks = accepted = 0

@@ -159,8 +159,8 @@ def prefetch_keys(
 
 
 @functools.cache
-def _by_keys_statement(model: type[Any], column: str, plain: bool = False) -> Any:
-    return select(*model.__table__.c if plain else (model,)).where(
+def _by_keys_statement(model: type[Any], column: str, read_only: bool = False) -> Any:
+    return select(*model.__table__.c if read_only else (model,)).where(
         model.shop_id == bindparam("shop"),
         getattr(model, column).in_(bindparam("keys", expanding=True)),
     )

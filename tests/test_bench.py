@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 
@@ -49,8 +50,6 @@ def test_replay_processes_every_delivery_of_the_store(tmp_path):
 
 def decisions(database) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
     """Everything the pipeline decided, in a form two runs can be compared in."""
-    import sqlite3
-
     queries = {
         "episodes": "SELECT id, workflow, subject, customer_external_id, state, exit_reason,"
         " enrolled_at, anchor_at, ended_at, converted_at FROM episodes ORDER BY id",
@@ -85,6 +84,30 @@ def test_replay_decides_alike_in_batches_and_one_at_a_time(tmp_path, monkeypatch
     second = decisions(tmp_path / "alone" / "pipeline.sqlite3")
     for table in first:
         assert first[table] == second[table], table
+
+
+def test_replay_with_its_intake_in_a_process_decides_as_in_one_process(tmp_path):
+    """The intake stores the next hour's deliveries in its own process while the worker
+    runs the hour's due steps; each inbox pass must still see exactly what arrived before
+    it: the same deliveries, in the same order, and the same decisions."""
+    replay.write_store(tmp_path / "store", customers=60, days=12, seed=5)
+    (tmp_path / "apart").mkdir()
+    (tmp_path / "in_turn").mkdir()
+    apart = replay.pipeline(tmp_path / "store", tmp_path / "apart")
+    in_turn = replay.pipeline(tmp_path / "store", tmp_path / "in_turn", intake_process=False)
+    assert apart["outbox"] > 0 and apart["steps_decided"] > 0
+    for count in ("accepted", "ticks", "deliveries", "episodes", "steps_decided", "outbox"):
+        assert apart[count] == in_turn[count], count
+    first = decisions(tmp_path / "apart" / "pipeline.sqlite3")
+    second = decisions(tmp_path / "in_turn" / "pipeline.sqlite3")
+    for table in first:
+        assert first[table] == second[table], table
+    arrivals = "SELECT id, delivery_id, received_at, processed_at FROM deliveries ORDER BY id"
+    with (
+        sqlite3.connect(tmp_path / "apart" / "pipeline.sqlite3") as a,
+        sqlite3.connect(tmp_path / "in_turn" / "pipeline.sqlite3") as b,
+    ):
+        assert a.execute(arrivals).fetchall() == b.execute(arrivals).fetchall()
 
 
 def test_parts_run_as_their_own_processes_and_summarize(tmp_path):

@@ -8,19 +8,23 @@ Measured, each in its own process: the baseline parses every delivery's JSON and
 bulk-inserts the raw deliveries into a fresh SQLite file; the pipeline verifies each
 delivery's HMAC and stores it durably (what ``POST /webhooks/shopify`` does after reading
 the body), and on the simulated clock processes the inbox into facts and enrollments,
-runs the sweeps daily and the due steps hourly, and writes the outbox.
+runs the sweeps daily and the due steps hourly, and writes the outbox. Its intake runs in
+a second process, as a web server's would (see ``pipeline``).
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import multiprocessing
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -28,7 +32,11 @@ from connectors import shopify
 from plugin.bench.measure import peak_rss_mb
 from plugin.demo.history import generate_history
 
+if TYPE_CHECKING:
+    from plugin.services import Services
+
 COHORT = 2000
+CHUNK = 1000  # deliveries the intake checks and parses before storing them
 SHOP = "bench.myshopify.com"
 SECRET = "bench-webhook-secret"
 TICK = timedelta(hours=1)
@@ -102,63 +110,29 @@ def _insert(db: sqlite3.Connection, batch: list[tuple[str, str, bytes]]) -> int:
     return count
 
 
-def pipeline(store: Path, work: Path) -> dict[str, Any]:
-    """Replay the store through intake, facts, enrollment, due steps and the outbox."""
-    from plugin import create_app
-    from plugin.models import Delivery, Episode, OutboxMessage, Shop, Step
-    from plugin.services import Services
-    from plugin.webhooks import store_delivery
-    from plugin.worker import run_once, tune_collector
+def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, Any]:
+    """Replay the store through intake, facts, enrollment, due steps and the outbox.
 
-    app = create_app(
-        {
-            "DATABASE_URL": f"sqlite:///{(work / 'pipeline.sqlite3').resolve()}",
-            "SENDGRID_API_KEY": None,
-            "SECRET_KEY": "bench-secret-key",
-            "EMBEDDED_WORKER": False,
-        }
-    )
-    services = Services.of(app)
-    clock = _Clock()
-    services.clock = clock
+    As deployed, the intake runs in a process of its own (the web server's) beside the
+    worker's: while the worker runs an hour's sweeps and due steps, the intake stores the
+    next hour's deliveries. It is let go on only once the worker's inbox pass for the hour
+    is done, so every pass processes exactly the deliveries that arrived before it, as
+    when one process does both in turn (``intake_process=False``; a test holds the two
+    alike).
+    """
+    from plugin.models import Delivery, Episode, OutboxMessage, Shop, Step
+    from plugin.worker import tune_collector
+
+    database_url = f"sqlite:///{(work / 'pipeline.sqlite3').resolve()}"
+    services, clock = _services(database_url)
     with services.sessions() as session, session.begin():
         session.add(Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings={}))
-    with services.sessions() as session:
-        shop_id = session.scalar(select(Shop.id))
     tune_collector()  # as a worker process does
     started = time.perf_counter()
-    next_tick: datetime | None = None
-    ticks = accepted = 0
-    last: datetime | None = None
-    for at_text, topic, webhook_id, body in read_store(store):
-        at = datetime.fromisoformat(at_text)
-        if next_tick is None:
-            next_tick = at
-        while next_tick <= at:
-            clock.now = next_tick
-            run_once(services, next_tick, sweeps=ticks % SWEEP_EVERY == 0)
-            ticks += 1
-            next_tick += TICK
-        clock.now = last = at
-        headers = {"X-Shopify-Hmac-Sha256": shopify.sign(body, SECRET)}  # as Shopify signs
-        if not shopify.verify(headers, body, SECRET):
-            raise AssertionError("signature check failed")
-        json.loads(body)
-        store_delivery(
-            services,
-            shop_id=shop_id,
-            source="shopify",
-            delivery_id=webhook_id,
-            topic=topic,
-            body=body,
-        )
-        accepted += 1
-    assert last is not None and next_tick is not None
-    for _ in range(24):  # a last day: everything in the inbox processed, the next steps run
-        clock.now = next_tick
-        run_once(services, next_tick, sweeps=ticks % SWEEP_EVERY == 0)
-        ticks += 1
-        next_tick += TICK
+    if intake_process:
+        intake = _run_beside_intake_process(store, database_url, services, clock)
+    else:
+        intake = _run_with_intake_in_turn(store, services, clock)
     seconds = time.perf_counter() - started
     with services.sessions() as session:
         counts = {
@@ -172,12 +146,177 @@ def pipeline(store: Path, work: Path) -> dict[str, Any]:
         }
     services.engine.dispose()
     return {
-        "accepted": accepted,
-        "ticks": ticks,
+        "accepted": intake["accepted"],
+        "ticks": intake["ticks"],
+        # the worker idle until the intake had stored what arrived before its next pass
+        "waited_for_intake_seconds": intake.get("waited_for_intake_seconds", 0.0),
         "seconds": seconds,
-        "peak_rss_mb": peak_rss_mb(),
+        # both processes, as they run side by side
+        "peak_rss_mb": peak_rss_mb() + intake["peak_rss_mb"],
+        "worker_peak_rss_mb": peak_rss_mb(),
         **counts,
     }
+
+
+def _services(database_url: str) -> tuple[Services, _Clock]:
+    """The app's services on the replay's database, on a simulated clock."""
+    from plugin import create_app
+    from plugin.services import Services
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SENDGRID_API_KEY": None,
+            "SECRET_KEY": "bench-secret-key",
+            "EMBEDDED_WORKER": False,
+        }
+    )
+    services = Services.of(app)
+    clock = _Clock()
+    services.clock = clock
+    return services, clock
+
+
+class _Intake:
+    """The store's deliveries taken in as ``POST /webhooks/shopify`` takes them: signature
+    checked (signed first, as Shopify signs), body parsed, stored durably at its arrival."""
+
+    def __init__(self, store: Path, services: Services, clock: _Clock):
+        from plugin.models import Shop
+
+        self.services, self.clock = services, clock
+        with services.sessions() as session:
+            self.shop_id = session.scalar(select(Shop.id).where(Shop.domain == SHOP))
+        self.deliveries = read_store(store)
+        self.waiting = self._next()
+        self.first_arrival = self.waiting[0] if self.waiting else None
+        self.accepted = 0
+
+    def _next(self) -> tuple[datetime, str, str, bytes] | None:
+        record = next(self.deliveries, None)
+        if record is None:
+            return None
+        at_text, topic, webhook_id, body = record
+        return datetime.fromisoformat(at_text), topic, webhook_id, body
+
+    def store_before(self, until: datetime) -> bool:
+        """Store every delivery that arrived before ``until``; True if more remain.
+
+        A chunk is checked and parsed before any of it is stored: beside the worker, only
+        the inserts wait for SQLite's write lock, which the worker holds while it decides.
+        """
+        from plugin.webhooks import store_delivery
+
+        while self.waiting is not None and self.waiting[0] < until:
+            chunk = []
+            while self.waiting is not None and self.waiting[0] < until and len(chunk) < CHUNK:
+                body = self.waiting[3]
+                headers = {"X-Shopify-Hmac-Sha256": shopify.sign(body, SECRET)}
+                if not shopify.verify(headers, body, SECRET):
+                    raise AssertionError("signature check failed")
+                json.loads(body)
+                chunk.append(self.waiting)
+                self.waiting = self._next()
+            for at, topic, webhook_id, body in chunk:
+                self.clock.now = at
+                store_delivery(
+                    self.services,
+                    shop_id=self.shop_id,
+                    source="shopify",
+                    delivery_id=webhook_id,
+                    topic=topic,
+                    body=body,
+                )
+            self.accepted += len(chunk)
+        return self.waiting is not None
+
+
+def _run_ticks(
+    services: Services,
+    clock: _Clock,
+    first: datetime | None,
+    stored_before: Callable[[datetime], bool],
+    let_store_before: Callable[[datetime], None],
+) -> int:
+    """Run the worker hourly from the first arrival: each pass once every delivery that
+    arrived before it is stored, then a last day, for what is still due. Return the count
+    of passes."""
+    from plugin.worker import run_once
+
+    ticks = 0
+    tick = first
+    while tick is not None and stored_before(tick):
+        clock.now = tick
+        run_once(
+            services,
+            tick,
+            sweeps=ticks % SWEEP_EVERY == 0,
+            inbox_done=partial(let_store_before, tick + TICK),
+        )
+        ticks += 1
+        tick += TICK
+    for _ in range(24 if tick is not None else 0):
+        clock.now = tick
+        run_once(services, tick, sweeps=ticks % SWEEP_EVERY == 0)
+        ticks += 1
+        tick += TICK
+    return ticks
+
+
+def _run_with_intake_in_turn(store: Path, services: Services, clock: _Clock) -> dict[str, Any]:
+    intake = _Intake(store, services, clock)
+    ticks = _run_ticks(
+        services, clock, intake.first_arrival, intake.store_before, lambda _until: None
+    )
+    return {"accepted": intake.accepted, "ticks": ticks, "peak_rss_mb": 0.0}
+
+
+def _run_beside_intake_process(
+    store: Path, database_url: str, services: Services, clock: _Clock
+) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a server's
+    pipe, child_end = context.Pipe()
+    process = context.Process(
+        target=_intake_process, args=(store, database_url, child_end), name="replay-intake"
+    )
+    process.start()
+    child_end.close()  # the child's alone: its end closes when it exits, however it exits
+
+    waited = 0.0
+
+    def answer() -> Any:
+        nonlocal waited
+        started = time.perf_counter()
+        try:
+            return pipe.recv()
+        except EOFError:
+            process.join()
+            raise RuntimeError(f"the intake process exited ({process.exitcode})") from None
+        finally:
+            waited += time.perf_counter() - started
+
+    first = answer()
+    if first is not None:
+        pipe.send(first)  # nothing arrived before the first arrival: it answers at once
+    ticks = _run_ticks(
+        services, clock, first, lambda _tick: answer(), lambda until: pipe.send(until)
+    )
+    pipe.send(None)
+    result = answer()
+    process.join()
+    return {**result, "ticks": ticks, "waited_for_intake_seconds": waited}
+
+
+def _intake_process(store: Path, database_url: str, pipe: Connection) -> None:
+    """The intake's side: store what arrived before each time the worker sends, answer
+    whether more remain; at None, answer with its totals."""
+    services, clock = _services(database_url)
+    intake = _Intake(store, services, clock)
+    pipe.send(intake.first_arrival)
+    while (until := pipe.recv()) is not None:
+        pipe.send(intake.store_before(until))
+    pipe.send({"accepted": intake.accepted, "peak_rss_mb": peak_rss_mb()})
+    services.engine.dispose()
 
 
 class _Clock:

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from plugin import create_app
 from plugin.models import Shop
 from plugin.services import Services
+from tests.scale_services import release_held
 
 SHOP = "test-shop.myshopify.com"
 SHOP_SECRET = "test-webhook-secret"
@@ -37,6 +38,14 @@ def database_url_for_test(tmp_path: Path) -> str:
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     return url
+
+
+@pytest.fixture(autouse=True)
+def _release_shared_services():
+    """Let another test run on this machine have the Redis databases and PostgreSQL
+    databases this test held (tests.scale_services.hold)."""
+    yield
+    release_held()
 
 
 class Clock:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+from pathlib import Path
+from typing import IO
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,8 +23,30 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+# Locks on the shared services' resources this test process holds, released after each test
+# (conftest): two test runs on one machine at once (CI beside an engineer's run) would
+# otherwise empty each other's Redis database or reset each other's schema mid-test.
+_held: dict[str, IO[str]] = {}
+
+
+def hold(resource: str) -> None:
+    """Wait until no other process on this machine uses ``resource``, then keep it until the
+    test ends."""
+    if resource in _held:
+        return
+    handle = (Path(tempfile.gettempdir()) / f"nudge-tests-{resource}.lock").open("w")
+    fcntl.flock(handle, fcntl.LOCK_EX)  # blocks while another run's test holds it
+    _held[resource] = handle
+
+
+def release_held() -> None:
+    while _held:
+        _held.popitem()[1].close()  # closing the file drops its lock
+
+
 def redis_url(db: int) -> str:
     """A dedicated Redis database, emptied: other tests and engineers use other numbers."""
+    hold(f"redis-{db}")
     try:
         import redis
     except ImportError:
@@ -37,6 +63,7 @@ def redis_url(db: int) -> str:
 
 def postgres_database(name: str) -> str:
     """A database of our own on the local PostgreSQL, created if missing, schema emptied."""
+    hold(f"postgres-{name}")
     admin = create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

@@ -45,6 +45,31 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
+    # On SQLite, each conversion is one function, not this type's step composed with
+    # SQLite's DATETIME step: every stored or compared datetime goes through these, and the
+    # composed pair (with the DATETIME bind's %-formatting) was ~4.5% of a large replay.
+    # The text is the same as DATETIME's ("2026-03-02 12:00:00.000000"), which SQL
+    # comparisons depend on; tests/test_models_datetime.py holds the two to it.
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        bind = self.process_bind_param
+
+        def to_sqlite_text(value: datetime | None) -> str | None:
+            naive = bind(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
+
+        return to_sqlite_text
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def from_sqlite_text(value: str | None) -> datetime | None:
+            return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+        return from_sqlite_text
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -352,13 +352,34 @@ def end_episode(session: Session, episode: Episode, state: str, reason: str, now
         # On the session's connection: no flush first. Of these rows the session holds at
         # most steps a batch claimed (running in the database, so not matched) or moved
         # (due_at only, which the next flush writes alone).
-        session.connection().execute(
-            _CANCEL_PENDING, {"episode": episode.id, "now": now, "why": reason}
-        )
+        cancel = {"episode": episode.id, "now": now, "why": reason}
+        held_back = session.info.get(CANCELS_HELD_BACK)
+        if held_back is not None:
+            held_back.append(cancel)
+        else:
+            session.connection().execute(_CANCEL_PENDING, cancel)
         return
     for step in unflushed:  # enrolled in this transaction: its steps are only in the session
         if step.state == "pending":
             step.state, step.decided_at, step.reason = "cancelled", now, reason
+
+
+# In session.info, a list: a transaction that reads no step until it ends (the due-step
+# stage) holds its episodes' cancellations back, to send them in one statement
+# (cancel_held_back) instead of one each.
+CANCELS_HELD_BACK = "cancels_held_back"
+
+
+def hold_cancels_back(session: Session) -> None:
+    session.info[CANCELS_HELD_BACK] = []
+
+
+def cancel_held_back(session: Session) -> None:
+    """Cancel the pending steps of the episodes that ended since hold_cancels_back (one
+    executemany), before the transaction's flush: as if each had gone when it ended."""
+    held_back = session.info.pop(CANCELS_HELD_BACK)
+    if held_back:
+        session.connection().execute(_CANCEL_PENDING, held_back)
 
 
 # Built once: it runs for every episode that ends.

@@ -19,7 +19,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin import facts_store, step_histories
 from plugin.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
-from plugin.enrollment import end_episode
+from plugin.enrollment import cancel_held_back, end_episode, hold_cancels_back
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
 from plugin.outbox import Sender, write_actions
@@ -133,11 +133,15 @@ def _run_batch(
         # The decisions are written when the batch commits, in one flush: what a decision
         # reads does not change within the batch, except the emails it queued (which
         # facts_store.last_email_at counts from the session) and the steps it decided
-        # (which _finish reads from the session).
+        # (which _finish reads from the session). No decision reads the steps table, so
+        # the pending steps of the episodes that end are cancelled once, before the flush
+        # (their steps claimed here read 'running' there until it, and are not matched).
+        hold_cancels_back(session)
         with session.no_autoflush:
             for step in steps:
                 outcome = decide_step(session, services, step, now)
                 _count(stats, outcome, step.reason)
+        cancel_held_back(session)
         del episodes, shops  # held until every step is decided (see above)
     return True
 

@@ -29,12 +29,17 @@ def unavailable(reason: str) -> None:
 _held: dict[str, IO[str]] = {}
 
 
+def lock_path(resource: str) -> Path:
+    """The file whose lock stands for ``resource``, the same for every test run here."""
+    return Path(tempfile.gettempdir()) / f"nudge-tests-{resource}.lock"
+
+
 def hold(resource: str) -> None:
     """Wait until no other process on this machine uses ``resource``, then keep it until the
     test ends."""
     if resource in _held:
         return
-    handle = (Path(tempfile.gettempdir()) / f"nudge-tests-{resource}.lock").open("w")
+    handle = lock_path(resource).open("w")
     fcntl.flock(handle, fcntl.LOCK_EX)  # blocks while another run's test holds it
     _held[resource] = handle
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from tests.scale_services import hold, release_held
+from tests.scale_services import hold, lock_path, release_held
 
 # What another test run's process does to take a resource, without waiting for it.
 TRY_TO_TAKE = """
@@ -18,9 +16,10 @@ with open(sys.argv[1], "w") as handle:
 
 
 def _another_run_may_take(resource: str) -> bool:
-    lock = Path(tempfile.gettempdir()) / f"nudge-tests-{resource}.lock"
     probe = subprocess.run(
-        [sys.executable, "-c", TRY_TO_TAKE, str(lock)], capture_output=True, text=True
+        [sys.executable, "-c", TRY_TO_TAKE, str(lock_path(resource))],
+        capture_output=True,
+        text=True,
     )
     assert probe.returncode == 0 or "BlockingIOError" in probe.stderr, probe.stderr
     return probe.returncode == 0

@@ -47,6 +47,22 @@ def test_a_column_the_caller_would_leave_to_a_default_is_refused_up_front(servic
         DirectInsert(services.intake_engine, Delivery.__table__, without_attempts)
 
 
+@pytest.mark.parametrize("sqlite_waits", [True, False])
+def test_every_sqlite_connection_is_set_up_alike(tmp_path: Path, sqlite_waits: bool):
+    engine = make_engine(f"sqlite:///{tmp_path / 'set-up.sqlite3'}", sqlite_waits=sqlite_waits)
+    connection = engine.raw_connection()
+    try:
+        pragma = lambda name: connection.cursor().execute(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
+        assert pragma("journal_mode") == "wal"
+        assert pragma("synchronous") == 1  # NORMAL: WAL commits do not wait for the disk
+        assert pragma("foreign_keys") == 1
+        assert pragma("temp_store") == 2  # MEMORY: statement journals are not files
+        assert pragma("wal_autocheckpoint") == (1000 if sqlite_waits else 10_000)
+    finally:
+        connection.close()
+        engine.dispose()
+
+
 def test_a_locked_sqlite_database_is_waited_for_not_refused(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'locked.sqlite3'}"
     waiting = make_engine(url)

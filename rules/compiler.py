@@ -8,16 +8,23 @@ A property-based test holds the two to the same answers.
 
 Two forms come out of one tree. The traced form (closures) records every condition it
 checks, to explain a decision. The fast form is Python source generated for the tree and
-compiled once: variables are read from the per-fact cache inline, booleans are compared
-by identity, and numbers far from the threshold are settled with float arithmetic — only a
-value within 0.001 of it goes through business-rules' exact Decimal comparison, so the
-answers are the same.
+compiled once: a variable whose body is one expression is inlined (recomputing it costs
+less than the call and the cache), the others are read from the per-fact cache inline;
+booleans are compared by identity, ints against an int threshold with Python's own
+operators (exact, as business-rules' epsilon is below 1), and numbers far from the
+threshold are settled with float arithmetic — only a value within 0.001 of it goes
+through business-rules' exact Decimal comparison, so the answers are the same.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
+import functools
+import inspect
 import operator as op
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -219,6 +226,17 @@ _COMPILERS: dict[str, Callable[[str, Any], Compiled]] = {
 
 # --- the fast form: generated source ---------------------------------------------------
 
+# a numeric comparison of two ints, in Python's words
+_INT_OPERATORS = {
+    "equal_to": "==",
+    "greater_than": ">",
+    "greater_than_or_equal_to": ">=",
+    "less_than": "<",
+    "less_than_or_equal_to": "<=",
+}
+# a variable's declared return type (a string: rules.variables postpones annotations);
+# any other, or none, is taken to be a Decimal (money)
+_RETURNS: dict[Any, type] = {"float": float, "int": int, float: float, int: int}
 FAST_RANGE = 1e9  # floats below this have ulps far under the margin
 MARGIN = 1e-3  # further than this from the threshold, float arithmetic cannot be wrong
 
@@ -265,8 +283,15 @@ def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
         cast, compare = _COMPILERS[field_type](operator_name, value)
         exact = constant(lambda actual: compare(cast(actual)))
         # the variable's own function, unwrapped: the generated code keeps the cache itself
-        function = constant(getattr(FactVariables, name).__wrapped__)
-        read = [f"if {name!r} in c: x = c[{name!r}]", f"else: x = c[{name!r}] = {function}(v)"]
+        function = getattr(FactVariables, name).__wrapped__
+        inlined = _inlined(function)
+        if inlined is not None:
+            read = [f"x = {inlined}"]
+        else:
+            read = [
+                f"if {name!r} in c: x = c[{name!r}]",
+                f"else: x = c[{name!r}] = {constant(function)}(v)",
+            ]
         if field_type == "boolean":
             wanted = operator_name == "is_true"
             return [
@@ -283,34 +308,27 @@ def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
             f"    d = x - {float(value)!r}",
             f"    r = {above} if d > {MARGIN} else {below} if d < {-MARGIN} else {exact}(x)",
         ]
-        branches: list[tuple[str, list[str]]] = []
-        if _fast_threshold(value):  # floats first: most numeric variables are days or hours
-            branches.append((f"t is float and {in_range}", by_margin))
-        if type(value) is int:  # int minus int is exact: only 0 is within epsilon
-            branches.append(
-                (
-                    "t is int",
-                    [
-                        f"    d = x - {value!r}",
-                        f"    r = {above} if d > 0 else {below} if d < 0 else {at}",
-                    ],
-                )
-            )
+        branches: dict[type, tuple[str, list[str]]] = {}
+        if _fast_threshold(value):
+            branches[float] = (f"t is float and {in_range}", by_margin)
+        if type(value) is int:  # int against int is exact: only equal is within epsilon
+            branches[int] = ("t is int", [f"    r = x {_INT_OPERATORS[operator_name]} {value!r}"])
         elif _fast_threshold(value):
-            branches.append((f"t is int and {in_range}", by_margin))
+            branches[int] = (f"t is int and {in_range}", by_margin)
         # Decimals: the same subtraction business-rules makes, then its epsilon tests
         threshold = constant(_to_decimal(value))
-        branches.append(
-            (
-                "t is Decimal",
-                [
-                    f"    d = x - {threshold}",
-                    f"    r = {above} if d > EPSILON else {below} if -d > EPSILON else {at}",
-                ],
-            )
+        branches[Decimal] = (
+            "t is Decimal",
+            [
+                f"    d = x - {threshold}",
+                f"    r = {above} if d > EPSILON else {below} if -d > EPSILON else {at}",
+            ],
         )
+        # the tests exclude each other: the type the variable is declared to return first
+        expected = _RETURNS.get(function.__annotations__.get("return"), Decimal)
+        ordered = sorted(branches.items(), key=lambda branch: branch[0] is not expected)
         lines = [*read, "t = type(x)"]
-        for n, (test, body_lines) in enumerate(branches):
+        for n, (_type, (test, body_lines)) in enumerate(ordered):
             lines += [f"{'elif' if n else 'if'} {test}:", *body_lines]
         return [*lines, "else:", f"    r = {exact}(x)"]
 
@@ -324,6 +342,44 @@ def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
     )
     exec(compile(source, "<conditions>", "exec"), namespace)  # our own generated source
     return namespace["conditions"]  # type: ignore[no-any-return]
+
+
+# builtins an inlined expression may call: each costs about as much as reading the cache
+_CHEAP_BUILTINS = {"bool", "list", "len", "float", "int", "str"}
+
+
+@functools.cache
+def _inlined(function: Callable[..., Any]) -> str | None:
+    """The expression of a variable whose body is ``return <expression>``, reading only
+    ``self`` and calling only a few builtins (reads, tests and logic: cheaper to recompute
+    in each step than to cache), as source reading ``v`` for ``self``; None for any other
+    body, or when the source cannot be had (the variable is then called, as before)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    definition = tree.body[0]
+    if not isinstance(definition, ast.FunctionDef):
+        return None
+    body = definition.body
+    if ast.get_docstring(definition) is not None:
+        body = body[1:]
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+        return None
+    expression = body[0].value
+    for node in ast.walk(expression):
+        if isinstance(node, ast.Lambda | ast.NamedExpr | ast.comprehension):
+            return None  # names bound inside the expression
+        if isinstance(node, ast.Call) and not (
+            isinstance(node.func, ast.Name) and node.func.id in _CHEAP_BUILTINS
+        ):
+            return None  # may loop: computed once per fact set, through the cache
+        if isinstance(node, ast.Name):
+            if node.id == "self":
+                node.id = "v"
+            elif node.id in function.__globals__ or not hasattr(builtins, node.id):
+                return None  # a module's name: the generated code's namespace has none
+    return f"({ast.unparse(expression)})"
 
 
 def _indent(lines: list[str]) -> str:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rules.actions import WorkflowActions
 from rules.catalog import operator_inputs, variable_types
-from rules.compiler import compile_conditions
+from rules.compiler import _inlined, compile_conditions
 from rules.definitions import parse_workflow
 from rules.evaluation import evaluate_step
 from rules.facts import Checkout, Customer, FactSet, LineItem, Order
@@ -305,3 +305,35 @@ def test_generated_numeric_comparisons_match_business_rules_at_every_edge():
                     assert fast == expected, condition
                     checked += 1
     assert checked > 300
+
+
+INLINED = {
+    name: inlined
+    for name in sorted(TYPES)
+    if (inlined := _inlined(getattr(FactVariables, name).__wrapped__)) is not None
+}
+
+
+def test_one_expression_variables_are_inlined_and_the_rest_read_through_the_cache():
+    assert {"accepts_marketing", "order_cancelled", "checkout_value"} <= set(INLINED)
+    assert "checkout_product_ids" not in INLINED  # calls a module's function, which loops
+    assert "orders_since_subject" not in INLINED  # loops: called once, then cached
+    assert "checkout_completed" not in INLINED  # an assignment before its return
+    facts = FactSet(now=NOW, customer=Customer(id="1", accepts_marketing=True))
+    variables = FactVariables(facts)
+    both = {
+        "all": [
+            {"name": "accepts_marketing", "operator": "is_true", "value": True},
+            {"name": "orders_since_subject", "operator": "equal_to", "value": 0},
+        ]
+    }
+    assert compile_conditions(both)(variables) is True
+    assert variables._cache == {"orders_since_subject": 0}
+
+
+@settings(max_examples=300, deadline=None)
+@given(fact_set=fact_sets)
+def test_an_inlined_expression_gives_what_its_variable_returns(fact_set: FactSet):
+    for name, expression in INLINED.items():
+        inlined = eval(expression, {}, {"v": FactVariables(fact_set)})  # noqa: S307
+        assert inlined == getattr(FactVariables(fact_set), name)(), name

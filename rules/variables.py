@@ -3,7 +3,9 @@
 business-rules has no date type, so time is expressed as numbers (hours/days since...)
 computed from ``facts.now``. When a fact is unknown, a variable returns a value chosen
 so that the usual condition on it fails safe (no message rather than a wrong one); each
-such value is named below. Each variable is computed at most once per evaluation.
+such value is named below. Each variable is computed at most once per evaluation, except
+the one-expression ones, which compiled conditions recompute inline where they are used
+(cheaper than the cache: rules.compiler).
 """
 
 from __future__ import annotations

@@ -234,9 +234,9 @@ _INT_OPERATORS = {
     "less_than": "<",
     "less_than_or_equal_to": "<=",
 }
-# a variable's declared return type (a string: rules.variables postpones annotations);
-# any other, or none, is taken to be a Decimal (money)
-_RETURNS: dict[Any, type] = {"float": float, "int": int, float: float, int: int}
+# a variable's declared return type, as rules.variables writes it (its annotations are
+# postponed, so strings); any other, or none, is taken to be a Decimal (money)
+_RETURNS: dict[str, type] = {"float": float, "int": int}
 FAST_RANGE = 1e9  # floats below this have ulps far under the margin
 MARGIN = 1e-3  # further than this from the threshold, float arithmetic cannot be wrong
 
@@ -353,7 +353,7 @@ def _inlined(function: Callable[..., Any]) -> str | None:
     """The expression of a variable whose body is ``return <expression>``, reading only
     ``self`` and calling only a few builtins (reads, tests and logic: cheaper to recompute
     in each step than to cache), as source reading ``v`` for ``self``; None for any other
-    body, or when the source cannot be had (the variable is then called, as before)."""
+    body, or when the source cannot be had (the variable is then called through the cache)."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     except (OSError, TypeError, SyntaxError):

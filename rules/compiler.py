@@ -14,6 +14,13 @@ booleans are compared by identity, ints against an int threshold with Python's o
 operators (exact, as business-rules' epsilon is below 1), and numbers far from the
 threshold are settled with float arithmetic — only a value within 0.001 of it goes
 through business-rules' exact Decimal comparison, so the answers are the same.
+
+The fast form also decides each group's cheap members first (inlined expressions, then
+cached reads, then loops over the order history), where business-rules goes in the
+order written. The answer is the same: every variable is pure and total — it never
+raises and always returns a value its type accepts (a property test holds it to that) —
+so an all/any group's answer does not depend on the order its members are asked in. The
+traced form keeps the order written, so explanations read as the merchant wrote the rule.
 """
 
 from __future__ import annotations
@@ -262,7 +269,7 @@ def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
     def body(node: dict[str, Any]) -> list[str]:
         [(kind, members)] = node.items()
         lines: list[str] = []
-        for member in members:
+        for member in sorted(members, key=_cost):  # cheapest first; ties keep their order
             if list(member) in (["all"], ["any"]):
                 lines.append(f"r = {group(member)}(v, c)")
             else:
@@ -380,6 +387,52 @@ def _inlined(function: Callable[..., Any]) -> str | None:
             elif node.id in function.__globals__ or not hasattr(builtins, node.id):
                 return None  # a module's name: the generated code's namespace has none
     return f"({ast.unparse(expression)})"
+
+
+# what a condition costs to decide, by its variable: recomputed inline, read or computed
+# once through the cache, or computed by a loop over the order history (or unknown)
+INLINE, CACHED, LOOPS = 0, 1, 2
+
+
+def _cost(node: dict[str, Any]) -> int:
+    """A condition's cost, to decide a group's cheap members first: a group costs what all
+    its members cost, the worst case of deciding it."""
+    if list(node) in (["all"], ["any"]):
+        return sum(_cost(member) for member in next(iter(node.values())))
+    from rules.variables import FactVariables
+
+    function = getattr(FactVariables, node["name"]).__wrapped__
+    if _inlined(function) is not None:
+        return INLINE
+    return LOOPS if _loops(function, FactVariables) else CACHED
+
+
+@functools.cache
+def _loops(function: Callable[..., Any], owner: type) -> bool:
+    """Whether a variable may loop: its body, or a helper it calls (one of ``owner``'s methods
+    or a function of its module), has a loop or a comprehension; True when the source cannot
+    be read."""
+    try:
+        [definition] = ast.parse(textwrap.dedent(inspect.getsource(function))).body
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return True
+    body = ast.Module(getattr(definition, "body", [definition]), [])  # not its decorators
+    for node in ast.walk(body):
+        if isinstance(node, ast.For | ast.While | ast.comprehension):
+            return True
+        if not isinstance(node, ast.Call):
+            continue
+        called = node.func
+        helper: Any = None
+        if isinstance(called, ast.Attribute) and isinstance(called.value, ast.Name):
+            if called.value.id == "self":
+                helper = getattr(owner, called.attr, None)
+        elif isinstance(called, ast.Name):
+            helper = function.__globals__.get(called.id)
+        helper = getattr(helper, "__wrapped__", helper)
+        if inspect.isfunction(helper) and helper is not function and _loops(helper, owner):
+            return True
+    return False
 
 
 def _indent(lines: list[str]) -> str:

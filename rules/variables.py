@@ -6,6 +6,10 @@ so that the usual condition on it fails safe (no message rather than a wrong one
 such value is named below. Each variable is computed at most once per evaluation, except
 the one-expression ones, which compiled conditions recompute inline where they are used
 (cheaper than the cache: rules.compiler).
+
+Every variable is pure and total: it reads only the FactSet, never raises on one, and
+returns a value of its type. Compiled conditions rely on that to ask a group's cheap
+members first (rules.compiler); a test holds each variable to it on random facts.
 """
 
 from __future__ import annotations

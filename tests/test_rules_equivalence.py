@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rules.actions import WorkflowActions
 from rules.catalog import operator_inputs, variable_types
-from rules.compiler import _inlined, compile_conditions
+from rules.compiler import CACHED, INLINE, LOOPS, _cost, _inlined, compile_conditions
 from rules.definitions import parse_workflow
 from rules.evaluation import evaluate_step
 from rules.facts import Checkout, Customer, FactSet, LineItem, Order
@@ -337,3 +337,48 @@ def test_an_inlined_expression_gives_what_its_variable_returns(fact_set: FactSet
     for name, expression in INLINED.items():
         inlined = eval(expression, {}, {"v": FactVariables(fact_set)})  # noqa: S307
         assert inlined == getattr(FactVariables(fact_set), name)(), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(fact_set=fact_sets)
+def test_every_variable_is_total_so_a_group_may_ask_its_members_in_any_order(
+    fact_set: FactSet,
+):
+    # What lets the fast form decide a group's cheap members first: no variable raises, and
+    # business-rules' own type accepts each value (its cast is where a leaf could raise).
+    for name in TYPES:
+        variable = getattr(FactVariables(fact_set), name)
+        variable.field_type(variable())
+
+
+def test_a_group_decides_its_cheap_members_first():
+    assert _cost({"name": "accepts_marketing"}) == INLINE
+    assert _cost({"name": "days_since_last_engagement"}) == CACHED  # one subtraction
+    assert _cost({"name": "orders_since_subject"}) == LOOPS
+    assert _cost({"name": "days_since_last_order"}) == LOOPS  # through a helper that loops
+    loop_first = {
+        "all": [
+            {"name": "orders_since_subject", "operator": "equal_to", "value": 0},
+            {"name": "days_since_last_engagement", "operator": "greater_than", "value": 14},
+            {"name": "accepts_marketing", "operator": "is_true", "value": True},
+        ]
+    }
+    order = Order(id="o1", created_at=NOW - timedelta(days=1))
+    no_consent = FactSet(
+        now=NOW, customer=Customer(id="1", accepts_marketing=False), orders=(order,)
+    )
+    variables = FactVariables(no_consent)
+    assert compile_conditions(loop_first)(variables) is False
+    assert variables._cache == {}, "consent failed first: nothing else was computed"
+    consent = FactSet(now=NOW, customer=Customer(id="1", accepts_marketing=True), orders=(order,))
+    variables = FactVariables(consent)
+    assert compile_conditions(loop_first)(variables) is True
+    assert list(variables._cache) == ["days_since_last_engagement", "orders_since_subject"]
+    # the explanation keeps the order the merchant wrote
+    trace: list[Any] = []
+    compile_conditions(loop_first)(FactVariables(no_consent), trace)
+    assert [check.name for check in trace] == [
+        "orders_since_subject",
+        "days_since_last_engagement",
+        "accepts_marketing",
+    ]

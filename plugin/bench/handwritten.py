@@ -1,8 +1,9 @@
 """The five core workflows' step conditions written by hand, straight over a FactSet.
 
 This is the benchmark's practical limit: what a programmer would write for these rules
-with no rule engine at all. It must decide exactly as the shipped JSON does (the
-benchmark checks every decision against business-rules' ``run_all``).
+with no rule engine at all, the cheap tests first (as Nudge's generated code orders them).
+It must decide exactly as the shipped JSON does (the benchmark checks every decision
+against business-rules' ``run_all``).
 """
 
 from __future__ import annotations
@@ -92,25 +93,25 @@ def _not_completed(facts: FactSet) -> bool:
 
 def cart_reminder(facts: FactSet) -> bool:
     return (
-        _not_completed(facts)
-        and _orders_since_subject(facts) == 0
-        and bool(facts.customer.email)
+        bool(facts.customer.email)
         and _consents(facts)
         and not facts.suppressed
+        and _not_completed(facts)
         and facts.checkout.value >= 20  # type: ignore[union-attr]
         and _checkout_hours(facts) < 72
         and _days(facts, facts.last_abandonment_email_at) >= 14
+        and _orders_since_subject(facts) == 0
     )
 
 
 def cart_offer(facts: FactSet) -> bool:
     return (
-        _not_completed(facts)
-        and _orders_since_subject(facts) == 0
-        and _consents(facts)
+        _consents(facts)
         and not facts.suppressed
+        and _not_completed(facts)
         and facts.checkout.value >= 50  # type: ignore[union-attr]
         and _checkout_hours(facts) < 96
+        and _orders_since_subject(facts) == 0
     )
 
 
@@ -130,33 +131,33 @@ def feedback_ask(facts: FactSet) -> bool:
 
 
 def purchase_remind(facts: FactSet) -> bool:
-    if _orders_count(facts) < 2:
+    if not _consents(facts) or _orders_count(facts) < 2:
         return False
     until = _days_until_reorder(facts)
-    return -14 <= until <= 3 and _orders_since_subject(facts) == 0 and _consents(facts)
+    return -14 <= until <= 3 and _orders_since_subject(facts) == 0
 
 
 def reengage_winback(facts: FactSet) -> bool:
     return (
-        _orders_count(facts) >= 1
-        and _days(facts, _last_order_at(facts)) >= 90
+        _consents(facts)
         and _days(facts, facts.customer.last_engaged_at) >= 90
-        and _consents(facts)
+        and _orders_count(facts) >= 1
+        and _days(facts, _last_order_at(facts)) >= 90
     )
 
 
 def _quiet_for(facts: FactSet, days: float) -> bool:
     return (
-        _orders_since_subject(facts) == 0 and _days(facts, facts.customer.last_engaged_at) >= days
+        _days(facts, facts.customer.last_engaged_at) >= days and _orders_since_subject(facts) == 0
     )
 
 
 def reengage_offer(facts: FactSet) -> bool:
-    return _quiet_for(facts, 14) and _consents(facts)
+    return _consents(facts) and _quiet_for(facts, 14)
 
 
 def reengage_stay(facts: FactSet) -> bool:
-    return _quiet_for(facts, 30) and _consents(facts)
+    return _consents(facts) and _quiet_for(facts, 30)
 
 
 def reengage_sunset(facts: FactSet) -> bool:
@@ -166,9 +167,9 @@ def reengage_sunset(facts: FactSet) -> bool:
 def upsell_recommend(facts: FactSet) -> bool:
     return (
         _order_ok(facts)
-        and _orders_since_subject(facts) == 0
         and _consents(facts)
         and facts.order.value > 0  # type: ignore[union-attr]
+        and _orders_since_subject(facts) == 0
     )
 
 

@@ -47,6 +47,9 @@ def action_params() -> dict[str, dict[str, str]]:
 
 def label_of(variable: str) -> str:
     """The human label of a variable (its name when unknown)."""
-    return next(
-        (v["label"] for v in rule_catalog()["variables"] if v["name"] == variable), variable
-    )
+    return _labels().get(variable, variable)
+
+
+@functools.cache
+def _labels() -> dict[str, str]:
+    return {v["name"]: v["label"] for v in rule_catalog()["variables"]}

@@ -1,4 +1,4 @@
-"""Compile validated business-rules conditions into Python closures.
+"""Compile validated business-rules conditions into Python closures and generated code.
 
 The closures decide exactly as business-rules' engine does — same casts (strings None -> "",
 floats to exact Decimals), same epsilon for numbers, same case-insensitive select matching,
@@ -6,21 +6,24 @@ same short-circuit order — but the comparison value is cast once, at compile t
 each leaf goes straight to its comparison instead of through getattr and wrappers.
 A property-based test holds the two to the same answers.
 
-Two forms come out of one tree. The traced form (closures) records every condition it
-checks, to explain a decision. The fast form is Python source generated for the tree and
-compiled once: a variable whose body is one expression is inlined (recomputing it costs
-less than the call and the cache), the others are read from the per-fact cache inline;
-booleans are compared by identity, ints against an int threshold with Python's own
-operators (exact, as business-rules' epsilon is below 1), and numbers far from the
-threshold are settled with float arithmetic — only a value within 0.001 of it goes
-through business-rules' exact Decimal comparison, so the answers are the same.
+Out of one tree come closures, which record every condition they check (the reference,
+and what any variables object other than a FactVariables is decided by), and Python
+source generated for the tree and compiled once, in two forms. Both inline a variable
+whose body is one expression (recomputing it costs less than the call and the cache) and
+read the others from the per-fact cache inline; booleans are compared by identity, ints
+against an int threshold with Python's own operators (exact, as business-rules' epsilon
+is below 1), and numbers far from the threshold are settled with float arithmetic — only
+a value within 0.001 of it goes through business-rules' exact Decimal comparison, so the
+answers are the same.
 
-The fast form also decides each group's cheap members first (inlined expressions, then
-cached reads, then loops over the order history), where business-rules goes in the
-order written. The answer is the same: every variable is pure and total — it never
-raises and always returns a value its type accepts (a property test holds it to that) —
-so an all/any group's answer does not depend on the order its members are asked in. The
-traced form keeps the order written, so explanations read as the merchant wrote the rule.
+The explained form, called with a trace, checks the conditions in the order written and
+appends each check to the trace as the closures do (a test holds the two check for check):
+it is what the worker decides steps by, as it records why a step did not fire. The fast
+form, called without one, decides each group's cheap members first (inlined expressions,
+then cached reads, then loops over the order history). Its answer is the same: every
+variable is pure and total — it never raises and always returns a value its type accepts
+(a property test holds it to that) — so an all/any group's answer does not depend on the
+order its members are asked in.
 """
 
 from __future__ import annotations
@@ -33,9 +36,8 @@ import operator as op
 import re
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from business_rules.operators import NumericType
 from business_rules.utils import float_to_decimal
@@ -43,9 +45,11 @@ from business_rules.utils import float_to_decimal
 from rules.catalog import variable_types
 
 
-@dataclass(frozen=True)
-class ConditionResult:
-    """One evaluated leaf condition: what was asked, what the value was, whether it held."""
+class ConditionResult(NamedTuple):
+    """One evaluated leaf condition: what was asked, what the value was, whether it held.
+
+    A named tuple, not a dataclass: every explained decision makes one per condition it
+    checks, and a tuple is made several times faster."""
 
     name: str
     operator: str
@@ -66,8 +70,8 @@ class CompiledConditions(Protocol):
 
 
 def compile_conditions(conditions: dict[str, Any]) -> CompiledConditions:
-    """Compile a validated condition tree: the generated function, which hands a call with a
-    trace to the closures (one call layer fewer on the fast path than a wrapper object)."""
+    """Compile a validated condition tree: the generated function itself (one call layer
+    fewer than a wrapper object), explained when called with a trace."""
     return generate(conditions)
 
 
@@ -248,13 +252,14 @@ FAST_RANGE = 1e9  # floats below this have ulps far under the margin
 MARGIN = 1e-3  # further than this from the threshold, float arithmetic cannot be wrong
 
 
-def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
+def generate(conditions: dict[str, Any]) -> CompiledConditions:
     """Compile a condition tree to one generated Python function (see the module doc)."""
     from rules.variables import FactVariables  # the class whose cache the source reads
 
     traced = _compile(conditions)
     namespace: dict[str, Any] = {
         "FactVariables": FactVariables,
+        "ConditionResult": ConditionResult,
         "traced": traced,
         "Decimal": Decimal,
         "EPSILON": EPSILON,
@@ -266,29 +271,37 @@ def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
         namespace[name] = value
         return name
 
-    def body(node: dict[str, Any]) -> list[str]:
+    def body(node: dict[str, Any], explained: bool) -> list[str]:
+        """A group's lines: cheapest member first, or, explained, in the order written,
+        each leaf's check appended to the ``trace`` as it is decided."""
         [(kind, members)] = node.items()
         lines: list[str] = []
-        for member in sorted(members, key=_cost):  # cheapest first; ties keep their order
+        for member in members if explained else sorted(members, key=_cost):  # ties: as written
             if list(member) in (["all"], ["any"]):
-                lines.append(f"r = {group(member)}(v, c)")
+                lines.append(f"r = {group(member, explained)}")
             else:
                 lines.extend(leaf(member))
+                if explained:
+                    check = (member["name"], member["operator"], member["value"])
+                    lines.append(f"trace.append(ConditionResult(*{constant(check)}, x, r))")
             lines.append("if not r: return False" if kind == "all" else "if r: return True")
         lines.append("return True" if kind == "all" else "return False")
         return lines
 
-    def group(node: dict[str, Any]) -> str:
-        lines = body(node)  # nested groups first, so each name is taken once
+    def group(node: dict[str, Any], explained: bool) -> str:
+        """Define a nested group's function (its own nested groups first, so each name is
+        taken once); return the call of it."""
+        lines = body(node, explained)
         name = f"_group{len(functions)}"
-        functions.append(f"def {name}(v, c):\n" + _indent(lines))
-        return name
+        arguments = "v, c, trace" if explained else "v, c"
+        functions.append(f"def {name}({arguments}):\n" + _indent(lines))
+        return f"{name}({arguments})"
 
     def leaf(node: dict[str, Any]) -> list[str]:
         name, operator_name, value = node["name"], node["operator"], node["value"]
         field_type = variable_types()[name]
         cast, compare = _COMPILERS[field_type](operator_name, value)
-        exact = constant(lambda actual: compare(cast(actual)))
+        exact = constant(lambda actual: bool(compare(cast(actual))))  # a check's verdict
         # the variable's own function, unwrapped: the generated code keeps the cache itself
         function = getattr(FactVariables, name).__wrapped__
         inlined = _inlined(function)
@@ -340,12 +353,14 @@ def generate(conditions: dict[str, Any]) -> Callable[[Any], bool]:
         return [*lines, "else:", f"    r = {exact}(x)"]
 
     root = conditions if list(conditions) in (["all"], ["any"]) else {"all": [conditions]}
-    root_lines = body(root)  # the root group inlined: one call fewer; nested groups defined
+    # the root group inlined (one call fewer), once per form; nested groups defined
+    fast, explained = body(root, explained=False), body(root, explained=True)
     source = "".join(functions) + (
         "def conditions(v, trace=None):\n"
-        "    if trace is not None or type(v) is not FactVariables:\n"
+        "    if type(v) is not FactVariables:\n"
         "        return traced(v, trace)\n"
-        "    c = v._cache\n" + _indent(root_lines)
+        "    c = v._cache\n"
+        "    if trace is not None:\n" + _indent(explained, 2) + _indent(fast)
     )
     exec(compile(source, "<conditions>", "exec"), namespace)  # our own generated source
     return namespace["conditions"]  # type: ignore[no-any-return]
@@ -435,8 +450,8 @@ def _loops(function: Callable[..., Any], owner: type) -> bool:
     return False
 
 
-def _indent(lines: list[str]) -> str:
-    return "".join(f"    {line}\n" for line in lines)
+def _indent(lines: list[str], depth: int = 1) -> str:
+    return "".join(f"{'    ' * depth}{line}\n" for line in lines)
 
 
 def _fast_threshold(value: Any) -> bool:

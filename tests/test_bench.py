@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -23,6 +24,18 @@ def test_rule_evaluation_check_catches_a_wrong_evaluator(monkeypatch):
         rule_eval.STEPS, ("upsell", "recommend"), lambda facts: facts.order is not None
     )
     with pytest.raises(AssertionError, match="handwritten"):
+        rule_eval.run(500)
+
+
+def test_rule_evaluation_check_catches_a_wrong_worker_decision(monkeypatch):
+    real = rule_eval.evaluate_step
+
+    def never_reengage(step, facts):  # type: ignore[no-untyped-def]
+        decision = real(step, facts)
+        return replace(decision, fired=decision.fired and facts.anchor_at is None)
+
+    monkeypatch.setattr(rule_eval, "evaluate_step", never_reengage)
+    with pytest.raises(AssertionError, match="worker"):
         rule_eval.run(500)
 
 

@@ -92,7 +92,9 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per goal: what was measured, the ratio, the target and whether it was met."""
     rows: list[dict[str, Any]] = []
 
-    def row(goal: str, nudge: str, baseline: str, ratio: float, target: str, met: bool) -> None:
+    def row(
+        goal: str, nudge: str, baseline: str, ratio: float, target: str, met: bool | None
+    ) -> None:
         rows.append(
             {
                 "goal": goal,
@@ -122,6 +124,14 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
             r["slowdown_vs_handwritten"],
             f"≤ {TARGETS['rules_vs_handwritten']:g}× slower",
             r["slowdown_vs_handwritten"] <= TARGETS["rules_vs_handwritten"],
+        )
+        row(
+            "a step decided as the worker does (with a skip's reason) vs run_all with its actions",
+            f"{per_s['worker']:,.0f} decisions/s",
+            f"{per_s['run_all_acting']:,.0f} decisions/s",
+            r["worker_speedup_vs_run_all_acting"],
+            "— (none: run_all explains nothing)",
+            None,
         )
     if "intake" in report:
         i = report["intake"]
@@ -185,7 +195,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             r["baseline"],
             f"{r['ratio']:.2f}",
             r["target"],
-            "yes" if r["met"] else "[red]no[/red]",
+            "—" if r["met"] is None else "yes" if r["met"] else "[red]no[/red]",
         )
     console.print(table)
     if "sweeps" in report:

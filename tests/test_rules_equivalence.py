@@ -231,8 +231,8 @@ def test_evaluate_step_decides_and_acts_exactly_as_run_all():
 
 
 class ClosureVariables(FactVariables):
-    """The same variables, which compiled conditions hand to their closures (the traced
-    form they fall back to for any other class of variables)."""
+    """FactVariables under another class: compiled conditions decide it by their closures,
+    the reference form, as they do any variables object that is not a FactVariables."""
 
 
 @settings(max_examples=300, deadline=None)

@@ -376,12 +376,8 @@ def _inlined(function: Callable[..., Any]) -> str | None:
     ``self`` and calling only a few builtins (reads, tests and logic: cheaper to recompute
     in each step than to cache), as source reading ``v`` for ``self``; None for any other
     body, or when the source cannot be had (the variable is then called through the cache)."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):
-        return None
-    definition = tree.body[0]
-    if not isinstance(definition, ast.FunctionDef):
+    definition = _definition(function)
+    if definition is None:
         return None
     body = definition.body
     if ast.get_docstring(definition) is not None:
@@ -427,12 +423,10 @@ def _loops(function: Callable[..., Any], owner: type) -> bool:
     """Whether a variable may loop: its body, or a helper it calls (one of ``owner``'s methods
     or a function of its module), has a loop or a comprehension; True when the source cannot
     be read."""
-    try:
-        [definition] = ast.parse(textwrap.dedent(inspect.getsource(function))).body
-    except (OSError, TypeError, SyntaxError, ValueError):
+    definition = _definition(function)
+    if definition is None:
         return True
-    body = ast.Module(getattr(definition, "body", [definition]), [])  # not its decorators
-    for node in ast.walk(body):
+    for node in ast.walk(ast.Module(definition.body, [])):  # the body, not its decorators
         if isinstance(node, ast.For | ast.While | ast.comprehension):
             return True
         if not isinstance(node, ast.Call):
@@ -448,6 +442,17 @@ def _loops(function: Callable[..., Any], owner: type) -> bool:
         if inspect.isfunction(helper) and helper is not function and _loops(helper, owner):
             return True
     return False
+
+
+def _definition(function: Callable[..., Any]) -> ast.FunctionDef | None:
+    """A function's own definition, parsed afresh (callers may change the tree); None when
+    its source cannot be had."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    definition = tree.body[0] if tree.body else None
+    return definition if isinstance(definition, ast.FunctionDef) else None
 
 
 def _indent(lines: list[str], depth: int = 1) -> str:

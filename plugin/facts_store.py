@@ -598,6 +598,13 @@ def load_customer(session: Session, shop_id: int, external_id: str) -> Customer 
     )
 
 
+def customer_timezone(session: Session, shop_id: int, external_id: str) -> str | None:
+    """The customer's own timezone, if the store has told it (their row, read once per
+    transaction, as ``load_customer`` reads it)."""
+    row = _by_key(session, CustomerRow, shop_id, "external_id", external_id)
+    return row.timezone if row is not None else None
+
+
 def load_checkout(session: Session, shop_id: int, token: str) -> Checkout | None:
     row = _by_key(session, CheckoutRow, shop_id, "token", token)
     if row is None:

@@ -129,7 +129,9 @@ def _process_batch(
     services: Services, limit: int, now: datetime, stats: InboxStats, only: int | None = None
 ) -> bool:
     """Claim and apply a batch in one transaction; a body that cannot become events is
-    rejected before anything is written for it. False when nothing was left to claim."""
+    rejected before anything is written for it. False when no more was pending: the claim
+    found fewer than ``limit`` (a pass then ends without another transaction only to find
+    the inbox empty; what arrives later is the next pass's)."""
     with services.sessions() as session, session.begin():
         # through the session's connection: a plain UPDATE, no ORM bookkeeping
         claimed = (
@@ -161,7 +163,7 @@ def _process_batch(
                 apply_event(session, shop, event, now)
             stats.events += len(events)
             stats.processed += 1
-    return True
+    return len(claimed) == limit
 
 
 def _parse_ahead(

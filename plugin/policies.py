@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from copy import deepcopy
+from datetime import datetime
 from typing import Any
+
+from rules.scheduling import next_in_send_window
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "name": None,  # shown in emails; the domain when unset
@@ -41,3 +44,12 @@ def shop_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def send_window_opens(settings: dict[str, Any], timezone: str | None, at: datetime) -> datetime:
+    """The first moment at or after ``at`` inside the shop's send window, in the customer's
+    timezone (the shop's when theirs is unknown). ``settings`` as ``shop_settings`` gives."""
+    window = settings["send_window"]
+    return next_in_send_window(
+        at, timezone or settings["timezone"], window["start_hour"], window["end_hour"]
+    )

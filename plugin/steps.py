@@ -23,11 +23,11 @@ from plugin.enrollment import cancel_held_back, end_episode, hold_cancels_back
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
 from plugin.outbox import Sender, write_actions
-from plugin.policies import shop_settings
+from plugin.policies import send_window_opens, shop_settings
 from plugin.services import Services
 from plugin.workflow_store import shop_workflows
 from rules.evaluation import evaluate_step
-from rules.scheduling import frequency_cap_release, next_in_send_window
+from rules.scheduling import frequency_cap_release
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ def _run_batch(
     claimed: list[int],
     only: int | None = None,
 ) -> bool:
-    """Claim and decide a batch of due steps in one transaction; False if none was due.
+    """Claim and decide a batch of due steps in one transaction; False when no more was
+    due: the claim found fewer than ``limit`` (a deferred step is due later, and deciding
+    makes no new due steps, so another claim would find nothing).
 
     ``claimed`` receives the ids, so that a batch that fails can be retried step by step.
     """
@@ -143,7 +145,7 @@ def _run_batch(
                 _count(stats, outcome, step.reason)
         cancel_held_back(session)
         del episodes, shops  # held until every step is decided (see above)
-    return True
+    return len(claimed) == limit
 
 
 @dataclass
@@ -218,16 +220,14 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
         return _finish(session, step, "skipped", "step no longer in workflow", now)
 
     settings = shop_settings(shop.settings)
-    marketing_email = workflow.category == "marketing" and any(
-        a.get("name") == "send_email" for a in step_def.actions
-    )
+    marketing_email = workflow.sends_marketing_email(step_def)
     if marketing_email:
         # Quiet hours first, before any facts are loaded: the conditions are checked
-        # when the step may actually send, on the facts as they are then.
-        customer = facts_store.load_customer(session, shop.id, episode.customer_external_id)
-        timezone = (customer.timezone if customer else None) or settings["timezone"]
-        window = settings["send_window"]
-        opens = next_in_send_window(now, timezone, window["start_hour"], window["end_hour"])
+        # when the step may actually send, on the facts as they are then. Enrollment
+        # scheduled the step inside the window; this holds it to the settings and the
+        # customer's timezone as they are now, and to a pass that came after closing time.
+        timezone = facts_store.customer_timezone(session, shop.id, episode.customer_external_id)
+        opens = send_window_opens(settings, timezone, now)
         if opens > now:
             return _defer(session, step, opens, "outside send window", now)
 

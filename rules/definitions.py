@@ -70,6 +70,13 @@ class Workflow:
     holdout_percent: float
     steps: tuple[StepDef, ...]
 
+    def sends_marketing_email(self, step: StepDef) -> bool:
+        """Whether the step sends a marketing email: such a step waits for the shop's
+        send window and its frequency cap."""
+        return self.category == "marketing" and any(
+            action.get("name") == "send_email" for action in step.actions
+        )
+
 
 def parse_workflow(data: dict[str, Any]) -> Workflow:
     """Validate and parse a definition; raise WorkflowInvalid with every problem found."""

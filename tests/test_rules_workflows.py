@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -96,6 +97,20 @@ def test_shipped_timings_follow_the_design():
     assert winback.trigger.params == {"inactive_days": 90}
     assert [s.delay.amount.days for s in winback.steps] == [0, 14, 30, 44]
     assert set(winback.exit_on) == {"order_placed", "email_engaged"}
+
+
+def test_marketing_email_steps_are_the_ones_the_send_window_holds():
+    workflows = load_shipped()
+    cart = workflows["cart_abandonment"]
+    assert [cart.sends_marketing_email(s) for s in cart.steps] == [True, True]
+    # an internal alert is transactional: it goes out at any hour
+    alert = workflows["sales_rep_alert"]
+    assert [alert.sends_marketing_email(s) for s in alert.steps] == [False]
+    # a marketing step that sends no email (a tag, a discount alone) waits for nothing
+    emailless = replace(cart.steps[0], actions=({"name": "tag_customer", "params": {}},))
+    assert not cart.sends_marketing_email(emailless)
+    transactional = replace(cart, category="transactional")
+    assert not transactional.sends_marketing_email(cart.steps[0])
 
 
 # --- cart abandonment -------------------------------------------------------------------

@@ -250,6 +250,73 @@ def test_quiet_hours_defer_to_the_send_window(send_webhook, services, at):
     assert len(emails(services, "cart_abandonment")) == 1
 
 
+def _cart_steps(services) -> dict[str, Step]:  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        return {
+            s.step_id: s
+            for s in session.scalars(
+                select(Step)
+                .join(Episode, Episode.id == Step.episode_id)
+                .where(Episode.workflow == "cart_abandonment")
+            )
+        }
+
+
+def test_a_reminder_that_would_fall_due_at_night_is_scheduled_for_the_morning(
+    send_webhook, services, at
+):
+    subscribe(send_webhook)
+    late = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)  # +4 h = 23:00 UTC, outside 09-21
+    send_webhook("checkouts/create", payloads.checkout("tok-12", late))
+    at(late)
+    steps = _cart_steps(services)
+    morning = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    assert steps["reminder"].due_at == morning
+    assert steps["offer"].due_at == late + timedelta(hours=24)  # 19:00: inside the window
+    # nothing is claimed at night only to be put back
+    assert at(late + timedelta(hours=4, minutes=1)).steps.deferred == 0
+    stats = at(morning + timedelta(seconds=30)).steps
+    assert (stats.fired, stats.deferred) == (1, 0)
+    assert _cart_steps(services)["reminder"].deferrals == 0
+    assert len(emails(services, "cart_abandonment")) == 1
+
+
+def test_a_send_window_narrowed_after_scheduling_still_holds(send_webhook, services, at):
+    subscribe(send_webhook)
+    late = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)
+    send_webhook("checkouts/create", payloads.checkout("tok-13", late))
+    at(late)
+    assert _cart_steps(services)["reminder"].due_at == datetime(2026, 3, 3, 9, tzinfo=UTC)
+    with services.sessions() as session, session.begin():
+        shop = session.scalar(select(Shop))
+        shop.settings = {"send_window": {"start_hour": 11, "end_hour": 21}}
+    at(datetime(2026, 3, 3, 9, 0, 30, tzinfo=UTC))
+    assert emails(services) == []
+    reminder = _cart_steps(services)["reminder"]
+    assert (reminder.reason, reminder.due_at) == (
+        "deferred: outside send window",
+        datetime(2026, 3, 3, 11, tzinfo=UTC),
+    )
+    at(datetime(2026, 3, 3, 11, 0, 30, tzinfo=UTC))
+    assert len(emails(services, "cart_abandonment")) == 1
+
+
+def test_cart_activity_while_a_reminder_waits_for_the_window_moves_it(send_webhook, services, at):
+    subscribe(send_webhook)
+    late = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)
+    send_webhook("checkouts/create", payloads.checkout("tok-14", late))
+    at(late)
+    at(late + timedelta(hours=4, minutes=1))  # a pass at night leaves the reminder be
+    again = datetime(2026, 3, 3, 7, 0, tzinfo=UTC)  # the reminder waits for 09:00
+    send_webhook("checkouts/update", payloads.checkout("tok-14", again, created_at=late))
+    at(again)
+    assert _cart_steps(services)["reminder"].due_at == again + timedelta(hours=4)
+    at(datetime(2026, 3, 3, 9, 0, 30, tzinfo=UTC))
+    assert emails(services) == []
+    at(again + timedelta(hours=4, minutes=1))
+    assert len(emails(services, "cart_abandonment")) == 1
+
+
 def test_frequency_cap_can_drop_instead(send_webhook, services, at):
     with services.sessions() as session, session.begin():
         shop = session.scalar(select(Shop))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from plugin import batch_episodes, browsing, facts_store
 from plugin.db import now_param
 from plugin.models import CustomerRow, Episode, OrderRow, Shop, Step
-from plugin.policies import send_window_opens, shop_settings
+from plugin.policies import send_window_opens, settings_for_reading
 from plugin.workflow_store import ShopWorkflow, shop_workflows
 from rules import events as ev
 from rules.definitions import Workflow
@@ -242,7 +242,7 @@ def _scheduled_times(
     emails = [workflow.sends_marketing_email(step) for step in workflow.steps]
     if not any(emails):
         return due_times
-    settings = shop_settings(shop.settings)
+    settings = settings_for_reading(session, shop)
     timezone = facts_store.customer_timezone(session, shop.id, customer_key)
     return [
         send_window_opens(settings, timezone, due) if email else due

@@ -23,7 +23,7 @@ from plugin.enrollment import cancel_held_back, end_episode, hold_cancels_back
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
 from plugin.outbox import Sender, write_actions
-from plugin.policies import send_window_opens, shop_settings
+from plugin.policies import send_window_opens, settings_for_reading
 from plugin.services import Services
 from plugin.workflow_store import shop_workflows
 from rules.evaluation import evaluate_step
@@ -219,7 +219,7 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
     if step_def is None:
         return _finish(session, step, "skipped", "step no longer in workflow", now)
 
-    settings = shop_settings(shop.settings)
+    settings = settings_for_reading(session, shop)
     marketing_email = workflow.sends_marketing_email(step_def)
     if marketing_email:
         # Quiet hours first, before any facts are loaded: the conditions are checked

@@ -317,6 +317,21 @@ def test_cart_activity_while_a_reminder_waits_for_the_window_moves_it(send_webho
     assert len(emails(services, "cart_abandonment")) == 1
 
 
+def test_settings_read_in_a_transaction_follow_a_change_to_the_shops(services, shop):
+    from plugin.policies import settings_for_reading
+
+    with services.sessions() as session:
+        row = session.get_one(Shop, shop.id)
+        first = settings_for_reading(session, row)
+        assert first["send_window"] == {"start_hour": 9, "end_hour": 21}  # the defaults
+        assert settings_for_reading(session, row) is first  # merged once per transaction
+        row.settings = {"send_window": {"start_hour": 11}}
+        assert settings_for_reading(session, row)["send_window"] == {
+            "start_hour": 11,
+            "end_hour": 21,
+        }
+
+
 def test_frequency_cap_can_drop_instead(send_webhook, services, at):
     with services.sessions() as session, session.begin():
         shop = session.scalar(select(Shop))

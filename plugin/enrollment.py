@@ -205,7 +205,9 @@ def enroll(
             deferrals=0,  # written as they are: no column default applies
         )
         for position, due_at in enumerate(
-            _scheduled_times(session, shop, workflow, subject.customer_key, subject.anchors, now)
+            _scheduled_times(
+                session, shop, workflow, subject.customer_key, subject.anchors, now, now
+            )
         )
     ]
     session.add(episode)
@@ -230,6 +232,7 @@ def _scheduled_times(
     workflow: Workflow,
     customer_key: str,
     anchors: dict[str, datetime],
+    enrolled_at: datetime,
     now: datetime,
 ) -> list[datetime]:
     """Each step's due time, a marketing email's moved into the send window in the
@@ -237,17 +240,24 @@ def _scheduled_times(
     night only to be put back until morning (two of every five decisions in a replayed
     store were such deferrals). When it falls due the window is checked again, on the
     settings as they are then. The next step still counts from the previous one's own due
-    time, not from when the window let it send."""
-    due_times = _due_times(workflow, anchors, now)
+    time, not from when the window let it send.
+
+    A step already due (its moment passed before its delivery arrived) is decided at the
+    next pass, so it is held to the window as of ``now``: moved to the window's opening if
+    ``now`` is outside it, else left at its past moment, so that steps overdue together
+    are still decided oldest first."""
+    due_times = _due_times(workflow, anchors, enrolled_at)
     emails = [workflow.sends_marketing_email(step) for step in workflow.steps]
     if not any(emails):
         return due_times
     settings = settings_for_reading(session, shop)
     timezone = facts_store.customer_timezone(session, shop.id, customer_key)
-    return [
-        send_window_opens(settings, timezone, due) if email else due
-        for email, due in zip(emails, due_times, strict=True)
-    ]
+    scheduled = []
+    for email, due in zip(emails, due_times, strict=True):
+        decided_from = max(due, now)
+        opens = send_window_opens(settings, timezone, decided_from) if email else decided_from
+        scheduled.append(opens if opens > decided_from else due)
+    return scheduled
 
 
 def _with_fallback(moments: dict[str, datetime], name: str, now: datetime) -> dict[str, datetime]:
@@ -448,6 +458,7 @@ def _reanchor_active(
             episode.customer_external_id,
             subject.anchors,
             episode.enrolled_at,
+            now,
         )
         steps = batch_episodes.steps_of(session, episode)
         if steps is None:

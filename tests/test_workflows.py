@@ -281,6 +281,30 @@ def test_a_reminder_that_would_fall_due_at_night_is_scheduled_for_the_morning(
     assert len(emails(services, "cart_abandonment")) == 1
 
 
+def test_a_reminder_overdue_on_arrival_at_night_waits_for_the_morning(send_webhook, services, at):
+    subscribe(send_webhook)
+    active = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    send_webhook("checkouts/create", payloads.checkout("tok-15", active))
+    # processed at 23:30: its reminder (02:00 + 4 h, whose own morning has passed too) is
+    # overdue, and it is night
+    stats = at(datetime(2026, 3, 2, 23, 30, tzinfo=UTC)).steps
+    assert (stats.fired, stats.deferred) == (0, 0)
+    morning = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    assert _cart_steps(services)["reminder"].due_at == morning
+    assert at(morning + timedelta(seconds=30)).steps.fired == 1
+
+
+def test_a_reminder_overdue_on_arrival_by_day_keeps_its_moment_and_goes_out(
+    send_webhook, services, at
+):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-16", T0))
+    # processed at 15:00: overdue since 14:00, inside the window; decided in this pass,
+    # and ordered among other overdue steps by the moment it fell due
+    assert at(T0 + timedelta(hours=5)).steps.fired == 1
+    assert _cart_steps(services)["reminder"].due_at == T0 + timedelta(hours=4)
+
+
 def test_a_send_window_narrowed_after_scheduling_still_holds(send_webhook, services, at):
     subscribe(send_webhook)
     late = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -240,24 +241,29 @@ def _scheduled_times(
     night only to be put back until morning (two of every five decisions in a replayed
     store were such deferrals). When it falls due the window is checked again, on the
     settings as they are then. The next step still counts from the previous one's own due
-    time, not from when the window let it send.
-
-    A step already due (its moment passed before its delivery arrived) is decided at the
-    next pass, so it is held to the window as of ``now``: moved to the window's opening if
-    ``now`` is outside it, else left at its past moment, so that steps overdue together
-    are still decided oldest first."""
+    time, not from when the window let it send."""
     due_times = _due_times(workflow, anchors, enrolled_at)
     emails = [workflow.sends_marketing_email(step) for step in workflow.steps]
     if not any(emails):
         return due_times
     settings = settings_for_reading(session, shop)
     timezone = facts_store.customer_timezone(session, shop.id, customer_key)
-    scheduled = []
-    for email, due in zip(emails, due_times, strict=True):
-        decided_from = max(due, now)
-        opens = send_window_opens(settings, timezone, decided_from) if email else decided_from
-        scheduled.append(opens if opens > decided_from else due)
-    return scheduled
+    return [
+        _in_window(settings, timezone, due, now) if email else due
+        for email, due in zip(emails, due_times, strict=True)
+    ]
+
+
+def _in_window(
+    settings: dict[str, Any], timezone: str | None, due: datetime, now: datetime
+) -> datetime:
+    """When a step due at ``due`` may send. One already due (its moment passed before its
+    delivery was processed) is decided at the next pass, so it is held to the window as of
+    ``now``: moved to the window's opening if ``now`` is outside it, else left at its past
+    moment, so that steps overdue together are still decided oldest first."""
+    decided_at = max(due, now)
+    opens = send_window_opens(settings, timezone, decided_at)
+    return opens if opens > decided_at else due
 
 
 def _with_fallback(moments: dict[str, datetime], name: str, now: datetime) -> dict[str, datetime]:

@@ -656,7 +656,8 @@ def load_order(session: Session, shop_id: int, external_id: str) -> Order | None
 
 # A customer's order history as the rules read it (FactSet.orders): every column but the
 # line items, which no variable reads of a history (a property test holds every variable to
-# that). Decoding them, up to fifty orders a customer, was ~3% of a large replay.
+# that). Reading and building up to fifty orders a customer, items decoded, was ~4.6% of a
+# 20,000-customer replay's samples.
 HISTORY_COLUMNS = tuple(column for column in OrderRow.__table__.c if column.name != "items")
 
 

@@ -134,8 +134,8 @@ class FactSet:
 
     ``orders`` is the customer's order history, newest first, without the orders' line
     items: no variable reads them of a history (a property test holds every variable to
-    that), and reading them was a large share of loading a history. ``order`` and
-    ``checkout`` are the episode's subject when it has one, with their items.
+    that), so they are not loaded. ``order`` and ``checkout`` are the episode's subject
+    when it has one, with their items.
     """
 
     now: datetime

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
+from plugin import fact_rows
 from plugin.models import (
     CheckoutRow,
     CustomerRow,
@@ -55,9 +56,10 @@ def _by_key(session: Session, model: type[Any], shop_id: int, column: str, value
     """
     memo = _memo(session, model.__name__, shop_id)
     if value not in memo:
-        memo[value] = session.scalar(
+        row = session.execute(
             _by_key_statement(model, column), {"shop": shop_id, "key": value}
-        )
+        ).first()
+        memo[value] = fact_rows.loaded(session, model, row) if row is not None else None
     return memo[value]
 
 
@@ -66,14 +68,19 @@ def _memo(session: Session, model_name: str, shop_id: int) -> dict[str, Any]:
     per model and shop: an order event reads all the batch's orders of its shop
     (``_held_orders``), and sifting them out of every row looked up cost as much as the
     rest of the order's merge."""
-    return session.info.setdefault(ROWS_BY_KEY, {}).setdefault((model_name, shop_id), {})
+    by_model = session.info.get(ROWS_BY_KEY)
+    if by_model is None:
+        by_model = session.info[ROWS_BY_KEY] = {}
+        # records changed and not written are forgotten on a rollback: so is this
+        fact_rows.on_rollback_forget(session, forget_rows)
+    return by_model.setdefault((model_name, shop_id), {})
 
 
 @functools.cache
 def _by_key_statement(model: type[Any], column: str) -> Any:
     """Built once per model: the lookups are the hottest queries, and building a statement
     costs more than SQLAlchemy's cached compile and SQLite's indexed read together."""
-    return select(model).where(
+    return fact_rows.select_records(model).where(
         model.shop_id == bindparam("shop"), getattr(model, column) == bindparam("key")
     )
 
@@ -133,10 +140,10 @@ def prefetch_keys(
 ) -> None:
     """Load the customers, checkouts and orders with these keys into the memo at once.
 
-    ``read_only``: as plain rows of their columns, not objects in the session, for a
-    transaction that only reads them (``load_customer`` and its kind read either; a
-    merge into a plain row fails loudly). The due-step stage reads them so: loading them
-    as objects was an eighth of its time.
+    Else as records (``plugin.fact_rows``), which merges change. ``read_only``: as the
+    plain rows of their columns, for a transaction that only reads them (``load_customer``
+    and its kind read either; a merge into a plain row fails loudly). The due-step stage
+    reads them so.
     """
     for model, column, keys in (
         (CustomerRow, "external_id", customers),
@@ -148,11 +155,9 @@ def prefetch_keys(
         statement = _by_keys_statement(model, column, read_only)
         for chunk in chunks(wanted):
             values = {"shop": shop_id, "keys": chunk}
-            rows = (
-                session.execute(statement, values)
-                if read_only
-                else session.scalars(statement, values)
-            )
+            rows = session.execute(statement, values)
+            if not read_only:
+                rows = (fact_rows.loaded(session, model, row) for row in rows)
             found = {getattr(row, column): row for row in rows}
             for key in chunk:
                 memo[key] = found.get(key)
@@ -160,7 +165,8 @@ def prefetch_keys(
 
 @functools.cache
 def _by_keys_statement(model: type[Any], column: str, read_only: bool = False) -> Any:
-    return select(*model.__table__.c if read_only else (model,)).where(
+    base = select(*model.__table__.c) if read_only else fact_rows.select_records(model)
+    return base.where(
         model.shop_id == bindparam("shop"),
         getattr(model, column).in_(bindparam("keys", expanding=True)),
     )
@@ -176,9 +182,10 @@ def _prefetch_completing_orders(session: Session, shop_id: int, tokens: set[str]
     wanted = sorted(t for t in tokens if (shop_id, t) not in looked_for)
     for chunk in chunks(wanted):
         for _column, statement in _ORDERS_BY_TOKENS:
-            for row in session.scalars(statement, {"shop": shop_id, "tokens": chunk}):
-                # an order changed in this batch is this same object (the identity map)
-                memo.setdefault(row.external_id, row)
+            for row in session.execute(statement, {"shop": shop_id, "tokens": chunk}):
+                # an order the batch holds already is kept as it holds it (one key, one record)
+                if memo.get(row.external_id) is None:
+                    memo[row.external_id] = fact_rows.loaded(session, OrderRow, row)
         looked_for.update((shop_id, token) for token in chunk)
 
 
@@ -206,14 +213,14 @@ def forget_rows(session: Session) -> None:
     session.info.pop(EPISODES_BY_KEY, None)
 
 
-def _held_orders(session: Session, shop_id: int) -> list[OrderRow]:
+def _held_orders(session: Session, shop_id: int) -> list[fact_rows.FactRecord]:
     """The shop's orders this transaction holds by key: every order it changed or added
     (they all go through the memo), flushed or not."""
     return [row for row in _memo(session, "OrderRow", shop_id).values() if row is not None]
 
 
-def _remember(session: Session, row: Any, shop_id: int, value: str) -> None:
-    _memo(session, type(row).__name__, shop_id)[value] = row
+def _remember(session: Session, model: type[Any], shop_id: int, value: str, row: Any) -> None:
+    _memo(session, model.__name__, shop_id)[value] = row
 
 
 def _get_or_add(
@@ -222,9 +229,8 @@ def _get_or_add(
     """The row with this natural key, created (with ``new`` values) if there is none."""
     row = _by_key(session, model, shop_id, column, value)
     if row is None:
-        row = model(shop_id=shop_id, **{column: value}, **new)
-        session.add(row)
-        _remember(session, row, shop_id, value)
+        row = fact_rows.new(session, model, shop_id=shop_id, **{column: value}, **new)
+        _remember(session, model, shop_id, value, row)
     return row
 
 
@@ -264,8 +270,10 @@ def apply_event(session: Session, shop_id: int, event: Event) -> None:
 # --- customers --------------------------------------------------------------------------
 
 
-def _customer_row(session: Session, shop_id: int, external_id: str) -> CustomerRow:
-    row: CustomerRow = _get_or_add(session, CustomerRow, shop_id, "external_id", external_id)
+def _customer_row(session: Session, shop_id: int, external_id: str) -> fact_rows.FactRecord:
+    row: fact_rows.FactRecord = _get_or_add(
+        session, CustomerRow, shop_id, "external_id", external_id
+    )
     return row
 
 
@@ -430,7 +438,7 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
         customer.email = customer.email or fact.email.strip().lower()
 
 
-def _order_completing(session: Session, shop_id: int, token: str) -> OrderRow | None:
+def _order_completing(session: Session, shop_id: int, token: str) -> fact_rows.FactRecord | None:
     """The order placed from this checkout (by its checkout token, else its cart token).
 
     Looked for among the orders this transaction holds by key (every order it changed),
@@ -447,16 +455,16 @@ def _order_completing(session: Session, shop_id: int, token: str) -> OrderRow | 
         if prefetched:
             continue
         with session.no_autoflush:
-            for row in session.scalars(statement, {"shop": shop_id, "tokens": [token]}):
+            for row in session.execute(statement, {"shop": shop_id, "tokens": [token]}):
                 if getattr(row, column) == token:
-                    return row
+                    return _by_key(session, OrderRow, shop_id, "external_id", row.external_id)
     return None
 
 
 _ORDERS_BY_TOKENS = tuple(
     (
         column,
-        select(OrderRow).where(
+        fact_rows.select_records(OrderRow).where(
             OrderRow.shop_id == bindparam("shop"),
             getattr(OrderRow, column).in_(bindparam("tokens", expanding=True)),
         ),
@@ -498,7 +506,7 @@ def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
         _refresh_order_stats(session, shop_id, row.customer_external_id)
 
 
-def _complete_checkouts(session: Session, shop_id: int, order: OrderRow) -> None:
+def _complete_checkouts(session: Session, shop_id: int, order: fact_rows.FactRecord) -> None:
     """Mark the order's checkout and cart completed by it, unless already completed.
 
     Through the rows by key (a batch has them prefetched) rather than an UPDATE: the
@@ -536,11 +544,16 @@ def _record_engagement(session: Session, shop_id: int, event: Event) -> None:
             url=engagement.url,
         )
     )
-    for row in session.scalars(
-        select(CustomerRow).where(CustomerRow.shop_id == shop_id, CustomerRow.email == email)
-    ):
+    customers = session.scalars(_CUSTOMERS_BY_EMAIL, {"shop": shop_id, "email": email}).all()
+    for external_id in customers:
+        row = _customer_row(session, shop_id, external_id)
         row.last_engaged_at = _latest(row.last_engaged_at, engagement.occurred_at)
         row.last_activity_at = _latest(row.last_activity_at, engagement.occurred_at)
+
+
+_CUSTOMERS_BY_EMAIL = select(CustomerRow.external_id).where(
+    CustomerRow.shop_id == bindparam("shop"), CustomerRow.email == bindparam("email")
+)
 
 
 def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
@@ -564,11 +577,15 @@ def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
             )
         )
     if engagement.kind in ("unsubscribe", "group_unsubscribe"):
+        values = {"unsubscribed_at": engagement.occurred_at, "accepts_marketing": False}
         session.execute(
             update(CustomerRow)
             .where(CustomerRow.shop_id == shop_id, CustomerRow.email == email)
-            .values(unsubscribed_at=engagement.occurred_at, accepts_marketing=False)
+            .values(**values)
         )
+        for row in _memo(session, CustomerRow.__name__, shop_id).values():
+            if isinstance(row, fact_rows.FactRecord) and row.email == email:
+                fact_rows.refresh(row, **values)
 
 
 # --- reading facts back -------------------------------------------------------------------

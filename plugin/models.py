@@ -156,7 +156,8 @@ class CustomerRow(Base):
     last_name: Mapped[str | None] = mapped_column(String(255))
     accepts_marketing: Mapped[bool | None]
     consent_updated_at: Mapped[datetime | None]
-    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    # None is SQL NULL (not JSON 'null'), however the row is written (plugin.fact_rows)
+    tags: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     orders_count: Mapped[int | None]
     total_spent: Mapped[Decimal | None]
     first_order_at: Mapped[datetime | None]

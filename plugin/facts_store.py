@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, select, update
+from sqlalchemy import Row, bindparam, case, func, inspect, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from plugin import fact_rows
@@ -37,6 +38,8 @@ ROWS_BY_KEY = "rows_by_key"  # {(model name, shop id): {key: row, or None when t
 ORDER_TOKENS_LOOKED_FOR = "order_tokens_looked_for"  # {(shop id, token)}
 STANDING_ORDERS = "standing_orders"  # {(shop id, customer): [(order key, value, created_at)]}
 EPISODES_BY_KEY = "episodes_by_key"  # {shop id: batch_episodes.Prefetched}
+# {(shop id, customer): outbox rows added to the session}: see with_queued_emails
+QUEUED = "queued_outbox_rows"
 
 
 def _newer(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -785,11 +788,9 @@ def with_queued_emails(
     """The last email times in the database, brought up to date with the emails queued in
     this transaction and not flushed yet: the due-step stage flushes a batch once, when it
     commits, and what it queued counts as much as what is stored."""
-    for row in session.new:
+    for row in session.info.get(QUEUED, {}).get((shop_id, customer_external_id), ()):
         if (
-            isinstance(row, OutboxMessage)
-            and row.shop_id == shop_id
-            and row.customer_external_id == customer_external_id
+            inspect(row).pending  # added and not flushed (once flushed, the query counts it)
             and row.kind == "email"
             and row.category == category
             and row.state not in NOT_SENT
@@ -798,6 +799,15 @@ def with_queued_emails(
             if row.workflow == workflow:
                 workflow_time = _latest(workflow_time, row.created_at)
     return any_time, workflow_time if workflow is not None else None
+
+
+@sa_event.listens_for(Session, "transient_to_pending")
+def _note_queued(session: Session, row: object) -> None:
+    """Index the outbox rows a transaction adds by customer: a batch of due steps asked
+    ``session.new`` (every object the batch added) once per decided step."""
+    if isinstance(row, OutboxMessage):
+        queued = session.info.setdefault(QUEUED, {})
+        queued.setdefault((row.shop_id, row.customer_external_id), []).append(row)
 
 
 _LAST_EMAILS = select(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event as sa_event
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from plugin import facts_store
 from plugin.db import create_schema, make_engine, make_sessionmaker
-from plugin.models import CheckoutRow, CustomerRow, OrderRow, Shop
+from plugin.models import CheckoutRow, CustomerRow, OrderRow, OutboxMessage, Shop
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Checkout, Customer, Engagement, LineItem, Order
@@ -320,3 +321,35 @@ def test_a_batch_counts_the_stored_orders_that_stand_and_not_the_cancelled():
         assert (customer.orders_count, customer.total_spent) == (2, Decimal("40"))
         assert customer.first_order_at == T - timedelta(10)
         assert customer.last_order_at == T - timedelta(1)
+
+
+def test_the_last_email_counts_the_emails_queued_in_the_transaction():
+    sessions = fresh_store()
+
+    def queued(key: str, customer: str, at: datetime, **values: str) -> OutboxMessage:
+        values = {"kind": "email", "workflow": "upsell", "category": "marketing", **values}
+        values.setdefault("state", "pending")
+        return OutboxMessage(
+            shop_id=1, idempotency_key=key, customer_external_id=customer, created_at=at, **values
+        )
+
+    hour = timedelta(hours=1)
+    with sessions() as session, session.begin():
+        session.add(queued("a", "c1", T))
+        session.add(queued("b", "c2", T + hour))  # another customer's
+        session.add(queued("c", "c1", T + 2 * hour, kind="create_discount"))  # not an email
+        session.add(queued("d", "c1", T + 3 * hour, state="cancelled"))  # not sent
+        assert facts_store.last_email_at(session, 1, "c1", "marketing", "upsell") == (T, T)
+        session.flush()  # now in the table, and counted from there
+        session.add(queued("e", "c1", T + 4 * hour, workflow="winback"))
+        assert facts_store.last_email_at(session, 1, "c1", "marketing", "upsell") == (
+            T + 4 * hour,
+            T,
+        )
+        assert facts_store.last_email_at(session, 1, "c2") == (T + hour, None)
+    with sessions() as session:
+        with pytest.raises(RuntimeError), session.begin():
+            session.add(queued("f", "c3", T))
+            raise RuntimeError("the batch failed")
+        with session.begin():  # the same session: what was rolled back was never queued
+            assert facts_store.last_email_at(session, 1, "c3") == (None, None)

@@ -14,7 +14,6 @@ from functools import lru_cache
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin import facts_store, step_histories
@@ -114,7 +113,7 @@ def _run_batch(
         ).all()
         if not claimed:
             return False
-        steps = session.scalars(_CLAIMED_STEPS, {"ids": claimed}).all()
+        steps = [ClaimedStep(*row) for row in session.execute(_CLAIMED_STEPS, {"ids": claimed})]
         # Their episodes, shops and customers in a query each; decide_step finds them in the
         # session. Held here for the batch: the session's identity map keeps unchanged
         # objects only while something else refers to them, and without these lists each
@@ -132,20 +131,68 @@ def _run_batch(
             )
             step_histories.prefetch(session, shop_id, keys.customers)
         session.info[OPEN_STEPS] = _open_steps(session, [e.id for e in episodes])
-        # The decisions are written when the batch commits, in one flush: what a decision
-        # reads does not change within the batch, except the emails it queued (which
+        session.info[CLAIMED] = {step.id: step for step in steps}
+        # The decisions are written when every step is decided: what a decision reads does
+        # not change within the batch, except the emails it queued (which
         # facts_store.last_email_at counts from the session) and the steps it decided
-        # (which _finish reads from the session). No decision reads the steps table, so
-        # the pending steps of the episodes that end are cancelled once, before the flush
-        # (their steps claimed here read 'running' there until it, and are not matched).
+        # (which _finish reads from the claimed steps). No decision reads the steps table,
+        # so the pending steps of the episodes that end are cancelled once, before the
+        # decisions are written (their steps claimed here read 'running' until then, and
+        # are not matched); the episodes and outbox rows are flushed at commit.
         hold_cancels_back(session)
         with session.no_autoflush:
             for step in steps:
                 outcome = decide_step(session, services, step, now)
                 _count(stats, outcome, step.reason)
         cancel_held_back(session)
+        _write_decisions(session, steps)
         del episodes, shops  # held until every step is decided (see above)
     return len(claimed) == limit
+
+
+@dataclass(slots=True)
+class ClaimedStep:
+    """A claimed step as the batch decides it: a plain row, not an ORM object (loading
+    and flushing objects was most of what a batch spent on its steps); its decision is
+    written with the batch's others in two executemany (``_write_decisions``)."""
+
+    id: int
+    episode_id: int
+    shop_id: int
+    step_id: str
+    due_at: datetime
+    deferrals: int
+    reason: str | None
+    state: str = "running"
+    decided_at: datetime | None = None
+
+
+def _write_decisions(session: Session, steps: list[ClaimedStep]) -> None:
+    """The decided steps in one statement, those put back for later in another."""
+    decided = [
+        {"_id": s.id, "state": s.state, "reason": s.reason, "decided_at": s.decided_at}
+        for s in steps
+        if s.state != "pending"
+    ]
+    deferred = [
+        {
+            "_id": s.id,
+            "state": s.state,
+            "due_at": s.due_at,
+            "reason": s.reason,
+            "deferrals": s.deferrals,
+        }
+        for s in steps
+        if s.state == "pending"
+    ]
+    connection = session.connection()
+    for rows in (decided, deferred):
+        if rows:
+            connection.execute(_WRITE_DECISION, rows)
+
+
+# the SET clause: the columns each executemany names
+_WRITE_DECISION = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))
 
 
 @dataclass
@@ -172,7 +219,17 @@ def _batch_keys(session: Session, episodes: Iterable[Episode]) -> dict[int, _Key
 
 
 _CLAIMED_STEPS = (
-    select(Step).where(Step.id.in_(bindparam("ids", expanding=True))).order_by(Step.due_at, Step.id)
+    select(
+        Step.id,
+        Step.episode_id,
+        Step.shop_id,
+        Step.step_id,
+        Step.due_at,
+        Step.deferrals,
+        Step.reason,
+    )
+    .where(Step.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Step.due_at, Step.id)
 )
 _EPISODES = select(Episode).where(Episode.id.in_(bindparam("ids", expanding=True)))
 _SHOPS = select(Shop).where(Shop.id.in_(bindparam("ids", expanding=True)))
@@ -203,7 +260,7 @@ def _count(stats: RunStats, outcome: str, reason: str | None) -> None:
         stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
 
 
-def decide_step(session: Session, services: Services, step: Step, now: datetime) -> str:
+def decide_step(session: Session, services: Services, step: ClaimedStep, now: datetime) -> str:
     """Decide one claimed step; return 'fired', 'skipped', 'deferred' or 'cancelled'."""
     episode = session.get_one(Episode, step.episode_id)
     shop = session.get_one(Shop, step.shop_id)
@@ -268,7 +325,7 @@ def decide_step(session: Session, services: Services, step: Step, now: datetime)
     return _finish(session, step, "fired", decision.reason or "conditions met", now)
 
 
-def _defer(session: Session, step: Step, until: datetime, why: str, now: datetime) -> str:
+def _defer(session: Session, step: ClaimedStep, until: datetime, why: str, now: datetime) -> str:
     """Put a step back to pending for later; give up (with the reason) if it keeps slipping."""
     if step.deferrals >= MAX_DEFERRALS:
         return _finish(session, step, "skipped", f"{why}: deferred too often", now)
@@ -279,6 +336,7 @@ def _defer(session: Session, step: Step, until: datetime, why: str, now: datetim
 
 OPEN = ("pending", "running")
 OPEN_STEPS = "open_steps"  # in session.info: {episode id: its steps open when the batch began}
+CLAIMED = "claimed_steps"  # in session.info: {step id: ClaimedStep}, the batch's
 _OPEN_STEPS = select(Step.id).where(Step.episode_id == bindparam("episode"), Step.state.in_(OPEN))
 _OPEN_STEPS_OF = select(Step.episode_id, Step.id).where(
     Step.episode_id.in_(bindparam("episodes", expanding=True)), Step.state.in_(OPEN)
@@ -293,7 +351,7 @@ def _open_steps(session: Session, episode_ids: list[int]) -> dict[int, list[int]
     return found
 
 
-def _finish(session: Session, step: Step, state: str, reason: str, now: datetime) -> str:
+def _finish(session: Session, step: ClaimedStep, state: str, reason: str, now: datetime) -> str:
     step.state, step.reason, step.decided_at = state, reason, now
     if not _open_step_remains(session, step.episode_id):
         episode = session.get_one(Episode, step.episode_id)
@@ -306,18 +364,19 @@ def _finish(session: Session, step: Step, state: str, reason: str, now: datetime
 
 def _open_step_remains(session: Session, episode_id: int) -> bool:
     """Whether the episode has a step still to decide, as this transaction sees it: open in
-    the database (a claimed step reads 'running' there until the batch is flushed) and not
-    decided since in the session.
+    the database (a claimed step reads 'running' there until the batch writes its
+    decisions) and not decided since in the batch.
 
     The batch read its episodes' open steps when it began. Within it, only its own
-    decisions change a step (seen here through the session), and ending an episode, which
+    decisions change a step (seen here in its claimed steps), and ending an episode, which
     cancels its pending steps in the database: then the episode is no longer active, and
     what this answers for it no longer matters (see _finish).
     """
     held = session.info.get(OPEN_STEPS, {}).get(episode_id)
     open_ids = held if held is not None else session.scalars(_OPEN_STEPS, {"episode": episode_id})
+    claimed = session.info.get(CLAIMED, {})
     for step_id in open_ids:
-        in_session = session.identity_map.get(identity_key(Step, step_id))
-        if in_session is None or in_session.state in OPEN:
+        in_batch = claimed.get(step_id)
+        if in_batch is None or in_batch.state in OPEN:
             return True
     return False

@@ -50,11 +50,28 @@ class Prefetched:
     touched_window: tuple[datetime, datetime] | None = None
 
 
+@dataclass(slots=True)
+class NewStep:
+    """A step of an episode enrolled in this transaction, as its row will be written
+    (``_flushed``): a plain object, where an ORM ``Step`` that is never added to the
+    session cost its instrumented construction for nothing."""
+
+    shop_id: int
+    step_id: str
+    position: int
+    due_at: datetime
+    state: str = "pending"
+    deferrals: int = 0
+    claimed_until: datetime | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+
 @dataclass
 class Unflushed:
     by_subject: dict[str, list[Episode]] = field(default_factory=dict)
     by_customer: dict[str, list[Episode]] = field(default_factory=dict)
-    steps: dict[Episode, list[Step]] = field(default_factory=dict)
+    steps: dict[Episode, list[NewStep]] = field(default_factory=dict)
 
 
 def prefetch(
@@ -94,7 +111,7 @@ def prefetch(
     session.info.setdefault(facts_store.EPISODES_BY_KEY, {})[shop_id] = held
 
 
-def add(session: Session, episode: Episode, steps: list[Step]) -> None:
+def add(session: Session, episode: Episode, steps: list[NewStep]) -> None:
     """Remember an episode just added to the session, with its steps (not added: the flush
     that writes the episode writes them)."""
     unflushed: Unflushed | None = session.info.get(UNFLUSHED)
@@ -225,7 +242,7 @@ def touched_before_order(
         )
 
 
-def steps_of(session: Session, episode: Episode) -> list[Step] | None:
+def steps_of(session: Session, episode: Episode) -> list[NewStep] | None:
     """The steps of an unflushed episode; None if it is in the database (so are they)."""
     unflushed: Unflushed | None = session.info.get(UNFLUSHED)
     return unflushed.steps.get(episode) if unflushed is not None else None

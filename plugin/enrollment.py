@@ -197,14 +197,7 @@ def enroll(
         anchor_at=subject.activity_at,
     )
     steps = [
-        Step(
-            shop_id=shop.id,
-            step_id=workflow.steps[position].id,
-            position=position,
-            state="pending",
-            due_at=due_at,
-            deferrals=0,  # written as they are: no column default applies
-        )
+        batch_episodes.NewStep(shop.id, workflow.steps[position].id, position, due_at)
         for position, due_at in enumerate(
             _scheduled_times(
                 session, shop, workflow, subject.customer_key, subject.anchors, now, now
@@ -275,10 +268,14 @@ def _with_fallback(moments: dict[str, datetime], name: str, now: datetime) -> di
 def _subject_for(
     session: Session, shop_id: int, workflow: Workflow, event: Event, now: datetime
 ) -> Subject | None:
-    """Find what the event is about, from the merged facts (not the partial delivery)."""
+    """Find what the event is about, from the merged facts (not the partial delivery).
+    Read without line items: what a subject is and when does not depend on them, and
+    they were decoded for every checkout and order event."""
     kind = workflow.trigger.subject
     if kind == "checkout" and event.checkout is not None:
-        checkout = facts_store.load_checkout(session, shop_id, event.checkout.token)
+        checkout = facts_store.load_checkout(
+            session, shop_id, event.checkout.token, with_items=False
+        )
         if checkout is None or checkout.completed_at is not None or not checkout.email:
             return None
         activity = checkout.updated_at or checkout.created_at or now
@@ -292,7 +289,7 @@ def _subject_for(
             activity_at=activity,
         )
     if kind == "order" and event.order is not None:
-        order = facts_store.load_order(session, shop_id, event.order.id)
+        order = facts_store.load_order(session, shop_id, event.order.id, with_items=False)
         if order is None or not (order.customer_id or order.email):
             return None
         anchors = {"order_created": order.created_at or now}
@@ -467,17 +464,29 @@ def _reanchor_active(
             now,
         )
         steps = batch_episodes.steps_of(session, episode)
-        if steps is None:
-            with session.no_autoflush:  # the session holds none of them changed but in due_at
-                steps = session.scalars(_PENDING_STEPS, {"episode": episode.id}).all()
-        for step in steps:
-            if step.state == "pending" and step.position < len(due_times) and step.deferrals == 0:
-                step.due_at = due_times[step.position]
+        if steps is not None:  # enrolled in this transaction: written with it
+            for step in steps:
+                if step.state == "pending" and step.position < len(due_times):
+                    step.due_at = due_times[step.position]  # none deferred yet
+            continue
+        # in the database: moved there at once, in one executemany (as plain rows, not
+        # Step objects loaded into the session and flushed)
+        with session.no_autoflush:
+            pending = session.execute(_PENDING_STEPS, {"episode": episode.id}).all()
+        moved = [
+            {"_id": step_id, "due_at": due_times[position]}
+            for step_id, position, due_at in pending
+            if position < len(due_times) and due_times[position] != due_at
+        ]
+        if moved:
+            session.connection().execute(_MOVE_STEP, moved)
 
 
-_PENDING_STEPS = select(Step).where(
-    Step.episode_id == bindparam("episode"), Step.state == "pending"
+# A step deferred (window, frequency cap) keeps its own time: it is not moved.
+_PENDING_STEPS = select(Step.id, Step.position, Step.due_at).where(
+    Step.episode_id == bindparam("episode"), Step.state == "pending", Step.deferrals == 0
 )
+_MOVE_STEP = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))
 
 
 def sweep(session: Session, shop: Shop, now: datetime, limit: int = 10_000) -> int:

@@ -625,7 +625,10 @@ def customer_timezone(session: Session, shop_id: int, external_id: str) -> str |
     return row.timezone if row is not None else None
 
 
-def load_checkout(session: Session, shop_id: int, token: str) -> Checkout | None:
+def load_checkout(
+    session: Session, shop_id: int, token: str, with_items: bool = True
+) -> Checkout | None:
+    """A checkout's facts; without its line items when the caller reads none of them."""
     row = _by_key(session, CheckoutRow, shop_id, "token", token)
     if row is None:
         return None
@@ -635,7 +638,7 @@ def load_checkout(session: Session, shop_id: int, token: str) -> Checkout | None
         email=row.email,
         value=row.value,
         currency=row.currency,
-        items=_items(row.items),
+        items=_items(row.items) if with_items else (),
         created_at=row.created_at,
         updated_at=row.updated_at,
         completed_at=row.completed_at,
@@ -669,9 +672,12 @@ def order_fact(row: OrderRow | Row[Any], with_items: bool = True) -> Order:
     )
 
 
-def load_order(session: Session, shop_id: int, external_id: str) -> Order | None:
+def load_order(
+    session: Session, shop_id: int, external_id: str, with_items: bool = True
+) -> Order | None:
+    """An order's facts; without its line items when the caller reads none of them."""
     row = _by_key(session, OrderRow, shop_id, "external_id", external_id)
-    return order_fact(row) if row is not None else None
+    return order_fact(row, with_items) if row is not None else None
 
 
 # A customer's order history as the rules read it (FactSet.orders): every column but the

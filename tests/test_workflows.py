@@ -325,6 +325,22 @@ def test_a_send_window_narrowed_after_scheduling_still_holds(send_webhook, servi
     assert len(emails(services, "cart_abandonment")) == 1
 
 
+def test_cart_activity_leaves_a_deferred_reminder_at_its_own_time(send_webhook, services, at):
+    subscribe(send_webhook)
+    late = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)
+    send_webhook("checkouts/create", payloads.checkout("tok-17", late))
+    at(late)
+    with services.sessions() as session, session.begin():
+        shop = session.scalar(select(Shop))
+        shop.settings = {"send_window": {"start_hour": 11, "end_hour": 21}}
+    at(datetime(2026, 3, 3, 9, 0, 30, tzinfo=UTC))  # deferred to 11:00
+    again = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+    send_webhook("checkouts/update", payloads.checkout("tok-17", again, created_at=late))
+    at(again)
+    reminder = _cart_steps(services)["reminder"]
+    assert (reminder.due_at, reminder.deferrals) == (datetime(2026, 3, 3, 11, tzinfo=UTC), 1)
+
+
 def test_cart_activity_while_a_reminder_waits_for_the_window_moves_it(send_webhook, services, at):
     subscribe(send_webhook)
     late = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)

@@ -153,9 +153,14 @@ def write(session: Session) -> None:
     changed.clear()
     connection = session.connection()
     for model, rows in inserts.items():
-        connection.execute(insert(model.__table__), rows)
+        connection.execute(_insert_statement(model), rows)
     for (model, _names_changed), rows in updates.items():
         connection.execute(_update_statement(model), rows)
+
+
+@functools.cache
+def _insert_statement(model: type[Any]) -> Any:
+    return insert(model.__table__)
 
 
 @functools.cache

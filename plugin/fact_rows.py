@@ -5,14 +5,18 @@ more than the merges: an instrumented object per row, a unit of work tracking ea
 and flushing a table's rows one shape of change at a time. Here a row is a plain object
 holding its columns, read with the columns of its table and remembered by the transaction
 under its natural key (``facts_store``'s memo, so one key is one record); a change is
-noted when an attribute is set. The changes are written in one executemany per table and
-set of changed columns: new rows inserted, changed rows updated by their natural key
-(unique per shop), with only the columns that changed.
+noted when an attribute is set. The changes are written in a few executemany: new rows
+inserted, one per table; changed rows updated by their natural key (unique per shop), with
+only the columns that changed, one per table and set of changed columns.
 
 They are written as the ORM's autoflush would write its objects: before a statement of the
 session that reads or writes their tables (unless under ``no_autoflush``; a statement
 that changes or deletes their rows is always preceded by them), and before the
 transaction commits. A rollback forgets them, with the rows the transaction remembered.
+
+Records are not ORM objects: an ``OrderRow`` loaded by the same transaction would not be
+the record, nor see its changes until they are written. Everything that merges into or
+reads these rows in a transaction goes through ``plugin.facts_store``.
 """
 
 from __future__ import annotations

@@ -180,15 +180,12 @@ def _prefetch_completing_orders(session: Session, shop_id: int, tokens: set[str]
     token) into the memo, and remember the tokens as looked for: a checkout's merge then
     finds its order, or that it has none, among the orders the session holds
     (``_order_completing``) instead of in two queries of its own."""
-    memo = _memo(session, "OrderRow", shop_id)
     looked_for = session.info.setdefault(ORDER_TOKENS_LOOKED_FOR, set())
     wanted = sorted(t for t in tokens if (shop_id, t) not in looked_for)
     for chunk in chunks(wanted):
         for _column, statement in _ORDERS_BY_TOKENS:
             for row in session.execute(statement, {"shop": shop_id, "tokens": chunk}):
-                # an order the batch holds already is kept as it holds it (one key, one record)
-                if memo.get(row.external_id) is None:
-                    memo[row.external_id] = fact_rows.loaded(session, OrderRow, row)
+                _remembered_order(session, shop_id, row)
         looked_for.update((shop_id, token) for token in chunk)
 
 
@@ -460,8 +457,18 @@ def _order_completing(session: Session, shop_id: int, token: str) -> fact_rows.F
         with session.no_autoflush:
             for row in session.execute(statement, {"shop": shop_id, "tokens": [token]}):
                 if getattr(row, column) == token:
-                    return _by_key(session, OrderRow, shop_id, "external_id", row.external_id)
+                    return _remembered_order(session, shop_id, row)
     return None
+
+
+def _remembered_order(session: Session, shop_id: int, row: Any) -> fact_rows.FactRecord:
+    """The record of an order read by token: the one the transaction holds if it holds
+    one under its key (one key, one record), else a record of this row, remembered."""
+    memo = _memo(session, "OrderRow", shop_id)
+    if memo.get(row.external_id) is None:
+        memo[row.external_id] = fact_rows.loaded(session, OrderRow, row)
+    record: fact_rows.FactRecord = memo[row.external_id]
+    return record
 
 
 _ORDERS_BY_TOKENS = tuple(

@@ -479,14 +479,16 @@ def _reanchor_active(
             if position < len(due_times) and due_times[position] != due_at
         ]
         if moved:
-            session.connection().execute(_MOVE_STEP, moved)
+            session.connection().execute(UPDATE_STEPS, moved)
 
 
 # A step deferred (window, frequency cap) keeps its own time: it is not moved.
 _PENDING_STEPS = select(Step.id, Step.position, Step.due_at).where(
     Step.episode_id == bindparam("episode"), Step.state == "pending", Step.deferrals == 0
 )
-_MOVE_STEP = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))
+# Steps by id ("_id"), in an executemany whose rows name the columns to set (the same for
+# every row): here the moved due times, and the due-step stage's decisions.
+UPDATE_STEPS = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))
 
 
 def sweep(session: Session, shop: Shop, now: datetime, limit: int = 10_000) -> int:

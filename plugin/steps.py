@@ -18,7 +18,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin import facts_store, step_histories
 from plugin.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
-from plugin.enrollment import cancel_held_back, end_episode, hold_cancels_back
+from plugin.enrollment import UPDATE_STEPS, cancel_held_back, end_episode, hold_cancels_back
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
 from plugin.outbox import Sender, write_actions
@@ -188,11 +188,7 @@ def _write_decisions(session: Session, steps: list[ClaimedStep]) -> None:
     connection = session.connection()
     for rows in (decided, deferred):
         if rows:
-            connection.execute(_WRITE_DECISION, rows)
-
-
-# the SET clause: the columns each executemany names
-_WRITE_DECISION = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))
+            connection.execute(UPDATE_STEPS, rows)
 
 
 @dataclass

@@ -40,7 +40,7 @@ KEYS: dict[type[Any], str] = {
     CheckoutRow: "token",
     OrderRow: "external_id",
 }
-TABLES: dict[Table, type[Any]] = {model.__table__: model for model in KEYS}  # type: ignore[misc]
+TABLES = frozenset(model.__table__ for model in KEYS)
 # read with each of these statements, the rows are records already: nothing to write first
 LOADING = "fact_rows_loading"
 

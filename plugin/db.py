@@ -114,12 +114,6 @@ def now_param() -> BindParameter[datetime]:
 
 
 CONFLICT_RETRIES = 5
-# What the inbox and the due-step stage each claim per transaction. Fewer, larger batches
-# pay less for their fixed queries and commits: the full-size replay ran in 558.7 s at
-# 1,000 against 670.4 s at 200, back to back. A batch holds SQLite's write lock while it
-# runs, so the intake's inserts wait for it (``DirectInsert``): the longest batch of a
-# 20,000-customer replay took 0.6 s at 1,000 (0.25 s at 200).
-BATCH = 1000
 # PostgreSQL: serialization failure, deadlock detected
 CONFLICT_STATES = ("40001", "40P01")
 

@@ -23,7 +23,7 @@ from connectors.errors import MalformedPayload
 from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
 from plugin import compliance, enrollment, facts_store
-from plugin.db import BATCH, CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
+from plugin.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.models import Delivery, Shop
 from plugin.services import Services
 from rules.events import Event
@@ -44,9 +44,7 @@ class DeliveryRejected(Exception):
     """The stored body cannot become events; kept as 'failed' with this message."""
 
 
-def process_inbox(
-    services: Services, now: datetime | None = None, limit: int = BATCH
-) -> InboxStats:
+def process_inbox(services: Services, now: datetime | None = None, limit: int = 200) -> InboxStats:
     """Process every pending delivery, oldest first, ``limit`` per transaction."""
     stats = InboxStats()
     now = now or services.now()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin import facts_store, step_histories
-from plugin.db import BATCH, CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
+from plugin.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.enrollment import UPDATE_STEPS, cancel_held_back, end_episode, hold_cancels_back
 from plugin.episode_facts import facts_for
 from plugin.models import Episode, Shop, Step
@@ -44,7 +44,7 @@ class RunStats:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def run_due(services: Services, now: datetime, limit: int = BATCH) -> RunStats:
+def run_due(services: Services, now: datetime, limit: int = 200) -> RunStats:
     """Decide every step due by ``now``, ``limit`` per transaction, then say what happened."""
     stats = RunStats()
     conflicts = 0

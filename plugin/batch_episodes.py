@@ -48,19 +48,6 @@ class Prefetched:
     # them (fired, or held out) within ``touched_window``; none is decided during a batch
     touched: dict[str, list[tuple[Episode, datetime]]] = field(default_factory=dict)
     touched_window: tuple[datetime, datetime] | None = None
-    # the movable steps (pending, never deferred) of the stored episodes in
-    # active_by_subject, by episode id: what more activity on a subject moves
-    movable: dict[int, list[MovableStep]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class MovableStep:
-    """A stored step that more activity on its subject may move: pending, never deferred
-    (a step deferred by the send window or the frequency cap keeps its own time)."""
-
-    id: int
-    position: int
-    due_at: datetime
 
 
 @dataclass(slots=True)
@@ -119,13 +106,6 @@ def prefetch(
                 held.active_by_subject.setdefault(episode.subject, []).append(episode)
             for episode in session.scalars(_NEWEST_OF_SUBJECTS, values):
                 held.newest[(episode.workflow, episode.subject)] = episode
-        stored = sorted(e.id for found in held.active_by_subject.values() for e in found)
-        held.movable = {episode_id: [] for episode_id in stored}
-        for chunk in facts_store.chunks(stored):
-            for episode_id, *step in session.connection().execute(
-                _MOVABLE_OF_EPISODES, {"ids": chunk}
-            ):
-                held.movable[episode_id].append(MovableStep(*step))
     held.customers.update(customer_keys)
     held.subjects.update(subject_keys)
     session.info.setdefault(facts_store.EPISODES_BY_KEY, {})[shop_id] = held
@@ -262,17 +242,6 @@ def touched_before_order(
         )
 
 
-def movable_steps(session: Session, episode: Episode) -> list[MovableStep]:
-    """The movable steps of a stored episode, as read with the batch (and moved since:
-    the caller sets ``due_at`` on the ones it moves) or, for an episode the batch did not
-    read, from the database."""
-    held = _prefetched(session, episode.shop_id)
-    if held is not None and episode.id in held.movable:
-        return held.movable[episode.id]
-    rows = session.connection().execute(_MOVABLE_OF_EPISODES, {"ids": [episode.id]})
-    return [MovableStep(*step) for _episode_id, *step in rows]
-
-
 def steps_of(session: Session, episode: Episode) -> list[NewStep] | None:
     """The steps of an unflushed episode; None if it is in the database (so are they)."""
     unflushed: Unflushed | None = session.info.get(UNFLUSHED)
@@ -325,13 +294,6 @@ def _newest_of_subjects() -> Any:
 
 
 _NEWEST_OF_SUBJECTS = _newest_of_subjects()
-
-
-_MOVABLE_OF_EPISODES = select(Step.episode_id, Step.id, Step.position, Step.due_at).where(
-    Step.episode_id.in_(bindparam("ids", expanding=True)),
-    Step.state == "pending",
-    Step.deferrals == 0,
-)
 
 
 _MESSAGED = (

@@ -471,15 +471,21 @@ def _reanchor_active(
             continue
         # in the database: moved there at once, in one executemany (as plain rows, not
         # Step objects loaded into the session and flushed)
-        moved = []
-        for step in batch_episodes.movable_steps(session, episode):
-            if step.position < len(due_times) and due_times[step.position] != step.due_at:
-                step.due_at = due_times[step.position]
-                moved.append({"_id": step.id, "due_at": step.due_at})
+        with session.no_autoflush:
+            pending = session.execute(_PENDING_STEPS, {"episode": episode.id}).all()
+        moved = [
+            {"_id": step_id, "due_at": due_times[position]}
+            for step_id, position, due_at in pending
+            if position < len(due_times) and due_times[position] != due_at
+        ]
         if moved:
             session.connection().execute(UPDATE_STEPS, moved)
 
 
+# A step deferred (window, frequency cap) keeps its own time: it is not moved.
+_PENDING_STEPS = select(Step.id, Step.position, Step.due_at).where(
+    Step.episode_id == bindparam("episode"), Step.state == "pending", Step.deferrals == 0
+)
 # Steps by id ("_id"), in an executemany whose rows name the columns to set (the same for
 # every row): here the moved due times, and the due-step stage's decisions.
 UPDATE_STEPS = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))

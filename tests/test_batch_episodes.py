@@ -95,35 +95,6 @@ def test_a_batch_moves_and_ends_stored_episodes_from_what_it_read_at_once(send_w
     assert ended and set(ended) == {("cancelled", "exit: order_placed")}
 
 
-def test_a_batch_reads_the_steps_its_carts_move_once_and_moves_a_cart_twice(send_webhook, services):
-    subscribe(send_webhook)
-    for token in ("tok-s", "tok-v"):
-        send_webhook("checkouts/create", payloads.checkout(token, T0))
-    process_inbox(services, T0)  # both episodes stored, with their steps
-    before = {token: _first_due(services, token) for token in ("tok-s", "tok-v")}
-
-    for token, hours in (("tok-s", 1), ("tok-v", 1), ("tok-s", 2)):
-        when = T0 + timedelta(hours=hours)
-        send_webhook("checkouts/update", payloads.checkout(token, when, created_at=T0))
-    reads = []
-
-    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        if "FROM steps" in statement and "deferrals" in statement:
-            reads.append(statement)
-
-    engine = services.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        stats = process_inbox(services, T0 + timedelta(hours=3))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert (stats.processed, stats.failed) == (3, 0)
-    assert len(reads) == 1  # the steps of both stored carts, read with the batch
-    # the second move of tok-s starts from where the first left it
-    assert _first_due(services, "tok-s") == before["tok-s"] + timedelta(hours=2)
-    assert _first_due(services, "tok-v") == before["tok-v"] + timedelta(hours=1)
-
-
 def _first_due(services, subject: str):  # type: ignore[no-untyped-def]
     with services.sessions() as session:
         return session.scalar(

@@ -22,7 +22,6 @@ from plugin.models import (
     ComplianceRecord,
     CustomerRow,
     Delivery,
-    DeliveryBody,
     EngagementRow,
     Episode,
     OrderRow,
@@ -251,26 +250,18 @@ def erase_customer(
     mentioning = [
         delivery_id
         for delivery_id, body in session.execute(
-            select(DeliveryBody.delivery_id, DeliveryBody.body)
-            .join(Delivery, Delivery.id == DeliveryBody.delivery_id)
-            .where(Delivery.shop_id == shop_id)
+            select(Delivery.id, Delivery.body).where(Delivery.shop_id == shop_id)
         )
         if any(needle in body for needle in needles)
     ]
     if mentioning:
         changed += (
             session.execute(
-                update(DeliveryBody)
-                .where(DeliveryBody.delivery_id.in_(mentioning))
-                .values(body=b"{}")
+                update(Delivery)
+                .where(Delivery.id.in_(mentioning))
+                .values(body=b"{}", error=REDACTED)
                 .execution_options(synchronize_session=False)
             ).rowcount
             or 0
-        )
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(mentioning))
-            .values(error=REDACTED)
-            .execution_options(synchronize_session=False)
         )
     return changed

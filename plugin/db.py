@@ -139,17 +139,34 @@ def error_text(exc: BaseException) -> str:
 FIRST_PAUSE, LONGEST_PAUSE = 0.000_05, 0.002  # seconds between tries for a locked database
 
 
-class _CompiledInsert:
-    """An INSERT compiled once for a dialect; every value goes through its column type's
-    bind processing (UTC datetimes, bytes), as SQLAlchemy's execution would do."""
+class DirectInsert:
+    """One INSERT run straight on a DBAPI connection: the webhook path's insert.
 
-    def __init__(self, table: Table, columns: Iterable[str], dialect: Any, returning: bool):
-        statement = insert(table)
-        if returning:
-            statement = statement.returning(*table.primary_key.columns)
-        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    Per request, SQLAlchemy's Connection, transaction, execution context and result cost
+    more than SQLite's insert and commit together (95 µs against 37 µs, measured). The
+    statement is still SQLAlchemy's, compiled once for the engine's dialect; every value
+    still goes through its column type's bind processing (UTC datetimes, bytes).
+
+    On SQLite the insert runs on a connection of the engine's (its pragmas set by the
+    engine's connect event) taken out of the pool for good and kept in autocommit: the
+    insert is its own transaction, with no pool checkout and return, BEGIN or COMMIT around
+    it (~46 -> ~31 µs a row, measured). Idle ones wait in a list, so a server that makes a
+    thread per request reuses them. Other databases take a pooled connection per insert:
+    the pool checks it is alive, and a server's connections are too dear to hold.
+
+    A locked SQLite database is tried again after microseconds, not SQLite's millisecond:
+    an insert holds the write lock for tens of microseconds, and under concurrent intake
+    the busy handler's sleeps left a tenth of the CPU idle. Use it on an engine made with
+    ``sqlite_waits=False``; other databases wait for locks in the server.
+    """
+
+    def __init__(self, engine: Engine, table: Table, columns: Iterable[str]):
+        self.engine = engine
+        self.columns = tuple(columns)
+        dialect = engine.dialect
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(self.columns))
         names = compiled.positiontup or list(compiled.binds)
-        missing = set(names) - set(columns)
+        missing = set(names) - set(self.columns)
         if missing:  # a column default the caller would skip: SQLAlchemy fills those, we don't
             raise ValueError(f"values needed for {sorted(missing)}")
         self.sql = compiled.string
@@ -159,94 +176,33 @@ class _CompiledInsert:
             name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.names
         }
-
-    def args(self, values: dict[str, Any]) -> Any:
-        params = {}
-        for name in self.names:
-            process = self.processors[name]
-            params[name] = values[name] if process is None else process(values[name])
-        return tuple(params[name] for name in self.names) if self.positional else params
-
-
-class DirectInsert:
-    """One INSERT run straight on a DBAPI connection: the webhook path's insert.
-
-    Per request, SQLAlchemy's Connection, transaction, execution context and result cost
-    more than SQLite's insert and commit together (95 µs against 37 µs, measured). The
-    statement is still SQLAlchemy's, compiled once for the engine's dialect; every value
-    still goes through its column type's bind processing (UTC datetimes, bytes).
-
-    With ``detail`` (a table keyed by a foreign key to ``table``'s id, and its columns),
-    a row of it goes in with the row, in the same transaction, keyed by the new id: the
-    delivery's body beside the delivery. A duplicate row inserts neither.
-
-    On SQLite the insert runs on a connection of the engine's (its pragmas set by the
-    engine's connect event) taken out of the pool for good and kept in autocommit: a
-    single insert is its own transaction, with no pool checkout and return, BEGIN or COMMIT
-    around it (~46 -> ~31 µs a row, measured); with a detail row, BEGIN IMMEDIATE takes the
-    write lock first, so nothing after it waits. Idle ones wait in a list, so a server that
-    makes a thread per request reuses them. Other databases take a pooled connection per
-    insert: the pool checks it is alive, and a server's connections are too dear to hold.
-
-    A locked SQLite database is tried again after microseconds, not SQLite's millisecond:
-    an insert holds the write lock for tens of microseconds, and under concurrent intake
-    the busy handler's sleeps left a tenth of the CPU idle. Use it on an engine made with
-    ``sqlite_waits=False``; other databases wait for locks in the server.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        table: Table,
-        columns: Iterable[str],
-        detail: tuple[Table, Iterable[str]] | None = None,
-    ):
-        self.engine = engine
-        dialect = engine.dialect
-        self.own_connections = dialect.name == "sqlite"
-        # SQLite tells the new id as the cursor's lastrowid; the others return it
-        returning = detail is not None and not self.own_connections
-        self.insert = _CompiledInsert(table, columns, dialect, returning)
-        self.detail: _CompiledInsert | None = None
-        self.detail_key = ""
-        if detail is not None:
-            detail_table, detail_columns = detail
-            [self.detail_key] = [
-                fk.parent.name for fk in detail_table.foreign_keys if fk.column.table is table
-            ]
-            self.detail = _CompiledInsert(
-                detail_table, (self.detail_key, *detail_columns), dialect, returning=False
-            )
         self.dbapi = dialect.loaded_dbapi
+        self.own_connections = dialect.name == "sqlite"
         self._idle: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._inherited: list[sqlite3.Connection] = []
 
     def run(self, values: dict[str, Any]) -> bool:
         """Insert and commit; False when a unique constraint says the row is there already."""
-        args = self.insert.args(values)
+        params = {}
+        for name in self.names:
+            process = self.processors[name]
+            params[name] = values[name] if process is None else process(values[name])
+        args = tuple(params[name] for name in self.names) if self.positional else params
         if self.own_connections:
-            return self._run_on_own_connection(args, values)
+            return self._run_on_own_connection(args)
         connection = self.engine.raw_connection()
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self.insert.sql, args)
-            except self.dbapi.IntegrityError:
-                connection.rollback()
-                return False
-            if self.detail is not None:
-                self._insert_detail(cursor, cursor.fetchone()[0], values)
+            connection.cursor().execute(self.sql, args)
             connection.commit()
             return True
+        except self.dbapi.IntegrityError:
+            connection.rollback()
+            return False
         finally:
-            connection.close()  # back to the pool, which rolls back what was not committed
+            connection.close()  # back to the pool
 
-    def _insert_detail(self, cursor: Any, key: int, values: dict[str, Any]) -> None:
-        assert self.detail is not None
-        cursor.execute(self.detail.sql, self.detail.args({**values, self.detail_key: key}))
-
-    def _run_on_own_connection(self, args: Any, values: dict[str, Any]) -> bool:
+    def _run_on_own_connection(self, args: Any) -> bool:
         if self._pid != os.getpid():
             # forked without close(): SQLite's connections must not be used, nor closed, in
             # the child; they stay referenced here and unused
@@ -256,31 +212,24 @@ class DirectInsert:
         except IndexError:
             connection = self._open()
         try:
-            return self._insert_on(connection, args, values)
+            return self._insert(connection, args)
         finally:
             self._idle.append(connection)
 
-    def _insert_on(self, connection: sqlite3.Connection, args: Any, values: dict[str, Any]) -> bool:
-        if self.detail is None:
-            try:  # autocommit: the insert is its own transaction
-                _when_unlocked(connection, self.insert.sql, args)
+    def _insert(self, connection: sqlite3.Connection, args: Any) -> bool:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        pause = FIRST_PAUSE
+        while True:
+            try:
+                connection.execute(self.sql, args)  # autocommit: committed when it returns
                 return True
             except sqlite3.IntegrityError:
                 return False
-        _when_unlocked(connection, "BEGIN IMMEDIATE", ())
-        # the write lock is held: nothing here waits
-        try:
-            cursor = connection.execute(self.insert.sql, args)
-        except sqlite3.IntegrityError:
-            connection.execute("ROLLBACK")
-            return False
-        try:
-            self._insert_detail(cursor, cursor.lastrowid, values)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return True
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE)
 
     def _open(self) -> sqlite3.Connection:
         pooled = self.engine.raw_connection()
@@ -294,18 +243,3 @@ class DirectInsert:
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-
-
-def _when_unlocked(connection: sqlite3.Connection, sql: str, args: Any) -> None:
-    """Run a statement, trying again while another connection holds the write lock."""
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    pause = FIRST_PAUSE
-    while True:
-        try:
-            connection.execute(sql, args)
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, LONGEST_PAUSE)

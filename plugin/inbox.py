@@ -24,7 +24,7 @@ from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
 from plugin import compliance, enrollment, facts_store
 from plugin.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
-from plugin.models import Delivery, DeliveryBody, Shop
+from plugin.models import Delivery, Shop
 from plugin.services import Services
 from rules.events import Event
 
@@ -142,13 +142,13 @@ def _process_batch(
         )
         if not claimed:
             return False
-        deliveries = session.execute(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
+        deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
         parsed = _parse_ahead(session, deliveries, now)
-        for delivery, body in deliveries:
+        for delivery in deliveries:
             try:
                 events = parsed.get(delivery.id)
                 if events is None:  # carried out now, in its place in the batch
-                    events = delivery_events(session, delivery, body, now)
+                    events = delivery_events(session, delivery, now)
                 elif isinstance(events, DeliveryRejected):
                     raise events
             except DeliveryRejected as exc:
@@ -167,7 +167,7 @@ def _process_batch(
 
 
 def _parse_ahead(
-    session: Session, deliveries: Sequence[tuple[Delivery, bytes | None]], now: datetime
+    session: Session, deliveries: Sequence[Delivery], now: datetime
 ) -> dict[int, list[tuple[Shop, Event]] | DeliveryRejected]:
     """Parse the batch's deliveries before applying any, and load the rows their events
     will merge into and the episodes they will look up, in a few queries
@@ -175,11 +175,11 @@ def _parse_ahead(
     are left out: they act when parsed, so they are parsed in their place in the batch."""
     parsed: dict[int, list[tuple[Shop, Event]] | DeliveryRejected] = {}
     by_shop: dict[int, list[Event]] = {}
-    for delivery, body in deliveries:
+    for delivery in deliveries:
         if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
             continue
         try:
-            events = parsed[delivery.id] = delivery_events(session, delivery, body, now)
+            events = parsed[delivery.id] = delivery_events(session, delivery, now)
         except DeliveryRejected as exc:
             parsed[delivery.id] = exc
             continue
@@ -192,29 +192,24 @@ def _parse_ahead(
 
 
 _CLAIMED_DELIVERIES = (
-    select(Delivery, DeliveryBody.body)
-    .outerjoin(DeliveryBody, DeliveryBody.delivery_id == Delivery.id)
-    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Delivery.id)
+    select(Delivery).where(Delivery.id.in_(bindparam("ids", expanding=True))).order_by(Delivery.id)
 )
 
 
 def delivery_events(
-    session: Session, delivery: Delivery, body: bytes | None, now: datetime
+    session: Session, delivery: Delivery, now: datetime
 ) -> list[tuple[Shop, Event]]:
     """Parse a stored delivery into (shop, event) pairs; writes nothing but its status,
     except for privacy and lifecycle topics, which are carried out here."""
-    if body is None:
-        raise DeliveryRejected("no body stored for this delivery")
     if delivery.source == "sendgrid":
-        return _email_events(session, body)
+        return _email_events(session, delivery)
     connector = CONNECTORS.get(delivery.source)
     shop = session.get(Shop, delivery.shop_id) if delivery.shop_id is not None else None
     if connector is None or shop is None:
         raise DeliveryRejected(f"no connector or shop for source {delivery.source!r}")
     if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
         try:
-            payload = json.loads(body)
+            payload = json.loads(delivery.body)
         except ValueError as exc:
             raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
         compliance.handle(
@@ -222,7 +217,7 @@ def delivery_events(
         )
         return []
     try:
-        return [(shop, e) for e in connector.to_events(delivery.topic, json.loads(body))]
+        return [(shop, e) for e in connector.to_events(delivery.topic, json.loads(delivery.body))]
     except connector.UnknownTopic:
         delivery.status = "ignored"
         return []
@@ -230,10 +225,10 @@ def delivery_events(
         raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _email_events(session: Session, body: bytes) -> list[tuple[Shop, Event]]:
+def _email_events(session: Session, delivery: Delivery) -> list[tuple[Shop, Event]]:
     """SendGrid batches mix shops; each event names its shop in the custom args Nudge sent."""
     try:
-        pairs = sendgrid_events.to_events(json.loads(body))
+        pairs = sendgrid_events.to_events(json.loads(delivery.body))
     except (ValueError, MalformedPayload) as exc:
         raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
     shops: dict[str, Shop | None] = {}

@@ -108,10 +108,7 @@ class Shop(Base):
 
 
 class Delivery(Base):
-    """A webhook delivery as received: the durable inbox. Its raw bytes, kept as sent, are
-    a row of their own (``DeliveryBody``): the worker marks every delivery processed, and
-    that rewrites a row of a hundred bytes instead of one of a few kilobytes (on SQLite,
-    where a body of ~3 KB fills a page, a page written per delivery)."""
+    """A webhook delivery as received: the durable inbox. Raw bytes are kept as sent."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -132,22 +129,13 @@ class Delivery(Base):
     source: Mapped[str] = mapped_column(String(32))  # shopify | woocommerce | sendgrid
     delivery_id: Mapped[str] = mapped_column(String(255))
     topic: Mapped[str] = mapped_column(String(128))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     # pending -> processed | ignored (unknown topic) | failed (error kept, retried by hand)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
-
-
-class DeliveryBody(Base):
-    """A delivery's raw bytes, written with it and never changed (but by redaction)."""
-
-    __tablename__ = "delivery_bodies"
-    delivery_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
-    )
-    body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class CustomerRow(Base):

@@ -14,24 +14,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from plugin import schema
 from plugin.db import DirectInsert, make_engine, make_sessionmaker
-from plugin.models import Delivery, DeliveryBody
+from plugin.models import Delivery
 
 DELIVERY_COLUMNS = (
     "shop_id",
     "source",
     "delivery_id",
     "topic",
+    "body",
     "status",
     "attempts",
     "received_at",
 )
-
-
-def make_delivery_insert(engine: Engine) -> DirectInsert:
-    """The webhook path's insert: a delivery, with its body beside it (plugin.models)."""
-    return DirectInsert(
-        engine, Delivery.__table__, DELIVERY_COLUMNS, detail=(DeliveryBody.__table__, ("body",))
-    )
 
 
 def real_clock() -> datetime:
@@ -72,7 +66,7 @@ class Services:
             engine=engine,
             sessions=make_sessionmaker(engine),
             intake_engine=intake,
-            delivery_insert=make_delivery_insert(intake),
+            delivery_insert=DirectInsert(intake, Delivery.__table__, DELIVERY_COLUMNS),
         )
 
     @classmethod

@@ -91,7 +91,7 @@ def test_customer_redaction_leaves_no_trace(send_webhook, services, at, client):
     history(send_webhook, at)
     storefront_history(client, services)
     assert "customers.email" in everything_mentioning(services, EMAIL)
-    assert "delivery_bodies.body" in everything_mentioning(services, EMAIL)
+    assert "deliveries.body" in everything_mentioning(services, EMAIL)
     assert "topic_signups.email" in everything_mentioning(services, EMAIL)
     assert customer_page_views(services) > 0
     for webhook_id in ("r1", "r2"):  # Shopify may deliver it twice

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from plugin.db import DirectInsert, create_schema, make_engine
-from plugin.models import Delivery, DeliveryBody
-from plugin.services import DELIVERY_COLUMNS, Services, make_delivery_insert
+from plugin.models import Delivery
+from plugin.services import DELIVERY_COLUMNS, Services
 
 
 def _values(delivery_id: str, received_at: datetime) -> dict[str, object]:
@@ -36,26 +36,9 @@ def test_values_go_through_the_column_types_and_duplicates_are_refused(services:
     assert services.delivery_insert.run(_values("one", received)) is True
     assert services.delivery_insert.run(_values("one", received + timedelta(1))) is False
     with services.sessions() as session:
-        [(row, body)] = session.execute(select(Delivery, DeliveryBody.body).join(DeliveryBody))
+        [row] = session.scalars(select(Delivery)).all()
     assert row.received_at == received and row.received_at.tzinfo == UTC
-    assert (body, row.status, row.attempts) == (b'[{"event": "open"}]', "pending", 0)
-
-
-def test_the_body_goes_in_with_its_delivery_or_neither_does(services: Services):
-    received = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-    assert services.delivery_insert.run(_values("one", received)) is True
-    # a duplicate stores no second body
-    assert services.delivery_insert.run({**_values("one", received), "body": b"[]"}) is False
-    # a body the table refuses (NOT NULL) is an error, not a duplicate, and takes the
-    # delivery's row back with it
-    with pytest.raises(services.delivery_insert.dbapi.IntegrityError):
-        services.delivery_insert.run({**_values("two", received), "body": None})
-    with services.sessions() as session:
-        stored = session.execute(
-            select(Delivery.delivery_id, DeliveryBody.body).outerjoin(DeliveryBody)
-        ).all()
-    assert stored == [("one", b'[{"event": "open"}]')]
-    assert services.delivery_insert.run(_values("three", received)) is True  # not left locked
+    assert (row.body, row.status, row.attempts) == (b'[{"event": "open"}]', "pending", 0)
 
 
 def test_a_column_the_caller_would_leave_to_a_default_is_refused_up_front(services: Services):
@@ -85,7 +68,7 @@ def test_a_locked_sqlite_database_is_waited_for_not_refused(tmp_path: Path):
     waiting = make_engine(url)
     create_schema(waiting)
     impatient = make_engine(url, sqlite_waits=False)  # SQLite's busy timeout is 0 here
-    insert = make_delivery_insert(impatient)
+    insert = DirectInsert(impatient, Delivery.__table__, DELIVERY_COLUMNS)
     holder = waiting.raw_connection()
     holder.cursor().execute("BEGIN IMMEDIATE")  # take the write lock
     released = threading.Event()
@@ -116,7 +99,9 @@ def _sqlite_insert(tmp_path: Path) -> tuple[DirectInsert, object]:
     url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
     waiting = make_engine(url)
     create_schema(waiting)
-    return make_delivery_insert(make_engine(url, sqlite_waits=False)), waiting
+    return DirectInsert(
+        make_engine(url, sqlite_waits=False), Delivery.__table__, DELIVERY_COLUMNS
+    ), waiting
 
 
 def _stored(engine) -> list[str]:  # type: ignore[no-untyped-def]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
@@ -14,7 +11,7 @@ from sqlalchemy import create_engine, text
 from plugin import create_app
 from plugin.cli import main
 from plugin.models import Base
-from plugin.schema import SchemaOutdated, alembic_config, head_revision, upgrade
+from plugin.schema import SchemaOutdated, head_revision, upgrade
 from tests.conftest import database_url_for_test
 
 
@@ -29,34 +26,6 @@ def test_migrations_build_the_models_schema(tmp_path):
         )
     engine.dispose()
     assert differences == []
-
-
-def test_upgrading_moves_the_stored_bodies_beside_their_deliveries(tmp_path):
-    url = database_url_for_test(tmp_path)
-    engine = create_engine(url)
-    config = alembic_config(url)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0004")  # bodies inline, as they were stored until 0005
-        conn.execute(
-            text(
-                "INSERT INTO deliveries (source, delivery_id, topic, body, received_at, status,"
-                " attempts) VALUES ('shopify', 'd-1', 'orders/create', :body, :at, 'pending', 0)"
-            ),
-            {"body": b'{"id": 1}', "at": datetime(2026, 1, 1)},
-        )
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    with engine.connect() as conn:
-        moved = conn.execute(
-            text(
-                "SELECT d.delivery_id, b.body FROM deliveries d"
-                " JOIN delivery_bodies b ON b.delivery_id = d.id"
-            )
-        ).all()
-    engine.dispose()
-    assert [(d, bytes(b)) for d, b in moved] == [("d-1", b'{"id": 1}')]
 
 
 def test_a_new_database_is_ready_and_stamped(tmp_path):

@@ -106,14 +106,11 @@ def _process_one_by_one(services: Services, limit: int, now: datetime, stats: In
 
 @lru_cache(maxsize=64)
 def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[tuple[int]]:
-    """Claim up to ``limit`` pending deliveries received by the pass's time, oldest first,
-    or just ``only`` (marked processed: the transaction that applies them commits that, or
-    rolls it back). On the real clock everything stored was received by now; on a
-    simulated one (the replay benchmark, whose intake stores the next hour's deliveries
-    while the worker runs the hour) a pass takes only what had arrived by its time."""
+    """Claim up to ``limit`` pending deliveries, oldest first, or just ``only`` (marked
+    processed: the transaction that applies them commits that, or rolls it back)."""
 
     def ready(delivery):  # type: ignore[no-untyped-def]
-        pending = (delivery.status == "pending") & (delivery.received_at <= now_param())
+        pending = delivery.status == "pending"
         return pending if only is None else pending & (delivery.id == only)
 
     return (

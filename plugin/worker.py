@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,10 +43,18 @@ def sweep_all(services: Services, now: datetime) -> int:
     return total
 
 
-def run_once(services: Services, now: datetime | None = None, sweeps: bool = True) -> PassStats:
-    """Do everything that is due by ``now``, in pipeline order."""
+def run_once(
+    services: Services,
+    now: datetime | None = None,
+    sweeps: bool = True,
+    inbox_done: Callable[[], None] | None = None,
+) -> PassStats:
+    """Do everything that is due by ``now``, in pipeline order; ``inbox_done`` is called
+    between the inbox and the rest (the replay benchmark lets its intake go on then)."""
     now = now or services.now()
     inbox = process_inbox(services, now)
+    if inbox_done is not None:
+        inbox_done()
     swept = sweep_all(services, now) if sweeps else 0
     steps = run_due(services, now)
     delivery = deliver_pending(services, now)

@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,11 +116,12 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
     """Replay the store through intake, facts, enrollment, due steps and the outbox.
 
     As deployed, the intake runs in a process of its own (the web server's) beside the
-    worker's: while the worker runs an hour's pass (inbox, sweeps, due steps, sending), the
-    intake stores the next hour's deliveries, and the worker, done with its pass, processes
-    what the intake has stored so far of them. A pass claims only deliveries received by
-    its time, so every pass processes exactly the deliveries that arrived by then, as when
-    one process does both in turn (``intake_process=False``; a test holds the two alike).
+    worker's: while the worker runs an hour's sweeps and due steps, the intake stores the
+    next hour's deliveries, and the worker, done with those, processes what the intake has
+    stored so far of them. It is let go on only once the worker's inbox pass for the hour
+    is done, so every pass processes exactly the deliveries that arrived before it, as
+    when one process does both in turn (``intake_process=False``; a test holds the two
+    alike).
     """
     from plugin.models import Delivery, Episode, OutboxMessage, Shop, Step
     from plugin.worker import tune_collector
@@ -150,7 +152,7 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
     return {
         "accepted": intake["accepted"],
         "ticks": intake["ticks"],
-        # the worker idle until the intake had stored what arrived by its next pass
+        # the worker idle until the intake had stored what arrived before its next pass
         "waited_for_intake_seconds": intake["waited_for_intake_seconds"],
         # of the deliveries, those the worker processed while the intake stored their hour
         "processed_while_stored": intake["processed_while_stored"],
@@ -203,17 +205,17 @@ class _Intake:
         at_text, topic, webhook_id, body = record
         return datetime.fromisoformat(at_text), topic, webhook_id, body
 
-    def store_until(self, until: datetime) -> bool:
-        """Store every delivery that arrived by ``until``; True if more remain.
+    def store_before(self, until: datetime) -> bool:
+        """Store every delivery that arrived before ``until``; True if more remain.
 
         A chunk is checked and parsed before any of it is stored: beside the worker, only
         the inserts wait for SQLite's write lock, which the worker holds while it decides.
         """
         from plugin.webhooks import store_delivery
 
-        while self.waiting is not None and self.waiting[0] <= until:
+        while self.waiting is not None and self.waiting[0] < until:
             chunk = []
-            while self.waiting is not None and self.waiting[0] <= until and len(chunk) < CHUNK:
+            while self.waiting is not None and self.waiting[0] < until and len(chunk) < CHUNK:
                 body = self.waiting[3]
                 headers = {"X-Shopify-Hmac-Sha256": shopify.sign(body, SECRET)}
                 if not shopify.verify(headers, body, SECRET):
@@ -239,21 +241,24 @@ def _run_ticks(
     services: Services,
     clock: _Clock,
     first: datetime | None,
-    stored_until: Callable[[datetime], bool],
-    let_store_until: Callable[[datetime], None],
+    stored_before: Callable[[datetime], bool],
+    let_store_before: Callable[[datetime], None],
 ) -> int:
     """Run the worker hourly from the first arrival: each pass once every delivery that
-    arrived by its time is stored, the intake let go on with the next hour's meanwhile (a
-    pass takes only deliveries received by its time), then a last day, for what is still
-    due. Return the count of passes."""
+    arrived before it is stored, then a last day, for what is still due. Return the count
+    of passes."""
     from plugin.worker import run_once
 
     ticks = 0
     tick = first
-    while tick is not None and stored_until(tick):
+    while tick is not None and stored_before(tick):
         clock.now = tick
-        let_store_until(tick + TICK)
-        run_once(services, tick, sweeps=ticks % SWEEP_EVERY == 0)
+        run_once(
+            services,
+            tick,
+            sweeps=ticks % SWEEP_EVERY == 0,
+            inbox_done=partial(let_store_before, tick + TICK),
+        )
         ticks += 1
         tick += TICK
     for _ in range(24 if tick is not None else 0):
@@ -267,7 +272,7 @@ def _run_ticks(
 def _run_with_intake_in_turn(store: Path, services: Services, clock: _Clock) -> dict[str, Any]:
     intake = _Intake(store, services, clock)
     ticks = _run_ticks(
-        services, clock, intake.first_arrival, intake.store_until, lambda _until: None
+        services, clock, intake.first_arrival, intake.store_before, lambda _until: None
     )
     # the intake is this process: its memory is the worker's, and it keeps nobody waiting
     return {
@@ -306,11 +311,11 @@ def _run_beside_intake_process(
         finally:
             waited += time.perf_counter() - started
 
-    def stored_until(tick: datetime) -> Any:
-        """Wait for the intake to have stored what arrived by ``tick``, processing what it
-        has stored so far meanwhile, as a deployed worker does beside the web server.
-        Everything stored now arrived by ``tick`` and is processed as of ``tick``, in the
-        order it arrived, as the pass at ``tick`` would have processed it."""
+    def stored_before(tick: datetime) -> Any:
+        """Wait for the intake to have stored what arrived before ``tick``, processing what
+        it has stored so far meanwhile, as a deployed worker does beside the web server.
+        Everything stored now arrived before ``tick`` and is processed as of ``tick``, in
+        the order it arrived, as the pass at ``tick`` would have processed it."""
         nonlocal waited, early
         clock.now = tick
         while True:
@@ -323,8 +328,8 @@ def _run_beside_intake_process(
 
     first = answer()
     if first is not None:
-        pipe.send(first)  # the first arrival's deliveries, for the first pass
-    ticks = _run_ticks(services, clock, first, stored_until, lambda until: pipe.send(until))
+        pipe.send(first)  # nothing arrived before the first arrival: it answers at once
+    ticks = _run_ticks(services, clock, first, stored_before, lambda until: pipe.send(until))
     pipe.send(None)
     result = answer()
     process.join()
@@ -337,13 +342,13 @@ def _run_beside_intake_process(
 
 
 def _intake_process(store: Path, database_url: str, pipe: Connection) -> None:
-    """The intake's side: store what arrived by each time the worker sends, answer
+    """The intake's side: store what arrived before each time the worker sends, answer
     whether more remain; at None, answer with its totals."""
     services, clock = _services(database_url)
     intake = _Intake(store, services, clock)
     pipe.send(intake.first_arrival)
     while (until := pipe.recv()) is not None:
-        pipe.send(intake.store_until(until))
+        pipe.send(intake.store_before(until))
     pipe.send({"accepted": intake.accepted, "peak_rss_mb": peak_rss_mb()})
     services.engine.dispose()
 

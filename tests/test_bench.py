@@ -59,6 +59,8 @@ def test_replay_processes_every_delivery_of_the_store(tmp_path):
     assert baseline["deliveries"] == pipeline["accepted"] == store["deliveries"] > 100
     assert pipeline["pending_deliveries"] == 0
     assert pipeline["episodes"] > 0 and pipeline["outbox"] > 0
+    # each process reports its own CPU: the intake's comes from the other process
+    assert 0 < pipeline["worker_cpu_seconds"] and 0 < pipeline["intake_cpu_seconds"]
 
 
 def decisions(database) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]

@@ -147,7 +147,9 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
         p = report["replay"]
         row(
             f"end-to-end replay ({p['store']['deliveries']:,} deliveries, {p['store']['customers']:,} customers)",
-            f"{p['pipeline']['deliveries_per_second']:,.0f} deliveries/s, peak {p['pipeline']['peak_rss_mb']:.0f} MB",
+            f"{p['pipeline']['deliveries_per_second']:,.0f} deliveries/s, peak {p['pipeline']['peak_rss_mb']:.0f} MB, "
+            f"CPU {p['pipeline']['worker_cpu_seconds']:.0f} s worker + {p['pipeline']['intake_cpu_seconds']:.0f} s intake "
+            f"in {p['pipeline']['seconds']:.0f} s",
             f"{p['baseline']['deliveries_per_second']:,.0f} deliveries/s",
             p["ratio"],
             f"≥ {TARGETS['replay']:g}; < {TARGETS['replay_rss_mb']:g} MB; 1M in < {TARGETS['replay_minutes_per_million']:g} min "

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from connectors import shopify
-from plugin.bench.measure import peak_rss_mb
+from plugin.bench.measure import cpu_seconds, peak_rss_mb
 from plugin.demo.history import generate_history
 
 if TYPE_CHECKING:
@@ -131,12 +131,13 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
     with services.sessions() as session, session.begin():
         session.add(Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings={}))
     tune_collector()  # as a worker process does
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds()
     if intake_process:
         intake = _run_beside_intake_process(store, database_url, services, clock)
     else:
         intake = _run_with_intake_in_turn(store, services, clock)
     seconds = time.perf_counter() - started
+    worker_cpu = cpu_seconds() - cpu_before
     with services.sessions() as session:
         counts = {
             "deliveries": session.scalar(select(func.count()).select_from(Delivery)),
@@ -157,6 +158,9 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
         # of the deliveries, those the worker processed while the intake stored their hour
         "processed_while_stored": intake["processed_while_stored"],
         "seconds": seconds,
+        # user and system CPU while replaying: how much of the wall time each process was busy
+        "worker_cpu_seconds": worker_cpu,
+        "intake_cpu_seconds": intake["cpu_seconds"],
         # both processes, as they run side by side
         "peak_rss_mb": worker_rss + intake["peak_rss_mb"],
         "worker_peak_rss_mb": worker_rss,
@@ -279,6 +283,7 @@ def _run_with_intake_in_turn(store: Path, services: Services, clock: _Clock) -> 
         "accepted": intake.accepted,
         "ticks": ticks,
         "peak_rss_mb": 0.0,
+        "cpu_seconds": 0.0,  # counted in the worker's
         "waited_for_intake_seconds": 0.0,
         "processed_while_stored": 0,
     }
@@ -346,10 +351,17 @@ def _intake_process(store: Path, database_url: str, pipe: Connection) -> None:
     whether more remain; at None, answer with its totals."""
     services, clock = _services(database_url)
     intake = _Intake(store, services, clock)
+    cpu_before = cpu_seconds()
     pipe.send(intake.first_arrival)
     while (until := pipe.recv()) is not None:
         pipe.send(intake.store_before(until))
-    pipe.send({"accepted": intake.accepted, "peak_rss_mb": peak_rss_mb()})
+    pipe.send(
+        {
+            "accepted": intake.accepted,
+            "peak_rss_mb": peak_rss_mb(),
+            "cpu_seconds": cpu_seconds() - cpu_before,
+        }
+    )
     services.engine.dispose()
 
 

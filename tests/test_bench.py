@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from plugin.bench import replay, rule_eval, scheduler, summarize, sweeps
+from plugin.bench import replay, replay_summary, rule_eval, scheduler, summarize, sweeps
 
 
 def test_rule_evaluators_agree_and_the_cases_are_mixed():
@@ -61,6 +61,12 @@ def test_replay_processes_every_delivery_of_the_store(tmp_path):
     assert pipeline["episodes"] > 0 and pipeline["outbox"] > 0
     # each process reports its own CPU: the intake's comes from the other process
     assert 0 < pipeline["worker_cpu_seconds"] and 0 < pipeline["intake_cpu_seconds"]
+    # the worker's CPU time bounds the ratio: the baseline's time over it, shown in the row
+    summary = replay_summary(store, baseline, pipeline)
+    bound = baseline["seconds"] / pipeline["worker_cpu_seconds"]
+    assert summary["worker_cpu_bound_ratio"] == bound
+    [row] = summarize({"replay": summary})
+    assert f"bounds the ratio at {bound:.2f}" in row["nudge"]
 
 
 def decisions(database) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]

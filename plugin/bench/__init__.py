@@ -63,7 +63,7 @@ def run_bench(
                 store = _part("store", size, folder, console, replay_customers)
                 baseline = _part("replay-baseline", size, folder, console)
                 pipeline = _part("replay-pipeline", size, folder, console)
-                report["replay"] = _replay_summary(store, baseline, pipeline)
+                report["replay"] = replay_summary(store, baseline, pipeline)
             else:
                 report[name] = _part(name, size, folder, console)
     report["summary"] = summarize(report)
@@ -73,7 +73,7 @@ def run_bench(
     return report
 
 
-def _replay_summary(
+def replay_summary(
     store: dict[str, Any], baseline: dict[str, Any], pipeline: dict[str, Any]
 ) -> dict[str, Any]:
     deliveries = store["deliveries"]
@@ -85,6 +85,10 @@ def _replay_summary(
         "pipeline": {**pipeline, "deliveries_per_second": rate},
         "ratio": rate / base_rate,
         "minutes_per_million": 1_000_000 / rate / 60,
+        # The ratio had the worker been busy all the run: its CPU time alone against the
+        # baseline's time. Overlapping it better with the intake could reach this at most;
+        # below the target, the work itself must shrink or be spread over processes.
+        "worker_cpu_bound_ratio": baseline["seconds"] / pipeline["worker_cpu_seconds"],
     }
 
 
@@ -149,7 +153,8 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"end-to-end replay ({p['store']['deliveries']:,} deliveries, {p['store']['customers']:,} customers)",
             f"{p['pipeline']['deliveries_per_second']:,.0f} deliveries/s, peak {p['pipeline']['peak_rss_mb']:.0f} MB, "
             f"CPU {p['pipeline']['worker_cpu_seconds']:.0f} s worker + {p['pipeline']['intake_cpu_seconds']:.0f} s intake "
-            f"in {p['pipeline']['seconds']:.0f} s",
+            f"in {p['pipeline']['seconds']:.0f} s (the worker's CPU alone bounds the ratio "
+            f"at {p['worker_cpu_bound_ratio']:.2f})",
             f"{p['baseline']['deliveries_per_second']:,.0f} deliveries/s",
             p["ratio"],
             f"≥ {TARGETS['replay']:g}; < {TARGETS['replay_rss_mb']:g} MB; 1M in < {TARGETS['replay_minutes_per_million']:g} min "

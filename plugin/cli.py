@@ -15,6 +15,7 @@ from rich.table import Table
 from sqlalchemy import select, update
 
 from plugin import create_app
+from plugin.config import SettingRefused
 from plugin.dev_clock import DevClockRefused
 from plugin.models import Delivery, OutboxMessage, Shop
 from plugin.outbox import message_json, retry_failed
@@ -30,7 +31,7 @@ def _app() -> Flask:
     """The app, or a clear refusal when the database schema is behind the code."""
     try:
         return create_app()
-    except (SchemaOutdated, DevClockRefused) as exc:
+    except (SchemaOutdated, DevClockRefused, SettingRefused) as exc:
         raise click.ClickException(str(exc)) from None
 
 

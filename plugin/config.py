@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "TICK_SECONDS": 10.0,  # with a broker: how often beat asks for due steps and sends
     "SWEEP_SECONDS": 3600.0,  # with a broker: how often beat runs the time-triggered sweeps
     "MAX_WEBHOOK_BYTES": 2 * 1024 * 1024,
+    # SQLite only: what a commit waits for (see SQLITE_SYNCHRONOUS below)
+    "SQLITE_SYNCHRONOUS": "NORMAL",
     "WORKER_INTERVAL_SECONDS": 5.0,
     "EMBEDDED_WORKER": True,
     # development only: the settings page may get session tokens from the server itself
@@ -35,6 +37,16 @@ DEFAULTS: dict[str, Any] = {
     # development and tests only: "now" is read from this file (see plugin.dev_clock)
     "DEV_CLOCK_FILE": None,
 }
+
+# How hard a SQLite commit (a webhook's insert among them) holds against a crash. NORMAL: a
+# killed process loses nothing, but the last commits before a power loss or an OS crash
+# may roll back. FULL: those survive too, for a sync of the WAL on every commit. OFF is
+# refused: a power loss could then corrupt the file.
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
+
+
+class SettingRefused(ValueError):
+    """A setting's value the app does not run with; the message says which and why."""
 
 
 def load_config(
@@ -50,7 +62,7 @@ def load_config(
         config["DATABASE_URL"] = f"sqlite:///{instance / 'nudge.sqlite3'}"
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _stored_secret(instance)
-    return config
+    return _checked(config)
 
 
 def environment_settings() -> dict[str, Any]:
@@ -61,6 +73,17 @@ def environment_settings() -> dict[str, Any]:
         value = os.environ.get(ENV_PREFIX + key)
         if value is not None and value != "":
             config[key] = _coerce(DEFAULTS[key], value)
+    return config
+
+
+def _checked(config: dict[str, Any]) -> dict[str, Any]:
+    level = str(config["SQLITE_SYNCHRONOUS"]).strip().upper()
+    if level not in SQLITE_SYNCHRONOUS:
+        raise SettingRefused(
+            f"NUDGE_SQLITE_SYNCHRONOUS is {config['SQLITE_SYNCHRONOUS']!r}; "
+            f"use {' or '.join(SQLITE_SYNCHRONOUS)}"
+        )
+    config["SQLITE_SYNCHRONOUS"] = level
     return config
 
 

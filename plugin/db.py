@@ -27,17 +27,21 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin import sqlite_ids
+from plugin.config import SQLITE_SYNCHRONOUS, SettingRefused
 from plugin.models import Base, UTCDateTime
 
 LOCK_WAIT_SECONDS = 30  # how long a SQLite writer waits for another's write lock
 
 
-def make_engine(url: str, *, sqlite_waits: bool = True) -> Engine:
+def make_engine(url: str, *, sqlite_waits: bool = True, synchronous: str = "NORMAL") -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
 
     ``sqlite_waits=False`` leaves SQLite's busy timeout at 0, for callers that retry a
-    locked write themselves (see ``DirectInsert``).
+    locked write themselves (see ``DirectInsert``). ``synchronous``: SQLite's, one of
+    ``plugin.config.SQLITE_SYNCHRONOUS``.
     """
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise SettingRefused(f"SQLite synchronous {synchronous!r}; use one of {SQLITE_SYNCHRONOUS}")
     if url.startswith("sqlite"):
         timeout = LOCK_WAIT_SECONDS if sqlite_waits else 0
         engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
@@ -47,7 +51,7 @@ def make_engine(url: str, *, sqlite_waits: bool = True) -> Engine:
             cursor = dbapi_conn.cursor()
             if url not in ("sqlite://", "sqlite:///:memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")  # one of a fixed few
             cursor.execute("PRAGMA foreign_keys=ON")
             # statement journals (a multi-row UPDATE's undo pages) in memory, not in a file
             # created and unlinked under /var/tmp once one passes 64 KiB: the inbox's claim

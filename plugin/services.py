@@ -53,14 +53,19 @@ class Services:
 
     @classmethod
     def create(cls, settings: dict[str, Any]) -> Services:
-        engine = make_engine(settings["DATABASE_URL"])
+        synchronous = settings["SQLITE_SYNCHRONOUS"]
+        engine = make_engine(settings["DATABASE_URL"], synchronous=synchronous)
         try:
             schema.prepare(engine)
         except Exception:
             engine.dispose()  # a refused start leaves no connection behind
             raise
         url = settings["DATABASE_URL"]
-        intake = make_engine(url, sqlite_waits=False) if engine.dialect.name == "sqlite" else engine
+        intake = (
+            make_engine(url, sqlite_waits=False, synchronous=synchronous)
+            if engine.dialect.name == "sqlite"
+            else engine
+        )
         return cls(
             settings=settings,
             engine=engine,

@@ -44,6 +44,19 @@ def test_the_text_reads_back_as_the_same_instant_in_utc(value):
     assert read == value and read.tzinfo is UTC
 
 
+@given(st.datetimes(min_value=datetime(1900, 1, 2), timezones=st.just(UTC)))
+def test_utc_values_take_the_short_way_to_the_same_text(value):
+    assert UTCDateTime().bind_processor(SQLITE)(value) == _composed(value)
+    stored = UTCDateTime().bind_processor(SQLITE)(value)
+    assert UTCDateTime().result_processor(SQLITE, None)(stored) == value
+
+
+def test_text_in_another_form_reads_as_before():
+    # a date alone, e.g. written by hand: midnight UTC, as before the offset was appended
+    read = UTCDateTime().result_processor(SQLITE, None)("2026-03-02")
+    assert read == datetime(2026, 3, 2, tzinfo=UTC) and read.tzinfo is UTC
+
+
 def test_none_stays_none_and_naive_datetimes_are_refused():
     assert UTCDateTime().bind_processor(SQLITE)(None) is None
     assert UTCDateTime().result_processor(SQLITE, None)(None) is None

@@ -65,8 +65,14 @@ def test_replay_processes_every_delivery_of_the_store(tmp_path):
     summary = replay_summary(store, baseline, pipeline)
     bound = baseline["seconds"] / pipeline["worker_cpu_seconds"]
     assert summary["worker_cpu_bound_ratio"] == bound
+    # the worker's database work is counted: every pass commits at least once (the outbox
+    # pass's release of orphaned claims) and runs more statements than commits
+    assert pipeline["ticks"] <= pipeline["worker_commits"] < pipeline["worker_statements"]
+    per_delivery = pipeline["worker_statements"] / store["deliveries"]
+    assert summary["statements_per_delivery"] == per_delivery
     [row] = summarize({"replay": summary})
     assert f"bounds the ratio at {bound:.2f}" in row["nudge"]
+    assert f"{per_delivery:.2f} SQL statements" in row["nudge"]
 
 
 def decisions(database) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]

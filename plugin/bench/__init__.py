@@ -89,6 +89,10 @@ def replay_summary(
         # baseline's time. Overlapping it better with the intake could reach this at most;
         # below the target, the work itself must shrink or be spread over processes.
         "worker_cpu_bound_ratio": baseline["seconds"] / pipeline["worker_cpu_seconds"],
+        # the worker's database work, per delivery: a change that cuts statements or
+        # commits shows here even when the machine's noise hides it in the times
+        "statements_per_delivery": pipeline["worker_statements"] / deliveries,
+        "commits_per_delivery": pipeline["worker_commits"] / deliveries,
     }
 
 
@@ -154,7 +158,9 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{p['pipeline']['deliveries_per_second']:,.0f} deliveries/s, peak {p['pipeline']['peak_rss_mb']:.0f} MB, "
             f"CPU {p['pipeline']['worker_cpu_seconds']:.0f} s worker + {p['pipeline']['intake_cpu_seconds']:.0f} s intake "
             f"in {p['pipeline']['seconds']:.0f} s (the worker's CPU alone bounds the ratio "
-            f"at {p['worker_cpu_bound_ratio']:.2f})",
+            f"at {p['worker_cpu_bound_ratio']:.2f}); per delivery the worker ran "
+            f"{p['statements_per_delivery']:.2f} SQL statements and "
+            f"{p['commits_per_delivery']:.3f} commits",
             f"{p['baseline']['deliveries_per_second']:,.0f} deliveries/s",
             p["ratio"],
             f"≥ {TARGETS['replay']:g}; < {TARGETS['replay_rss_mb']:g} MB; 1M in < {TARGETS['replay_minutes_per_million']:g} min "

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from connectors import shopify
 from plugin.bench.measure import cpu_seconds, peak_rss_mb
@@ -131,6 +131,7 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
     with services.sessions() as session, session.begin():
         session.add(Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings={}))
     tune_collector()  # as a worker process does
+    work = _DatabaseWork(services.engine)
     started, cpu_before = time.perf_counter(), cpu_seconds()
     if intake_process:
         intake = _run_beside_intake_process(store, database_url, services, clock)
@@ -138,6 +139,7 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
         intake = _run_with_intake_in_turn(store, services, clock)
     seconds = time.perf_counter() - started
     worker_cpu = cpu_seconds() - cpu_before
+    work.stop()
     with services.sessions() as session:
         counts = {
             "deliveries": session.scalar(select(func.count()).select_from(Delivery)),
@@ -164,8 +166,31 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
         # both processes, as they run side by side
         "peak_rss_mb": worker_rss + intake["peak_rss_mb"],
         "worker_peak_rss_mb": worker_rss,
+        # how much the worker asked of SQLite: counts that do not vary with the machine's
+        # speed, where its times do (they vary a little with how the intake's hours split)
+        "worker_statements": work.statements,
+        "worker_commits": work.commits,
         **counts,
     }
+
+
+class _DatabaseWork:
+    """Counts the statements (an executemany is one) and commits run on an engine."""
+
+    def __init__(self, engine: Engine):
+        self.engine, self.statements, self.commits = engine, 0, 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def _commit(self, *_args: Any) -> None:
+        self.commits += 1
+
+    def stop(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
 
 
 def _services(database_url: str) -> tuple[Services, _Clock]:

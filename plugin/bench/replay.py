@@ -131,7 +131,7 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
     with services.sessions() as session, session.begin():
         session.add(Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings={}))
     tune_collector()  # as a worker process does
-    work = _DatabaseWork(services.engine)
+    database_work = _DatabaseWork(services.engine)
     started, cpu_before = time.perf_counter(), cpu_seconds()
     if intake_process:
         intake = _run_beside_intake_process(store, database_url, services, clock)
@@ -139,7 +139,7 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
         intake = _run_with_intake_in_turn(store, services, clock)
     seconds = time.perf_counter() - started
     worker_cpu = cpu_seconds() - cpu_before
-    work.stop()
+    database_work.stop()
     with services.sessions() as session:
         counts = {
             "deliveries": session.scalar(select(func.count()).select_from(Delivery)),
@@ -168,8 +168,8 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
         "worker_peak_rss_mb": worker_rss,
         # how much the worker asked of SQLite: counts that do not vary with the machine's
         # speed, where its times do (they vary a little with how the intake's hours split)
-        "worker_statements": work.statements,
-        "worker_commits": work.commits,
+        "worker_statements": database_work.statements,
+        "worker_commits": database_work.commits,
         **counts,
     }
 

@@ -407,9 +407,9 @@ def end_episode(session: Session, episode: Episode, state: str, reason: str, now
             step.state, step.decided_at, step.reason = "cancelled", now, reason
 
 
-# In session.info, a list: a transaction that reads no step until it ends (the due-step
-# stage) holds its episodes' cancellations back, to send them in one statement
-# (cancel_held_back) instead of one each.
+# In session.info, a list: a transaction that reads no pending step of an ended episode
+# until it ends (an inbox batch; a batch of due steps) holds its episodes' cancellations
+# back, to send them in one statement (cancel_held_back) instead of one each.
 CANCELS_HELD_BACK = "cancels_held_back"
 
 
@@ -417,12 +417,15 @@ def hold_cancels_back(session: Session) -> None:
     session.info[CANCELS_HELD_BACK] = []
 
 
-def cancel_held_back(session: Session) -> None:
+def cancel_held_back(session: Session, hold_on: bool = False) -> None:
     """Cancel the pending steps of the episodes that ended since hold_cancels_back (one
-    executemany), before the transaction's flush: as if each had gone when it ended."""
+    executemany), before the transaction's flush: as if each had gone when it ended.
+    ``hold_on``: go on holding back those that end from now on."""
     held_back = session.info.pop(CANCELS_HELD_BACK)
     if held_back:
         session.connection().execute(_CANCEL_PENDING, held_back)
+    if hold_on:
+        hold_cancels_back(session)
 
 
 # Built once: it runs for every episode that ends.

@@ -144,10 +144,16 @@ def _process_batch(
             return False
         deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
         parsed = _parse_ahead(session, deliveries, now)
+        # Applying events reads no pending step of an episode that ended (only those of
+        # active ones, to move them), so the steps of the episodes the batch ends are
+        # cancelled together, in one statement at its end, not one UPDATE each.
+        enrollment.hold_cancels_back(session)
         for delivery in deliveries:
             try:
                 events = parsed.get(delivery.id)
                 if events is None:  # carried out now, in its place in the batch
+                    # a privacy or lifecycle topic finds the steps as they stand by now
+                    enrollment.cancel_held_back(session, hold_on=True)
                     events = delivery_events(session, delivery, now)
                 elif isinstance(events, DeliveryRejected):
                     raise events
@@ -163,6 +169,7 @@ def _process_batch(
                 apply_event(session, shop, event, now)
             stats.events += len(events)
             stats.processed += 1
+        enrollment.cancel_held_back(session)
     return len(claimed) == limit
 
 

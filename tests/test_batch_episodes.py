@@ -15,6 +15,7 @@ from plugin.inbox import process_inbox
 from plugin.models import Episode, Shop, Step
 from plugin.workflow_store import shop_workflows
 from tests import payloads
+from tests.conftest import SHOP
 from tests.test_workflows import T0, subscribe
 
 
@@ -182,3 +183,74 @@ def _upsell_conversion(services):  # type: ignore[no-untyped-def]
                 Episode.workflow == "upsell", Episode.subject == "7100"
             )
         )
+
+
+def test_a_batch_cancels_the_stored_steps_of_the_episodes_it_ends_in_one_statement(
+    send_webhook, services
+):
+    for customer_id, email in ((501, "ada@example.com"), (502, "bo@example.com")):
+        send_webhook("customers/create", payloads.customer(customer_id, email))
+        send_webhook(
+            "customers_email_marketing_consent/update", payloads.consent(customer_id, email)
+        )
+        token = f"tok-{customer_id}"
+        send_webhook(
+            "checkouts/create", payloads.checkout(token, T0, email=email, customer_id=customer_id)
+        )
+    process_inbox(services, T0)  # two stored episodes, with their pending steps
+
+    later = T0 + timedelta(hours=1)
+    send_webhook("orders/create", payloads.order(7501, later, checkout_token="tok-501"))
+    send_webhook("orders/create", payloads.order(7502, later, checkout_token="tok-502"))
+    cancels = _cancelling_statements(services, lambda: process_inbox(services, later))
+
+    assert cancels == [2]  # both episodes' steps, in one executemany at the batch's end
+    for token in ("tok-501", "tok-502"):
+        assert _step_outcomes(services, token) == {("cancelled", "exit: order_placed", later)}
+
+
+def test_steps_a_batch_ended_are_cancelled_before_a_lifecycle_topic_later_in_it(
+    send_webhook, services
+):
+    subscribe(send_webhook)
+    send_webhook("checkouts/create", payloads.checkout("tok-b", T0))
+    process_inbox(services, T0)
+
+    later = T0 + timedelta(hours=1)
+    send_webhook("orders/create", payloads.order(7200, later, checkout_token="tok-b"))
+    send_webhook("app/uninstalled", {"id": 1, "name": "Test shop", "domain": SHOP})
+    stats = process_inbox(services, later)  # one batch: the order, then the uninstall
+
+    assert (stats.processed, stats.failed) == (2, 0)
+    # ended by the order, as when each delivery is its own transaction; not by the uninstall
+    assert _step_outcomes(services, "tok-b") == {("cancelled", "exit: order_placed", later)}
+
+
+def _cancelling_statements(services, work):  # type: ignore[no-untyped-def]
+    """The rows of each statement that cancels an ended episode's pending steps."""
+    rows = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany):  # type: ignore[no-untyped-def]
+        if (
+            statement.startswith("UPDATE steps SET state")
+            and "WHERE steps.episode_id =" in statement
+        ):
+            rows.append(len(parameters) if executemany else 1)
+
+    event.listen(services.engine, "before_cursor_execute", record)
+    try:
+        work()
+    finally:
+        event.remove(services.engine, "before_cursor_execute", record)
+    return rows
+
+
+def _step_outcomes(services, subject: str):  # type: ignore[no-untyped-def]
+    with services.sessions() as session:
+        outcomes = session.execute(
+            select(Step.state, Step.reason, Step.decided_at)
+            .join(Episode, Episode.id == Step.episode_id)
+            .where(Episode.subject == subject)
+        ).all()
+    assert outcomes
+    return set(outcomes)

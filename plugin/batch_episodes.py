@@ -48,6 +48,19 @@ class Prefetched:
     # them (fired, or held out) within ``touched_window``; none is decided during a batch
     touched: dict[str, list[tuple[Episode, datetime]]] = field(default_factory=dict)
     touched_window: tuple[datetime, datetime] | None = None
+    # by episode id: the steps an event of the batch may move, of its subjects' active
+    # episodes (every episode read has an entry; see movable_steps)
+    movable: dict[int, list[MovableStep]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MovableStep:
+    """A stored step that a moved anchor moves: pending, never deferred (a deferred step
+    keeps the time its window or frequency cap gave it)."""
+
+    id: int
+    position: int
+    due_at: datetime
 
 
 @dataclass(slots=True)
@@ -80,10 +93,12 @@ def prefetch(
     customers: Iterable[str],
     subjects: Iterable[str],
     touched_window: tuple[datetime, datetime] | None = None,
+    moving: Collection[str] = (),
 ) -> None:
     """Read the active episodes of these customers and subjects, each workflow's newest
-    episode about these subjects, and the customers' episodes that messaged them within
-    ``touched_window`` (the weeks before the batch's orders)."""
+    episode about these subjects, the customers' episodes that messaged them within
+    ``touched_window`` (the weeks before the batch's orders), and the movable steps of the
+    active episodes of the subjects in ``moving`` (those an event of the batch moves)."""
     held = Prefetched(touched_window=touched_window)
     customer_keys, subject_keys = sorted(set(customers)), sorted(set(subjects))
     with session.no_autoflush:
@@ -106,9 +121,32 @@ def prefetch(
                 held.active_by_subject.setdefault(episode.subject, []).append(episode)
             for episode in session.scalars(_NEWEST_OF_SUBJECTS, values):
                 held.newest[(episode.workflow, episode.subject)] = episode
+        _prefetch_movable(session, held, moving)
     held.customers.update(customer_keys)
     held.subjects.update(subject_keys)
     session.info.setdefault(facts_store.EPISODES_BY_KEY, {})[shop_id] = held
+
+
+def _prefetch_movable(session: Session, held: Prefetched, moving: Collection[str]) -> None:
+    # Only the subjects an event moves: reading the steps of every active episode of the
+    # batch's subjects cost more than the queries it saved (most of them nothing moves).
+    ids = sorted(e.id for key in moving for e in held.active_by_subject.get(key, ()))
+    for chunk in facts_store.chunks(ids):
+        for episode_id in chunk:
+            held.movable[episode_id] = []
+        for episode_id, *step in session.execute(_MOVABLE_OF_EPISODES, {"ids": chunk}):
+            held.movable[episode_id].append(MovableStep(*step))
+
+
+def movable_steps(session: Session, episode: Episode) -> list[MovableStep]:
+    """The stored pending steps of an episode in the database that a moved anchor moves,
+    as the batch read them and has moved them since."""
+    held = _prefetched(session, episode.shop_id)
+    if held is not None and episode.id in held.movable:
+        return held.movable[episode.id]
+    with session.no_autoflush:
+        rows = session.execute(_MOVABLE_OF_EPISODES, {"ids": [episode.id]})
+        return [MovableStep(*step) for _episode_id, *step in rows]
 
 
 def add(session: Session, episode: Episode, steps: list[NewStep]) -> None:
@@ -294,6 +332,13 @@ def _newest_of_subjects() -> Any:
 
 
 _NEWEST_OF_SUBJECTS = _newest_of_subjects()
+
+
+_MOVABLE_OF_EPISODES = select(Step.episode_id, Step.id, Step.position, Step.due_at).where(
+    Step.episode_id.in_(bindparam("ids", expanding=True)),
+    Step.state == "pending",
+    Step.deferrals == 0,
+)
 
 
 _MESSAGED = (

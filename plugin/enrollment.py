@@ -65,9 +65,10 @@ def on_event(session: Session, shop: Shop, event: Event, now: datetime) -> list[
 def prefetch(session: Session, shop_id: int, events: Iterable[Event], now: datetime) -> None:
     """Read at once the episodes a batch of events will look up (plugin.batch_episodes):
     by the customers they name, by the subjects they are or complete, and those an order
-    may be credited to (see _attribute_order)."""
+    may be credited to (see _attribute_order); and the steps its events will move."""
     customers: set[str] = set()
     subjects: set[str] = set()
+    moving: set[str] = set()  # subjects whose episodes' steps an event moves
     ordered = []
     for event in events:
         if event.kind == ev.ORDER_PLACED and event.order is not None:
@@ -83,8 +84,10 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event], now: datet
                 for key in (event.order.id, event.order.checkout_token, event.order.cart_token)
                 if key
             )
+        if (moved := _moved_subject(event)) is not None:
+            moving.add(moved)
     window = (min(ordered) - ATTRIBUTION, max(ordered)) if ordered else None
-    batch_episodes.prefetch(session, shop_id, customers, subjects, window)
+    batch_episodes.prefetch(session, shop_id, customers, subjects, window, moving)
 
 
 def _triggered(workflows: dict[str, ShopWorkflow], event: Event) -> list[ShopWorkflow]:
@@ -436,15 +439,21 @@ _CANCEL_PENDING = (
 )
 
 
+def _moved_subject(event: Event) -> str | None:
+    """The subject whose episodes' steps this event moves (more cart activity, a
+    fulfilment), if any."""
+    if event.kind == ev.CHECKOUT_UPDATED and event.checkout is not None:
+        return event.checkout.token
+    if event.kind in (ev.ORDER_FULFILLED, ev.ORDER_UPDATED) and event.order is not None:
+        return event.order.id
+    return None
+
+
 def _reanchor_active(
     session: Session, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow], now: datetime
 ) -> None:
     """Move pending steps when their anchor moves (more cart activity, a fulfilment)."""
-    subject_key = None
-    if event.kind == ev.CHECKOUT_UPDATED and event.checkout is not None:
-        subject_key = event.checkout.token
-    elif event.kind in (ev.ORDER_FULFILLED, ev.ORDER_UPDATED) and event.order is not None:
-        subject_key = event.order.id
+    subject_key = _moved_subject(event)
     if subject_key is None:
         return
     for episode in batch_episodes.active_of_subjects(session, shop.id, (subject_key,), None):
@@ -474,21 +483,15 @@ def _reanchor_active(
             continue
         # in the database: moved there at once, in one executemany (as plain rows, not
         # Step objects loaded into the session and flushed)
-        with session.no_autoflush:
-            pending = session.execute(_PENDING_STEPS, {"episode": episode.id}).all()
-        moved = [
-            {"_id": step_id, "due_at": due_times[position]}
-            for step_id, position, due_at in pending
-            if position < len(due_times) and due_times[position] != due_at
-        ]
+        moved = []
+        for step in batch_episodes.movable_steps(session, episode):
+            if step.position < len(due_times) and due_times[step.position] != step.due_at:
+                step.due_at = due_times[step.position]  # as the batch's next move reads it
+                moved.append({"_id": step.id, "due_at": step.due_at})
         if moved:
             session.connection().execute(UPDATE_STEPS, moved)
 
 
-# A step deferred (window, frequency cap) keeps its own time: it is not moved.
-_PENDING_STEPS = select(Step.id, Step.position, Step.due_at).where(
-    Step.episode_id == bindparam("episode"), Step.state == "pending", Step.deferrals == 0
-)
 # Steps by id ("_id"), in an executemany whose rows name the columns to set (the same for
 # every row): here the moved due times, and the due-step stage's decisions.
 UPDATE_STEPS = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, bindparam, case, func, inspect, select, update
 from sqlalchemy import event as sa_event
@@ -89,9 +89,10 @@ def _by_key_statement(model: type[Any], column: str) -> Any:
 
 
 PREFETCH_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's bind limits
+Key = TypeVar("Key")
 
 
-def chunks(keys: list[str]) -> Iterator[list[str]]:
+def chunks(keys: list[Key]) -> Iterator[list[Key]]:
     """``keys`` in runs of at most PREFETCH_CHUNK, one IN list each."""
     for start in range(0, len(keys), PREFETCH_CHUNK):
         yield keys[start : start + PREFETCH_CHUNK]

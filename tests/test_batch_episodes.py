@@ -254,3 +254,49 @@ def _step_outcomes(services, subject: str):  # type: ignore[no-untyped-def]
         ).all()
     assert outcomes
     return set(outcomes)
+
+
+def test_a_batch_reads_the_steps_its_events_move_at_once_and_moves_them_again(
+    send_webhook, services
+):
+    carts = {501: ("ada@example.com", "tok-501"), 502: ("bo@example.com", "tok-502")}
+    for customer_id, (email, token) in carts.items():
+        send_webhook("customers/create", payloads.customer(customer_id, email))
+        send_webhook(
+            "customers_email_marketing_consent/update", payloads.consent(customer_id, email)
+        )
+        send_webhook(
+            "checkouts/create", payloads.checkout(token, T0, email=email, customer_id=customer_id)
+        )
+    process_inbox(services, T0)
+    before = {token: _first_due(services, token) for _email, token in carts.values()}
+
+    # one batch: both carts updated an hour on, the first again an hour after that
+    for customer_id, hours in ((501, 1), (502, 1), (501, 2)):
+        email, token = carts[customer_id]
+        send_webhook(
+            "checkouts/update",
+            payloads.checkout(
+                token,
+                T0 + timedelta(hours=hours),
+                created_at=T0,
+                email=email,
+                customer_id=customer_id,
+            ),
+        )
+    reads = []
+
+    def record(_conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT steps.episode_id, steps.id, steps.position"):
+            reads.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", record)
+    try:
+        stats = process_inbox(services, T0 + timedelta(hours=2))
+    finally:
+        event.remove(services.engine, "before_cursor_execute", record)
+
+    assert (stats.processed, stats.failed) == (3, 0)
+    assert len(reads) == 1  # with the batch's other reads, not one per event
+    assert _first_due(services, "tok-501") == before["tok-501"] + timedelta(hours=2)
+    assert _first_due(services, "tok-502") == before["tok-502"] + timedelta(hours=1)

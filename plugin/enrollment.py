@@ -509,6 +509,8 @@ def sweep(session: Session, shop: Shop, now: datetime, limit: int = 10_000) -> i
         facts_store.prefetch_keys(
             session, shop.id, customers={subject.customer_key for subject in subjects}
         )
+        # and their episodes: enrolling asks for each one's newest in the workflow
+        batch_episodes.prefetch(session, shop.id, (), [subject.key for subject in subjects])
         for subject in subjects:
             if enroll(session, shop, shop_workflow, subject, now) is not None:
                 enrolled += 1

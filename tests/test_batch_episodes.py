@@ -13,6 +13,7 @@ from plugin import batch_episodes, enrollment
 from plugin.enrollment import Subject
 from plugin.inbox import process_inbox
 from plugin.models import Episode, Shop, Step
+from plugin.worker import sweep_all
 from plugin.workflow_store import shop_workflows
 from tests import payloads
 from tests.conftest import SHOP
@@ -300,3 +301,31 @@ def test_a_batch_reads_the_steps_its_events_move_at_once_and_moves_them_again(
     assert len(reads) == 1  # with the batch's other reads, not one per event
     assert _first_due(services, "tok-501") == before["tok-501"] + timedelta(hours=2)
     assert _first_due(services, "tok-502") == before["tok-502"] + timedelta(hours=1)
+
+
+def test_a_sweep_reads_the_episodes_of_the_customers_it_found_at_once(send_webhook, services):
+    lapsed = range(601, 606)
+    for customer_id in lapsed:
+        email = f"c{customer_id}@example.com"
+        send_webhook("customers/create", payloads.customer(customer_id, email))
+        ordered = T0 - timedelta(days=120)
+        send_webhook(
+            "orders/create",
+            payloads.order(customer_id, ordered, customer_id=customer_id, email=email),
+        )
+    process_inbox(services, T0)
+    reads = []
+
+    def record(_conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT episodes.id"):
+            reads.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", record)
+    try:
+        enrolled = sweep_all(services, T0)
+    finally:
+        event.remove(services.engine, "before_cursor_execute", record)
+
+    assert enrolled == len(lapsed)  # each lapsed customer into re-engagement, once
+    assert len(reads) == 2  # their active and newest episodes, not a read for each
+    assert sweep_all(services, T0 + timedelta(days=1)) == 0

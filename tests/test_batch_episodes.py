@@ -203,7 +203,8 @@ def test_a_batch_cancels_the_stored_steps_of_the_episodes_it_ends_in_one_stateme
     later = T0 + timedelta(hours=1)
     send_webhook("orders/create", payloads.order(7501, later, checkout_token="tok-501"))
     send_webhook("orders/create", payloads.order(7502, later, checkout_token="tok-502"))
-    cancels = _cancelling_statements(services, lambda: process_inbox(services, later))
+    cancels = _statements_run(services, lambda: process_inbox(services, later), "UPDATE steps")
+    cancels = [rows for statement, rows in cancels if "WHERE steps.episode_id =" in statement]
 
     assert cancels == [2]  # both episodes' steps, in one executemany at the batch's end
     for token in ("tok-501", "tok-502"):
@@ -225,25 +226,6 @@ def test_steps_a_batch_ended_are_cancelled_before_a_lifecycle_topic_later_in_it(
     assert (stats.processed, stats.failed) == (2, 0)
     # ended by the order, as when each delivery is its own transaction; not by the uninstall
     assert _step_outcomes(services, "tok-b") == {("cancelled", "exit: order_placed", later)}
-
-
-def _cancelling_statements(services, work):  # type: ignore[no-untyped-def]
-    """The rows of each statement that cancels an ended episode's pending steps."""
-    rows = []
-
-    def record(_conn, _cursor, statement, parameters, _context, executemany):  # type: ignore[no-untyped-def]
-        if (
-            statement.startswith("UPDATE steps SET state")
-            and "WHERE steps.episode_id =" in statement
-        ):
-            rows.append(len(parameters) if executemany else 1)
-
-    event.listen(services.engine, "before_cursor_execute", record)
-    try:
-        work()
-    finally:
-        event.remove(services.engine, "before_cursor_execute", record)
-    return rows
 
 
 def _step_outcomes(services, subject: str):  # type: ignore[no-untyped-def]
@@ -285,19 +267,14 @@ def test_a_batch_reads_the_steps_its_events_move_at_once_and_moves_them_again(
                 customer_id=customer_id,
             ),
         )
-    reads = []
+    passes = []
+    reads = _statements_run(
+        services,
+        lambda: passes.append(process_inbox(services, T0 + timedelta(hours=2))),
+        "SELECT steps.episode_id, steps.id, steps.position",
+    )
 
-    def record(_conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
-        if statement.startswith("SELECT steps.episode_id, steps.id, steps.position"):
-            reads.append(statement)
-
-    event.listen(services.engine, "before_cursor_execute", record)
-    try:
-        stats = process_inbox(services, T0 + timedelta(hours=2))
-    finally:
-        event.remove(services.engine, "before_cursor_execute", record)
-
-    assert (stats.processed, stats.failed) == (3, 0)
+    assert [(p.processed, p.failed) for p in passes] == [(3, 0)]
     assert len(reads) == 1  # with the batch's other reads, not one per event
     assert _first_due(services, "tok-501") == before["tok-501"] + timedelta(hours=2)
     assert _first_due(services, "tok-502") == before["tok-502"] + timedelta(hours=1)
@@ -314,18 +291,27 @@ def test_a_sweep_reads_the_episodes_of_the_customers_it_found_at_once(send_webho
             payloads.order(customer_id, ordered, customer_id=customer_id, email=email),
         )
     process_inbox(services, T0)
-    reads = []
+    enrolled = []
+    reads = _statements_run(
+        services, lambda: enrolled.append(sweep_all(services, T0)), "SELECT episodes.id"
+    )
 
-    def record(_conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
-        if statement.startswith("SELECT episodes.id"):
-            reads.append(statement)
+    assert enrolled == [len(lapsed)]  # each lapsed customer into re-engagement, once
+    assert len(reads) == 2  # their active and newest episodes, not a read for each
+    assert sweep_all(services, T0 + timedelta(days=1)) == 0
+
+
+def _statements_run(services, work, beginning: str) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    """The statements beginning so that ``work`` ran, each with its rows of parameters."""
+    statements: list[tuple[str, int]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith(beginning):
+            statements.append((statement, len(parameters) if executemany else 1))
 
     event.listen(services.engine, "before_cursor_execute", record)
     try:
-        enrolled = sweep_all(services, T0)
+        work()
     finally:
         event.remove(services.engine, "before_cursor_execute", record)
-
-    assert enrolled == len(lapsed)  # each lapsed customer into re-engagement, once
-    assert len(reads) == 2  # their active and newest episodes, not a read for each
-    assert sweep_all(services, T0 + timedelta(days=1)) == 0
+    return statements

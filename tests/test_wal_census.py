@@ -46,7 +46,7 @@ def test_census_of_a_small_replay(tmp_path):
 
     stages = census["stages"]
     assert census["frames"] == sum(stage["frames"] for stage in stages.values())
-    assert census["accepted"] > 100 and census["outbox"] > 0
+    assert census["deliveries"] > 100 and census["outbox"] > 0
     # the intake writes deliveries (and their indexes), and little else
     intake = stages["intake"]["by_tree"]
     assert max(intake, key=intake.get) == "deliveries"
@@ -57,3 +57,8 @@ def test_census_of_a_small_replay(tmp_path):
     # due steps write the outbox, and sending updates it
     assert stages["due steps"]["by_tree"]["outbox"] > 0
     assert stages["sending"]["by_tree"]["outbox"] > 0
+    # the baseline writes each raw delivery's page about once: far fewer frames
+    per_delivery = census["frames_per_delivery"]
+    assert census["baseline_frames"] > 0
+    assert per_delivery["baseline"] < per_delivery["pipeline"]
+    assert per_delivery["pipeline"] == census["frames"] / census["deliveries"]

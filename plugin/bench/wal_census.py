@@ -3,7 +3,8 @@
 `python -m plugin.bench.wal_census FOLDER` replays ``FOLDER/store`` (written by
 ``python -m plugin.bench.parts store ...``) in one process, as ``replay.pipeline(...,
 intake_process=False)`` does, and reads the WAL's frames as each stage ends: the intake's
-stores, and the worker's inbox, sweeps, due steps and sending. Each frame is one page
+stores, and the worker's inbox, sweeps, due steps and sending. Then it counts the
+raw-insert baseline's frames the same way, batch by batch. Each frame is one page
 written; the b-tree (table or index) that owns the page is looked up at the end (a page
 freed and reused by another b-tree is counted as its last owner's). It prints one JSON
 line, like the benchmark's parts.
@@ -109,14 +110,30 @@ class Census:
 
 
 def run(folder: Path) -> dict[str, Any]:
-    """Replay ``folder/store`` in one process, into ``folder/census``; the census."""
+    """Census ``folder/store``'s replay, then its raw-insert baseline, into ``folder/census``:
+    the frames per delivery of each, and the replay's by stage."""
+    work = folder / "census"
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in [*work.glob("pipeline.sqlite3*"), *work.glob("baseline.sqlite3*")]:
+        stale.unlink()
+    pipeline = _pipeline(folder / "store", work)
+    baseline = _baseline(folder / "store", work)
+    return {
+        "deliveries": pipeline["accepted"],
+        "outbox": pipeline["outbox"],
+        "frames_per_delivery": {
+            "pipeline": pipeline["frames"] / pipeline["accepted"],
+            "baseline": baseline["frames"] / baseline["deliveries"],
+        },
+        "baseline_frames": baseline["frames"],
+        **{key: pipeline[key] for key in ("page_size", "frames", "stages")},
+    }
+
+
+def _pipeline(store: Path, work: Path) -> dict[str, Any]:
     from plugin import worker
     from plugin.bench import replay
 
-    work = folder / "census"
-    work.mkdir(parents=True, exist_ok=True)
-    for stale in work.glob("pipeline.sqlite3*"):
-        stale.unlink()
     census = Census(work / "pipeline.sqlite3")
     held: dict[str, Any] = {}
 
@@ -146,8 +163,19 @@ def run(folder: Path) -> dict[str, Any]:
         for name, stage in stages.items():
             counted = census.counted(stage, getattr(worker, name))
             patches.enter_context(mock.patch.object(worker, name, counted))
-        replayed = replay.pipeline(folder / "store", work, intake_process=False)
-    return {"accepted": replayed["accepted"], "outbox": replayed["outbox"], **held}
+        replayed = replay.pipeline(store, work, intake_process=False)
+    return {**replayed, **held}
+
+
+def _baseline(store: Path, work: Path) -> dict[str, Any]:
+    """The baseline's frames, read after each of its batches commits (SQLite checkpoints
+    after each, and the next batch starts the WAL over)."""
+    from plugin.bench import replay
+
+    census = Census(work / "baseline.sqlite3")
+    with mock.patch.object(replay, "_insert", census.counted("baseline", replay._insert)):
+        inserted = replay.baseline(store, work)
+    return {**inserted, "frames": census.result()["frames"]}
 
 
 def main() -> None:

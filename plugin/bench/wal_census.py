@@ -36,7 +36,10 @@ FRAME_HEADER = 24
 class WalFrames:
     """Reads the frames appended to a WAL since the last ``take``, across the WAL's
     restarts: after a complete checkpoint SQLite writes from the start again, under new
-    salts, and only frames carrying the header's salts are the current WAL's."""
+    salts, and only frames carrying the header's salts are the current WAL's.
+
+    Frames a transaction spilled and then rolled back are counted, though SQLite writes
+    over them; the replay rolls back nothing that large."""
 
     def __init__(self, wal: Path):
         self.wal = wal
@@ -151,7 +154,7 @@ def _pipeline(store: Path, work: Path) -> dict[str, Any]:
         "run_due": "due steps",
         "deliver_pending": "sending",
     }
-    with ExitStack() as patches:
+    with ExitStack() as patches:  # each stage wrapped to count its frames, for this run only
         patches.enter_context(
             mock.patch.object(
                 replay._Intake,

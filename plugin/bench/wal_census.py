@@ -171,8 +171,8 @@ def _pipeline(store: Path, work: Path) -> dict[str, Any]:
 
 
 def _baseline(store: Path, work: Path) -> dict[str, Any]:
-    """The baseline's frames, read after each of its batches commits (SQLite checkpoints
-    after each, and the next batch starts the WAL over)."""
+    """The baseline's frames, read after each of its batches commits: before the next
+    batch, which starts the WAL over once a checkpoint after a large batch completed."""
     from plugin.bench import replay
 
     census = Census(work / "baseline.sqlite3")

@@ -6,7 +6,6 @@ import gc
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +18,6 @@ from plugin.inbox import InboxStats, process_inbox
 from plugin.models import Shop
 from plugin.services import Services
 from plugin.steps import RunStats, run_due
-from plugin.wal_checkpoints import WalCheckpointer, checkpoints_beside
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +78,6 @@ def tune_collector() -> None:
     gc.set_threshold(COLLECT_EVERY, 10, 10)
 
 
-def wal_checkpoints(services: Services) -> AbstractContextManager[WalCheckpointer | None]:
-    """While the worker runs, checkpoint its SQLite database from a thread beside it, so it
-    does not wait for the checkpoints' syncs (plugin.wal_checkpoints); nothing otherwise."""
-    return checkpoints_beside(services.engine, services.settings["SQLITE_SYNCHRONOUS"])
-
-
 def embedded_worker_wanted(settings: dict[str, Any]) -> bool:
     """With a broker, Celery workers run the pipeline (plugin.tasks): the web process
     only stores and enqueues."""
@@ -106,10 +98,6 @@ class EmbeddedWorker(threading.Thread):
 
     def run(self) -> None:
         tune_collector()
-        with wal_checkpoints(self.services):
-            self._run_passes()
-
-    def _run_passes(self) -> None:
         last_sweep: datetime | None = None
         while not self.stopping.is_set():
             now = self.services.now()

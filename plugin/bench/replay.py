@@ -124,7 +124,7 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
     alike).
     """
     from plugin.models import Delivery, Episode, OutboxMessage, Shop, Step
-    from plugin.worker import tune_collector, wal_checkpoints
+    from plugin.worker import tune_collector
 
     database_url = f"sqlite:///{(work / 'pipeline.sqlite3').resolve()}"
     services, clock = _services(database_url)
@@ -132,15 +132,13 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
         session.add(Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings={}))
     tune_collector()  # as a worker process does
     database_work = _DatabaseWork(services.engine)
-    # as a deployed worker does; its thread's CPU is counted in the worker's
-    with wal_checkpoints(services) as checkpointer:
-        started, cpu_before = time.perf_counter(), cpu_seconds()
-        if intake_process:
-            intake = _run_beside_intake_process(store, database_url, services, clock)
-        else:
-            intake = _run_with_intake_in_turn(store, services, clock)
-        seconds = time.perf_counter() - started
-        worker_cpu = cpu_seconds() - cpu_before
+    started, cpu_before = time.perf_counter(), cpu_seconds()
+    if intake_process:
+        intake = _run_beside_intake_process(store, database_url, services, clock)
+    else:
+        intake = _run_with_intake_in_turn(store, services, clock)
+    seconds = time.perf_counter() - started
+    worker_cpu = cpu_seconds() - cpu_before
     database_work.stop()
     with services.sessions() as session:
         counts = {
@@ -172,8 +170,6 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
         # speed, where its times do (they vary a little with how the intake's hours split)
         "worker_statements": database_work.statements,
         "worker_commits": database_work.commits,
-        # taken by the thread beside the worker (the connections' own are not counted)
-        "wal_checkpoints": checkpointer.checkpoints if checkpointer else 0,
         **counts,
     }
 

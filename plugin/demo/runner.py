@@ -21,7 +21,7 @@ from plugin.demo.history import PAGE_VIEW, SimulatedDelivery, generate_history
 from plugin.identity import visitor_token
 from plugin.models import Episode, OutboxMessage, Shop, Step
 from plugin.services import Services
-from plugin.worker import run_once, wal_checkpoints
+from plugin.worker import run_once
 from plugin.workflow_store import set_enabled, shop_workflows
 from rules.evaluation import reason_group
 
@@ -98,17 +98,14 @@ def run_demo(
     client = app.test_client()
     replayed: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
-    with (
-        wal_checkpoints(services),
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress,
-    ):
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         replay = progress.add_task("deliveries replayed", total=len(deliveries))
         ticks = progress.add_task("simulated hours", total=total_ticks)
         tick = 0

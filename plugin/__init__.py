@@ -35,7 +35,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     services = Services.init_app(app, settings)
     services.clock = clock or services.clock
 
-    from plugin import api, app_page, install, storefront, unsubscribe, webhooks
+    from plugin.shopify_app import install
+    from plugin.storefront import routes as storefront
+    from plugin.web import api, app_page, unsubscribe, webhooks
 
     webhooks.init_app(app)
     unsubscribe.init_app(app)

@@ -17,11 +17,11 @@ from sqlalchemy import select, update
 from plugin import create_app
 from plugin.config import SettingRefused
 from plugin.dev_clock import DevClockRefused
-from plugin.models import Delivery, OutboxMessage, Shop
-from plugin.outbox import message_json, retry_failed
-from plugin.schema import SchemaOutdated
+from plugin.pipeline.outbox import message_json, retry_failed
 from plugin.services import Services
-from plugin.workflow_store import save_workflow, set_enabled, shop_workflows
+from plugin.shop_settings.workflows import save_workflow, set_enabled, shop_workflows
+from plugin.storage.models import Delivery, OutboxMessage, Shop
+from plugin.storage.schema import SchemaOutdated
 from rules.definitions import WorkflowInvalid
 
 console = Console()
@@ -72,7 +72,7 @@ def serve(host: str, port: int) -> None:
     """Run the web app with the embedded worker and scheduler (none with a broker set)."""
     from werkzeug.serving import run_simple
 
-    from plugin.worker import EmbeddedWorker, embedded_worker_wanted
+    from plugin.pipeline.worker import EmbeddedWorker, embedded_worker_wanted
 
     app = _app()
     services = Services.of(app)
@@ -147,7 +147,7 @@ def shop() -> None:
 )
 def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str | None) -> None:
     """Register a shop without the install flow."""
-    from plugin import tokens
+    from plugin.shopify_app import tokens
 
     services = _services()
     domain = domain.strip().lower()
@@ -176,8 +176,8 @@ def app_group() -> None:
 )
 def app_toml(compliance_only: bool) -> None:
     """Print the shopify.app.toml equivalent to manifest.json, for the Shopify CLI."""
-    from plugin import manifest
     from plugin.config import environment_settings
+    from plugin.shopify_app import manifest
 
     settings = environment_settings()  # no database: this only reads the manifest
     click.echo(
@@ -195,8 +195,8 @@ def app_toml(compliance_only: bool) -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 def app_extension(folder: Path) -> None:
     """Write the theme app extension (the storefront script as an app embed) under FOLDER."""
-    from plugin import manifest
     from plugin.config import environment_settings
+    from plugin.shopify_app import manifest
 
     settings = environment_settings()
     files = manifest.theme_extension_files(manifest.load(), app_url=settings["APP_URL"])
@@ -312,8 +312,8 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply the schema migrations the code needs (creates the schema on an empty database)."""
     from plugin.config import load_config
-    from plugin.db import make_engine
-    from plugin.schema import current_revision, upgrade
+    from plugin.storage.db import make_engine
+    from plugin.storage.schema import current_revision, upgrade
 
     settings = load_config(create_app_instance_path())
     engine = make_engine(settings["DATABASE_URL"])
@@ -337,7 +337,7 @@ def create_app_instance_path() -> str:
 )
 def run_due_command(now_text: str | None) -> None:
     """Run every step that is due by NOW, then exit."""
-    from plugin.worker import run_once
+    from plugin.pipeline.worker import run_once
 
     services = _services()
     stats = run_once(services, _parse_now(now_text) or services.now())

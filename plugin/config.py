@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "SENDGRID_BASE_URL": "https://api.sendgrid.com",
     "SENDGRID_EVENT_PUBLIC_KEY": None,
     "FROM_EMAIL": None,
-    "BROKER_URL": None,  # set (redis://...): Celery workers run the pipeline (plugin.tasks)
+    "BROKER_URL": None,  # set (redis://...): Celery workers run the pipeline (plugin.pipeline.tasks)
     "TICK_SECONDS": 10.0,  # with a broker: how often beat asks for due steps and sends
     "SWEEP_SECONDS": 3600.0,  # with a broker: how often beat runs the time-triggered sweeps
     "MAX_WEBHOOK_BYTES": 2 * 1024 * 1024,

@@ -12,9 +12,9 @@ from flask import Flask
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from plugin import schema
-from plugin.db import DirectInsert, make_engine, make_sessionmaker
-from plugin.models import Delivery
+from plugin.storage import schema
+from plugin.storage.db import DirectInsert, make_engine, make_sessionmaker
+from plugin.storage.models import Delivery
 
 DELIVERY_COLUMNS = (
     "shop_id",
@@ -40,13 +40,13 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     # the webhook inserts': on SQLite its own pool, whose writers retry a locked database
-    # after microseconds instead of SQLite's millisecond (plugin.db.DirectInsert)
+    # after microseconds instead of SQLite's millisecond (plugin.storage.db.DirectInsert)
     intake_engine: Engine
     delivery_insert: DirectInsert
     clock: Callable[[], datetime] = real_clock
     # set when new work arrives, so the embedded worker need not wait for its next tick
     work_arrived: threading.Event = field(default_factory=threading.Event)
-    # (source, domain) -> (when read, shop id, webhook secret); see plugin.webhooks
+    # (source, domain) -> (when read, shop id, webhook secret); see plugin.web.webhooks
     webhook_credentials: dict[tuple[str, str], tuple[float, int, str | None]] = field(
         default_factory=dict
     )

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from plugin import create_app
-from plugin.models import Shop
 from plugin.services import Services
+from plugin.storage.models import Shop
 from tests.scale_services import release_held
 
 SHOP = "test-shop.myshopify.com"
@@ -161,7 +161,7 @@ class WebhookSender:
 @pytest.fixture
 def at(clock, services):  # type: ignore[no-untyped-def]
     """Move the clock to ``when`` and run everything due, like `nudge run-due --now`."""
-    from plugin.worker import run_once
+    from plugin.pipeline.worker import run_once
 
     def run(when: datetime):  # type: ignore[no-untyped-def]
         clock.now = when

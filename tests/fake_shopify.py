@@ -12,7 +12,7 @@ from typing import Any
 
 import responses
 
-from plugin.manifest import load
+from plugin.shopify_app.manifest import load
 
 API_VERSION = load().api_version
 

@@ -8,9 +8,9 @@ import json
 import pytest
 import responses
 
-from plugin.admin_api import AdminApiError, AdminClient, UserErrors, throttle_wait
-from plugin.manifest import load
-from plugin.webhook_registration import register_webhooks
+from connectors.shopify.admin_api import AdminApiError, AdminClient, UserErrors, throttle_wait
+from plugin.shopify_app.manifest import load
+from plugin.shopify_app.webhook_registration import register_webhooks
 from tests.fake_shopify import API_VERSION, FakeAdmin, throttled
 
 SHOP = "api-shop.myshopify.com"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from plugin.models import OutboxMessage, Shop, utcnow
+from plugin.storage.models import OutboxMessage, Shop, utcnow
 from tests.conftest import session_token
 
 OTHER = "other-shop.myshopify.com"
@@ -202,7 +202,7 @@ def test_catalog_and_activity(client, shop):
 def test_a_saved_definition_that_no_longer_validates_is_kept_off_with_its_problems(
     client, shop, services
 ):
-    from plugin.models import WorkflowConfig, utcnow
+    from plugin.storage.models import WorkflowConfig, utcnow
     from rules.definitions import shipped_workflows
 
     broken = shipped_workflows()["upsell"]

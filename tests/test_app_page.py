@@ -10,8 +10,8 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from plugin.delivery import deliver_pending
-from plugin.models import OutboxMessage, Shop
+from plugin.pipeline.delivery import deliver_pending
+from plugin.storage.models import OutboxMessage, Shop
 from tests.conftest import SHOP, session_token
 
 OTHER = "other-shop.myshopify.com"
@@ -68,7 +68,7 @@ def test_every_html_response_of_the_app_carries_the_frame_policy(app, client, sh
 
 
 def test_unsubscribe_pages_carry_the_frame_policy(client, shop, services):
-    from plugin.outbox import unsubscribe_token
+    from plugin.pipeline.outbox import unsubscribe_token
 
     token = unsubscribe_token(services.settings["SECRET_KEY"], shop.id, "ada@example.com")
     for response in (

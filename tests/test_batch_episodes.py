@@ -1,5 +1,5 @@
 """Episodes enrolled, moved and ended within one inbox batch, before anything is flushed
-(plugin.batch_episodes): the same outcome as one delivery at a time, and one flush."""
+(plugin.storage.batch_episodes): the same outcome as one delivery at a time, and one flush."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from datetime import timedelta
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from plugin import batch_episodes, enrollment
-from plugin.enrollment import Subject
-from plugin.inbox import process_inbox
-from plugin.models import Episode, Shop, Step
-from plugin.worker import sweep_all
-from plugin.workflow_store import shop_workflows
+from plugin.pipeline import enrollment
+from plugin.pipeline.enrollment import Subject
+from plugin.pipeline.inbox import process_inbox
+from plugin.pipeline.worker import sweep_all
+from plugin.shop_settings.workflows import shop_workflows
+from plugin.storage import batch_episodes
+from plugin.storage.models import Episode, Shop, Step
 from tests import payloads
 from tests.conftest import SHOP
 from tests.test_workflows import T0, subscribe

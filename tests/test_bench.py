@@ -97,7 +97,7 @@ def test_replay_decides_alike_in_batches_and_one_at_a_time(tmp_path, monkeypatch
     per batch); deciding one delivery and one step per transaction must come out the same."""
     from functools import partial
 
-    import plugin.worker as worker
+    import plugin.pipeline.worker as worker
 
     replay.write_store(tmp_path / "store", customers=300, days=30, seed=7)
     (tmp_path / "batched").mkdir()

@@ -17,10 +17,10 @@ from sqlalchemy import create_engine, select, text
 from plugin import create_app
 from plugin.config import DEFAULTS
 from plugin.dev_clock import DevClockRefused, FileClock, clock_from_settings
-from plugin.models import Delivery, OutboxMessage, Shop, Step
-from plugin.schema import head_revision
+from plugin.pipeline.worker import embedded_worker_wanted
 from plugin.services import Services
-from plugin.worker import embedded_worker_wanted
+from plugin.storage.models import Delivery, OutboxMessage, Shop, Step
+from plugin.storage.schema import head_revision
 from tests import payloads
 from tests.conftest import SHOP, SHOP_SECRET, WebhookSender, database_url_for_test
 from tests.fake_sendgrid import FakeSendGrid
@@ -46,7 +46,7 @@ def queued(broker: str) -> list[str]:
 
 
 def test_tasks_are_acknowledged_late_one_at_a_time_and_beat_only_ticks():
-    from plugin.celery_app import make_celery
+    from plugin.pipeline.celery_app import make_celery
 
     app = make_celery({**DEFAULTS, "BROKER_URL": "redis://127.0.0.1:6379/15"})
     conf = app.conf
@@ -59,9 +59,9 @@ def test_tasks_are_acknowledged_late_one_at_a_time_and_beat_only_ticks():
         assert schedule[task]["schedule"] == DEFAULTS["TICK_SECONDS"]
     for entry in schedule.values():  # a tick carries no payload and no far-future ETA
         assert entry.get("args", ()) == () and set(entry["options"]) == {"expires"}
-    import plugin.tasks
+    import plugin.pipeline.tasks
 
-    assert set(TASKS) <= set(plugin.tasks.app.tasks)
+    assert set(TASKS) <= set(plugin.pipeline.tasks.app.tasks)
 
 
 def test_with_a_broker_the_web_process_stores_and_enqueues_once_per_burst(tmp_path, clock):
@@ -99,7 +99,7 @@ def _add_shop(services: Services) -> None:
 def test_a_worker_runs_the_pipeline_and_repeated_tasks_send_nothing_twice(tmp_path, clock):
     from celery.contrib.testing.worker import start_worker
 
-    import plugin.tasks as tasks
+    import plugin.pipeline.tasks as tasks
 
     broker = redis_url(REDIS_DB)
     with FakeSendGrid() as sendgrid:
@@ -174,7 +174,7 @@ def test_worker_and_beat_refuse_an_outdated_schema(tmp_path, command):
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
     celery_bin = str(Path(sys.executable).parent / "celery")
-    argv = [celery_bin, "-A", "plugin.tasks", command]
+    argv = [celery_bin, "-A", "plugin.pipeline.tasks", command]
     if command == "beat":
         argv += ["-s", str(tmp_path / "beat-schedule")]
     refused = subprocess.run(
@@ -207,8 +207,8 @@ def test_a_worker_killed_while_sending_loses_nothing_and_sends_nothing_twice(tmp
     the next worker asks SendGrid's activity feed first, then sends it, once."""
     import threading
 
-    from plugin.delivery import ACTIVITY_LAG, LEASE
-    from plugin.tasks import enqueue
+    from plugin.pipeline.delivery import ACTIVITY_LAG, LEASE
+    from plugin.pipeline.tasks import enqueue
 
     broker = redis_url(REDIS_DB)
     clock = FileClock(tmp_path / "clock")
@@ -247,7 +247,12 @@ def test_a_worker_killed_while_sending_loses_nothing_and_sends_nothing_twice(tmp
             **{f"NUDGE_{key}": str(value) for key, value in settings.items()},
             "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         }
-        argv = [str(Path(sys.executable).parent / "celery"), "-A", "plugin.tasks", "worker"]
+        argv = [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "plugin.pipeline.tasks",
+            "worker",
+        ]
         argv += ["--pool", "solo", "--without-gossip", "--without-mingle", "-l", "warning"]
         first = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL)
         try:

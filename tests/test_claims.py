@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, event, select, text
 
-from plugin.delivery import deliver_pending
-from plugin.inbox import process_inbox
-from plugin.models import Delivery, OutboxMessage, Step
-from plugin.steps import run_due
+from plugin.pipeline.delivery import deliver_pending
+from plugin.pipeline.due_steps import run_due
+from plugin.pipeline.inbox import process_inbox
+from plugin.storage.models import Delivery, OutboxMessage, Step
 from tests import payloads
 from tests.fake_sendgrid import FakeSendGrid
 from tests.test_workflows import T0

@@ -7,8 +7,16 @@ from datetime import timedelta
 
 from sqlalchemy import LargeBinary, String, Text, func, select
 
-from plugin.identity import visitor_token
-from plugin.models import Base, ComplianceRecord, OutboxMessage, PageView, Shop, Step, Visitor
+from plugin.storage.models import (
+    Base,
+    ComplianceRecord,
+    OutboxMessage,
+    PageView,
+    Shop,
+    Step,
+    Visitor,
+)
+from plugin.storefront.identity import visitor_token
 from tests import payloads
 from tests.conftest import SHOP
 from tests.test_workflows import T0, emails, subscribe
@@ -152,8 +160,8 @@ def test_a_redaction_amid_one_batch_forgets_the_rows_the_batch_loaded(
 ):
     """The inbox loads a batch's rows up front; a redaction in the middle of the batch
     deletes them, and what comes after it must start afresh, in the same batch."""
-    import plugin.inbox as inbox
-    from plugin.models import CustomerRow
+    import plugin.pipeline.inbox as inbox
+    from plugin.storage.models import CustomerRow
 
     def one_by_one(*args):  # type: ignore[no-untyped-def]
         raise AssertionError("the batch fell back to one delivery at a time")

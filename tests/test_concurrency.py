@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from plugin.inbox import process_inbox
-from plugin.models import OutboxMessage, Step
+from plugin.pipeline.inbox import process_inbox
+from plugin.storage.models import OutboxMessage, Step
 from tests import payloads
 from tests.fake_sendgrid import FakeSendGrid
 from tests.test_workflows import T0

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, func, select
 
 from plugin import create_app
 from plugin.cli import main
-from plugin.models import Delivery
 from plugin.services import Services
+from plugin.storage.models import Delivery
 
 SYNCHRONOUS_LEVELS = {"NORMAL": 1, "FULL": 2}  # what PRAGMA synchronous answers
 

@@ -30,11 +30,11 @@ from sqlalchemy import create_engine, select, update
 
 from plugin import create_app
 from plugin.cli import main
-from plugin.delivery import deliver_pending
-from plugin.inbox import process_inbox
-from plugin.models import Delivery, OutboxMessage, Shop, Step
-from plugin.steps import run_due
-from plugin.worker import run_once
+from plugin.pipeline.delivery import deliver_pending
+from plugin.pipeline.due_steps import run_due
+from plugin.pipeline.inbox import process_inbox
+from plugin.pipeline.worker import run_once
+from plugin.storage.models import Delivery, OutboxMessage, Shop, Step
 from tests import payloads
 from tests.conftest import shopify_signature
 from tests.fake_sendgrid import FakeSendGrid

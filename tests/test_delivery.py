@@ -10,9 +10,9 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from plugin.delivery import deliver_pending
-from plugin.models import OutboxMessage
-from plugin.worker import run_once
+from plugin.pipeline.delivery import deliver_pending
+from plugin.pipeline.worker import run_once
+from plugin.storage.models import OutboxMessage
 from tests import payloads
 from tests.conftest import FIXTURES
 from tests.test_workflows import T0, subscribe
@@ -33,8 +33,8 @@ def _queue_reminder(send_webhook, services) -> None:  # type: ignore[no-untyped-
     services.settings["SENDGRID_API_KEY"] = None
     subscribe(send_webhook)
     send_webhook("checkouts/create", payloads.checkout("tok-d", T0))
-    from plugin.inbox import process_inbox
-    from plugin.steps import run_due
+    from plugin.pipeline.due_steps import run_due
+    from plugin.pipeline.inbox import process_inbox
 
     process_inbox(services, T0)
     run_due(services, T0 + timedelta(hours=4, minutes=1))
@@ -144,8 +144,8 @@ def test_a_parked_message_can_be_retried_by_hand(send_webhook, services, tmp_pat
 
 @responses.activate
 def test_a_workflows_own_sender_overrides_the_shops(send_webhook, services):
-    from plugin.models import Shop
-    from plugin.workflow_store import save_workflow, shop_workflows
+    from plugin.shop_settings.workflows import save_workflow, shop_workflows
+    from plugin.storage.models import Shop
 
     with services.sessions() as session, session.begin():
         shop = session.scalars(select(Shop)).one()

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from connectors import shopify
 from plugin.cli import main
 from plugin.demo.history import PAGE_VIEW, describe, generate_history
-from plugin.storefront import KINDS, VISITOR
+from plugin.storefront.routes import KINDS, VISITOR
 from rules.definitions import shipped_workflows
 
 WORKFLOWS = set(shipped_workflows())  # the demo shop runs every one of them

@@ -1,4 +1,4 @@
-"""The webhook path's insert straight on a DBAPI connection (plugin.db.DirectInsert)."""
+"""The webhook path's insert straight on a DBAPI connection (plugin.storage.db.DirectInsert)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from plugin.db import DirectInsert, create_schema, make_engine
-from plugin.models import Delivery
 from plugin.services import DELIVERY_COLUMNS, Services
+from plugin.storage.db import DirectInsert, create_schema, make_engine
+from plugin.storage.models import Delivery
 
 
 def _values(delivery_id: str, received_at: datetime) -> dict[str, object]:

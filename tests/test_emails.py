@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.emails import TEMPLATES, UnknownTemplate, render_email
-from plugin.outbox import STAFF_TEMPLATES
+from plugin.emails.render import TEMPLATES, UnknownTemplate, render_email
+from plugin.pipeline.outbox import STAFF_TEMPLATES
 
 FULL = {
     "shop_name": "Northwind",

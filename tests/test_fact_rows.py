@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 
-from plugin import fact_rows, facts_store
-from plugin.db import create_schema, make_engine, make_sessionmaker
-from plugin.models import CheckoutRow, CustomerRow, OrderRow, Shop
+from plugin.storage import fact_rows, facts_store
+from plugin.storage.db import create_schema, make_engine, make_sessionmaker
+from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, Shop
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Checkout, Customer, Engagement, Order

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from plugin import facts_store
-from plugin.db import create_schema, make_engine, make_sessionmaker
-from plugin.models import CheckoutRow, CustomerRow, OrderRow, OutboxMessage, Shop
+from plugin.storage import facts_store
+from plugin.storage.db import create_schema, make_engine, make_sessionmaker
+from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, OutboxMessage, Shop
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Checkout, Customer, Engagement, LineItem, Order

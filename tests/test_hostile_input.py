@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
-from plugin.inbox import process_inbox
-from plugin.models import CustomerRow, Delivery
-from plugin.outbox import unsubscribe_token
+from plugin.pipeline.inbox import process_inbox
+from plugin.pipeline.outbox import unsubscribe_token
+from plugin.storage.models import CustomerRow, Delivery
 from tests.conftest import SHOP, shopify_signature
 
 ENDPOINTS = [

@@ -8,7 +8,7 @@ from datetime import timedelta
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from plugin.models import CustomerRow, Delivery
+from plugin.storage.models import CustomerRow, Delivery
 from tests import payloads
 from tests.test_workflows import T0
 
@@ -16,8 +16,8 @@ from tests.test_workflows import T0
 def test_a_delivery_that_breaks_its_batch_is_kept_as_failed_and_the_rest_go_through(
     send_webhook, services, monkeypatch
 ):
-    import plugin.inbox as inbox
-    from plugin.models import Delivery
+    import plugin.pipeline.inbox as inbox
+    from plugin.storage.models import Delivery
 
     real = inbox.apply_event
 
@@ -45,8 +45,8 @@ def test_a_delivery_that_breaks_its_batch_is_kept_as_failed_and_the_rest_go_thro
 
 
 def test_a_nul_character_in_a_webhook_field_never_stalls_the_inbox(send_webhook, services):
-    from plugin.inbox import process_inbox
-    from plugin.models import Delivery
+    from plugin.pipeline.inbox import process_inbox
+    from plugin.storage.models import Delivery
 
     body = payloads.customer(501, "ada@example.com")
     body["first_name"] = "A\u0000da"  # PostgreSQL refuses NUL in text; SQLite keeps it
@@ -59,7 +59,7 @@ def test_a_nul_character_in_a_webhook_field_never_stalls_the_inbox(send_webhook,
 
 
 def test_a_failed_delivery_is_listed_and_applied_again_by_hand(send_webhook, services, monkeypatch):
-    import plugin.inbox as inbox
+    import plugin.pipeline.inbox as inbox
     from plugin.cli import main
 
     real = inbox.apply_event
@@ -82,8 +82,8 @@ def test_a_failed_delivery_is_listed_and_applied_again_by_hand(send_webhook, ser
 def test_a_step_that_breaks_its_batch_is_parked_with_its_first_line_and_the_rest_decide(
     send_webhook, services, at, monkeypatch
 ):
-    import plugin.steps as steps
-    from plugin.models import Episode, Step
+    import plugin.pipeline.due_steps as steps
+    from plugin.storage.models import Episode, Step
     from tests.test_workflows import subscribe
 
     subscribe(send_webhook)

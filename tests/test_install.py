@@ -15,11 +15,11 @@ import responses
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from plugin import tokens
 from plugin.cli import main
-from plugin.install import valid_shop_domain
-from plugin.manifest import load
-from plugin.models import Shop
+from plugin.shopify_app import tokens
+from plugin.shopify_app.install import valid_shop_domain
+from plugin.shopify_app.manifest import load
+from plugin.storage.models import Shop
 from tests.conftest import SHOP, session_token
 from tests.fake_shopify import FakeAdmin, grant, token_endpoint
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from connectors import shopify
-from plugin import manifest
 from plugin.cli import main
+from plugin.shopify_app import manifest
 
 MANIFEST = json.loads((Path(__file__).parent.parent / "manifest.json").read_text())
 

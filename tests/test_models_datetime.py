@@ -1,6 +1,6 @@
 """Datetimes on SQLite: stored as the text SQLAlchemy's DATETIME writes, read back aware UTC.
 
-UTCDateTime converts on SQLite in one step of its own (plugin.models); the stored text must
+UTCDateTime converts on SQLite in one step of its own (plugin.storage.models); the stored text must
 stay what DATETIME would write, byte for byte: rows already stored and every SQL comparison
 of datetimes (``due_at <= :now``) depend on it.
 """
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from plugin.models import UTCDateTime
+from plugin.storage.models import UTCDateTime
 
 SQLITE = sqlite.dialect()
 OFFSETS = st.integers(min_value=-14 * 60, max_value=14 * 60).map(

@@ -30,9 +30,9 @@ from plugin import create_app
 from plugin.demo.history import generate_history
 from plugin.demo.runner import collect_report
 from plugin.dev_clock import FileClock
-from plugin.models import Delivery, Episode, OutboxMessage, Shop, Step
+from plugin.pipeline.worker import run_once
 from plugin.services import Services
-from plugin.worker import run_once
+from plugin.storage.models import Delivery, Episode, OutboxMessage, Shop, Step
 from tests.fake_sendgrid import FakeSendGrid
 from tests.scale_services import postgres_database, redis_url
 from tests.test_serve import free_port
@@ -48,7 +48,7 @@ WINDOW = timedelta(hours=24)  # webhooks posted per phase
 # after the history: far enough for re-engagement's last touch (+44 days)
 AFTERMATH = [START + timedelta(days=DAYS + n) for n in (1, 2, 4, 7, 10, 15, 20, 30, 40, 50, 56)]
 # With two workers an email can be claimed before its discount code's row is done; it is
-# put back a few seconds on the clock (plugin.shop_actions). The test's clock only moves
+# put back a few seconds on the clock (plugin.shopify_app.shop_actions). The test's clock only moves
 # between phases, so after the last one it moves this much more to let such emails go.
 # Nothing else may fall due in that time: the reports below would differ if it did.
 SETTLE = timedelta(minutes=1)
@@ -301,7 +301,7 @@ def scaled_run(
         add_shop(scaled)
 
         processes = Processes(env, tmp_path)
-        celery = [str(bin_dir / "celery"), "-A", "plugin.tasks"]
+        celery = [str(bin_dir / "celery"), "-A", "plugin.pipeline.tasks"]
         quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]
         sender = make_sender(broker)
         redis = redis_client.Redis.from_url(broker)
@@ -339,8 +339,8 @@ def scaled_run(
 
 
 def make_sender(broker: str):  # type: ignore[no-untyped-def]
-    from plugin.celery_app import make_celery
     from plugin.config import DEFAULTS
+    from plugin.pipeline.celery_app import make_celery
 
     return make_celery({**DEFAULTS, "BROKER_URL": broker})
 

@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, text
 
 from plugin import create_app
 from plugin.cli import main
-from plugin.models import Base
-from plugin.schema import SchemaOutdated, head_revision, upgrade
+from plugin.storage.models import Base
+from plugin.storage.schema import SchemaOutdated, head_revision, upgrade
 from tests.conftest import database_url_for_test
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from connectors.sendgrid import events as sg_events
-from plugin.models import EngagementRow, Episode, Suppression
+from plugin.storage.models import EngagementRow, Episode, Suppression
 from tests import payloads
 from tests.conftest import SHOP
 from tests.test_workflows import T0, emails, subscribe

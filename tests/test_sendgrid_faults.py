@@ -11,9 +11,9 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from plugin import delivery
-from plugin.delivery import deliver_pending
-from plugin.models import OutboxMessage
+from plugin.pipeline import delivery
+from plugin.pipeline.delivery import deliver_pending
+from plugin.storage.models import OutboxMessage
 from tests.test_crash_safety import _queue_reminder
 from tests.test_workflows import T0
 

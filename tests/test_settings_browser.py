@@ -21,7 +21,7 @@ import responses
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from plugin.models import OutboxMessage, Shop, WorkflowConfig
+from plugin.storage.models import OutboxMessage, Shop, WorkflowConfig
 from tests import payloads
 from tests.browser import CHROMIUM, playwright_or_skip
 from tests.conftest import SHOP, session_token

@@ -11,9 +11,9 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from plugin import tokens
-from plugin.delivery import deliver_pending
-from plugin.models import Episode, OutboxMessage, Shop
+from plugin.pipeline.delivery import deliver_pending
+from plugin.shopify_app import tokens
+from plugin.storage.models import Episode, OutboxMessage, Shop
 from tests import payloads
 from tests.conftest import SHOP
 from tests.fake_shopify import FakeAdmin
@@ -41,7 +41,7 @@ def _offer_in_outbox(send_webhook, services, at) -> None:  # type: ignore[no-unt
     at(T0)
     at(T0 + timedelta(hours=4, minutes=1))  # the reminder: no key yet, kept as a preview
     services.settings["SENDGRID_API_KEY"] = None
-    from plugin.steps import run_due
+    from plugin.pipeline.due_steps import run_due
 
     run_due(services, OFFER_DUE)  # decides the offer step; nothing delivered yet
     services.settings["SENDGRID_API_KEY"] = "SG.test-key"
@@ -261,7 +261,7 @@ def test_throttled_discount_waits_for_the_bucket_then_succeeds(
     admin.queue(200, throttled(requested=10, available=0, rate=5))
     responses.post(SEND_URL, status=202)
     sleeps: list[float] = []
-    monkeypatch.setattr("plugin.admin_api.time.sleep", sleeps.append)
+    monkeypatch.setattr("connectors.shopify.admin_api.time.sleep", sleeps.append)
     deliver_pending(services, OFFER_DUE)
     assert sleeps == [2.0]
     assert rows(services, "create_discount")[0].state == "recorded"

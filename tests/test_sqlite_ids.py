@@ -1,4 +1,4 @@
-"""New rows numbered before a flush on SQLite (plugin.sqlite_ids): the ids SQLite would
+"""New rows numbered before a flush on SQLite (plugin.storage.sqlite_ids): the ids SQLite would
 give, each table's rows in one executemany, and only where the write lock is held."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, select, update
 
-from plugin.models import CustomerRow
 from plugin.services import Services
+from plugin.storage.models import CustomerRow
 
 
 @pytest.fixture(autouse=True)
 def _sqlite_only(services: Services) -> None:
     if services.engine.dialect.name != "sqlite":
-        pytest.skip("numbering new rows before a flush is for SQLite (plugin.sqlite_ids)")
+        pytest.skip("numbering new rows before a flush is for SQLite (plugin.storage.sqlite_ids)")
 
 
 @contextmanager

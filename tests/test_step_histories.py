@@ -1,12 +1,13 @@
-"""A batch's prefetched histories (plugin.step_histories) answer as the database does."""
+"""A batch's prefetched histories (plugin.pipeline.step_histories) answer as the database does."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from plugin import facts_store, step_histories
-from plugin.models import CustomerRow, OrderRow, OutboxMessage, Suppression
+from plugin.pipeline import step_histories
+from plugin.storage import facts_store
+from plugin.storage.models import CustomerRow, OrderRow, OutboxMessage, Suppression
 from tests.test_facts_store import fresh_store
 
 T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -140,7 +141,7 @@ def test_emails_queued_in_the_batch_count_and_a_flush_drops_the_memo():
 def test_a_batch_of_due_steps_reads_the_checkouts_it_is_about_at_once(send_webhook, services, at):
     from sqlalchemy import event
 
-    from plugin.steps import run_due
+    from plugin.pipeline.due_steps import run_due
     from tests import payloads
     from tests.test_workflows import T0, emails
 

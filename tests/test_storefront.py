@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
-from plugin.identity import visitor_token
-from plugin.models import Episode, OutboxMessage, PageView, Shop, TopicSignup
-from plugin.workflow_store import set_enabled
+from plugin.shop_settings.workflows import set_enabled
+from plugin.storage.models import Episode, OutboxMessage, PageView, Shop, TopicSignup
+from plugin.storefront.identity import visitor_token
 from tests.conftest import SHOP
 
 VID = "visitor-0123456789abcdef"
@@ -229,7 +229,7 @@ def test_the_overlay_is_offered_to_anonymous_visitors_only_and_not_twice(
     assert post(client, EVENTS, page_view(want_overlay=True)).get_json()["overlay"] is None
     # a subscriber never sees it
     with services.sessions() as session, session.begin():
-        from plugin.signups import subscribe
+        from plugin.storefront.signups import subscribe
 
         subscribe(session, session.get_one(Shop, shop.id), "501", "a@x.com", None, None, clock.now)
     token = visitor_token(services.settings["SECRET_KEY"], shop.id, "501")

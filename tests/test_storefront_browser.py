@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from plugin.models import Episode, OutboxMessage, Shop
-from plugin.workflow_store import set_enabled
+from plugin.shop_settings.workflows import set_enabled
+from plugin.storage.models import Episode, OutboxMessage, Shop
 from tests.browser import CHROMIUM, playwright_or_skip
 from tests.conftest import SHOP
 

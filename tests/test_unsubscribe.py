@@ -8,9 +8,9 @@ from datetime import timedelta
 import responses
 from sqlalchemy import select
 
-from plugin.delivery import deliver_pending
-from plugin.models import OutboxMessage, Shop, Suppression
-from plugin.outbox import unsubscribe_token
+from plugin.pipeline.delivery import deliver_pending
+from plugin.pipeline.outbox import unsubscribe_token
+from plugin.storage.models import OutboxMessage, Shop, Suppression
 from tests import payloads
 from tests.test_workflows import T0, emails, subscribe
 

@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import func, select
 
-from plugin.models import Delivery
+from plugin.storage.models import Delivery
 from tests.conftest import SHOP, load_fixture, shopify_signature
 
 
@@ -131,7 +131,7 @@ def test_no_rule_work_happens_on_the_request(send_webhook, services):
 def test_consent_topic_as_shopify_sends_it_is_processed(send_webhook, services, at, clock):
     from datetime import timedelta
 
-    from plugin.models import CustomerRow
+    from plugin.storage.models import CustomerRow
     from tests import payloads
 
     send_webhook("customers/create", payloads.customer())
@@ -152,7 +152,7 @@ def test_consent_topic_as_shopify_sends_it_is_processed(send_webhook, services, 
 
 def test_a_rotated_webhook_secret_takes_effect_at_once(send_webhook, services):
     """Shop credentials are remembered between requests; a new secret must not be refused."""
-    from plugin.models import Shop
+    from plugin.storage.models import Shop
 
     assert send_webhook("customers/create", {"id": 1}).status_code == 200  # now remembered
     with services.sessions() as session, session.begin():

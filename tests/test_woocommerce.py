@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from connectors import woocommerce
-from plugin.inbox import process_inbox
-from plugin.models import Delivery, OrderRow, Shop
+from plugin.pipeline.inbox import process_inbox
+from plugin.storage.models import Delivery, OrderRow, Shop
 from rules import events as ev
 from tests.conftest import load_fixture
 

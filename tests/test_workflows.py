@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from plugin.models import Episode, OutboxMessage, Shop, Step
+from plugin.storage.models import Episode, OutboxMessage, Shop, Step
 from tests import payloads
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, inside the default send window
@@ -358,7 +358,7 @@ def test_cart_activity_while_a_reminder_waits_for_the_window_moves_it(send_webho
 
 
 def test_settings_read_in_a_transaction_follow_a_change_to_the_shops(services, shop):
-    from plugin.policies import settings_for_reading
+    from plugin.shop_settings.policies import settings_for_reading
 
     with services.sessions() as session:
         row = session.get_one(Shop, shop.id)
@@ -453,8 +453,8 @@ def test_purchase_cycle_sweep_does_not_find_customers_it_already_enrolled(
     """The sweep's "already enrolled" check must look at each customer's own last order
     (it once compared every customer with one shop-wide order, so the same candidates came
     back each sweep and could crowd newer ones out of its batch)."""
-    from plugin.enrollment import _sweep_subjects
-    from plugin.workflow_store import shop_workflows
+    from plugin.pipeline.enrollment import _sweep_subjects
+    from plugin.shop_settings.workflows import shop_workflows
 
     subscribe(send_webhook)
     for n, days_ago in enumerate((90, 60, 30)):

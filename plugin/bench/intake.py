@@ -100,8 +100,8 @@ def _free_port() -> int:
 
 def _prepare_database(url: str) -> None:
     from plugin import create_app
-    from plugin.models import Shop
     from plugin.services import Services
+    from plugin.storage.models import Shop
 
     services = Services.of(create_app({"DATABASE_URL": url, "EMBEDDED_WORKER": False}))
     with services.sessions() as session, session.begin():

@@ -123,8 +123,8 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
     when one process does both in turn (``intake_process=False``; a test holds the two
     alike).
     """
-    from plugin.models import Delivery, Episode, OutboxMessage, Shop, Step
-    from plugin.worker import tune_collector
+    from plugin.pipeline.worker import tune_collector
+    from plugin.storage.models import Delivery, Episode, OutboxMessage, Shop, Step
 
     database_url = f"sqlite:///{(work / 'pipeline.sqlite3').resolve()}"
     services, clock = _services(database_url)
@@ -217,7 +217,7 @@ class _Intake:
     checked (signed first, as Shopify signs), body parsed, stored durably at its arrival."""
 
     def __init__(self, store: Path, services: Services, clock: _Clock):
-        from plugin.models import Shop
+        from plugin.storage.models import Shop
 
         self.services, self.clock = services, clock
         with services.sessions() as session:
@@ -240,7 +240,7 @@ class _Intake:
         A chunk is checked and parsed before any of it is stored: beside the worker, only
         the inserts wait for SQLite's write lock, which the worker holds while it decides.
         """
-        from plugin.webhooks import store_delivery
+        from plugin.web.webhooks import store_delivery
 
         while self.waiting is not None and self.waiting[0] < until:
             chunk = []
@@ -276,7 +276,7 @@ def _run_ticks(
     """Run the worker hourly from the first arrival: each pass once every delivery that
     arrived before it is stored, then a last day, for what is still due. Return the count
     of passes."""
-    from plugin.worker import run_once
+    from plugin.pipeline.worker import run_once
 
     ticks = 0
     tick = first
@@ -317,7 +317,7 @@ def _run_with_intake_in_turn(store: Path, services: Services, clock: _Clock) -> 
 def _run_beside_intake_process(
     store: Path, database_url: str, services: Services, clock: _Clock
 ) -> dict[str, Any]:
-    from plugin.inbox import process_inbox
+    from plugin.pipeline.inbox import process_inbox
 
     context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a server's
     pipe, child_end = context.Pipe()

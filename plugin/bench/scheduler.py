@@ -50,7 +50,7 @@ def _chunks(rows: Any, size: int = BATCH) -> Any:
 
 def add_shop(conn: Any) -> int:
     """The benchmark's one shop, inserted directly; its id."""
-    from plugin.models import Shop
+    from plugin.storage.models import Shop
 
     conn.execute(
         insert(Shop),
@@ -69,7 +69,7 @@ def add_shop(conn: Any) -> int:
 
 def build_due(path: Path, due: int) -> None:
     """A shop with ``due`` customers, each with one fulfilled order and an upsell step due now."""
-    from plugin.models import CustomerRow, OrderRow
+    from plugin.storage.models import CustomerRow, OrderRow
 
     services = _services(path)
     placed = NOW - timedelta(days=8)
@@ -93,7 +93,7 @@ def build_due(path: Path, due: int) -> None:
 
 def add_pending(path: Path, first: int, count: int) -> None:
     """Steps for customers not yet known, due over the next 30 days (never due in the run)."""
-    from plugin.models import Shop
+    from plugin.storage.models import Shop
 
     services = _services(path)
     with services.engine.begin() as conn:
@@ -106,7 +106,7 @@ def add_pending(path: Path, first: int, count: int) -> None:
 
 
 def _episodes_and_steps(conn: Any, shop_id: int, numbers: range, subject: Any, due_at: Any) -> None:
-    from plugin.models import Episode, Step
+    from plugin.storage.models import Episode, Step
 
     due = due_at if callable(due_at) else (lambda _n: due_at)
     # episode ids follow customer numbers, so each step can name its episode
@@ -126,7 +126,7 @@ def _episodes_and_steps(conn: Any, shop_id: int, numbers: range, subject: Any, d
 
 def decide(path: Path) -> dict[str, Any]:
     """Time ``run_due`` at NOW on a built database; say what it decided."""
-    from plugin.steps import run_due
+    from plugin.pipeline.due_steps import run_due
 
     services = _services(path)
     services.clock = lambda: NOW

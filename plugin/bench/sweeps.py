@@ -19,7 +19,7 @@ SWEEPS = ("reengagement", "purchase_cycle")
 
 def build(path: Path, customers: int, seed: int = 5) -> None:
     """Customers active over the last 400 days; those due to re-order get their last order."""
-    from plugin.models import CustomerRow, OrderRow
+    from plugin.storage.models import CustomerRow, OrderRow
 
     rng = random.Random(seed)
     services = _services(path)
@@ -75,9 +75,9 @@ def build(path: Path, customers: int, seed: int = 5) -> None:
 
 
 def run(folder: Path, customers: int) -> dict[str, Any]:
-    from plugin.enrollment import _sweep_subjects, sweep
-    from plugin.models import Shop
-    from plugin.workflow_store import shop_workflows
+    from plugin.pipeline.enrollment import _sweep_subjects, sweep
+    from plugin.shop_settings.workflows import shop_workflows
+    from plugin.storage.models import Shop
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "sweeps.sqlite3"

@@ -134,8 +134,8 @@ def run(folder: Path) -> dict[str, Any]:
 
 
 def _pipeline(store: Path, work: Path) -> dict[str, Any]:
-    from plugin import worker
     from plugin.bench import replay
+    from plugin.pipeline import worker
 
     census = Census(work / "pipeline.sqlite3")
     held: dict[str, Any] = {}

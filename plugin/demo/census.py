@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from plugin.demo.catalog import HIGH_INTENT_PAGES
-
-if TYPE_CHECKING:
-    from plugin.demo.history import SimulatedDelivery
+from plugin.demo.store import PAGE_VIEW, SimulatedDelivery
 
 CONSENT_TOPIC = "customers_email_marketing_consent/update"
-PAGE_VIEW = "storefront/page_view"  # not a webhook: the storefront script reports a view
 ABANDONED_AFTER = timedelta(hours=1)  # idle this long after the last checkout activity
 LAPSED_AFTER = timedelta(days=90)
 INTENT_VIEWS, INTENT_WINDOW = 3, timedelta(hours=72)  # the sales-rep alert's page threshold

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from plugin.demo import payloads
 from plugin.demo.order_payloads import PlacedOrder, fulfillment_json, order_json, refund_json
 from plugin.demo.shoppers import Basket, Shopper
-
-if TYPE_CHECKING:
-    from plugin.demo.history import Store
+from plugin.demo.store import Store
 
 REFUND_NOTES = ("Arrived damaged", "Wrong grind size", "Not as expected", "Duplicate order")
 

@@ -1,0 +1,16 @@
+"""The pipeline: stored webhooks become facts, facts start episodes, due steps are decided.
+
+In the order data flows:
+
+- ``inbox``: apply stored deliveries (``connectors`` turn them into events) to the facts.
+- ``enrollment``: events and time-triggered sweeps start, move and end episodes.
+- ``due_steps``: where a step is decided — conditions re-checked on current facts
+  (``episode_facts``, ``step_histories``), shop policies applied, actions written to the outbox.
+- ``outbox``: a fired step's actions as rendered, keyed rows; ``delivery`` sends them.
+- ``worker``: the embedded loop that runs all of the above; ``tasks`` and ``celery_app``
+  run the same stages as Celery tasks at scale.
+
+May import ``plugin.storage``, ``plugin.shop_settings``, ``plugin.emails``,
+``plugin.storefront`` (browsing facts, signups), ``plugin.shopify_app`` (shop actions,
+compliance), ``connectors`` and ``rules``; never ``plugin.web``.
+"""

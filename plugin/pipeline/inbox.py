@@ -1,0 +1,260 @@
+"""Process the durable inbox: stored deliveries become facts, then enrollments.
+
+A delivery is marked processed in the transaction that applies its facts, so a crash
+leaves it pending (to be processed again, whole), and a second worker's claim finds it
+no longer pending: it is never applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
+
+from connectors import shopify
+from connectors.errors import MalformedPayload
+from connectors.registry import CONNECTORS
+from connectors.sendgrid import events as sendgrid_events
+from plugin.pipeline import enrollment
+from plugin.services import Services
+from plugin.shopify_app import compliance
+from plugin.storage import facts_store
+from plugin.storage.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
+from plugin.storage.models import Delivery, Shop
+from rules.events import Event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InboxStats:
+    """What one pass over the inbox did."""
+
+    processed: int = 0
+    failed: int = 0
+    events: int = 0
+
+
+class DeliveryRejected(Exception):
+    """The stored body cannot become events; kept as 'failed' with this message."""
+
+
+def process_inbox(services: Services, now: datetime | None = None, limit: int = 200) -> InboxStats:
+    """Process every pending delivery, oldest first, ``limit`` per transaction."""
+    stats = InboxStats()
+    now = now or services.now()
+    conflicts = 0
+    while True:
+        batch = InboxStats()  # counted only once its transaction commits
+        try:
+            more = _process_batch(services, limit, now, batch)
+        except Exception as exc:
+            if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
+                # Workers apply different deliveries at once; two about the same customer
+                # may both insert it. The loser's batch rolled back whole: claim it again.
+                conflicts += 1
+                log.info("inbox batch lost a race with another worker; claiming again: %s", exc)
+                continue
+            # One delivery broke the batch (it rolled back whole): apply them one by one,
+            # so the rest go through and the broken one is kept as failed with its error
+            # instead of blocking the inbox on every pass.
+            log.exception("inbox batch failed; applying its deliveries one by one")
+            batch = InboxStats()  # what the rolled-back batch counted never happened
+            more = _process_one_by_one(services, limit, now, batch)
+        stats.processed += batch.processed
+        stats.failed += batch.failed
+        stats.events += batch.events
+        if not more:
+            return stats
+
+
+def _process_one_by_one(services: Services, limit: int, now: datetime, stats: InboxStats) -> bool:
+    """Apply the next ``limit`` pending deliveries each in its own transaction; one that
+    fails is marked failed with its error. True if there may be more after them."""
+    with services.sessions() as session:
+        ids = session.scalars(
+            select(Delivery.id)
+            .where(Delivery.status == "pending")
+            .order_by(Delivery.id)
+            .limit(limit)
+        ).all()
+    for delivery_id in ids:
+        try:
+            _process_batch(services, 1, now, stats, only=delivery_id)
+        except Exception as exc:
+            if is_conflict(exc):
+                continue  # a race, not this delivery's fault: it stays pending
+            log.exception("delivery %s failed", delivery_id)
+            with services.sessions() as session, session.begin():
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == delivery_id, Delivery.status == "pending")
+                    .values(
+                        status="failed",
+                        processed_at=now,
+                        error=error_text(exc),
+                    )
+                )
+            stats.failed += 1
+    return len(ids) == limit
+
+
+@lru_cache(maxsize=64)
+def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[tuple[int]]:
+    """Claim up to ``limit`` pending deliveries, oldest first, or just ``only`` (marked
+    processed: the transaction that applies them commits that, or rolls it back)."""
+
+    def ready(delivery):  # type: ignore[no-untyped-def]
+        pending = delivery.status == "pending"
+        return pending if only is None else pending & (delivery.id == only)
+
+    return (
+        claim_rows(
+            Delivery,
+            ready=ready,
+            order=lambda d: (d.id,),
+            limit=limit,
+        )
+        .values(status="processed", processed_at=now_param(), attempts=Delivery.attempts + 1)
+        .returning(Delivery.id)
+    )
+
+
+def _process_batch(
+    services: Services, limit: int, now: datetime, stats: InboxStats, only: int | None = None
+) -> bool:
+    """Claim and apply a batch in one transaction; a body that cannot become events is
+    rejected before anything is written for it. False when no more was pending: the claim
+    found fewer than ``limit`` (a pass then ends without another transaction only to find
+    the inbox empty; what arrives later is the next pass's)."""
+    with services.sessions() as session, session.begin():
+        # through the session's connection: a plain UPDATE, no ORM bookkeeping
+        claimed = (
+            session.connection()
+            .execute(_claim_statement(limit, only), {"now": now})
+            .scalars()
+            .all()
+        )
+        if not claimed:
+            return False
+        deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
+        parsed = _parse_ahead(session, deliveries, now)
+        # Applying events reads no pending step of an episode that ended (only those of
+        # active ones, to move them), so the steps of the episodes the batch ends are
+        # cancelled together, in one statement at its end, not one UPDATE each.
+        enrollment.hold_cancels_back(session)
+        for delivery in deliveries:
+            try:
+                events = parsed.get(delivery.id)
+                if events is None:  # carried out now, in its place in the batch
+                    # a privacy or lifecycle topic finds the steps as they stand by now
+                    enrollment.cancel_held_back(session, hold_on=True)
+                    events = delivery_events(session, delivery, now)
+                elif isinstance(events, DeliveryRejected):
+                    raise events
+            except DeliveryRejected as exc:
+                delivery.status, delivery.error = "failed", str(exc)[:2000]
+                stats.failed += 1
+                continue
+            for shop, event in events:
+                if event.occurred_at is None:
+                    # e.g. Shopify's consent updates with consent_updated_at null: what
+                    # arrived last is the newest statement we have
+                    event = replace(event, occurred_at=delivery.received_at)
+                apply_event(session, shop, event, now)
+            stats.events += len(events)
+            stats.processed += 1
+        enrollment.cancel_held_back(session)
+    return len(claimed) == limit
+
+
+def _parse_ahead(
+    session: Session, deliveries: Sequence[Delivery], now: datetime
+) -> dict[int, list[tuple[Shop, Event]] | DeliveryRejected]:
+    """Parse the batch's deliveries before applying any, and load the rows their events
+    will merge into and the episodes they will look up, in a few queries
+    (facts_store.prefetch, enrollment.prefetch). Privacy and lifecycle topics
+    are left out: they act when parsed, so they are parsed in their place in the batch."""
+    parsed: dict[int, list[tuple[Shop, Event]] | DeliveryRejected] = {}
+    by_shop: dict[int, list[Event]] = {}
+    for delivery in deliveries:
+        if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
+            continue
+        try:
+            events = parsed[delivery.id] = delivery_events(session, delivery, now)
+        except DeliveryRejected as exc:
+            parsed[delivery.id] = exc
+            continue
+        for shop, event in events:
+            by_shop.setdefault(shop.id, []).append(event)
+    for shop_id, events in by_shop.items():
+        facts_store.prefetch(session, shop_id, events)
+        enrollment.prefetch(session, shop_id, events, now)
+    return parsed
+
+
+_CLAIMED_DELIVERIES = (
+    select(Delivery).where(Delivery.id.in_(bindparam("ids", expanding=True))).order_by(Delivery.id)
+)
+
+
+def delivery_events(
+    session: Session, delivery: Delivery, now: datetime
+) -> list[tuple[Shop, Event]]:
+    """Parse a stored delivery into (shop, event) pairs; writes nothing but its status,
+    except for privacy and lifecycle topics, which are carried out here."""
+    if delivery.source == "sendgrid":
+        return _email_events(session, delivery)
+    connector = CONNECTORS.get(delivery.source)
+    shop = session.get(Shop, delivery.shop_id) if delivery.shop_id is not None else None
+    if connector is None or shop is None:
+        raise DeliveryRejected(f"no connector or shop for source {delivery.source!r}")
+    if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
+        try:
+            payload = json.loads(delivery.body)
+        except ValueError as exc:
+            raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
+        compliance.handle(
+            session, shop, delivery.topic, payload if isinstance(payload, dict) else {}, now
+        )
+        return []
+    try:
+        return [(shop, e) for e in connector.to_events(delivery.topic, json.loads(delivery.body))]
+    except connector.UnknownTopic:
+        delivery.status = "ignored"
+        return []
+    except (ValueError, connector.MalformedPayload) as exc:
+        raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _email_events(session: Session, delivery: Delivery) -> list[tuple[Shop, Event]]:
+    """SendGrid batches mix shops; each event names its shop in the custom args Nudge sent."""
+    try:
+        pairs = sendgrid_events.to_events(json.loads(delivery.body))
+    except (ValueError, MalformedPayload) as exc:
+        raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
+    shops: dict[str, Shop | None] = {}
+    result = []
+    for _event_id, event in pairs:
+        domain = (event.data or {}).get("nudge_shop")
+        if not isinstance(domain, str):
+            continue  # not an email Nudge sent
+        if domain not in shops:
+            shops[domain] = session.scalar(select(Shop).where(Shop.domain == domain))
+        shop = shops[domain]
+        if shop is not None:
+            result.append((shop, event))
+    return result
+
+
+def apply_event(session: Session, shop: Shop, event: Event, now: datetime) -> None:
+    """Merge one event into the facts, then let workflows react to it."""
+    facts_store.apply_event(session, shop.id, event)
+    enrollment.on_event(session, shop, event, now)

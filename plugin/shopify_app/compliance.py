@@ -1,0 +1,268 @@
+"""Shopify's mandatory privacy webhooks and app/uninstalled. Every handler is idempotent.
+
+- ``app/uninstalled``: stop all sending for the shop and forget its access token.
+- ``customers/data_request``: export everything held about the customer (stored, for the
+  merchant to hand over).
+- ``customers/redact``: erase the customer's personal data everywhere: facts, outbox,
+  engagement, suppressions, and the raw webhook bodies in the inbox that mention them.
+- ``shop/redact``: erase the shop and all its data (48 hours after uninstall).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from plugin.shopify_app import tokens
+from plugin.storage import facts_store
+from plugin.storage.models import (
+    CheckoutRow,
+    ComplianceRecord,
+    CustomerRow,
+    Delivery,
+    EngagementRow,
+    Episode,
+    OrderRow,
+    OutboxMessage,
+    PageView,
+    Shop,
+    Step,
+    Suppression,
+    TopicSignup,
+    Visitor,
+)
+
+REDACTED = "redacted"
+
+
+def handle(
+    session: Session, shop: Shop, topic: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """Carry out one compliance or lifecycle delivery."""
+    # Its statements delete and blank rows behind the session: what the session added must
+    # be in the database for them to reach it (a batch's new episodes wait for a flush,
+    # plugin.storage.batch_episodes), and the rows it remembers by key must be looked up again.
+    session.flush()
+    facts_store.forget_rows(session)
+    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
+    customer_id = str(customer["id"]) if customer.get("id") is not None else None
+    email = customer.get("email") if isinstance(customer.get("email"), str) else None
+    if topic == "app/uninstalled":
+        outcome = uninstall(session, shop, now)
+    elif topic == "customers/data_request":
+        export = export_customer(session, shop.id, customer_id, email)
+        session.add(
+            ComplianceRecord(
+                shop_domain=shop.domain,
+                topic=topic,
+                customer_external_id=customer_id,
+                outcome="exported",
+                export=export,
+                created_at=now,
+            )
+        )
+        return
+    elif topic == "customers/redact":
+        outcome = f"erased {erase_customer(session, shop.id, customer_id, email)} records"
+    elif topic == "shop/redact":
+        domain = shop.domain
+        session.execute(
+            delete(Shop).where(Shop.id == shop.id).execution_options(synchronize_session=False)
+        )
+        session.add(
+            ComplianceRecord(shop_domain=domain, topic=topic, outcome="shop erased", created_at=now)
+        )
+        return
+    else:
+        return
+    session.add(
+        ComplianceRecord(
+            shop_domain=shop.domain,
+            topic=topic,
+            customer_external_id=customer_id,
+            outcome=outcome,
+            created_at=now,
+        )
+    )
+
+
+def uninstall(session: Session, shop: Shop, now: datetime) -> str:
+    """Stop everything for the shop: no more steps, nothing left to send, no token."""
+    shop.active = False
+    tokens.revoke(shop)  # the plaintext legacy column and the encrypted pair alike
+    steps = session.execute(
+        update(Step)
+        .where(Step.shop_id == shop.id, Step.state == "pending")
+        .values(state="cancelled", decided_at=now, reason="app uninstalled")
+    ).rowcount
+    messages = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.shop_id == shop.id, OutboxMessage.state == "pending")
+        .values(state="cancelled", last_error="app uninstalled")
+    ).rowcount
+    return f"sending stopped: {steps} steps and {messages} messages cancelled; token revoked"
+
+
+def _customer_keys(
+    session: Session, shop_id: int, customer_id: str | None, email: str | None
+) -> tuple[set[str], set[str]]:
+    """All ids and emails the customer is known by (a guest is known by email only)."""
+    ids, emails = set(), set()
+    if customer_id:
+        ids.add(customer_id)
+    if email:
+        emails.add(email.strip().lower())
+        ids.add("email:" + email.strip().lower())
+    for row_id, row_email in session.execute(
+        select(CustomerRow.external_id, CustomerRow.email).where(
+            CustomerRow.shop_id == shop_id,
+            or_(CustomerRow.external_id.in_(ids or {""}), CustomerRow.email.in_(emails or {""})),
+        )
+    ):
+        ids.add(row_id)
+        if row_email:
+            emails.add(row_email)
+            ids.add("email:" + row_email)
+    return ids, emails
+
+
+def export_customer(
+    session: Session, shop_id: int, customer_id: str | None, email: str | None
+) -> dict[str, Any]:
+    """Everything held about one customer, as JSON-ready data."""
+    ids, emails = _customer_keys(session, shop_id, customer_id, email)
+
+    def rows(model: Any, *conditions: Any) -> list[dict[str, Any]]:
+        found = session.scalars(select(model).where(model.shop_id == shop_id, or_(*conditions)))
+        return [{c.name: _plain(getattr(r, c.key)) for c in model.__table__.columns} for r in found]
+
+    return {
+        "customer_ids": sorted(ids),
+        "emails": sorted(emails),
+        "customers": rows(CustomerRow, CustomerRow.external_id.in_(ids)),
+        "checkouts": rows(
+            CheckoutRow, CheckoutRow.customer_external_id.in_(ids), CheckoutRow.email.in_(emails)
+        ),
+        "orders": rows(
+            OrderRow, OrderRow.customer_external_id.in_(ids), OrderRow.email.in_(emails)
+        ),
+        "engagements": rows(EngagementRow, EngagementRow.email.in_(emails)),
+        "suppressions": rows(Suppression, Suppression.email.in_(emails)),
+        "messages": rows(
+            OutboxMessage,
+            OutboxMessage.customer_external_id.in_(ids),
+            OutboxMessage.to_email.in_(emails),
+        ),
+        "workflow_enrollments": rows(Episode, Episode.customer_external_id.in_(ids)),
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if value is not None and not isinstance(value, str | int | float | bool | list | dict):
+        return str(value)
+    return value
+
+
+def erase_customer(
+    session: Session, shop_id: int, customer_id: str | None, email: str | None
+) -> int:
+    """Remove the customer's personal data from every table; return how many rows changed."""
+    ids, emails = _customer_keys(session, shop_id, customer_id, email)
+    if not ids and not emails:
+        return 0
+    ids_or_none, emails_or_none = ids or {""}, emails or {""}
+    changed = 0
+    statements = [
+        delete(CustomerRow).where(
+            CustomerRow.shop_id == shop_id, CustomerRow.external_id.in_(ids_or_none)
+        ),
+        delete(CustomerRow).where(
+            CustomerRow.shop_id == shop_id, CustomerRow.email.in_(emails_or_none)
+        ),
+        delete(CheckoutRow).where(
+            CheckoutRow.shop_id == shop_id,
+            or_(
+                CheckoutRow.customer_external_id.in_(ids_or_none),
+                CheckoutRow.email.in_(emails_or_none),
+            ),
+        ),
+        update(OrderRow)
+        .where(
+            OrderRow.shop_id == shop_id,
+            or_(OrderRow.customer_external_id.in_(ids_or_none), OrderRow.email.in_(emails_or_none)),
+        )
+        .values(email=None, customer_external_id=REDACTED, items=[]),
+        delete(EngagementRow).where(
+            EngagementRow.shop_id == shop_id, EngagementRow.email.in_(emails_or_none)
+        ),
+        delete(Suppression).where(
+            Suppression.shop_id == shop_id, Suppression.email.in_(emails_or_none)
+        ),
+        # storefront: views and signups tied to the customer; the visitor id stays, unlinked
+        delete(PageView).where(
+            PageView.shop_id == shop_id, PageView.customer_external_id.in_(ids_or_none)
+        ),
+        delete(TopicSignup).where(
+            TopicSignup.shop_id == shop_id,
+            or_(
+                TopicSignup.email.in_(emails_or_none),
+                TopicSignup.customer_external_id.in_(ids_or_none),
+            ),
+        ),
+        update(Visitor)
+        .where(Visitor.shop_id == shop_id, Visitor.customer_external_id.in_(ids_or_none))
+        .values(customer_external_id=None),
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.shop_id == shop_id,
+            or_(
+                OutboxMessage.customer_external_id.in_(ids_or_none),
+                OutboxMessage.to_email.in_(emails_or_none),
+            ),
+        )
+        .values(
+            to_email=None,
+            customer_external_id=REDACTED,
+            preview_html=None,
+            params={},
+            subject=None,
+            state=REDACTED,
+        ),
+        update(Episode)
+        .where(Episode.shop_id == shop_id, Episode.customer_external_id.in_(ids_or_none))
+        .values(
+            customer_external_id=REDACTED, subject=REDACTED, state="cancelled", exit_reason=REDACTED
+        ),
+    ]
+    for statement in statements:
+        changed += (
+            session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
+        )
+    # The inbox keeps raw bodies; those that mention the customer go too. (Scanned here,
+    # not in SQL, so it works the same on every database; redaction is rare.)
+    needles = [n.encode() for n in emails | {i for i in ids if not i.startswith("email:")}]
+    mentioning = [
+        delivery_id
+        for delivery_id, body in session.execute(
+            select(Delivery.id, Delivery.body).where(Delivery.shop_id == shop_id)
+        )
+        if any(needle in body for needle in needles)
+    ]
+    if mentioning:
+        changed += (
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(mentioning))
+                .values(body=b"{}", error=REDACTED)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            or 0
+        )
+    return changed

@@ -1,0 +1,249 @@
+"""Installing Nudge on a shop: token exchange (embedded) or the authorization code grant.
+
+- Embedded: the settings page holds a session token; ``ensure_installed`` exchanges it for
+  an expiring offline token when the shop has no usable one (``POST /auth/session`` does
+  so for the page; the JSON API can call it too).
+- Non-embedded: ``GET /auth/install?shop=…&hmac=…&timestamp=…`` (Shopify's install link,
+  HMAC-signed) redirects to Shopify's consent screen with a ``state`` nonce, kept in a
+  signed, short-lived cookie; ``GET /auth/callback`` checks the HMAC, the shop and the
+  nonce, then trades the code for a token.
+
+Either way the tokens are stored encrypted (plugin.shopify_app.tokens) and the shop's webhook
+subscriptions are registered from manifest.json (plugin.shopify_app.webhook_registration).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, current_app, jsonify, redirect, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from shopify import Session as ShopifySession
+from sqlalchemy import select
+
+from connectors.shopify.admin_api import AdminApiError, AdminClient
+from plugin.services import Services
+from plugin.shopify_app import manifest, tokens
+from plugin.shopify_app.webhook_registration import register_webhooks
+from plugin.storage.models import Shop
+from plugin.web.session_auth import Unauthorized, shop_from_session_token
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("install", __name__, url_prefix="/auth")
+
+# Anchored and lowercase only: "x.myshopify.com.evil.com", "https://…", paths and ports fail.
+SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+STATE_COOKIE = "nudge_oauth_state"
+STATE_SECONDS = 600
+HMAC_MAX_AGE = 24 * 3600  # Shopify's signed links are refused after a day (replay)
+
+SHOP_QUERY = "query { shop { email contactEmail } }"
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def valid_shop_domain(value: object) -> str | None:
+    """The shop's myshopify domain when ``value`` is exactly one, else None."""
+    if isinstance(value, str) and len(value) <= 255 and SHOP_DOMAIN.fullmatch(value):
+        return value
+    return None
+
+
+def valid_hmac(params: Mapping[str, str], secret: str, now: float | None = None) -> bool:
+    """Shopify's query-string HMAC (hex SHA-256 over the sorted other parameters), fresh.
+
+    shopifyapi computes and compares it (constant time); its secret is a class attribute,
+    so a subclass carries ours instead of changing global state.
+    """
+    if not secret or "hmac" not in params:
+        return False
+    try:
+        timestamp = int(params.get("timestamp", ""))
+    except ValueError:
+        return False
+    if abs((now if now is not None else time.time()) - timestamp) > HMAC_MAX_AGE:
+        return False
+    signer = type("AppSession", (ShopifySession,), {"secret": secret})
+    return bool(signer.validate_hmac(dict(params)))
+
+
+def ensure_installed(services: Services, shop_domain: str, session_token: str) -> Shop:
+    """Return the installed shop, exchanging the session token for tokens when needed.
+
+    Call it with a session token already verified for ``shop_domain``. A shop with a
+    usable token is returned as is; otherwise token exchange installs (or re-installs) it.
+    Raises ``tokens.TokenError`` when Shopify refuses.
+    """
+    now = services.now()
+    with services.sessions() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
+        if shop is not None and tokens.usable(shop, now):
+            return shop
+    settings = services.settings
+    grant = tokens.exchange_session_token(
+        shop_domain,
+        session_token,
+        settings.get("SHOPIFY_API_KEY") or "",
+        settings.get("SHOPIFY_API_SECRET") or "",
+        now,
+    )
+    return complete_install(services, shop_domain, grant)
+
+
+def complete_install(services: Services, shop_domain: str, grant: tokens.Grant) -> Shop:
+    """Store the grant (encrypted), mark the shop installed, register its webhooks."""
+    box = tokens.cipher(services)
+    with services.sessions() as session, session.begin():
+        shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
+        if shop is None:
+            shop = Shop(domain=shop_domain, platform="shopify", settings={})
+            session.add(shop)
+        shop.active = True
+        tokens.store(shop, grant, box)
+        session.flush()
+        shop_id = shop.id
+    # Webhooks and the shop's address are best effort: a failure here must not undo the
+    # install; registration is idempotent and runs again at the next install or exchange.
+    try:
+        client = AdminClient(shop_domain, grant.access_token, manifest.load().api_version)
+        register_webhooks(client, manifest.load(), services.settings["APP_URL"])
+        email = _shop_email(client)
+    except AdminApiError as exc:
+        log.warning("install of %s: Admin API setup incomplete: %s", shop_domain, exc)
+        email = None
+    with services.sessions() as session, session.begin():
+        shop = session.get_one(Shop, shop_id)
+        if email:
+            shop.email = email
+        session.flush()
+        session.expunge(shop)
+    return shop
+
+
+def _shop_email(client: AdminClient) -> str | None:
+    shop = client.query(SHOP_QUERY).get("shop") or {}
+    email = shop.get("contactEmail") or shop.get("email")
+    return str(email) if email else None
+
+
+def _error(status: int, message: str):  # type: ignore[no-untyped-def]
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+@bp.post("/session")
+def session_install():  # type: ignore[no-untyped-def]
+    """Install (token exchange) for the shop a valid session token names; idempotent."""
+    services = Services.of(current_app)
+    settings = services.settings
+    authorization = request.headers.get("Authorization")
+    try:
+        domain = shop_from_session_token(
+            authorization,
+            settings.get("SHOPIFY_API_KEY") or "",
+            settings.get("SHOPIFY_API_SECRET") or "",
+        )
+    except Unauthorized as exc:
+        return _error(401, f"unauthorized: {exc}")
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    try:
+        shop = ensure_installed(services, domain, token)
+    except tokens.TokenError as exc:
+        return _error(401, f"install refused by Shopify: {exc}")
+    return jsonify(
+        shop=shop.domain,
+        installed=True,
+        scopes=shop.scopes,
+        # a non-empty list means the merchant must approve the app's new scopes
+        missing_scopes=manifest.missing_scopes(manifest.load(), shop.scopes),
+    )
+
+
+@bp.get("/install")
+def install():  # type: ignore[no-untyped-def]
+    """Start the authorization code grant: check the signed link, send to Shopify's consent."""
+    settings = Services.of(current_app).settings
+    shop = valid_shop_domain(request.args.get("shop"))
+    if shop is None:
+        return _error(400, "shop must be a myshopify.com domain")
+    if not valid_hmac(request.args.to_dict(), settings.get("SHOPIFY_API_SECRET") or ""):
+        return _error(401, "invalid or stale hmac")
+    nonce = secrets.token_urlsafe(24)
+    query = urlencode(
+        {
+            "client_id": settings.get("SHOPIFY_API_KEY") or "",
+            "scope": ",".join(manifest.load().scopes),
+            "redirect_uri": settings["APP_URL"].rstrip("/") + manifest.CALLBACK_PATH,
+            "state": nonce,
+        }
+    )
+    response = redirect(f"https://{shop}/admin/oauth/authorize?{query}")
+    response.set_cookie(
+        STATE_COOKIE,
+        _state_signer().dumps({"shop": shop, "nonce": nonce}),
+        max_age=STATE_SECONDS,
+        httponly=True,
+        secure=settings["APP_URL"].startswith("https://"),
+        samesite="Lax",  # sent on Shopify's top-level redirect back to the callback
+        path=manifest.CALLBACK_PATH,
+    )
+    return response
+
+
+@bp.get("/callback")
+def callback():  # type: ignore[no-untyped-def]
+    """Finish the authorization code grant: HMAC, shop and state checked, code traded."""
+    services = Services.of(current_app)
+    settings = services.settings
+    params = request.args.to_dict()
+    shop = valid_shop_domain(params.get("shop"))
+    if shop is None or not params.get("code") or not params.get("state"):
+        return _error(400, "shop, code and state are required")
+    if not valid_hmac(params, settings.get("SHOPIFY_API_SECRET") or ""):
+        return _error(401, "invalid or stale hmac")
+    if not _state_matches(request.cookies.get(STATE_COOKIE), shop, params["state"]):
+        return _error(401, "state does not match this browser's install")
+    try:
+        grant = tokens.exchange_code(
+            shop,
+            params["code"],
+            settings.get("SHOPIFY_API_KEY") or "",
+            settings.get("SHOPIFY_API_SECRET") or "",
+            services.now(),
+        )
+    except tokens.TokenError as exc:
+        return _error(401, f"install refused by Shopify: {exc}")
+    complete_install(services, shop, grant)
+    response = redirect(f"https://{shop}/admin/apps/{settings.get('SHOPIFY_API_KEY') or ''}")
+    response.delete_cookie(STATE_COOKIE, path=manifest.CALLBACK_PATH)
+    return response
+
+
+def _state_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(
+        Services.of(current_app).settings["SECRET_KEY"], salt="oauth-state"
+    )
+
+
+def _state_matches(cookie: str | None, shop: str, state: str) -> bool:
+    if not cookie:
+        return False
+    try:
+        data = _state_signer().loads(cookie, max_age=STATE_SECONDS)
+    except BadSignature:  # includes an expired signature
+        return False
+    if not isinstance(data, dict):
+        return False
+    return data.get("shop") == shop and hmac.compare_digest(
+        str(data.get("nonce", "")).encode(), state.encode()
+    )

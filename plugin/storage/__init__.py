@@ -1,0 +1,11 @@
+"""Storage: the database schema, its migrations, engines and sessions, and the facts store.
+
+- ``models``: the schema (SQLAlchemy); ``migrations/``: its Alembic history; ``schema``: the
+  database's revision against the code's.
+- ``db``: engines, sessions, row claims and conflict retries, for SQLite and PostgreSQL.
+- ``facts_store`` (with ``fact_rows``): merge normalized events into customers, checkouts and
+  orders, and read them back as ``rules`` facts; ``batch_episodes``: an inbox batch's episode
+  reads and enrollments, made once per batch.
+
+May import ``rules`` and ``connectors``' data types; nothing else of ``plugin``.
+"""

@@ -1,0 +1,365 @@
+"""The episodes an inbox batch looks up, read once for the batch, and those it enrolls.
+
+Every applied event asks for episodes: the active ones it exits (by customer and by
+subject), the active ones whose steps it moves, the newest one of each workflow it may
+enroll, and for an order the ones that messaged its buyer in the week before (to credit
+the order to them). These were the inbox's most frequent queries (31,715 of 104,705 at
+3,000 customers). ``prefetch`` reads them for a whole batch in four queries per chunk,
+and in one more the stored steps its events will move (a query per move before: 10,043
+of 73,172 statements at 20,000 customers); a sweep reads its customers' newest episodes
+so too. A lookup of a key it read is answered here; any other key (a customer found by
+email, a topic series) is read from the database as before. Callers check state and
+conversion on the episodes returned, as the session holds them.
+
+New episodes are not flushed one by one (a flush cost ~130 µs however little it wrote):
+an episode waits for the transaction's flush, and its steps, kept here and not in the
+session, are written right after it in one executemany (the unit of work writes SQLite
+rows with generated ids one INSERT at a time). Until then the database does not have
+them, so lookups of keys not prefetched add them from the unflushed list, which that flush
+drops. Lookups of prefetched keys find them in the prefetched answers, where ``add`` puts
+them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam, event, exists, func, insert, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from plugin.storage import facts_store
+from plugin.storage.models import Episode, Step
+
+UNFLUSHED = "unflushed_episodes"  # in session.info: Unflushed, dropped by the next flush
+
+
+@dataclass
+class Prefetched:
+    """A shop's episodes as a batch began, for the keys it read, plus those it enrolled."""
+
+    customers: set[str] = field(default_factory=set)  # keys whose active episodes were read
+    subjects: set[str] = field(default_factory=set)  # whose active and newest were read
+    active_by_customer: dict[str, list[Episode]] = field(default_factory=dict)
+    active_by_subject: dict[str, list[Episode]] = field(default_factory=dict)
+    newest: dict[tuple[str, str], Episode] = field(default_factory=dict)  # (workflow, subject)
+    # the customers' episodes not converted, each with the times a step of it messaged
+    # them (fired, or held out) within ``touched_window``; none is decided during a batch
+    touched: dict[str, list[tuple[Episode, datetime]]] = field(default_factory=dict)
+    touched_window: tuple[datetime, datetime] | None = None
+    # by episode id: the steps an event of the batch may move, of its subjects' active
+    # episodes (every episode read has an entry; see movable_steps)
+    movable: dict[int, list[MovableStep]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MovableStep:
+    """A stored step that a moved anchor moves: pending, never deferred (a deferred step
+    keeps the time its window or frequency cap gave it)."""
+
+    id: int
+    position: int
+    due_at: datetime
+
+
+@dataclass(slots=True)
+class NewStep:
+    """A step of an episode enrolled in this transaction, as its row will be written
+    (``_flushed``): a plain object, where an ORM ``Step`` that is never added to the
+    session cost its instrumented construction for nothing."""
+
+    shop_id: int
+    step_id: str
+    position: int
+    due_at: datetime
+    state: str = "pending"
+    deferrals: int = 0
+    claimed_until: datetime | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Unflushed:
+    by_subject: dict[str, list[Episode]] = field(default_factory=dict)
+    by_customer: dict[str, list[Episode]] = field(default_factory=dict)
+    steps: dict[Episode, list[NewStep]] = field(default_factory=dict)
+
+
+def prefetch(
+    session: Session,
+    shop_id: int,
+    customers: Iterable[str],
+    subjects: Iterable[str],
+    touched_window: tuple[datetime, datetime] | None = None,
+    moving: Collection[str] = (),
+) -> None:
+    """Read the active episodes of these customers and subjects, each workflow's newest
+    episode about these subjects, the customers' episodes that messaged them within
+    ``touched_window`` (the weeks before the batch's orders), and the movable steps of the
+    active episodes of the subjects in ``moving`` (those an event of the batch moves)."""
+    held = Prefetched(touched_window=touched_window)
+    customer_keys, subject_keys = sorted(set(customers)), sorted(set(subjects))
+    with session.no_autoflush:
+        for chunk in facts_store.chunks(customer_keys):
+            values = {"shop": shop_id, "keys": chunk}
+            for episode in session.scalars(
+                _active_statement(Episode.customer_external_id, False), values
+            ):
+                held.active_by_customer.setdefault(episode.customer_external_id, []).append(episode)
+            if touched_window is not None:
+                since, until = touched_window
+                window = {**values, "since": since, "until": until}
+                for episode, decided_at in session.execute(_TOUCHED_IN_WINDOW, window):
+                    held.touched.setdefault(episode.customer_external_id, []).append(
+                        (episode, decided_at)
+                    )
+        for chunk in facts_store.chunks(subject_keys):
+            values = {"shop": shop_id, "keys": chunk}
+            for episode in session.scalars(_active_statement(Episode.subject, False), values):
+                held.active_by_subject.setdefault(episode.subject, []).append(episode)
+            for episode in session.scalars(_NEWEST_OF_SUBJECTS, values):
+                held.newest[(episode.workflow, episode.subject)] = episode
+        _prefetch_movable(session, held, moving)
+    held.customers.update(customer_keys)
+    held.subjects.update(subject_keys)
+    session.info.setdefault(facts_store.EPISODES_BY_KEY, {})[shop_id] = held
+
+
+def _prefetch_movable(session: Session, held: Prefetched, moving: Collection[str]) -> None:
+    # Only the subjects an event moves: reading the steps of every active episode of the
+    # batch's subjects cost more than the queries it saved (most of them nothing moves).
+    ids = sorted(e.id for key in moving for e in held.active_by_subject.get(key, ()))
+    for chunk in facts_store.chunks(ids):
+        for episode_id in chunk:
+            held.movable[episode_id] = []
+        for episode_id, *step in session.execute(_MOVABLE_OF_EPISODES, {"ids": chunk}):
+            held.movable[episode_id].append(MovableStep(*step))
+
+
+def movable_steps(session: Session, episode: Episode) -> list[MovableStep]:
+    """The stored pending steps of an episode in the database that a moved anchor moves,
+    as the batch read them and has moved them since."""
+    held = _prefetched(session, episode.shop_id)
+    if held is not None and episode.id in held.movable:
+        return held.movable[episode.id]
+    with session.no_autoflush:
+        rows = session.execute(_MOVABLE_OF_EPISODES, {"ids": [episode.id]})
+        return [MovableStep(*step) for _episode_id, *step in rows]
+
+
+def add(session: Session, episode: Episode, steps: list[NewStep]) -> None:
+    """Remember an episode just added to the session, with its steps (not added: the flush
+    that writes the episode writes them)."""
+    unflushed: Unflushed | None = session.info.get(UNFLUSHED)
+    if unflushed is None:
+        unflushed = session.info[UNFLUSHED] = Unflushed()
+        if not event.contains(session, "after_flush", _flushed):
+            event.listen(session, "after_flush", _flushed)
+    unflushed.by_subject.setdefault(episode.subject, []).append(episode)
+    unflushed.by_customer.setdefault(episode.customer_external_id, []).append(episode)
+    unflushed.steps[episode] = steps
+    held = _prefetched(session, episode.shop_id)
+    if held is None:
+        return
+    if episode.subject in held.subjects:
+        held.active_by_subject.setdefault(episode.subject, []).append(episode)
+        held.newest[(episode.workflow, episode.subject)] = episode
+    if episode.customer_external_id in held.customers:
+        held.active_by_customer.setdefault(episode.customer_external_id, []).append(episode)
+
+
+def _flushed(session: Session, _context: Any) -> None:
+    unflushed: Unflushed | None = session.info.pop(UNFLUSHED, None)
+    if unflushed is None:
+        return
+    rows = [
+        {column: getattr(step, column) for column in _STEP_COLUMNS} | {"episode_id": episode.id}
+        for episode, steps in unflushed.steps.items()
+        for step in steps
+    ]
+    if rows:
+        session.connection().execute(_INSERT_STEP, rows)
+
+
+_STEP_COLUMNS = tuple(c.key for c in Step.__table__.columns if c.key not in ("id", "episode_id"))
+_INSERT_STEP = insert(Step.__table__)
+
+
+def _prefetched(session: Session, shop_id: int) -> Prefetched | None:
+    held: dict[int, Prefetched] | None = session.info.get(facts_store.EPISODES_BY_KEY)
+    return held.get(shop_id) if held else None
+
+
+def active_of_customers(
+    session: Session, shop_id: int, keys: Collection[str], workflows: Collection[str]
+) -> list[Episode]:
+    """Episodes of these customers in these workflows, active in the database as this
+    transaction began or enrolled since (the caller checks the state the session holds)."""
+    return _active(session, shop_id, keys, workflows, Episode.customer_external_id)
+
+
+def active_of_subjects(
+    session: Session, shop_id: int, subjects: Collection[str], workflows: Collection[str] | None
+) -> list[Episode]:
+    """As active_of_customers, by subject; ``workflows`` None: in any workflow."""
+    return _active(session, shop_id, subjects, workflows, Episode.subject)
+
+
+def _active(
+    session: Session,
+    shop_id: int,
+    keys: Collection[str],
+    workflows: Collection[str] | None,
+    column: InstrumentedAttribute[str],
+) -> list[Episode]:
+    by_customer = column is Episode.customer_external_id
+    found: list[Episode] = []
+    rest = list(keys)
+    held = _prefetched(session, shop_id)
+    if held is not None:
+        covered = held.customers if by_customer else held.subjects
+        index = held.active_by_customer if by_customer else held.active_by_subject
+        rest = [key for key in keys if key not in covered]
+        found += (e for key in keys if key in covered for e in index.get(key, ()))
+    if rest:
+        values: dict[str, Any] = {"shop": shop_id, "keys": rest}
+        if workflows is not None:
+            values["workflows"] = list(workflows)
+        with session.no_autoflush:
+            found += session.scalars(_active_statement(column, workflows is not None), values)
+        unflushed: Unflushed | None = session.info.get(UNFLUSHED)
+        if unflushed is not None:
+            index = unflushed.by_customer if by_customer else unflushed.by_subject
+            found += (e for key in rest for e in index.get(key, ()) if e.shop_id == shop_id)
+    return [e for e in found if workflows is None or e.workflow in workflows]
+
+
+def newest(session: Session, shop_id: int, workflow: str, subject: str) -> Episode | None:
+    """The newest episode of this workflow about this subject."""
+    held = _prefetched(session, shop_id)
+    if held is not None and subject in held.subjects:
+        return held.newest.get((workflow, subject))
+    unflushed: Unflushed | None = session.info.get(UNFLUSHED)
+    for episode in reversed(unflushed.by_subject.get(subject, []) if unflushed else []):
+        if episode.workflow == workflow and episode.shop_id == shop_id:
+            return episode  # enrolled in this transaction: newer than any in the database
+    with session.no_autoflush:
+        values = {"shop": shop_id, "workflow": workflow, "subject": subject}
+        return session.scalars(_NEWEST_EPISODE, values).first()
+
+
+def touched_before_order(
+    session: Session,
+    shop_id: int,
+    keys: Collection[str],
+    order_id: str,
+    since: datetime,
+    until: datetime,
+) -> list[Episode]:
+    """Episodes of these customers, not about this order, with a step that messaged them
+    (fired, or held out) between ``since`` and ``until``, not converted in the database as
+    this transaction began (the caller checks conversion as the session holds it)."""
+    held = _prefetched(session, shop_id)
+    window = held.touched_window if held is not None else None
+    if held is not None and window is not None and window[0] <= since and until <= window[1]:
+        if all(key in held.customers for key in keys):
+            found = {
+                episode: None
+                for key in keys
+                for episode, decided_at in held.touched.get(key, ())
+                if episode.subject != order_id and since <= decided_at <= until
+            }
+            return list(found)
+    values = {"shop": shop_id, "keys": list(keys or {""}), "order": order_id}
+    # Without a flush: the episodes this transaction enrolled have no step decided yet.
+    with session.no_autoflush:
+        return list(
+            session.scalars(_TOUCHED_BEFORE_ORDER, {**values, "since": since, "until": until})
+        )
+
+
+def steps_of(session: Session, episode: Episode) -> list[NewStep] | None:
+    """The steps of an unflushed episode; None if it is in the database (so are they)."""
+    unflushed: Unflushed | None = session.info.get(UNFLUSHED)
+    return unflushed.steps.get(episode) if unflushed is not None else None
+
+
+# Built once each: they run for every applied event whose keys were not prefetched.
+@lru_cache(maxsize=4)
+def _active_statement(column: InstrumentedAttribute[str], of_workflows: bool) -> Any:
+    statement = select(Episode).where(
+        Episode.shop_id == bindparam("shop"),
+        column.in_(bindparam("keys", expanding=True)),
+        Episode.state == "active",
+    )
+    if of_workflows:
+        statement = statement.where(Episode.workflow.in_(bindparam("workflows", expanding=True)))
+    return statement
+
+
+_NEWEST_EPISODE = (
+    select(Episode)
+    .where(
+        Episode.shop_id == bindparam("shop"),
+        Episode.workflow == bindparam("workflow"),
+        Episode.subject == bindparam("subject"),
+    )
+    .order_by(Episode.enrolled_at.desc(), Episode.id.desc())  # ties: the later enrolled
+    .limit(1)
+)
+
+
+def _newest_of_subjects() -> Any:
+    ranked = (
+        select(
+            Episode.id,
+            func.row_number()
+            .over(
+                partition_by=(Episode.workflow, Episode.subject),
+                order_by=(Episode.enrolled_at.desc(), Episode.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(
+            Episode.shop_id == bindparam("shop"),
+            Episode.subject.in_(bindparam("keys", expanding=True)),
+        )
+        .subquery()
+    )
+    return select(Episode).join(ranked, Episode.id == ranked.c.id).where(ranked.c.rank == 1)
+
+
+_NEWEST_OF_SUBJECTS = _newest_of_subjects()
+
+
+_MOVABLE_OF_EPISODES = select(Step.episode_id, Step.id, Step.position, Step.due_at).where(
+    Step.episode_id.in_(bindparam("ids", expanding=True)),
+    Step.state == "pending",
+    Step.deferrals == 0,
+)
+
+
+_MESSAGED = (
+    (Step.state == "fired") | Step.reason.like("holdout%"),
+    Step.decided_at >= bindparam("since"),
+    Step.decided_at <= bindparam("until"),
+)
+_NOT_CONVERTED_OF_CUSTOMERS = (
+    Episode.shop_id == bindparam("shop"),
+    Episode.customer_external_id.in_(bindparam("keys", expanding=True)),
+    Episode.converted_at.is_(None),
+)
+_TOUCHED_BEFORE_ORDER = select(Episode).where(
+    *_NOT_CONVERTED_OF_CUSTOMERS,
+    Episode.subject != bindparam("order"),
+    exists().where(Step.episode_id == Episode.id, *_MESSAGED),
+)
+_TOUCHED_IN_WINDOW = (
+    select(Episode, Step.decided_at)
+    .join(Step, Step.episode_id == Episode.id)
+    .where(*_NOT_CONVERTED_OF_CUSTOMERS, *_MESSAGED)
+)

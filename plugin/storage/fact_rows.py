@@ -1,0 +1,240 @@
+"""Customers, checkouts and orders as plain records while a transaction merges into them.
+
+The inbox merges every event of a batch into these rows, and the ORM's bookkeeping cost
+more than the merges: an instrumented object per row, a unit of work tracking each change
+and flushing a table's rows one shape of change at a time. Here a row is a plain object
+holding its columns, read with the columns of its table and remembered by the transaction
+under its natural key (``facts_store``'s memo, so one key is one record); a change is
+noted when an attribute is set. The changes are written in a few executemany: new rows
+inserted, one per table; changed rows updated by their natural key (unique per shop), with
+only the columns that changed, one per table and set of changed columns.
+
+They are written as the ORM's autoflush would write its objects: before a statement of the
+session that reads or writes their tables (unless under ``no_autoflush``; a statement
+that changes or deletes their rows is always preceded by them), and before the
+transaction commits. A rollback forgets them, with the rows the transaction remembered.
+
+Records are not ORM objects: an ``OrderRow`` loaded by the same transaction would not be
+the record, nor see its changes until they are written. Everything that merges into or
+reads these rows in a transaction goes through ``plugin.storage.facts_store``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql import visitors
+
+from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow
+
+# What a transaction keeps in session.info:
+CHANGED = "fact_rows_changed"  # {id(record): record} set since they were last written
+FORGET = "fact_rows_forget"  # what else to drop with the records on a rollback
+
+# mapped class -> its natural key's column (unique with shop_id)
+KEYS: dict[type[Any], str] = {
+    CustomerRow: "external_id",
+    CheckoutRow: "token",
+    OrderRow: "external_id",
+}
+TABLES = frozenset(model.__table__ for model in KEYS)
+# read with each of these statements, the rows are records already: nothing to write first
+LOADING = "fact_rows_loading"
+
+
+class FactRecord:
+    """One row: its columns as attributes. Setting one notes the record as changed in its
+    transaction; the stored values it was read with (None for a new row) tell what to
+    write."""
+
+    __slots__ = ("__dict__", "_changed", "_stored", "_model")
+
+    def __init__(
+        self,
+        model: type[Any],
+        values: dict[str, Any],
+        stored: dict[str, Any] | None,
+        changed: dict[int, FactRecord],
+    ):
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_stored", stored)
+        object.__setattr__(self, "_changed", changed)
+        self.__dict__.update(values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+        self._changed[id(self)] = self
+
+    def __repr__(self) -> str:
+        key = KEYS[self._model]
+        return f"<{self._model.__name__} record {self.__dict__.get(key)!r}>"
+
+
+def _changed(session: Session) -> dict[int, FactRecord]:
+    changed: dict[int, FactRecord] = session.info.setdefault(CHANGED, {})
+    return changed
+
+
+def loaded(session: Session, model: type[Any], row: Any) -> FactRecord:
+    """A record of a row read with ``columns(model)``."""
+    values = dict(zip(_names(model), row, strict=True))
+    return FactRecord(model, values, dict(values), _changed(session))
+
+
+def new(session: Session, model: type[Any], **values: Any) -> FactRecord:
+    """A record of a row to insert: its columns' defaults, then ``values``."""
+    record = FactRecord(model, _fill({**_defaults(model), **values}), None, _changed(session))
+    _changed(session)[id(record)] = record
+    return record
+
+
+@functools.cache
+def columns(model: type[Any]) -> tuple[Any, ...]:
+    """The columns a record is read with: the mapped attributes, so that reading them
+    through the session first flushes ORM objects of the table, as a query for the
+    objects would."""
+    return tuple(getattr(model, c.key) for c in model.__table__.c)
+
+
+@functools.cache
+def _names(model: type[Any]) -> tuple[str, ...]:
+    return tuple(c.key for c in model.__table__.c)
+
+
+@functools.cache
+def _defaults(model: type[Any]) -> dict[str, Any]:
+    """Every column None but for the defaults the model declares (a callable one called
+    per record: a list default must not be shared)."""
+    values: dict[str, Any] = {}
+    for column in model.__table__.c:
+        default = column.default
+        if column.primary_key or default is None:
+            values[column.key] = None
+        elif default.is_scalar:  # type: ignore[attr-defined]
+            values[column.key] = default.arg  # type: ignore[attr-defined]
+        else:
+            values[column.key] = _Call(default.arg)  # type: ignore[attr-defined]
+    return values
+
+
+class _Call:
+    """A callable default, called by ``new`` for each record."""
+
+    def __init__(self, make: Any):
+        self.make = make
+
+
+def _fill(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.make(None) if isinstance(v, _Call) else v for k, v in values.items()}
+
+
+def write(session: Session) -> None:
+    """Write every record changed since the last write: new rows in one executemany per
+    table (in the order they were made, as the unit of work inserts them), changed rows in
+    one per table and set of changed columns."""
+    changed = session.info.get(CHANGED)
+    if not changed:
+        return
+    inserts: dict[type[Any], list[dict[str, Any]]] = {}
+    updates: dict[tuple[type[Any], tuple[str, ...]], list[dict[str, Any]]] = {}
+    for record in changed.values():
+        values = record.__dict__
+        stored = record._stored
+        model = record._model
+        if stored is None:
+            inserts.setdefault(model, []).append({k: v for k, v in values.items() if k != "id"})
+        else:
+            names = tuple(k for k, v in values.items() if stored.get(k) != v)
+            if names:
+                key = KEYS[model]
+                params = {name: values[name] for name in names}
+                params["_shop"], params["_key"] = values["shop_id"], values[key]
+                updates.setdefault((model, names), []).append(params)
+        object.__setattr__(record, "_stored", dict(values))
+    changed.clear()
+    connection = session.connection()
+    for model, rows in inserts.items():
+        connection.execute(_insert_statement(model), rows)
+    for (model, _names_changed), rows in updates.items():
+        connection.execute(_update_statement(model), rows)
+
+
+@functools.cache
+def _insert_statement(model: type[Any]) -> Any:
+    return insert(model.__table__)
+
+
+@functools.cache
+def _update_statement(model: type[Any]) -> Any:
+    """By natural key; the SET clause is the changed columns each executemany names."""
+    table = model.__table__
+    return update(table).where(
+        table.c.shop_id == bindparam("_shop"), table.c[KEYS[model]] == bindparam("_key")
+    )
+
+
+def forget(session: Session) -> None:
+    """Drop the records not written yet (the transaction rolled back)."""
+    session.info.pop(CHANGED, None)
+    for drop in session.info.pop(FORGET, ()):
+        drop(session)
+
+
+def on_rollback_forget(session: Session, drop: Any) -> None:
+    """Have ``drop(session)`` run too when the transaction rolls back (the memo of rows)."""
+    hooks = session.info.setdefault(FORGET, [])
+    if drop not in hooks:
+        hooks.append(drop)
+
+
+def select_records(model: type[Any]) -> Any:
+    """``select`` of a model's record columns, marked as a read of records."""
+    return select(*columns(model)).execution_options(**{LOADING: True})
+
+
+@functools.lru_cache(maxsize=1024)
+def _touches(statement: Any) -> bool:
+    """Whether a statement names a customers, checkouts or orders table (or an alias of one)."""
+    for element in visitors.iterate(statement):
+        table = getattr(element, "element", element)
+        if isinstance(table, Table) and table in TABLES:
+            return True
+    return False
+
+
+def touches(statement: Any) -> bool:
+    try:
+        return _touches(statement)
+    except TypeError:  # unhashable: look every time
+        return _touches.__wrapped__(statement)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before(state: ORMExecuteState) -> None:
+    session = state.session
+    if not session.info.get(CHANGED) or state.execution_options.get(LOADING):
+        return
+    statement = state.statement
+    reads = state.is_select and session.autoflush
+    if (reads or not state.is_select) and touches(statement):
+        write(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_at_commit(session: Session) -> None:
+    write(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_at_rollback(session: Session) -> None:
+    forget(session)
+
+
+def refresh(record: FactRecord, **values: Any) -> None:
+    """Set what a statement wrote to the record's row behind it (nothing left to write)."""
+    record.__dict__.update(values)
+    if record._stored is not None:
+        record._stored.update(values)

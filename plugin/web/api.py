@@ -1,0 +1,484 @@
+"""The JSON API behind the settings page. Every route is scoped to the session token's shop."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import Counter
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from sqlalchemy import func, select, true
+from sqlalchemy.orm import Session
+
+from plugin.emails.render import TEMPLATES
+from plugin.emails.sample import NoRecipient, queue_test_email
+from plugin.pipeline.enrollment import normalize_topic
+from plugin.pipeline.outbox import message_json, retry_failed
+from plugin.services import Services
+from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
+from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
+from plugin.storage.models import Episode, OutboxMessage, Shop, Step
+from plugin.web.session_auth import require_shop
+from rules.catalog import rule_catalog
+from rules.definitions import WorkflowInvalid
+from rules.evaluation import reason_group
+from rules.validation import (
+    ANCHORS,
+    DELAY_UNITS,
+    optional_email,
+    optional_group_id,
+    validate_workflow,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+SENDGRID_TEMPLATE_ID = re.compile(r"^d-[0-9a-fA-F]{32}$")
+# built-in templates a customer email may use (staff_alert is for notify_staff)
+CUSTOMER_TEMPLATES = sorted(TEMPLATES - {"staff_alert"})
+# the shipped catch-all series a new topic's own series starts as a copy of
+TOPIC_TEMPLATE = "topic_nurture"
+PATH = re.compile(r"^(?P<path>[\w\[\].]+): (?P<message>.*)$", re.S)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _invalid(errors: list[str]):  # type: ignore[no-untyped-def]
+    """422 with each error split into the field path it concerns and the message."""
+    fields = []
+    for error in errors:
+        match = PATH.match(error)
+        fields.append(
+            {"path": match["path"], "message": match["message"]}
+            if match
+            else {"path": "", "message": error}
+        )
+    response = jsonify(error="invalid", errors=fields)
+    response.status_code = 422
+    return response
+
+
+def _not_found(what: str):  # type: ignore[no-untyped-def]
+    response = jsonify(error="not found", detail=what)
+    response.status_code = 404
+    return response
+
+
+def _json_body() -> dict[str, Any] | None:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+@bp.get("/catalog")
+@require_shop
+def catalog():  # type: ignore[no-untyped-def]
+    """Variables, operators per type and actions: what the rule editor is built from.
+
+    Beside business-rules' export: the built-in email templates, delay units and anchors,
+    and the time zones the shop settings accept.
+    """
+    from zoneinfo import available_timezones
+
+    return jsonify(
+        {
+            **rule_catalog(),
+            "email_templates": CUSTOMER_TEMPLATES,
+            "delay_units": list(DELAY_UNITS),
+            "delay_anchors": sorted(ANCHORS),
+            "timezones": sorted(available_timezones()),
+        }
+    )
+
+
+@bp.get("/workflows")
+@require_shop
+def list_workflows():  # type: ignore[no-untyped-def]
+    """Every workflow of the shop, with its definition and counts."""
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        items = shop_workflows(session, g.shop.id)
+        stats = workflow_stats(session, g.shop.id)
+    return jsonify(
+        workflows=[_workflow_json(item, stats.get(name)) for name, item in sorted(items.items())]
+    )
+
+
+@bp.get("/workflows/<name>")
+@require_shop
+def get_workflow(name: str):  # type: ignore[no-untyped-def]
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        item = shop_workflows(session, g.shop.id).get(name)
+        if item is None:
+            return _not_found(name)
+        versions = [_version_json(v) for v in workflow_versions(session, g.shop.id, name)]
+        stats = workflow_stats(session, g.shop.id).get(name)
+    return jsonify(workflow=_workflow_json(item, stats), versions=versions)
+
+
+@bp.put("/workflows/<name>")
+@require_shop
+def put_workflow(name: str):  # type: ignore[no-untyped-def]
+    """Save a new version: ``{"definition": {...}, "enabled": bool}`` (either may be omitted)."""
+    body = _json_body()
+    if body is None:
+        return _invalid(["body: expected a JSON object"])
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        current = shop_workflows(session, g.shop.id).get(name)
+        if current is None:
+            return _not_found(name)
+        definition = body.get("definition", current.definition)
+        enabled = body.get("enabled", current.enabled)
+        if not isinstance(definition, dict):
+            return _invalid(["definition: expected a JSON object"])
+        if not isinstance(enabled, bool):
+            return _invalid(["enabled: expected true or false"])
+        if definition.get("name") != name:
+            return _invalid([f"name: must stay {name!r}"])
+        if errors := email_errors(definition):
+            return _invalid(errors)
+        try:
+            saved = save_workflow(session, g.shop.id, definition, enabled=enabled)
+        except WorkflowInvalid as exc:
+            return _invalid(exc.errors)
+    return jsonify(workflow=_workflow_json(saved, None))
+
+
+@bp.post("/topics")
+@require_shop
+def add_topic():  # type: ignore[no-untyped-def]
+    """Start a series of its own for one signup topic: ``{"topic": "Skin care"}``.
+
+    The new workflow ``topic_<topic>`` is a copy of the shop's ``topic_nurture`` (its
+    emails, delays and conditions) whose trigger names the topic; from then on that
+    topic's signups get this series instead of the catch-all one. It is edited like any
+    other workflow afterwards.
+    """
+    body = _json_body()
+    raw = body.get("topic") if body else None
+    topic = normalize_topic(raw)
+    if topic is None or topic == "*":
+        return _invalid(["topic: a name with letters or digits, such as 'skincare'"])
+    name = "topic_" + topic.replace("-", "_")  # workflow names have no hyphens
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        workflows = shop_workflows(session, g.shop.id)
+        if name in workflows:
+            return _invalid([f"topic: {topic!r} already has its series ({name})"])
+        definition = copy.deepcopy(workflows[TOPIC_TEMPLATE].definition)
+        definition.update(
+            name=name,
+            title=f"Topic: {str(raw).strip()[:60]}",
+            description=f"Signups for the topic {topic!r} get these emails until they order.",
+        )
+        definition.pop("default_enabled", None)
+        definition["trigger"]["topic"] = topic
+        try:
+            saved = save_workflow(session, g.shop.id, definition, enabled=True)
+        except WorkflowInvalid as exc:
+            return _invalid(exc.errors)
+    response = jsonify(workflow=_workflow_json(saved, None))
+    response.status_code = 201
+    return response
+
+
+@bp.post("/workflows/<name>/versions/<int:version>/restore")
+@require_shop
+def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
+    """Save an earlier version's definition again as the newest version."""
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        old = next(
+            (v for v in workflow_versions(session, g.shop.id, name) if v.version == version), None
+        )
+        if old is None:
+            return _not_found(f"{name} version {version}")
+        try:
+            saved = save_workflow(session, g.shop.id, old.definition, enabled=old.enabled)
+        except WorkflowInvalid as exc:  # the catalog may have changed since
+            return _invalid(exc.errors)
+    return jsonify(workflow=_workflow_json(saved, None))
+
+
+@bp.post("/workflows/<name>/test-email")
+@require_shop
+def test_email(name: str):  # type: ignore[no-untyped-def]
+    """Queue a step's email, with sample data, to the shop's staff address.
+
+    Body: ``{"step": "<step id>"}`` (default: the first step that emails), and optionally
+    ``"definition"``: an unsaved draft to try out (validated, not saved).
+    """
+    body = _json_body()
+    if body is None:
+        return _invalid(["body: expected a JSON object"])
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        current = shop_workflows(session, g.shop.id).get(name)
+        if current is None:
+            return _not_found(name)
+        definition = body.get("definition", current.definition)
+        if not isinstance(definition, dict) or definition.get("name") != name:
+            return _invalid([f"definition: a definition of {name!r}"])
+        if errors := validate_workflow(definition) + email_errors(definition):
+            return _invalid(errors)
+        wanted = body.get("step")
+        step = next(
+            (
+                s
+                for s in definition["steps"]
+                if wanted in (None, s["id"])
+                and any(a["name"] == "send_email" for a in s["actions"])
+            ),
+            None,
+        )
+        if step is None:
+            return _invalid([f"step: no step {wanted!r} that sends an email"])
+        shop = session.get_one(Shop, g.shop.id)
+        try:
+            row = queue_test_email(session, shop, name, step, services.now())
+        except NoRecipient as exc:
+            return _invalid([f"staff_email: {exc}"])
+        queued = {"id": row.id, "to": row.to_email, "subject": row.subject, "step": step["id"]}
+        preview = row.preview_html
+    services.work_arrived.set()  # the embedded worker delivers it now, not at its next tick
+    return jsonify(queued=queued, preview_html=preview)
+
+
+@bp.get("/settings")
+@require_shop
+def get_settings():  # type: ignore[no-untyped-def]
+    return jsonify(settings=shop_settings(g.shop.settings))
+
+
+@bp.put("/settings")
+@require_shop
+def put_settings():  # type: ignore[no-untyped-def]
+    """Change shop-wide policies; every field is validated, nothing is saved on error."""
+    body = _json_body()
+    if body is None:
+        return _invalid(["body: expected a JSON object"])
+    merged = shop_settings({**shop_settings(g.shop.settings), **body})
+    errors = validate_settings(merged)
+    unknown = sorted(set(body) - set(DEFAULT_SETTINGS))  # what was sent, not what is stored
+    if unknown:
+        errors.append(f"body: unknown settings {', '.join(unknown)}")
+    if errors:
+        return _invalid(errors)
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        shop = session.get_one(Shop, g.shop.id)
+        shop.settings = merged
+    return jsonify(settings=merged)
+
+
+@bp.get("/outbox")
+@require_shop
+def outbox():  # type: ignore[no-untyped-def]
+    """The shop's messages, newest first: ``?state=failed`` for those parked with an error
+    (SendGrid refused them, or their discount code could not be created); ``?limit=``."""
+    state = request.args.get("state")
+    limit = max(1, min(request.args.get("limit", 50, type=int) or 50, 200))
+    services = Services.of(current_app)
+    query = select(OutboxMessage).where(OutboxMessage.shop_id == g.shop.id)
+    if state:
+        query = query.where(OutboxMessage.state == state)
+    with services.sessions() as session:
+        rows = session.scalars(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+        failed = session.scalar(
+            select(func.count()).where(
+                OutboxMessage.shop_id == g.shop.id, OutboxMessage.state == "failed"
+            )
+        )
+    return jsonify(messages=[message_json(m) for m in rows], failed=failed)
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@require_shop
+def retry_message(message_id: int):  # type: ignore[no-untyped-def]
+    """Send a parked message again (only a failed one of this shop)."""
+    services = Services.of(current_app)
+    with services.sessions() as session, session.begin():
+        if not retry_failed(session, [message_id], shop_id=g.shop.id):
+            return _not_found(f"failed message {message_id}")
+    services.work_arrived.set()
+    return jsonify(retried=message_id)
+
+
+@bp.get("/activity")
+@require_shop
+def activity():  # type: ignore[no-untyped-def]
+    """The latest decisions, each with its reason: why a customer got (or did not get) a message.
+
+    ``?workflow=<name>`` keeps one workflow's; ``?limit=`` up to 200 (default 50).
+    """
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        rows = session.execute(
+            select(Step, Episode)
+            .join(Episode, Episode.id == Step.episode_id)
+            .where(Step.shop_id == g.shop.id, Step.decided_at.is_not(None))
+            .where(
+                Episode.workflow == request.args["workflow"]
+                if request.args.get("workflow")
+                else true()
+            )
+            .order_by(Step.decided_at.desc(), Step.id.desc())
+            .limit(max(1, min(request.args.get("limit", 50, type=int) or 50, 200)))
+        ).all()
+    return jsonify(
+        activity=[
+            {
+                "workflow": episode.workflow,
+                "step": step.step_id,
+                "customer": episode.customer_external_id,
+                "subject": episode.subject,
+                "outcome": step.state,
+                "reason": step.reason,
+                "decided_at": step.decided_at.isoformat() if step.decided_at else None,
+            }
+            for step, episode in rows
+        ]
+    )
+
+
+def validate_settings(settings: dict[str, Any]) -> list[str]:
+    """Check shop-wide policies; errors name the field."""
+    from zoneinfo import available_timezones
+
+    errors = []
+    window = settings.get("send_window") or {}
+    for key in ("start_hour", "end_hour"):
+        value = window.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 24:
+            errors.append(f"send_window.{key}: a whole hour from 0 to 24")
+    cap = settings.get("frequency_cap_hours")
+    if not isinstance(cap, int | float) or isinstance(cap, bool) or not 0 <= cap <= 24 * 30:
+        errors.append("frequency_cap_hours: a number of hours from 0 to 720")
+    if settings.get("capped_action") not in ("defer", "drop"):
+        errors.append("capped_action: 'defer' or 'drop'")
+    if settings.get("timezone") not in available_timezones():
+        errors.append("timezone: an IANA time zone such as 'America/New_York'")
+    for key in ("from_email", "reply_to", "staff_email"):
+        if not optional_email(settings.get(key)):
+            errors.append(f"{key}: an email address")
+    if not optional_group_id(settings.get("asm_group_id")):
+        errors.append("asm_group_id: a SendGrid unsubscribe group id")
+    return errors + overlay_errors(settings.get("storefront"))
+
+
+def overlay_errors(overlay: object) -> list[str]:
+    """The storefront overlay's settings: what it says, when it shows, which topics."""
+    if not isinstance(overlay, dict):
+        return ["storefront: expected an object"]
+    errors = []
+    for key in ("overlay_enabled", "exit_intent"):
+        if not isinstance(overlay.get(key), bool):
+            errors.append(f"storefront.{key}: true or false")
+    delay = overlay.get("delay_seconds")
+    if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= 600:
+        errors.append("storefront.delay_seconds: whole seconds from 0 to 600")
+    for key, longest in OVERLAY_TEXTS.items():
+        text = overlay.get(key)
+        if not isinstance(text, str) or len(text) > longest:
+            errors.append(f"storefront.{key}: text of at most {longest} characters")
+    for key in ("headline", "button"):
+        if isinstance(overlay.get(key), str) and not overlay[key].strip():
+            errors.append(f"storefront.{key}: must not be empty")
+    topics = overlay.get("topics")
+    if not isinstance(topics, list) or len(topics) > 20:
+        errors.append("storefront.topics: a list of at most 20 topics")
+    else:
+        for i, topic in enumerate(topics):
+            if normalize_topic(topic) is None:
+                errors.append(f"storefront.topics[{i}]: a name with letters or digits")
+    unknown = sorted(set(overlay) - set(DEFAULT_SETTINGS["storefront"]))
+    if unknown:
+        errors.append(f"storefront: unknown settings {', '.join(unknown)}")
+    return errors
+
+
+def email_errors(definition: dict[str, Any]) -> list[str]:
+    """What rules cannot know: built-in template names and SendGrid template ids."""
+    errors = []
+    steps = definition.get("steps")
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        actions = step.get("actions") if isinstance(step, dict) else None
+        for j, action in enumerate(actions if isinstance(actions, list) else []):
+            if not isinstance(action, dict) or action.get("name") != "send_email":
+                continue
+            params = action.get("params")
+            params = params if isinstance(params, dict) else {}
+            where = f"steps[{i}].actions[{j}].params"
+            template = params.get("template")
+            if isinstance(template, str) and template not in CUSTOMER_TEMPLATES:
+                errors.append(
+                    f"{where}.template: one of the built-in templates ({', '.join(CUSTOMER_TEMPLATES)})"
+                )
+            template_id = params.get("template_id")
+            if template_id is not None and not (
+                isinstance(template_id, str) and SENDGRID_TEMPLATE_ID.match(template_id)
+            ):
+                errors.append(f"{where}.template_id: a SendGrid dynamic template id, d- and 32 hex")
+    return errors
+
+
+def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
+    """Per workflow: enrolled, converted, emails sent, skipped steps by reason."""
+    stats: dict[str, dict[str, Any]] = {}
+
+    def row(name: str) -> dict[str, Any]:
+        return stats.setdefault(
+            name, {"enrolled": 0, "converted": 0, "sent": 0, "skipped": Counter()}
+        )
+
+    for name, enrolled, converted in session.execute(
+        select(Episode.workflow, func.count(), func.count(Episode.converted_at))
+        .where(Episode.shop_id == shop_id)
+        .group_by(Episode.workflow)
+    ):
+        row(name).update(enrolled=enrolled, converted=converted)
+    for name, sent in session.execute(
+        select(OutboxMessage.workflow, func.count())
+        .where(
+            OutboxMessage.shop_id == shop_id,
+            OutboxMessage.kind == "email",
+            OutboxMessage.state.in_(("sent", "kept")),
+            OutboxMessage.episode_id.is_not(None),  # not the merchant's own test emails
+        )
+        .group_by(OutboxMessage.workflow)
+    ):
+        row(name)["sent"] = sent
+    for name, reason, count in session.execute(
+        select(Episode.workflow, Step.reason, func.count())
+        .join(Episode, Episode.id == Step.episode_id)
+        .where(Step.shop_id == shop_id, Step.state == "skipped")
+        .group_by(Episode.workflow, Step.reason)
+    ):
+        row(name)["skipped"][reason_group(reason or "unknown")] += count
+    return stats
+
+
+def _workflow_json(item: Any, stats: dict[str, Any] | None) -> dict[str, Any]:
+    stats = stats or {"enrolled": 0, "converted": 0, "sent": 0, "skipped": Counter()}
+    return {
+        "name": item.name,
+        "title": item.workflow.title,
+        "category": item.workflow.category,
+        "enabled": item.enabled,
+        "version": item.version,
+        "problems": list(getattr(item, "problems", ())),
+        "definition": item.definition,
+        "stats": {**stats, "skipped": dict(stats["skipped"])},
+    }
+
+
+def _version_json(row: Any) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "enabled": row.enabled,
+        "created_at": row.created_at.isoformat(),
+        "definition": row.definition,
+    }

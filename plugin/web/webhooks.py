@@ -1,0 +1,224 @@
+"""Webhook intake: verify, persist to the durable inbox, answer. No rule work happens here.
+
+Shopify wants an answer within 5 s and repeats deliveries, so a request only checks the
+signature over the raw bytes, stores the body once per delivery id, and returns 200.
+The worker turns stored deliveries into facts later (plugin.pipeline.inbox).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from connectors import shopify, woocommerce
+from connectors.sendgrid import events as sendgrid_events_connector
+from plugin.services import Services
+from plugin.storage.models import Shop
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _answer(body: dict[str, str]) -> Response:
+    """A webhook's JSON answer, made directly: the hot path's response, and jsonify's
+    provider machinery cost as much as the signature check."""
+    return Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
+
+
+def _error(status: int, message: str):  # type: ignore[no-untyped-def]
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: HTTPException):  # type: ignore[no-untyped-def]
+    return _error(413, "body too large")
+
+
+@bp.post("/shopify")
+def shopify_webhook():  # type: ignore[no-untyped-def]
+    """Accept one Shopify delivery of any topic."""
+    raw = request.get_data(cache=False)
+    topic = shopify.topic_from_headers(request.headers)
+    domain = shopify.shop_from_headers(request.headers)
+    if not topic or not domain:
+        return _error(400, "missing X-Shopify-Topic or X-Shopify-Shop-Domain header")
+    return _accept(
+        "shopify",
+        domain,
+        topic,
+        shopify.delivery_id_from_headers(request.headers),
+        raw,
+        connector=shopify,
+        handled=shopify.ACCEPTED_TOPICS | shopify.COMPLIANCE_TOPICS,
+    )
+
+
+@bp.post("/woocommerce/<shop>")
+def woocommerce_webhook(shop: str):  # type: ignore[no-untyped-def]
+    """Accept one WooCommerce delivery, or its unsigned creation ping."""
+    raw = request.get_data(cache=False)
+    if woocommerce.is_ping(request.headers, raw):
+        return jsonify(status="pong")
+    topic = woocommerce.topic_from_headers(request.headers)
+    if not topic:
+        return _error(400, "missing X-WC-Webhook-Topic header")
+    return _accept(
+        "woocommerce",
+        shop,
+        topic,
+        woocommerce.delivery_id_from_headers(request.headers),
+        raw,
+        connector=woocommerce,
+        handled=woocommerce.TOPICS,
+    )
+
+
+@bp.post("/sendgrid")
+def sendgrid_events():  # type: ignore[no-untyped-def]
+    """Accept a batch of SendGrid events (signed); they are tied to shops when processed."""
+    raw = request.get_data(cache=False)
+    services = Services.of(current_app)
+    key = services.settings.get("SENDGRID_EVENT_PUBLIC_KEY") or ""
+    if not sendgrid_events_connector.verify(request.headers, raw, key):
+        return _error(401, "invalid event webhook signature")
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        payload = None
+    if not isinstance(payload, list):
+        return _error(400, "body is not a JSON array of events")
+    stored = store_delivery(
+        services,
+        shop_id=None,
+        source="sendgrid",
+        delivery_id=_content_id("events", raw),
+        topic="events",
+        body=raw,
+    )
+    return jsonify(status=stored)
+
+
+def _accept(
+    source: str,
+    domain: str,
+    topic: str,
+    delivery_id: str | None,
+    raw: bytes,
+    *,
+    connector: Any,
+    handled: frozenset[str],
+):  # type: ignore[no-untyped-def]
+    """Verify, parse and store one delivery; the same steps for every platform."""
+    services = Services.of(current_app)
+    shop_id, secret = _credentials(services, source, domain)
+    valid = bool(secret) and connector.verify(request.headers, raw, secret)
+    if secret and not valid:  # the remembered secret may have been rotated since
+        shop_id, secret = _credentials(services, source, domain, fresh=True)
+        valid = bool(secret) and connector.verify(request.headers, raw, secret)
+    # Unknown shops and bad signatures answer alike, so the endpoint reveals nothing.
+    if shop_id is None or not valid:
+        return _error(401, "invalid webhook signature")
+    if _parse_json_object(raw) is None:
+        return _error(400, "body is not a JSON object")
+    known = topic in handled
+    stored = store_delivery(
+        services,
+        shop_id=shop_id,
+        source=source,
+        delivery_id=delivery_id or _content_id(topic, raw),
+        topic=topic,
+        body=raw,
+        status="pending" if known else "ignored",
+    )
+    return _answer({"status": stored if known else "ignored", "topic": topic})
+
+
+def _webhook_secret(shop: Shop | None, settings: dict[str, Any]) -> str | None:
+    """A shop's own webhook secret; Shopify apps sign with the app secret instead."""
+    if shop is None:
+        return None
+    if shop.webhook_secret:
+        return shop.webhook_secret
+    return settings.get("SHOPIFY_API_SECRET") if shop.platform == "shopify" else None
+
+
+CREDENTIALS_TTL = 30.0  # seconds a shop's webhook credentials are used from memory
+
+
+def _credentials(
+    services: Services, source: str, domain: str, fresh: bool = False
+) -> tuple[int | None, str | None]:
+    """The shop's id and webhook secret, remembered briefly: every request needs them.
+
+    Only known shops are remembered (a new install is seen at once), and a signature that
+    fails against a remembered secret is checked again against the stored one.
+    """
+    key = (source, domain.strip().lower())
+    remembered = services.webhook_credentials.get(key)
+    if remembered and not fresh and time.monotonic() - remembered[0] < CREDENTIALS_TTL:
+        return remembered[1], remembered[2]
+    with services.sessions() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == key[1], Shop.platform == source))
+        secret = _webhook_secret(shop, services.settings)
+    if shop is None:
+        return None, None
+    services.webhook_credentials[key] = (time.monotonic(), shop.id, secret)
+    return shop.id, secret
+
+
+def _parse_json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _content_id(topic: str, raw: bytes) -> str:
+    """Stand in for a missing delivery id: identical bodies are the same delivery."""
+    return "sha256:" + hashlib.sha256(topic.encode() + b"\0" + raw).hexdigest()
+
+
+def store_delivery(
+    services: Services,
+    *,
+    shop_id: int | None,
+    source: str,
+    delivery_id: str,
+    topic: str,
+    body: bytes,
+    status: str = "pending",
+) -> str:
+    """Insert a delivery once; return 'accepted', or 'duplicate' if it was already stored."""
+    inserted = services.delivery_insert.run(
+        {
+            "shop_id": shop_id,
+            "source": source,
+            "delivery_id": delivery_id[:255],
+            "topic": topic[:128],
+            "body": body,
+            "status": status,
+            "attempts": 0,
+            "received_at": services.now(),
+        }
+    )
+    if not inserted:
+        return "duplicate"
+    if not services.work_arrived.is_set():  # set() takes a lock and wakes waiters: once
+        services.work_arrived.set()
+    if status == "pending" and services.settings.get("BROKER_URL"):
+        from plugin.pipeline.tasks import enqueue  # Celery is an optional extra: imported only then
+
+        enqueue(services.settings, "nudge.process_inbox")
+    return "accepted"

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import LargeBinary, String, Text, func, select
 
+from plugin.identity import visitor_token
 from plugin.storage.models import (
     Base,
     ComplianceRecord,
@@ -16,7 +17,6 @@ from plugin.storage.models import (
     Step,
     Visitor,
 )
-from plugin.storefront.identity import visitor_token
 from tests import payloads
 from tests.conftest import SHOP
 from tests.test_workflows import T0, emails, subscribe

@@ -51,3 +51,43 @@ def test_rules_reads_no_clock():
             assert call not in source, (
                 f"{path.name} reads the clock ({call}); take `now` as an argument"
             )
+
+
+# Inside plugin/, the areas point one way too: each may import only the areas listed (and
+# itself). The top-level modules (the app factory, config, services, dev_clock, identity) are
+# shared by all; the demo, the benchmark and the CLI sit on top and may import anything.
+SHARED = {"config", "services", "dev_clock", "identity", "create_app"}
+AREAS = {
+    "storage": set(),
+    "shop_settings": {"storage"},
+    "emails": {"storage", "shop_settings"},
+    "shopify_app": {"storage"},
+    "pipeline": {"storage", "shop_settings", "emails", "shopify_app"},
+    "storefront": {"storage", "shop_settings", "emails", "pipeline"},
+    "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline"},
+}
+
+
+def plugin_areas_imported(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        modules = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+            if node.module == "plugin":
+                modules = [f"plugin.{alias.name}" for alias in node.names]
+        names.update(m.split(".")[1] for m in modules if m.startswith("plugin."))
+    return names
+
+
+@pytest.mark.parametrize("area", sorted(AREAS))
+def test_plugin_areas_point_one_way(area):
+    allowed = AREAS[area] | SHARED | {area}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(plugin_areas_imported(path) - allowed)
+        for path in (ROOT / "plugin" / area).rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
+from plugin.identity import visitor_token
 from plugin.shop_settings.workflows import set_enabled
 from plugin.storage.models import Episode, OutboxMessage, PageView, Shop, TopicSignup
-from plugin.storefront.identity import visitor_token
 from tests.conftest import SHOP
 
 VID = "visitor-0123456789abcdef"

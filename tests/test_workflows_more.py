@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from plugin.identity import visitor_token
 from plugin.shop_settings.workflows import save_workflow, set_enabled, shop_workflows
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
-from plugin.storefront.identity import visitor_token
 from rules.definitions import shipped_workflows
 from tests import payloads
 from tests.conftest import SHOP

@@ -18,11 +18,11 @@ from sqlalchemy import func, select
 from connectors import shopify
 from plugin import create_app
 from plugin.demo.history import PAGE_VIEW, SimulatedDelivery, generate_history
+from plugin.identity import visitor_token
 from plugin.pipeline.worker import run_once
 from plugin.services import Services
 from plugin.shop_settings.workflows import set_enabled, shop_workflows
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
-from plugin.storefront.identity import visitor_token
 from rules.evaluation import reason_group
 
 DEMO_SHOP = "nudge-demo.myshopify.com"

@@ -11,6 +11,6 @@ In the order data flows:
   run the same stages as Celery tasks at scale.
 
 May import ``plugin.storage``, ``plugin.shop_settings``, ``plugin.emails``,
-``plugin.storefront`` (browsing facts, signups), ``plugin.shopify_app`` (shop actions,
-compliance), ``connectors`` and ``rules``; never ``plugin.web``.
+``plugin.shopify_app`` (shop actions, compliance), the shared ``plugin.services``,
+``connectors`` and ``rules``; never ``plugin.web`` or ``plugin.storefront``.
 """

@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session, aliased
 
 from plugin.shop_settings.policies import send_window_opens, settings_for_reading
 from plugin.shop_settings.workflows import ShopWorkflow, shop_workflows
-from plugin.storage import batch_episodes, facts_store
+from plugin.storage import batch_episodes, browsing, facts_store
 from plugin.storage.db import now_param
 from plugin.storage.models import CustomerRow, Episode, OrderRow, Shop, Step
-from plugin.storefront import browsing
 from rules import events as ev
 from rules.definitions import Workflow
 from rules.events import Event

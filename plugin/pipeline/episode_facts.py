@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from plugin.pipeline import step_histories
-from plugin.storage import facts_store
+from plugin.storage import browsing, facts_store
 from plugin.storage.models import Episode
-from plugin.storefront import browsing
 from rules.definitions import Workflow
 from rules.facts import Checkout, Customer, FactSet, Order
 

@@ -15,8 +15,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from plugin.emails.render import render_email
+from plugin.identity import visitor_token
 from plugin.storage.models import Episode, OutboxMessage, Shop
-from plugin.storefront.identity import visitor_token
 from rules.actions import ActionRequest
 from rules.definitions import Workflow
 from rules.facts import FactSet

@@ -30,9 +30,9 @@ from sqlalchemy import select
 from connectors.shopify.admin_api import AdminApiError, AdminClient
 from plugin.services import Services
 from plugin.shopify_app import manifest, tokens
+from plugin.shopify_app.session_tokens import Unauthorized, shop_from_session_token
 from plugin.shopify_app.webhook_registration import register_webhooks
 from plugin.storage.models import Shop
-from plugin.web.session_auth import Unauthorized, shop_from_session_token
 
 log = logging.getLogger(__name__)
 

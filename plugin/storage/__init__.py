@@ -5,7 +5,8 @@
 - ``db``: engines, sessions, row claims and conflict retries, for SQLite and PostgreSQL.
 - ``facts_store`` (with ``fact_rows``): merge normalized events into customers, checkouts and
   orders, and read them back as ``rules`` facts; ``batch_episodes``: an inbox batch's episode
-  reads and enrollments, made once per batch.
+  reads and enrollments, made once per batch; ``browsing``: storefront page views and open
+  carts read as facts.
 
-May import ``rules`` and ``connectors``' data types; nothing else of ``plugin``.
+May import ``rules`` and ``plugin.config``; nothing else of ``plugin``.
 """

@@ -4,7 +4,7 @@ Everything here answers anonymous browsers on other sites, so: each request is s
 an installed shop, rate-limited (in-memory token buckets per shop and visitor, per shop,
 and per address), size-limited, and malformed input gets a 4xx. The visitor id the script
 sends is an opaque first-party id that proves nothing; a customer is named only by a
-token Nudge signed (plugin.storefront.identity) or by a confirmed signup (plugin.storefront.signups).
+token Nudge signed (plugin.identity) or by a confirmed signup (plugin.storefront.signups).
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from plugin import identity
 from plugin.pipeline import enrollment
 from plugin.services import Services
 from plugin.shop_settings.policies import shop_settings
 from plugin.shop_settings.workflows import shop_workflows
 from plugin.storage import facts_store
+from plugin.storage.browsing import intent_params
 from plugin.storage.models import PageView, Shop, TopicSignup, Visitor
-from plugin.storefront import identity, signups
-from plugin.storefront.browsing import intent_params
+from plugin.storefront import signups
 from plugin.storefront.rate_limit import Rate, TokenBuckets
 
 bp = Blueprint("storefront", __name__, url_prefix="/storefront")

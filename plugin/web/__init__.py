@@ -2,7 +2,8 @@
 
 - ``webhooks``: ``POST /webhooks/<platform>`` — verify, store in the durable inbox, answer.
 - ``app_page``: ``GET /``, the embedded settings page, and the frame policy of every HTML page.
-- ``api`` and ``session_auth``: ``/api/...`` for that page, authenticated by Shopify session tokens.
+- ``api``: ``/api/...`` for that page, authenticated by Shopify session tokens
+  (``plugin.shopify_app.session_tokens``).
 - ``unsubscribe``: the one-click unsubscribe link every marketing email carries.
 
 The storefront's endpoints live in ``plugin.storefront`` and the install flow's in

@@ -18,8 +18,8 @@ from plugin.pipeline.outbox import message_json, retry_failed
 from plugin.services import Services
 from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
 from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
+from plugin.shopify_app.session_tokens import require_shop
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
-from plugin.web.session_auth import require_shop
 from rules.catalog import rule_catalog
 from rules.definitions import WorkflowInvalid
 from rules.evaluation import reason_group

@@ -11,7 +11,7 @@ import responses
 from connectors.shopify.admin_api import AdminApiError, AdminClient, UserErrors, throttle_wait
 from plugin.shopify_app.manifest import load
 from plugin.shopify_app.webhook_registration import register_webhooks
-from tests.fake_shopify import API_VERSION, FakeAdmin, throttled
+from tests.support.fake_shopify import API_VERSION, FakeAdmin, throttled
 
 SHOP = "api-shop.myshopify.com"
 QUERY = "query { shop { email } }"

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from plugin.storage.models import OutboxMessage, Shop, utcnow
-from tests.conftest import session_token
+from tests.support.session_tokens import session_token
 
 OTHER = "other-shop.myshopify.com"
 

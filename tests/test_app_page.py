@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from plugin.pipeline.delivery import deliver_pending
 from plugin.storage.models import OutboxMessage, Shop
-from tests.conftest import SHOP, session_token
+from tests.support.session_tokens import session_token
+from tests.support.shop import SHOP
 
 OTHER = "other-shop.myshopify.com"
 ADMIN = "https://admin.shopify.com"
@@ -335,8 +336,9 @@ def test_a_test_email_only_for_ones_own_shop(client, shop, services):
 def test_activity_can_be_narrowed_to_one_workflow(client, send_webhook, at):
     from datetime import timedelta
 
-    from tests import payloads
-    from tests.test_workflows import T0, subscribe
+    from tests.support import payloads
+    from tests.support.clock import T0
+    from tests.support.workflows import subscribe
 
     subscribe(send_webhook)
     send_webhook("checkouts/create", payloads.checkout("tok-1", T0, price="9.00"))

@@ -16,9 +16,10 @@ from plugin.pipeline.worker import sweep_all
 from plugin.shop_settings.workflows import shop_workflows
 from plugin.storage import batch_episodes
 from plugin.storage.models import Episode, Shop, Step
-from tests import payloads
-from tests.conftest import SHOP
-from tests.test_workflows import T0, subscribe
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.shop import SHOP
+from tests.support.workflows import subscribe
 
 
 def test_a_checkout_enrolled_and_ordered_in_one_batch_ends_with_its_steps_cancelled(

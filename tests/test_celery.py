@@ -21,11 +21,13 @@ from plugin.pipeline.worker import embedded_worker_wanted
 from plugin.services import Services
 from plugin.storage.models import Delivery, OutboxMessage, Shop, Step
 from plugin.storage.schema import head_revision
-from tests import payloads
-from tests.conftest import SHOP, SHOP_SECRET, WebhookSender, database_url_for_test
-from tests.fake_sendgrid import FakeSendGrid
-from tests.scale_services import redis_url
-from tests.test_workflows import T0
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.database import database_url_for_test
+from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.scale_services import redis_url
+from tests.support.shop import SHOP, SHOP_SECRET
+from tests.support.webhooks import WebhookSender
 
 celery = pytest.importorskip("celery")
 

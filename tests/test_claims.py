@@ -14,9 +14,9 @@ from plugin.pipeline.delivery import deliver_pending
 from plugin.pipeline.due_steps import run_due
 from plugin.pipeline.inbox import process_inbox
 from plugin.storage.models import Delivery, OutboxMessage, Step
-from tests import payloads
-from tests.fake_sendgrid import FakeSendGrid
-from tests.test_workflows import T0
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.fake_sendgrid import FakeSendGrid
 
 CUSTOMERS = 60
 WORKERS = 3

@@ -17,9 +17,10 @@ from plugin.storage.models import (
     Step,
     Visitor,
 )
-from tests import payloads
-from tests.conftest import SHOP
-from tests.test_workflows import T0, emails, subscribe
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.shop import SHOP
+from tests.support.workflows import emails, subscribe
 
 EMAIL = "ada@example.com"
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from plugin.pipeline.inbox import process_inbox
 from plugin.storage.models import OutboxMessage, Step
-from tests import payloads
-from tests.fake_sendgrid import FakeSendGrid
-from tests.test_workflows import T0
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.fake_sendgrid import FakeSendGrid
 
 CUSTOMERS = 120
 

@@ -31,25 +31,15 @@ from sqlalchemy import create_engine, select, update
 from plugin import create_app
 from plugin.cli import main
 from plugin.pipeline.delivery import deliver_pending
-from plugin.pipeline.due_steps import run_due
-from plugin.pipeline.inbox import process_inbox
 from plugin.pipeline.worker import run_once
 from plugin.storage.models import Delivery, OutboxMessage, Shop, Step
-from tests import payloads
-from tests.conftest import shopify_signature
-from tests.fake_sendgrid import FakeSendGrid
-from tests.test_workflows import T0, subscribe
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.webhooks import shopify_signature
+from tests.support.workflows import queue_reminder
 
 CLI = [sys.executable, "-m", "plugin.cli"]
-
-
-def _queue_reminder(send_webhook, services) -> OutboxMessage:  # type: ignore[no-untyped-def]
-    """One abandonment reminder in the outbox, not yet delivered."""
-    subscribe(send_webhook)
-    send_webhook("checkouts/create", payloads.checkout("tok-c", T0))
-    process_inbox(services, T0)
-    run_due(services, T0 + timedelta(hours=4, minutes=1))
-    return _email(services)
 
 
 def _email(services) -> OutboxMessage:  # type: ignore[no-untyped-def]
@@ -86,7 +76,7 @@ def _killed_while_sending(services, sendgrid: FakeSendGrid, arrives: bool) -> No
 def test_a_send_cut_off_by_a_crash_is_looked_up_before_any_second_send(
     send_webhook, services, arrives
 ):
-    message = _queue_reminder(send_webhook, services)
+    message = queue_reminder(send_webhook, services)
     with FakeSendGrid() as sendgrid:
         _killed_while_sending(services, sendgrid, arrives)
         assert _email(services).state == "sending"
@@ -103,7 +93,7 @@ def test_a_send_cut_off_by_a_crash_is_looked_up_before_any_second_send(
 def test_without_the_activity_api_a_cut_off_send_is_parked_for_a_person(
     send_webhook, services, monkeypatch
 ):
-    message = _queue_reminder(send_webhook, services)
+    message = queue_reminder(send_webhook, services)
     with FakeSendGrid(activity=False) as sendgrid:
         _killed_while_sending(services, sendgrid, arrives=True)
         stats = deliver_pending(services, T0 + timedelta(hours=4, minutes=8))
@@ -123,7 +113,7 @@ def test_without_the_activity_api_a_cut_off_send_is_parked_for_a_person(
 
 @responses.activate
 def test_a_read_timeout_is_looked_up_a_connect_failure_simply_retried(send_webhook, services):
-    message = _queue_reminder(send_webhook, services)
+    message = queue_reminder(send_webhook, services)
     services.settings.update(SENDGRID_API_KEY="SG.k", SENDGRID_BASE_URL="https://sendgrid.test")
     send_url, activity_url = (
         "https://sendgrid.test/v3/mail/send",

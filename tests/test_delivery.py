@@ -13,9 +13,10 @@ from sqlalchemy import select
 from plugin.pipeline.delivery import deliver_pending
 from plugin.pipeline.worker import run_once
 from plugin.storage.models import OutboxMessage
-from tests import payloads
-from tests.conftest import FIXTURES
-from tests.test_workflows import T0, subscribe
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.recorded import FIXTURES
+from tests.support.workflows import subscribe
 
 SEND_URL = "https://sendgrid.test/v3/mail/send"
 SCHEMA = json.loads((FIXTURES / "sendgrid" / "mail_send_request.lenient.schema.json").read_text())

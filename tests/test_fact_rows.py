@@ -17,7 +17,7 @@ from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, Shop
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Checkout, Customer, Engagement, Order
-from tests.conftest import database_url_for_test
+from tests.support.database import database_url_for_test
 
 T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -12,22 +12,13 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from plugin.storage import facts_store
-from plugin.storage.db import create_schema, make_engine, make_sessionmaker
-from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, OutboxMessage, Shop
+from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, OutboxMessage
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Checkout, Customer, Engagement, LineItem, Order
+from tests.support.database import fresh_store
 
 T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def fresh_store():  # type: ignore[no-untyped-def]
-    engine = make_engine("sqlite://")
-    create_schema(engine)
-    sessions = make_sessionmaker(engine)
-    with sessions() as session, session.begin():
-        session.add(Shop(id=1, domain="s.myshopify.com", settings={}))
-    return sessions
 
 
 HISTORY = [

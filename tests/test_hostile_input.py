@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 from plugin.pipeline.inbox import process_inbox
 from plugin.pipeline.outbox import unsubscribe_token
 from plugin.storage.models import CustomerRow, Delivery
-from tests.conftest import SHOP, shopify_signature
+from tests.support.shop import SHOP
+from tests.support.webhooks import shopify_signature
 
 ENDPOINTS = [
     "/",

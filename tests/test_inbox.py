@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from plugin.storage.models import CustomerRow, Delivery
-from tests import payloads
-from tests.test_workflows import T0
+from tests.support import payloads
+from tests.support.clock import T0
 
 
 def test_a_delivery_that_breaks_its_batch_is_kept_as_failed_and_the_rest_go_through(
@@ -84,7 +84,7 @@ def test_a_step_that_breaks_its_batch_is_parked_with_its_first_line_and_the_rest
 ):
     import plugin.pipeline.due_steps as steps
     from plugin.storage.models import Episode, Step
-    from tests.test_workflows import subscribe
+    from tests.support.workflows import subscribe
 
     subscribe(send_webhook)
     for token in ("tok-a", "tok-b"):

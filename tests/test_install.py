@@ -20,11 +20,10 @@ from plugin.shopify_app import tokens
 from plugin.shopify_app.install import valid_shop_domain
 from plugin.shopify_app.manifest import load
 from plugin.storage.models import Shop
-from tests.conftest import SHOP, session_token
-from tests.fake_shopify import FakeAdmin, grant, token_endpoint
+from tests.support.fake_shopify import FakeAdmin, grant, token_endpoint
+from tests.support.session_tokens import session_token
+from tests.support.shop import API_KEY, APP_SECRET, SHOP
 
-API_KEY = "test-api-key"
-APP_SECRET = "test-app-secret-0123456789abcdef0123456789"
 NEW_SHOP = "new-shop.myshopify.com"
 
 

@@ -33,9 +33,9 @@ from plugin.dev_clock import FileClock
 from plugin.pipeline.worker import run_once
 from plugin.services import Services
 from plugin.storage.models import Delivery, Episode, OutboxMessage, Shop, Step
-from tests.fake_sendgrid import FakeSendGrid
-from tests.scale_services import postgres_database, redis_url
-from tests.test_serve import free_port
+from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.network import free_port
+from tests.support.scale_services import postgres_database, redis_url
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from plugin import create_app
 from plugin.cli import main
 from plugin.storage.models import Base
 from plugin.storage.schema import SchemaOutdated, head_revision, upgrade
-from tests.conftest import database_url_for_test
+from tests.support.database import database_url_for_test
 
 
 def test_migrations_build_the_models_schema(tmp_path):

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 
 from connectors.sendgrid import events as sg_events
 from plugin.storage.models import EngagementRow, Episode, Suppression
-from tests import payloads
-from tests.conftest import SHOP
-from tests.test_workflows import T0, emails, subscribe
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.shop import SHOP
+from tests.support.workflows import emails, subscribe
 
 PRIVATE = ec.generate_private_key(ec.SECP256R1())
 PUBLIC = base64.b64encode(

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from plugin.pipeline import delivery
 from plugin.pipeline.delivery import deliver_pending
 from plugin.storage.models import OutboxMessage
-from tests.test_crash_safety import _queue_reminder
-from tests.test_workflows import T0
+from tests.support.clock import T0
+from tests.support.workflows import queue_reminder
 
 SEND_URL = "https://sendgrid.test/v3/mail/send"
 NOW = T0 + timedelta(hours=4, minutes=2)
@@ -28,7 +28,7 @@ def _email(services) -> OutboxMessage:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def queued(send_webhook, services):  # type: ignore[no-untyped-def]
-    _queue_reminder(send_webhook, services)
+    queue_reminder(send_webhook, services)
     services.settings.update(SENDGRID_API_KEY="SG.k", SENDGRID_BASE_URL="https://sendgrid.test")
     return services
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,8 @@ import time
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.conftest import shopify_signature
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.network import free_port
+from tests.support.webhooks import shopify_signature
 
 
 def test_serve_accepts_webhooks_and_the_embedded_worker_processes_them(tmp_path):

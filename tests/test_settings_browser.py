@@ -22,11 +22,12 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from plugin.storage.models import OutboxMessage, Shop, WorkflowConfig
-from tests import payloads
-from tests.browser import CHROMIUM, playwright_or_skip
-from tests.conftest import SHOP, session_token
-from tests.fake_shopify import FakeAdmin, grant, token_endpoint
-from tests.test_workflows import T0
+from tests.support import payloads
+from tests.support.browser import CHROMIUM, playwright_or_skip
+from tests.support.clock import T0
+from tests.support.fake_shopify import FakeAdmin, grant, token_endpoint
+from tests.support.session_tokens import session_token
+from tests.support.shop import SHOP
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.scale_services import hold, lock_path, release_held
+from tests.support.scale_services import hold, lock_path, release_held
 
 # What another test run's process does to take a resource, without waiting for it.
 TRY_TO_TAKE = """

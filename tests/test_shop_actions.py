@@ -14,10 +14,11 @@ from sqlalchemy import select
 from plugin.pipeline.delivery import deliver_pending
 from plugin.shopify_app import tokens
 from plugin.storage.models import Episode, OutboxMessage, Shop
-from tests import payloads
-from tests.conftest import SHOP
-from tests.fake_shopify import FakeAdmin
-from tests.test_workflows import T0, subscribe
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.fake_shopify import FakeAdmin
+from tests.support.shop import SHOP
+from tests.support.workflows import subscribe
 
 SEND_URL = "https://sendgrid.test/v3/mail/send"
 OFFER_DUE = T0 + timedelta(hours=24, minutes=1)
@@ -254,7 +255,7 @@ def test_a_guest_cannot_be_tagged_and_says_why(installed, services):
 def test_throttled_discount_waits_for_the_bucket_then_succeeds(
     installed, send_webhook, services, at, monkeypatch
 ):
-    from tests.fake_shopify import throttled
+    from tests.support.fake_shopify import throttled
 
     _offer_in_outbox(send_webhook, services, at)
     admin = FakeAdmin(responses, SHOP)
@@ -281,7 +282,7 @@ def test_shops_without_a_token_keep_local_codes_and_call_nothing(shop, send_webh
 def test_staff_alerts_go_to_the_shops_address_when_no_staff_address_is_set(
     installed, send_webhook, services, at
 ):
-    from tests.test_workflows_more import enable, new_subscriber, outbox
+    from tests.support.workflows import enable, new_subscriber, outbox
 
     enable(services, "sales_rep_alert", settings={})  # no staff address set by the merchant
     new_subscriber(send_webhook, T0)

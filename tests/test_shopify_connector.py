@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from connectors import shopify
 from rules import events as ev
 from rules.facts import Customer, Order
-from tests.snapshots import assert_snapshot
+from tests.support.snapshots import assert_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shopify"
 TOPIC_OF = {

@@ -8,7 +8,7 @@ from decimal import Decimal
 from plugin.pipeline import step_histories
 from plugin.storage import facts_store
 from plugin.storage.models import CustomerRow, OrderRow, OutboxMessage, Suppression
-from tests.test_facts_store import fresh_store
+from tests.support.database import fresh_store
 
 T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 GUEST = "email:guest@example.com"
@@ -142,8 +142,9 @@ def test_a_batch_of_due_steps_reads_the_checkouts_it_is_about_at_once(send_webho
     from sqlalchemy import event
 
     from plugin.pipeline.due_steps import run_due
-    from tests import payloads
-    from tests.test_workflows import T0, emails
+    from tests.support import payloads
+    from tests.support.clock import T0
+    from tests.support.workflows import emails
 
     for n in (1, 2, 3):  # three customers: the frequency cap is per customer
         email = f"buyer{n}@example.com"

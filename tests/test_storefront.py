@@ -16,7 +16,7 @@ from sqlalchemy import select
 from plugin.identity import visitor_token
 from plugin.shop_settings.workflows import set_enabled
 from plugin.storage.models import Episode, OutboxMessage, PageView, Shop, TopicSignup
-from tests.conftest import SHOP
+from tests.support.shop import SHOP
 
 VID = "visitor-0123456789abcdef"
 EVENTS = f"/storefront/{SHOP}/events"
@@ -204,7 +204,7 @@ def test_one_address_gets_few_confirmation_emails(client, services, shop):
 def test_a_proved_customer_signing_up_with_their_own_address_is_subscribed_at_once(
     client, services, shop, send_webhook, at, clock
 ):
-    from tests import payloads
+    from tests.support import payloads
 
     enable_topics(services, shop, "tea")
     send_webhook("customers/create", payloads.customer())

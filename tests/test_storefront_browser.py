@@ -20,8 +20,8 @@ from werkzeug.serving import make_server
 
 from plugin.shop_settings.workflows import set_enabled
 from plugin.storage.models import Episode, OutboxMessage, Shop
-from tests.browser import CHROMIUM, playwright_or_skip
-from tests.conftest import SHOP
+from tests.support.browser import CHROMIUM, playwright_or_skip
+from tests.support.shop import SHOP
 
 
 def storefront_page(app_url: str, title: str) -> str:

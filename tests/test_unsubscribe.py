@@ -11,8 +11,9 @@ from sqlalchemy import select
 from plugin.pipeline.delivery import deliver_pending
 from plugin.pipeline.outbox import unsubscribe_token
 from plugin.storage.models import OutboxMessage, Shop, Suppression
-from tests import payloads
-from tests.test_workflows import T0, emails, subscribe
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.workflows import emails, subscribe
 
 GROUP_URL = "https://sendgrid.test/v3/asm/groups/42/suppressions"
 

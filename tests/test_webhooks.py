@@ -7,7 +7,9 @@ import json
 from sqlalchemy import func, select
 
 from plugin.storage.models import Delivery
-from tests.conftest import SHOP, load_fixture, shopify_signature
+from tests.support.recorded import load_fixture
+from tests.support.shop import SHOP
+from tests.support.webhooks import shopify_signature
 
 
 def _deliveries(services):  # type: ignore[no-untyped-def]
@@ -132,7 +134,7 @@ def test_consent_topic_as_shopify_sends_it_is_processed(send_webhook, services, 
     from datetime import timedelta
 
     from plugin.storage.models import CustomerRow
-    from tests import payloads
+    from tests.support import payloads
 
     send_webhook("customers/create", payloads.customer())
     send_webhook("customers_email_marketing_consent/update", payloads.consent(subscribed=True))

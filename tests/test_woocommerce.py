@@ -13,7 +13,7 @@ from connectors import woocommerce
 from plugin.pipeline.inbox import process_inbox
 from plugin.storage.models import Delivery, OrderRow, Shop
 from rules import events as ev
-from tests.conftest import load_fixture
+from tests.support.recorded import load_fixture
 
 WOO_SHOP = "woo.example.com"
 WOO_SECRET = "woo-secret"

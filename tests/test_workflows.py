@@ -8,19 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
-from tests import payloads
-
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, inside the default send window
-
-
-def emails(services, workflow: str | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
-    with services.sessions() as session:
-        query = (
-            select(OutboxMessage).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id)
-        )
-        if workflow:
-            query = query.where(OutboxMessage.workflow == workflow)
-        return list(session.scalars(query))
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.workflows import emails, episodes, subscribe
 
 
 def skipped(services, workflow: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -32,18 +22,6 @@ def skipped(services, workflow: str) -> list[str]:  # type: ignore[no-untyped-de
                 .where(Episode.workflow == workflow, Step.state == "skipped")
             )
         )
-
-
-def episodes(services, workflow: str) -> list[Episode]:  # type: ignore[no-untyped-def]
-    with services.sessions() as session:
-        return list(session.scalars(select(Episode).where(Episode.workflow == workflow)))
-
-
-def subscribe(send_webhook, subscribed: bool = True) -> None:  # type: ignore[no-untyped-def]
-    send_webhook("customers/create", payloads.customer())
-    send_webhook(
-        "customers_email_marketing_consent/update", payloads.consent(subscribed=subscribed)
-    )
 
 
 # --- cart / checkout abandonment -------------------------------------------------------

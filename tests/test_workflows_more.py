@@ -4,49 +4,25 @@ signed webhooks and storefront requests in, enrollments, decisions and outbox ro
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from plugin.identity import visitor_token
-from plugin.shop_settings.workflows import save_workflow, set_enabled, shop_workflows
-from plugin.storage.models import Episode, OutboxMessage, Shop, Step
+from plugin.shop_settings.workflows import save_workflow, shop_workflows
+from plugin.storage.models import Episode, Step
 from rules.definitions import shipped_workflows
-from tests import payloads
-from tests.conftest import SHOP
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.shop import SHOP
+from tests.support.workflows import enable, episodes, new_subscriber, outbox
 
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, inside the default send window
 VID = "visitor-0123456789abcdef"
 
 
 def iso(at: datetime) -> str:
     return at.isoformat()
-
-
-def enable(services, *names: str, settings: dict | None = None) -> None:  # type: ignore[no-untyped-def]
-    with services.sessions() as session, session.begin():
-        shop = session.scalars(select(Shop)).one()
-        for name in names:
-            set_enabled(session, shop.id, name, True)
-        if settings is not None:
-            shop.settings = settings
-
-
-def outbox(services, workflow: str) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
-    with services.sessions() as session:
-        return list(
-            session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.workflow == workflow)
-                .order_by(OutboxMessage.id)
-            )
-        )
-
-
-def episodes(services, workflow: str) -> list[Episode]:  # type: ignore[no-untyped-def]
-    with services.sessions() as session:
-        return list(session.scalars(select(Episode).where(Episode.workflow == workflow)))
 
 
 def steps(services, workflow: str) -> dict[str, tuple[str, str | None]]:  # type: ignore[no-untyped-def]
@@ -57,20 +33,6 @@ def steps(services, workflow: str) -> dict[str, tuple[str, str | None]]:  # type
             .where(Episode.workflow == workflow)
         ).all()
     return {step_id: (state, reason) for step_id, state, reason in rows}
-
-
-def new_subscriber(send_webhook, at: datetime, customer_id: int = 501, **extra) -> None:  # type: ignore[no-untyped-def]
-    email = extra.pop("email", "ada@example.com")
-    send_webhook(
-        "customers/create",
-        payloads.customer(
-            customer_id, email=email, created_at=iso(at), updated_at=iso(at), **extra
-        ),
-    )
-    send_webhook(
-        "customers_email_marketing_consent/update",
-        payloads.consent(customer_id, email=email, at=iso(at)),
-    )
 
 
 # --- welcome series --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from plugin.storage.models import OutboxMessage, Shop, WorkflowConfig
+from rules.definitions import shipped_workflows
 from tests.support import payloads
 from tests.support.browser import CHROMIUM, playwright_or_skip
 from tests.support.clock import T0
@@ -239,6 +240,69 @@ def test_an_invalid_value_is_shown_next_to_its_field_and_nothing_is_saved(
     page.wait_for_selector("#app[data-ready='true']")
     upsell = card(page, "upsell")
     assert upsell.locator("[data-role='enabled']").get_attribute("aria-checked") == "true"
+
+
+def test_each_sweep_says_what_it_finds_and_lead_nurturings_timing_is_saved(
+    page, live_server, app, services
+):
+    shipped = shipped_workflows()
+    swept = {name: d["trigger"] for name, d in shipped.items() if "sweep" in d["trigger"]}
+    open_app(page, live_server)
+
+    def starts(name: str) -> str:
+        workflow = card(page, name)
+        if workflow.locator("[data-role='expand']").get_attribute("aria-expanded") != "true":
+            workflow.locator("[data-role='expand']").click()
+        return workflow.locator("[data-role='starts']").inner_text()
+
+    said = {name: starts(name) for name in swept}
+    assert sorted(said) == ["lead_nurturing", "purchase_cycle", "reengagement", "sales_rep_alert"]
+    cycle, lapsed = swept["purchase_cycle"], swept["reengagement"]
+    lead, intent = swept["lead_nurturing"], swept["sales_rep_alert"]
+    assert "expected re-order date" in said["purchase_cycle"]
+    assert f"is within {cycle['lead_days']} days" in said["purchase_cycle"]
+    assert (
+        f"no order and no email engagement for {lapsed['inactive_days']} days"
+        in (said["reengagement"])
+    )
+    after, within = lead["after_days"], lead["within_days"]
+    assert (
+        f"never ordered and subscribed between {after} and {after + within} days ago"
+        in (said["lead_nurturing"])
+    )
+    assert (
+        f"pages {intent['page_views']} times within {intent['window_hours']} hours"
+        in (said["sales_rep_alert"])
+    )
+    assert (
+        f"cart of {intent['cart_value']} or more open for {intent['cart_idle_hours']} hour"
+        in (said["sales_rep_alert"])
+    )
+    assert [name for name, text in said.items() if "re-order" in text] == ["purchase_cycle"]
+
+    nurturing = card(page, "lead_nurturing")
+    nurturing.locator("[data-path='trigger.after_days']").fill("-3")
+    nurturing.locator("[data-role='save']").click()
+    error = nurturing.locator("[data-error-for='trigger.after_days']")
+    error.wait_for()
+    assert "not negative" in error.inner_text()
+    assert saved_versions(services, "lead_nurturing") == 0
+
+    nurturing.locator("[data-path='trigger.after_days']").fill("5")
+    nurturing.locator("[data-path='trigger.within_days']").fill("10")
+    assert "subscribed between 5 and 15 days ago" in starts("lead_nurturing")
+    nurturing.locator("[data-role='save']").click()
+    page.wait_for_selector("[data-workflow='lead_nurturing'] .badge:text('Version 1')")
+    trigger = api_workflow(app, "lead_nurturing")["workflow"]["definition"]["trigger"]
+    assert trigger == {**lead, "after_days": 5, "within_days": 10}
+
+    page.reload()
+    page.wait_for_selector("#app[data-ready='true']")
+    assert "subscribed between 5 and 15 days ago" in starts("lead_nurturing")
+    nurturing = card(page, "lead_nurturing")
+    assert nurturing.locator("[data-path='trigger.within_days']").input_value() == "10"
+    ARTIFACTS.mkdir(exist_ok=True)
+    nurturing.screenshot(path=str(ARTIFACTS / "settings-lead-nurturing.png"))
 
 
 def test_shop_wide_settings_validate_then_save(page, live_server, app, services):

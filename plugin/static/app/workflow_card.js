@@ -8,6 +8,7 @@ import { clearErrors, showErrors } from "./errors.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
 import { RuleEditor, isGroup } from "./rule_editor.js";
 import { StepEditor } from "./step_editor.js";
+import { sweepFields, sweepStarts } from "./sweeps.js";
 
 const OUTCOMES = { fired: "Ran", skipped: "Skipped", cancelled: "Cancelled" };
 
@@ -161,13 +162,18 @@ export class WorkflowCard {
           this.changed();
         },
       }), help);
-    const fields = [];
-    if (trigger.sweep === "inactive") {
-      fields.push(number("Inactive for (days)", "trigger.inactive_days", () => trigger.inactive_days, (v) => (trigger.inactive_days = v), "No order and no email engagement for this long."));
-    }
-    if (trigger.sweep === "reorder_due") {
-      fields.push(number("Look ahead (days)", "trigger.lead_days", () => trigger.lead_days, (v) => (trigger.lead_days = v), "Enroll this many days before the expected re-order."));
-    }
+    const stops = d.exit_on?.length ? ` Stops at: ${d.exit_on.map((e) => humanize(e).toLowerCase()).join(", ")}.` : "";
+    const describe = () => {
+      const starts = trigger.sweep ? sweepStarts(trigger) : `${humanize(trigger.event || "an event").toLowerCase()} (per ${trigger.subject})`;
+      return `Starts when ${starts}.${stops}`;
+    };
+    const summary = h("p", { class: "subdued", dataset: { role: "starts" } }, describe());
+    // the sentence follows the sweep's settings as they are typed
+    const fields = sweepFields(trigger).map(({ param, label, help }) =>
+      number(label, `trigger.${param}`, () => trigger[param], (v) => {
+        trigger[param] = v;
+        summary.textContent = describe();
+      }, help));
     if ("max_age_hours" in trigger) {
       fields.push(number("Max event age (hours)", "trigger.max_age_hours", () => trigger.max_age_hours, (v) => (trigger.max_age_hours = v), "Older events enroll nobody."));
     }
@@ -193,16 +199,11 @@ export class WorkflowCard {
       ),
       "Marketing email also keeps to the send window and frequency cap, and carries an unsubscribe link.",
     );
-    const starts = trigger.sweep
-      ? trigger.sweep === "inactive"
-        ? "a daily sweep finds customers with no order and no engagement"
-        : "a daily sweep finds customers due to re-order"
-      : `${humanize(trigger.event || "an event").toLowerCase()} (per ${trigger.subject})`;
     return h(
       "section",
       { class: "section" },
       h("h3", {}, "When it starts"),
-      h("p", { class: "subdued" }, `Starts when ${starts}.`, d.exit_on?.length ? ` Stops at: ${d.exit_on.map((e) => humanize(e).toLowerCase()).join(", ")}.` : ""),
+      summary,
       h("div", { class: "grid" }, fields),
       consent,
       this.senderFields(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, delete, or_, select, update
+from sqlalchemy import CursorResult, Executable, ScalarResult, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin.shopify_app import tokens
@@ -146,7 +146,8 @@ def export_customer(
     ids, emails = _customer_keys(session, shop_id, customer_id, email)
 
     def rows(model: Any, *conditions: Any) -> list[dict[str, Any]]:
-        found = session.scalars(select(model).where(model.shop_id == shop_id, or_(*conditions)))
+        statement = select(model).where(model.shop_id == shop_id, or_(*conditions))
+        found: ScalarResult[Any] = session.scalars(statement)
         return [{c.name: _plain(getattr(r, c.key)) for c in model.__table__.columns} for r in found]
 
     return {

@@ -68,7 +68,7 @@ def to_events(topic: str, payload: Any) -> list[Event]:
 
 def _order_events(topic: str, payload: dict[str, Any]) -> list[Event]:
     order = _order(payload)
-    billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
+    billing = _mapping(payload.get("billing"))
     result = []
     if order.customer_id:
         customer = Customer(
@@ -89,7 +89,7 @@ def _order_events(topic: str, payload: dict[str, Any]) -> list[Event]:
 
 def _order(payload: dict[str, Any]) -> Order:
     status = _text(payload.get("status")) or ""
-    billing = payload.get("billing") if isinstance(payload.get("billing"), dict) else {}
+    billing = _mapping(payload.get("billing"))
     customer_id = payload.get("customer_id")
     modified = _gmt(payload, "date_modified")
     items = payload.get("line_items") or []
@@ -139,6 +139,10 @@ def _line_item(item: dict[str, Any]) -> LineItem:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _money(value: Any) -> Decimal:

@@ -87,15 +87,13 @@ def to_events(payload: Any) -> list[tuple[str, Event]]:
             raise MalformedPayload(f"[{index}]: needs 'email' and a numeric 'timestamp'")
         event_id = str(item.get("sg_event_id") or f"{kind}:{email}:{stamp}")
         occurred = datetime.fromtimestamp(stamp, UTC)
-        data = {
-            "sg_event_id": event_id,
-            **{k: str(v) for k, v in item.items() if isinstance(k, str) and k.startswith("nudge_")},
-        }
+        ours = {k: str(v) for k, v in item.items() if isinstance(k, str) and k.startswith("nudge_")}
+        data: dict[str, object] = {"sg_event_id": event_id, **ours}
         engagement = Engagement(
             kind=kind,
             email=email,
             occurred_at=occurred,
-            message_id=data.get("nudge_message_id"),
+            message_id=ours.get("nudge_message_id"),
             url=item.get("url") if isinstance(item.get("url"), str) else None,
         )
         event_kind = ev.EMAIL_ENGAGED if kind in ENGAGED else ev.EMAIL_SUPPRESSED

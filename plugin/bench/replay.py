@@ -243,7 +243,7 @@ class _Intake:
         from plugin.web.webhooks import store_delivery
 
         while self.waiting is not None and self.waiting[0] < until:
-            chunk = []
+            chunk: list[tuple[datetime, str, str, bytes]] = []
             while self.waiting is not None and self.waiting[0] < until and len(chunk) < CHUNK:
                 body = self.waiting[3]
                 headers = {"X-Shopify-Hmac-Sha256": shopify.sign(body, SECRET)}
@@ -278,9 +278,11 @@ def _run_ticks(
     of passes."""
     from plugin.pipeline.worker import run_once
 
+    if first is None:
+        return 0  # nothing arrived
     ticks = 0
     tick = first
-    while tick is not None and stored_before(tick):
+    while stored_before(tick):
         clock.now = tick
         run_once(
             services,
@@ -290,7 +292,7 @@ def _run_ticks(
         )
         ticks += 1
         tick += TICK
-    for _ in range(24 if tick is not None else 0):
+    for _ in range(24):
         clock.now = tick
         run_once(services, tick, sweeps=ticks % SWEEP_EVERY == 0)
         ticks += 1

@@ -125,7 +125,7 @@ def checkout_lines(basket: Basket) -> list[dict[str, Any]]:
 
 def cart_json(token: str, basket: Basket, created: datetime, updated: datetime) -> dict[str, Any]:
     """An anonymous storefront cart as carts/create and carts/update send it."""
-    lines = []
+    lines: list[dict[str, Any]] = []
     for product, quantity in basket:
         price, line_price = money(product.price), money(product.price * quantity)
         lines.append(

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, or_, select, update
+from sqlalchemy import CursorResult, bindparam, case, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -131,7 +132,7 @@ def _release_orphans(services: Services, now: datetime) -> None:
         connection.execute(_RELEASE_SENDS, {"now": now})
 
 
-def _claim_statement() -> ReturningUpdate[tuple[str]]:
+def _claim_statement() -> ReturningUpdate[str]:
     """Claim row ``:message_id`` if it is ready by ``:now``; its lease runs to ``:until``."""
     row = aliased(OutboxMessage)  # its own FROM, not correlated with the UPDATE's table
     lockable = (
@@ -293,14 +294,13 @@ def _settle(
     """Record an outcome, if this worker still holds the claim; True if it did."""
     values.setdefault("claimed_until", None)
     with services.sessions() as session, session.begin():
-        return (
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message_id, OutboxMessage.state == claimed_as)
-                .values(**values)
-            ).rowcount
-            == 1
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.state == claimed_as)
+            .values(**values)
         )
+        # Session.execute is typed to return a plain Result; an UPDATE's is a CursorResult.
+        return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def _outgoing(

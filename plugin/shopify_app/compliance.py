@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, Executable, ScalarResult, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin.shopify_app import tokens
@@ -38,6 +38,12 @@ from plugin.storage.models import (
 REDACTED = "redacted"
 
 
+def _changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; return the count of rows it changed."""
+    # Session.execute is typed to return a plain Result; for these it is a CursorResult.
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount or 0
+
+
 def handle(
     session: Session, shop: Shop, topic: str, payload: dict[str, Any], now: datetime
 ) -> None:
@@ -47,7 +53,9 @@ def handle(
     # plugin.storage.batch_episodes), and the rows it remembers by key must be looked up again.
     session.flush()
     facts_store.forget_rows(session)
-    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
+    customer = payload.get("customer")
+    if not isinstance(customer, dict):
+        customer = {}
     customer_id = str(customer["id"]) if customer.get("id") is not None else None
     email = customer.get("email") if isinstance(customer.get("email"), str) else None
     if topic == "app/uninstalled":
@@ -93,16 +101,18 @@ def uninstall(session: Session, shop: Shop, now: datetime) -> str:
     """Stop everything for the shop: no more steps, nothing left to send, no token."""
     shop.active = False
     tokens.revoke(shop)  # the plaintext legacy column and the encrypted pair alike
-    steps = session.execute(
+    steps = _changed(
+        session,
         update(Step)
         .where(Step.shop_id == shop.id, Step.state == "pending")
-        .values(state="cancelled", decided_at=now, reason="app uninstalled")
-    ).rowcount
-    messages = session.execute(
+        .values(state="cancelled", decided_at=now, reason="app uninstalled"),
+    )
+    messages = _changed(
+        session,
         update(OutboxMessage)
         .where(OutboxMessage.shop_id == shop.id, OutboxMessage.state == "pending")
-        .values(state="cancelled", last_error="app uninstalled")
-    ).rowcount
+        .values(state="cancelled", last_error="app uninstalled"),
+    )
     return f"sending stopped: {steps} steps and {messages} messages cancelled; token revoked"
 
 
@@ -136,7 +146,8 @@ def export_customer(
     ids, emails = _customer_keys(session, shop_id, customer_id, email)
 
     def rows(model: Any, *conditions: Any) -> list[dict[str, Any]]:
-        found = session.scalars(select(model).where(model.shop_id == shop_id, or_(*conditions)))
+        statement = select(model).where(model.shop_id == shop_id, or_(*conditions))
+        found: ScalarResult[Any] = session.scalars(statement)
         return [{c.name: _plain(getattr(r, c.key)) for c in model.__table__.columns} for r in found]
 
     return {
@@ -242,9 +253,7 @@ def erase_customer(
         ),
     ]
     for statement in statements:
-        changed += (
-            session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
-        )
+        changed += _changed(session, statement.execution_options(synchronize_session=False))
     # The inbox keeps raw bodies; those that mention the customer go too. (Scanned here,
     # not in SQL, so it works the same on every database; redaction is rare.)
     needles = [n.encode() for n in emails | {i for i in ids if not i.startswith("email:")}]
@@ -256,13 +265,11 @@ def erase_customer(
         if any(needle in body for needle in needles)
     ]
     if mentioning:
-        changed += (
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(mentioning))
-                .values(body=b"{}", error=REDACTED)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            or 0
+        changed += _changed(
+            session,
+            update(Delivery)
+            .where(Delivery.id.in_(mentioning))
+            .values(body=b"{}", error=REDACTED)
+            .execution_options(synchronize_session=False),
         )
     return changed

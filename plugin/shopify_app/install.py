@@ -72,7 +72,7 @@ def valid_hmac(params: Mapping[str, str], secret: str, now: float | None = None)
         return False
     if abs((now if now is not None else time.time()) - timestamp) > HMAC_MAX_AGE:
         return False
-    signer = type("AppSession", (ShopifySession,), {"secret": secret})
+    signer: type[ShopifySession] = type("AppSession", (ShopifySession,), {"secret": secret})
     return bool(signer.validate_hmac(dict(params)))
 
 

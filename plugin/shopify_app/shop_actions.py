@@ -175,7 +175,7 @@ def _apply(
             shop.domain,
             token,
             manifest.load().api_version,
-            **({"sleep": sleep} if sleep else {}),
+            sleep=sleep,
         )
         if message.kind == "create_discount":
             result = create_discount(client, message, now)

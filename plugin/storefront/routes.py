@@ -124,7 +124,7 @@ def _visitor_id(data: dict[str, Any]) -> str:
 def _limited(shop: str, vid: str | None, extra: Rate | None = None) -> Response | None:
     buckets: TokenBuckets = current_app.extensions["nudge_buckets"]
     # narrowest first: a refused request uses up nothing of the wider buckets
-    checks = []
+    checks: list[tuple[tuple[str | None, ...], Rate]] = []
     if vid is not None:
         if extra is not None:
             checks.append((("signup", shop, vid), extra))

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -16,34 +15,11 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+from tests.support.dependencies import PROJECT, ROOT, declared, requirements, unmet
+
 OURS = {"plugin", "connectors", "rules", "tests"}
 # Declared, never imported: programs and drivers the code reaches by name.
 NOT_IMPORTED = {"gunicorn": "the WSGI server, started as a program"}
-
-
-def requirements(*extras: str) -> list[Requirement]:
-    """The main dependencies and those of ``extras``, with the extras they name expanded."""
-    found = [Requirement(text) for text in PROJECT["dependencies"]]
-    pending = list(extras)
-    seen: set[str] = set()
-    while pending:
-        extra = pending.pop()
-        if extra in seen:
-            continue
-        seen.add(extra)
-        for text in PROJECT["optional-dependencies"][extra]:
-            requirement = Requirement(text)
-            if canonicalize_name(requirement.name) == canonicalize_name(PROJECT["name"]):
-                pending += requirement.extras
-            else:
-                found.append(requirement)
-    return found
-
-
-def declared(*extras: str) -> set[str]:
-    return {canonicalize_name(r.name) for r in requirements(*extras)}
 
 
 def imported_distributions(*folders: str) -> dict[str, set[str]]:
@@ -95,32 +71,6 @@ def test_every_package_the_tests_import_is_declared():
 def test_every_main_dependency_is_imported_or_named_as_a_program():
     used = set(imported_distributions("plugin", "connectors", "rules")) | set(NOT_IMPORTED)
     assert declared() - used == set()
-
-
-def unmet(wanted: list[Requirement]) -> dict[str, str | None]:
-    """requirement -> the installed version (None: not installed), for each one the
-    environment does not satisfy; the requirements of the extras each names included."""
-    wrong: dict[str, str | None] = {}
-    pending, seen = list(wanted), set()
-    while pending:
-        requirement = pending.pop()
-        if str(requirement) in seen:
-            continue
-        seen.add(str(requirement))
-        try:
-            version: str | None = metadata.version(requirement.name)
-        except metadata.PackageNotFoundError:
-            version = None
-        if version is None or not requirement.specifier.contains(version, prereleases=True):
-            wrong[str(requirement)] = version
-            continue
-        for extra in requirement.extras:
-            for text in metadata.requires(requirement.name) or []:
-                needed = Requirement(text)
-                if needed.marker and "extra" in str(needed.marker):
-                    if needed.marker.evaluate({"extra": extra}):
-                        pending.append(needed)
-    return wrong
 
 
 def test_the_installed_versions_satisfy_every_declared_requirement():

@@ -28,11 +28,11 @@ from sqlalchemy.engine import make_url
 
 from connectors import shopify
 from plugin.storage.models import CustomerRow, Delivery
-from tests import payloads
-from tests.scale_services import POSTGRES, postgres_database, redis_url
-from tests.test_dependencies import declared, requirements, unmet
-from tests.test_scale_integration import Processes
-from tests.test_serve import free_port
+from tests.support import payloads
+from tests.support.dependencies import declared, requirements, unmet
+from tests.support.network import free_port
+from tests.support.processes import Processes
+from tests.support.scale_services import POSTGRES, postgres_database, redis_url
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "nudge_readme_scale"

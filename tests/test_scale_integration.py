@@ -35,6 +35,7 @@ from plugin.services import Services
 from plugin.storage.models import Delivery, Episode, OutboxMessage, Shop, Step
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.network import free_port
+from tests.support.processes import Processes
 from tests.support.scale_services import postgres_database, redis_url
 
 pytestmark = pytest.mark.slow
@@ -149,38 +150,6 @@ def embedded_run(tmp_path: Path, plan: list[tuple[datetime, list[Any]]]) -> Serv
         run_once(services, at, sweeps=False)  # what the webhooks brought
         run_once(services, at, sweeps=True)
     return services
-
-
-class Processes:
-    """Start processes with one environment; stop them all; show their logs on failure."""
-
-    def __init__(self, env: dict[str, str], folder: Path):
-        self.env, self.folder = env, folder
-        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, *argv: str) -> None:
-        with (self.folder / f"{name}.log").open("wb") as log:  # the child keeps its own copy
-            process = subprocess.Popen(
-                list(argv), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder
-            )
-        self.running.append((name, process))
-
-    def check_alive(self) -> None:
-        for name, process in self.running:
-            assert process.poll() is None, f"{name} exited:\n{self.log(name)}"
-
-    def log(self, name: str) -> str:
-        return (self.folder / f"{name}.log").read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        for _, process in self.running:
-            process.terminate()
-        for _, process in self.running:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def wait_quiet(services: Services, redis: Any, processes: Processes, timeout: float = 60) -> None:

@@ -89,3 +89,31 @@ def test_run_due_and_outbox_json(nudge):
     assert nudge("outbox", "--json").output == ""
     bad = nudge("run-due", "--now", "yesterday", ok=False)
     assert bad.exit_code != 0 and "ISO-8601" in bad.output
+
+
+def test_what_show_prints_set_takes_back(nudge, tmp_path):
+    nudge("shop", "add", "cli-shop.myshopify.com")
+    shown = tmp_path / "shown.json"
+    shown.write_text(nudge("workflows", "show", "cli-shop.myshopify.com", "upsell").output)
+    saved = nudge("workflows", "set", "cli-shop.myshopify.com", str(shown))
+    assert saved.stdout == "saved upsell version 1 (enabled)\n" and saved.stderr == ""
+
+    edited = json.loads(shown.read_text())  # still "version": 0, as first shown
+    edited["enabled"] = False
+    edited["steps"][0]["delay"]["days"] = 5
+    shown.write_text(json.dumps(edited))
+    again = nudge("workflows", "set", "cli-shop.myshopify.com", str(shown))
+    assert again.stdout == "saved upsell version 2 (disabled)\n"
+    assert "shown at version 0; version 1 was saved since" in again.stderr
+    stored = json.loads(nudge("workflows", "show", "cli-shop.myshopify.com", "upsell").output)
+    assert stored["enabled"] is False and stored["version"] == 2
+    assert stored["steps"][0]["delay"]["days"] == 5
+
+
+def test_set_refuses_an_enabled_that_is_no_switch(nudge, tmp_path):
+    nudge("shop", "add", "cli-shop.myshopify.com")
+    shown = json.loads(nudge("workflows", "show", "cli-shop.myshopify.com", "upsell").output)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**shown, "enabled": "no"}))
+    result = nudge("workflows", "set", "cli-shop.myshopify.com", str(bad), ok=False)
+    assert result.exit_code == 1 and "enabled: true or false" in result.output

@@ -1,4 +1,8 @@
-"""`nudge workflows ...`: list, show, enable, disable and set a shop's workflows."""
+"""`nudge workflows ...`: list, show, enable, disable and set a shop's workflows.
+
+What `show` prints, `set` takes back: the definition, plus ``enabled`` (applied) and
+``version`` (which version it was shown at; the save is always a new version).
+"""
 
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ def workflows_list(shop_domain: str) -> None:
 @click.argument("shop_domain")
 @click.argument("name")
 def workflows_show(shop_domain: str, name: str) -> None:
-    """Print a workflow's definition as JSON."""
+    """Print a workflow as JSON: whether it is enabled, its version and its definition
+    (`workflows set` takes this back)."""
     services = load_services()
     shop_id = find_shop(services, shop_domain).id
     with services.sessions() as session:
@@ -92,7 +97,9 @@ def workflows_disable(shop_domain: str, name: str | None, all_: bool) -> None:
 @click.argument("shop_domain")
 @click.argument("definition", type=click.File("r"))
 def workflows_set(shop_domain: str, definition: Any) -> None:
-    """Save a workflow definition from a JSON file (validated; stored as a new version)."""
+    """Save a workflow from a JSON file, as `workflows show` prints it (validated; stored
+    as a new version). ``enabled``, when given, switches it on or off; ``version`` is only
+    compared with the stored one."""
     services = load_services()
     shop_id = find_shop(services, shop_domain).id
     try:
@@ -101,9 +108,20 @@ def workflows_set(shop_domain: str, definition: Any) -> None:
         raise click.ClickException(f"not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise click.ClickException("a workflow definition is a JSON object")
+    enabled, shown_version = data.pop("enabled", None), data.pop("version", None)
+    if enabled is not None and not isinstance(enabled, bool):
+        raise click.ClickException("invalid workflow:\n  enabled: true or false")
     try:
         with services.sessions() as session, session.begin():
-            saved = save_workflow(session, shop_id, data)
+            current = shop_workflows(session, shop_id).get(str(data.get("name")))
+            saved = save_workflow(session, shop_id, data, enabled=enabled)
     except WorkflowInvalid as exc:
         raise click.ClickException("invalid workflow:\n  " + "\n  ".join(exc.errors)) from None
-    click.echo(f"saved {saved.name} version {saved.version}")
+    if current is not None and shown_version is not None and shown_version != current.version:
+        click.echo(
+            f"note: {definition.name} was shown at version {shown_version}; version "
+            f"{current.version} was saved since, and this replaces it",
+            err=True,
+        )
+    state = "enabled" if saved.enabled else "disabled"
+    click.echo(f"saved {saved.name} version {saved.version} ({state})")

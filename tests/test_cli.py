@@ -117,3 +117,46 @@ def test_set_refuses_an_enabled_that_is_no_switch(nudge, tmp_path):
     bad.write_text(json.dumps({**shown, "enabled": "no"}))
     result = nudge("workflows", "set", "cli-shop.myshopify.com", str(bad), ok=False)
     assert result.exit_code == 1 and "enabled: true or false" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["not-a-shop"], "'not-a-shop' is not a Shopify shop domain"),
+        (["https://cli-shop.myshopify.com/"], "is not a Shopify shop domain"),
+        (["shop.myshopify.com.evil.com"], "is not a Shopify shop domain"),
+        (["not a shop", "--platform", "woocommerce"], "'not a shop' is not a host name"),
+        (["shop", "--platform", "woocommerce"], "'shop' is not a host name"),
+        (["ftp://shop.example.com", "--platform", "woocommerce"], "is not a host name"),
+        (["cli-shop.myshopify.com", "--platform", "woocommerce"], "add it with --platform shopify"),
+    ],
+)
+def test_shop_add_refuses_what_is_no_shop_of_that_platform(nudge, args, says):
+    result = nudge("shop", "add", *args, ok=False)
+    assert result.exit_code == 2 and says in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert nudge("shop", "list", "--json").stdout == "[]\n"
+
+
+def test_a_woocommerce_shop_is_stored_under_its_host(nudge):
+    added = nudge("shop", "add", "https://Woo.Example.com/shop/", "--platform", "woocommerce")
+    assert "added woocommerce shop woo.example.com" in added.output
+    assert "/webhooks/woocommerce/woo.example.com" in added.output
+    [shop] = json.loads(nudge("shop", "list", "--json").output)
+    assert (shop["domain"], shop["platform"]) == ("woo.example.com", "woocommerce")
+
+
+def test_shop_list_says_what_each_shop_can_do(nudge):
+    assert "no shops" in nudge("shop", "list").output
+    nudge("shop", "add", "with-token.myshopify.com", "--token", "shpat_x", "--webhook-secret", "s")
+    nudge("shop", "add", "woo.example.com", "--platform", "woocommerce")
+    listed = json.loads(nudge("shop", "list", "--json").output)
+    assert [(s["domain"], s["platform"], s["installed"], s["token"], s["webhook_secret"])
+            for s in listed] == [
+        ("with-token.myshopify.com", "shopify", True, "usable", "own"),
+        ("woo.example.com", "woocommerce", True, "none", "app"),
+    ]  # fmt: skip
+    assert all(s["created_at"] for s in listed)
+    assert "shpat_x" not in nudge("shop", "list", "--json").output
+    rows = [line for line in nudge("shop", "list").output.splitlines() if "woocommerce" in line]
+    assert len(rows) == 1 and "woo.example.com" in rows[0] and "none" in rows[0]

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 import rules
+from plugin import create_app
 from plugin.cli import main
+from plugin.emails.sample import queue_test_email
+from plugin.services import Services
+from plugin.storage.models import Shop
 
 
 @pytest.fixture
@@ -160,3 +165,34 @@ def test_shop_list_says_what_each_shop_can_do(nudge):
     assert "shpat_x" not in nudge("shop", "list", "--json").output
     rows = [line for line in nudge("shop", "list").output.splitlines() if "woocommerce" in line]
     assert len(rows) == 1 and "woo.example.com" in rows[0] and "none" in rows[0]
+
+
+def test_a_kept_message_says_so_and_shows_its_text(nudge, tmp_path, monkeypatch):
+    nudge("shop", "add", "cli-shop.myshopify.com")
+    services = Services.of(create_app())  # the same database, through the environment
+    try:
+        with services.sessions() as session, session.begin():
+            shop = session.scalars(select(Shop)).one()
+            shop.settings = {"staff_email": "owner@shop.example"}
+            step = {"id": "reminder", "actions": [
+                {"name": "send_email", "params": {"template": "cart_reminder"}}
+            ]}  # fmt: skip
+            message_id = queue_test_email(
+                session, shop, "cart_abandonment", step, services.now()
+            ).id
+    finally:
+        services.dispose()
+    ran = nudge("run-due").output
+    assert "0 sent, 1 kept (SendGrid is not configured)" in ran
+    assert json.loads(nudge("outbox", "--json").output)["state"] == "kept"
+    monkeypatch.chdir(tmp_path)
+    shown = nudge("outbox", "--show", str(message_id)).output
+    assert "state:    kept (SendGrid is not configured)" in shown
+    assert "to:       owner@shop.example" in shown and "[Test]" in shown
+    preview = Path(shown.split("HTML preview: ")[1].strip())
+    assert preview == tmp_path / "nudge-previews" / f"message-{message_id}.html"
+    assert "<html" in preview.read_text().lower()
+    body = shown.split("\n\n")[1]
+    assert body.strip() and "<" not in body  # the text version, not the HTML
+    missing = nudge("outbox", "--show", "999", ok=False)
+    assert missing.exit_code == 1 and "no message 999" in missing.output

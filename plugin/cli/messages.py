@@ -1,9 +1,10 @@
 """`nudge run-due`, `nudge inbox` and `nudge outbox`: the pipeline by hand, what came in
-and what went out."""
+and what went out (or was kept: without a SendGrid key nothing leaves the machine)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, cast
 
 import click
@@ -11,8 +12,11 @@ from rich.table import Table
 from sqlalchemy import CursorResult, select, update
 
 from plugin.cli.loading import console, find_shop, load_services, parse_now
-from plugin.pipeline.outbox import message_json, retry_failed
+from plugin.pipeline.outbox import kept_reason, message_json, retry_failed, state_words
+from plugin.services import Services
 from plugin.storage.models import Delivery, OutboxMessage, Shop
+
+PREVIEWS = "nudge-previews"  # where `outbox --show` writes a message's HTML, in the current folder
 
 
 @click.command("run-due")
@@ -25,12 +29,15 @@ def run_due(now_text: str | None) -> None:
 
     services = load_services()
     stats = run_once(services, parse_now(now_text) or services.now())
+    kept = f"{stats.delivery.kept} kept"
+    if stats.delivery.kept:
+        kept += f" ({kept_reason(services.settings)})"
     click.echo(
         f"inbox: {stats.inbox.processed} processed, {stats.inbox.failed} failed; "
         f"swept: {stats.swept} enrolled; "
         f"steps: {stats.steps.fired} fired, {stats.steps.skipped} skipped, "
         f"{stats.steps.deferred} deferred; "
-        f"outbox: {stats.delivery.sent} sent, {stats.delivery.kept} kept, "
+        f"outbox: {stats.delivery.sent} sent, {kept}, "
         f"{stats.delivery.recorded} recorded, {stats.delivery.retried} to retry, "
         f"{stats.delivery.failed} failed"
     )
@@ -75,9 +82,26 @@ def inbox(limit: int, retry_ids: tuple[int, ...]) -> None:
 @click.option(
     "--retry", "retry_ids", multiple=True, type=int, help="Send a failed message again (repeatable)"
 )
-def outbox(shop_domain: str | None, as_json: bool, limit: int, retry_ids: tuple[int, ...]) -> None:
-    """Show outbox messages and their states, newest first; --retry ID re-queues a failed one."""
+@click.option(
+    "--show",
+    "show_id",
+    type=int,
+    default=None,
+    help=f"Print one message's text; its HTML preview is written to {PREVIEWS}/",
+)
+def outbox(
+    shop_domain: str | None,
+    as_json: bool,
+    limit: int,
+    retry_ids: tuple[int, ...],
+    show_id: int | None,
+) -> None:
+    """Show outbox messages and their states, newest first; --retry ID re-queues a failed
+    one; --show ID prints one message."""
     services = load_services()
+    if show_id is not None:
+        show_message(services, show_id)
+        return
     if retry_ids:
         with services.sessions() as session, session.begin():
             requeued = retry_failed(session, list(retry_ids))
@@ -103,7 +127,56 @@ def outbox(shop_domain: str | None, as_json: bool, limit: int, retry_ids: tuple[
             message.kind,
             message.to_email or "",
             (message.subject or "")[:40],
-            message.state,
+            state_words(message.state, services.settings),
             (message.last_error or "")[:40],
         )
     console.print(table)
+
+
+def show_message(services: Services, message_id: int) -> None:
+    """Print a message as its recipient would read it, and where its HTML preview is."""
+    with services.sessions() as session:
+        found = session.execute(
+            select(OutboxMessage, Shop.domain)
+            .join(Shop, Shop.id == OutboxMessage.shop_id)
+            .where(OutboxMessage.id == message_id)
+        ).first()
+    if found is None:
+        raise click.ClickException(f"no message {message_id}; `nudge outbox` lists them")
+    message, domain = found
+    step = f", step {message.step_id}" if message.step_id else ""
+    fields = {
+        "message": f"{message.id} ({message.kind})",
+        "state": state_words(message.state, services.settings),
+        "shop": domain,
+        "workflow": f"{message.workflow}{step}",
+        "to": message.to_email or "(no recipient)",
+        "subject": message.subject or "",
+        "created": message.created_at.isoformat() if message.created_at else "",
+    }
+    if message.last_error:
+        fields["error"] = message.last_error
+    for label, value in fields.items():
+        click.echo(f"{label + ':':<10}{value}")
+    click.echo()
+    text = message.params.get("text")
+    if text:
+        click.echo(text.rstrip())
+    elif message.kind in ("email", "notify_staff"):
+        click.echo("(no text version: read the HTML preview)")
+    else:
+        params = {k: v for k, v in message.params.items() if k != "context"}
+        click.echo(json.dumps(params, indent=2, default=str))
+    if message.preview_html:
+        click.echo()
+        click.echo(f"HTML preview: {write_preview(message)}")
+
+
+def write_preview(message: OutboxMessage) -> Path:
+    """Write the message's HTML under the current folder (as `nudge demo` leaves its
+    previews there); return the path."""
+    folder = Path(PREVIEWS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"message-{message.id}.html"
+    path.write_text(message.preview_html or "")
+    return path.resolve()

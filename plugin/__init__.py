@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 
-from plugin.config import load_config
-from plugin.dev_clock import clock_from_settings
+from plugin.config import SettingRefused, load_config
+from plugin.dev_clock import DevClockRefused, clock_from_settings
 from plugin.services import Services
 
 
@@ -18,6 +18,19 @@ class NoCookieSessions(SecureCookieSessionInterface):
 
     def open_session(self, app: Flask, request: Any) -> Any:
         return self.make_null_session(app)
+
+
+def _dev_clock(settings: dict[str, Any]) -> Any:
+    """The development clock the settings ask for; any problem with it is a refused setting."""
+    try:
+        return clock_from_settings(settings)
+    except DevClockRefused as exc:
+        raise SettingRefused(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise SettingRefused(
+            f"NUDGE_DEV_CLOCK_FILE is {settings['DEV_CLOCK_FILE']}, which does not hold a time "
+            f"({exc}): write one ISO-8601 time in it, or unset it"
+        ) from None
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,7 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # signing serializer, and writing to `session` by mistake fails loudly.
     app.session_interface = NoCookieSessions()
 
-    clock = clock_from_settings(settings)  # before the database: a refusal leaves nothing open
+    clock = _dev_clock(settings)  # before the database: a refusal leaves nothing open
     services = Services.init_app(app, settings)
     services.clock = clock or services.clock
 

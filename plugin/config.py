@@ -1,15 +1,30 @@
 """Configuration: defaults, then ``NUDGE_*`` environment variables, then a test override.
 
-This is the only module that reads the environment.
+This is the only module that reads the environment. Every value is checked here, once, at
+start: a value the app cannot run with raises ``SettingRefused``, whose message names the
+variable, says what is wrong and what to do, on one line (the CLI prints it and exits 2).
+Values it can run with but that a deployment should not keep (no SendGrid key, a local app
+URL...) are listed by ``setting_warnings``.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from rules.validation import optional_email
 
 ENV_PREFIX = "NUDGE_"
 
@@ -38,6 +53,22 @@ DEFAULTS: dict[str, Any] = {
     "DEV_CLOCK_FILE": None,
 }
 
+# NUDGE_* names the test suite reads for itself (tests/): not the app's, and not typos.
+TEST_SUITE_NAMES = frozenset({"TEST_DATABASE_URL", "SCALE_POSTGRES", "SCALE_REDIS", "CHROMIUM"})
+
+# What a number counts, for the message that refuses one.
+UNITS = {"MAX_WEBHOOK_BYTES": "bytes"}
+# Addresses the app builds links and API calls on, with an example of each
+URL_SETTINGS = {
+    "APP_URL": "https://nudge.yourshop.com",
+    "SENDGRID_BASE_URL": "https://api.sendgrid.com",
+}
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+DATABASE_EXAMPLES = "sqlite:////absolute/path.sqlite3 or postgresql+psycopg://USER@HOST/DATABASE"
+# Database kinds the app runs on (its claims use PostgreSQL's SKIP LOCKED, or SQLite's one writer)
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+
 # How hard a SQLite commit (a webhook's insert among them) holds against a crash. NORMAL: a
 # killed process loses nothing, but the last commits before a power loss or an OS crash
 # may roll back. FULL: those survive too, for a sync of the WAL on every commit. OFF is
@@ -46,7 +77,15 @@ SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
 
 
 class SettingRefused(ValueError):
-    """A setting's value the app does not run with; the message says which and why."""
+    """A setting's value the app does not run with; the message says which, why and what to do."""
+
+
+@dataclass(frozen=True)
+class SettingWarning:
+    """A setting the app runs with, but that a live deployment should change."""
+
+    setting: str  # the environment variable, e.g. NUDGE_SENDGRID_API_KEY
+    message: str  # one line: what follows from it and what to do
 
 
 def load_config(
@@ -60,9 +99,10 @@ def load_config(
     if not config["DATABASE_URL"]:
         instance.mkdir(parents=True, exist_ok=True)
         config["DATABASE_URL"] = f"sqlite:///{instance / 'nudge.sqlite3'}"
+    _checked(config)
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _stored_secret(instance)
-    return _checked(config)
+    return config
 
 
 def environment_settings() -> dict[str, Any]:
@@ -71,12 +111,104 @@ def environment_settings() -> dict[str, Any]:
     config = dict(DEFAULTS)
     for key in DEFAULTS:
         value = os.environ.get(ENV_PREFIX + key)
-        if value is not None and value != "":
-            config[key] = _coerce(DEFAULTS[key], value)
+        if value is not None and value.strip() != "":
+            config[key] = _coerce(key, DEFAULTS[key], value)
+    for key in URL_SETTINGS:
+        config[key] = _checked_url(key, config[key])
+    if not optional_email(config["FROM_EMAIL"]):
+        raise SettingRefused(
+            f"NUDGE_FROM_EMAIL is {config['FROM_EMAIL']!r}, not an email address: "
+            "set it to a sender SendGrid has verified, such as news@yourshop.com"
+        )
     return config
 
 
-def _checked(config: dict[str, Any]) -> dict[str, Any]:
+def unknown_settings() -> list[str]:
+    """One line per ``NUDGE_*`` variable the app does not know (a typo is otherwise
+    silently ignored), with the setting it most likely meant."""
+    lines = []
+    known = [ENV_PREFIX + key for key in DEFAULTS]
+    for name in sorted(os.environ):
+        key = name.removeprefix(ENV_PREFIX)
+        if not name.startswith(ENV_PREFIX) or key in DEFAULTS or key in TEST_SUITE_NAMES:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see the settings in the README"
+        lines.append(f"{name} is not a Nudge setting and is ignored: {hint}")
+    return lines
+
+
+def setting_warnings(settings: Mapping[str, Any]) -> list[SettingWarning]:
+    """Each missing or risky setting: the app runs, but not as a live shop expects."""
+    warnings = []
+    if not settings.get("SENDGRID_API_KEY"):
+        warnings.append(
+            SettingWarning(
+                "NUDGE_SENDGRID_API_KEY",
+                "NUDGE_SENDGRID_API_KEY is not set: emails are kept on this machine and never "
+                "sent (read one with `nudge outbox --show ID`); set it to a SendGrid API key",
+            )
+        )
+    app_url = str(settings.get("APP_URL") or "")
+    if is_local_url(app_url):
+        warnings.append(
+            SettingWarning(
+                "NUDGE_APP_URL",
+                f"NUDGE_APP_URL is {app_url}, this machine: every unsubscribe link and "
+                "Shopify's redirects point there; set it to the app's public https address",
+            )
+        )
+    if not settings.get("FROM_EMAIL"):
+        warnings.append(
+            SettingWarning(
+                "NUDGE_FROM_EMAIL",
+                "NUDGE_FROM_EMAIL is not set: a shop without a sender of its own sends from "
+                "no-reply@<its myshopify domain>, which SendGrid refuses as unverified; set it "
+                "(or the shop's sender) to an address SendGrid has verified",
+            )
+        )
+    if settings.get("DEV_SESSION_TOKENS") and not (
+        settings.get("SHOPIFY_API_KEY") and settings.get("SHOPIFY_API_SECRET")
+    ):
+        warnings.append(
+            SettingWarning(
+                "NUDGE_DEV_SESSION_TOKENS",
+                "NUDGE_DEV_SESSION_TOKENS is on, but NUDGE_SHOPIFY_API_KEY and "
+                "NUDGE_SHOPIFY_API_SECRET are not both set: the settings page cannot sign in "
+                "(it asks to be opened from the Shopify admin); set both",
+            )
+        )
+    return warnings
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (loopback, localhost, or no host at all)."""
+    host = _hostname(url)
+    if host in ("", "localhost") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _hostname(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed address, such as an unclosed [IPv6
+        return ""
+
+
+def database_url_text(url: str | URL) -> str:
+    """A database URL fit for a message: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", str(url))
+
+
+def _checked(config: dict[str, Any]) -> None:
     level = str(config["SQLITE_SYNCHRONOUS"]).strip().upper()
     if level not in SQLITE_SYNCHRONOUS:
         raise SettingRefused(
@@ -84,17 +216,80 @@ def _checked(config: dict[str, Any]) -> dict[str, Any]:
             f"use {' or '.join(SQLITE_SYNCHRONOUS)}"
         )
     config["SQLITE_SYNCHRONOUS"] = level
-    return config
+    _check_database_url(str(config["DATABASE_URL"]))
 
 
-def _coerce(default: Any, raw: str) -> Any:
+def _check_database_url(text: str) -> None:
+    """Refuse a database URL that cannot work, before anything connects: malformed, a kind
+    of database or a driver that is not there, a SQLite file in a folder that is not."""
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise SettingRefused(
+            f"NUDGE_DATABASE_URL is {database_url_text(text)!r}, not a database URL: "
+            f"use {DATABASE_EXAMPLES}"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in DATABASE_BACKENDS:
+        raise SettingRefused(
+            f"NUDGE_DATABASE_URL names {backend!r}, a database Nudge does not run on: "
+            f"use {DATABASE_EXAMPLES}"
+        )
+    try:
+        url.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise SettingRefused(
+            f"NUDGE_DATABASE_URL names the driver {url.drivername!r}, which SQLAlchemy does "
+            f"not know: use {DATABASE_EXAMPLES}"
+        ) from None
+    except ImportError as exc:
+        raise SettingRefused(
+            f"NUDGE_DATABASE_URL needs the Python module {exc.name or url.get_driver_name()!r} "
+            f"(the driver {url.drivername!r} names), which is not installed: install it, or "
+            f"name an installed driver, such as postgresql+psycopg://"
+        ) from None
+    if backend == "sqlite" and url.database not in (None, "", ":memory:"):
+        if url.query.get("uri"):
+            return  # a file: URI, which SQLite itself reads
+        folder = Path(url.database).expanduser().absolute().parent
+        if not folder.is_dir():
+            raise SettingRefused(
+                f"NUDGE_DATABASE_URL puts the SQLite file in {folder}, a folder that does not "
+                f"exist: create it, or choose a path in an existing folder"
+            )
+
+
+def _coerce(key: str, default: Any, text: str) -> Any:
+    """The setting's value from its text: booleans and numbers parsed, other text as given."""
+    name, raw = ENV_PREFIX + key, text.strip()
     if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    return raw
+        word = raw.lower()
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise SettingRefused(f"{name} is {raw!r}: set it to 1 or 0 (or true/false, on/off)")
+        return word in TRUE_WORDS
+    if isinstance(default, int | float):
+        whole = isinstance(default, int)
+        unit = UNITS.get(key, "seconds")
+        example = f"{default:g}" if not whole else str(default)
+        expected = f"a {'whole ' if whole else ''}number of {unit} above 0, such as {example}"
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            raise SettingRefused(f"{name} is {raw!r}, not a number: set it to {expected}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise SettingRefused(f"{name} is {raw!r}: set it to {expected}")
+        return value
+    return text
+
+
+def _checked_url(key: str, text: str) -> str:
+    value = text.strip()
+    if not (value.startswith(("http://", "https://")) and _hostname(value)):
+        raise SettingRefused(
+            f"{ENV_PREFIX}{key} is {value!r}, not an http(s) address: "
+            f"write it whole, such as {URL_SETTINGS[key]}"
+        )
+    return value.rstrip("/")  # paths are appended to it ("/unsubscribe/...")
 
 
 def _stored_secret(instance: Path) -> str:

@@ -6,16 +6,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Table, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from plugin.config import SettingRefused, database_url_text
 from plugin.storage import schema
 from plugin.storage.db import DirectInsert, make_engine, make_sessionmaker
 from plugin.storage.models import Delivery
 
+DELIVERIES = cast(Table, Delivery.__table__)  # a mapped class's table (typed as any FromClause)
 DELIVERY_COLUMNS = (
     "shop_id",
     "source",
@@ -30,6 +33,21 @@ DELIVERY_COLUMNS = (
 
 def real_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def connect(engine: Engine) -> None:
+    """Open one connection, or refuse to start saying why the database cannot be reached
+    (a server down or refusing us, a SQLite file that cannot be opened)."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        said = str(exc.orig).strip()  # the driver's words; the first line says what failed
+        reason = said.splitlines()[0] if said else type(exc.orig).__name__
+        raise SettingRefused(
+            f"NUDGE_DATABASE_URL: cannot connect to {database_url_text(engine.url)} "
+            f"({reason}): start the server, create the database, or correct the URL"
+        ) from None
 
 
 @dataclass
@@ -56,6 +74,7 @@ class Services:
         synchronous = settings["SQLITE_SYNCHRONOUS"]
         engine = make_engine(settings["DATABASE_URL"], synchronous=synchronous)
         try:
+            connect(engine)
             schema.prepare(engine)
         except Exception:
             engine.dispose()  # a refused start leaves no connection behind
@@ -71,7 +90,7 @@ class Services:
             engine=engine,
             sessions=make_sessionmaker(engine),
             intake_engine=intake,
-            delivery_insert=DirectInsert(intake, Delivery.__table__, DELIVERY_COLUMNS),
+            delivery_insert=DirectInsert(intake, DELIVERIES, DELIVERY_COLUMNS),
         )
 
     @classmethod

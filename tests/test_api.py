@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
 from plugin.storage.models import OutboxMessage, Shop, utcnow
+from tests.support import payloads
+from tests.support.clock import T0
 from tests.support.session_tokens import session_token
 
 OTHER = "other-shop.myshopify.com"
@@ -303,3 +307,49 @@ def test_parked_messages_are_listed_and_retried_by_their_shop_only(client, shop,
     assert (again.state, again.attempts, again.next_attempt_at) == ("pending", 0, None)
     # only a failed message can be retried
     assert client.post(f"/api/outbox/{message['id']}/retry", headers=mine).status_code == 404
+
+
+# --- what the page says of settings and of mail that never left ---------------------------
+
+
+def test_settings_carry_the_warnings_a_live_shop_should_see(client, shop, services):
+    headers = auth(session_token())
+    answer = client.get("/api/settings", headers=headers).json
+    # the test app: no SendGrid key, no default sender; its app URL is public
+    assert [w["setting"] for w in answer["warnings"]] == [
+        "NUDGE_SENDGRID_API_KEY",
+        "NUDGE_FROM_EMAIL",
+    ]
+    assert "never sent" in answer["warnings"][0]["message"]
+    assert answer["delivery"] == {"sendgrid": False, "kept_because": "SendGrid is not configured"}
+
+    client.put("/api/settings", json={"from_email": "news@shop.example"}, headers=headers)
+    services.settings.update(SENDGRID_API_KEY="SG.key", APP_URL="http://localhost:8000")
+    answer = client.get("/api/settings", headers=headers).json
+    assert [w["setting"] for w in answer["warnings"]] == ["NUDGE_APP_URL"]
+    assert answer["delivery"]["sendgrid"] is True
+
+
+def test_workflow_numbers_count_kept_emails_apart_from_sent_ones(
+    client, send_webhook, services, at
+):
+    send_webhook("customers/create", payloads.customer())
+    send_webhook("customers_email_marketing_consent/update", payloads.consent())
+    send_webhook("checkouts/create", payloads.checkout("tok-1", T0))
+    at(T0 + timedelta(hours=4, minutes=1))  # the reminder, kept: no SendGrid key
+    with services.sessions() as session:
+        assert session.scalars(select(OutboxMessage.state)).all() == ["kept"]
+    workflows = client.get("/api/workflows", headers=auth(session_token())).json["workflows"]
+    stats = next(w["stats"] for w in workflows if w["name"] == "cart_abandonment")
+    assert (stats["sent"], stats["kept"]) == (0, 1)
+
+
+def test_a_test_email_says_it_will_be_kept_without_sendgrid(client, shop, services):
+    with services.sessions() as session, session.begin():
+        session.scalars(select(Shop)).one().settings = {"staff_email": "owner@shop.example"}
+    headers = auth(session_token())
+    url = "/api/workflows/cart_abandonment/test-email"
+    kept = client.post(url, json={}, headers=headers).json["queued"]
+    assert kept["kept_because"] == "SendGrid is not configured"
+    services.settings["SENDGRID_API_KEY"] = "SG.key"
+    assert client.post(url, json={}, headers=headers).json["queued"]["kept_because"] is None

@@ -349,3 +349,14 @@ def test_activity_can_be_narrowed_to_one_workflow(client, send_webhook, at):
     assert {item["workflow"] for item in everything} >= {"cart_abandonment", "upsell"}
     narrowed = client.get("/api/activity?workflow=upsell", headers=auth()).json["activity"]
     assert narrowed and {item["workflow"] for item in narrowed} == {"upsell"}
+
+
+def test_development_tokens_without_the_app_credentials_say_so_on_the_page(
+    client, services, dev_tokens
+):
+    dev_tokens.settings["SHOPIFY_API_SECRET"] = None
+    page = client.get(f"/?shop={SHOP}").get_data(as_text=True)
+    assert 'data-role="dev-tokens-problem"' in page
+    assert "NUDGE_SHOPIFY_API_KEY and NUDGE_SHOPIFY_API_SECRET are not both set" in page
+    services.settings["DEV_SESSION_TOKENS"] = False  # production: the page says nothing of it
+    assert "dev-tokens-problem" not in client.get(f"/?shop={SHOP}").get_data(as_text=True)

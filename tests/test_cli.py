@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 import rules
+from plugin import create_app
 from plugin.cli import main
+from plugin.emails.sample import queue_test_email
+from plugin.services import Services
+from plugin.storage.models import Shop
 
 
 @pytest.fixture
@@ -89,3 +94,105 @@ def test_run_due_and_outbox_json(nudge):
     assert nudge("outbox", "--json").output == ""
     bad = nudge("run-due", "--now", "yesterday", ok=False)
     assert bad.exit_code != 0 and "ISO-8601" in bad.output
+
+
+def test_what_show_prints_set_takes_back(nudge, tmp_path):
+    nudge("shop", "add", "cli-shop.myshopify.com")
+    shown = tmp_path / "shown.json"
+    shown.write_text(nudge("workflows", "show", "cli-shop.myshopify.com", "upsell").output)
+    saved = nudge("workflows", "set", "cli-shop.myshopify.com", str(shown))
+    assert saved.stdout == "saved upsell version 1 (enabled)\n" and saved.stderr == ""
+
+    edited = json.loads(shown.read_text())  # still "version": 0, as first shown
+    edited["enabled"] = False
+    edited["steps"][0]["delay"]["days"] = 5
+    shown.write_text(json.dumps(edited))
+    again = nudge("workflows", "set", "cli-shop.myshopify.com", str(shown))
+    assert again.stdout == "saved upsell version 2 (disabled)\n"
+    assert "shown at version 0; version 1 was saved since" in again.stderr
+    stored = json.loads(nudge("workflows", "show", "cli-shop.myshopify.com", "upsell").output)
+    assert stored["enabled"] is False and stored["version"] == 2
+    assert stored["steps"][0]["delay"]["days"] == 5
+
+
+def test_set_refuses_an_enabled_that_is_no_switch(nudge, tmp_path):
+    nudge("shop", "add", "cli-shop.myshopify.com")
+    shown = json.loads(nudge("workflows", "show", "cli-shop.myshopify.com", "upsell").output)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**shown, "enabled": "no"}))
+    result = nudge("workflows", "set", "cli-shop.myshopify.com", str(bad), ok=False)
+    assert result.exit_code == 1 and "enabled: true or false" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["not-a-shop"], "'not-a-shop' is not a Shopify shop domain"),
+        (["https://cli-shop.myshopify.com/"], "is not a Shopify shop domain"),
+        (["shop.myshopify.com.evil.com"], "is not a Shopify shop domain"),
+        (["not a shop", "--platform", "woocommerce"], "'not a shop' is not a host name"),
+        (["shop", "--platform", "woocommerce"], "'shop' is not a host name"),
+        (["ftp://shop.example.com", "--platform", "woocommerce"], "is not a host name"),
+        (["cli-shop.myshopify.com", "--platform", "woocommerce"], "add it with --platform shopify"),
+    ],
+)
+def test_shop_add_refuses_what_is_no_shop_of_that_platform(nudge, args, says):
+    result = nudge("shop", "add", *args, ok=False)
+    assert result.exit_code == 2 and says in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert nudge("shop", "list", "--json").stdout == "[]\n"
+
+
+def test_a_woocommerce_shop_is_stored_under_its_host(nudge):
+    added = nudge("shop", "add", "https://Woo.Example.com/shop/", "--platform", "woocommerce")
+    assert "added woocommerce shop woo.example.com" in added.output
+    assert "/webhooks/woocommerce/woo.example.com" in added.output
+    [shop] = json.loads(nudge("shop", "list", "--json").output)
+    assert (shop["domain"], shop["platform"]) == ("woo.example.com", "woocommerce")
+
+
+def test_shop_list_says_what_each_shop_can_do(nudge):
+    assert "no shops" in nudge("shop", "list").output
+    nudge("shop", "add", "with-token.myshopify.com", "--token", "shpat_x", "--webhook-secret", "s")
+    nudge("shop", "add", "woo.example.com", "--platform", "woocommerce")
+    listed = json.loads(nudge("shop", "list", "--json").output)
+    assert [(s["domain"], s["platform"], s["installed"], s["token"], s["webhook_secret"])
+            for s in listed] == [
+        ("with-token.myshopify.com", "shopify", True, "usable", "own"),
+        ("woo.example.com", "woocommerce", True, "none", "app"),
+    ]  # fmt: skip
+    assert all(s["created_at"] for s in listed)
+    assert "shpat_x" not in nudge("shop", "list", "--json").output
+    rows = [line for line in nudge("shop", "list").output.splitlines() if "woocommerce" in line]
+    assert len(rows) == 1 and "woo.example.com" in rows[0] and "none" in rows[0]
+
+
+def test_a_kept_message_says_so_and_shows_its_text(nudge, tmp_path, monkeypatch):
+    nudge("shop", "add", "cli-shop.myshopify.com")
+    services = Services.of(create_app())  # the same database, through the environment
+    try:
+        with services.sessions() as session, session.begin():
+            shop = session.scalars(select(Shop)).one()
+            shop.settings = {"staff_email": "owner@shop.example"}
+            step = {"id": "reminder", "actions": [
+                {"name": "send_email", "params": {"template": "cart_reminder"}}
+            ]}  # fmt: skip
+            message_id = queue_test_email(
+                session, shop, "cart_abandonment", step, services.now()
+            ).id
+    finally:
+        services.dispose()
+    ran = nudge("run-due").output
+    assert "0 sent, 1 kept (SendGrid is not configured)" in ran
+    assert json.loads(nudge("outbox", "--json").output)["state"] == "kept"
+    monkeypatch.chdir(tmp_path)
+    shown = nudge("outbox", "--show", str(message_id)).output
+    assert "state:    kept (SendGrid is not configured)" in shown
+    assert "to:       owner@shop.example" in shown and "[Test]" in shown
+    preview = Path(shown.split("HTML preview: ")[1].strip())
+    assert preview == tmp_path / "nudge-previews" / f"message-{message_id}.html"
+    assert "<html" in preview.read_text().lower()
+    body = shown.split("\n\n")[1]
+    assert body.strip() and "<" not in body  # the text version, not the HTML
+    missing = nudge("outbox", "--show", "999", ok=False)
+    assert missing.exit_code == 1 and "no message 999" in missing.output

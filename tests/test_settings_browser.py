@@ -364,7 +364,8 @@ def test_send_a_test_email_to_myself(page, live_server, services):
     offer = abandonment.locator("[data-step='offer']")
     offer.locator("[data-role='test-email']").click()
     result = offer.locator(".test-result")
-    result.filter(has_text="Sent to").wait_for()
+    result.filter(has_text="Kept, not sent").wait_for()  # no SendGrid key: nothing leaves
+    assert "(SendGrid is not configured)" in result.inner_text()
     assert "owner@shop.example" in result.inner_text()
     with services.sessions() as session:
         [message] = session.scalars(
@@ -462,6 +463,39 @@ def test_a_workflow_gets_its_own_sender(page, live_server, app):
     page.wait_for_selector("[data-workflow='upsell'] .badge:text('Version 1')")
     sender = api_workflow(app, "upsell")["workflow"]["definition"]["sender"]
     assert sender == {"from_email": "offers@shop.example", "asm_group_id": 42}
+
+
+def test_the_page_says_which_settings_keep_mail_from_going_out(
+    page, live_server, services, tmp_path
+):
+    open_app(page, live_server)
+    screenshot(page, tmp_path, "settings-warnings.png")
+    banner = page.locator("[data-role='setting-warnings']")
+    settings = [item.get_attribute("data-setting") for item in banner.locator("li").all()]
+    assert settings == ["NUDGE_SENDGRID_API_KEY", "NUDGE_FROM_EMAIL"]  # the test app's
+    assert "never sent" in banner.inner_text()
+    # the history's emails were kept, and are counted as kept, not as sent
+    summary = card(page, "cart_abandonment").locator(".summary").inner_text()
+    assert "0 emails sent" in summary and "kept (SendGrid is not configured)" in summary
+    failed = page.locator("#failed-messages").inner_text()
+    assert "none went out" in failed and "went to SendGrid" not in failed
+
+    services.settings["SENDGRID_API_KEY"] = "SG.key"
+    services.settings["FROM_EMAIL"] = "news@shop.example"
+    page.reload()
+    page.wait_for_selector("#app[data-ready='true']")
+    assert page.locator("[data-role='setting-warnings']").count() == 0
+    assert "went to SendGrid or is on its way" in page.locator("#failed-messages").inner_text()
+
+
+def test_development_tokens_without_the_app_secret_say_why_the_page_cannot_sign_in(
+    page, live_server, services
+):
+    services.settings.update(DEV_SESSION_TOKENS=True, SHOPIFY_API_SECRET=None)
+    open_app(page, live_server, token=False)
+    assert page.locator("[data-role='signed-out']").is_visible()
+    problem = page.locator("[data-role='dev-tokens-problem']").inner_text()
+    assert "NUDGE_DEV_SESSION_TOKENS is on" in problem
 
 
 def test_signed_out_page_shows_no_data(page, live_server):

@@ -7,11 +7,11 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from itsdangerous import URLSafeSerializer
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from plugin.emails.render import render_email
@@ -55,9 +55,20 @@ def retry_failed(session: Session, ids: list[int], shop_id: int | None = None) -
     query = update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.state == "failed")
     if shop_id is not None:
         query = query.where(OutboxMessage.shop_id == shop_id)
-    return int(
-        session.execute(query.values(state="pending", next_attempt_at=None, attempts=0)).rowcount
-    )
+    result = session.execute(query.values(state="pending", next_attempt_at=None, attempts=0))
+    return cast(CursorResult[Any], result).rowcount  # an UPDATE's result counts its rows
+
+
+def kept_reason(settings: dict[str, Any]) -> str:
+    """Why a 'kept' message never left the machine, said for the app as it is set now."""
+    if settings.get("SENDGRID_API_KEY"):
+        return "SendGrid was not configured when it was due"
+    return "SendGrid is not configured"
+
+
+def state_words(state: str, settings: dict[str, Any]) -> str:
+    """A message's state for people: 'kept' says why it was never sent."""
+    return f"kept ({kept_reason(settings)})" if state == "kept" else state
 
 
 def message_json(message: OutboxMessage) -> dict[str, Any]:

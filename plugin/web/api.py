@@ -11,10 +11,11 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
+from plugin.config import setting_warnings
 from plugin.emails.render import TEMPLATES
 from plugin.emails.sample import NoRecipient, queue_test_email
 from plugin.pipeline.enrollment import normalize_topic
-from plugin.pipeline.outbox import message_json, retry_failed
+from plugin.pipeline.outbox import kept_reason, message_json, retry_failed
 from plugin.services import Services
 from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
 from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
@@ -241,7 +242,16 @@ def test_email(name: str):  # type: ignore[no-untyped-def]
             row = queue_test_email(session, shop, name, step, services.now())
         except NoRecipient as exc:
             return _invalid([f"staff_email: {exc}"])
-        queued = {"id": row.id, "to": row.to_email, "subject": row.subject, "step": step["id"]}
+        queued = {
+            "id": row.id,
+            "to": row.to_email,
+            "subject": row.subject,
+            "step": step["id"],
+            # None: it goes to SendGrid; else why it stays on this machine
+            "kept_because": None
+            if services.settings.get("SENDGRID_API_KEY")
+            else kept_reason(services.settings),
+        }
         preview = row.preview_html
     services.work_arrived.set()  # the embedded worker delivers it now, not at its next tick
     return jsonify(queued=queued, preview_html=preview)
@@ -250,7 +260,30 @@ def test_email(name: str):  # type: ignore[no-untyped-def]
 @bp.get("/settings")
 @require_shop
 def get_settings():  # type: ignore[no-untyped-def]
-    return jsonify(settings=shop_settings(g.shop.settings))
+    """The shop's policies; ``warnings``: each app setting a live shop should not run with
+    (``{"setting", "message"}``), for the page's banner; ``delivery``: whether SendGrid is
+    configured, and why a kept message was not sent."""
+    settings = shop_settings(g.shop.settings)
+    app_settings = Services.of(current_app).settings
+    return jsonify(
+        settings=settings,
+        warnings=shop_warnings(settings),
+        # what the page says of messages that never left the machine
+        delivery={
+            "sendgrid": bool(app_settings.get("SENDGRID_API_KEY")),
+            "kept_because": kept_reason(app_settings),
+        },
+    )
+
+
+def shop_warnings(settings: dict[str, Any]) -> list[dict[str, str]]:
+    """The app's setting warnings that concern this shop (a sender of its own makes the
+    missing default sender moot)."""
+    return [
+        {"setting": warning.setting, "message": warning.message}
+        for warning in setting_warnings(Services.of(current_app).settings)
+        if not (warning.setting == "NUDGE_FROM_EMAIL" and settings.get("from_email"))
+    ]
 
 
 @bp.put("/settings")
@@ -426,13 +459,12 @@ def email_errors(definition: dict[str, Any]) -> list[str]:
 
 
 def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
-    """Per workflow: enrolled, converted, emails sent, skipped steps by reason."""
+    """Per workflow: enrolled, converted, emails sent (to SendGrid) and kept (never left:
+    SendGrid was not configured), skipped steps by reason."""
     stats: dict[str, dict[str, Any]] = {}
 
     def row(name: str) -> dict[str, Any]:
-        return stats.setdefault(
-            name, {"enrolled": 0, "converted": 0, "sent": 0, "skipped": Counter()}
-        )
+        return stats.setdefault(name, empty_stats())
 
     for name, enrolled, converted in session.execute(
         select(Episode.workflow, func.count(), func.count(Episode.converted_at))
@@ -440,17 +472,17 @@ def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
         .group_by(Episode.workflow)
     ):
         row(name).update(enrolled=enrolled, converted=converted)
-    for name, sent in session.execute(
-        select(OutboxMessage.workflow, func.count())
+    for name, state, count in session.execute(
+        select(OutboxMessage.workflow, OutboxMessage.state, func.count())
         .where(
             OutboxMessage.shop_id == shop_id,
             OutboxMessage.kind == "email",
             OutboxMessage.state.in_(("sent", "kept")),
             OutboxMessage.episode_id.is_not(None),  # not the merchant's own test emails
         )
-        .group_by(OutboxMessage.workflow)
+        .group_by(OutboxMessage.workflow, OutboxMessage.state)
     ):
-        row(name)["sent"] = sent
+        row(name)[state] = count
     for name, reason, count in session.execute(
         select(Episode.workflow, Step.reason, func.count())
         .join(Episode, Episode.id == Step.episode_id)
@@ -461,8 +493,12 @@ def workflow_stats(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:
     return stats
 
 
+def empty_stats() -> dict[str, Any]:
+    return {"enrolled": 0, "converted": 0, "sent": 0, "kept": 0, "skipped": Counter()}
+
+
 def _workflow_json(item: Any, stats: dict[str, Any] | None) -> dict[str, Any]:
-    stats = stats or {"enrolled": 0, "converted": 0, "sent": 0, "skipped": Counter()}
+    stats = stats or empty_stats()
     return {
         "name": item.name,
         "title": item.workflow.title,

@@ -15,6 +15,7 @@ import secrets
 import time
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -22,6 +23,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, rende
 from shopify.utils import shop_url
 from sqlalchemy import select
 
+from plugin.config import setting_warnings
 from plugin.services import Services
 from plugin.storage.models import Shop
 
@@ -98,7 +100,18 @@ def settings_page():  # type: ignore[no-untyped-def]
         api_key=settings.get("SHOPIFY_API_KEY") or "",
         app_bridge_src=APP_BRIDGE_SRC if app_bridge else None,
         dev_tokens=dev,
+        dev_tokens_problem=_dev_tokens_problem(settings),
         asset_version=_asset_version(),
+    )
+
+
+def _dev_tokens_problem(settings: dict[str, Any]) -> str | None:
+    """Why development session tokens were asked for but cannot be made. Said on the page
+    itself: without a token the page reaches no API, and would only ask to be opened from
+    the Shopify admin. Only when they were asked for, so a deployment shows nothing."""
+    return next(
+        (w.message for w in setting_warnings(settings) if w.setting == "NUDGE_DEV_SESSION_TOKENS"),
+        None,
     )
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import select
@@ -68,16 +69,18 @@ def shopify_webhook():  # type: ignore[no-untyped-def]
 def woocommerce_webhook(shop: str):  # type: ignore[no-untyped-def]
     """Accept one WooCommerce delivery, or its unsigned creation ping."""
     raw = request.get_data(cache=False)
-    if woocommerce.is_ping(request.headers, raw):
+    # werkzeug's Headers reads like the mapping the connector takes (case-insensitively)
+    headers = cast(Mapping[str, str], request.headers)
+    if woocommerce.is_ping(headers, raw):
         return jsonify(status="pong")
-    topic = woocommerce.topic_from_headers(request.headers)
+    topic = woocommerce.topic_from_headers(headers)
     if not topic:
         return _error(400, "missing X-WC-Webhook-Topic header")
     return _accept(
         "woocommerce",
         shop,
         topic,
-        woocommerce.delivery_id_from_headers(request.headers),
+        woocommerce.delivery_id_from_headers(headers),
         raw,
         connector=woocommerce,
         handled=woocommerce.TOPICS,

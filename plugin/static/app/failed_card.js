@@ -5,8 +5,9 @@ import { api } from "./session.js";
 import { h } from "./dom.js";
 
 export class FailedCard {
-  constructor(messages, { toast }) {
+  constructor(messages, { toast, delivery }) {
     this.toast = toast;
+    this.delivery = delivery || { sendgrid: true };
     this.element = h("section", { class: "card settings", id: "failed-messages" });
     this.render(messages);
   }
@@ -14,7 +15,9 @@ export class FailedCard {
   render(messages) {
     const body = messages.length
       ? h("ul", { class: "failed-list" }, messages.map((m) => this.row(m)))
-      : h("p", { class: "subdued" }, "None: every message went out or is on its way.");
+      : h("p", { class: "subdued" }, this.delivery.sendgrid
+        ? "None: every message went to SendGrid or is on its way."
+        : `None failed, and none went out: emails are kept on this machine (${this.delivery.kept_because}).`);
     this.element.replaceChildren(
       h("div", { class: "card-header" }, h("div", { class: "title-block" },
         h("h2", {}, "Messages that could not be sent"),

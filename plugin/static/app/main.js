@@ -36,6 +36,18 @@ function unauthorized(error) {
   );
 }
 
+// The app's settings a live shop should not run with (no SendGrid key, a local app URL...):
+// said first, so no number below is read as mail that went out.
+function settingWarnings(warnings) {
+  if (!warnings?.length) return [];
+  return [h(
+    "div",
+    { class: "banner warning", role: "alert", dataset: { role: "setting-warnings" } },
+    h("strong", {}, "Check these settings before relying on Nudge"),
+    h("ul", {}, warnings.map((w) => h("li", { dataset: { setting: w.setting } }, w.message))),
+  )];
+}
+
 function load() {
   return Promise.all([
     api("GET", "/catalog"),
@@ -60,8 +72,8 @@ async function start() {
       if (!notInstalled(error) || !(await install())) throw error;
       loaded = await load();
     }
-    const [catalog, { workflows }, { settings }, { messages: failed }] = loaded;
-    const context = { catalog, toast, workflows };
+    const [catalog, { workflows }, { settings, warnings, delivery }, { messages: failed }] = loaded;
+    const context = { catalog, toast, workflows, delivery };
     const cards = workflows.map((workflow) => new WorkflowCard(workflow, context));
     const settingsCard = new SettingsCard(settings, context);
     const topicsTitle = h("h2", { class: "section-title" }, "Topics");
@@ -74,6 +86,7 @@ async function start() {
       },
     });
     content.replaceChildren(
+      ...settingWarnings(warnings),
       h("h2", { class: "section-title" }, "Workflows"),
       ...cards.map((card) => card.element),
       topicsTitle,

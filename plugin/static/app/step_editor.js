@@ -185,10 +185,13 @@ export class StepEditor {
       onclick: async () => {
         button.disabled = true;
         result.className = "test-result";
-        result.textContent = "Sending…";
+        result.textContent = "Preparing…";
         try {
           const body = await api("POST", `/workflows/${this.workflow}/test-email`, { step: step.id, definition: this.draft() });
-          result.textContent = `Sent to ${body.queued.to}: “${body.queued.subject}”.`;
+          const { to, subject, kept_because: keptBecause } = body.queued;
+          result.textContent = keptBecause
+            ? `Kept, not sent (${keptBecause}): “${subject}” for ${to}. Read it with nudge outbox --show ${body.queued.id}.`
+            : `Queued for SendGrid, to ${to}: “${subject}”.`;
         } catch (error) {
           result.classList.add("critical");
           result.textContent = error.fieldErrors.length ? error.fieldErrors.map((e) => e.message).join(" ") : error.message;

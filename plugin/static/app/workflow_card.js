@@ -25,7 +25,8 @@ function ago(iso) {
 }
 
 export class WorkflowCard {
-  constructor(workflow, { catalog, toast }) {
+  constructor(workflow, { catalog, toast, delivery }) {
+    this.keptBecause = delivery?.kept_because || "never sent";
     this.catalog = catalog;
     this.toast = toast;
     this.saved = workflow;
@@ -119,7 +120,8 @@ export class WorkflowCard {
           "p",
           { class: "summary" },
           metric(stats.enrolled, "enrolled"),
-          metric(stats.sent, "emails sent"),
+          metric(stats.sent, stats.sent === 1 ? "email sent" : "emails sent"),
+          stats.kept ? metric(stats.kept, `${stats.kept === 1 ? "email" : "emails"} kept (${this.keptBecause})`) : null,
           metric(stats.converted, "converted"),
           metric(skipped, "skipped"),
         ),
@@ -248,6 +250,7 @@ export class WorkflowCard {
         [
           { label: "Enrolled", value: stats.enrolled, tone: "default" },
           { label: "Emails sent", value: stats.sent, tone: "info" },
+          ...(stats.kept ? [{ label: "Emails kept", value: stats.kept, tone: "warning" }] : []),
           { label: "Converted", value: stats.converted, tone: "success" },
           { label: "Skipped", value: skippedTotal, tone: "subdued" },
         ],

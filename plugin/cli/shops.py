@@ -1,0 +1,150 @@
+"""`nudge shop add` and `nudge shop list`: shops registered without the install flow."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+from rich.table import Table
+from sqlalchemy import select
+
+from plugin.cli.loading import Refused, console, load_services
+from plugin.shopify_app import tokens
+from plugin.shopify_app.install import valid_shop_domain
+from plugin.storage.models import Shop
+
+HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+@click.group()
+def shop() -> None:
+    """Register and list shops."""
+
+
+@shop.command("add")
+@click.argument("domain")
+@click.option(
+    "--token",
+    default=None,
+    help="Admin API access token (stored encrypted); none: actions stay local",
+)
+@click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), default="shopify")
+@click.option(
+    "--webhook-secret", default=None, help="Webhook signing secret (default: the app secret)"
+)
+def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str | None) -> None:
+    """Register a shop without the install flow: a Shopify shop by its myshopify domain,
+    a WooCommerce one by its host name (or its URL)."""
+    domain = shop_domain(domain, platform)
+    services = load_services()
+    with services.sessions() as session, session.begin():
+        existing = session.scalar(select(Shop).where(Shop.domain == domain))
+        row = existing or Shop(domain=domain, settings={})
+        row.platform, row.active = platform, True
+        if token:
+            tokens.store_plain(row, token, tokens.cipher(services))
+        if webhook_secret:
+            row.webhook_secret = webhook_secret
+        session.add(row)
+    click.echo(f"{'updated' if existing else 'added'} {platform} shop {domain}")
+    if platform == "woocommerce":
+        app_url = services.settings["APP_URL"]
+        click.echo(f"its webhooks go to {app_url}/webhooks/woocommerce/{domain}")
+
+
+def shop_domain(value: str, platform: str) -> str:
+    """The domain a shop is stored under, or a refusal saying what is expected."""
+    text = value.strip().lower()
+    if platform == "shopify":
+        if valid_shop_domain(text) is None:
+            raise Refused(
+                f"{value!r} is not a Shopify shop domain: give the shop's myshopify domain, "
+                "such as your-shop.myshopify.com"
+            )
+        return text
+    host = woocommerce_host(text)
+    if host is None:
+        raise Refused(
+            f"{value!r} is not a host name: give the WooCommerce store's host or URL, "
+            "such as shop.example.com or https://shop.example.com"
+        )
+    if valid_shop_domain(host):
+        raise Refused(f"{host} is a Shopify shop: add it with --platform shopify")
+    return host
+
+
+def woocommerce_host(text: str) -> str | None:
+    """The host name in a host or URL (its path and port dropped), when it is a real one:
+    DNS labels with a top-level domain, an IP address, or localhost."""
+    parts = urlsplit(text if "//" in text else f"//{text}")
+    if parts.scheme not in ("", "http", "https") or "@" in parts.netloc:
+        return None
+    try:
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host or len(host) > 253:
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if host == "localhost":
+        return host
+    labels = host.split(".")
+    if len(labels) < 2 or not labels[-1].isalpha():
+        return None
+    return host if all(HOST_LABEL.match(label) for label in labels) else None
+
+
+@shop.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array")
+def shop_list(as_json: bool) -> None:
+    """List the shops: platform, installed or not, Admin API token (usable, expired or
+    none), when added; --json also says whose secret signs their webhooks."""
+    services = load_services()
+    now = services.now()
+    with services.sessions() as session:
+        shops = session.scalars(select(Shop).order_by(Shop.domain)).all()
+    rows = [shop_json(row, now) for row in shops]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no shops; add one with `nudge shop add`")
+        return
+    table = Table(caption="Without a usable Admin API token, discount codes and tags stay local.")
+    table.add_column("domain", no_wrap=True)
+    for column in ("platform", "installed", "Admin API token", "added"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["domain"],
+            row["platform"],
+            "yes" if row["installed"] else "no",
+            row["token"],
+            (row["created_at"] or "")[:10],
+        )
+    console.print(table)
+
+
+def shop_json(row: Shop, now: datetime) -> dict[str, Any]:
+    """A shop as `nudge shop list --json` prints it (no secrets)."""
+    if not tokens.has_credentials(row):
+        token = "none"
+    else:
+        token = "usable" if tokens.usable(row, now) else "expired"
+    return {
+        "domain": row.domain,
+        "platform": row.platform,
+        "installed": bool(row.active),
+        "token": token,
+        "webhook_secret": "own" if row.webhook_secret else "app",
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }

@@ -166,7 +166,7 @@ class _SourceWriter:
         body = self._group_body(node, path, noting_failures)
         form = "decide_noting_failures" if noting_failures else "decide"
         name = f"{form}_{next(iter(node))}_of_{_suffix(path)}"
-        arguments = "variables, cache, failed" if noting_failures else "variables, cache"
+        arguments = "variables, cache, facts" + (", failed" if noting_failures else "")
         self._group_functions.append(f"def {name}({arguments}):\n" + _indent(body) + "\n")
         return f"{name}({arguments})"
 
@@ -268,7 +268,7 @@ def _entry_point(signature: str, reference_call: str, body: list[str]) -> str:
         f"def {signature}:\n"
         "    if type(variables) is not FactVariables:\n"
         f"        return {reference_call}\n"
-        "    cache = variables._cache\n" + _indent(body) + "\n"
+        "    cache, facts = variables._cache, variables.facts\n" + _indent(body) + "\n"
     )
 
 

@@ -47,9 +47,9 @@ def cost(node: dict[str, Any]) -> int:
 def inlined_expression(function: Callable[..., Any]) -> str | None:
     """The expression of a variable whose body is ``return <expression>``, reading only
     ``self`` and calling only a few builtins (reads, tests and logic: cheaper to recompute
-    in each step than to cache), as source reading ``variables`` for ``self``; None for
-    any other body, or when the source cannot be had (the variable is then called through
-    the cache)."""
+    in each step than to cache), as source reading ``facts`` for ``self.facts`` and
+    ``variables`` for any other use of ``self``; None for any other body, or when the
+    source cannot be had (the variable is then called through the cache)."""
     definition = _parsed_definition(function)
     if definition is None:
         return None
@@ -71,7 +71,20 @@ def inlined_expression(function: Callable[..., Any]) -> str | None:
                 node.id = "variables"
             elif node.id in function.__globals__ or not hasattr(builtins, node.id):
                 return None  # a module's name: the generated code's namespace has none
-    return f"({ast.unparse(expression)})"
+    return f"({ast.unparse(_ReadFactsDirectly().visit(expression))})"
+
+
+class _ReadFactsDirectly(ast.NodeTransformer):
+    """``variables.facts`` -> ``facts``: generated code reads the attribute once per call."""
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if (
+            isinstance(node.value, ast.Name)
+            and node.value.id == "variables"
+            and node.attr == "facts"
+        ):
+            return ast.copy_location(ast.Name("facts", ast.Load()), node)
+        return self.generic_visit(node)
 
 
 @functools.cache

@@ -397,7 +397,8 @@ def test_one_expression_variables_are_inlined_and_the_rest_read_through_the_cach
 @given(fact_set=fact_sets)
 def test_an_inlined_expression_gives_what_its_variable_returns(fact_set: FactSet):
     for name, expression in INLINED.items():
-        inlined = eval(expression, {}, {"variables": FactVariables(fact_set)})  # noqa: S307
+        variables = FactVariables(fact_set)
+        inlined = eval(expression, {}, {"variables": variables, "facts": fact_set})  # noqa: S307
         assert inlined == getattr(FactVariables(fact_set), name)(), name
 
 

@@ -48,6 +48,7 @@ class Decision:
 
     @property
     def checks(self) -> tuple[ConditionResult, ...]:
+        """Every check made, in the order written (worked out when first read)."""
         if self._checks is None:
             trace: list[ConditionResult] = []
             self._conditions.trace(self._variables, trace)

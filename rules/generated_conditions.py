@@ -86,7 +86,7 @@ def generate(
     )
     source = writer.write(conditions)
     filename = f"<nudge-conditions:{label}#{next(_compiled_count)}>"
-    # registered before it runs: the source is ours, generated from a validated tree
+    # what a traceback through this code shows; no mtime, so checkcache() keeps it
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), writer.namespace)
     return GeneratedConditions(

@@ -99,11 +99,11 @@ def parse_workflow(data: dict[str, Any]) -> Workflow:
         exit_on=tuple(data.get("exit_on", ())),
         reenroll_after_days=data.get("reenroll_after_days"),
         holdout_percent=float(data.get("holdout_percent", 0)),
-        steps=tuple(_step(step) for step in data["steps"]),
+        steps=tuple(_step(data["name"], step) for step in data["steps"]),
     )
 
 
-def _step(data: dict[str, Any]) -> StepDef:
+def _step(workflow: str, data: dict[str, Any]) -> StepDef:
     delay = data["delay"]
     amount = sum(
         (timedelta(**{unit: delay[unit]}) for unit in DELAY_UNITS if unit in delay), timedelta()
@@ -113,7 +113,7 @@ def _step(data: dict[str, Any]) -> StepDef:
         delay=Delay(amount=amount, from_=delay.get("from", "enrollment")),
         conditions=data["conditions"],
         actions=tuple(data["actions"]),
-        compiled=compile_conditions(data["conditions"]),
+        compiled=compile_conditions(data["conditions"], label=f"{workflow}/{data['id']}"),
     )
 
 

@@ -39,6 +39,26 @@ def test_rule_evaluation_check_catches_a_wrong_worker_decision(monkeypatch):
         rule_eval.run(500)
 
 
+def test_rule_evaluation_check_catches_a_worker_asking_for_other_actions(monkeypatch):
+    real = rule_eval.evaluate_step
+
+    def forgets_actions(step, facts):  # type: ignore[no-untyped-def]
+        return replace(real(step, facts), actions=())
+
+    monkeypatch.setattr(rule_eval, "evaluate_step", forgets_actions)
+    with pytest.raises(AssertionError, match="worker"):
+        rule_eval.run(500)
+
+
+def test_the_rules_headline_is_the_worker_against_run_all_with_actions():
+    result = rule_eval.run(500).as_json()
+    headline, *others = summarize({"rules": result})
+    seconds = result["seconds"]
+    assert headline["ratio"] == round(seconds["run_all_acting"] / seconds["worker"], 3)
+    assert "as the worker runs it" in headline["goal"]
+    assert len(others) == 2  # the conditions alone, against run_all and hand-written code
+
+
 def test_scheduler_runs_decide_the_same_due_steps(tmp_path):
     result = scheduler.run(tmp_path, due=60, pending=3000)
     assert result["few"]["fired"] == result["many"]["fired"] == 60

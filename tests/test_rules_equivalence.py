@@ -1,4 +1,5 @@
-"""The compiled evaluator decides exactly as business-rules' own engine, on random rules and facts."""
+"""Every form of compiled conditions, and the worker's decisions, agree exactly with
+business-rules' own engine, on random rules and facts."""
 
 from __future__ import annotations
 
@@ -14,11 +15,19 @@ from hypothesis import strategies as st
 
 from rules.actions import WorkflowActions
 from rules.catalog import operator_inputs, variable_types
-from rules.compiler import CACHED, INLINE, LOOPS, _cost, _inlined, compile_conditions
-from rules.definitions import parse_workflow
-from rules.evaluation import evaluate_step
+from rules.compiler import ConditionResult, compile_conditions
+from rules.definitions import StepDef, parse_workflow
+from rules.evaluation import evaluate_step, explain
 from rules.facts import Checkout, Customer, FactSet, LineItem, Order
 from rules.validation import condition_errors
+from rules.variable_costs import (
+    CACHED,
+    INLINE,
+    LOOPS,
+    cost,
+    inlined_expression,
+    variable_function,
+)
 from rules.variables import FactVariables
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -198,12 +207,26 @@ def workflow_with(rule_conditions: dict[str, Any], actions: list[dict[str, Any]]
     }
 
 
-def test_evaluate_step_decides_and_acts_exactly_as_run_all():
+def traced_decision(step: StepDef, fact_set: FactSet) -> tuple[bool, tuple[Any, ...], str, Any]:
+    """A step decided the long way, as a reference: every check traced in the order written
+    by the reference closures, the actions recorded, a skip's reason its last 3 failures."""
+    trace: list[ConditionResult] = []
+    fired = step.compiled.trace(FactVariables(fact_set), trace)
+    if not fired:
+        failed = [check for check in trace if not check.passed]
+        return False, (), "; ".join(explain(check) for check in failed[-3:]), tuple(trace)
+    actions = WorkflowActions()
+    for action in step.actions:
+        getattr(actions, action["name"])(**(action.get("params") or {}))
+    return True, tuple(actions.requested), "conditions met", tuple(trace)
+
+
+def test_evaluate_step_decides_and_acts_exactly_as_run_all_and_the_traced_form():
     outcomes: Counter[bool] = Counter()
 
     @settings(max_examples=400, deadline=None)
     @given(rule_conditions=conditions, actions=action_lists, fact_set=fact_sets)
-    def decide_both_ways(
+    def decide_every_way(
         rule_conditions: dict[str, Any], actions: list[dict[str, Any]], fact_set: FactSet
     ) -> None:
         [step] = parse_workflow(workflow_with(rule_conditions, actions)).steps  # validates
@@ -218,6 +241,10 @@ def test_evaluate_step_decides_and_acts_exactly_as_run_all():
         assert decision.fired == expected
         assert decision.actions == tuple(theirs.requested)
         outcomes[expected] += 1
+        # the worker's form says what the traced form says: the same reason, the same checks
+        assert (decision.fired, decision.actions, decision.reason, decision.checks) == (
+            traced_decision(step, fact_set)
+        )
 
         # each explained check carries the variable's real value and business-rules' verdict
         fresh = FactVariables(fact_set)
@@ -227,28 +254,43 @@ def test_evaluate_step_decides_and_acts_exactly_as_run_all():
             leaf_condition = {"name": check.name, "operator": check.operator, "value": check.value}
             assert check.passed == bool(check_condition(leaf_condition, fresh))
 
-    decide_both_ways()
+    decide_every_way()
     # a generator that only ever fired (or only skipped) would make the check vacuous
     assert min(outcomes[True], outcomes[False]) > sum(outcomes.values()) // 10, outcomes
 
 
 class ClosureVariables(FactVariables):
-    """FactVariables under another class: compiled conditions decide it by their closures,
-    the reference form, as they do any variables object that is not a FactVariables."""
+    """FactVariables under another class: compiled conditions decide it by their reference
+    closures, as they do any variables object that is not a FactVariables."""
 
 
 @settings(max_examples=300, deadline=None)
 @given(rule_conditions=conditions, fact_set=fact_sets)
-def test_the_generated_explanation_is_the_closures_check_for_check(
+def test_the_generated_forms_decide_and_note_failures_as_the_reference_traces_them(
     rule_conditions: dict[str, Any], fact_set: FactSet
 ):
     compiled = compile_conditions(rule_conditions)
-    generated: list[Any] = []
-    closures: list[Any] = []
-    decided = compiled(FactVariables(fact_set), generated)
-    assert decided == compiled(ClosureVariables(fact_set), closures)
-    assert generated == closures  # same checks, same order, same values and verdicts
-    assert all(type(check.passed) is bool for check in generated)
+    trace: list[ConditionResult] = []
+    decided = compiled.trace(FactVariables(fact_set), trace)
+    traced_failures = [
+        ((check.name, check.operator, check.value), check.actual)
+        for check in trace
+        if not check.passed
+    ]
+    assert compiled.decide(FactVariables(fact_set)) == decided
+    for variables in (FactVariables(fact_set), ClosureVariables(fact_set)):
+        failed: list[Any] = []
+        assert compiled.decide_noting_failures(variables, failed) == decided
+        assert failed == traced_failures  # same checks, same order, same values
+
+
+def generated_verdicts(rule_conditions: dict[str, Any], fact_set: FactSet) -> set[bool]:
+    """What both generated forms answer, each on fresh variables: one answer if they agree."""
+    compiled = compile_conditions(rule_conditions)
+    return {
+        compiled.decide(FactVariables(fact_set)),
+        compiled.decide_noting_failures(FactVariables(fact_set), []),
+    }
 
 
 def near(actual: Any) -> st.SearchStrategy[Any]:
@@ -279,7 +321,7 @@ def test_each_condition_decides_as_business_rules(fact_set: FactSet, data: st.Da
     )
     condition = {"name": name, "operator": operator, "value": value}
     expected = bool(check_condition(condition, FactVariables(fact_set)))
-    assert compile_conditions(condition)(FactVariables(fact_set)) == expected
+    assert generated_verdicts(condition, fact_set) == {expected}
 
 
 @settings(max_examples=200, deadline=None)
@@ -294,7 +336,7 @@ def test_compiled_conditions_alone_match_business_rules(
         WorkflowActions(),
         stop_on_first_trigger=True,
     )
-    assert compile_conditions(rule_conditions)(FactVariables(fact_set)) == expected
+    assert generated_verdicts(rule_conditions, fact_set) == {expected}
 
 
 NUMERIC_OPERATORS = sorted(operator_inputs()["numeric"])
@@ -302,7 +344,7 @@ EDGE_NUDGES = [0, 1e-7, -1e-7, 1e-6, -1e-6, 2e-6, -2e-6, 1e-3, -1e-3, 2e-3, -2e-
 
 
 def test_generated_numeric_comparisons_match_business_rules_at_every_edge():
-    """The fast form's int, float and Decimal branches, exhaustively around each threshold.
+    """Both generated forms' int, float and Decimal branches, exhaustively around each threshold.
 
     Cart value is a Decimal, orders since the subject an int, hours since activity a float;
     thresholds sit on the value and a hair either side, where epsilon and the float
@@ -322,8 +364,7 @@ def test_generated_numeric_comparisons_match_business_rules_at_every_edge():
                 for value in {float(actual) + nudge, round(float(actual)) + int(nudge)}:
                     condition = {"name": name, "operator": operator, "value": value}
                     expected = bool(check_condition(condition, FactVariables(facts)))
-                    fast = compile_conditions(condition)(FactVariables(facts))
-                    assert fast == expected, condition
+                    assert generated_verdicts(condition, facts) == {expected}, condition
                     checked += 1
     assert checked > 300
 
@@ -331,7 +372,7 @@ def test_generated_numeric_comparisons_match_business_rules_at_every_edge():
 INLINED = {
     name: inlined
     for name in sorted(TYPES)
-    if (inlined := _inlined(getattr(FactVariables, name).__wrapped__)) is not None
+    if (inlined := inlined_expression(variable_function(name))) is not None
 }
 
 
@@ -348,7 +389,7 @@ def test_one_expression_variables_are_inlined_and_the_rest_read_through_the_cach
             {"name": "orders_since_subject", "operator": "equal_to", "value": 0},
         ]
     }
-    assert compile_conditions(both)(variables) is True
+    assert compile_conditions(both).decide(variables) is True
     assert variables._cache == {"orders_since_subject": 0}
 
 
@@ -356,7 +397,8 @@ def test_one_expression_variables_are_inlined_and_the_rest_read_through_the_cach
 @given(fact_set=fact_sets)
 def test_an_inlined_expression_gives_what_its_variable_returns(fact_set: FactSet):
     for name, expression in INLINED.items():
-        inlined = eval(expression, {}, {"v": FactVariables(fact_set)})  # noqa: S307
+        variables = FactVariables(fact_set)
+        inlined = eval(expression, {}, {"variables": variables, "facts": fact_set})  # noqa: S307
         assert inlined == getattr(FactVariables(fact_set), name)(), name
 
 
@@ -385,10 +427,10 @@ def test_no_variable_reads_the_line_items_of_the_order_history(fact_set: FactSet
 
 
 def test_a_group_decides_its_cheap_members_first():
-    assert _cost({"name": "accepts_marketing"}) == INLINE
-    assert _cost({"name": "days_since_last_engagement"}) == CACHED  # one subtraction
-    assert _cost({"name": "orders_since_subject"}) == LOOPS
-    assert _cost({"name": "days_since_last_order"}) == LOOPS  # through a helper that loops
+    assert cost({"name": "accepts_marketing"}) == INLINE
+    assert cost({"name": "days_since_last_engagement"}) == CACHED  # one subtraction
+    assert cost({"name": "orders_since_subject"}) == LOOPS
+    assert cost({"name": "days_since_last_order"}) == LOOPS  # through a helper that loops
     loop_first = {
         "all": [
             {"name": "orders_since_subject", "operator": "equal_to", "value": 0},
@@ -401,15 +443,21 @@ def test_a_group_decides_its_cheap_members_first():
         now=NOW, customer=Customer(id="1", accepts_marketing=False), orders=(order,)
     )
     variables = FactVariables(no_consent)
-    assert compile_conditions(loop_first)(variables) is False
+    compiled = compile_conditions(loop_first)
+    assert compiled.decide(variables) is False
     assert variables._cache == {}, "consent failed first: nothing else was computed"
     consent = FactSet(now=NOW, customer=Customer(id="1", accepts_marketing=True), orders=(order,))
     variables = FactVariables(consent)
-    assert compile_conditions(loop_first)(variables) is True
+    assert compiled.decide(variables) is True
     assert list(variables._cache) == ["days_since_last_engagement", "orders_since_subject"]
-    # the explanation keeps the order the merchant wrote
+    # the worker's form and the explanation keep the order the merchant wrote
+    variables = FactVariables(no_consent)
+    failed: list[Any] = []
+    assert compiled.decide_noting_failures(variables, failed) is False
+    assert list(variables._cache) == ["orders_since_subject", "days_since_last_engagement"]
+    assert [check for (check, _value) in failed] == [("accepts_marketing", "is_true", True)]
     trace: list[Any] = []
-    compile_conditions(loop_first)(FactVariables(no_consent), trace)
+    compiled.trace(FactVariables(no_consent), trace)
     assert [check.name for check in trace] == [
         "orders_since_subject",
         "days_since_last_engagement",

@@ -18,8 +18,11 @@ from plugin.bench.measure import machine
 
 PARTS = ("rules", "intake", "replay", "scheduler", "sweeps")
 TARGETS = {
-    "rules_vs_run_all": 10.0,  # at least this many times faster than business-rules' run_all
-    "rules_vs_handwritten": 4.0,  # at most this many times slower than hand-written Python
+    # a step decided as the worker decides it: at least this many times faster than
+    # business-rules' run_all with the same actions
+    "rules_vs_run_all": 6.0,
+    "rules_conditions_vs_run_all": 10.0,  # the conditions alone, against run_all's
+    "rules_vs_handwritten": 4.0,  # the conditions alone: at most this many times slower
     "intake": 0.6,  # at least this share of a bare Flask route's requests per second
     "replay": 0.25,  # at least this share of the parse-and-bulk-insert baseline's events/s
     "replay_rss_mb": 500.0,
@@ -118,28 +121,29 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
         r = report["rules"]
         per_s = r["decisions_per_second"]
         row(
-            "rule evaluation vs business-rules run_all",
-            f"{per_s['nudge']:,.0f} decisions/s",
-            f"{per_s['run_all']:,.0f} decisions/s",
+            "rule evaluation as the worker runs it (conditions, actions, a skip's reason) "
+            "vs business-rules run_all with the same actions",
+            f"{per_s['worker']:,.0f} decisions/s",
+            f"{per_s['run_all_acting']:,.0f} decisions/s",
             r["speedup_vs_run_all"],
             f"≥ {TARGETS['rules_vs_run_all']:g}× faster",
             r["speedup_vs_run_all"] >= TARGETS["rules_vs_run_all"],
         )
         row(
-            "rule evaluation vs hand-written Python",
-            f"{per_s['nudge']:,.0f} decisions/s",
+            "the conditions alone (no explanation) vs run_all",
+            f"{per_s['conditions']:,.0f} decisions/s",
+            f"{per_s['run_all']:,.0f} decisions/s",
+            r["conditions_speedup_vs_run_all"],
+            f"≥ {TARGETS['rules_conditions_vs_run_all']:g}× faster",
+            r["conditions_speedup_vs_run_all"] >= TARGETS["rules_conditions_vs_run_all"],
+        )
+        row(
+            "the conditions alone vs hand-written Python",
+            f"{per_s['conditions']:,.0f} decisions/s",
             f"{per_s['handwritten']:,.0f} decisions/s",
             r["slowdown_vs_handwritten"],
             f"≤ {TARGETS['rules_vs_handwritten']:g}× slower",
             r["slowdown_vs_handwritten"] <= TARGETS["rules_vs_handwritten"],
-        )
-        row(
-            "a step decided as the worker does (with a skip's reason) vs run_all with its actions",
-            f"{per_s['worker']:,.0f} decisions/s",
-            f"{per_s['run_all_acting']:,.0f} decisions/s",
-            r["worker_speedup_vs_run_all_acting"],
-            "— (none: run_all explains nothing)",
-            None,
         )
     if "intake" in report:
         i = report["intake"]

@@ -1,7 +1,8 @@
 """The five core workflows' step conditions written by hand, straight over a FactSet.
 
 This is the benchmark's practical limit: what a programmer would write for these rules
-with no rule engine at all, the cheap tests first (as Nudge's generated code orders them).
+with no rule engine at all, the cheap tests first (as the generated form that answers
+without explaining, ``decide``, orders them).
 It must decide exactly as the shipped JSON does (the benchmark checks every decision
 against business-rules' ``run_all``).
 """
@@ -65,7 +66,7 @@ def _orders_since_subject(facts: FactSet) -> int:
 def _days_until_reorder(facts: FactSet) -> float:
     interval = facts.customer.mean_days_between_orders
     if not interval:
-        moments = sorted(o.created_at for o in _placed(facts))  # type: ignore[type-var]
+        moments = sorted(o.created_at for o in _placed(facts) if o.created_at is not None)
         interval = (
             (moments[-1] - moments[0]).total_seconds() / 86_400 / (len(moments) - 1)
             if len(moments) >= 2

@@ -87,9 +87,8 @@ def build(
     for order in orders:
         if order.placed_at >= now:
             continue
-        products = model._record_sale(order, rank=False)
         customer: object = order.customer_id if order.customer_id is not None else object()
-        bought.setdefault(customer, set()).update(products)
+        bought.setdefault(customer, set()).update(model._record_sale(order, rank=False))
     pairs: Counter[int] = Counter()
     buyers = model._buyers
     for products in bought.values():
@@ -225,8 +224,9 @@ class Model:
     # -- keeping it fresh ------------------------------------------------------------------
 
     def add_order(self, order: OrderLines, bought_before: Iterable[str] = ()) -> None:
-        """Count one more order; ``bought_before``: the products of the customer's earlier
-        orders (ignored for a guest order), as the pairs count once per customer."""
+        """Count one more order, once (not again when its webhook is redelivered);
+        ``bought_before``: the products of the customer's earlier orders (ignored for a
+        guest order), as pairs count once per customer."""
         products = self._record_sale(order, rank=True)
         self._as_of = max(self._as_of, order.placed_at)
         before: set[int] = set()
@@ -263,7 +263,10 @@ class Model:
     # -- snapshot --------------------------------------------------------------------------
 
     def to_json(self) -> str:
-        """The whole model as JSON text, for storing per shop and loading in any process."""
+        """The whole model as JSON text, for storing per shop and loading in any process.
+
+        It holds product ids and counts, and nothing about any customer.
+        """
         pairs: list[int] = []
         for key in sorted(self._pairs):
             pairs += (key >> _SHIFT, key & _LOW, self._pairs[key])

@@ -151,8 +151,6 @@ def _products() -> tuple[Product, ...]:
 
 
 PRODUCTS = _products()
-CONSUMABLES = tuple(p for p in PRODUCTS if p.cycle_days)
-DURABLES = tuple(p for p in PRODUCTS if not p.cycle_days)
 
 
 def _titled(*titles: str) -> tuple[Product, ...]:

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
-from plugin.bench import replay, replay_summary, rule_eval, scheduler, summarize, sweeps
+from plugin.bench import (
+    recommendations,
+    replay,
+    replay_summary,
+    rule_eval,
+    scheduler,
+    summarize,
+    sweeps,
+)
+from plugin.demo.catalog import PRODUCTS
+from plugin.demo.census import purchases
+from plugin.demo.history import generate_history
+from rules.recommend import OrderLines
 
 
 def test_rule_evaluators_agree_and_the_cases_are_mixed():
@@ -177,3 +191,59 @@ def test_intake_load_stores_every_accepted_request():
     assert result["nudge"]["non2xx"] == 0 and result["bare"]["non2xx"] == 0
     # every answered request was stored (a few more may be in flight when the load stops)
     assert result["stored"] >= result["answered"]["nudge"] > result["nudge"]["requests"] > 0
+
+
+def test_recommendations_learn_from_orders_before_the_cut_and_never_after():
+    start = recommendations.QUALITY_START
+    orders = purchases(generate_history(seed=3, customers=300, days=60, start=start))
+    cut = start + timedelta(days=40)
+    clean = recommendations.Training.of(orders, cut)
+    customer = next(iter(clean.bought))
+    every_product = tuple(str(p.id) for p in PRODUCTS)
+    poison = [  # the customer buys the whole shop, at the cut and after it, again and again
+        OrderLines(customer, cut + timedelta(hours=hours), every_product) for hours in range(20)
+    ]
+    poisoned = recommendations.Training.of(orders + poison, cut)
+    assert poisoned.model.to_json() == clean.model.to_json()
+    assert poisoned.bought == clean.bought
+    assert max(o.placed_at for o in orders) >= cut  # there was something to leave out
+
+
+def test_recommendation_quality_is_scored_on_new_products_of_the_next_order():
+    result = recommendations.quality(customers=400, days=90)
+    assert result["cases"] > 20 and result["orders_after_cut"] > 0
+    assert result["customers_after_cut"] == (
+        result["cases"] + result["without_history"] + result["only_repeats"]
+    )
+    model, best = result["model"], result["best_sellers"]
+    for name in ("model", "best_sellers", "random"):
+        assert 0 <= result[name]["ndcg"] <= result[name]["hit_rate"] <= 1
+    assert result["hit_rate_vs_best_sellers"] == model["hit_rate"] / best["hit_rate"]
+    assert model["hit_rate"] > best["hit_rate"]  # the demo's shoppers have tastes to learn
+
+
+def test_hit_rate_and_ndcg_count_what_was_bought_and_where_it_ranked():
+    scores = recommendations.Scores()
+    scores.add(["a", "b", "c", "d"], {"b"})  # bought the second: 1 / log2(3) of the ideal
+    scores.add(["a", "b", "c", "d"], {"a", "z"})  # the first of two wanted
+    scores.add(["a", "b", "c", "d"], {"z"})  # a miss
+    ideal_two = 1 + 1 / math.log2(3)
+    assert scores.as_json() == pytest.approx(
+        {"hit_rate": 2 / 3, "ndcg": (1 / math.log2(3) + 1 / ideal_two) / 3}
+    )
+
+
+def test_recommendation_part_builds_serves_and_summarizes():
+    result = recommendations.run(customers=400, days=90, orders=4000, products=300, count=300)
+    shop = recommendations.synthetic_shop(4000, 300)
+    assert len(shop.orders) == result["build"]["orders"] == 4000
+    assert result["build"]["products"] == 300 and result["build"]["pairs"] > 0
+    assert result["serving"]["queries"] == 300 and result["add_order"]["orders"] == 300
+    rows = summarize({"recommendations": result})
+    assert len(rows) == 3
+    quality, built, served = rows
+    assert quality["ratio"] == round(result["quality"]["hit_rate_vs_best_sellers"], 3)
+    assert quality["met"] == (result["quality"]["hit_rate_vs_best_sellers"] >= 1.5)
+    assert built["met"] == (result["build"]["seconds"] < 60)
+    assert served["met"] == (result["serving"]["also_bought"]["cpu_p99_ms"] < 1)
+    json.dumps(result, allow_nan=False)

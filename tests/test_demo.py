@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from statistics import median
 
 from click.testing import CliRunner
 
 from connectors import shopify
 from plugin.cli import main
+from plugin.demo.catalog import PRODUCTS, gift_season
+from plugin.demo.census import purchases
 from plugin.demo.history import PAGE_VIEW, describe, generate_history
 from plugin.storefront.routes import KINDS, VISITOR
 from rules.definitions import shipped_workflows
+from rules.recommend import OrderLines
 
 WORKFLOWS = set(shipped_workflows())  # the demo shop runs every one of them
 
@@ -84,3 +89,60 @@ def test_demo_runs_every_workflow_and_leaves_previews(tmp_path):
     assert all("<html" in p.read_text() for p in previews)
     alerts = [p for p in previews if p.name.startswith("sales_rep_alert-")]
     assert all("/pages/" in p.read_text() or "cart" in p.read_text() for p in alerts)
+
+
+def bought_by_customer(orders: list[OrderLines]) -> dict[str | None, set[str]]:
+    bought: dict[str | None, set[str]] = {}
+    for o in orders:
+        bought.setdefault(o.customer_id, set()).update(o.product_ids)
+    return bought
+
+
+def product(title: str) -> str:
+    return str(next(p.id for p in PRODUCTS if p.title == title))
+
+
+def test_shoppers_buy_what_goes_with_what_they_have():
+    """Complements, in the same basket or a later one: what recommendations learn from."""
+    bought = bought_by_customer(purchases(generate_history(seed=5, customers=600, days=60)))
+    for first, then in (
+        ("House Espresso 1kg", "Espresso Tamper"),  # an espresso drinker's next tool
+        ("V60 Dripper", "Paper Filters x100"),
+        ("Sencha Green 100g", "Glass Teapot"),
+        ("Gentle Cleanser 150ml", "Daily Moisturiser 50ml"),
+    ):
+        a, b = product(first), product(then)
+        with_a = [products for products in bought.values() if a in products]
+        without_a = [products for products in bought.values() if a not in products]
+        share_with = sum(b in products for products in with_a) / len(with_a)
+        share_without = sum(b in products for products in without_a) / len(without_a)
+        assert share_with > 3 * share_without, (first, then)
+
+
+def test_staples_are_reordered_on_their_own_cycles():
+    """Coffee runs out in about three weeks, tea in five, skincare in six."""
+    gaps: dict[str, list[int]] = {}
+    last: dict[tuple[str | None, str], datetime] = {}
+    kinds = {str(p.id): p.product_type for p in PRODUCTS}
+    for o in purchases(generate_history(seed=5, customers=600, days=60)):
+        for p in o.product_ids:
+            if (o.customer_id, p) in last:
+                gaps.setdefault(kinds[p], []).append((o.placed_at - last[o.customer_id, p]).days)
+            last[o.customer_id, p] = o.placed_at
+    coffee, tea, skincare = (median(gaps[kind]) for kind in ("Coffee", "Tea", "Skincare"))
+    assert coffee < tea < skincare
+
+
+def test_seasons_shape_what_sells():
+    """Cold brew in summer, chai in winter, mugs and teapots before the holidays."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    orders = purchases(generate_history(seed=5, customers=600, days=365, start=start))
+
+    def share(title: str, when) -> float:  # type: ignore[no-untyped-def]
+        chosen = [o for o in orders if when(o.placed_at.date())]
+        return sum(product(title) in o.product_ids for o in chosen) / len(chosen)
+
+    summer, winter = (lambda d: d.month in (6, 7, 8)), (lambda d: d.month in (1, 2))
+    assert share("Cold Brew Blend 500g", summer) > 1.3 * share("Cold Brew Blend 500g", winter)
+    assert share("Masala Chai 200g", winter) > 1.3 * share("Masala Chai 200g", summer)
+    assert share("Stoneware Mug", gift_season) > 2 * share("Stoneware Mug", lambda d: True)

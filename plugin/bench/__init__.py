@@ -16,7 +16,7 @@ from rich.table import Table
 
 from plugin.bench.measure import machine
 
-PARTS = ("rules", "intake", "replay", "scheduler", "sweeps")
+PARTS = ("rules", "intake", "replay", "scheduler", "sweeps", "recommendations")
 TARGETS = {
     # a step decided as the worker decides it: at least this many times faster than
     # business-rules' run_all with the same actions
@@ -28,6 +28,9 @@ TARGETS = {
     "replay_rss_mb": 500.0,
     "replay_minutes_per_million": 10.0,
     "scheduler": 1.5,  # at most: many pending vs few pending, for the same due steps
+    "recommendations_vs_best_sellers": 1.5,  # at least: hit rate@4 on the next order
+    "recommendations_build_seconds": 60.0,  # at most, for 1M orders of 10k products
+    "recommendations_p99_ms": 1.0,  # at most: one also-bought answer, CPU time
 }
 
 
@@ -195,6 +198,37 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "indexed plan (no full scan)",
                 indexed,
             )
+    if "recommendations" in report:
+        q, b, served = (report["recommendations"][k] for k in ("quality", "build", "serving"))
+        model, best, rand = q["model"], q["best_sellers"], q["random"]
+        row(
+            f"recommendations: hit rate@4 on the next order ({q['cases']:,} demo customers)",
+            f"hit rate {model['hit_rate']:.2f}, NDCG@4 {model['ndcg']:.2f}",
+            f"best sellers {best['hit_rate']:.2f}, NDCG@4 {best['ndcg']:.2f}; random "
+            f"{rand['hit_rate']:.2f}, {rand['ndcg']:.2f} (model/random {q['hit_rate_vs_random']:.1f}×)",
+            q["hit_rate_vs_best_sellers"],
+            f"≥ {TARGETS['recommendations_vs_best_sellers']:g}× best sellers",
+            q["hit_rate_vs_best_sellers"] >= TARGETS["recommendations_vs_best_sellers"],
+        )
+        row(
+            f"recommendation model built from {b['orders']:,} orders of {b['products']:,} products",
+            f"{b['seconds']:.1f} s ({b['pairs']:,} pairs; rescore {b['rescore_seconds']:.1f} s; "
+            f"snapshot {b['snapshot_mb']:.0f} MB, loaded in {b['from_json_seconds']:.1f} s)",
+            f"counting sales: {b['baseline_seconds']:.2f} s",
+            b["ratio"],
+            f"< {TARGETS['recommendations_build_seconds']:g} s",
+            b["seconds"] < TARGETS["recommendations_build_seconds"],
+        )
+        also, fallback = served["also_bought"], served["best_sellers"]
+        row(
+            f"a recommendation served ({served['queries']:,} also-bought queries of 4)",
+            f"p50 {also['cpu_p50_ms']:.3f} ms, p99 {also['cpu_p99_ms']:.3f} ms CPU "
+            f"(wall p99 {also['p99_ms']:.2f} ms on this machine)",
+            f"best sellers p99 {fallback['cpu_p99_ms']:.3f} ms CPU",
+            served["cpu_p99_ratio"],
+            f"p99 < {TARGETS['recommendations_p99_ms']:g} ms CPU",
+            also["cpu_p99_ms"] < TARGETS["recommendations_p99_ms"],
+        )
     return rows
 
 

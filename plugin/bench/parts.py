@@ -24,10 +24,17 @@ class Sizes:
     due_steps: int
     pending_steps: int
     sweep_customers: int
+    recommendation_customers: int  # the demo store whose orders judge the recommendations
+    recommendation_days: int
+    recommendation_orders: int  # the synthetic shop the model is built and served from
+    recommendation_products: int
+    recommendation_queries: int
 
 
-FULL = Sizes(100_000, 10, 100_000, 60, 10_000, 1_000_000, 1_000_000)
-QUICK = Sizes(20_000, 5, 300, 30, 1_000, 100_000, 100_000)
+FULL = Sizes(
+    100_000, 10, 100_000, 60, 10_000, 1_000_000, 1_000_000, 8_000, 180, 1_000_000, 10_000, 100_000
+)
+QUICK = Sizes(20_000, 5, 300, 30, 1_000, 100_000, 100_000, 1_500, 120, 100_000, 2_000, 10_000)
 SIZES = {"full": FULL, "quick": QUICK}
 
 
@@ -62,6 +69,16 @@ def run_part(part: str, sizes: Sizes, folder: Path) -> dict[str, Any]:
         from plugin.bench import sweeps
 
         return sweeps.run(folder / "sweeps", sizes.sweep_customers)
+    if part == "recommendations":
+        from plugin.bench import recommendations
+
+        return recommendations.run(
+            sizes.recommendation_customers,
+            sizes.recommendation_days,
+            sizes.recommendation_orders,
+            sizes.recommendation_products,
+            sizes.recommendation_queries,
+        )
     raise SystemExit(f"unknown part {part!r}")
 
 

@@ -28,7 +28,7 @@ def demo(customers: int, days: int, seed: int, out: Path) -> None:
     "--part",
     "parts",
     multiple=True,
-    type=click.Choice(["rules", "intake", "replay", "scheduler", "sweeps"]),
+    type=click.Choice(["rules", "intake", "replay", "scheduler", "sweeps", "recommendations"]),
     help="Run only these parts (repeatable); all by default.",
 )
 @click.option(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import date, tzinfo
 from decimal import Decimal
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -151,11 +151,138 @@ def _products() -> tuple[Product, ...]:
 
 
 PRODUCTS = _products()
-CONSUMABLES = tuple(p for p in PRODUCTS if p.cycle_days)
-DURABLES = tuple(p for p in PRODUCTS if not p.cycle_days)
 
-# Topics a shopper can ask emails about (a ``topic:<name>`` customer tag), by product type.
-TOPICS = {"Coffee": ("espresso", "pour-over", "cold-brew"), "Tea": ("green-tea", "chai")}
+
+def _titled(*titles: str) -> tuple[Product, ...]:
+    by_title = {p.title: p for p in PRODUCTS}
+    return tuple(by_title[title] for title in titles)
+
+
+@dataclass(frozen=True)
+class Taste:
+    """A way of making coffee or tea, or a routine: what its shoppers re-order (staples)
+    and what they add to it over time (kit: equipment, accessories, the routine's next step)."""
+
+    name: str
+    weight: float
+    staples: tuple[Product, ...]
+    kit: tuple[Product, ...]
+    topic: str | None = None  # what its shoppers ask emails about (a ``topic:<name>`` tag)
+
+
+TASTES = (
+    Taste(
+        "espresso",
+        0.15,
+        _titled("House Espresso 1kg", "Colombia Huila 250g", "Sumatra Mandheling 250g"),
+        _titled("Espresso Tamper", "Burr Grinder", "Digital Scale", "Stoneware Mug"),
+        "espresso",
+    ),
+    Taste(
+        "pour-over",
+        0.14,
+        _titled("Ethiopia Yirgacheffe 250g", "Kenya AA 250g", "Guatemala Antigua 250g"),
+        _titled("V60 Dripper", "Paper Filters x100", "Pour-over Kettle", "Burr Grinder"),
+        "pour-over",
+    ),
+    Taste(
+        "cold-brew",
+        0.08,
+        _titled("Cold Brew Blend 500g", "Decaf Swiss Water 250g"),
+        _titled("French Press 1l", "Travel Tumbler", "Aeropress Go", "Canister 500g"),
+        "cold-brew",
+    ),
+    Taste(
+        "green-tea",
+        0.09,
+        _titled("Sencha Green 100g", "Jasmine Pearls 100g"),
+        _titled("Glass Teapot", "Tea Infuser", "Canister 500g"),
+        "green-tea",
+    ),
+    Taste(
+        "black-tea",
+        0.10,
+        _titled("Earl Grey Supreme 100g", "Darjeeling First Flush 100g", "Masala Chai 200g"),
+        _titled("Tea Infuser", "Stoneware Mug", "Glass Teapot"),
+        "chai",
+    ),
+    Taste(
+        "herbal",
+        0.06,
+        _titled("Chamomile Calm 50g", "Rooibos Vanilla 100g"),
+        _titled("Tea Infuser", "Stoneware Mug"),
+    ),
+    Taste(
+        "skincare",
+        0.24,
+        _titled("Gentle Cleanser 150ml", "Daily Moisturiser 50ml"),
+        _titled(
+            "Hydrating Toner 200ml",
+            "Vitamin C Serum 30ml",
+            "SPF 30 Day Cream 50ml",
+            "Night Repair Balm 50ml",
+        ),
+    ),
+    Taste(
+        "body-care",
+        0.14,
+        _titled("Shea Body Lotion 250ml", "Lavender Soap Bar"),
+        _titled("Hand Cream 75ml", "Lip Balm Trio"),
+    ),
+)
+
+# Bought in the same basket: the first brings the second along (the dripper its filters).
+GOES_WITH = {
+    first.id: second
+    for first, second in (
+        _titled("V60 Dripper", "Paper Filters x100"),
+        _titled("Gentle Cleanser 150ml", "Daily Moisturiser 50ml"),
+        _titled("Glass Teapot", "Tea Infuser"),
+        _titled("Vitamin C Serum 30ml", "SPF 30 Day Cream 50ml"),
+        _titled("Burr Grinder", "Digital Scale"),
+        _titled("French Press 1l", "Cold Brew Blend 500g"),
+    )
+}
+
+# How much more (or less) a product sells in some months: iced coffee in summer, chai and
+# hand cream in winter (and what people give as presents in the weeks before the holidays).
+_SEASONAL = (
+    ("Cold Brew Blend 500g", {5: 1.6, 6: 2.6, 7: 3.0, 8: 2.6, 9: 1.3, 12: 0.4, 1: 0.4, 2: 0.5}),
+    ("Travel Tumbler", {5: 1.6, 6: 2.6, 7: 3.0, 8: 2.6, 9: 1.3, 12: 0.4, 1: 0.4, 2: 0.5}),
+    ("SPF 30 Day Cream 50ml", {5: 1.5, 6: 2.0, 7: 2.0, 8: 1.6}),
+    ("Masala Chai 200g", {6: 0.6, 7: 0.5, 8: 0.6, 11: 1.6, 12: 2.0, 1: 2.0, 2: 1.6}),
+    ("Hand Cream 75ml", {6: 0.6, 7: 0.5, 8: 0.6, 11: 1.6, 12: 2.0, 1: 2.0, 2: 1.6}),
+    ("Night Repair Balm 50ml", {11: 1.6, 12: 2.0, 1: 2.0, 2: 1.6}),
+)
+SEASONS = {_titled(title)[0].id: months for title, months in _SEASONAL}
+# The storefront's featured collection: shoppers straying from their usual buy from it most.
+FEATURED = _titled(
+    "House Espresso 1kg",
+    "Burr Grinder",
+    "Stoneware Mug",
+    "Gentle Cleanser 150ml",
+    "Cold Brew Blend 500g",
+    "Travel Tumbler",
+    "Earl Grey Supreme 100g",
+    "Hand Cream 75ml",
+)
+GIFTS = _titled("Stoneware Mug", "Glass Teapot", "Lip Balm Trio", "Canister 500g", "Travel Tumbler")
+_GIFT_IDS = frozenset(p.id for p in GIFTS)
+GIFT_SEASON = ((11, 15), (12, 24))  # (month, day) to (month, day): shopping for presents
+
+
+def season_weight(product: Product, day: date) -> float:
+    """How much ``product`` sells on ``day`` against an ordinary day."""
+    weight = SEASONS.get(product.id, {}).get(day.month, 1.0)
+    if product.id in _GIFT_IDS and gift_season(day):
+        weight *= 3.0
+    return weight
+
+
+def gift_season(day: date) -> bool:
+    """Whether people are buying presents on ``day``."""
+    return GIFT_SEASON[0] <= (day.month, day.day) <= GIFT_SEASON[1]
+
 
 # Storefront pages (path, title): where browsing starts, and the pages that show a
 # business buyer's intent (the sales-rep alert's trigger names the same paths).

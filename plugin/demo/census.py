@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from plugin.demo.catalog import HIGH_INTENT_PAGES
 from plugin.demo.store import PAGE_VIEW, SimulatedDelivery
+from rules.recommend import OrderLines
 
 CONSENT_TOPIC = "customers_email_marketing_consent/update"
 ABANDONED_AFTER = timedelta(hours=1)  # idle this long after the last checkout activity
@@ -111,3 +112,16 @@ def describe(deliveries: Iterable[SimulatedDelivery]) -> dict[str, int]:
         "intent_customers": sum(1 for views in intent_views.values() if _intent(views)),
         **{f"topic:{k}": v for k, v in sorted(topics.items())},
     }
+
+
+def purchases(deliveries: Iterable[SimulatedDelivery]) -> list[OrderLines]:
+    """Every order the history created, once (deliveries repeat), oldest first."""
+    orders: dict[int, OrderLines] = {}
+    for d in deliveries:
+        if d.topic == "orders/create" and d.payload["id"] not in orders:
+            orders[d.payload["id"]] = OrderLines(
+                customer_id=str(d.payload["customer"]["id"]),
+                placed_at=_moment(d.payload["created_at"]).astimezone(UTC),
+                product_ids=tuple(str(line["product_id"]) for line in d.payload["line_items"]),
+            )
+    return sorted(orders.values(), key=lambda o: (o.placed_at, o.customer_id or ""))

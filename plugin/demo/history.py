@@ -5,6 +5,11 @@ rhythm, occasional buyers, lapsed customers whose last order is months old, brow
 abandon checkouts (some come back), and newsletter subscribers. Customers who existed
 before the window arrive first, at ``start``, with their past orders as ``orders/create``
 deliveries whose ``created_at`` lies in the past (the history the app is installed into).
+What they buy has structure (``baskets``): each shopper has a taste (espresso, green tea,
+a skincare routine...) whose staples they re-order, each on its own cycle, and whose kit
+they add over time; some products bring their partner along (a dripper, its filters);
+strays come mostly from the featured collection; and the season moves what sells (cold
+brew in summer, chai in winter, presents before the holidays).
 About 2 % of deliveries are sent twice with the same webhook id, and about 1 % of
 checkouts have their ``checkouts/update`` arrive before their ``checkouts/create``.
 
@@ -16,20 +21,21 @@ the storefront endpoint, and now and then a bulk checkout they leave.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from plugin.demo import payloads
+from plugin.demo import baskets, payloads
 from plugin.demo.catalog import (
     BROWSE_PAGES,
     BULK_PRODUCT,
-    DURABLES,
     HIGH_INTENT_PAGES,
     PRODUCTS,
     REGIONS,
-    TOPICS,
+    Product,
     handle,
+    season_weight,
 )
 from plugin.demo.census import describe
 from plugin.demo.order_lifecycle import place_order
@@ -63,7 +69,7 @@ def _accepts_marketing(s: Shopper, at: datetime) -> bool:
     return s.subscribed and (s.unsubscribe_at is None or at < s.unsubscribe_at)
 
 
-def _basket(store: Store, products: list[Any]) -> Basket:
+def _basket(store: Store, products: list[Product]) -> Basket:
     return [(p, store.rng.choice((1, 1, 1, 2))) for p in products]
 
 
@@ -103,21 +109,29 @@ def _session(store: Store, s: Shopper, at: datetime, basket: Basket, buy_now: bo
     if bought >= store.end:
         return False
     place_order(store, s, bought, basket, accepts, checkout=(checkout_id, token, cart_token))
+    s.bought.update(p.id for p, _ in basket)
     return True
 
 
-def _backfill(store: Store, s: Shopper, last: datetime, count: int, basket: Basket) -> None:
-    """Place ``count`` past orders, ``s.cycle_days`` apart, the newest at ``last``."""
-    jitter = store.realism.cycle_jitter
+def _past_order(store: Store, s: Shopper, moment: datetime, products: list[Product]) -> datetime:
+    """Place an order on ``moment``'s day, before the window (it arrives at the start)."""
+    at = min(store.local_moment(moment.date(), s.region.timezone), store.start - timedelta(hours=1))
+    if at > s.created_at:
+        basket = _basket(store, products)
+        place_order(store, s, at, basket, _accepts_marketing(s, at), backfill=True)
+        s.bought.update(p.id for p, _ in basket)
+    return at
+
+
+def _backfill(store: Store, s: Shopper, last: datetime, count: int) -> None:
+    """Place ``count`` past re-orders of ``s``'s staples, a cycle apart, the newest at ``last``."""
+    rng, r = store.rng, store.realism
+    cycle = min(s.cycle(p) for p in s.favourites)
     moments = [last]
     for _ in range(count - 1):
-        moments.append(moments[-1] - timedelta(days=s.cycle_days * store.rng.uniform(*jitter)))
+        moments.append(moments[-1] - timedelta(days=cycle * rng.uniform(*r.cycle_jitter)))
     for moment in reversed(moments):
-        at = min(
-            store.local_moment(moment.date(), s.region.timezone), store.start - timedelta(hours=1)
-        )
-        if at > s.created_at:
-            place_order(store, s, at, basket, _accepts_marketing(s, at), backfill=True)
+        _past_order(store, s, moment, baskets.reorder(rng, s, list(s.favourites), moment.date(), r))
 
 
 def _window_days(store: Store, s: Shopper, count: int) -> list[date]:
@@ -130,28 +144,33 @@ def _window_days(store: Store, s: Shopper, count: int) -> list[date]:
 
 
 def _loyal(store: Store, s: Shopper) -> None:
+    """A repeat buyer since before the window: each staple re-ordered when it runs out, on
+    its own cycle, with the staples that would run out soon after in the same order."""
     rng, r = store.rng, store.realism
-    favourites = _basket(store, list(s.favourites))
-    last = store.start - timedelta(days=rng.uniform(1, s.cycle_days))
-    _backfill(store, s, last, rng.randint(*r.loyal_past_orders), favourites)
-    due = last + timedelta(days=s.cycle_days * rng.uniform(*r.cycle_jitter))
-    while due < store.end:
-        at = max(store.local_moment(due.date(), s.region.timezone), store.start)
-        basket = favourites + (
-            _basket(store, [rng.choice(DURABLES)]) if rng.random() < r.durable_add_on_rate else []
-        )
-        if _session(store, s, at, basket, rng.random() < r.buy_now("loyal")):
-            due = at + timedelta(days=s.cycle_days * rng.uniform(*r.cycle_jitter))
+    began = store.start - timedelta(days=rng.uniform(*r.loyal_history_days))
+    due = {p.id: began + timedelta(days=rng.uniform(0, s.cycle(p))) for p in s.favourites}
+    while (first := min(due.values())) < store.end:
+        soon = first + timedelta(days=r.consolidate_days)
+        staples = [p for p in s.favourites if due[p.id] <= soon]
+        products = baskets.reorder(rng, s, staples, first.date(), r)
+        if first < store.start:
+            at, bought = _past_order(store, s, first, products), True
         else:
-            due = at + timedelta(days=rng.uniform(3, 8))  # comes back to try again
+            at = max(store.local_moment(first.date(), s.region.timezone), store.start)
+            basket = _basket(store, products)
+            bought = _session(store, s, at, basket, rng.random() < r.buy_now("loyal"))
+        for p in staples:  # in its season a staple runs out sooner (iced coffee in July)
+            cycle = s.cycle(p) / math.sqrt(season_weight(p, at.date()))
+            days = cycle * rng.uniform(*r.cycle_jitter) if bought else rng.uniform(3, 8)
+            due[p.id] = at + timedelta(days=days)  # or comes back to try again
 
 
 def _sessions(store: Store, s: Shopper, count: int) -> None:
-    rate = store.realism.buy_now(s.segment)
+    rng, r = store.rng, store.realism
     for day in _window_days(store, s, count):
         at = max(store.local_moment(day, s.region.timezone), store.start)
-        basket = _basket(store, store.rng.sample(PRODUCTS, store.rng.choice((1, 1, 2, 3))))
-        _session(store, s, at, basket, store.rng.random() < rate)
+        basket = _basket(store, baskets.browse(rng, s, at.date(), r))
+        _session(store, s, at, basket, rng.random() < r.buy_now(s.segment))
 
 
 def _life(store: Store, s: Shopper) -> None:
@@ -165,13 +184,12 @@ def _life(store: Store, s: Shopper) -> None:
         _loyal(store, s)
     elif s.segment == "lapsed":
         last = store.start - timedelta(days=rng.uniform(*r.lapsed_last_order_days))
-        basket = _basket(store, list(s.favourites))
-        _backfill(store, s, last, rng.randint(*r.lapsed_past_orders), basket)
+        _backfill(store, s, last, rng.randint(*r.lapsed_past_orders))
         _sessions(store, s, 1 if rng.random() < r.lapsed_return_rate else 0)
     elif s.segment == "occasional":
         if s.created_at < store.start and rng.random() < r.occasional_past_order_rate:
             last = store.start - timedelta(days=rng.uniform(*r.occasional_past_order_days))
-            _backfill(store, s, last, 1, _basket(store, rng.sample(PRODUCTS, rng.randint(1, 2))))
+            _past_order(store, s, last, baskets.browse(rng, s, last.date(), r))
         _sessions(store, s, rng.randint(*r.occasional_sessions))
     elif s.segment == "browser":
         _sessions(store, s, rng.randint(*r.browser_sessions))
@@ -231,9 +249,9 @@ def _storefront(store: Store, shoppers: list[Shopper]) -> None:
 
 
 def _topic_signup(store: Store, s: Shopper, since: datetime) -> None:
-    """A subscriber who drinks coffee or tea asks for emails about one way of making it."""
+    """A subscriber who drinks coffee or tea asks for emails about their way of making it."""
     rng, r = store.rng, store.realism
-    topics = [topic for p in s.favourites for topic in TOPICS.get(p.product_type, ())]
+    topics = [taste.topic for taste in s.tastes if taste.topic]
     if not topics or not s.subscribed or rng.random() >= r.topic_signup_rate:
         return
     at = since + timedelta(days=rng.uniform(*r.topic_signup_days))

@@ -31,11 +31,22 @@ class Realism:
     unsubscribe_rate: float = 0.06  # subscribed shoppers who unsubscribe during the window
     new_customer_rate: float = 0.35  # browsers, occasional buyers and subscribers new in the window
 
-    # Rhythm of repeat buyers.
-    cycle_days: Range = (20, 45)
+    # What shoppers buy: the staples and kit of their taste (catalog.TASTES), strays,
+    # what goes with what (catalog.GOES_WITH), the season, presents (catalog.GIFTS).
+    second_taste_rate: float = 0.25  # shoppers with a second interest (coffee and skincare)
+    stray_rate: float = 0.25  # a basket's pick from anywhere in the shop, not for their taste
+    featured_rate: float = 0.5  # strays from the storefront's featured collection
+    goes_with_rate: float = 0.7  # a product brings its partner along (the dripper, filters)
+    kit_add_on_rate: float = 0.3  # a repeat order adds a piece of kit they lack
+    try_staple_rate: float = 0.15  # a repeat order tries another staple of their taste
+    gift_rate: float = 0.25  # a basket in gift season with a present added
+
+    # Rhythm of repeat buyers: each staple on its own cycle (catalog's cycle_days) times
+    # the shopper's pace; staples due within a few days join the order being placed.
+    pace: Range = (0.8, 1.3)
     cycle_jitter: Range = (0.85, 1.2)
-    loyal_past_orders: tuple[int, int] = (2, 4)
-    durable_add_on_rate: float = 0.15  # a loyal basket with a grinder, kettle...
+    consolidate_days: float = 10
+    loyal_history_days: Range = (40, 120)  # how long before the window they began buying
 
     # Sessions in the window and how often a checkout is completed on the spot.
     buy_now_rate: tuple[tuple[str, float], ...] = (
@@ -73,7 +84,7 @@ class Realism:
     profile_update_rate: float = 0.08  # customers/update (new phone, moved house)
 
     # The storefront script's topic sign-ups and browsing (generate_history(storefront=True)).
-    topic_signup_rate: float = 0.12  # subscribed coffee and tea drinkers who pick a topic
+    topic_signup_rate: float = 0.15  # subscribed coffee and tea drinkers who pick a topic
     topic_signup_days: Range = (0, 21)  # how long after they arrive or subscribe
     intent_shopper_rate: float = 0.02  # known shoppers who look into buying wholesale
     intent_visits: tuple[int, int] = (1, 2)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from plugin.bench import PARTS
 from plugin.cli.loading import console
 
 
@@ -28,7 +29,7 @@ def demo(customers: int, days: int, seed: int, out: Path) -> None:
     "--part",
     "parts",
     multiple=True,
-    type=click.Choice(["rules", "intake", "replay", "scheduler", "sweeps", "recommendations"]),
+    type=click.Choice(PARTS),
     help="Run only these parts (repeatable); all by default.",
 )
 @click.option(

@@ -359,14 +359,16 @@ def test_cart_activity_while_a_reminder_waits_for_the_window_moves_it(send_webho
 
 def test_settings_read_in_a_transaction_follow_a_change_to_the_shops(services, shop):
     from plugin.shop_settings.policies import settings_for_reading
+    from plugin.storage.batch import Batch
 
     with services.sessions() as session:
+        batch = Batch.of(session)
         row = session.get_one(Shop, shop.id)
-        first = settings_for_reading(session, row)
+        first = settings_for_reading(batch, row)
         assert first["send_window"] == {"start_hour": 9, "end_hour": 21}  # the defaults
-        assert settings_for_reading(session, row) is first  # merged once per transaction
+        assert settings_for_reading(batch, row) is first  # merged once per transaction
         row.settings = {"send_window": {"start_hour": 11}}
-        assert settings_for_reading(session, row)["send_window"] == {
+        assert settings_for_reading(batch, row)["send_window"] == {
             "start_hour": 11,
             "end_hour": 21,
         }

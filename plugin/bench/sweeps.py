@@ -77,6 +77,7 @@ def build(path: Path, customers: int, seed: int = 5) -> None:
 def run(folder: Path, customers: int) -> dict[str, Any]:
     from plugin.pipeline.enrollment import _sweep_subjects, sweep
     from plugin.shop_settings.workflows import shop_workflows
+    from plugin.storage.batch import begin_batch
     from plugin.storage.models import Shop
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,10 +114,10 @@ def run(folder: Path, customers: int) -> dict[str, Any]:
                 "customers_per_second": customers / seconds,
                 "plan": plan,
             }
-    with services.sessions() as session, session.begin():
-        shop = session.scalar(select(Shop))
+    with begin_batch(services.sessions) as batch:
+        shop = batch.session.scalar(select(Shop))
         started = time.perf_counter()
-        enrolled = sweep(session, shop, NOW)
+        enrolled = sweep(batch, shop, NOW)
         results["sweep_enroll"] = {"enrolled": enrolled, "seconds": time.perf_counter() - started}
     services.engine.dispose()
 

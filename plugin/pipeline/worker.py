@@ -17,6 +17,7 @@ from plugin.pipeline.due_steps import RunStats, run_due
 from plugin.pipeline.enrollment import sweep
 from plugin.pipeline.inbox import InboxStats, process_inbox
 from plugin.services import Services
+from plugin.storage.batch import begin_batch
 from plugin.storage.models import Shop
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ def sweep_all(services: Services, now: datetime) -> int:
     with services.sessions() as session:
         shop_ids = session.scalars(select(Shop.id).where(Shop.active.is_(True))).all()
     for shop_id in shop_ids:
-        with services.sessions() as session, session.begin():
-            total += sweep(session, session.get_one(Shop, shop_id), now)
+        with begin_batch(services.sessions) as batch:
+            total += sweep(batch, batch.session.get_one(Shop, shop_id), now)
     return total
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin.shopify_app import tokens
-from plugin.storage import facts_store
+from plugin.storage.batch import Batch
 from plugin.storage.models import (
     CheckoutRow,
     ComplianceRecord,
@@ -46,7 +46,7 @@ def handle(
     # be in the database for them to reach it (a batch's new episodes wait for a flush,
     # plugin.storage.batch_episodes), and the rows it remembers by key must be looked up again.
     session.flush()
-    facts_store.forget_rows(session)
+    Batch.of(session).forget_rows()
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
     customer_id = str(customer["id"]) if customer.get("id") is not None else None
     email = customer.get("email") if isinstance(customer.get("email"), str) else None

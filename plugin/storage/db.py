@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.config import SQLITE_SYNCHRONOUS, SettingRefused
 from plugin.storage import sqlite_ids
+from plugin.storage.fact_rows import FactSession
 from plugin.storage.models import Base, UTCDateTime
 
 LOCK_WAIT_SECONDS = 30  # how long a SQLite writer waits for another's write lock
@@ -73,7 +74,7 @@ def create_schema(engine: Engine) -> None:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, class_=FactSession, expire_on_commit=False)
     if engine.dialect.name == "sqlite":
         sqlite_ids.number_new_rows(sessions)
     return sessions

@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, bindparam, case, func, inspect, select, update
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from plugin.storage import fact_rows
+from plugin.storage.batch import Batch
 from plugin.storage.models import (
     CheckoutRow,
     CustomerRow,
@@ -33,13 +33,6 @@ from rules.facts import Checkout, Customer, LineItem, Order
 SUPPRESS_ALL = frozenset({"bounce", "dropped", "spamreport"})
 NOT_SENT = ("failed", "suppressed", "cancelled")
 GUEST_PREFIX = "email:"  # a customer key for a buyer known only by email (a guest)
-# What a transaction remembers in session.info (dropped together by forget_rows):
-ROWS_BY_KEY = "rows_by_key"  # {(model name, shop id): {key: row, or None when there is none}}
-ORDER_TOKENS_LOOKED_FOR = "order_tokens_looked_for"  # {(shop id, token)}
-STANDING_ORDERS = "standing_orders"  # {(shop id, customer): [(order key, value, created_at)]}
-EPISODES_BY_KEY = "episodes_by_key"  # {shop id: batch_episodes.Prefetched}
-# {(shop id, customer): outbox rows added to the session}: see with_queued_emails
-QUEUED = "queued_outbox_rows"
 
 
 def _newer(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -51,32 +44,27 @@ def _latest(*moments: datetime | None) -> datetime | None:
     return max(known) if known else None
 
 
-def _by_key(session: Session, model: type[Any], shop_id: int, column: str, value: str) -> Any:
-    """One row by its natural key, looked up at most once per session.
+def _by_key(batch: Batch, model: type[Any], shop_id: int, column: str, value: str) -> Any:
+    """One row by its natural key, looked up at most once per batch.
 
     A delivery touches the same customer two or three times, a batch touches it more;
-    the memo (kept in the session, so it ends with the transaction) saves those queries.
+    the memo (kept in the batch, so it ends with the transaction) saves those queries.
     """
-    memo = _memo(session, model.__name__, shop_id)
+    memo = _memo(batch, model.__name__, shop_id)
     if value not in memo:
-        row = session.execute(
+        row = batch.session.execute(
             _by_key_statement(model, column), {"shop": shop_id, "key": value}
         ).first()
-        memo[value] = fact_rows.loaded(session, model, row) if row is not None else None
+        memo[value] = fact_rows.loaded(batch, model, row) if row is not None else None
     return memo[value]
 
 
-def _memo(session: Session, model_name: str, shop_id: int) -> dict[str, Any]:
+def _memo(batch: Batch, model_name: str, shop_id: int) -> dict[str, Any]:
     """The rows of one model and shop that this transaction looked up by key. Kept apart
     per model and shop: an order event reads all the batch's orders of its shop
     (``_held_orders``), and sifting them out of every row looked up cost as much as the
     rest of the order's merge."""
-    by_model = session.info.get(ROWS_BY_KEY)
-    if by_model is None:
-        by_model = session.info[ROWS_BY_KEY] = {}
-        # records changed and not written are forgotten on a rollback: so is this
-        fact_rows.on_rollback_forget(session, forget_rows)
-    return by_model.setdefault((model_name, shop_id), {})
+    return batch.rows.setdefault((model_name, shop_id), {})
 
 
 @functools.cache
@@ -98,9 +86,9 @@ def chunks(keys: list[Key]) -> Iterator[list[Key]]:
         yield keys[start : start + PREFETCH_CHUNK]
 
 
-def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
+def prefetch(batch: Batch, shop_id: int, events: Iterable[Event]) -> None:
     """Load at once the rows a batch of events will merge into, so that merging them finds
-    each in the session's memo instead of querying for it: one IN query per table and
+    each in the batch's memo instead of querying for it: one IN query per table and
     chunk instead of one query per row. A key with no row is remembered as missing (it is
     created, and remembered, when an event first needs it)."""
     customers: set[str] = set()
@@ -123,18 +111,18 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event]) -> None:
                 buyers.add(event.order.customer_id)
             # the checkouts it completes
             checkouts.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
-    prefetch_keys(session, shop_id, customers=customers, checkouts=checkouts, orders=orders)
-    _prefetch_completing_orders(session, shop_id, checkout_events)
-    memo = _memo(session, "OrderRow", shop_id)
+    prefetch_keys(batch, shop_id, customers=customers, checkouts=checkouts, orders=orders)
+    _prefetch_completing_orders(batch, shop_id, checkout_events)
+    memo = _memo(batch, "OrderRow", shop_id)
     for key in orders:  # and as the stored orders name them
         row = memo.get(key)
         if row is not None and row.customer_external_id:
             buyers.add(row.customer_external_id)
-    _prefetch_standing_orders(session, shop_id, buyers)
+    _prefetch_standing_orders(batch, shop_id, buyers)
 
 
 def prefetch_keys(
-    session: Session,
+    batch: Batch,
     shop_id: int,
     *,
     customers: Iterable[str] = (),
@@ -154,15 +142,14 @@ def prefetch_keys(
         (CheckoutRow, "token", checkouts),
         (OrderRow, "external_id", orders),
     ):
-        memo = _memo(session, model.__name__, shop_id)
+        memo = _memo(batch, model.__name__, shop_id)
         wanted = sorted({k for k in keys if k not in memo})
         statement = _by_keys_statement(model, column, read_only)
         for chunk in chunks(wanted):
-            values = {"shop": shop_id, "keys": chunk}
-            rows = session.execute(statement, values)
-            if not read_only:
-                rows = (fact_rows.loaded(session, model, row) for row in rows)
-            found = {getattr(row, column): row for row in rows}
+            found: dict[str, Any] = {}
+            for row in batch.session.execute(statement, {"shop": shop_id, "keys": chunk}):
+                record = row if read_only else fact_rows.loaded(batch, model, row)
+                found[getattr(row, column)] = record
             for key in chunk:
                 memo[key] = found.get(key)
 
@@ -176,62 +163,54 @@ def _by_keys_statement(model: type[Any], column: str, read_only: bool = False) -
     )
 
 
-def _prefetch_completing_orders(session: Session, shop_id: int, tokens: set[str]) -> None:
+def _prefetch_completing_orders(batch: Batch, shop_id: int, tokens: set[str]) -> None:
     """Load at once the stored orders placed from these checkouts (by checkout or cart
     token) into the memo, and remember the tokens as looked for: a checkout's merge then
     finds its order, or that it has none, among the orders the session holds
     (``_order_completing``) instead of in two queries of its own."""
-    looked_for = session.info.setdefault(ORDER_TOKENS_LOOKED_FOR, set())
+    looked_for = batch.order_tokens_read
     wanted = sorted(t for t in tokens if (shop_id, t) not in looked_for)
     for chunk in chunks(wanted):
         for _column, statement in _ORDERS_BY_TOKENS:
-            for row in session.execute(statement, {"shop": shop_id, "tokens": chunk}):
-                _remembered_order(session, shop_id, row)
+            for row in batch.session.execute(statement, {"shop": shop_id, "tokens": chunk}):
+                _remembered_order(batch, shop_id, row)
         looked_for.update((shop_id, token) for token in chunk)
 
 
-def _prefetch_standing_orders(session: Session, shop_id: int, customers: set[str]) -> None:
+def _prefetch_standing_orders(batch: Batch, shop_id: int, customers: set[str]) -> None:
     """Read at once the stored, not cancelled orders of the customers whose order stats the
     batch recomputes (``_refresh_order_stats``), instead of once per order event; a
     customer not read with a batch is read alone, once. Orders the transaction changes are
     taken from the session there, so what is read here stays right."""
-    standing = session.info.setdefault(STANDING_ORDERS, {})
+    standing = batch.standing_orders
     wanted = sorted(c for c in customers if (shop_id, c) not in standing)
-    with session.no_autoflush:
+    with batch.session.no_autoflush:
         for chunk in chunks(wanted):
             for customer in chunk:
                 standing[(shop_id, customer)] = []
             values = {"shop": shop_id, "customers": chunk}
-            for customer, key, value, created in session.execute(_STANDING_ORDERS_OF, values):
+            for customer, key, value, created in batch.session.execute(_STANDING_ORDERS_OF, values):
                 standing[(shop_id, customer)].append((key, value, created))
 
 
-def forget_rows(session: Session) -> None:
-    """Drop the memos of rows: after statements that delete rows behind them."""
-    session.info.pop(ROWS_BY_KEY, None)
-    session.info.pop(ORDER_TOKENS_LOOKED_FOR, None)
-    session.info.pop(STANDING_ORDERS, None)
-    session.info.pop(EPISODES_BY_KEY, None)
-
-
-def _held_orders(session: Session, shop_id: int) -> list[fact_rows.FactRecord]:
+def _held_orders(batch: Batch, shop_id: int) -> list[fact_rows.FactRecord]:
     """The shop's orders this transaction holds by key: every order it changed or added
     (they all go through the memo), flushed or not."""
-    return [row for row in _memo(session, "OrderRow", shop_id).values() if row is not None]
+    return [row for row in _memo(batch, "OrderRow", shop_id).values() if row is not None]
 
 
-def _remember(session: Session, model: type[Any], shop_id: int, value: str, row: Any) -> None:
-    _memo(session, model.__name__, shop_id)[value] = row
+def _remember(batch: Batch, model: type[Any], shop_id: int, value: str, row: Any) -> None:
+    _memo(batch, model.__name__, shop_id)[value] = row
 
 
 def _get_or_add(
-    session: Session, model: type[Any], shop_id: int, column: str, value: str, **new: Any
+    batch: Batch, model: type[Any], shop_id: int, column: str, value: str, **new: Any
 ) -> Any:
     """The row with this natural key, created (with ``new`` values) if there is none."""
-    row = _by_key(session, model, shop_id, column, value)
+    row = _by_key(batch, model, shop_id, column, value)
     if row is None:
-        row = fact_rows.new(session, model, shop_id=shop_id, **{column: value}, **new)
-        _remember(session, model, shop_id, value, row)
+        row = fact_rows.new(batch, model, shop_id=shop_id, **{column: value}, **new)
+        _remember(batch, model, shop_id, value, row)
     return row
 
 
@@ -242,46 +221,40 @@ def _merge_fields(row: Any, values: dict[str, Any], newer: bool) -> None:
             setattr(row, name, value)
 
 
-def apply_event(session: Session, shop_id: int, event: Event) -> None:
+def apply_event(batch: Batch, shop_id: int, event: Event) -> None:
     """Merge one event's facts into the store."""
     kind = event.kind
     if kind in (ev.CUSTOMER_UPSERTED, ev.CUSTOMER_CREATED, ev.PURCHASING_SUMMARY):
         assert event.customer is not None
-        _merge_customer(session, shop_id, event.customer)
+        _merge_customer(batch, shop_id, event.customer)
     elif kind == ev.CONSENT_CHANGED:
         assert event.customer is not None
-        _merge_customer(session, shop_id, event.customer, at=event.occurred_at)
+        _merge_customer(batch, shop_id, event.customer, at=event.occurred_at)
     elif kind in (ev.TAGS_ADDED, ev.TAGS_REMOVED):
         assert event.customer is not None
-        _change_tags(
-            session, shop_id, event.customer.id, (event.data or {}).get("tags") or [], kind
-        )
+        _change_tags(batch, shop_id, event.customer.id, (event.data or {}).get("tags") or [], kind)
     elif kind == ev.CHECKOUT_UPDATED:
         assert event.checkout is not None
-        _merge_checkout(session, shop_id, event.checkout)
+        _merge_checkout(batch, shop_id, event.checkout)
     elif kind in (ev.ORDER_PLACED, ev.ORDER_UPDATED, ev.ORDER_FULFILLED, ev.ORDER_CANCELLED):
         assert event.order is not None
-        _merge_order(session, shop_id, event.order)
+        _merge_order(batch, shop_id, event.order)
     elif kind == ev.EMAIL_ENGAGED:
-        _record_engagement(session, shop_id, event)
+        _record_engagement(batch, shop_id, event)
     elif kind == ev.EMAIL_SUPPRESSED:
-        _record_suppression(session, shop_id, event)
+        _record_suppression(batch, shop_id, event)
 
 
 # --- customers --------------------------------------------------------------------------
 
 
-def _customer_row(session: Session, shop_id: int, external_id: str) -> fact_rows.FactRecord:
-    row: fact_rows.FactRecord = _get_or_add(
-        session, CustomerRow, shop_id, "external_id", external_id
-    )
+def _customer_row(batch: Batch, shop_id: int, external_id: str) -> fact_rows.FactRecord:
+    row: fact_rows.FactRecord = _get_or_add(batch, CustomerRow, shop_id, "external_id", external_id)
     return row
 
 
-def _merge_customer(
-    session: Session, shop_id: int, fact: Customer, at: datetime | None = None
-) -> None:
-    row = _customer_row(session, shop_id, fact.id)
+def _merge_customer(batch: Batch, shop_id: int, fact: Customer, at: datetime | None = None) -> None:
+    row = _customer_row(batch, shop_id, fact.id)
     newer = _newer(fact.updated_at, row.updated_at)
     fields = {
         name: getattr(fact, name) for name in ("first_name", "last_name", "timezone", "created_at")
@@ -307,10 +280,8 @@ def _merge_customer(
     row.last_activity_at = _latest(row.created_at, row.last_order_at, row.last_engaged_at)
 
 
-def _change_tags(
-    session: Session, shop_id: int, external_id: str, tags: list[Any], kind: str
-) -> None:
-    row = _customer_row(session, shop_id, external_id)
+def _change_tags(batch: Batch, shop_id: int, external_id: str, tags: list[Any], kind: str) -> None:
+    row = _customer_row(batch, shop_id, external_id)
     current = list(row.tags or [])
     if kind == ev.TAGS_ADDED:
         row.tags = current + [t for t in tags if t not in current]
@@ -318,17 +289,17 @@ def _change_tags(
         row.tags = [t for t in current if t not in tags]
 
 
-def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> None:
+def _refresh_order_stats(batch: Batch, shop_id: int, external_id: str) -> None:
     """Recompute a customer's order-derived facts from their orders that stand.
 
     The orders are read from the database without flushing first, and those this
     transaction changed are taken as the session holds them: the flush this query used to
     cost, per order event, was an eighth of the replay.
     """
-    memo = _memo(session, "OrderRow", shop_id)
-    held = _held_orders(session, shop_id)
-    _prefetch_standing_orders(session, shop_id, {external_id})  # unless the batch did
-    stored = session.info[STANDING_ORDERS][(shop_id, external_id)]
+    memo = _memo(batch, "OrderRow", shop_id)
+    held = _held_orders(batch, shop_id)
+    _prefetch_standing_orders(batch, shop_id, {external_id})  # unless the batch did
+    stored = batch.standing_orders[(shop_id, external_id)]
     # A stored order the memo holds is that same row (one per shop and key), counted below
     # as the session has it; found by key, not by sifting every held row for its id, which
     # cost ~5% of a large store's first hour (each order event sifted the batch's orders).
@@ -342,7 +313,7 @@ def _refresh_order_stats(session: Session, shop_id: int, external_id: str) -> No
     spent = sum((value for value, _ in standing if value is not None), start=Decimal("0"))
     moments = [created for _, created in standing if created is not None]
     first, last = (min(moments), max(moments)) if moments else (None, None)
-    row = _customer_row(session, shop_id, external_id)
+    row = _customer_row(batch, shop_id, external_id)
     row.orders_count = max(row.orders_count or 0, count)
     row.total_spent = max(row.total_spent or Decimal("0"), spent)
     row.first_order_at, row.last_order_at = first, last
@@ -411,9 +382,9 @@ def _items(rows: list[dict[str, Any]] | None) -> tuple[LineItem, ...]:
     )
 
 
-def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
+def _merge_checkout(batch: Batch, shop_id: int, fact: Checkout) -> None:
     row = _get_or_add(
-        session, CheckoutRow, shop_id, "token", fact.token, is_cart=fact.is_cart, items=[]
+        batch, CheckoutRow, shop_id, "token", fact.token, is_cart=fact.is_cart, items=[]
     )
     newer = _newer(fact.updated_at, row.updated_at)
     fields = {
@@ -431,43 +402,43 @@ def _merge_checkout(session: Session, shop_id: int, fact: Checkout) -> None:
     row.updated_at = _latest(row.updated_at, fact.updated_at)
     row.completed_at = row.completed_at or fact.completed_at
     if row.completed_at is None:  # its order may have arrived first
-        order = _order_completing(session, shop_id, fact.token)
+        order = _order_completing(batch, shop_id, fact.token)
         if order is not None:
             row.completed_at, row.order_external_id = order.created_at, order.external_id
     if fact.customer_id and fact.email:
-        customer = _customer_row(session, shop_id, fact.customer_id)
+        customer = _customer_row(batch, shop_id, fact.customer_id)
         customer.email = customer.email or fact.email.strip().lower()
 
 
-def _order_completing(session: Session, shop_id: int, token: str) -> fact_rows.FactRecord | None:
+def _order_completing(batch: Batch, shop_id: int, token: str) -> fact_rows.FactRecord | None:
     """The order placed from this checkout (by its checkout token, else its cart token).
 
     Looked for among the orders this transaction holds by key (every order it changed),
     then in the database without flushing first, the tokens checked as the session holds
     them: a flush per checkout event was most of a checkout's merge.
     """
-    held = _held_orders(session, shop_id)
+    held = _held_orders(batch, shop_id)
     # prefetched for the batch: every stored order with this token is among those held
-    prefetched = (shop_id, token) in session.info.get(ORDER_TOKENS_LOOKED_FOR, ())
+    prefetched = (shop_id, token) in batch.order_tokens_read
     for column, statement in _ORDERS_BY_TOKENS:  # two indexed lookups
         for row in held:
             if getattr(row, column) == token:
                 return row
         if prefetched:
             continue
-        with session.no_autoflush:
-            for row in session.execute(statement, {"shop": shop_id, "tokens": [token]}):
+        with batch.session.no_autoflush:
+            for row in batch.session.execute(statement, {"shop": shop_id, "tokens": [token]}):
                 if getattr(row, column) == token:
-                    return _remembered_order(session, shop_id, row)
+                    return _remembered_order(batch, shop_id, row)
     return None
 
 
-def _remembered_order(session: Session, shop_id: int, row: Any) -> fact_rows.FactRecord:
+def _remembered_order(batch: Batch, shop_id: int, row: Any) -> fact_rows.FactRecord:
     """The record of an order read by token: the one the transaction holds if it holds
     one under its key (one key, one record), else a record of this row, remembered."""
-    memo = _memo(session, "OrderRow", shop_id)
+    memo = _memo(batch, "OrderRow", shop_id)
     if memo.get(row.external_id) is None:
-        memo[row.external_id] = fact_rows.loaded(session, OrderRow, row)
+        memo[row.external_id] = fact_rows.loaded(batch, OrderRow, row)
     record: fact_rows.FactRecord = memo[row.external_id]
     return record
 
@@ -484,8 +455,8 @@ _ORDERS_BY_TOKENS = tuple(
 )
 
 
-def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
-    row = _get_or_add(session, OrderRow, shop_id, "external_id", fact.id, items=[], refunded=False)
+def _merge_order(batch: Batch, shop_id: int, fact: Order) -> None:
+    row = _get_or_add(batch, OrderRow, shop_id, "external_id", fact.id, items=[], refunded=False)
     # Order topics always say when the order was created; a fulfilment alone does not,
     # and then only what it does say is applied.
     full = fact.created_at is not None
@@ -509,22 +480,22 @@ def _merge_order(session: Session, shop_id: int, fact: Order) -> None:
     row.cancelled_at = row.cancelled_at or fact.cancelled_at
     row.updated_at = _latest(row.updated_at, fact.updated_at)
     if row.created_at is not None:
-        _complete_checkouts(session, shop_id, row)
+        _complete_checkouts(batch, shop_id, row)
     if row.customer_external_id:
-        customer = _customer_row(session, shop_id, row.customer_external_id)
+        customer = _customer_row(batch, shop_id, row.customer_external_id)
         if row.email and not customer.email:
             customer.email = row.email
-        _refresh_order_stats(session, shop_id, row.customer_external_id)
+        _refresh_order_stats(batch, shop_id, row.customer_external_id)
 
 
-def _complete_checkouts(session: Session, shop_id: int, order: fact_rows.FactRecord) -> None:
+def _complete_checkouts(batch: Batch, shop_id: int, order: fact_rows.FactRecord) -> None:
     """Mark the order's checkout and cart completed by it, unless already completed.
 
     Through the rows by key (a batch has them prefetched) rather than an UPDATE: the
     statement cost a flush of the session and a search of it for the rows to refresh.
     """
     for token in {t for t in (order.checkout_token, order.cart_token) if t}:
-        checkout = _by_key(session, CheckoutRow, shop_id, "token", token)
+        checkout = _by_key(batch, CheckoutRow, shop_id, "token", token)
         if checkout is not None and checkout.completed_at is None:
             checkout.completed_at = order.created_at
             checkout.order_external_id = order.external_id
@@ -533,18 +504,18 @@ def _complete_checkouts(session: Session, shop_id: int, order: fact_rows.FactRec
 # --- engagement and suppression ------------------------------------------------------------
 
 
-def _record_engagement(session: Session, shop_id: int, event: Event) -> None:
+def _record_engagement(batch: Batch, shop_id: int, event: Event) -> None:
     engagement = event.engagement
     assert engagement is not None
     event_id = str(
         (event.data or {}).get("sg_event_id")
         or f"{engagement.kind}:{engagement.email}:{engagement.occurred_at.isoformat()}"
     )
-    if session.scalar(select(EngagementRow.id).where(EngagementRow.event_id == event_id)):
+    if batch.session.scalar(select(EngagementRow.id).where(EngagementRow.event_id == event_id)):
         return
     email = engagement.email.strip().lower()
     message_id = (event.data or {}).get("nudge_message_id")
-    session.add(
+    batch.session.add(
         EngagementRow(
             shop_id=shop_id,
             event_id=event_id,
@@ -555,9 +526,9 @@ def _record_engagement(session: Session, shop_id: int, event: Event) -> None:
             url=engagement.url,
         )
     )
-    customers = session.scalars(_CUSTOMERS_BY_EMAIL, {"shop": shop_id, "email": email}).all()
+    customers = batch.session.scalars(_CUSTOMERS_BY_EMAIL, {"shop": shop_id, "email": email}).all()
     for external_id in customers:
-        row = _customer_row(session, shop_id, external_id)
+        row = _customer_row(batch, shop_id, external_id)
         row.last_engaged_at = _latest(row.last_engaged_at, engagement.occurred_at)
         row.last_activity_at = _latest(row.last_activity_at, engagement.occurred_at)
 
@@ -567,18 +538,18 @@ _CUSTOMERS_BY_EMAIL = select(CustomerRow.external_id).where(
 )
 
 
-def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
+def _record_suppression(batch: Batch, shop_id: int, event: Event) -> None:
     engagement = event.engagement
     assert engagement is not None
     email = engagement.email.strip().lower()
     scope = "all" if engagement.kind in SUPPRESS_ALL else "marketing"
-    exists = session.scalar(
+    exists = batch.session.scalar(
         select(Suppression.id).where(
             Suppression.shop_id == shop_id, Suppression.email == email, Suppression.scope == scope
         )
     )
     if not exists:
-        session.add(
+        batch.session.add(
             Suppression(
                 shop_id=shop_id,
                 email=email,
@@ -589,12 +560,12 @@ def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
         )
     if engagement.kind in ("unsubscribe", "group_unsubscribe"):
         values = {"unsubscribed_at": engagement.occurred_at, "accepts_marketing": False}
-        session.execute(
+        batch.session.execute(
             update(CustomerRow)
             .where(CustomerRow.shop_id == shop_id, CustomerRow.email == email)
             .values(**values)
         )
-        for row in _memo(session, CustomerRow.__name__, shop_id).values():
+        for row in _memo(batch, CustomerRow.__name__, shop_id).values():
             if isinstance(row, fact_rows.FactRecord) and row.email == email:
                 fact_rows.refresh(row, **values)
 
@@ -602,8 +573,8 @@ def _record_suppression(session: Session, shop_id: int, event: Event) -> None:
 # --- reading facts back -------------------------------------------------------------------
 
 
-def load_customer(session: Session, shop_id: int, external_id: str) -> Customer | None:
-    row = _by_key(session, CustomerRow, shop_id, "external_id", external_id)
+def load_customer(batch: Batch, shop_id: int, external_id: str) -> Customer | None:
+    row = _by_key(batch, CustomerRow, shop_id, "external_id", external_id)
     if row is None:
         return None
     return Customer(
@@ -626,18 +597,18 @@ def load_customer(session: Session, shop_id: int, external_id: str) -> Customer 
     )
 
 
-def customer_timezone(session: Session, shop_id: int, external_id: str) -> str | None:
+def customer_timezone(batch: Batch, shop_id: int, external_id: str) -> str | None:
     """The customer's own timezone, if the store has told it (their row, read once per
     transaction, as ``load_customer`` reads it)."""
-    row = _by_key(session, CustomerRow, shop_id, "external_id", external_id)
+    row = _by_key(batch, CustomerRow, shop_id, "external_id", external_id)
     return row.timezone if row is not None else None
 
 
 def load_checkout(
-    session: Session, shop_id: int, token: str, with_items: bool = True
+    batch: Batch, shop_id: int, token: str, with_items: bool = True
 ) -> Checkout | None:
     """A checkout's facts; without its line items when the caller reads none of them."""
-    row = _by_key(session, CheckoutRow, shop_id, "token", token)
+    row = _by_key(batch, CheckoutRow, shop_id, "token", token)
     if row is None:
         return None
     return Checkout(
@@ -681,10 +652,10 @@ def order_fact(row: OrderRow | Row[Any], with_items: bool = True) -> Order:
 
 
 def load_order(
-    session: Session, shop_id: int, external_id: str, with_items: bool = True
+    batch: Batch, shop_id: int, external_id: str, with_items: bool = True
 ) -> Order | None:
     """An order's facts; without its line items when the caller reads none of them."""
-    row = _by_key(session, OrderRow, shop_id, "external_id", external_id)
+    row = _by_key(batch, OrderRow, shop_id, "external_id", external_id)
     return order_fact(row, with_items) if row is not None else None
 
 
@@ -761,7 +732,7 @@ _SUPPRESSION = (
 
 
 def last_email_at(
-    session: Session,
+    batch: Batch,
     shop_id: int,
     customer_external_id: str,
     category: str = "marketing",
@@ -769,8 +740,8 @@ def last_email_at(
 ) -> tuple[datetime | None, datetime | None]:
     """When the customer was last sent (or queued) an email of this category: at all, and
     from ``workflow`` (None when not asked). One query for both."""
-    with session.no_autoflush:  # the emails this transaction queued are counted below
-        any_time, workflow_time = session.execute(
+    with batch.session.no_autoflush:  # the emails this transaction queued are counted below
+        any_time, workflow_time = batch.session.execute(
             _LAST_EMAILS,
             {
                 "shop": shop_id,
@@ -780,7 +751,7 @@ def last_email_at(
             },
         ).one()
     return with_queued_emails(
-        session,
+        batch,
         shop_id,
         customer_external_id,
         category,
@@ -791,7 +762,7 @@ def last_email_at(
 
 
 def with_queued_emails(
-    session: Session,
+    batch: Batch,
     shop_id: int,
     customer_external_id: str,
     category: str,
@@ -802,7 +773,7 @@ def with_queued_emails(
     """The last email times in the database, brought up to date with the emails queued in
     this transaction and not flushed yet: the due-step stage flushes a batch once, when it
     commits, and what it queued counts as much as what is stored."""
-    for row in session.info.get(QUEUED, {}).get((shop_id, customer_external_id), ()):
+    for row in batch.queued.get((shop_id, customer_external_id), ()):
         if (
             inspect(row).pending  # added and not flushed (once flushed, the query counts it)
             and row.kind == "email"
@@ -813,15 +784,6 @@ def with_queued_emails(
             if row.workflow == workflow:
                 workflow_time = _latest(workflow_time, row.created_at)
     return any_time, workflow_time if workflow is not None else None
-
-
-@sa_event.listens_for(Session, "transient_to_pending")
-def _note_queued(session: Session, row: object) -> None:
-    """Index the outbox rows a transaction adds by customer: a batch of due steps asked
-    ``session.new`` (every object the batch added) once per decided step."""
-    if isinstance(row, OutboxMessage):
-        queued = session.info.setdefault(QUEUED, {})
-        queued.setdefault((row.shop_id, row.customer_external_id), []).append(row)
 
 
 _LAST_EMAILS = select(

@@ -232,8 +232,8 @@ def _scheduled_times(
 ) -> list[datetime]:
     """Each step's due time, a marketing email's moved into the send window in the
     customer's timezone: the step falls due when it may send, instead of being claimed at
-    night only to be put back until morning (two of every five decisions in a replayed
-    store were such deferrals). When it falls due the window is checked again, on the
+    night only to be put back until morning (in a replayed store, a large share of the
+    decisions were such deferrals). When it falls due the window is checked again, on the
     settings as they are then. The next step still counts from the previous one's own due
     time, not from when the window let it send."""
     due_times = _due_times(workflow, anchors, enrolled_at)

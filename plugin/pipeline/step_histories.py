@@ -1,8 +1,8 @@
 """What a due step reads of its customer's history — their orders, whether their address
 is suppressed, when they were last emailed — read for a whole batch of steps at once.
 
-One query per kind for the batch instead of one per step: at 3,000 customers these three
-were three of every five queries the step stage made. A reader finds its answer here when
+One query per kind for the batch instead of one per step: these three were most of the
+queries the step stage made. A reader finds its answer here when
 the batch prefetched it, and asks the database as before when not (another category of
 email, an address known only from the step's checkout).
 
@@ -146,7 +146,8 @@ _ranked = (
     .subquery()
 )
 # Plain rows, not OrderRow objects: the step stage changes no order, so what the database
-# holds is what the session would; loading them into the session was a tenth of the stage.
+# holds is what the session would; loading them into the session was a large part of the
+# stage.
 # Without their line items (facts_store.HISTORY_COLUMNS).
 _NEWEST_ORDERS = (
     select(_ranked)

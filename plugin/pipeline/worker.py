@@ -64,8 +64,7 @@ def run_once(
 
 # Net new container objects between young collections; CPython's default is 700. A worker
 # makes and drops tens of thousands per batch (rows, events, statements): at the default
-# the collector ran ~11,000 times in a 20,000-customer replay, 6.8% of its time (9.8 s,
-# timed with gc.callbacks, as perf had sampled it); set so, 183 times in 1.0 s.
+# the collector ran thousands of times in a replay (docs/performance.md).
 COLLECT_EVERY = 10_000
 
 

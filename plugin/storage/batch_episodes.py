@@ -3,11 +3,10 @@
 Every applied event asks for episodes: the active ones it exits (by customer and by
 subject), the active ones whose steps it moves, the newest one of each workflow it may
 enroll, and for an order the ones that messaged its buyer in the week before (to credit
-the order to them). These were the inbox's most frequent queries (31,715 of 104,705 at
-3,000 customers). ``prefetch`` reads them for a whole batch in four queries per chunk,
-and in one more the stored steps its events will move (a query per move before: 10,043
-of 73,172 statements at 20,000 customers); a sweep reads its customers' newest episodes
-so too. A lookup of a key it read is answered here; any other key (a customer found by
+the order to them). These were the inbox's most frequent queries. ``prefetch`` reads them
+for a whole batch in four queries per chunk, and in one more the stored steps its events
+will move (a query per move before); a sweep reads its customers' newest episodes so
+too. A lookup of a key it read is answered here; any other key (a customer found by
 email, a topic series) is read from the database as before. Callers check state and
 conversion on the episodes returned, as the session holds them.
 

@@ -27,7 +27,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.config import SQLITE_SYNCHRONOUS, SettingRefused
-from plugin.storage import sqlite_ids
 from plugin.storage.fact_rows import FactSession
 from plugin.storage.models import Base, UTCDateTime
 
@@ -74,10 +73,8 @@ def create_schema(engine: Engine) -> None:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    sessions = sessionmaker(engine, class_=FactSession, expire_on_commit=False)
-    if engine.dialect.name == "sqlite":
-        sqlite_ids.number_new_rows(sessions)
-    return sessions
+    """Sessions of the engine, whose flush writes their batch's fact records too."""
+    return sessionmaker(engine, class_=FactSession, expire_on_commit=False)
 
 
 @contextmanager
@@ -148,20 +145,19 @@ class DirectInsert:
     """One INSERT run straight on a DBAPI connection: the webhook path's insert.
 
     Per request, SQLAlchemy's Connection, transaction, execution context and result cost
-    more than SQLite's insert and commit together (95 µs against 37 µs, measured). The
-    statement is still SQLAlchemy's, compiled once for the engine's dialect; every value
-    still goes through its column type's bind processing (UTC datetimes, bytes).
+    more than SQLite's insert and commit together (docs/performance.md). The statement is
+    still SQLAlchemy's, compiled once for the engine's dialect; every value still goes
+    through its column type's bind processing (UTC datetimes, bytes).
 
     On SQLite the insert runs on a connection of the engine's (its pragmas set by the
     engine's connect event) taken out of the pool for good and kept in autocommit: the
     insert is its own transaction, with no pool checkout and return, BEGIN or COMMIT around
-    it (~46 -> ~31 µs a row, measured). Idle ones wait in a list, so a server that makes a
-    thread per request reuses them. Other databases take a pooled connection per insert:
+    it. Idle ones wait in a list, so a server that makes a thread per request reuses them. Other databases take a pooled connection per insert:
     the pool checks it is alive, and a server's connections are too dear to hold.
 
     A locked SQLite database is tried again after microseconds, not SQLite's millisecond:
     an insert holds the write lock for tens of microseconds, and under concurrent intake
-    the busy handler's sleeps left a tenth of the CPU idle. Use it on an engine made with
+    the busy handler's sleeps left the CPU idle. Use it on an engine made with
     ``sqlite_waits=False``; other databases wait for locks in the server.
     """
 

@@ -293,16 +293,16 @@ def _refresh_order_stats(batch: Batch, shop_id: int, external_id: str) -> None:
     """Recompute a customer's order-derived facts from their orders that stand.
 
     The orders are read from the database without flushing first, and those this
-    transaction changed are taken as the session holds them: the flush this query used to
-    cost, per order event, was an eighth of the replay.
+    transaction changed are taken as the batch holds them: the flush this query used to
+    cost, per order event, was a large part of the replay.
     """
     memo = _memo(batch, "OrderRow", shop_id)
     held = _held_orders(batch, shop_id)
     _prefetch_standing_orders(batch, shop_id, {external_id})  # unless the batch did
     stored = batch.standing_orders[(shop_id, external_id)]
     # A stored order the memo holds is that same row (one per shop and key), counted below
-    # as the session has it; found by key, not by sifting every held row for its id, which
-    # cost ~5% of a large store's first hour (each order event sifted the batch's orders).
+    # as the batch has it; found by key, not by sifting every held row for its id (each
+    # order event sifted the batch's orders: quadratic in the batch).
     standing = [(value, created) for key, value, created in stored if memo.get(key) is None]
     standing += [
         (row.value, row.created_at)
@@ -661,8 +661,8 @@ def load_order(
 
 # A customer's order history as the rules read it (FactSet.orders): every column but the
 # line items, which no variable reads of a history (a property test holds every variable to
-# that). Reading and building up to fifty orders a customer, items decoded, was ~4.6% of a
-# 20,000-customer replay's samples.
+# that). Reading and building up to fifty orders a customer, items decoded, showed in a
+# profile of the replay.
 HISTORY_COLUMNS = tuple(column for column in OrderRow.__table__.c if column.name != "items")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from plugin.storage import facts_store
 from plugin.storage.batch import Batch
 from plugin.storage.db import create_schema, make_engine, make_sessionmaker
+from plugin.storage.facts_store import batch_rows, merging
 from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, Shop
 from rules import events as ev
 from rules.events import Event
@@ -187,11 +188,11 @@ def test_one_key_is_one_record_however_it_was_found(store):  # type: ignore[no-u
         facts_store.apply_event(Batch.of(session), 1, Event(ev.ORDER_PLACED, order=placed))
     with sessions() as session, session.begin():
         batch = Batch.of(session)
-        order = facts_store._by_key(batch, OrderRow, 1, "external_id", "o1")
+        order = batch_rows.by_key(batch, OrderRow, 1, "external_id", "o1")
         order.name = "#1001"  # changed, not written yet
         # found again by its checkout token: the same record, change and all
-        facts_store._prefetch_completing_orders(batch, 1, {"k1"})
-        assert facts_store._order_completing(batch, 1, "k1") is order
+        batch_rows.prefetch_completing_orders(batch, 1, {"k1"})
+        assert merging._order_completing(batch, 1, "k1") is order
         checkout = Checkout(token="k1", customer_id="c1", email="ann@example.com", updated_at=T)
         facts_store.apply_event(Batch.of(session), 1, Event(ev.CHECKOUT_UPDATED, checkout=checkout))
     with sessions() as session:
@@ -226,7 +227,7 @@ def test_a_new_rows_id_is_the_one_the_database_gave_it(store):  # type: ignore[n
     with sessions() as session, session.begin():
         batch = Batch.of(session)
         facts_store.apply_event(batch, 1, customer(id="c1", email="ann@example.com"))
-        record = facts_store._by_key(batch, CustomerRow, 1, "external_id", "c1")
+        record = batch_rows.by_key(batch, CustomerRow, 1, "external_id", "c1")
         given = record.id  # asked before the row is written: written first
         stored = session.scalar(select(CustomerRow.id).where(CustomerRow.external_id == "c1"))
         assert given is not None and given == stored

@@ -455,7 +455,7 @@ def test_purchase_cycle_sweep_does_not_find_customers_it_already_enrolled(
     """The sweep's "already enrolled" check must look at each customer's own last order
     (it once compared every customer with one shop-wide order, so the same candidates came
     back each sweep and could crowd newer ones out of its batch)."""
-    from plugin.pipeline.enrollment import _sweep_subjects
+    from plugin.pipeline.sweeps import sweep_subjects
     from plugin.shop_settings.workflows import shop_workflows
 
     subscribe(send_webhook)
@@ -470,7 +470,7 @@ def test_purchase_cycle_sweep_does_not_find_customers_it_already_enrolled(
     with services.sessions() as session:
         shop = session.scalar(select(Shop))
         workflow = shop_workflows(session, shop.id)["purchase_cycle"].workflow
-        assert _sweep_subjects(session, shop.id, workflow, when, 100) == []
+        assert sweep_subjects(session, shop.id, workflow, when, 100) == []
 
 
 # --- feedback request -------------------------------------------------------------------

@@ -75,7 +75,7 @@ def build(path: Path, customers: int, seed: int = 5) -> None:
 
 
 def run(folder: Path, customers: int) -> dict[str, Any]:
-    from plugin.pipeline.enrollment import _sweep_subjects, sweep
+    from plugin.pipeline.sweeps import sweep, sweep_subjects
     from plugin.shop_settings.workflows import shop_workflows
     from plugin.storage.batch import begin_batch
     from plugin.storage.models import Shop
@@ -99,7 +99,7 @@ def run(folder: Path, customers: int) -> dict[str, Any]:
         for name in SWEEPS:
             statements.clear()
             started = time.perf_counter()
-            found = _sweep_subjects(session, shop.id, workflows[name].workflow, NOW, 10**9)
+            found = sweep_subjects(session, shop.id, workflows[name].workflow, NOW, 10**9)
             seconds = time.perf_counter() - started
             query, parameters = statements[-1]
             plan = [

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin.pipeline import step_histories
-from plugin.pipeline.enrollment import UPDATE_STEPS, end_episode
+from plugin.pipeline.enrollment import UPDATE_STEPS
 from plugin.pipeline.episode_facts import facts_for
+from plugin.pipeline.exits import end_episode
 from plugin.pipeline.outbox import Sender, write_actions
 from plugin.services import Services
 from plugin.shop_settings.policies import send_window_opens, settings_for_reading

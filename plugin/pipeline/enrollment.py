@@ -1,4 +1,6 @@
-"""Enrollment: events and sweeps start episodes, exit events end them.
+"""Enrollment: an applied event starts episodes, moves the steps of running ones, and ends
+those it exits (``plugin.pipeline.exits``); sweeps start the time-triggered ones
+(``plugin.pipeline.sweeps``).
 
 An episode is one customer going through one workflow for one subject (a checkout token,
 an order id or a customer id). Its steps get a ``due_at`` here, a marketing email's inside
@@ -14,14 +16,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import bindparam, update
 
+from plugin.pipeline.exits import (
+    ATTRIBUTION,
+    attribute_order,
+    end_episode,
+    event_customer_keys,
+    exit_episodes,
+)
 from plugin.shop_settings.policies import send_window_opens, settings_for_reading
 from plugin.shop_settings.workflows import ShopWorkflow, batch_workflows
-from plugin.storage import batch_episodes, browsing, facts_store
+from plugin.storage import batch_episodes, facts_store
 from plugin.storage.batch import Batch
-from plugin.storage.models import CustomerRow, Episode, OrderRow, Shop, Step
+from plugin.storage.facts_store import guest_key
+from plugin.storage.models import Episode, Shop, Step
 from rules import events as ev
 from rules.definitions import Workflow
 from rules.events import Event
@@ -39,16 +48,11 @@ class Subject:
     activity_at: datetime
 
 
-def guest_key(email: str) -> str:
-    """Customer key for a buyer known only by email (a guest checkout)."""
-    return "email:" + email.strip().lower()
-
-
 def on_event(batch: Batch, shop: Shop, event: Event, now: datetime) -> list[Episode]:
     """React to one applied event: end episodes it exits, move anchors, enroll. Return new episodes."""
     workflows = batch_workflows(batch, shop.id)
-    _attribute_order(batch, shop, event, now)
-    _exit_episodes(batch, shop, event, workflows, now)
+    attribute_order(batch, shop, event, now)
+    exit_episodes(batch, shop, event, workflows, now)
     _reanchor_active(batch, shop, event, workflows, now)
     started = []
     for one in (event, *derived_events(batch, shop, event, workflows)):
@@ -65,7 +69,7 @@ def on_event(batch: Batch, shop: Shop, event: Event, now: datetime) -> list[Epis
 def prefetch(batch: Batch, shop_id: int, events: Iterable[Event], now: datetime) -> None:
     """Read at once the episodes a batch of events will look up (plugin.storage.batch_episodes):
     by the customers they name, by the subjects they are or complete, and those an order
-    may be credited to (see _attribute_order); and the steps its events will move."""
+    may be credited to (see attribute_order); and the steps its events will move."""
     customers: set[str] = set()
     subjects: set[str] = set()
     moving: set[str] = set()  # subjects whose episodes' steps an event moves
@@ -73,7 +77,7 @@ def prefetch(batch: Batch, shop_id: int, events: Iterable[Event], now: datetime)
     for event in events:
         if event.kind == ev.ORDER_PLACED and event.order is not None:
             ordered.append(event.order.created_at or now)
-        customers |= _event_customer_keys(event)
+        customers |= event_customer_keys(event)
         if event.customer is not None:
             subjects.add(event.customer.id)
         if event.checkout is not None:
@@ -319,80 +323,6 @@ def _subject_for(
     return None
 
 
-def _event_customer_keys(event: Event) -> set[str]:
-    keys: set[str] = set()
-    for fact in (event.customer, event.order, event.checkout):
-        if fact is None:
-            continue
-        customer_id = fact.id if fact is event.customer else getattr(fact, "customer_id", None)
-        if customer_id:
-            keys.add(str(customer_id))
-        email = getattr(fact, "email", None)
-        if email:
-            keys.add(guest_key(email))
-    if event.engagement is not None:
-        keys.add(guest_key(event.engagement.email))
-    return keys
-
-
-def _exit_episodes(
-    batch: Batch, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow], now: datetime
-) -> None:
-    """End the active episodes this event exits (e.g. an order ends cart abandonment)."""
-    names = [name for name, sw in workflows.items() if event.kind in sw.workflow.exit_on]
-    if not names:
-        return
-    keys = _event_customer_keys(event)
-    if event.engagement is not None:
-        customer = facts_store.find_customer_by_email(
-            batch.session, shop.id, event.engagement.email
-        )
-        if customer:
-            keys.add(customer)
-    subjects = set()
-    if event.order is not None:
-        subjects.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
-    own_subject = event.order.id if event.order is not None else None
-    # Two indexed lookups (by customer, by subject) rather than one OR that scans.
-    found = dict.fromkeys(batch_episodes.active_of_customers(batch, shop.id, keys, names))
-    found.update(dict.fromkeys(batch_episodes.active_of_subjects(batch, shop.id, subjects, names)))
-    for episode in found:
-        if episode.state != "active" or (
-            own_subject is not None and episode.subject == own_subject
-        ):
-            continue
-        end_episode(batch, episode, "exited", f"exit: {event.kind}", now)
-
-
-ATTRIBUTION = timedelta(days=7)
-
-
-def _attribute_order(batch: Batch, shop: Shop, event: Event, now: datetime) -> None:
-    """Credit an order to the episodes that messaged this customer in the week before it.
-
-    Holdout decisions count too, so converted holdouts measure the lift. Single-step
-    workflows (upsell) are complete by the time the order comes, so this looks past state.
-    """
-    if event.kind != ev.ORDER_PLACED or event.order is None:
-        return
-    keys = _event_customer_keys(event)
-    ordered_at = event.order.created_at or now
-    for episode in batch_episodes.touched_before_order(
-        batch, shop.id, keys, event.order.id, ordered_at - ATTRIBUTION, ordered_at
-    ):
-        if episode.converted_at is None:
-            episode.converted_at = ordered_at
-
-
-def end_episode(batch: Batch, episode: Episode, state: str, reason: str, now: datetime) -> None:
-    """Close an episode and cancel whatever it still had pending (held back in the batch:
-    plugin.storage.batch_episodes.cancel_steps)."""
-    episode.state = state
-    episode.exit_reason = reason
-    episode.ended_at = now
-    batch_episodes.cancel_steps(batch, episode, reason, now)
-
-
 def _moved_subject(event: Event) -> str | None:
     """The subject whose episodes' steps this event moves (more cart activity, a
     fulfilment), if any."""
@@ -449,182 +379,3 @@ def _reanchor_active(
 # Steps by id ("_id"), in an executemany whose rows name the columns to set (the same for
 # every row): here the moved due times, and the due-step stage's decisions.
 UPDATE_STEPS = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))
-
-
-def sweep(batch: Batch, shop: Shop, now: datetime, limit: int = 10_000) -> int:
-    """Enroll customers found by the time-triggered workflows' indexed queries."""
-    enrolled = 0
-    for shop_workflow in batch_workflows(batch, shop.id).values():
-        trigger = shop_workflow.workflow.trigger
-        if not shop_workflow.enabled or trigger.sweep is None:
-            continue
-        subjects = _sweep_subjects(batch.session, shop.id, shop_workflow.workflow, now, limit)
-        # their rows at once: enrolling reads each one's timezone (_scheduled_times)
-        facts_store.prefetch_keys(
-            batch, shop.id, customers={subject.customer_key for subject in subjects}
-        )
-        # and their episodes: enrolling asks for each one's newest in the workflow
-        batch_episodes.prefetch(batch, shop.id, (), [subject.key for subject in subjects])
-        for subject in subjects:
-            if enroll(batch, shop, shop_workflow, subject, now) is not None:
-                enrolled += 1
-    return enrolled
-
-
-def _sweep_subjects(
-    session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
-) -> list[Subject]:
-    trigger = workflow.trigger
-    params = trigger.params
-    recent = Episode.enrolled_at > now - timedelta(days=workflow.reenroll_after_days or 36_500)
-    if trigger.sweep == "inactive":
-        cutoff = now - timedelta(days=float(params.get("inactive_days", 90)))
-        running = exists().where(
-            Episode.shop_id == shop_id,
-            Episode.workflow == workflow.name,
-            Episode.subject == CustomerRow.external_id,
-            (Episode.state == "active") | recent,
-        )
-        rows = session.execute(
-            select(CustomerRow.external_id, CustomerRow.last_activity_at)
-            .where(
-                CustomerRow.shop_id == shop_id,
-                CustomerRow.last_activity_at <= cutoff,
-                # lapsed customers only: people who never ordered are leads, not lapsed
-                CustomerRow.last_order_at.is_not(None),
-                CustomerRow.email.is_not(None),
-                ~running,
-            )
-            .order_by(CustomerRow.last_activity_at)
-            .limit(limit)
-        ).all()
-        return [
-            Subject(key=cid, customer_key=cid, anchors={}, activity_at=last) for cid, last in rows
-        ]
-    if trigger.sweep == "lead":
-        return _lead_subjects(session, shop_id, workflow, now, limit)
-    if trigger.sweep == "high_intent":
-        return _intent_subjects(session, shop_id, workflow, now, limit)
-    if trigger.sweep == "reorder_due":
-        lead = timedelta(days=float(params.get("lead_days", 3)))
-        last_order = aliased(OrderRow)
-        latest_order_id = (
-            select(last_order.external_id)
-            .where(
-                last_order.shop_id == shop_id,
-                last_order.customer_external_id == CustomerRow.external_id,
-                last_order.cancelled_at.is_(None),
-            )
-            .order_by(last_order.created_at.desc())
-            .limit(1)
-            # correlated to the outer customers row also where it sits inside `taken`;
-            # left to itself SQLAlchemy gives that copy its own FROM customers
-            .correlate_except(last_order)
-            .scalar_subquery()
-        )
-        taken = exists().where(
-            Episode.shop_id == shop_id,
-            Episode.workflow == workflow.name,
-            Episode.subject == latest_order_id,
-        )
-        rows = session.execute(
-            select(CustomerRow.external_id, CustomerRow.expected_reorder_at, latest_order_id)
-            .where(
-                CustomerRow.shop_id == shop_id,
-                CustomerRow.expected_reorder_at <= now + lead,
-                # a date long past means the cycle was missed; re-engagement takes over
-                CustomerRow.expected_reorder_at > now - timedelta(days=14),
-                CustomerRow.email.is_not(None),
-                ~taken,
-            )
-            .order_by(CustomerRow.expected_reorder_at)
-            .limit(limit)
-        ).all()
-        return [
-            Subject(
-                key=order_id,
-                customer_key=cid,
-                anchors={"expected_reorder": expected},
-                activity_at=now,
-            )
-            for cid, expected, order_id in rows
-            if order_id is not None
-        ]
-    return []
-
-
-def _not_enrolled(shop_id: int, workflow: Workflow, now: datetime):  # type: ignore[no-untyped-def]
-    """No running episode of this workflow for the customer, none inside the re-entry gap."""
-    recent = Episode.enrolled_at > now - timedelta(days=workflow.reenroll_after_days or 36_500)
-    return ~exists().where(
-        Episode.shop_id == shop_id,
-        Episode.workflow == workflow.name,
-        Episode.subject == CustomerRow.external_id,
-        (Episode.state == "active") | recent,
-    )
-
-
-def _lead_subjects(
-    session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
-) -> list[Subject]:
-    """Subscribed contacts with no order, ``after_days`` after they subscribed (or arrived).
-
-    Only those who subscribed within ``within_days`` before that: switching the workflow on
-    must not sweep up a shop's whole list of long-standing subscribers as new leads.
-    """
-    after = timedelta(days=float(workflow.trigger.params.get("after_days", 7)))
-    within = timedelta(days=float(workflow.trigger.params.get("within_days", 14)))
-    since = func.coalesce(CustomerRow.consent_updated_at, CustomerRow.created_at)
-    rows = session.execute(
-        select(CustomerRow.external_id, since)
-        .where(
-            CustomerRow.shop_id == shop_id,
-            CustomerRow.accepts_marketing.is_(True),
-            CustomerRow.email.is_not(None),
-            CustomerRow.unsubscribed_at.is_(None),
-            CustomerRow.last_order_at.is_(None),
-            or_(CustomerRow.orders_count.is_(None), CustomerRow.orders_count == 0),
-            since <= now - after,
-            since > now - after - within,
-            _not_enrolled(shop_id, workflow, now),
-        )
-        .order_by(since)
-        .limit(limit)
-    ).all()
-    return [Subject(key=cid, customer_key=cid, anchors={}, activity_at=now) for cid, _ in rows]
-
-
-def _intent_subjects(
-    session: Session,
-    shop_id: int,
-    workflow: Workflow,
-    now: datetime,
-    limit: int,
-    only: str | None = None,
-) -> list[Subject]:
-    """Known customers over the high-intent thresholds, not alerted inside the window."""
-    candidates = browsing.intent_customers(session, shop_id, workflow, now, limit, only)
-    if not candidates:
-        return []
-    fresh = session.scalars(
-        select(CustomerRow.external_id).where(
-            CustomerRow.shop_id == shop_id,
-            CustomerRow.external_id.in_(candidates),
-            _not_enrolled(shop_id, workflow, now),
-        )
-    ).all()
-    return [Subject(key=cid, customer_key=cid, anchors={}, activity_at=now) for cid in fresh]
-
-
-def enroll_on_intent(batch: Batch, shop: Shop, customer_id: str, now: datetime) -> int:
-    """Check one customer against the high-intent workflows at once (a page view just came in),
-    rather than waiting for the next sweep."""
-    enrolled = 0
-    for shop_workflow in batch_workflows(batch, shop.id).values():
-        workflow = shop_workflow.workflow
-        if not shop_workflow.enabled or workflow.trigger.sweep != "high_intent":
-            continue
-        for subject in _intent_subjects(batch.session, shop.id, workflow, now, 1, only=customer_id):
-            if enroll(batch, shop, shop_workflow, subject, now) is not None:
-                enrolled += 1
-    return enrolled

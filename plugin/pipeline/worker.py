@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from plugin.pipeline.delivery import DeliveryStats, deliver_pending
 from plugin.pipeline.due_steps import RunStats, run_due
-from plugin.pipeline.enrollment import sweep
 from plugin.pipeline.inbox import InboxStats, process_inbox
+from plugin.pipeline.sweeps import sweep
 from plugin.services import Services
 from plugin.storage.batch import begin_batch
 from plugin.storage.models import Shop

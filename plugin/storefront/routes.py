@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin import identity
-from plugin.pipeline import enrollment
+from plugin.pipeline import enrollment, sweeps
 from plugin.services import Services
 from plugin.shop_settings.policies import shop_settings
 from plugin.shop_settings.workflows import shop_workflows
@@ -218,7 +218,7 @@ def events(shop: str) -> Response:
             )
         )
         if customer is not None and _high_intent(session, shop_row.id, path):
-            enrollment.enroll_on_intent(Batch.of(session), shop_row, customer, now)
+            sweeps.enroll_on_intent(Batch.of(session), shop_row, customer, now)
         config = storefront_config(session, shop_row)
         overlay = (
             _overlay(session, shop_row.id, visitor, customer, config, now)

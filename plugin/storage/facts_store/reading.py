@@ -193,6 +193,11 @@ def normal_email(email: str) -> str:
     return email.strip().lower()
 
 
+def guest_key(email: str) -> str:
+    """The customer key of a buyer known only by email (a guest checkout)."""
+    return GUEST_PREFIX + normal_email(email)
+
+
 def suppressing_scopes(scope: str) -> list[str]:
     """The suppression scopes that stop mail of ``scope`` ('all' covers marketing too)."""
     return ["all", "marketing"] if scope == "marketing" else ["all"]

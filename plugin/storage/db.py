@@ -139,6 +139,15 @@ def error_text(exc: BaseException) -> str:
 
 
 FIRST_PAUSE, LONGEST_PAUSE = 0.000_05, 0.002  # seconds between tries for a locked database
+# SQLite's result codes for a database another connection holds (the extended codes, such
+# as SQLITE_BUSY_SNAPSHOT, carry them in their low byte)
+BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds the database: its error
+    code, not its message, says so."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in BUSY_CODES
 
 
 class DirectInsert:
@@ -227,7 +236,7 @@ class DirectInsert:
             except sqlite3.IntegrityError:
                 return False
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if not is_busy(exc) or time.monotonic() > deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE)

@@ -82,7 +82,7 @@ def _add(stats: RunStats, batch: RunStats) -> None:
 
 
 @lru_cache(maxsize=64)
-def _claim_statement(limit: int, only: int | None) -> ReturningUpdate[tuple[int]]:
+def _claim_statement(limit: int, only: int | None) -> ReturningUpdate[int]:
     """Claim up to ``limit`` pending steps due by ``:now``, earliest first (or just ``only``)."""
 
     def ready(step):  # type: ignore[no-untyped-def]

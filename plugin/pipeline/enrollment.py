@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, bindparam, update
 
 from plugin.pipeline.exits import (
     ATTRIBUTION,
@@ -298,12 +298,12 @@ def _subject_for(
         anchors = {"order_created": order.created_at or now}
         if order.fulfilled_at is not None:
             anchors["fulfillment"] = order.fulfilled_at
-        activity = order.fulfilled_at if event.kind == ev.ORDER_FULFILLED else order.created_at
+        moment = order.fulfilled_at if event.kind == ev.ORDER_FULFILLED else order.created_at
         return Subject(
             key=order.id,
             customer_key=order.customer_id or guest_key(order.email or ""),
             anchors=anchors,
-            activity_at=activity or now,
+            activity_at=moment or now,
         )
     if kind == "customer" and event.kind == ev.TOPIC_SIGNUP and event.customer is not None:
         topic = str((event.data or {}).get("topic") or "")
@@ -368,14 +368,15 @@ def _reanchor_active(
         # in the database: moved there at once, in one executemany (as plain rows, not
         # Step objects loaded into the session and flushed)
         moved = []
-        for step in batch_episodes.movable_steps(batch, episode):
-            if step.position < len(due_times) and due_times[step.position] != step.due_at:
-                step.due_at = due_times[step.position]  # as the batch's next move reads it
-                moved.append({"_id": step.id, "due_at": step.due_at})
+        for stored in batch_episodes.movable_steps(batch, episode):
+            if stored.position < len(due_times) and due_times[stored.position] != stored.due_at:
+                stored.due_at = due_times[stored.position]  # as the batch's next move reads it
+                moved.append({"_id": stored.id, "due_at": stored.due_at})
         if moved:
             batch.session.connection().execute(UPDATE_STEPS, moved)
 
 
 # Steps by id ("_id"), in an executemany whose rows name the columns to set (the same for
 # every row): here the moved due times, and the due-step stage's decisions.
-UPDATE_STEPS = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))
+_STEPS = cast(Table, Step.__table__)
+UPDATE_STEPS = update(_STEPS).where(_STEPS.c.id == bindparam("_id"))

@@ -50,7 +50,7 @@ def exit_episodes(
         )
         if customer:
             keys.add(customer)
-    subjects = set()
+    subjects: set[str] = set()
     if event.order is not None:
         subjects.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     own_subject = event.order.id if event.order is not None else None

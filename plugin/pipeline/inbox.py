@@ -108,7 +108,7 @@ def _process_one_by_one(services: Services, limit: int, now: datetime, stats: In
 
 
 @lru_cache(maxsize=64)
-def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[tuple[int]]:
+def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[int]:
     """Claim up to ``limit`` pending deliveries, oldest first, or just ``only`` (marked
     processed: the transaction that applies them commits that, or rolls it back)."""
 
@@ -194,9 +194,9 @@ def _parse_ahead(
             continue
         for shop, event in events:
             by_shop.setdefault(shop.id, []).append(event)
-    for shop_id, events in by_shop.items():
-        facts_store.prefetch(batch, shop_id, events)
-        enrollment.prefetch(batch, shop_id, events, now)
+    for shop_id, shop_events in by_shop.items():
+        facts_store.prefetch(batch, shop_id, shop_events)
+        enrollment.prefetch(batch, shop_id, shop_events, now)
     return parsed
 
 

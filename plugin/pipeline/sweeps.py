@@ -6,6 +6,7 @@ for a webhook.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -70,7 +71,11 @@ def _lapsed_subjects(
         .order_by(CustomerRow.last_activity_at)
         .limit(limit)
     ).all()
-    return [Subject(key=cid, customer_key=cid, anchors={}, activity_at=last) for cid, last in rows]
+    # last_activity_at is never NULL here: it was compared with the cutoff
+    return [
+        Subject(key=cid, customer_key=cid, anchors={}, activity_at=cast(datetime, last))
+        for cid, last in rows
+    ]
 
 
 def _reorder_subjects(

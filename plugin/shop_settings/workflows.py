@@ -56,7 +56,7 @@ def shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
     with session.no_autoflush:
         newest = session.execute(_NEWEST_VERSION, {"shop": shop_id}).first()
     # the database too: another database (a test's, a second install) may reuse ids
-    key = (str(session.get_bind().url), shop_id, tuple(newest) if newest else None)
+    key = (str(session.get_bind().engine.url), shop_id, tuple(newest) if newest else None)
     return _shop_workflows_cached(session, shop_id, key)
 
 

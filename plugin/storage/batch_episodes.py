@@ -31,9 +31,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, event, exists, func, insert, select, update
+from sqlalchemy import Table, bindparam, event, exists, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from plugin.storage import facts_store
@@ -118,6 +118,7 @@ def prefetch(
                 since, until = touched_window
                 window = {**values, "since": since, "until": until}
                 for episode, decided_at in batch.session.execute(_TOUCHED_IN_WINDOW, window):
+                    assert decided_at is not None  # the window's bounds leave undecided steps out
                     held.touched.setdefault(episode.customer_external_id, []).append(
                         (episode, decided_at)
                     )
@@ -140,8 +141,10 @@ def _prefetch_movable(batch: Batch, held: Prefetched, moving: Collection[str]) -
     for chunk in facts_store.chunks(ids):
         for episode_id in chunk:
             held.movable[episode_id] = []
-        for episode_id, *step in batch.session.execute(_MOVABLE_OF_EPISODES, {"ids": chunk}):
-            held.movable[episode_id].append(MovableStep(*step))
+        for episode_id, step_id, position, due_at in batch.session.execute(
+            _MOVABLE_OF_EPISODES, {"ids": chunk}
+        ):
+            held.movable[episode_id].append(MovableStep(step_id, position, due_at))
 
 
 def movable_steps(batch: Batch, episode: Episode) -> list[MovableStep]:
@@ -152,7 +155,7 @@ def movable_steps(batch: Batch, episode: Episode) -> list[MovableStep]:
         return held.movable[episode.id]
     with batch.session.no_autoflush:
         rows = batch.session.execute(_MOVABLE_OF_EPISODES, {"ids": [episode.id]})
-        return [MovableStep(*step) for _episode_id, *step in rows]
+        return [MovableStep(step_id, position, due_at) for _, step_id, position, due_at in rows]
 
 
 def add(batch: Batch, episode: Episode, steps: list[NewStep]) -> None:
@@ -196,7 +199,7 @@ def _write_steps_after_flush(session: Session, _context: object) -> None:
 
 
 _STEP_COLUMNS = tuple(c.key for c in Step.__table__.columns if c.key not in ("id", "episode_id"))
-_INSERT_STEP = insert(Step.__table__)
+_INSERT_STEP = insert(cast(Table, Step.__table__))
 
 
 def _prefetched(batch: Batch, shop_id: int) -> Prefetched | None:

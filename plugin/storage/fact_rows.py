@@ -25,7 +25,7 @@ reads these rows in a transaction goes through ``plugin.storage.facts_store``.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -34,8 +34,10 @@ from sqlalchemy.sql import visitors
 from plugin.storage.batch import Batch
 from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow
 
+# the mapped classes whose rows are records
+FactModel = type[CustomerRow] | type[CheckoutRow] | type[OrderRow]
 # mapped class -> its natural key's column (unique with shop_id)
-KEYS: dict[type[Any], str] = {
+KEYS: dict[FactModel, str] = {
     CustomerRow: "external_id",
     CheckoutRow: "token",
     OrderRow: "external_id",
@@ -52,7 +54,7 @@ class FactRecord:
     __slots__ = ("__dict__", "_batch", "_changed", "_stored", "_model")
 
     def __init__(
-        self, model: type[Any], values: dict[str, Any], stored: dict[str, Any] | None, batch: Batch
+        self, model: FactModel, values: dict[str, Any], stored: dict[str, Any] | None, batch: Batch
     ):
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_stored", stored)
@@ -81,13 +83,13 @@ class FactRecord:
         return f"<{self._model.__name__} record {self.__dict__.get(key)!r}>"
 
 
-def loaded(batch: Batch, model: type[Any], row: Any) -> FactRecord:
+def loaded(batch: Batch, model: FactModel, row: Any) -> FactRecord:
     """A record of a row read with ``columns(model)``."""
     values = dict(zip(_names(model), row, strict=True))
     return FactRecord(model, values, dict(values), batch)
 
 
-def new(batch: Batch, model: type[Any], **values: Any) -> FactRecord:
+def new(batch: Batch, model: FactModel, **values: Any) -> FactRecord:
     """A record of a row to insert: its columns' defaults, then ``values``."""
     record = FactRecord(model, _fill({**_defaults(model), **values}), None, batch)
     batch.changed[id(record)] = record
@@ -95,7 +97,7 @@ def new(batch: Batch, model: type[Any], **values: Any) -> FactRecord:
 
 
 @functools.cache
-def columns(model: type[Any]) -> tuple[Any, ...]:
+def columns(model: FactModel) -> tuple[Any, ...]:
     """The columns a record is read with: the mapped attributes, so that reading them
     through the session first flushes ORM objects of the table, as a query for the
     objects would."""
@@ -103,12 +105,12 @@ def columns(model: type[Any]) -> tuple[Any, ...]:
 
 
 @functools.cache
-def _names(model: type[Any]) -> tuple[str, ...]:
+def _names(model: FactModel) -> tuple[str, ...]:
     return tuple(c.key for c in model.__table__.c)
 
 
 @functools.cache
-def _defaults(model: type[Any]) -> dict[str, Any]:
+def _defaults(model: FactModel) -> dict[str, Any]:
     """Every column None but for the defaults the model declares (a callable one called
     per record: a list default must not be shared); no id (the database gives it)."""
     values: dict[str, Any] = {}
@@ -143,8 +145,8 @@ def write(batch: Batch) -> None:
     changed = batch.changed
     if not changed:
         return
-    inserts: dict[type[Any], list[dict[str, Any]]] = {}
-    updates: dict[tuple[type[Any], tuple[str, ...]], list[dict[str, Any]]] = {}
+    inserts: dict[FactModel, list[dict[str, Any]]] = {}
+    updates: dict[tuple[FactModel, tuple[str, ...]], list[dict[str, Any]]] = {}
     for record in changed.values():
         values = record.__dict__
         stored = record._stored
@@ -168,12 +170,12 @@ def write(batch: Batch) -> None:
 
 
 @functools.cache
-def _insert_statement(model: type[Any]) -> Any:
-    return insert(model.__table__)
+def _insert_statement(model: FactModel) -> Any:
+    return insert(cast(Table, model.__table__))
 
 
 @functools.cache
-def _id_statement(model: type[Any]) -> Any:
+def _id_statement(model: FactModel) -> Any:
     table = model.__table__
     return select(table.c.id).where(
         table.c.shop_id == bindparam("shop"), table.c[KEYS[model]] == bindparam("key")
@@ -181,15 +183,15 @@ def _id_statement(model: type[Any]) -> Any:
 
 
 @functools.cache
-def _update_statement(model: type[Any]) -> Any:
+def _update_statement(model: FactModel) -> Any:
     """By natural key; the SET clause is the changed columns each executemany names."""
-    table = model.__table__
+    table = cast(Table, model.__table__)
     return update(table).where(
         table.c.shop_id == bindparam("_shop"), table.c[KEYS[model]] == bindparam("_key")
     )
 
 
-def select_records(model: type[Any]) -> Any:
+def select_records(model: FactModel) -> Any:
     """``select`` of a model's record columns, marked as a read of records."""
     return select(*columns(model)).execution_options(**{LOADING: True})
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import bindparam, select
 
 from plugin.storage import fact_rows
 from plugin.storage.batch import Batch
+from plugin.storage.fact_rows import FactModel
 from plugin.storage.models import (
     CheckoutRow,
     CustomerRow,
@@ -25,7 +26,7 @@ from plugin.storage.models import (
 from rules.events import Event
 
 
-def by_key(batch: Batch, model: type[Any], shop_id: int, column: str, value: str) -> Any:
+def by_key(batch: Batch, model: FactModel, shop_id: int, column: str, value: str) -> Any:
     """One row by its natural key, looked up at most once per batch.
 
     A delivery touches the same customer two or three times, a batch touches it more;
@@ -49,7 +50,7 @@ def rows_of(batch: Batch, model_name: str, shop_id: int) -> dict[str, Any]:
 
 
 @functools.cache
-def _by_key_statement(model: type[Any], column: str) -> Any:
+def _by_key_statement(model: FactModel, column: str) -> Any:
     """Built once per model: the lookups are the hottest queries, and building a statement
     costs more than SQLAlchemy's cached compile and SQLite's indexed read together."""
     return fact_rows.select_records(model).where(
@@ -138,8 +139,10 @@ def prefetch_keys(
 
 
 @functools.cache
-def _by_keys_statement(model: type[Any], column: str, read_only: bool = False) -> Any:
-    base = select(*model.__table__.c) if read_only else fact_rows.select_records(model)
+def _by_keys_statement(model: FactModel, column: str, read_only: bool = False) -> Any:
+    base: Any = fact_rows.select_records(model)
+    if read_only:  # plain rows of the table's columns, not records
+        base = select(*model.__table__.c)
     return base.where(
         model.shop_id == bindparam("shop"),
         getattr(model, column).in_(bindparam("keys", expanding=True)),
@@ -172,8 +175,9 @@ def prefetch_standing_orders(batch: Batch, shop_id: int, customers: set[str]) ->
             for customer in chunk:
                 standing[(shop_id, customer)] = []
             values = {"shop": shop_id, "customers": chunk}
-            for customer, key, value, created in batch.session.execute(_STANDING_ORDERS_OF, values):
-                standing[(shop_id, customer)].append((key, value, created))
+            for buyer, key, value, created in batch.session.execute(_STANDING_ORDERS_OF, values):
+                # one of the customers asked for: never NULL
+                standing[(shop_id, cast(str, buyer))].append((key, value, created))
 
 
 # Built once, like the other per-event queries: values are bound when it runs.
@@ -192,12 +196,12 @@ def held_orders(batch: Batch, shop_id: int) -> list[fact_rows.FactRecord]:
     return [row for row in rows_of(batch, "OrderRow", shop_id).values() if row is not None]
 
 
-def remember(batch: Batch, model: type[Any], shop_id: int, value: str, row: Any) -> None:
+def remember(batch: Batch, model: FactModel, shop_id: int, value: str, row: Any) -> None:
     rows_of(batch, model.__name__, shop_id)[value] = row
 
 
 def get_or_add(
-    batch: Batch, model: type[Any], shop_id: int, column: str, value: str, **new: Any
+    batch: Batch, model: FactModel, shop_id: int, column: str, value: str, **new: Any
 ) -> Any:
     """The row with this natural key, created (with ``new`` values) if there is none."""
     row = by_key(batch, model, shop_id, column, value)

@@ -61,7 +61,8 @@ def apply_event(batch: Batch, shop_id: int, event: Event) -> None:
         _merge_customer(batch, shop_id, event.customer, at=event.occurred_at)
     elif kind in (ev.TAGS_ADDED, ev.TAGS_REMOVED):
         assert event.customer is not None
-        _change_tags(batch, shop_id, event.customer.id, (event.data or {}).get("tags") or [], kind)
+        tags: Any = (event.data or {}).get("tags") or []
+        _change_tags(batch, shop_id, event.customer.id, tags, kind)
     elif kind == ev.CHECKOUT_UPDATED:
         assert event.checkout is not None
         _merge_checkout(batch, shop_id, event.checkout)
@@ -220,9 +221,9 @@ def _order_completing(batch: Batch, shop_id: int, token: str) -> fact_rows.FactR
         if prefetched:
             continue
         with batch.session.no_autoflush:
-            for row in batch.session.execute(statement, {"shop": shop_id, "tokens": [token]}):
-                if getattr(row, column) == token:
-                    return remembered_order(batch, shop_id, row)
+            for found in batch.session.execute(statement, {"shop": shop_id, "tokens": [token]}):
+                if getattr(found, column) == token:
+                    return remembered_order(batch, shop_id, found)
     return None
 
 
@@ -292,7 +293,7 @@ def _record_engagement(batch: Batch, shop_id: int, event: Event) -> None:
             event_id=event_id,
             kind=engagement.kind,
             email=email,
-            message_id=int(message_id) if str(message_id or "").isdigit() else None,
+            message_id=int(str(message_id)) if str(message_id or "").isdigit() else None,
             occurred_at=engagement.occurred_at,
             url=engagement.url,
         )

@@ -11,8 +11,8 @@ email, a topic series) is read from the database as before. Callers check state 
 conversion on the episodes returned, as the session holds them.
 
 New episodes are not flushed one by one (a flush costs more than a statement, however
-little it writes): an episode waits for the transaction's flush, and its steps, kept here
-and not in the batch, are written right after it in one executemany (the unit of work
+little it writes): an episode waits for the transaction's flush, and its steps, kept in the batch
+and not in the session, are written right after it in one executemany (the unit of work
 writes SQLite rows with generated ids one INSERT at a time). Until then the database does
 not have them, so lookups of keys not prefetched add them from the unflushed list, which
 that flush drops. Lookups of prefetched keys find them in the prefetched answers, where
@@ -159,7 +159,7 @@ def movable_steps(batch: Batch, episode: Episode) -> list[MovableStep]:
 
 
 def add(batch: Batch, episode: Episode, steps: list[NewStep]) -> None:
-    """Remember an episode just added to the batch, with its steps (not added: the flush
+    """Remember an episode just added to the session, with its steps (not added: the flush
     that writes the episode writes them)."""
     unflushed = batch.unflushed
     if unflushed is None:

@@ -152,7 +152,7 @@ def _by_keys_statement(model: FactModel, column: str, read_only: bool = False) -
 def prefetch_completing_orders(batch: Batch, shop_id: int, tokens: set[str]) -> None:
     """Load at once the stored orders placed from these checkouts (by checkout or cart
     token) into the memo, and remember the tokens as looked for: a checkout's merge then
-    finds its order, or that it has none, among the orders the session holds
+    finds its order, or that it has none, among the orders the batch holds
     (``_order_completing``) instead of in two queries of its own."""
     looked_for = batch.order_tokens_read
     wanted = sorted(t for t in tokens if (shop_id, t) not in looked_for)
@@ -167,7 +167,7 @@ def prefetch_standing_orders(batch: Batch, shop_id: int, customers: set[str]) ->
     """Read at once the stored, not cancelled orders of the customers whose order stats the
     batch recomputes (``_refresh_order_stats``), instead of once per order event; a
     customer not read with a batch is read alone, once. Orders the transaction changes are
-    taken from the session there, so what is read here stays right."""
+    taken from the batch there, so what is read here stays right."""
     standing = batch.standing_orders
     wanted = sorted(c for c in customers if (shop_id, c) not in standing)
     with batch.session.no_autoflush:

@@ -208,7 +208,7 @@ def _order_completing(batch: Batch, shop_id: int, token: str) -> fact_rows.FactR
     """The order placed from this checkout (by its checkout token, else its cart token).
 
     Looked for among the orders this transaction holds by key (every order it changed),
-    then in the database without flushing first, the tokens checked as the session holds
+    then in the database without flushing first, the tokens checked as the batch holds
     them: a flush per checkout event was most of a checkout's merge.
     """
     held = held_orders(batch, shop_id)

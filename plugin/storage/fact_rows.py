@@ -25,7 +25,7 @@ reads these rows in a transaction goes through ``plugin.storage.facts_store``.
 from __future__ import annotations
 
 import functools
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -52,6 +52,10 @@ class FactRecord:
     batch; the stored values it was read with (None for a new row) tell what to write."""
 
     __slots__ = ("__dict__", "_batch", "_changed", "_stored", "_model")
+    _batch: Batch
+    _changed: dict[int, FactRecord]
+    _stored: dict[str, Any] | None
+    _model: FactModel
 
     def __init__(
         self, model: FactModel, values: dict[str, Any], stored: dict[str, Any] | None, batch: Batch
@@ -66,17 +70,24 @@ class FactRecord:
         self.__dict__[name] = value
         self._changed[id(self)] = self
 
-    def __getattr__(self, name: str) -> Any:
-        if name != "id":  # of the columns, only a new row's id is missing
-            raise AttributeError(name)
-        write(self._batch)  # the row first, if it waits to be written (as a flush would)
-        self.__dict__["id"] = new_id = self._batch.session.execute(
-            _id_statement(self._model),
-            {"shop": self.shop_id, "key": getattr(self, KEYS[self._model])},
-        ).scalar_one()
-        if self._stored is not None:
-            self._stored["id"] = new_id
-        return new_id
+    if TYPE_CHECKING:
+        # The columns, as type checkers see them; not at run time, where a class with a
+        # __getattr__ reads every attribute more slowly (and merges read many).
+        def __getattr__(self, name: str) -> Any: ...
+
+    @property
+    def id(self) -> Any:
+        """The row's id; a new row's, once asked for, looked up by its key (written first,
+        if it waits to be, as a flush would)."""
+        known = self.__dict__.get("id")
+        if known is None:
+            write(self._batch)
+            key = {"shop": self.__dict__["shop_id"], "key": self.__dict__[KEYS[self._model]]}
+            statement = _id_statement(self._model)
+            known = self.__dict__["id"] = self._batch.session.execute(statement, key).scalar_one()
+            if self._stored is not None:
+                self._stored["id"] = known
+        return known
 
     def __repr__(self) -> str:
         key = KEYS[self._model]

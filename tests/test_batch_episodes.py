@@ -15,6 +15,7 @@ from plugin.pipeline.inbox import process_inbox
 from plugin.pipeline.worker import sweep_all
 from plugin.shop_settings.workflows import shop_workflows
 from plugin.storage import batch_episodes
+from plugin.storage.batch import Batch
 from plugin.storage.models import Episode, Shop, Step
 from tests.support import payloads
 from tests.support.clock import T0
@@ -113,18 +114,19 @@ def test_without_a_prefetch_lookups_see_what_the_session_enrolled_and_has_not_fl
 ):
     """A sweep or a storefront request enrolls without a batch's prefetch."""
     with services.sessions() as session:
+        batch = Batch.of(session)
         row = session.get_one(Shop, shop.id)
         cart = shop_workflows(session, row.id)["cart_abandonment"]
         subject = Subject(key="tok-x", customer_key="501", anchors={}, activity_at=T0)
-        episode = enrollment.enroll(session, row, cart, subject, T0)
+        episode = enrollment.enroll(batch, row, cart, subject, T0)
         assert episode is not None and episode.id is None  # waiting for the flush
         for flushed in (False, True):
             assert batch_episodes.active_of_customers(
-                session, row.id, {"501"}, {"cart_abandonment"}
+                batch, row.id, {"501"}, {"cart_abandonment"}
             ) == [episode]
-            assert batch_episodes.active_of_subjects(session, row.id, {"tok-x"}, None) == [episode]
-            assert batch_episodes.newest(session, row.id, "cart_abandonment", "tok-x") is episode
-            assert enrollment.enroll(session, row, cart, subject, T0) is None  # it is running
+            assert batch_episodes.active_of_subjects(batch, row.id, {"tok-x"}, None) == [episode]
+            assert batch_episodes.newest(batch, row.id, "cart_abandonment", "tok-x") is episode
+            assert enrollment.enroll(batch, row, cart, subject, T0) is None  # it is running
             if not flushed:
                 session.flush()
                 assert episode.id is not None
@@ -162,9 +164,10 @@ def test_a_batch_credits_an_order_only_to_what_messaged_its_buyer_in_the_week_be
     with services.sessions() as session:
         shop_id = session.scalar(select(Shop.id))
         read = (late, late + timedelta(days=1))
-        batch_episodes.prefetch(session, shop_id, {"501"}, (), read)
+        batch = Batch.of(session)
+        batch_episodes.prefetch(batch, shop_id, {"501"}, (), read)
         assert batch_episodes.touched_before_order(
-            session, shop_id, {"501"}, "7199", messaged - timedelta(days=1), messaged
+            batch, shop_id, {"501"}, "7199", messaged - timedelta(days=1), messaged
         ) == [_upsell(session)]
 
     credited = messaged + timedelta(days=2)

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Column, Integer, MetaData, Table, select
 
 from plugin.services import DELIVERY_COLUMNS, Services
-from plugin.storage.db import DirectInsert, create_schema, make_engine
+from plugin.storage.db import DirectInsert, create_schema, is_busy, make_engine
 from plugin.storage.models import Delivery
 
 
@@ -93,6 +93,34 @@ def test_a_locked_sqlite_database_is_waited_for_not_refused(tmp_path: Path):
     assert stored == ["after-the-lock"]
     waiting.dispose()
     impatient.dispose()
+
+
+def test_only_a_busy_database_is_tried_again(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A refusal is told by SQLite's error code: an error that merely says "locked" (here a
+    missing table of that name) is raised at once, not waited out as a busy database."""
+    url = f"sqlite:///{tmp_path / 'busy.sqlite3'}"
+    engine = make_engine(url, sqlite_waits=False)
+    create_schema(engine)
+    locked = Table("locked", MetaData(), Column("id", Integer, primary_key=True))
+    insert = DirectInsert(engine, locked, ["id"])
+
+    def no_retry(_seconds: float) -> None:
+        raise AssertionError("tried again")
+
+    monkeypatch.setattr("plugin.storage.db.time.sleep", no_retry)
+    with pytest.raises(sqlite3.OperationalError, match="no such table: locked") as refused:
+        insert.run({"id": 1})
+    assert not is_busy(refused.value)
+    insert.close()
+    engine.dispose()
+    holder = sqlite3.connect(tmp_path / "busy.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held
+    other = sqlite3.connect(tmp_path / "busy.sqlite3", timeout=0, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError) as busy:
+        other.execute("BEGIN IMMEDIATE")
+    assert is_busy(busy.value)
+    holder.close()
+    other.close()
 
 
 def _sqlite_insert(tmp_path: Path) -> tuple[DirectInsert, object]:

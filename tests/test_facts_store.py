@@ -12,6 +12,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from plugin.storage import facts_store
+from plugin.storage.batch import Batch
 from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, OutboxMessage
 from rules import events as ev
 from rules.events import Event
@@ -144,7 +145,7 @@ def state(sessions) -> dict:  # type: ignore[no-untyped-def]
 def apply_all(sessions, events) -> None:  # type: ignore[no-untyped-def]
     for event in events:
         with sessions() as session, session.begin():
-            facts_store.apply_event(session, 1, event)
+            facts_store.apply_event(Batch.of(session), 1, event)
 
 
 def test_in_order_history_gives_the_expected_facts():
@@ -192,9 +193,9 @@ def test_one_prefetched_batch_merges_as_one_transaction_per_event_does(order, st
     apply_all(alone, events)
     apply_all(batched, events[:stored])
     with batched() as session, session.begin():
-        facts_store.prefetch(session, 1, events[stored:])
+        facts_store.prefetch(Batch.of(session), 1, events[stored:])
         for event in events[stored:]:
-            facts_store.apply_event(session, 1, event)
+            facts_store.apply_event(Batch.of(session), 1, event)
     assert state(batched) == state(alone)
 
 
@@ -202,25 +203,25 @@ def test_reading_back_as_facts_and_suppression_scopes():
     sessions = fresh_store()
     apply_all(sessions, HISTORY)
     with sessions() as session, session.begin():
-        customer = facts_store.load_customer(session, 1, "c1")
+        customer = facts_store.load_customer(Batch.of(session), 1, "c1")
         assert (
             customer is not None
             and customer.tags == ("vip",)
             and customer.accepts_marketing is False
         )
-        checkout = facts_store.load_checkout(session, 1, "k1")
+        checkout = facts_store.load_checkout(Batch.of(session), 1, "k1")
         assert checkout is not None and checkout.items[0] == LineItem(
             title="Beans", price=Decimal("45")
         )
         assert [o.id for o in facts_store.load_orders(session, 1, "c1")] == ["o1", "o0"]
         assert facts_store.find_customer_by_email(session, 1, " ANN@example.com") == "c1"
         facts_store.apply_event(
-            session,
+            Batch.of(session),
             1,
             Event(ev.EMAIL_SUPPRESSED, engagement=Engagement("unsubscribe", "ann@example.com", T)),
         )
         facts_store.apply_event(
-            session,
+            Batch.of(session),
             1,
             Event(ev.EMAIL_SUPPRESSED, engagement=Engagement("bounce", "bob@example.com", T)),
         )
@@ -269,11 +270,11 @@ def test_a_batch_finds_the_stored_orders_its_checkouts_were_completed_by():
     queries: list[str] = []
     with sessions() as session, session.begin():
         events = [Event(ev.CHECKOUT_UPDATED, checkout=c) for c in checkouts]
-        facts_store.prefetch(session, 1, events)
+        facts_store.prefetch(Batch.of(session), 1, events)
         listen = lambda *args: queries.append(args[2])  # noqa: E731
         sa_event.listen(engine, "before_cursor_execute", listen)
         for one in events:
-            facts_store.apply_event(session, 1, one)
+            facts_store.apply_event(Batch.of(session), 1, one)
         sa_event.remove(engine, "before_cursor_execute", listen)
     assert not [q for q in queries if "FROM orders" in q]
     with sessions() as session:
@@ -304,9 +305,9 @@ def test_a_batch_counts_the_stored_orders_that_stand_and_not_the_cancelled():
     apply_all(sessions, [_placed("o1", "10", 10), _placed("o2", "20", 5, cancelled_days_ago=4)])
     new_order = _placed("o3", "30", 1)
     with sessions() as session, session.begin():
-        facts_store.prefetch(session, 1, [new_order])
-        assert (1, "c1") in session.info[facts_store.STANDING_ORDERS]  # read for the batch
-        facts_store.apply_event(session, 1, new_order)
+        facts_store.prefetch(Batch.of(session), 1, [new_order])
+        assert (1, "c1") in Batch.of(session).standing_orders  # read for the batch
+        facts_store.apply_event(Batch.of(session), 1, new_order)
     with sessions() as session:
         customer = session.scalars(select(CustomerRow)).one()
         assert (customer.orders_count, customer.total_spent) == (2, Decimal("40"))
@@ -330,17 +331,20 @@ def test_the_last_email_counts_the_emails_queued_in_the_transaction():
         session.add(queued("b", "c2", T + hour))  # another customer's
         session.add(queued("c", "c1", T + 2 * hour, kind="create_discount"))  # not an email
         session.add(queued("d", "c1", T + 3 * hour, state="cancelled"))  # not sent
-        assert facts_store.last_email_at(session, 1, "c1", "marketing", "upsell") == (T, T)
+        assert facts_store.last_email_at(Batch.of(session), 1, "c1", "marketing", "upsell") == (
+            T,
+            T,
+        )
         session.flush()  # now in the table, and counted from there
         session.add(queued("e", "c1", T + 4 * hour, workflow="winback"))
-        assert facts_store.last_email_at(session, 1, "c1", "marketing", "upsell") == (
+        assert facts_store.last_email_at(Batch.of(session), 1, "c1", "marketing", "upsell") == (
             T + 4 * hour,
             T,
         )
-        assert facts_store.last_email_at(session, 1, "c2") == (T + hour, None)
+        assert facts_store.last_email_at(Batch.of(session), 1, "c2") == (T + hour, None)
     with sessions() as session:
         with pytest.raises(RuntimeError), session.begin():
             session.add(queued("f", "c3", T))
             raise RuntimeError("the batch failed")
         with session.begin():  # the same session: what was rolled back was never queued
-            assert facts_store.last_email_at(session, 1, "c3") == (None, None)
+            assert facts_store.last_email_at(Batch.of(session), 1, "c3") == (None, None)

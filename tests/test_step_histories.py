@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from plugin.pipeline import step_histories
 from plugin.storage import facts_store
+from plugin.storage.batch import Batch
 from plugin.storage.models import CustomerRow, OrderRow, OutboxMessage, Suppression
 from tests.support.database import fresh_store
 
@@ -71,17 +72,17 @@ def _email(n: int, customer: str, workflow: str, state: str, at: datetime) -> Ou
     )
 
 
-def _answers(session, read_orders, read_suppressed, read_last):  # type: ignore[no-untyped-def]
+def _answers(batch, read_orders, read_suppressed, read_last):  # type: ignore[no-untyped-def]
     answers = {}
     for customer in CUSTOMERS:
         answers[customer] = (
-            read_orders(session, 1, customer) if not customer.startswith("email:") else (),
-            read_last(session, 1, customer, "marketing", "cart_abandonment"),
+            read_orders(batch, 1, customer) if not customer.startswith("email:") else (),
+            read_last(batch, 1, customer, "marketing", "cart_abandonment"),
         )
     emails = ("ann@example.com", " Ann@Example.com", "guest@example.com", "carol@example.com")
     for email in (*emails, "x@example.com"):
         for scope in ("marketing", "all"):
-            answers[(email, scope)] = read_suppressed(session, 1, email, scope)
+            answers[(email, scope)] = read_suppressed(batch, 1, email, scope)
     return answers
 
 
@@ -89,19 +90,20 @@ def test_prefetched_histories_answer_as_the_database_does():
     sessions = _store()
     with sessions() as session:
         from_database = _answers(
-            session,
-            facts_store.load_orders,
-            facts_store.is_suppressed,
+            Batch.of(session),
+            lambda batch, *args: facts_store.load_orders(batch.session, *args),
+            lambda batch, *args: facts_store.is_suppressed(batch.session, *args),
             facts_store.last_email_at,
         )
     with sessions() as session:
-        facts_store.prefetch_keys(session, 1, customers=CUSTOMERS)
-        step_histories.prefetch(session, 1, CUSTOMERS)
-        held = session.info[step_histories.KEY][1]
+        batch = Batch.of(session)
+        facts_store.prefetch_keys(batch, 1, customers=CUSTOMERS)
+        step_histories.prefetch(batch, 1, CUSTOMERS)
+        held = batch.histories[1]
         assert set(held.orders) == {"c1", "c2", "c3"}  # read at once, not one by one
         assert set(held.suppressions) == {"ann@example.com", "bob@example.com", "guest@example.com"}
         prefetched = _answers(
-            session,
+            batch,
             step_histories.orders,
             step_histories.is_suppressed,
             step_histories.last_email_at,
@@ -119,23 +121,24 @@ def test_prefetched_histories_answer_as_the_database_does():
 def test_emails_queued_in_the_batch_count_and_a_flush_drops_the_memo():
     sessions = _store()
     with sessions() as session, session.begin():
-        facts_store.prefetch_keys(session, 1, customers=CUSTOMERS)
-        step_histories.prefetch(session, 1, CUSTOMERS)
+        batch = Batch.of(session)
+        facts_store.prefetch_keys(batch, 1, customers=CUSTOMERS)
+        step_histories.prefetch(batch, 1, CUSTOMERS)
         queued_at = T + timedelta(hours=1)
         session.add(_email(99, "c2", "cart_abandonment", "pending", queued_at))
-        assert step_histories.last_email_at(session, 1, "c2", "marketing", "cart_abandonment") == (
+        assert step_histories.last_email_at(batch, 1, "c2", "marketing", "cart_abandonment") == (
             queued_at,
             queued_at,
         )
         session.flush()  # the queued email is in the database now, no longer in session.new
-        assert step_histories.KEY not in session.info
-        assert step_histories.last_email_at(session, 1, "c2", "marketing", "cart_abandonment") == (
+        assert not batch.histories
+        assert step_histories.last_email_at(batch, 1, "c2", "marketing", "cart_abandonment") == (
             queued_at,
             queued_at,
         )
         session.add(Suppression(shop_id=1, email="bob@example.com", scope="all", reason="b"))
         session.flush()
-        assert step_histories.is_suppressed(session, 1, "bob@example.com", "marketing")
+        assert step_histories.is_suppressed(batch, 1, "bob@example.com", "marketing")
 
 
 def test_a_batch_of_due_steps_reads_the_checkouts_it_is_about_at_once(send_webhook, services, at):

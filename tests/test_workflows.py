@@ -337,14 +337,16 @@ def test_cart_activity_while_a_reminder_waits_for_the_window_moves_it(send_webho
 
 def test_settings_read_in_a_transaction_follow_a_change_to_the_shops(services, shop):
     from plugin.shop_settings.policies import settings_for_reading
+    from plugin.storage.batch import Batch
 
     with services.sessions() as session:
+        batch = Batch.of(session)
         row = session.get_one(Shop, shop.id)
-        first = settings_for_reading(session, row)
+        first = settings_for_reading(batch, row)
         assert first["send_window"] == {"start_hour": 9, "end_hour": 21}  # the defaults
-        assert settings_for_reading(session, row) is first  # merged once per transaction
+        assert settings_for_reading(batch, row) is first  # merged once per transaction
         row.settings = {"send_window": {"start_hour": 11}}
-        assert settings_for_reading(session, row)["send_window"] == {
+        assert settings_for_reading(batch, row)["send_window"] == {
             "start_hour": 11,
             "end_hour": 21,
         }
@@ -431,7 +433,7 @@ def test_purchase_cycle_sweep_does_not_find_customers_it_already_enrolled(
     """The sweep's "already enrolled" check must look at each customer's own last order
     (it once compared every customer with one shop-wide order, so the same candidates came
     back each sweep and could crowd newer ones out of its batch)."""
-    from plugin.pipeline.enrollment import _sweep_subjects
+    from plugin.pipeline.sweeps import sweep_subjects
     from plugin.shop_settings.workflows import shop_workflows
 
     subscribe(send_webhook)
@@ -446,7 +448,7 @@ def test_purchase_cycle_sweep_does_not_find_customers_it_already_enrolled(
     with services.sessions() as session:
         shop = session.scalar(select(Shop))
         workflow = shop_workflows(session, shop.id)["purchase_cycle"].workflow
-        assert _sweep_subjects(session, shop.id, workflow, when, 100) == []
+        assert sweep_subjects(session, shop.id, workflow, when, 100) == []
 
 
 # --- feedback request -------------------------------------------------------------------

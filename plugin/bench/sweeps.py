@@ -75,8 +75,9 @@ def build(path: Path, customers: int, seed: int = 5) -> None:
 
 
 def run(folder: Path, customers: int) -> dict[str, Any]:
-    from plugin.pipeline.enrollment import _sweep_subjects, sweep
+    from plugin.pipeline.sweeps import sweep, sweep_subjects
     from plugin.shop_settings.workflows import shop_workflows
+    from plugin.storage.batch import begin_batch
     from plugin.storage.models import Shop
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,7 +99,7 @@ def run(folder: Path, customers: int) -> dict[str, Any]:
         for name in SWEEPS:
             statements.clear()
             started = time.perf_counter()
-            found = _sweep_subjects(session, shop.id, workflows[name].workflow, NOW, 10**9)
+            found = sweep_subjects(session, shop.id, workflows[name].workflow, NOW, 10**9)
             seconds = time.perf_counter() - started
             query, parameters = statements[-1]
             plan = [
@@ -113,10 +114,10 @@ def run(folder: Path, customers: int) -> dict[str, Any]:
                 "customers_per_second": customers / seconds,
                 "plan": plan,
             }
-    with services.sessions() as session, session.begin():
-        shop = session.scalar(select(Shop))
+    with begin_batch(services.sessions) as batch:
+        shop = batch.session.scalar(select(Shop))
         started = time.perf_counter()
-        enrolled = sweep(session, shop, NOW)
+        enrolled = sweep(batch, shop, NOW)
         results["sweep_enroll"] = {"enrolled": enrolled, "seconds": time.perf_counter() - started}
     services.engine.dispose()
 

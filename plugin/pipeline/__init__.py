@@ -3,7 +3,8 @@
 In the order data flows:
 
 - ``inbox``: apply stored deliveries (``connectors`` turn them into events) to the facts.
-- ``enrollment``: events and time-triggered sweeps start, move and end episodes.
+- ``enrollment``: events start episodes and move their steps; ``exits``: events end them
+  (and credit orders to them); ``sweeps``: the time-triggered workflows find whom to enroll.
 - ``due_steps``: where a step is decided — conditions re-checked on current facts
   (``episode_facts``, ``step_histories``), shop policies applied, actions written to the outbox.
 - ``outbox``: a fired step's actions as rendered, keyed rows; ``delivery`` sends them.

@@ -17,18 +17,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from plugin.pipeline import step_histories
-from plugin.pipeline.enrollment import (
-    UPDATE_STEPS,
-    cancel_held_back,
-    end_episode,
-    hold_cancels_back,
-)
+from plugin.pipeline.enrollment import UPDATE_STEPS
 from plugin.pipeline.episode_facts import facts_for
+from plugin.pipeline.exits import end_episode
 from plugin.pipeline.outbox import Sender, write_actions
 from plugin.services import Services
 from plugin.shop_settings.policies import send_window_opens, settings_for_reading
-from plugin.shop_settings.workflows import shop_workflows
-from plugin.storage import facts_store
+from plugin.shop_settings.workflows import batch_workflows
+from plugin.storage import batch_episodes, facts_store
+from plugin.storage.batch import Batch, begin_batch
 from plugin.storage.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.storage.models import Episode, Shop, Step
 from rules.evaluation import evaluate_step
@@ -85,7 +82,7 @@ def _add(stats: RunStats, batch: RunStats) -> None:
 
 
 @lru_cache(maxsize=64)
-def _claim_statement(limit: int, only: int | None) -> ReturningUpdate[tuple[int]]:
+def _claim_statement(limit: int, only: int | None) -> ReturningUpdate[int]:
     """Claim up to ``limit`` pending steps due by ``:now``, earliest first (or just ``only``)."""
 
     def ready(step):  # type: ignore[no-untyped-def]
@@ -113,7 +110,8 @@ def _run_batch(
 
     ``claimed`` receives the ids, so that a batch that fails can be retried step by step.
     """
-    with services.sessions() as session, session.begin():
+    with begin_batch(services.sessions) as batch:
+        session = batch.session
         claimed[:] = (  # through the session's connection: a plain UPDATE, no ORM bookkeeping
             session.connection().execute(_claim_statement(limit, only), {"now": now}).scalars()
         ).all()
@@ -123,37 +121,47 @@ def _run_batch(
         # Their episodes, shops and customers in a query each; decide_step finds them in the
         # session. Held here for the batch: the session's identity map keeps unchanged
         # objects only while something else refers to them, and without these lists each
-        # step loaded its episode and shop again (a tenth of a 3,000-customer replay).
+        # step loaded its episode and shop again.
         episodes = session.scalars(_EPISODES, {"ids": list({s.episode_id for s in steps})}).all()
         shops = session.scalars(_SHOPS, {"ids": list({s.shop_id for s in steps})}).all()
-        for shop_id, keys in _batch_keys(session, episodes).items():
+        for shop_id, keys in _batch_keys(batch, episodes).items():
             facts_store.prefetch_keys(
-                session,
+                batch,
                 shop_id,
                 customers=keys.customers,
                 checkouts=keys.checkouts,
                 orders=keys.orders,
                 read_only=True,  # a decision changes none of them
             )
-            step_histories.prefetch(session, shop_id, keys.customers)
-        session.info[OPEN_STEPS] = _open_steps(session, [e.id for e in episodes])
-        session.info[CLAIMED] = {step.id: step for step in steps}
+            step_histories.prefetch(batch, shop_id, keys.customers)
+        open_steps = _open_steps(session, [e.id for e in episodes])
+        decisions = Decisions(batch, open_steps, {step.id: step for step in steps})
         # The decisions are written when every step is decided: what a decision reads does
         # not change within the batch, except the emails it queued (which
-        # facts_store.last_email_at counts from the session) and the steps it decided
+        # facts_store.last_email_at counts from the batch) and the steps it decided
         # (which _finish reads from the claimed steps). No decision reads the steps table,
-        # so the pending steps of the episodes that end are cancelled once, before the
-        # decisions are written (their steps claimed here read 'running' until then, and
-        # are not matched); the episodes and outbox rows are flushed at commit.
-        hold_cancels_back(session)
+        # so the pending steps of the episodes that end are cancelled once (the batch holds
+        # them back), before the decisions are written (their steps claimed here read
+        # 'running' until then, and are not matched); the episodes and outbox rows are
+        # flushed at commit.
         with session.no_autoflush:
             for step in steps:
-                outcome = decide_step(session, services, step, now)
+                outcome = decide_step(decisions, services, step, now)
                 _count(stats, outcome, step.reason)
-        cancel_held_back(session)
+        batch_episodes.write_cancels(batch)
         _write_decisions(session, steps)
         del episodes, shops  # held until every step is decided (see above)
     return len(claimed) == limit
+
+
+@dataclass
+class Decisions:
+    """A batch of due steps as it decides them: its transaction's batch, the open steps of
+    its episodes as it began (episode id -> step ids), and its claimed steps by id."""
+
+    batch: Batch
+    open_steps: dict[int, list[int]]
+    claimed: dict[int, ClaimedStep]
 
 
 @dataclass(slots=True)
@@ -204,14 +212,14 @@ class _Keys:
     orders: set[str] = field(default_factory=set)
 
 
-def _batch_keys(session: Session, episodes: Iterable[Episode]) -> dict[int, _Keys]:
+def _batch_keys(batch: Batch, episodes: Iterable[Episode]) -> dict[int, _Keys]:
     """Per shop, the customers of a batch's episodes and the checkouts and orders they are
     about (episode_facts.facts_for reads them)."""
     found: dict[int, _Keys] = {}
     for episode in episodes:
         keys = found.setdefault(episode.shop_id, _Keys())
         keys.customers.add(episode.customer_external_id)
-        shop_workflow = shop_workflows(session, episode.shop_id).get(episode.workflow)
+        shop_workflow = batch_workflows(batch, episode.shop_id).get(episode.workflow)
         kind = shop_workflow.workflow.trigger.subject if shop_workflow is not None else None
         if kind == "checkout":
             keys.checkouts.add(episode.subject)
@@ -262,52 +270,54 @@ def _count(stats: RunStats, outcome: str, reason: str | None) -> None:
         stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
 
 
-def decide_step(session: Session, services: Services, step: ClaimedStep, now: datetime) -> str:
+def decide_step(decisions: Decisions, services: Services, step: ClaimedStep, now: datetime) -> str:
     """Decide one claimed step; return 'fired', 'skipped', 'deferred' or 'cancelled'."""
+    batch = decisions.batch
+    session = batch.session
     episode = session.get_one(Episode, step.episode_id)
     shop = session.get_one(Shop, step.shop_id)
     if episode.state != "active" or not shop.active:
         return _finish(
-            session, step, "cancelled", "episode ended" if shop.active else "shop inactive", now
+            decisions, step, "cancelled", "episode ended" if shop.active else "shop inactive", now
         )
-    shop_workflow = shop_workflows(session, shop.id).get(episode.workflow)
+    shop_workflow = batch_workflows(batch, shop.id).get(episode.workflow)
     if shop_workflow is None or not shop_workflow.enabled:
-        return _finish(session, step, "skipped", "workflow disabled", now)
+        return _finish(decisions, step, "skipped", "workflow disabled", now)
     workflow = shop_workflow.workflow
     step_def = next((s for s in workflow.steps if s.id == step.step_id), None)
     if step_def is None:
-        return _finish(session, step, "skipped", "step no longer in workflow", now)
+        return _finish(decisions, step, "skipped", "step no longer in workflow", now)
 
-    settings = settings_for_reading(session, shop)
+    settings = settings_for_reading(batch, shop)
     marketing_email = workflow.sends_marketing_email(step_def)
     if marketing_email:
         # Quiet hours first, before any facts are loaded: the conditions are checked
         # when the step may actually send, on the facts as they are then. Enrollment
         # scheduled the step inside the window; this holds it to the settings and the
         # customer's timezone as they are now, and to a pass that came after closing time.
-        timezone = facts_store.customer_timezone(session, shop.id, episode.customer_external_id)
+        timezone = facts_store.customer_timezone(batch, shop.id, episode.customer_external_id)
         opens = send_window_opens(settings, timezone, now)
         if opens > now:
-            return _defer(session, step, opens, "outside send window", now)
+            return _defer(decisions, step, opens, "outside send window", now)
 
-    facts = facts_for(session, episode, workflow, now)
+    facts = facts_for(batch, episode, workflow, now)
     decision = evaluate_step(step_def, facts)
     if not decision.fired:
-        return _finish(session, step, "skipped", decision.reason, now)
+        return _finish(decisions, step, "skipped", decision.reason, now)
     sends_email = any(a.name == "send_email" for a in decision.actions)
     if sends_email and not facts.customer.email:
-        return _finish(session, step, "skipped", "no email address", now)
+        return _finish(decisions, step, "skipped", "no email address", now)
     if sends_email and facts.suppressed:
-        return _finish(session, step, "skipped", "address suppressed or unsubscribed", now)
+        return _finish(decisions, step, "skipped", "address suppressed or unsubscribed", now)
     if episode.holdout:
-        return _finish(session, step, "skipped", "holdout group (never messaged)", now)
+        return _finish(decisions, step, "skipped", "holdout group (never messaged)", now)
     if marketing_email:
         cap = float(settings["frequency_cap_hours"])
         release = frequency_cap_release(facts.last_marketing_email_at, cap, now)
         if release is not None:
             if settings["capped_action"] == "drop":
-                return _finish(session, step, "skipped", "frequency cap (dropped)", now)
-            return _defer(session, step, release, "frequency cap", now)
+                return _finish(decisions, step, "skipped", "frequency cap (dropped)", now)
+            return _defer(decisions, step, release, "frequency cap", now)
 
     sender = Sender(
         app_url=services.settings["APP_URL"].rstrip("/"),
@@ -324,21 +334,21 @@ def decide_step(session: Session, services: Services, step: ClaimedStep, now: da
     write_actions(
         session, shop, sender, episode, step.step_id, workflow, facts, decision.actions, now
     )
-    return _finish(session, step, "fired", decision.reason or "conditions met", now)
+    return _finish(decisions, step, "fired", decision.reason or "conditions met", now)
 
 
-def _defer(session: Session, step: ClaimedStep, until: datetime, why: str, now: datetime) -> str:
+def _defer(
+    decisions: Decisions, step: ClaimedStep, until: datetime, why: str, now: datetime
+) -> str:
     """Put a step back to pending for later; give up (with the reason) if it keeps slipping."""
     if step.deferrals >= MAX_DEFERRALS:
-        return _finish(session, step, "skipped", f"{why}: deferred too often", now)
+        return _finish(decisions, step, "skipped", f"{why}: deferred too often", now)
     step.state, step.due_at, step.reason = "pending", until, f"deferred: {why}"
     step.deferrals += 1
     return "deferred"
 
 
 OPEN = ("pending", "running")
-OPEN_STEPS = "open_steps"  # in session.info: {episode id: its steps open when the batch began}
-CLAIMED = "claimed_steps"  # in session.info: {step id: ClaimedStep}, the batch's
 _OPEN_STEPS = select(Step.id).where(Step.episode_id == bindparam("episode"), Step.state.in_(OPEN))
 _OPEN_STEPS_OF = select(Step.episode_id, Step.id).where(
     Step.episode_id.in_(bindparam("episodes", expanding=True)), Step.state.in_(OPEN)
@@ -353,18 +363,18 @@ def _open_steps(session: Session, episode_ids: list[int]) -> dict[int, list[int]
     return found
 
 
-def _finish(session: Session, step: ClaimedStep, state: str, reason: str, now: datetime) -> str:
+def _finish(decisions: Decisions, step: ClaimedStep, state: str, reason: str, now: datetime) -> str:
     step.state, step.reason, step.decided_at = state, reason, now
-    if not _open_step_remains(session, step.episode_id):
-        episode = session.get_one(Episode, step.episode_id)
+    if not _open_step_remains(decisions, step.episode_id):
+        episode = decisions.batch.session.get_one(Episode, step.episode_id)
         if episode.state == "active":
             # cancels the steps still pending in the database; none of this batch's is
             # open, or the episode would have gone on
-            end_episode(session, episode, "completed", "all steps decided", now)
+            end_episode(decisions.batch, episode, "completed", "all steps decided", now)
     return state
 
 
-def _open_step_remains(session: Session, episode_id: int) -> bool:
+def _open_step_remains(decisions: Decisions, episode_id: int) -> bool:
     """Whether the episode has a step still to decide, as this transaction sees it: open in
     the database (a claimed step reads 'running' there until the batch writes its
     decisions) and not decided since in the batch.
@@ -374,9 +384,10 @@ def _open_step_remains(session: Session, episode_id: int) -> bool:
     cancels its pending steps in the database: then the episode is no longer active, and
     what this answers for it no longer matters (see _finish).
     """
-    held = session.info.get(OPEN_STEPS, {}).get(episode_id)
+    held = decisions.open_steps.get(episode_id)
+    session = decisions.batch.session
     open_ids = held if held is not None else session.scalars(_OPEN_STEPS, {"episode": episode_id})
-    claimed = session.info.get(CLAIMED, {})
+    claimed = decisions.claimed
     for step_id in open_ids:
         in_batch = claimed.get(step_id)
         if in_batch is None or in_batch.state in OPEN:

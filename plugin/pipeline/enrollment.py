@@ -1,4 +1,6 @@
-"""Enrollment: events and sweeps start episodes, exit events end them.
+"""Enrollment: an applied event starts episodes, moves the steps of running ones, and ends
+those it exits (``plugin.pipeline.exits``); sweeps start the time-triggered ones
+(``plugin.pipeline.sweeps``).
 
 An episode is one customer going through one workflow for one subject (a checkout token,
 an order id or a customer id). Its steps get a ``due_at`` here, a marketing email's inside
@@ -12,16 +14,23 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Table, bindparam, update
 
+from plugin.pipeline.exits import (
+    ATTRIBUTION,
+    attribute_order,
+    end_episode,
+    event_customer_keys,
+    exit_episodes,
+)
 from plugin.shop_settings.policies import send_window_opens, settings_for_reading
-from plugin.shop_settings.workflows import ShopWorkflow, shop_workflows
-from plugin.storage import batch_episodes, browsing, facts_store
-from plugin.storage.db import now_param
-from plugin.storage.models import CustomerRow, Episode, OrderRow, Shop, Step
+from plugin.shop_settings.workflows import ShopWorkflow, batch_workflows
+from plugin.storage import batch_episodes, facts_store
+from plugin.storage.batch import Batch
+from plugin.storage.facts_store import guest_key
+from plugin.storage.models import Episode, Shop, Step
 from rules import events as ev
 from rules.definitions import Workflow
 from rules.events import Event
@@ -39,33 +48,28 @@ class Subject:
     activity_at: datetime
 
 
-def guest_key(email: str) -> str:
-    """Customer key for a buyer known only by email (a guest checkout)."""
-    return "email:" + email.strip().lower()
-
-
-def on_event(session: Session, shop: Shop, event: Event, now: datetime) -> list[Episode]:
+def on_event(batch: Batch, shop: Shop, event: Event, now: datetime) -> list[Episode]:
     """React to one applied event: end episodes it exits, move anchors, enroll. Return new episodes."""
-    workflows = shop_workflows(session, shop.id)
-    _attribute_order(session, shop, event, now)
-    _exit_episodes(session, shop, event, workflows, now)
-    _reanchor_active(session, shop, event, workflows, now)
+    workflows = batch_workflows(batch, shop.id)
+    attribute_order(batch, shop, event, now)
+    exit_episodes(batch, shop, event, workflows, now)
+    _reanchor_active(batch, shop, event, workflows, now)
     started = []
-    for one in (event, *derived_events(session, shop, event, workflows)):
+    for one in (event, *derived_events(batch, shop, event, workflows)):
         for shop_workflow in _triggered(workflows, one):
-            subject = _subject_for(session, shop.id, shop_workflow.workflow, one, now)
+            subject = _subject_for(batch, shop.id, shop_workflow.workflow, one, now)
             if subject is None:
                 continue
-            episode = enroll(session, shop, shop_workflow, subject, now)
+            episode = enroll(batch, shop, shop_workflow, subject, now)
             if episode is not None:
                 started.append(episode)
     return started
 
 
-def prefetch(session: Session, shop_id: int, events: Iterable[Event], now: datetime) -> None:
+def prefetch(batch: Batch, shop_id: int, events: Iterable[Event], now: datetime) -> None:
     """Read at once the episodes a batch of events will look up (plugin.storage.batch_episodes):
     by the customers they name, by the subjects they are or complete, and those an order
-    may be credited to (see _attribute_order); and the steps its events will move."""
+    may be credited to (see attribute_order); and the steps its events will move."""
     customers: set[str] = set()
     subjects: set[str] = set()
     moving: set[str] = set()  # subjects whose episodes' steps an event moves
@@ -73,7 +77,7 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event], now: datet
     for event in events:
         if event.kind == ev.ORDER_PLACED and event.order is not None:
             ordered.append(event.order.created_at or now)
-        customers |= _event_customer_keys(event)
+        customers |= event_customer_keys(event)
         if event.customer is not None:
             subjects.add(event.customer.id)
         if event.checkout is not None:
@@ -87,7 +91,7 @@ def prefetch(session: Session, shop_id: int, events: Iterable[Event], now: datet
         if (moved := _moved_subject(event)) is not None:
             moving.add(moved)
     window = (min(ordered) - ATTRIBUTION, max(ordered)) if ordered else None
-    batch_episodes.prefetch(session, shop_id, customers, subjects, window, moving)
+    batch_episodes.prefetch(batch, shop_id, customers, subjects, window, moving)
 
 
 def _triggered(workflows: dict[str, ShopWorkflow], event: Event) -> list[ShopWorkflow]:
@@ -115,7 +119,7 @@ def normalize_topic(raw: object) -> str | None:
 
 
 def derived_events(
-    session: Session, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow]
+    batch: Batch, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow]
 ) -> list[Event]:
     """Events that only exist as a reading of the merged facts: a customer who now holds
     marketing consent (customer_subscribed), and ``topic:<name>`` tags (topic_signup).
@@ -129,7 +133,7 @@ def derived_events(
         return []
     derived: list[Event] = []
     if ev.CUSTOMER_SUBSCRIBED in listening and _may_subscribe(event):
-        merged = facts_store.load_customer(session, shop.id, customer_id)
+        merged = facts_store.load_customer(batch, shop.id, customer_id)
         if merged is not None and merged.accepts_marketing is True and merged.email:
             # the consent's own time: a customer imported or merged with an old consent is
             # stale on arrival (max_age_hours) and never welcomed as new
@@ -173,14 +177,14 @@ def topic_subject(topic: str, customer_key: str) -> str:
 
 
 def enroll(
-    session: Session, shop: Shop, shop_workflow: ShopWorkflow, subject: Subject, now: datetime
+    batch: Batch, shop: Shop, shop_workflow: ShopWorkflow, subject: Subject, now: datetime
 ) -> Episode | None:
     """Start an episode and schedule its steps, unless one is running or re-entry is too soon."""
     workflow = shop_workflow.workflow
     max_age = workflow.trigger.max_age_hours
     if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
         return None  # already stale on arrival: e.g. a checkout abandoned weeks ago
-    latest = batch_episodes.newest(session, shop.id, workflow.name, subject.key)
+    latest = batch_episodes.newest(batch, shop.id, workflow.name, subject.key)
     if latest is not None:
         if latest.state == "active":
             return None
@@ -202,13 +206,11 @@ def enroll(
     steps = [
         batch_episodes.NewStep(shop.id, workflow.steps[position].id, position, due_at)
         for position, due_at in enumerate(
-            _scheduled_times(
-                session, shop, workflow, subject.customer_key, subject.anchors, now, now
-            )
+            _scheduled_times(batch, shop, workflow, subject.customer_key, subject.anchors, now, now)
         )
     ]
-    session.add(episode)
-    batch_episodes.add(session, episode, steps)  # both written by the transaction's next flush
+    batch.session.add(episode)
+    batch_episodes.add(batch, episode, steps)  # both written by the transaction's next flush
     return episode
 
 
@@ -224,7 +226,7 @@ def _due_times(workflow: Workflow, anchors: dict[str, datetime], now: datetime) 
 
 
 def _scheduled_times(
-    session: Session,
+    batch: Batch,
     shop: Shop,
     workflow: Workflow,
     customer_key: str,
@@ -234,16 +236,16 @@ def _scheduled_times(
 ) -> list[datetime]:
     """Each step's due time, a marketing email's moved into the send window in the
     customer's timezone: the step falls due when it may send, instead of being claimed at
-    night only to be put back until morning (two of every five decisions in a replayed
-    store were such deferrals). When it falls due the window is checked again, on the
+    night only to be put back until morning (in a replayed store, a large share of the
+    decisions were such deferrals). When it falls due the window is checked again, on the
     settings as they are then. The next step still counts from the previous one's own due
     time, not from when the window let it send."""
     due_times = _due_times(workflow, anchors, enrolled_at)
     emails = [workflow.sends_marketing_email(step) for step in workflow.steps]
     if not any(emails):
         return due_times
-    settings = settings_for_reading(session, shop)
-    timezone = facts_store.customer_timezone(session, shop.id, customer_key)
+    settings = settings_for_reading(batch, shop)
+    timezone = facts_store.customer_timezone(batch, shop.id, customer_key)
     return [
         _in_window(settings, timezone, due, now) if email else due
         for email, due in zip(emails, due_times, strict=True)
@@ -269,21 +271,19 @@ def _with_fallback(moments: dict[str, datetime], name: str, now: datetime) -> di
 
 
 def _subject_for(
-    session: Session, shop_id: int, workflow: Workflow, event: Event, now: datetime
+    batch: Batch, shop_id: int, workflow: Workflow, event: Event, now: datetime
 ) -> Subject | None:
     """Find what the event is about, from the merged facts (not the partial delivery).
     Read without line items: what a subject is and when does not depend on them, and
     they were decoded for every checkout and order event."""
     kind = workflow.trigger.subject
     if kind == "checkout" and event.checkout is not None:
-        checkout = facts_store.load_checkout(
-            session, shop_id, event.checkout.token, with_items=False
-        )
+        checkout = facts_store.load_checkout(batch, shop_id, event.checkout.token, with_items=False)
         if checkout is None or checkout.completed_at is not None or not checkout.email:
             return None
         activity = checkout.updated_at or checkout.created_at or now
         customer = checkout.customer_id or facts_store.find_customer_by_email(
-            session, shop_id, checkout.email
+            batch.session, shop_id, checkout.email
         )
         return Subject(
             key=checkout.token,
@@ -292,18 +292,18 @@ def _subject_for(
             activity_at=activity,
         )
     if kind == "order" and event.order is not None:
-        order = facts_store.load_order(session, shop_id, event.order.id, with_items=False)
+        order = facts_store.load_order(batch, shop_id, event.order.id, with_items=False)
         if order is None or not (order.customer_id or order.email):
             return None
         anchors = {"order_created": order.created_at or now}
         if order.fulfilled_at is not None:
             anchors["fulfillment"] = order.fulfilled_at
-        activity = order.fulfilled_at if event.kind == ev.ORDER_FULFILLED else order.created_at
+        moment = order.fulfilled_at if event.kind == ev.ORDER_FULFILLED else order.created_at
         return Subject(
             key=order.id,
             customer_key=order.customer_id or guest_key(order.email or ""),
             anchors=anchors,
-            activity_at=activity or now,
+            activity_at=moment or now,
         )
     if kind == "customer" and event.kind == ev.TOPIC_SIGNUP and event.customer is not None:
         topic = str((event.data or {}).get("topic") or "")
@@ -323,122 +323,6 @@ def _subject_for(
     return None
 
 
-def _event_customer_keys(event: Event) -> set[str]:
-    keys: set[str] = set()
-    for fact in (event.customer, event.order, event.checkout):
-        if fact is None:
-            continue
-        customer_id = fact.id if fact is event.customer else getattr(fact, "customer_id", None)
-        if customer_id:
-            keys.add(str(customer_id))
-        email = getattr(fact, "email", None)
-        if email:
-            keys.add(guest_key(email))
-    if event.engagement is not None:
-        keys.add(guest_key(event.engagement.email))
-    return keys
-
-
-def _exit_episodes(
-    session: Session, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow], now: datetime
-) -> None:
-    """End the active episodes this event exits (e.g. an order ends cart abandonment)."""
-    names = [name for name, sw in workflows.items() if event.kind in sw.workflow.exit_on]
-    if not names:
-        return
-    keys = _event_customer_keys(event)
-    if event.engagement is not None:
-        customer = facts_store.find_customer_by_email(session, shop.id, event.engagement.email)
-        if customer:
-            keys.add(customer)
-    subjects = set()
-    if event.order is not None:
-        subjects.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
-    own_subject = event.order.id if event.order is not None else None
-    # Two indexed lookups (by customer, by subject) rather than one OR that scans.
-    found = dict.fromkeys(batch_episodes.active_of_customers(session, shop.id, keys, names))
-    found.update(
-        dict.fromkeys(batch_episodes.active_of_subjects(session, shop.id, subjects, names))
-    )
-    for episode in found:
-        if episode.state != "active" or (
-            own_subject is not None and episode.subject == own_subject
-        ):
-            continue
-        end_episode(session, episode, "exited", f"exit: {event.kind}", now)
-
-
-ATTRIBUTION = timedelta(days=7)
-
-
-def _attribute_order(session: Session, shop: Shop, event: Event, now: datetime) -> None:
-    """Credit an order to the episodes that messaged this customer in the week before it.
-
-    Holdout decisions count too, so converted holdouts measure the lift. Single-step
-    workflows (upsell) are complete by the time the order comes, so this looks past state.
-    """
-    if event.kind != ev.ORDER_PLACED or event.order is None:
-        return
-    keys = _event_customer_keys(event)
-    ordered_at = event.order.created_at or now
-    for episode in batch_episodes.touched_before_order(
-        session, shop.id, keys, event.order.id, ordered_at - ATTRIBUTION, ordered_at
-    ):
-        if episode.converted_at is None:
-            episode.converted_at = ordered_at
-
-
-def end_episode(session: Session, episode: Episode, state: str, reason: str, now: datetime) -> None:
-    """Close an episode and cancel whatever it still had pending."""
-    episode.state = state
-    episode.exit_reason = reason
-    episode.ended_at = now
-    unflushed = batch_episodes.steps_of(session, episode)
-    if unflushed is None:
-        # On the session's connection: no flush first. Of these rows the session holds at
-        # most steps a batch claimed (running in the database, so not matched) or moved
-        # (due_at only, which the next flush writes alone).
-        cancel = {"episode": episode.id, "now": now, "why": reason}
-        held_back = session.info.get(CANCELS_HELD_BACK)
-        if held_back is not None:
-            held_back.append(cancel)
-        else:
-            session.connection().execute(_CANCEL_PENDING, cancel)
-        return
-    for step in unflushed:  # enrolled in this transaction: its steps are only in the session
-        if step.state == "pending":
-            step.state, step.decided_at, step.reason = "cancelled", now, reason
-
-
-# In session.info, a list: a transaction that reads no pending step of an ended episode
-# until it ends (an inbox batch; a batch of due steps) holds its episodes' cancellations
-# back, to send them in one statement (cancel_held_back) instead of one each.
-CANCELS_HELD_BACK = "cancels_held_back"
-
-
-def hold_cancels_back(session: Session) -> None:
-    session.info[CANCELS_HELD_BACK] = []
-
-
-def cancel_held_back(session: Session, hold_on: bool = False) -> None:
-    """Cancel the pending steps of the episodes that ended since hold_cancels_back (one
-    executemany), before the transaction's flush: as if each had gone when it ended.
-    ``hold_on``: go on holding back those that end from now on."""
-    held_back = session.info.pop(CANCELS_HELD_BACK)
-    if held_back:
-        session.connection().execute(_CANCEL_PENDING, held_back)
-    if hold_on:
-        hold_cancels_back(session)
-
-
-# Built once: it runs for every episode that ends.
-_CANCEL_PENDING = (
-    update(Step)
-    .where(Step.episode_id == bindparam("episode"), Step.state == "pending")
-    .values(state="cancelled", decided_at=now_param(), reason=bindparam("why"))
-)
-
-
 def _moved_subject(event: Event) -> str | None:
     """The subject whose episodes' steps this event moves (more cart activity, a
     fulfilment), if any."""
@@ -450,24 +334,24 @@ def _moved_subject(event: Event) -> str | None:
 
 
 def _reanchor_active(
-    session: Session, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow], now: datetime
+    batch: Batch, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow], now: datetime
 ) -> None:
     """Move pending steps when their anchor moves (more cart activity, a fulfilment)."""
     subject_key = _moved_subject(event)
     if subject_key is None:
         return
-    for episode in batch_episodes.active_of_subjects(session, shop.id, (subject_key,), None):
+    for episode in batch_episodes.active_of_subjects(batch, shop.id, (subject_key,), None):
         shop_workflow = workflows.get(episode.workflow)
         if shop_workflow is None or episode.state != "active":
             continue
-        subject = _subject_for(session, shop.id, shop_workflow.workflow, event, now)
+        subject = _subject_for(batch, shop.id, shop_workflow.workflow, event, now)
         if subject is None:
             if event.kind == ev.CHECKOUT_UPDATED:
-                end_episode(session, episode, "exited", "exit: checkout completed", now)
+                end_episode(batch, episode, "exited", "exit: checkout completed", now)
             continue
         episode.anchor_at = subject.activity_at
         due_times = _scheduled_times(
-            session,
+            batch,
             shop,
             shop_workflow.workflow,
             episode.customer_external_id,
@@ -475,7 +359,7 @@ def _reanchor_active(
             episode.enrolled_at,
             now,
         )
-        steps = batch_episodes.steps_of(session, episode)
+        steps = batch_episodes.steps_of(batch, episode)
         if steps is not None:  # enrolled in this transaction: written with it
             for step in steps:
                 if step.state == "pending" and step.position < len(due_times):
@@ -484,193 +368,15 @@ def _reanchor_active(
         # in the database: moved there at once, in one executemany (as plain rows, not
         # Step objects loaded into the session and flushed)
         moved = []
-        for step in batch_episodes.movable_steps(session, episode):
-            if step.position < len(due_times) and due_times[step.position] != step.due_at:
-                step.due_at = due_times[step.position]  # as the batch's next move reads it
-                moved.append({"_id": step.id, "due_at": step.due_at})
+        for stored in batch_episodes.movable_steps(batch, episode):
+            if stored.position < len(due_times) and due_times[stored.position] != stored.due_at:
+                stored.due_at = due_times[stored.position]  # as the batch's next move reads it
+                moved.append({"_id": stored.id, "due_at": stored.due_at})
         if moved:
-            session.connection().execute(UPDATE_STEPS, moved)
+            batch.session.connection().execute(UPDATE_STEPS, moved)
 
 
 # Steps by id ("_id"), in an executemany whose rows name the columns to set (the same for
 # every row): here the moved due times, and the due-step stage's decisions.
-UPDATE_STEPS = update(Step.__table__).where(Step.__table__.c.id == bindparam("_id"))
-
-
-def sweep(session: Session, shop: Shop, now: datetime, limit: int = 10_000) -> int:
-    """Enroll customers found by the time-triggered workflows' indexed queries."""
-    enrolled = 0
-    for shop_workflow in shop_workflows(session, shop.id).values():
-        trigger = shop_workflow.workflow.trigger
-        if not shop_workflow.enabled or trigger.sweep is None:
-            continue
-        subjects = _sweep_subjects(session, shop.id, shop_workflow.workflow, now, limit)
-        # their rows at once: enrolling reads each one's timezone (_scheduled_times)
-        facts_store.prefetch_keys(
-            session, shop.id, customers={subject.customer_key for subject in subjects}
-        )
-        # and their episodes: enrolling asks for each one's newest in the workflow
-        batch_episodes.prefetch(session, shop.id, (), [subject.key for subject in subjects])
-        for subject in subjects:
-            if enroll(session, shop, shop_workflow, subject, now) is not None:
-                enrolled += 1
-    return enrolled
-
-
-def _sweep_subjects(
-    session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
-) -> list[Subject]:
-    trigger = workflow.trigger
-    params = trigger.params
-    recent = Episode.enrolled_at > now - timedelta(days=workflow.reenroll_after_days or 36_500)
-    if trigger.sweep == "inactive":
-        cutoff = now - timedelta(days=float(params.get("inactive_days", 90)))
-        running = exists().where(
-            Episode.shop_id == shop_id,
-            Episode.workflow == workflow.name,
-            Episode.subject == CustomerRow.external_id,
-            (Episode.state == "active") | recent,
-        )
-        rows = session.execute(
-            select(CustomerRow.external_id, CustomerRow.last_activity_at)
-            .where(
-                CustomerRow.shop_id == shop_id,
-                CustomerRow.last_activity_at <= cutoff,
-                # lapsed customers only: people who never ordered are leads, not lapsed
-                CustomerRow.last_order_at.is_not(None),
-                CustomerRow.email.is_not(None),
-                ~running,
-            )
-            .order_by(CustomerRow.last_activity_at)
-            .limit(limit)
-        ).all()
-        return [
-            Subject(key=cid, customer_key=cid, anchors={}, activity_at=last) for cid, last in rows
-        ]
-    if trigger.sweep == "lead":
-        return _lead_subjects(session, shop_id, workflow, now, limit)
-    if trigger.sweep == "high_intent":
-        return _intent_subjects(session, shop_id, workflow, now, limit)
-    if trigger.sweep == "reorder_due":
-        lead = timedelta(days=float(params.get("lead_days", 3)))
-        last_order = aliased(OrderRow)
-        latest_order_id = (
-            select(last_order.external_id)
-            .where(
-                last_order.shop_id == shop_id,
-                last_order.customer_external_id == CustomerRow.external_id,
-                last_order.cancelled_at.is_(None),
-            )
-            .order_by(last_order.created_at.desc())
-            .limit(1)
-            # correlated to the outer customers row also where it sits inside `taken`;
-            # left to itself SQLAlchemy gives that copy its own FROM customers
-            .correlate_except(last_order)
-            .scalar_subquery()
-        )
-        taken = exists().where(
-            Episode.shop_id == shop_id,
-            Episode.workflow == workflow.name,
-            Episode.subject == latest_order_id,
-        )
-        rows = session.execute(
-            select(CustomerRow.external_id, CustomerRow.expected_reorder_at, latest_order_id)
-            .where(
-                CustomerRow.shop_id == shop_id,
-                CustomerRow.expected_reorder_at <= now + lead,
-                # a date long past means the cycle was missed; re-engagement takes over
-                CustomerRow.expected_reorder_at > now - timedelta(days=14),
-                CustomerRow.email.is_not(None),
-                ~taken,
-            )
-            .order_by(CustomerRow.expected_reorder_at)
-            .limit(limit)
-        ).all()
-        return [
-            Subject(
-                key=order_id,
-                customer_key=cid,
-                anchors={"expected_reorder": expected},
-                activity_at=now,
-            )
-            for cid, expected, order_id in rows
-            if order_id is not None
-        ]
-    return []
-
-
-def _not_enrolled(shop_id: int, workflow: Workflow, now: datetime):  # type: ignore[no-untyped-def]
-    """No running episode of this workflow for the customer, none inside the re-entry gap."""
-    recent = Episode.enrolled_at > now - timedelta(days=workflow.reenroll_after_days or 36_500)
-    return ~exists().where(
-        Episode.shop_id == shop_id,
-        Episode.workflow == workflow.name,
-        Episode.subject == CustomerRow.external_id,
-        (Episode.state == "active") | recent,
-    )
-
-
-def _lead_subjects(
-    session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
-) -> list[Subject]:
-    """Subscribed contacts with no order, ``after_days`` after they subscribed (or arrived).
-
-    Only those who subscribed within ``within_days`` before that: switching the workflow on
-    must not sweep up a shop's whole list of long-standing subscribers as new leads.
-    """
-    after = timedelta(days=float(workflow.trigger.params.get("after_days", 7)))
-    within = timedelta(days=float(workflow.trigger.params.get("within_days", 14)))
-    since = func.coalesce(CustomerRow.consent_updated_at, CustomerRow.created_at)
-    rows = session.execute(
-        select(CustomerRow.external_id, since)
-        .where(
-            CustomerRow.shop_id == shop_id,
-            CustomerRow.accepts_marketing.is_(True),
-            CustomerRow.email.is_not(None),
-            CustomerRow.unsubscribed_at.is_(None),
-            CustomerRow.last_order_at.is_(None),
-            or_(CustomerRow.orders_count.is_(None), CustomerRow.orders_count == 0),
-            since <= now - after,
-            since > now - after - within,
-            _not_enrolled(shop_id, workflow, now),
-        )
-        .order_by(since)
-        .limit(limit)
-    ).all()
-    return [Subject(key=cid, customer_key=cid, anchors={}, activity_at=now) for cid, _ in rows]
-
-
-def _intent_subjects(
-    session: Session,
-    shop_id: int,
-    workflow: Workflow,
-    now: datetime,
-    limit: int,
-    only: str | None = None,
-) -> list[Subject]:
-    """Known customers over the high-intent thresholds, not alerted inside the window."""
-    candidates = browsing.intent_customers(session, shop_id, workflow, now, limit, only)
-    if not candidates:
-        return []
-    fresh = session.scalars(
-        select(CustomerRow.external_id).where(
-            CustomerRow.shop_id == shop_id,
-            CustomerRow.external_id.in_(candidates),
-            _not_enrolled(shop_id, workflow, now),
-        )
-    ).all()
-    return [Subject(key=cid, customer_key=cid, anchors={}, activity_at=now) for cid in fresh]
-
-
-def enroll_on_intent(session: Session, shop: Shop, customer_id: str, now: datetime) -> int:
-    """Check one customer against the high-intent workflows at once (a page view just came in),
-    rather than waiting for the next sweep."""
-    enrolled = 0
-    for shop_workflow in shop_workflows(session, shop.id).values():
-        workflow = shop_workflow.workflow
-        if not shop_workflow.enabled or workflow.trigger.sweep != "high_intent":
-            continue
-        for subject in _intent_subjects(session, shop.id, workflow, now, 1, only=customer_id):
-            if enroll(session, shop, shop_workflow, subject, now) is not None:
-                enrolled += 1
-    return enrolled
+_STEPS = cast(Table, Step.__table__)
+UPDATE_STEPS = update(_STEPS).where(_STEPS.c.id == bindparam("_id"))

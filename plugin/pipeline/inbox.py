@@ -25,7 +25,8 @@ from connectors.sendgrid import events as sendgrid_events
 from plugin.pipeline import enrollment
 from plugin.services import Services
 from plugin.shopify_app import compliance
-from plugin.storage import facts_store
+from plugin.storage import batch_episodes, facts_store
+from plugin.storage.batch import Batch, begin_batch
 from plugin.storage.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.storage.models import Delivery, Shop
 from rules.events import Event
@@ -107,7 +108,7 @@ def _process_one_by_one(services: Services, limit: int, now: datetime, stats: In
 
 
 @lru_cache(maxsize=64)
-def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[tuple[int]]:
+def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[int]:
     """Claim up to ``limit`` pending deliveries, oldest first, or just ``only`` (marked
     processed: the transaction that applies them commits that, or rolls it back)."""
 
@@ -134,29 +135,29 @@ def _process_batch(
     rejected before anything is written for it. False when no more was pending: the claim
     found fewer than ``limit`` (a pass then ends without another transaction only to find
     the inbox empty; what arrives later is the next pass's)."""
-    with services.sessions() as session, session.begin():
+    with begin_batch(services.sessions) as batch:
         # through the session's connection: a plain UPDATE, no ORM bookkeeping
         claimed = (
-            session.connection()
+            batch.session.connection()
             .execute(_claim_statement(limit, only), {"now": now})
             .scalars()
             .all()
         )
         if not claimed:
             return False
-        deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
-        parsed = _parse_ahead(session, deliveries, now)
+        deliveries = batch.session.scalars(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
+        parsed = _parse_ahead(batch, deliveries, now)
         # Applying events reads no pending step of an episode that ended (only those of
         # active ones, to move them), so the steps of the episodes the batch ends are
-        # cancelled together, in one statement at its end, not one UPDATE each.
-        enrollment.hold_cancels_back(session)
+        # cancelled together, in one statement as it commits (the batch holds them back),
+        # not one UPDATE each.
         for delivery in deliveries:
             try:
                 events = parsed.get(delivery.id)
                 if events is None:  # carried out now, in its place in the batch
                     # a privacy or lifecycle topic finds the steps as they stand by now
-                    enrollment.cancel_held_back(session, hold_on=True)
-                    events = delivery_events(session, delivery, now)
+                    batch_episodes.write_cancels(batch)
+                    events = delivery_events(batch.session, delivery, now)
                 elif isinstance(events, DeliveryRejected):
                     raise events
             except DeliveryRejected as exc:
@@ -168,15 +169,14 @@ def _process_batch(
                     # e.g. Shopify's consent updates with consent_updated_at null: what
                     # arrived last is the newest statement we have
                     event = replace(event, occurred_at=delivery.received_at)
-                apply_event(session, shop, event, now)
+                apply_event(batch, shop, event, now)
             stats.events += len(events)
             stats.processed += 1
-        enrollment.cancel_held_back(session)
     return len(claimed) == limit
 
 
 def _parse_ahead(
-    session: Session, deliveries: Sequence[Delivery], now: datetime
+    batch: Batch, deliveries: Sequence[Delivery], now: datetime
 ) -> dict[int, list[tuple[Shop, Event]] | DeliveryRejected]:
     """Parse the batch's deliveries before applying any, and load the rows their events
     will merge into and the episodes they will look up, in a few queries
@@ -188,15 +188,15 @@ def _parse_ahead(
         if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
             continue
         try:
-            events = parsed[delivery.id] = delivery_events(session, delivery, now)
+            events = parsed[delivery.id] = delivery_events(batch.session, delivery, now)
         except DeliveryRejected as exc:
             parsed[delivery.id] = exc
             continue
         for shop, event in events:
             by_shop.setdefault(shop.id, []).append(event)
-    for shop_id, events in by_shop.items():
-        facts_store.prefetch(session, shop_id, events)
-        enrollment.prefetch(session, shop_id, events, now)
+    for shop_id, shop_events in by_shop.items():
+        facts_store.prefetch(batch, shop_id, shop_events)
+        enrollment.prefetch(batch, shop_id, shop_events, now)
     return parsed
 
 
@@ -254,7 +254,7 @@ def _email_events(session: Session, delivery: Delivery) -> list[tuple[Shop, Even
     return result
 
 
-def apply_event(session: Session, shop: Shop, event: Event, now: datetime) -> None:
+def apply_event(batch: Batch, shop: Shop, event: Event, now: datetime) -> None:
     """Merge one event into the facts, then let workflows react to it."""
-    facts_store.apply_event(session, shop.id, event)
-    enrollment.on_event(session, shop, event, now)
+    facts_store.apply_event(batch, shop.id, event)
+    enrollment.on_event(batch, shop, event, now)

@@ -1,14 +1,15 @@
 """What a due step reads of its customer's history — their orders, whether their address
 is suppressed, when they were last emailed — read for a whole batch of steps at once.
 
-One query per kind for the batch instead of one per step: at 3,000 customers these three
-were three of every five queries the step stage made. A reader finds its answer here when
+One query per kind for the batch instead of one per step: these three were most of the
+queries the step stage made. A reader finds its answer here when
 the batch prefetched it, and asks the database as before when not (another category of
 email, an address known only from the step's checkout).
 
 The due-step stage flushes once, when its batch commits, so the database under this memo
 does not change while it is used; should the session flush anyway, the memo is dropped
-and every reader asks the database again (which then holds what the flush wrote).
+(``Batch.histories``) and every reader asks the database again (which then holds what the
+flush wrote).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from sqlalchemy import bindparam, case, event, func, select
 from sqlalchemy.orm import Session
 
 from plugin.storage import facts_store
+from plugin.storage.batch import Batch
 from plugin.storage.models import OrderRow, OutboxMessage, Suppression
 from rules.facts import Order
 
-KEY = "step_histories"  # in session.info: {shop id: Histories}
 ORDERS_PER_CUSTOMER = 50  # the newest, as facts_store.load_orders reads them
 # the only last-email question the step stage asks (episode_facts.facts_for)
 EMAIL_CATEGORY, EMAIL_WORKFLOW = "marketing", "cart_abandonment"
@@ -39,7 +40,7 @@ class Histories:
     last_emails: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
 
 
-def prefetch(session: Session, shop_id: int, customers: Iterable[str]) -> None:
+def prefetch(batch: Batch, shop_id: int, customers: Iterable[str]) -> None:
     """Read the histories of these customers (keys as episodes hold them; the customers'
     rows already in facts_store's memo) for the steps about to be decided."""
     keys = sorted(set(customers))
@@ -49,13 +50,13 @@ def prefetch(session: Session, shop_id: int, customers: Iterable[str]) -> None:
         if key.startswith(facts_store.GUEST_PREFIX):
             emails.add(key[len(facts_store.GUEST_PREFIX) :])
         else:
-            customer = facts_store.load_customer(session, shop_id, key)
+            customer = facts_store.load_customer(batch, shop_id, key)
             if customer is not None and customer.email:
                 emails.add(customer.email)
     histories = Histories()
-    with session.no_autoflush:
+    with batch.session.no_autoflush:
         for chunk in facts_store.chunks(known):
-            orders = session.execute(
+            orders = batch.session.execute(
                 _NEWEST_ORDERS, {"shop": shop_id, "customers": chunk, "limit": ORDERS_PER_CUSTOMER}
             )
             by_customer: dict[str, list[Order]] = {key: [] for key in chunk}
@@ -67,7 +68,9 @@ def prefetch(session: Session, shop_id: int, customers: Iterable[str]) -> None:
         wanted = sorted({facts_store.normal_email(e) for e in emails})
         for chunk in facts_store.chunks(wanted):
             histories.suppressions.update((email, set()) for email in chunk)
-            for email, scope in session.execute(_SUPPRESSIONS, {"shop": shop_id, "emails": chunk}):
+            for email, scope in batch.session.execute(
+                _SUPPRESSIONS, {"shop": shop_id, "emails": chunk}
+            ):
                 histories.suppressions[email].add(scope)
         for chunk in facts_store.chunks(keys):
             histories.last_emails.update((key, (None, None)) for key in chunk)
@@ -77,52 +80,53 @@ def prefetch(session: Session, shop_id: int, customers: Iterable[str]) -> None:
                 "category": EMAIL_CATEGORY,
                 "workflow": EMAIL_WORKFLOW,
             }
-            for key, any_time, workflow_time in session.execute(_LAST_EMAILS, values):
+            for key, any_time, workflow_time in batch.session.execute(_LAST_EMAILS, values):
                 histories.last_emails[key] = (
                     facts_store.aware(any_time),
                     facts_store.aware(workflow_time),
                 )
-    if not event.contains(session, "after_flush", _forget):
-        event.listen(session, "after_flush", _forget)
-    session.info.setdefault(KEY, {})[shop_id] = histories
+    batch.histories[shop_id] = histories
 
 
+@event.listens_for(Session, "after_flush")
 def _forget(session: Session, _flush_context: object) -> None:
-    session.info.pop(KEY, None)
+    held = Batch.current(session)
+    if held is not None:
+        held.histories.clear()
 
 
-def _held(session: Session, shop_id: int) -> Histories | None:
-    held: dict[int, Histories] | None = session.info.get(KEY)
-    return held.get(shop_id) if held else None
+def _held(batch: Batch, shop_id: int) -> Histories | None:
+    held: Histories | None = batch.histories.get(shop_id)
+    return held
 
 
-def orders(session: Session, shop_id: int, customer: str) -> tuple[Order, ...]:
+def orders(batch: Batch, shop_id: int, customer: str) -> tuple[Order, ...]:
     """The customer's newest orders, newest first (facts_store.load_orders)."""
-    histories = _held(session, shop_id)
+    histories = _held(batch, shop_id)
     if histories is not None and customer in histories.orders:
         return histories.orders[customer]
-    return facts_store.load_orders(session, shop_id, customer, ORDERS_PER_CUSTOMER)
+    return facts_store.load_orders(batch.session, shop_id, customer, ORDERS_PER_CUSTOMER)
 
 
-def is_suppressed(session: Session, shop_id: int, email: str, scope: str) -> bool:
+def is_suppressed(batch: Batch, shop_id: int, email: str, scope: str) -> bool:
     """Whether mail of ``scope`` must not go to ``email`` (facts_store.is_suppressed)."""
-    histories = _held(session, shop_id)
+    histories = _held(batch, shop_id)
     found = histories.suppressions.get(facts_store.normal_email(email)) if histories else None
     if found is None:
-        return facts_store.is_suppressed(session, shop_id, email, scope)
+        return facts_store.is_suppressed(batch.session, shop_id, email, scope)
     return bool(found & set(facts_store.suppressing_scopes(scope)))
 
 
 def last_email_at(
-    session: Session, shop_id: int, customer: str, category: str, workflow: str
+    batch: Batch, shop_id: int, customer: str, category: str, workflow: str
 ) -> tuple[datetime | None, datetime | None]:
     """When the customer was last emailed, at all and by ``workflow``, counting the emails
     this transaction queued (facts_store.last_email_at)."""
-    histories = _held(session, shop_id)
+    histories = _held(batch, shop_id)
     stored = histories.last_emails.get(customer) if histories else None
     if stored is None or (category, workflow) != (EMAIL_CATEGORY, EMAIL_WORKFLOW):
-        return facts_store.last_email_at(session, shop_id, customer, category, workflow)
-    return facts_store.with_queued_emails(session, shop_id, customer, category, workflow, *stored)
+        return facts_store.last_email_at(batch, shop_id, customer, category, workflow)
+    return facts_store.with_queued_emails(batch, shop_id, customer, category, workflow, *stored)
 
 
 _ranked = (
@@ -142,7 +146,8 @@ _ranked = (
     .subquery()
 )
 # Plain rows, not OrderRow objects: the step stage changes no order, so what the database
-# holds is what the session would; loading them into the session was a tenth of the stage.
+# holds is what the session would; loading them into the session was a large part of the
+# stage.
 # Without their line items (facts_store.HISTORY_COLUMNS).
 _NEWEST_ORDERS = (
     select(_ranked)

@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from plugin.pipeline.delivery import DeliveryStats, deliver_pending
 from plugin.pipeline.due_steps import RunStats, run_due
-from plugin.pipeline.enrollment import sweep
 from plugin.pipeline.inbox import InboxStats, process_inbox
+from plugin.pipeline.sweeps import sweep
 from plugin.services import Services
+from plugin.storage.batch import begin_batch
 from plugin.storage.models import Shop
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ def sweep_all(services: Services, now: datetime) -> int:
     with services.sessions() as session:
         shop_ids = session.scalars(select(Shop.id).where(Shop.active.is_(True))).all()
     for shop_id in shop_ids:
-        with services.sessions() as session, session.begin():
-            total += sweep(session, session.get_one(Shop, shop_id), now)
+        with begin_batch(services.sessions) as batch:
+            total += sweep(batch, batch.session.get_one(Shop, shop_id), now)
     return total
 
 
@@ -63,8 +64,7 @@ def run_once(
 
 # Net new container objects between young collections; CPython's default is 700. A worker
 # makes and drops tens of thousands per batch (rows, events, statements): at the default
-# the collector ran ~11,000 times in a 20,000-customer replay, 6.8% of its time (9.8 s,
-# timed with gc.callbacks, as perf had sampled it); set so, 183 times in 1.0 s.
+# the collector ran thousands of times in a replay (docs/performance.md).
 COLLECT_EVERY = 10_000
 
 

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rules.scheduling import next_in_send_window
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
+    from plugin.storage.batch import Batch
     from plugin.storage.models import Shop
 
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -51,14 +50,13 @@ def shop_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def settings_for_reading(session: Session, shop: Shop) -> dict[str, Any]:
-    """``shop_settings`` of the shop, merged once per transaction while its stored settings
-    stay the same object: a batch decides and enrolls hundreds of one shop's steps, and the
-    merge's deep copy was ~1% of a large replay. Shared, so read it, don't change it."""
-    memo = session.info.setdefault("shop_settings", {})
-    held = memo.get(shop.id)
+def settings_for_reading(batch: Batch, shop: Shop) -> dict[str, Any]:
+    """``shop_settings`` of the shop, merged once per batch while its stored settings stay
+    the same object: a batch decides and enrolls hundreds of one shop's steps, each asking,
+    and the merge is a deep copy. Shared, so read it, don't change it."""
+    held = batch.settings.get(shop.id)
     if held is None or held[0] is not shop.settings:
-        held = memo[shop.id] = (shop.settings, shop_settings(shop.settings))
+        held = batch.settings[shop.id] = (shop.settings, shop_settings(shop.settings))
     merged: dict[str, Any] = held[1]
     return merged
 

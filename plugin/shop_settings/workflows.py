@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from plugin.storage.batch import Batch
 from plugin.storage.models import WorkflowConfig, utcnow
 from rules.definitions import Workflow, WorkflowInvalid, parse_workflow, shipped_workflows
 from rules.validation import validate_workflow
@@ -47,20 +48,24 @@ def parse_cached(definition: dict[str, Any]) -> Workflow:
 def shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkflow]:
     """Return every workflow of the shop by name, as of its newest saved versions.
 
-    Looked up on every event and step, so the result is cached per shop and keyed by the
-    newest saved row: one indexed lookup, and any save (by any process) shows at once.
+    Cached per shop and keyed by the newest saved row: one indexed lookup, and any save (by
+    any process) shows at once.
     """
-    memo = session.info.setdefault("shop_workflows", {})
-    if shop_id not in memo:  # once per session: a batch of events or steps shares it
-        # without flushing first: a batch's facts are not what this reads, and
-        # save_workflow, the one writer of versions, flushes what it saves
-        with session.no_autoflush:
-            newest = session.execute(_NEWEST_VERSION, {"shop": shop_id}).first()
-        # the database too: another database (a test's, a second install) may reuse ids
-        key = (str(session.get_bind().url), shop_id, tuple(newest) if newest else None)
-        memo[shop_id] = _shop_workflows_cached(session, shop_id, key)
-    result: dict[str, ShopWorkflow] = memo[shop_id]
-    return result
+    # without flushing first: a batch's facts are not what this reads, and save_workflow,
+    # the one writer of versions, flushes what it saves
+    with session.no_autoflush:
+        newest = session.execute(_NEWEST_VERSION, {"shop": shop_id}).first()
+    # the database too: another database (a test's, a second install) may reuse ids
+    key = (str(session.get_bind().engine.url), shop_id, tuple(newest) if newest else None)
+    return _shop_workflows_cached(session, shop_id, key)
+
+
+def batch_workflows(batch: Batch, shop_id: int) -> dict[str, ShopWorkflow]:
+    """``shop_workflows``, looked up once per batch: a batch asks on every event and step."""
+    found: dict[str, ShopWorkflow] | None = batch.workflows.get(shop_id)
+    if found is None:
+        found = batch.workflows[shop_id] = shop_workflows(batch.session, shop_id)
+    return found
 
 
 _NEWEST_VERSION = (
@@ -140,7 +145,9 @@ def save_workflow(
     )
     session.add(row)
     session.flush()
-    session.info.pop("shop_workflows", None)
+    held = Batch.current(session)
+    if held is not None:  # the transaction's batch read the versions before this one
+        held.workflows.pop(shop_id, None)
     return ShopWorkflow(parse_cached(definition), definition, row.enabled, row.version)
 
 

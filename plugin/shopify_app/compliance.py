@@ -17,7 +17,7 @@ from sqlalchemy import CursorResult, Executable, ScalarResult, delete, or_, sele
 from sqlalchemy.orm import Session
 
 from plugin.shopify_app import tokens
-from plugin.storage import facts_store
+from plugin.storage.batch import Batch
 from plugin.storage.models import (
     CheckoutRow,
     ComplianceRecord,
@@ -52,7 +52,7 @@ def handle(
     # be in the database for them to reach it (a batch's new episodes wait for a flush,
     # plugin.storage.batch_episodes), and the rows it remembers by key must be looked up again.
     session.flush()
-    facts_store.forget_rows(session)
+    Batch.of(session).forget_rows()
     customer = payload.get("customer")
     if not isinstance(customer, dict):
         customer = {}

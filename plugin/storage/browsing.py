@@ -115,7 +115,8 @@ def load_browsing(
         .order_by(PageView.viewed_at.desc())
         .limit(500)
     ).all()
-    high, recent = [], []
+    high: list[PageVisit] = []
+    recent: list[PageVisit] = []
     for row in rows:
         visit = PageVisit(row.path, row.viewed_at, row.title, row.product_id)
         if any(row.path.startswith(page) for page in params["pages"]):

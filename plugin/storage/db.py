@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.config import SQLITE_SYNCHRONOUS, SettingRefused
-from plugin.storage import sqlite_ids
+from plugin.storage.fact_rows import FactSession
 from plugin.storage.models import Base, UTCDateTime
 
 LOCK_WAIT_SECONDS = 30  # how long a SQLite writer waits for another's write lock
@@ -73,10 +73,8 @@ def create_schema(engine: Engine) -> None:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    if engine.dialect.name == "sqlite":
-        sqlite_ids.number_new_rows(sessions)
-    return sessions
+    """Sessions of the engine, whose flush writes their batch's fact records too."""
+    return sessionmaker(engine, class_=FactSession, expire_on_commit=False)
 
 
 @contextmanager
@@ -141,26 +139,34 @@ def error_text(exc: BaseException) -> str:
 
 
 FIRST_PAUSE, LONGEST_PAUSE = 0.000_05, 0.002  # seconds between tries for a locked database
+# SQLite's result codes for a database another connection holds (the extended codes, such
+# as SQLITE_BUSY_SNAPSHOT, carry them in their low byte)
+BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds the database: its error
+    code, not its message, says so."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in BUSY_CODES
 
 
 class DirectInsert:
     """One INSERT run straight on a DBAPI connection: the webhook path's insert.
 
     Per request, SQLAlchemy's Connection, transaction, execution context and result cost
-    more than SQLite's insert and commit together (95 µs against 37 µs, measured). The
-    statement is still SQLAlchemy's, compiled once for the engine's dialect; every value
-    still goes through its column type's bind processing (UTC datetimes, bytes).
+    more than SQLite's insert and commit together (docs/performance.md). The statement is
+    still SQLAlchemy's, compiled once for the engine's dialect; every value still goes
+    through its column type's bind processing (UTC datetimes, bytes).
 
     On SQLite the insert runs on a connection of the engine's (its pragmas set by the
     engine's connect event) taken out of the pool for good and kept in autocommit: the
     insert is its own transaction, with no pool checkout and return, BEGIN or COMMIT around
-    it (~46 -> ~31 µs a row, measured). Idle ones wait in a list, so a server that makes a
-    thread per request reuses them. Other databases take a pooled connection per insert:
+    it. Idle ones wait in a list, so a server that makes a thread per request reuses them. Other databases take a pooled connection per insert:
     the pool checks it is alive, and a server's connections are too dear to hold.
 
     A locked SQLite database is tried again after microseconds, not SQLite's millisecond:
     an insert holds the write lock for tens of microseconds, and under concurrent intake
-    the busy handler's sleeps left a tenth of the CPU idle. Use it on an engine made with
+    the busy handler's sleeps left the CPU idle. Use it on an engine made with
     ``sqlite_waits=False``; other databases wait for locks in the server.
     """
 
@@ -230,7 +236,7 @@ class DirectInsert:
             except sqlite3.IntegrityError:
                 return False
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if not is_busy(exc) or time.monotonic() > deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE)

@@ -47,7 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     # On SQLite, each conversion is one function, not this type's step composed with
     # SQLite's DATETIME step: every stored or compared datetime goes through these, and the
-    # composed pair (with the DATETIME bind's %-formatting) was ~4.5% of a large replay.
+    # composed pair (with the DATETIME bind's %-formatting) showed in a replay's profile.
     # The text is the same as DATETIME's ("2026-03-02 12:00:00.000000"), which SQL
     # comparisons depend on; tests/test_models_datetime.py holds the two to it.
     def bind_processor(self, dialect: Any) -> Any:
@@ -57,7 +57,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         def to_sqlite_text(value: datetime | None) -> str | None:
             if value is not None and value.tzinfo is UTC:
-                # most values: the offset ("+00:00") cut off, ~30% cheaper than converting
+                # most values: the offset ("+00:00") cut off, cheaper than converting
                 return value.isoformat(" ", "microseconds")[:-6]
             naive = bind(value, dialect)
             return None if naive is None else naive.isoformat(" ", "microseconds")
@@ -71,8 +71,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         def from_sqlite_text(value: str | None) -> datetime | None:
             if value is None:
                 return None
-            # parsed with its offset: replace(tzinfo=...) after the parse cost ~6x the parse
-            # itself (timeit, Python 3.11)
+            # parsed with its offset: replace(tzinfo=...) after the parse cost several times
+            # the parse itself
             try:
                 parsed = datetime.fromisoformat(value + "+00:00")
             except ValueError:

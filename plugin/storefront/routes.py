@@ -21,11 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin import identity
-from plugin.pipeline import enrollment
+from plugin.pipeline import enrollment, sweeps
 from plugin.services import Services
 from plugin.shop_settings.policies import shop_settings
 from plugin.shop_settings.workflows import shop_workflows
 from plugin.storage import facts_store
+from plugin.storage.batch import Batch
 from plugin.storage.browsing import intent_params
 from plugin.storage.models import PageView, Shop, TopicSignup, Visitor
 from plugin.storefront import signups
@@ -217,7 +218,7 @@ def events(shop: str) -> Response:
             )
         )
         if customer is not None and _high_intent(session, shop_row.id, path):
-            enrollment.enroll_on_intent(session, shop_row, customer, now)
+            sweeps.enroll_on_intent(Batch.of(session), shop_row, customer, now)
         config = storefront_config(session, shop_row)
         overlay = (
             _overlay(session, shop_row.id, visitor, customer, config, now)
@@ -292,7 +293,7 @@ def _overlay(
     if shown is not None and now - shown < OVERLAY_SESSION:
         return None
     if customer is not None:
-        known = facts_store.load_customer(session, shop_id, customer)
+        known = facts_store.load_customer(Batch.of(session), shop_id, customer)
         if known is not None and known.accepts_marketing is True:
             return None
     keys = ("delay_seconds", "exit_intent", "headline", "text", "offer", "button")
@@ -331,7 +332,8 @@ def signup(shop: str) -> Response:
             raise BadInput("topic: not a topic this shop offers")
         visitor = _visitor(session, shop_row.id, vid, now)
         customer = _identify(session, shop_row, visitor, data.get("t"), now)
-        known = facts_store.load_customer(session, shop_row.id, customer) if customer else None
+        batch = Batch.of(session)
+        known = facts_store.load_customer(batch, shop_row.id, customer) if customer else None
         if known is not None and known.email == email:
             signups.subscribe(session, shop_row, known.id, email, first_name, topic, now)
             signups.link_visitor(session, shop_row.id, vid, known.id, now, signed_up=True)

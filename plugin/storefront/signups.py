@@ -19,6 +19,7 @@ from plugin.pipeline.enrollment import guest_key
 from plugin.pipeline.inbox import apply_event
 from plugin.shop_settings.policies import shop_settings
 from plugin.storage import facts_store
+from plugin.storage.batch import Batch
 from plugin.storage.models import OutboxMessage, PageView, Shop, TopicSignup, Visitor
 from rules import events as ev
 from rules.events import Event
@@ -141,7 +142,8 @@ def subscribe(
     customer = Customer(
         id=key, email=email, first_name=first_name, accepts_marketing=True, consent_updated_at=now
     )
-    apply_event(session, shop, Event(ev.CONSENT_CHANGED, occurred_at=now, customer=customer), now)
+    consent = Event(ev.CONSENT_CHANGED, occurred_at=now, customer=customer)
+    apply_event(Batch.of(session), shop, consent, now)
     if topic:
         tag_event = Event(
             ev.TAGS_ADDED,
@@ -149,7 +151,7 @@ def subscribe(
             customer=Customer(id=key, email=email),
             data={"tags": [TOPIC_TAG + topic]},
         )
-        apply_event(session, shop, tag_event, now)
+        apply_event(Batch.of(session), shop, tag_event, now)
 
 
 def link_visitor(

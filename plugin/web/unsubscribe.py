@@ -8,6 +8,7 @@ from plugin.pipeline.inbox import apply_event
 from plugin.pipeline.outbox import read_unsubscribe_token
 from plugin.services import Services
 from plugin.shop_settings.policies import shop_settings
+from plugin.storage.batch import Batch
 from plugin.storage.models import OutboxMessage, Shop
 from rules.events import EMAIL_SUPPRESSED, Event
 from rules.facts import Engagement
@@ -59,7 +60,7 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
             engagement=Engagement(kind="unsubscribe", email=email, occurred_at=now),
             data={"sg_event_id": f"nudge-unsubscribe:{shop_id}:{email}:{now.isoformat()}"},
         )
-        apply_event(session, shop, event, now)
+        apply_event(Batch.of(session), shop, event, now)
         group = shop_settings(shop.settings).get("asm_group_id")
         if group:  # mirror it, so mail sent outside Nudge respects it too
             session.add(

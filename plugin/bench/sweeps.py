@@ -115,7 +115,7 @@ def run(folder: Path, customers: int) -> dict[str, Any]:
                 "plan": plan,
             }
     with begin_batch(services.sessions) as batch:
-        shop = batch.session.scalar(select(Shop))
+        shop = batch.session.scalars(select(Shop)).one()
         started = time.perf_counter()
         enrolled = sweep(batch, shop, NOW)
         results["sweep_enroll"] = {"enrolled": enrolled, "seconds": time.perf_counter() - started}

@@ -14,7 +14,7 @@ from plugin.storage.models import CustomerRow
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Customer
-from tests.test_facts_store import fresh_store
+from tests.support.database import fresh_store
 
 ROOT = Path(__file__).parent.parent
 

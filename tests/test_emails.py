@@ -305,3 +305,12 @@ def test_footer_blocks_go_to_the_footer_and_the_unsubscribe_link_stays():
 def test_unknown_template():
     with pytest.raises(UnknownTemplate):
         render_email("birthday", {"shop_name": "S"})
+
+
+def test_an_unknown_placeholder_saved_before_the_checks_goes_out_as_typed():
+    content = {
+        "subject": "Hi {nmae}",
+        "blocks": [{"type": "text", "text": "{nmae} and {first_name}"}],
+    }
+    rendered = render_email("welcome", FULL, content)
+    assert rendered.subject == "Hi {nmae}" and "{nmae} and Ann" in rendered.text

@@ -150,47 +150,77 @@ def with_params(url: str, params: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def prepare(
-    blocks: Iterable[Any], context: Mapping[str, Any], values: Mapping[str, str], links: Links
-) -> list[Block]:
+# The merchant text fields of each block type, and the text an empty one stands for.
+TEXT_FIELDS = {
+    "heading": {"text": ""},
+    "text": {"text": ""},
+    "footer": {"text": ""},
+    "button": {"label": ""},
+    "discount": {"text": DISCOUNT_CAPTION},
+    "products": {"title": ""},
+}
+
+
+def _source(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    default = TEXT_FIELDS.get(str(raw.get("type")), {}).get(key, "")
+    return (value if isinstance(value, str) and value else default).replace("\r\n", "\n")
+
+
+def merchant_texts(blocks: Iterable[Any]) -> list[str]:
+    """Every merchant text field of the blocks, as ``prepare`` looks them up once filled."""
+    return [
+        _source(raw, key)
+        for raw in blocks
+        if isinstance(raw, Mapping)
+        for key in TEXT_FIELDS.get(str(raw.get("type")), {})
+    ]
+
+
+@dataclass(frozen=True)
+class Filling:
+    """What the blocks are filled from: placeholder values, and the merchant texts already
+    filled with them (``merchant_text.fill_all`` of ``merchant_texts``)."""
+
+    values: Mapping[str, str]
+    texts: Mapping[str, str]
+    links: Links
+
+    def text(self, raw: Mapping[str, Any], key: str) -> tuple[Markup, str]:
+        """A text field filled, as plain text and escaped whole for HTML."""
+        source = _source(raw, key)
+        text = self.texts[source] if source in self.texts else fill(source, self.values)
+        return Markup.escape(text), text
+
+
+def prepare(blocks: Iterable[Any], context: Mapping[str, Any], filling: Filling) -> list[Block]:
     """The blocks as the templates draw them; blocks with nothing to show are left out."""
     ready = []
     for raw in blocks:
         if isinstance(raw, Mapping):
-            block = _prepare(raw, context, values, links)
+            block = _prepare(raw, context, filling)
             if block is not None:
                 ready.append(block)
     return ready
 
 
-def _texts(
-    raw: Mapping[str, Any], key: str, values: Mapping[str, str], default: str = ""
-) -> tuple[Markup, str]:
-    """A merchant text field filled, as escaped HTML and as plain text."""
-    value = raw.get(key)
-    source = (value if isinstance(value, str) else default).replace("\r\n", "\n")
-    return Markup(fill(source, values, html=True)), fill(source, values, html=False)
-
-
-def _prepare(
-    raw: Mapping[str, Any], context: Mapping[str, Any], values: Mapping[str, str], links: Links
-) -> Block | None:
+def _prepare(raw: Mapping[str, Any], context: Mapping[str, Any], filling: Filling) -> Block | None:
     kind = raw.get("type")
     if kind in ("heading", "text", "footer"):
-        html, text = _texts(raw, "text", values)
+        html, text = filling.text(raw, "text")
         if not text.strip():
             return None
         return Block(kind, html={"paragraphs": _paragraphs(html)}, text={"text": text.strip()})
     if kind == "button":
-        url = links.to_shop(fill_url(str(raw.get("url") or ""), values))
-        html, text = _texts(raw, "label", values)
+        url = filling.links.to_shop(fill_url(str(raw.get("url") or ""), filling.values))
+        html, text = filling.text(raw, "label")
         return Block(kind, {"label": html}, {"label": text}, url=url) if url and text else None
     if kind == "discount":
-        code = values.get("discount_code")
+        code = filling.values.get("discount_code")
         if not code:
             return None
-        html, text = _texts(raw, "text", values, DISCOUNT_CAPTION)
-        expires = values.get("discount_expires")
+        html, text = filling.text(raw, "text")
+        expires = filling.values.get("discount_expires")
         return Block(
             kind,
             {"caption": html},
@@ -198,7 +228,7 @@ def _prepare(
             code=code,
         )
     if kind == "products":
-        return _products(raw, context, values, links)
+        return _products(raw, context, filling)
     return None
 
 
@@ -217,11 +247,9 @@ def _limit(raw: Mapping[str, Any], default: int) -> int:
     return default
 
 
-def _products(
-    raw: Mapping[str, Any], context: Mapping[str, Any], values: Mapping[str, str], links: Links
-) -> Block | None:
-    source = raw.get("source")
-    title_html, title_text = _texts(raw, "title", values)
+def _products(raw: Mapping[str, Any], context: Mapping[str, Any], filling: Filling) -> Block | None:
+    source, links = raw.get("source"), filling.links
+    title_html, title_text = filling.text(raw, "title")
     titles = ({"title": title_html}, {"title": title_text.strip()})
     if source in CARD_SOURCES:
         cards = _cards(context.get(source), context.get("currency"), links)

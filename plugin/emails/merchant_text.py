@@ -2,7 +2,8 @@
 
 Merchant text never becomes template code: each literal piece is passed to the template as
 a value, and the only expressions are the placeholders ``rules.email_content`` allows. The
-sandbox is the second wall: it refuses every attribute, and has no filters or globals.
+sandbox is the second wall: it refuses every attribute, and has no filters or globals. For
+HTML the filled text is escaped whole, what a shopper typed (a first name) included.
 
 What shows when a value is unknown: the fallback written with it (``{first_name|friend}``),
 else the placeholder's ``missing`` text ("there" for a first name, "a discount" for the
@@ -12,13 +13,12 @@ checks existed) is left as typed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup
 
 from rules.email_content import PLACEHOLDERS, URL_PLACEHOLDERS, split_text
 
@@ -30,50 +30,82 @@ class _PlaceholdersOnly(SandboxedEnvironment):
         return False
 
 
-def _environment(html: bool) -> SandboxedEnvironment:
-    env = _PlaceholdersOnly(autoescape=html, auto_reload=False)
+def _environment() -> SandboxedEnvironment:
+    env = _PlaceholdersOnly(auto_reload=False)
     env.filters = {}  # the allow-list of filters is empty: placeholders need none
     env.globals = {}
     return env
 
 
-_ENVIRONMENTS = {True: _environment(True), False: _environment(False)}
+_SANDBOX = _environment()
 
 
-@lru_cache(maxsize=2048)
-def _compiled(text: str, html: bool) -> tuple[Any, tuple[str, ...]]:
-    """The template for a text, and its literal pieces (passed in as values ``_0``, ``_1``...)."""
-    source: list[str] = []
-    literals: list[str] = []
+def _source(text: str, index: int, literals: dict[str, str]) -> str:
+    """Template code for one text: its literal pieces as values, its placeholders with their
+    fallbacks (also values)."""
+    code = []
     for part in split_text(text):
+        name = part.canonical if not isinstance(part, str) else None
+        key = f"_{index}_{len(literals)}"
         if isinstance(part, str):
-            literals.append(part)
-            source.append(f"{{{{ _{len(literals) - 1} }}}}")
-            continue
-        name = part.canonical
-        if name is None:
-            literals.append(part.raw)
-            source.append(f"{{{{ _{len(literals) - 1} }}}}")
-            continue
-        literals.append(part.fallback if part.fallback is not None else PLACEHOLDERS[name].missing)
-        source.append(f"{{{{ {name} or _{len(literals) - 1} }}}}")
-    return _ENVIRONMENTS[html].from_string("".join(source)), tuple(literals)
+            literals[key] = part
+            code.append(f"{{{{ {key} }}}}")
+        elif name is None:
+            literals[key] = part.raw
+            code.append(f"{{{{ {key} }}}}")
+        else:
+            literals[key] = (
+                part.fallback if part.fallback is not None else PLACEHOLDERS[name].missing
+            )
+            code.append(f"{{{{ {name} or {key} }}}}")
+    return "".join(code)
 
 
-def fill(text: str, values: Mapping[str, str], *, html: bool) -> str:
-    """The text with its placeholders filled; escaped (as Markup) when ``html``."""
-    template, literals = _compiled(text, html)
-    rendered = template.render({**values, **{f"_{i}": piece for i, piece in enumerate(literals)}})
-    return Markup(rendered) if html else rendered
+@lru_cache(maxsize=1024)
+def _compiled(texts: tuple[str, ...]) -> tuple[Any, dict[str, str]]:
+    """One template for all of an email's texts (each an exported ``text_<i>``), and the
+    literal pieces it is given as values."""
+    literals: dict[str, str] = {}
+    code = "".join(
+        f"{{% set text_{i} %}}{_source(text, i, literals)}{{% endset %}}"
+        for i, text in enumerate(texts)
+    )
+    return _SANDBOX.from_string(code), literals
+
+
+def fill_all(texts: Iterable[str], values: Mapping[str, str]) -> dict[str, str]:
+    """Each text with its placeholders filled, as plain text (escape it whole for HTML: the
+    template outputs nothing but values). One sandboxed render for all of them."""
+    texts = tuple(texts)
+    filled = {text: text for text in texts if "{" not in text}  # nothing to fill
+    wanted = tuple(dict.fromkeys(text for text in texts if "{" in text))
+    if wanted:
+        template, literals = _compiled(wanted)
+        module = template.make_module({**values, **literals})
+        filled.update((text, str(getattr(module, f"text_{i}"))) for i, text in enumerate(wanted))
+    return filled
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """One text with its placeholders filled, as plain text."""
+    return fill_all((text,), values)[text]
 
 
 def fill_url(text: str, values: Mapping[str, str]) -> str:
     """A link with its placeholders filled: a link placeholder as it is, any other quoted."""
     quoted = {
-        name: value if name in URL_PLACEHOLDERS else quote(value, safe="")
-        for name, value in values.items()
+        name: values[name] if name in URL_PLACEHOLDERS else quote(values[name], safe="")
+        for name in _names(text)
     }
-    return fill(text.strip(), quoted, html=False)
+    return fill(text.strip(), quoted)
+
+
+@lru_cache(maxsize=1024)
+def _names(text: str) -> frozenset[str]:
+    """The allow-listed placeholders a text uses."""
+    return frozenset(
+        name for part in split_text(text) if not isinstance(part, str) and (name := part.canonical)
+    )
 
 
 def placeholder_values(context: Mapping[str, Any], money: Any) -> dict[str, str]:

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from plugin.emails.blocks import Links, block_text, money, prepare
+from plugin.emails.blocks import Filling, Links, block_text, merchant_texts, money, prepare
 from plugin.emails.designs import DESIGNS
-from plugin.emails.merchant_text import fill, placeholder_values
+from plugin.emails.merchant_text import fill_all, placeholder_values
 
 # Fixed templates: to the shop's staff, or the answer to a storefront signup.
 FIXED = frozenset({"staff_alert", "sales_rep_alert", "signup_confirm"})
@@ -116,26 +116,26 @@ def render_email(
     design = DESIGNS[template]
     content = content or {}
     placeholders = placeholder_values(values, money)
-    subject = _one_line(fill(_own(content, "subject") or design.subject, placeholders, html=False))
-    preheader = _one_line(
-        fill(_own(content, "preheader") or design.preheader, placeholders, html=False)
-    )
+    subject = _own(content, "subject") or design.subject
+    preheader = _own(content, "preheader") or design.preheader
     blocks = content.get("blocks")
     blocks = blocks if isinstance(blocks, list) and blocks else design.blocks
-    ready = prepare(blocks, values, placeholders, _links(values))
+    filled = fill_all([subject, preheader, *merchant_texts(blocks)], placeholders)
+    subject, preheader = _one_line(filled[subject]), _one_line(filled[preheader])
+    ready = prepare(blocks, values, Filling(placeholders, filled, _links(values)))
     body = [block for block in ready if block.type != "footer"]
     notes = [block for block in ready if block.type == "footer"]
+    # the layout reads these only: everything else is in the prepared blocks
     html = (
         _environment()
         .get_template("email.html")
         .render(
-            {
-                **values,
-                "subject": subject,
-                "preheader": preheader,
-                "blocks": body,
-                "footer_notes": notes,
-            }
+            subject=subject,
+            preheader=preheader,
+            shop_name=values["shop_name"],
+            unsubscribe_url=values["unsubscribe_url"],
+            blocks=body,
+            footer_notes=notes,
         )
     )
     text = "\n\n".join(

@@ -220,3 +220,18 @@ def test_saved_email_content_round_trips(client, shop):
         "preheader": "Fresh from {shop_name}",
         "blocks": copy.deepcopy(blocks),
     }
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"id": "recommend", "actions": 5},
+        {"id": "recommend", "actions": [{"name": "send_email", "params": {"template": "upsell"}}, {"name": "create_discount", "params": {"percent": "ten", "expires_in_days": "soon"}}]},
+        {"id": "recommend", "actions": [{"name": "create_discount", "params": []}, {"name": "send_email", "params": {"template": "upsell", "blocks": [None, 3]}}]},
+    ],
+    ids=["actions-not-a-list", "odd-discount", "odd-blocks"],
+)  # fmt: skip
+def test_a_hostile_draft_is_answered_never_a_server_error(client, shop, step):
+    draft = {**saved_definition(client, "upsell"), "steps": [step]}
+    response = preview(client, "upsell", step="recommend", definition=draft)
+    assert response.status_code in (200, 422)

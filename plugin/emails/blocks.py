@@ -18,8 +18,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from markupsafe import Markup
-
 from plugin.emails.merchant_text import fill, fill_url
 from rules.email_content import DEFAULT_PRODUCT_LIMIT, PRODUCT_LIMIT
 
@@ -84,11 +82,12 @@ class Totals:
 
 @dataclass(frozen=True)
 class Block:
-    """One block ready for the templates: its merchant text as HTML and as plain text."""
+    """One block ready for the templates (which escape what they show): its merchant text
+    filled, a text's paragraphs (each a tuple of lines)."""
 
     type: str
-    html: dict[str, Any] = field(default_factory=dict)
     text: dict[str, str] = field(default_factory=dict)
+    paragraphs: tuple[tuple[str, ...], ...] = ()
     url: str | None = None
     code: str | None = None
     cards: tuple[Card, ...] = ()
@@ -186,11 +185,10 @@ class Filling:
     texts: Mapping[str, str]
     links: Links
 
-    def text(self, raw: Mapping[str, Any], key: str) -> tuple[Markup, str]:
-        """A text field filled, as plain text and escaped whole for HTML."""
+    def text(self, raw: Mapping[str, Any], key: str) -> str:
+        """A text field with its placeholders filled."""
         source = _source(raw, key)
-        text = self.texts[source] if source in self.texts else fill(source, self.values)
-        return Markup.escape(text), text
+        return self.texts[source] if source in self.texts else fill(source, self.values)
 
 
 def prepare(blocks: Iterable[Any], context: Mapping[str, Any], filling: Filling) -> list[Block]:
@@ -207,36 +205,28 @@ def prepare(blocks: Iterable[Any], context: Mapping[str, Any], filling: Filling)
 def _prepare(raw: Mapping[str, Any], context: Mapping[str, Any], filling: Filling) -> Block | None:
     kind = raw.get("type")
     if kind in ("heading", "text", "footer"):
-        html, text = filling.text(raw, "text")
-        if not text.strip():
-            return None
-        return Block(kind, html={"paragraphs": _paragraphs(html)}, text={"text": text.strip()})
+        text = filling.text(raw, "text").strip()
+        return Block(kind, {"text": text}, _paragraphs(text)) if text else None
     if kind == "button":
         url = filling.links.to_shop(fill_url(str(raw.get("url") or ""), filling.values))
-        html, text = filling.text(raw, "label")
-        return Block(kind, {"label": html}, {"label": text}, url=url) if url and text else None
+        label = filling.text(raw, "label").strip()
+        return Block(kind, {"label": label}, url=url) if url and label else None
     if kind == "discount":
         code = filling.values.get("discount_code")
         if not code:
             return None
-        html, text = filling.text(raw, "text")
-        expires = filling.values.get("discount_expires")
-        return Block(
-            kind,
-            {"caption": html},
-            {"caption": text, "expires": expires or ""},
-            code=code,
-        )
+        expires = filling.values.get("discount_expires") or ""
+        caption = filling.text(raw, "text").strip()
+        return Block(kind, {"caption": caption, "expires": expires}, code=code)
     if kind == "products":
         return _products(raw, context, filling)
     return None
 
 
-def _paragraphs(html: Markup) -> list[Markup]:
-    """Blank lines part paragraphs; a single line break stays one (``<br>``)."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", str(html)) if p.strip()]
-    # the text is escaped already: the only markup here is the line breaks added
-    return [Markup(p.replace("\n", "<br>\n")) for p in paragraphs]
+def _paragraphs(text: str) -> tuple[tuple[str, ...], ...]:
+    """Blank lines part paragraphs; a single line break stays one."""
+    paragraphs = (p.strip() for p in re.split(r"\n\s*\n", text))
+    return tuple(tuple(line.strip() for line in p.split("\n")) for p in paragraphs if p)
 
 
 def _limit(raw: Mapping[str, Any], default: int) -> int:
@@ -249,12 +239,11 @@ def _limit(raw: Mapping[str, Any], default: int) -> int:
 
 def _products(raw: Mapping[str, Any], context: Mapping[str, Any], filling: Filling) -> Block | None:
     source, links = raw.get("source"), filling.links
-    title_html, title_text = filling.text(raw, "title")
-    titles = ({"title": title_html}, {"title": title_text.strip()})
+    titles = {"title": filling.text(raw, "title").strip()}
     if source in CARD_SOURCES:
         cards = _cards(context.get(source), context.get("currency"), links)
         cards = cards[: _limit(raw, DEFAULT_PRODUCT_LIMIT)]
-        return Block("products", *titles, cards=tuple(cards)) if cards else None
+        return Block("products", titles, cards=tuple(cards)) if cards else None
     if source in LINE_SOURCES:
         subject = context.get(LINE_SOURCES[source])
         if not isinstance(subject, Mapping):
@@ -262,7 +251,7 @@ def _products(raw: Mapping[str, Any], context: Mapping[str, Any], filling: Filli
         lines, totals = _lines(
             subject, context.get("currency"), links, _limit(raw, PRODUCT_LIMIT[1])
         )
-        return Block("products", *titles, lines=lines, totals=totals) if lines else None
+        return Block("products", titles, lines=lines, totals=totals) if lines else None
     return None
 
 

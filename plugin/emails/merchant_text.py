@@ -2,8 +2,9 @@
 
 Merchant text never becomes template code: each literal piece is passed to the template as
 a value, and the only expressions are the placeholders ``rules.email_content`` allows. The
-sandbox is the second wall: it refuses every attribute, and has no filters or globals. For
-HTML the filled text is escaped whole, what a shopper typed (a first name) included.
+sandbox is the second wall: it refuses every attribute, and has no filters or globals. The
+filled text is plain text: the email's templates autoescape it, and what a shopper typed (a
+first name) with it.
 
 What shows when a value is unknown: the fallback written with it (``{first_name|friend}``),
 else the placeholder's ``missing`` text ("there" for a first name, "a discount" for the
@@ -74,8 +75,7 @@ def _compiled(texts: tuple[str, ...]) -> tuple[Any, dict[str, str]]:
 
 
 def fill_all(texts: Iterable[str], values: Mapping[str, str]) -> dict[str, str]:
-    """Each text with its placeholders filled, as plain text (escape it whole for HTML: the
-    template outputs nothing but values). One sandboxed render for all of them."""
+    """Each text with its placeholders filled, as plain text; one sandboxed render for all."""
     texts = tuple(texts)
     filled = {text: text for text in texts if "{" not in text}  # nothing to fill
     wanted = tuple(dict.fromkeys(text for text in texts if "{" in text))

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from plugin.emails.blocks import Filling, Links, block_text, merchant_texts, money, prepare
 from plugin.emails.designs import DESIGNS
@@ -170,8 +169,8 @@ def _footer_text(values: Mapping[str, Any]) -> str:
 def _render_fixed(template: str, values: dict[str, Any]) -> RenderedEmail:
     """A fixed template: its subject is its own ``subject`` block."""
     page = _environment().get_template(f"{template}.html")
-    subject_html = Markup("".join(page.blocks["subject"](page.new_context(values))))
-    subject = _one_line(subject_html.unescape())
+    # rendered like the page, so escaped: a subject is plain text
+    subject = _one_line(unescape("".join(page.blocks["subject"](page.new_context(values)))))
     html = page.render({**values, "subject": subject, "preheader": ""})
     return RenderedEmail(subject=subject, html=html, text=_text_version(html))
 

@@ -53,8 +53,12 @@ def sample_discount(actions: list[dict[str, Any]], now: datetime) -> dict[str, A
     discount = next((a for a in actions if a.get("name") == "create_discount"), None)
     if discount is None:
         return {}
-    params = discount.get("params") or {}
-    expires = now + timedelta(days=float(params.get("expires_in_days") or 3))
+    params = discount.get("params")
+    params = params if isinstance(params, dict) else {}
+    days = params.get("expires_in_days")
+    # a draft's discount is not checked before it is previewed: any odd value reads as 3 days
+    days = days if isinstance(days, int | float) and not isinstance(days, bool) else 3
+    expires = now + timedelta(days=days if 0 < days <= 3650 else 3)
     return {
         "discount_code": "NUDGE-TEST",
         "discount_percent": params.get("percent") or None,

@@ -87,8 +87,10 @@ def find_step_email(definition: dict[str, Any], step_id: Any) -> StepEmail | Non
     for i, step in enumerate(steps if isinstance(steps, list) else []):
         if not isinstance(step, dict) or step_id not in (None, step.get("id")):
             continue
-        actions = [a for a in step.get("actions") or [] if isinstance(a, dict)]
-        for j, action in enumerate(step.get("actions") or []):
+        listed = step.get("actions")
+        listed = listed if isinstance(listed, list) else []
+        actions = [a for a in listed if isinstance(a, dict)]
+        for j, action in enumerate(listed):
             if isinstance(action, dict) and action.get("name") == "send_email":
                 params = action.get("params")
                 return StepEmail(

@@ -13,16 +13,18 @@ from tests.support.clock import T0
 from tests.support.session_tokens import session_token
 from tests.support.workflows import emails, subscribe
 
-HEADERS = {"Authorization": f"Bearer {session_token()}"}
+
+def headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {session_token()}"}
 
 
 def save_reminder(client, **params) -> None:  # type: ignore[no-untyped-def]
     """Save cart_abandonment with the reminder's email params changed."""
-    workflow = client.get("/api/workflows/cart_abandonment", headers=HEADERS).json["workflow"]
+    workflow = client.get("/api/workflows/cart_abandonment", headers=headers()).json["workflow"]
     definition = workflow["definition"]
     definition["steps"][0]["actions"][0]["params"].update(params)
     response = client.put(
-        "/api/workflows/cart_abandonment", json={"definition": definition}, headers=HEADERS
+        "/api/workflows/cart_abandonment", json={"definition": definition}, headers=headers()
     )
     assert response.status_code == 200, response.json
 

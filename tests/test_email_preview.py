@@ -9,6 +9,8 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from plugin.storage.models import OutboxMessage, Shop, WorkflowConfig
@@ -235,3 +237,46 @@ def test_a_hostile_draft_is_answered_never_a_server_error(client, shop, step):
     draft = {**saved_definition(client, "upsell"), "steps": [step]}
     response = preview(client, "upsell", step="recommend", definition=draft)
     assert response.status_code in (200, 422)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+BLOCKISH = st.fixed_dictionaries(
+    {"type": st.sampled_from(["heading", "text", "button", "products", "discount", "footer", "x"])},
+    optional={
+        key: JSON
+        | st.sampled_from(["{first_name}", "{shop_url}/x", "{{x}}", "{a|b}", "https://x.example"])
+        for key in ("text", "label", "url", "source", "limit", "title")
+    },
+)
+
+
+def test_any_draft_params_are_answered_never_a_server_error(app, client, shop):
+    app.extensions["nudge_preview_limit"] = PreviewLimit(count=10_000)
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(
+        params=st.fixed_dictionaries(
+            {"template": st.sampled_from(["upsell", "cart_offer", "nope"]) | JSON},
+            optional={
+                "subject": JSON,
+                "preheader": JSON,
+                "blocks": st.lists(BLOCKISH, max_size=4) | JSON,
+            },
+        )
+    )
+    def check(params):  # type: ignore[no-untyped-def]
+        response = preview(client, "upsell", params=params)
+        assert response.status_code in (200, 400, 422)  # 400: a NUL byte, refused app-wide
+
+    check()

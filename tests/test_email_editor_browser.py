@@ -140,8 +140,10 @@ def test_a_merchant_edits_an_email_sees_it_live_and_saves_it(
         "[data-role='preview-subject']", has_text="Ada, your cart is waiting"
     ).wait_for()
 
+    assert step.locator("[data-role='reset-blocks']").count() == 0  # the design's blocks
     text = step.locator(f"[data-path='{email}.blocks[1].text']")
     text.fill("Hello {nmae}, your things are still here.")
+    assert step.locator("[data-role='reset-blocks']").count() == 1  # now the step's own
     error = step.locator(f"[data-error-for='{email}.blocks[1].text']")
     error.wait_for()
     assert "unknown placeholder {nmae} (did you mean {name}?)" in error.inner_text()

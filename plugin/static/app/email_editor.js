@@ -92,16 +92,14 @@ export class EmailEditor {
       },
     }));
     this.list = h("ol", { class: "blocks" });
+    this.head = h("div", { class: "blocks-head" });
+    this.drawHead();
     this.drawBlocks();
     this.element.replaceChildren(
       h("div", { class: "grid" }, template,
         line("Subject", "subject", "Empty: the template's own, shown greyed."),
         line("Preheader", "preheader", "The line inboxes show after the subject.")),
-      h("div", { class: "blocks-head" },
-        h("h4", {}, "Content"),
-        params.blocks
-          ? h("button", { type: "button", class: "btn plain", dataset: { role: "reset-blocks" }, onclick: () => this.reset() }, "Use the template's design")
-          : h("span", { class: "subdued" }, "The template's design: edit any block to make it this step's own.")),
+      this.head,
       this.list,
       this.adder(),
       this.placeholders(),
@@ -120,8 +118,20 @@ export class EmailEditor {
   }
 
   commit() {
+    const first = !this.params.blocks;
     this.params.blocks = this.blocks();
+    if (first) this.drawHead();
     this.changed();
+  }
+
+  // whose blocks these are: the design's, or the step's own (which can go back to the design)
+  drawHead() {
+    this.head.replaceChildren(
+      h("h4", {}, "Content"),
+      this.params.blocks
+        ? h("button", { type: "button", class: "btn plain", dataset: { role: "reset-blocks" }, onclick: () => this.reset() }, "Use the template's design")
+        : h("span", { class: "subdued" }, "The template's design: edit any block to make it this step's own."),
+    );
   }
 
   reset() {

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from business_rules.actions import BaseActions, rule_action
-from business_rules.fields import FIELD_NUMERIC, FIELD_TEXT
+from business_rules.fields import FIELD_NUMERIC, FIELD_SELECT_MULTIPLE, FIELD_TEXT
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,33 @@ class WorkflowActions(BaseActions):
             ActionRequest(name, {k: v for k, v in params.items() if v is not None})
         )
 
-    @rule_action(params={"template": FIELD_TEXT, "subject": FIELD_TEXT, "template_id": FIELD_TEXT})
+    @rule_action(
+        params={
+            "template": FIELD_TEXT,
+            "subject": FIELD_TEXT,
+            "template_id": FIELD_TEXT,
+            "preheader": FIELD_TEXT,
+            # a list of objects, which business-rules has no type for; its nearest is a list
+            # (rules.email_content checks each block)
+            "blocks": FIELD_SELECT_MULTIPLE,
+        }
+    )
     def send_email(
-        self, template: str, subject: str | None = None, template_id: str | None = None
+        self,
+        template: str,
+        subject: str | None = None,
+        template_id: str | None = None,
+        preheader: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> None:
-        self._record("send_email", template=template, subject=subject, template_id=template_id)
+        self._record(
+            "send_email",
+            template=template,
+            subject=subject,
+            template_id=template_id,
+            preheader=preheader,
+            blocks=blocks,
+        )
 
     @rule_action(
         params={

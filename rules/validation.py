@@ -14,6 +14,7 @@ from typing import Any
 
 from rules import events as ev
 from rules.catalog import action_params, operator_inputs, variable_types
+from rules.email_content import email_params_errors
 from rules.events import KINDS
 
 DELAY_UNITS = ("minutes", "hours", "days")
@@ -354,6 +355,10 @@ def _value_errors(input_type: str, operator: str, value: Any, path: str) -> list
     return []
 
 
+# send_email params a merchant writes: rules.email_content checks their text and blocks
+EMAIL_CONTENT = frozenset({"subject", "preheader", "blocks"})
+
+
 def _actions_errors(actions: Any, path: str) -> list[str]:
     if not isinstance(actions, list) or not actions:
         return [f"{path}: expected a non-empty list"]
@@ -373,6 +378,8 @@ def _actions_errors(actions: Any, path: str) -> list[str]:
             errors.append(f"{where}.params: expected an object")
             continue
         for param, value in params.items():
+            if name == "send_email" and param in EMAIL_CONTENT:
+                continue  # checked whole below, placeholders and blocks included
             if param not in catalog[name]:
                 errors.append(
                     f"{where}.params: unknown parameter '{param}' for {name}{_suggest(param, catalog[name])}"
@@ -381,8 +388,10 @@ def _actions_errors(actions: Any, path: str) -> list[str]:
                 errors.append(f"{where}.params.{param}: expected a number")
             elif catalog[name][param] == "text" and not isinstance(value, str):
                 errors.append(f"{where}.params.{param}: expected text")
-        if name in ("send_email",) and "template" not in params:
-            errors.append(f"{where}.params: send_email needs a 'template'")
+        if name == "send_email":
+            if "template" not in params:
+                errors.append(f"{where}.params: send_email needs a 'template'")
+            errors += email_params_errors(params, f"{where}.params")
         if name == "tag_customer" and "tag" not in params:
             errors.append(f"{where}.params: tag_customer needs a 'tag'")
         if name == "create_discount":

@@ -34,6 +34,7 @@ ENDPOINTS = [
     "/api/workflows/nope",
     "/api/workflows/upsell/versions/1/restore",
     "/api/workflows/upsell/test-email",
+    "/api/workflows/upsell/preview",
     "/api/settings",
     "/api/activity?workflow=upsell",
     "/api/topics",

@@ -169,7 +169,13 @@ def test_catalog_is_business_rules_export_with_typed_action_params():
         a["name"]: {p["name"]: p["fieldType"] for p in a["params"]} for a in catalog["actions"]
     }
     assert params == {
-        "send_email": {"template": "text", "subject": "text", "template_id": "text"},
+        "send_email": {
+            "template": "text",
+            "subject": "text",
+            "template_id": "text",
+            "preheader": "text",
+            "blocks": "select_multiple",
+        },
         "create_discount": {
             "percent": "numeric",
             "amount": "numeric",

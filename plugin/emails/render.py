@@ -1,41 +1,33 @@
-"""Nudge's built-in email templates (Jinja, autoescaped), used when a workflow names no
-SendGrid dynamic template. Rendering happens when a step fires, so the outbox always
-holds a preview of exactly what goes out."""
+"""Nudge's built-in emails, rendered when a step fires (so the outbox holds exactly what goes
+out) or when the settings page asks for a preview.
+
+The emails a workflow step sends are designs made of blocks (``plugin.emails.designs``),
+whose subject, preheader and blocks the step's own ``send_email`` params may replace; their
+text goes through Jinja's sandbox with the allow-listed placeholders only. The staff alerts
+and the signup confirmation are fixed templates (``templates/<name>.html``) that merchants
+do not edit. A workflow naming a SendGrid dynamic template still gets a rendered subject.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from html import unescape
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-SUBJECTS = {
-    "cart_reminder": "{name}, you left something in your cart",
-    "cart_offer": "Still thinking it over? Here is {percent} off",
-    "upsell": "Picked for you, {name}",
-    "replenishment": "Running low? Time to restock",
-    "feedback_request": "How was your order{order}?",
-    "winback": "We miss you, {name}",
-    "winback_offer": "A welcome-back gift: {percent} off",
-    "stay_subscribed": "Do you still want to hear from us?",
-    "staff_alert": "Nudge alert: {customer} needs attention",
-    "welcome": "Welcome to {shop}",
-    "welcome_bestsellers": "Where to start: our best sellers",
-    "welcome_offer": "A welcome gift: {percent} off your first order",
-    "topic_nurture": "Getting started with {topic}",
-    "topic_guide": "Our guide to {topic}",
-    "topic_picks": "Our picks for {topic}",
-    "lead_guide": "How to choose well",
-    "lead_stories": "What our customers say",
-    "lead_offer": "{percent} off your first order",
-    "sales_rep_alert": "Sales alert: {customer} is showing buying intent",
-    "signup_confirm": "Please confirm your subscription to {shop}",
-}
-TEMPLATES = frozenset(SUBJECTS)
+from plugin.emails.blocks import Filling, Links, block_text, merchant_texts, money, prepare
+from plugin.emails.designs import DESIGNS
+from plugin.emails.merchant_text import fill_all, placeholder_values
+
+# Fixed templates: to the shop's staff, or the answer to a storefront signup.
+FIXED = frozenset({"staff_alert", "sales_rep_alert", "signup_confirm"})
+EDITABLE = frozenset(DESIGNS)
+TEMPLATES = EDITABLE | FIXED
 
 
 class UnknownTemplate(ValueError):
@@ -44,19 +36,12 @@ class UnknownTemplate(ValueError):
 
 @dataclass(frozen=True)
 class RenderedEmail:
-    """A rendered email: subject, HTML and a plain-text alternative."""
+    """A rendered email: subject, preheader, HTML and a plain-text alternative."""
 
     subject: str
     html: str
     text: str
-
-
-def _money(value: Any, currency: str | None = None) -> str:
-    if value is None or value == "":
-        return ""
-    amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    symbol = {"USD": "$", "CAD": "$", "AUD": "$", "EUR": "€", "GBP": "£"}.get(currency or "", "")
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency or ''}".strip()
+    preheader: str = ""
 
 
 @cache
@@ -71,15 +56,20 @@ def _environment() -> Environment:
         # render (Jinja's default) was a fifth of rendering an email
         auto_reload=False,
     )
-    env.filters["money"] = _money
+    env.filters["money"] = money
     return env
 
 
 DEFAULTS: dict[str, Any] = {
     "first_name": None,
+    "last_name": None,
     "items": [],
     "value": None,
     "currency": None,
+    "cart": None,
+    "order": None,
+    "recommendations": [],
+    "best_sellers": [],
     "recovery_url": None,
     "discount_code": None,
     "discount_percent": None,
@@ -89,8 +79,9 @@ DEFAULTS: dict[str, Any] = {
     "review_url": None,
     "shop_url": None,
     "unsubscribe_url": None,
-    "products": [],
     "customer_email": None,
+    "link_params": {},
+    "footer_notes": [],
     # storefront-era workflows
     "topic": None,
     "visit_url": None,
@@ -107,16 +98,81 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _subject(template: str, context: dict[str, Any]) -> str:
-    percent = context.get("discount_percent")
-    return SUBJECTS[template].format(
-        name=context.get("first_name") or "Hi",
-        percent=f"{percent:g}%" if isinstance(percent, int | float) else "a discount",
-        order=f" {context['order_name']}" if context.get("order_name") else "",
-        customer=context.get("customer_name") or context.get("customer_email") or "a customer",
-        shop=context.get("shop_name") or "our shop",
-        topic=context.get("topic") or "your topic",
+def render_email(
+    template: str, context: Mapping[str, Any], content: Mapping[str, Any] | None = None
+) -> RenderedEmail:
+    """Render a built-in email; every context key but shop_name is optional.
+
+    ``content``: a step's ``send_email`` params, whose ``subject``, ``preheader`` and
+    ``blocks`` replace the design's (fixed templates take none).
+    """
+    if template not in TEMPLATES:
+        raise UnknownTemplate(template)
+    values = {**DEFAULTS, **context}
+    values["shop_name"] = values.get("shop_name") or "our shop"
+    if template in FIXED:
+        return _render_fixed(template, values)
+    design = DESIGNS[template]
+    content = content or {}
+    placeholders = placeholder_values(values, money)
+    subject = _own(content, "subject") or design.subject
+    preheader = _own(content, "preheader") or design.preheader
+    blocks = content.get("blocks")
+    blocks = blocks if isinstance(blocks, list) and blocks else design.blocks
+    filled = fill_all([subject, preheader, *merchant_texts(blocks)], placeholders)
+    subject, preheader = _one_line(filled[subject]), _one_line(filled[preheader])
+    ready = prepare(blocks, values, Filling(placeholders, filled, _links(values)))
+    body = [block for block in ready if block.type != "footer"]
+    notes = [block for block in ready if block.type == "footer"]
+    # the layout reads these only: everything else is in the prepared blocks
+    html = (
+        _environment()
+        .get_template("email.html")
+        .render(
+            subject=subject,
+            preheader=preheader,
+            shop_name=values["shop_name"],
+            unsubscribe_url=values["unsubscribe_url"],
+            blocks=body,
+            footer_notes=notes,
+        )
     )
+    text = "\n\n".join(
+        [values["shop_name"], *(block_text(b) for b in body), *(block_text(b) for b in notes)]
+        + [_footer_text(values)]
+    )
+    return RenderedEmail(subject=subject, html=html, text=text + "\n", preheader=preheader)
+
+
+def _own(content: Mapping[str, Any], key: str) -> str | None:
+    value = content.get(key)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _links(values: Mapping[str, Any]) -> Links:
+    params = values.get("link_params")
+    host = urlsplit(str(values.get("shop_url") or "")).hostname or ""
+    return Links(shop_host=host, params=dict(params) if isinstance(params, Mapping) else {})
+
+
+def _footer_text(values: Mapping[str, Any]) -> str:
+    footer = f"You are receiving this email from {values['shop_name']}."
+    if values.get("unsubscribe_url"):
+        footer += f"\nUnsubscribe from marketing emails: {values['unsubscribe_url']}"
+    return footer
+
+
+def _render_fixed(template: str, values: dict[str, Any]) -> RenderedEmail:
+    """A fixed template: its subject is its own ``subject`` block."""
+    page = _environment().get_template(f"{template}.html")
+    # rendered like the page, so escaped: a subject is plain text
+    subject = _one_line(unescape("".join(page.blocks["subject"](page.new_context(values)))))
+    html = page.render({**values, "subject": subject, "preheader": ""})
+    return RenderedEmail(subject=subject, html=html, text=_text_version(html))
 
 
 def _text_version(html: str) -> str:
@@ -127,18 +183,3 @@ def _text_version(html: str) -> str:
     body = unescape(re.sub(r"<[^>]+>", "", body))
     lines = [line.strip() for line in body.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
-
-
-def render_email(template: str, context: dict[str, Any]) -> RenderedEmail:
-    """Render a built-in template; every context key but shop_name is optional."""
-    if template not in TEMPLATES:
-        raise UnknownTemplate(template)
-    values = {**DEFAULTS, **context}
-    values.setdefault("shop_name", "our shop")
-    subject = _subject(template, values)
-    html = (
-        _environment()
-        .get_template(f"{template}.html")
-        .render(subject=subject, template=template, **values)
-    )
-    return RenderedEmail(subject=subject, html=html, text=_text_version(html))

@@ -14,12 +14,13 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
+from plugin.emails.blocks import link_params
 from plugin.emails.render import render_email
 from plugin.identity import visitor_token
 from plugin.storage.models import Episode, OutboxMessage, Shop
 from rules.actions import ActionRequest
 from rules.definitions import Workflow
-from rules.facts import FactSet
+from rules.facts import Checkout, FactSet, Order
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,7 @@ def write_actions(
     now: datetime,
 ) -> list[OutboxMessage]:
     """Write one outbox row per action; a discount's code flows into the emails after it."""
-    context = _email_context(sender, shop, facts)
-    context.update(_storefront_context(sender, shop, episode, workflow, facts))
+    context = email_context(sender, shop, episode, workflow, step_id, facts)
     rows = []
     for index, action in enumerate(actions):
         # A step is claimed and decided once (plugin.pipeline.due_steps), so each key is written once;
@@ -149,10 +149,17 @@ def write_actions(
                     f"{sender.app_url}/unsubscribe/"
                     f"{unsubscribe_token(sender.secret_key, shop.id, facts.customer.email)}"
                 )
-            rendered = render_email(template, context)
-            row.subject = str(action.params.get("subject") or rendered.subject)
+            rendered = render_email(template, context, action.params)
+            row.subject = rendered.subject
             row.preview_html = rendered.html
-            row.params = {**row.params, "context": _json_safe(context), "text": rendered.text}
+            # the blocks are in the rendered email and in the workflow's versions already
+            row.params.pop("blocks", None)
+            row.params = {
+                **row.params,
+                # a SendGrid dynamic template gets the context, the preheader included
+                "context": _json_safe({**context, "preheader": rendered.preheader}),
+                "text": rendered.text,
+            }
             if sender.overrides:
                 row.params["sender"] = dict(sender.overrides)
         elif action.name == "notify_staff":
@@ -226,28 +233,49 @@ def _visit(visit: Any) -> dict[str, Any]:
     }
 
 
-def _storefront_context(
-    sender: Sender, shop: Shop, episode: Episode, workflow: Workflow, facts: FactSet
+def email_context(
+    sender: Sender,
+    shop: Shop,
+    episode: Episode,
+    workflow: Workflow,
+    step_id: str,
+    facts: FactSet,
+    token: str | None = None,
 ) -> dict[str, Any]:
-    """The topic a series is about, and a shop link that identifies a known customer's visit."""
-    context: dict[str, Any] = {}
+    """What a step's emails may show of the customer, their cart or order, and the shop.
+
+    Links to the shop carry UTM parameters and ``nudge_t``, the signed token that lets the
+    storefront know a known customer's visit; ``token`` replaces it (a preview signs none).
+    """
+    context = _facts_context(sender, facts)
+    context.update(_storefront_context(workflow, episode))
+    if token is None and not facts.customer.id.startswith("email:"):
+        token = visitor_token(sender.secret_key, shop.id, facts.customer.id)
+    if token is not None:
+        context["visit_url"] = f"{sender.shop_url}/?{urlencode({'nudge_t': token})}"
+    context["link_params"] = link_params(workflow.name, step_id, token)
+    return context
+
+
+def _storefront_context(workflow: Workflow, episode: Episode) -> dict[str, Any]:
+    """The topic a series is about."""
     topic = workflow.trigger.params.get("topic")
     if topic == "*" and episode.subject.startswith("topic:"):
         topic = episode.subject.split(":", 2)[1]
     if isinstance(topic, str) and topic != "*":
-        context["topic"] = topic.replace("-", " ").replace("_", " ")
-    if not facts.customer.id.startswith("email:"):
-        token = visitor_token(sender.secret_key, shop.id, facts.customer.id)
-        context["visit_url"] = f"{sender.shop_url}/?{urlencode({'nudge_t': token})}"
-    return context
+        return {"topic": topic.replace("-", " ").replace("_", " ")}
+    return {}
 
 
-def _email_context(sender: Sender, shop: Shop, facts: FactSet) -> dict[str, Any]:
+def _facts_context(sender: Sender, facts: FactSet) -> dict[str, Any]:
     subject = facts.checkout or facts.order
+    customer = facts.customer
     context: dict[str, Any] = {
         "shop_name": sender.shop_name,
         "shop_url": sender.shop_url,
-        "first_name": facts.customer.first_name,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "customer_email": customer.email,
     }
     if subject is not None:
         context.update(
@@ -260,10 +288,28 @@ def _email_context(sender: Sender, shop: Shop, facts: FactSet) -> dict[str, Any]
         )
     if facts.checkout is not None:
         context["recovery_url"] = facts.checkout.recovery_url
+        context["cart"] = _lines(facts.checkout)
     if facts.order is not None:
         context["order_name"] = facts.order.name
         context["review_url"] = f"{sender.shop_url}/account/orders"
+        context["order"] = _lines(facts.order)
     return context
+
+
+def _lines(subject: Checkout | Order) -> dict[str, Any]:
+    """A cart's or order's lines and total, as the email's product blocks read them.
+
+    The facts carry the total but not its shipping, tax and discounts: the email labels
+    the difference to the lines' sum as those, together.
+    """
+    return {
+        "items": [
+            {"title": item.title, "quantity": item.quantity, "price": item.price}
+            for item in subject.items
+        ],
+        "total": subject.value,
+        "currency": subject.currency,
+    }
 
 
 def _json_safe(value: Any) -> Any:

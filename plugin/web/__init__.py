@@ -3,7 +3,8 @@
 - ``webhooks``: ``POST /webhooks/<platform>`` — verify, store in the durable inbox, answer.
 - ``app_page``: ``GET /``, the embedded settings page, and the frame policy of every HTML page.
 - ``api``: ``/api/...`` for that page, authenticated by Shopify session tokens
-  (``plugin.shopify_app.session_tokens``).
+  (``plugin.shopify_app.session_tokens``); ``email_preview``: a step's draft email rendered
+  for the page's live preview.
 - ``unsubscribe``: the one-click unsubscribe link every marketing email carries.
 
 The storefront's endpoints live in ``plugin.storefront`` and the install flow's in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
@@ -12,7 +13,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from plugin.config import setting_warnings
-from plugin.emails.render import TEMPLATES
+from plugin.emails.designs import design_json
 from plugin.emails.sample import NoRecipient, queue_test_email
 from plugin.pipeline.enrollment import normalize_topic
 from plugin.pipeline.outbox import kept_reason, message_json, retry_failed
@@ -21,8 +22,17 @@ from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_
 from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
 from plugin.shopify_app.session_tokens import require_shop
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
+from plugin.web.email_preview import (
+    CUSTOMER_TEMPLATES,
+    PreviewLimit,
+    email_errors,
+    find_step_email,
+    preview_email,
+    preview_errors,
+)
 from rules.catalog import rule_catalog
 from rules.definitions import WorkflowInvalid
+from rules.email_content import editor_catalog
 from rules.evaluation import reason_group
 from rules.validation import (
     ANCHORS,
@@ -34,9 +44,6 @@ from rules.validation import (
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-SENDGRID_TEMPLATE_ID = re.compile(r"^d-[0-9a-fA-F]{32}$")
-# built-in templates a customer email may use (staff_alert is for notify_staff)
-CUSTOMER_TEMPLATES = sorted(TEMPLATES - {"staff_alert"})
 # the shipped catch-all series a new topic's own series starts as a copy of
 TOPIC_TEMPLATE = "topic_nurture"
 PATH = re.compile(r"^(?P<path>[\w\[\].]+): (?P<message>.*)$", re.S)
@@ -44,6 +51,7 @@ PATH = re.compile(r"^(?P<path>[\w\[\].]+): (?P<message>.*)$", re.S)
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.extensions["nudge_preview_limit"] = PreviewLimit()
 
 
 def _invalid(errors: list[str]):  # type: ignore[no-untyped-def]
@@ -77,8 +85,10 @@ def _json_body() -> dict[str, Any] | None:
 def catalog():  # type: ignore[no-untyped-def]
     """Variables, operators per type and actions: what the rule editor is built from.
 
-    Beside business-rules' export: the built-in email templates, delay units and anchors,
-    and the time zones the shop settings accept.
+    Beside business-rules' export: the built-in email templates (``email_designs``: the
+    subject, preheader and blocks each starts from; ``email_content``: the placeholders,
+    block types and product sources an email may use), delay units and anchors, and the
+    time zones the shop settings accept.
     """
     from zoneinfo import available_timezones
 
@@ -86,6 +96,8 @@ def catalog():  # type: ignore[no-untyped-def]
         {
             **rule_catalog(),
             "email_templates": CUSTOMER_TEMPLATES,
+            "email_designs": design_json(),
+            "email_content": editor_catalog(),
             "delay_units": list(DELAY_UNITS),
             "delay_anchors": sorted(ANCHORS),
             "timezones": sorted(available_timezones()),
@@ -239,7 +251,9 @@ def test_email(name: str):  # type: ignore[no-untyped-def]
             return _invalid([f"step: no step {wanted!r} that sends an email"])
         shop = session.get_one(Shop, g.shop.id)
         try:
-            row = queue_test_email(session, shop, name, step, services.now())
+            row = queue_test_email(
+                session, shop, name, step, services.now(), services.settings["APP_URL"]
+            )
         except NoRecipient as exc:
             return _invalid([f"staff_email: {exc}"])
         queued = {
@@ -255,6 +269,60 @@ def test_email(name: str):  # type: ignore[no-untyped-def]
         preview = row.preview_html
     services.work_arrived.set()  # the embedded worker delivers it now, not at its next tick
     return jsonify(queued=queued, preview_html=preview)
+
+
+@bp.post("/workflows/<name>/preview")
+@require_shop
+def preview(name: str):  # type: ignore[no-untyped-def]
+    """Render a step's email as it would go out; nothing is saved or sent.
+
+    Body: ``{"step": "<step id>"}`` (default: the first step that emails), and optionally
+    ``"definition"`` (an unsaved draft to take the step from), ``"params"`` (the email's
+    draft params, replacing the step's) and ``"customer": "sample"`` (a made-up customer
+    rather than the workflow's latest). Answers ``subject``, ``preheader``, ``html``,
+    ``text`` and ``customer`` (``kind``: enrolled or sample, and a ``label``); a draft
+    whose email is invalid gets 422 with each error's path, like a save.
+    """
+    body = _json_body()
+    if body is None:
+        return _invalid(["body: expected a JSON object"])
+    services = Services.of(current_app)
+    wait = current_app.extensions["nudge_preview_limit"].wait(g.shop.id)
+    if wait:
+        response = jsonify(error="too many previews", retry_after=round(wait, 1))
+        response.status_code = 429
+        response.headers["Retry-After"] = str(max(1, round(wait)))
+        return response
+    with services.sessions() as session:
+        saved = shop_workflows(session, g.shop.id).get(name)
+        if saved is None:
+            return _not_found(name)
+        definition = body.get("definition", saved.definition)
+        if not isinstance(definition, dict) or definition.get("name") != name:
+            return _invalid([f"definition: a definition of {name!r}"])
+        email = find_step_email(definition, body.get("step"))
+        if email is None:
+            return _invalid([f"step: no step {body.get('step')!r} that sends an email"])
+        params = body.get("params", email.params)
+        if not isinstance(params, dict):
+            return _invalid([f"{email.path}: expected an object"])
+        email = replace(email, params=params)
+        if errors := preview_errors(email):
+            return _invalid(errors)
+        shop = session.get_one(Shop, g.shop.id)
+        rendered = preview_email(
+            session, services, shop, saved, email, sample=body.get("customer") == "sample"
+        )
+    return jsonify(
+        step=email.step_id,
+        subject=rendered.subject,
+        preheader=rendered.preheader,
+        html=rendered.html,
+        text=rendered.text,
+        customer=rendered.customer,
+        # a SendGrid dynamic template is sent instead of this design, given its context
+        sendgrid_template=params.get("template_id"),
+    )
 
 
 @bp.get("/settings")
@@ -430,31 +498,6 @@ def overlay_errors(overlay: object) -> list[str]:
     unknown = sorted(set(overlay) - set(DEFAULT_SETTINGS["storefront"]))
     if unknown:
         errors.append(f"storefront: unknown settings {', '.join(unknown)}")
-    return errors
-
-
-def email_errors(definition: dict[str, Any]) -> list[str]:
-    """What rules cannot know: built-in template names and SendGrid template ids."""
-    errors = []
-    steps = definition.get("steps")
-    for i, step in enumerate(steps if isinstance(steps, list) else []):
-        actions = step.get("actions") if isinstance(step, dict) else None
-        for j, action in enumerate(actions if isinstance(actions, list) else []):
-            if not isinstance(action, dict) or action.get("name") != "send_email":
-                continue
-            params = action.get("params")
-            params = params if isinstance(params, dict) else {}
-            where = f"steps[{i}].actions[{j}].params"
-            template = params.get("template")
-            if isinstance(template, str) and template not in CUSTOMER_TEMPLATES:
-                errors.append(
-                    f"{where}.template: one of the built-in templates ({', '.join(CUSTOMER_TEMPLATES)})"
-                )
-            template_id = params.get("template_id")
-            if template_id is not None and not (
-                isinstance(template_id, str) and SENDGRID_TEMPLATE_ID.match(template_id)
-            ):
-                errors.append(f"{where}.template_id: a SendGrid dynamic template id, d- and 32 hex")
     return errors
 
 

@@ -1,7 +1,8 @@
 // One step of a workflow: when it is due, its conditions (the rule editor), what it does
-// (email design and subject, discount, tag, staff alert) and "send me a test".
+// (its email, with a live preview; discount, tag, staff alert) and "send me a test".
 
 import { api } from "./session.js";
+import { EmailEditor } from "./email_editor.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
 
 const ANCHOR_LABELS = {
@@ -30,7 +31,7 @@ export class StepEditor {
       h("h3", {}, h("span", { class: "step-number" }, String(i + 1)), humanize(step.id)),
       this.delayRow(step, path),
       editor.render(step.conditions, `${path}.conditions`),
-      h("div", { class: "actions" }, (step.actions || []).map((action, j) => this.actionPanel(action, `${path}.actions[${j}]`))),
+      h("div", { class: "actions" }, (step.actions || []).map((action, j) => this.actionPanel(action, `${path}.actions[${j}]`, step))),
       (step.actions || []).some((a) => a.name === "send_email") ? this.testEmail(step, path) : null,
     );
   }
@@ -99,7 +100,7 @@ export class StepEditor {
     return h("div", { class: "field delay" }, row, delay.from === "expected_reorder" ? h("p", { class: "help" }, "A negative number means before.") : null);
   }
 
-  actionPanel(action, path) {
+  actionPanel(action, path, step) {
     const params = action.params || (action.params = {});
     const text = (label, key, attrs = {}, help) =>
       field(label, h("input", {
@@ -130,7 +131,7 @@ export class StepEditor {
     let content;
     if (action.name === "send_email") {
       const source = h("div", { class: "segmented", role: "radiogroup", "aria-label": "Email design" });
-      const templateId = text("SendGrid dynamic template id", "template_id", { placeholder: "d-…" }, "Your SendGrid design; the built-in template still sets the subject.");
+      const templateId = text("SendGrid dynamic template id", "template_id", { placeholder: "d-…" }, "Your SendGrid design, given this email's content (and subject) as its data.");
       const useSendGrid = "template_id" in params;
       templateId.hidden = !useSendGrid;
       for (const [value, label] of [["builtin", "Built-in template"], ["sendgrid", "SendGrid dynamic template"]]) {
@@ -151,20 +152,16 @@ export class StepEditor {
           },
         }), h("label", { for: id }, label));
       }
-      content = [
-        source,
-        h("div", { class: "grid" },
-          field("Built-in template", select(this.catalog.email_templates.map((t) => [t, humanize(t)]), params.template, {
-            dataset: { path: `${path}.params.template` },
-            onchange: (event) => {
-              params.template = event.target.value;
-              this.onChange();
-            },
-          })),
-          text("Subject (optional)", "subject", { placeholder: "The template's own subject" }),
-        ),
-        templateId,
-      ];
+      const editor = new EmailEditor({
+        catalog: this.catalog,
+        workflow: this.workflow,
+        step,
+        params,
+        path: `${path}.params`,
+        draft: this.draft,
+        onChange: this.onChange,
+      });
+      content = [source, templateId, editor.element];
     } else if (action.name === "create_discount") {
       content = h("div", { class: "grid four" }, number("Percent off", "percent"), number("Amount off", "amount"), number("Expires after (days)", "expires_in_days"), number("Minimum order", "minimum"));
     } else if (action.name === "tag_customer") {

@@ -25,6 +25,7 @@ from plugin.pipeline.outbox import Sender, email_context
 from plugin.services import Services
 from plugin.shop_settings.policies import shop_settings
 from plugin.shop_settings.workflows import ShopWorkflow
+from plugin.storage.batch import Batch
 from plugin.storage.models import Episode, Shop
 from rules.email_content import email_params_errors
 
@@ -137,7 +138,7 @@ def preview_email(
         context = sample_context(shop, email.actions, now, app_url, saved.name, email.step_id)
         customer = {"kind": "sample", "label": "a sample customer"}
     else:
-        facts = facts_for(session, episode, saved.workflow, now)
+        facts = facts_for(Batch.of(session), episode, saved.workflow, now)
         settings = shop_settings(shop.settings)
         sender = Sender(
             app_url=app_url,

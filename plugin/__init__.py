@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     services.clock = clock or services.clock
 
     from plugin.shopify_app import install
+    from plugin.storefront import proxy as storefront_proxy
     from plugin.storefront import routes as storefront
     from plugin.web import api, app_page, unsubscribe, webhooks
 
@@ -57,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     app_page.init_app(app)
     storefront.init_app(app)
+    storefront_proxy.init_app(app)
     install.init_app(app)
 
     @app.before_request

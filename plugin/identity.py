@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 TOKEN_SALT = "nudge-storefront-identity"
 TOKEN_MAX_AGE = 90 * 86_400  # an email link keeps identifying its reader for 90 days
+# Shopify's app proxy prefixes, then the subpath the merchant may rename
+PROXY_PATH_PREFIX = re.compile(r"^/(apps|a|community|tools)/[A-Za-z0-9_-]{1,64}$")
+# seconds a signed app-proxy request stays good (Shopify's own libraries allow 90)
+PROXY_MAX_AGE = 90
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
@@ -41,8 +47,20 @@ def read_visitor_token(secret_key: str, token: object, shop_id: int) -> str | No
     return customer if isinstance(customer, str) and 0 < len(customer) <= 64 else None
 
 
-def app_proxy_customer(query_string: str, api_secret: str | None) -> tuple[str, str] | None:
-    """(shop domain, logged-in customer id) from a request Shopify's app proxy signed.
+@dataclass(frozen=True)
+class ProxyRequest:
+    """What a request Shopify's app proxy signed vouches for."""
+
+    shop: str  # the shop's myshopify domain
+    customer: str | None  # the logged-in customer's id; None for a guest
+    path_prefix: str  # where the proxy is mounted on the storefront, such as /apps/nudge
+
+
+def app_proxy_request(
+    query_string: str, api_secret: str | None, now: float | None = None
+) -> ProxyRequest | None:
+    """The shop and logged-in customer of a request Shopify's app proxy signed; None when
+    the signature is wrong, or (given ``now``, Unix seconds) older than ``PROXY_MAX_AGE``.
 
     Shopify signs the query: every parameter but ``signature`` as ``key=value`` (repeated
     values joined by commas), sorted, concatenated without separators, HMAC-SHA256 hex.
@@ -57,11 +75,28 @@ def app_proxy_customer(query_string: str, api_secret: str | None) -> tuple[str, 
     expected = hmac.new(api_secret.encode(), message.encode(), hashlib.sha256).hexdigest()
     if not signature or not hmac.compare_digest(expected, signature):
         return None
+    if now is not None:
+        # the signature covers the query, not the body: a signed address seen once must
+        # not carry other bodies in that customer's name for long
+        stamp = _first(params, "timestamp")
+        if not stamp.isdigit() or abs(now - int(stamp)) > PROXY_MAX_AGE:
+            return None
     shop = _first(params, "shop")
-    customer = _first(params, "logged_in_customer_id")
-    if not shop or not customer or not customer.isdigit():
+    customer = _first(params, "logged_in_customer_id")  # empty for a guest
+    prefix = _first(params, "path_prefix")  # links to the shop are built on it
+    if not shop or (customer and not customer.isdigit()):
         return None
-    return shop, customer
+    if prefix and not PROXY_PATH_PREFIX.match(prefix):
+        return None
+    return ProxyRequest(shop, customer or None, prefix)
+
+
+def app_proxy_customer(query_string: str, api_secret: str | None) -> tuple[str, str] | None:
+    """(shop domain, logged-in customer id) from a request Shopify's app proxy signed."""
+    proxied = app_proxy_request(query_string, api_secret)
+    if proxied is None or proxied.customer is None:
+        return None
+    return proxied.shop, proxied.customer
 
 
 def _first(params: Mapping[str, list[str]], key: str) -> str:

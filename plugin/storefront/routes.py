@@ -141,9 +141,9 @@ def _limited(shop: str, vid: str | None, extra: Rate | None = None) -> Response 
 def _guarded(handler):  # type: ignore[no-untyped-def]
     """Map malformed and oversized bodies to 400 and 413."""
 
-    def run(shop: str):  # type: ignore[no-untyped-def]
+    def run(shop: str, **proxied):  # type: ignore[no-untyped-def]
         try:
-            return handler(shop)
+            return handler(shop, **proxied)
         except OverflowError:
             return _error(413, f"body larger than {MAX_BODY} bytes")
         except BadInput as exc:
@@ -173,11 +173,12 @@ def script(shop: str) -> Response:
 
 @bp.post("/<shop>/events")
 @_guarded
-def events(shop: str) -> Response:
+def events(shop: str, proxied: identity.ProxyRequest | None = None) -> Response:
     """Record a page or product view (or that the overlay was shown); say whether to show it.
 
     Body: ``{"vid", "type": "page_view"|"product_view"|"overlay_shown", "path", "title"?,
-    "product_id"?, "t"?, "want_overlay"?}``.
+    "product_id"?, "t"?, "want_overlay"?}``. ``proxied``: the request came through Shopify's
+    app proxy (plugin.storefront.proxy), which names the logged-in customer.
     """
     data = _body()
     vid = _visitor_id(data)
@@ -201,7 +202,7 @@ def events(shop: str) -> Response:
         if shop_row is None:
             return _error(404, "unknown shop")
         visitor = _visitor(session, shop_row.id, vid, now)
-        customer = _identify(session, shop_row, visitor, data.get("t"), now)
+        customer = _identify(session, shop_row, visitor, data.get("t"), now, proxied)
         if kind == "overlay_shown":
             visitor.overlay_shown_at = now
             return jsonify(ok=True)
@@ -246,11 +247,19 @@ def _visitor(session: Session, shop_id: int, vid: str, now: datetime) -> Visitor
 
 
 def _identify(
-    session: Session, shop: Shop, visitor: Visitor, token: object, now: datetime
+    session: Session,
+    shop: Shop,
+    visitor: Visitor,
+    token: object,
+    now: datetime,
+    proxied: identity.ProxyRequest | None = None,
 ) -> str | None:
-    """The customer this visitor is proved to be: a valid signed token, or an earlier proof."""
+    """The customer this visitor is proved to be: the customer logged in to the storefront
+    (Shopify's app proxy says so), a valid signed token, or an earlier proof."""
     secret = _services().settings["SECRET_KEY"]
-    customer = identity.read_visitor_token(secret, token, shop.id) if token else None
+    customer = proxied.customer if proxied else None
+    if customer is None and token:
+        customer = identity.read_visitor_token(secret, token, shop.id)
     if customer is not None and customer != visitor.customer_external_id:
         signups.link_visitor(session, shop.id, visitor.visitor_id, customer, now, signed_up=False)
     return customer or visitor.customer_external_id
@@ -305,7 +314,7 @@ def _overlay(
 
 @bp.post("/<shop>/signup")
 @_guarded
-def signup(shop: str) -> Response:
+def signup(shop: str, proxied: identity.ProxyRequest | None = None) -> Response:
     """Sign up for a topic: ``{"vid", "email", "topic"?, "first_name"?, "consent": true, "t"?}``.
 
     202 and a confirmation email, or 200 when the visitor is already proved to be the
@@ -331,7 +340,7 @@ def signup(shop: str) -> Response:
         if topic is not None and topic not in storefront_config(session, shop_row)["topics"]:
             raise BadInput("topic: not a topic this shop offers")
         visitor = _visitor(session, shop_row.id, vid, now)
-        customer = _identify(session, shop_row, visitor, data.get("t"), now)
+        customer = _identify(session, shop_row, visitor, data.get("t"), now, proxied)
         batch = Batch.of(session)
         known = facts_store.load_customer(batch, shop_row.id, customer) if customer else None
         if known is not None and known.email == email:
@@ -347,7 +356,12 @@ def signup(shop: str) -> Response:
             topic=topic,
             first_name=first_name,
             visitor_id=vid,
-            app_url=services.settings["APP_URL"].rstrip("/"),
+            # behind Shopify's app proxy, the confirmation link is on the shop's own domain
+            confirm_base=(
+                f"https://{shop_row.domain}{proxied.path_prefix}"
+                if proxied and proxied.path_prefix
+                else f"{services.settings['APP_URL'].rstrip('/')}/storefront/{shop_row.domain}"
+            ),
             now=now,
         )
         visitor.signed_up_at = now

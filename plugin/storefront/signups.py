@@ -55,11 +55,12 @@ def start_signup(
     topic: str | None,
     first_name: str | None,
     visitor_id: str,
-    app_url: str,
+    confirm_base: str,
     now: datetime,
 ) -> TopicSignup | None:
-    """Store a pending signup and queue its confirmation email; None when the address has
-    had enough confirmation emails today (answered the same way, so nobody learns that)."""
+    """Store a pending signup and queue its confirmation email, whose link is
+    ``confirm_base/confirm/<token>``; None when the address has had enough confirmation
+    emails today (answered the same way, so nobody learns that)."""
     recent = session.scalar(
         select(func.count())
         .select_from(TopicSignup)
@@ -88,7 +89,7 @@ def start_signup(
         "shop_url": f"https://{shop.domain}",
         "first_name": first_name,
         "topic": topic.replace("-", " ") if topic else None,
-        "confirm_url": f"{app_url}/storefront/{shop.domain}/confirm/{signup.token}",
+        "confirm_url": f"{confirm_base}/confirm/{signup.token}",
     }
     rendered = render_email("signup_confirm", context)
     session.add(

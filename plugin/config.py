@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "APP_URL": "http://127.0.0.1:8000",
     "SHOPIFY_API_KEY": None,
     "SHOPIFY_API_SECRET": None,
+    # on: shopify.app.toml (`nudge app toml`, deployed with the Shopify CLI) subscribes every
+    # shop app-wide, so none is registered per shop at install
+    "SHOPIFY_MANAGED_WEBHOOKS": False,
     "SENDGRID_API_KEY": None,
     "SENDGRID_BASE_URL": "https://api.sendgrid.com",
     "SENDGRID_EVENT_PUBLIC_KEY": None,

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
+import responses
 from click.testing import CliRunner
 
 from connectors import shopify
+from connectors.shopify.admin_api import AdminClient
 from plugin.cli import main
 from plugin.shopify_app import manifest
+from plugin.shopify_app.webhook_registration import register_webhooks
+from tests.support.fake_shopify import FakeAdmin, grant, token_endpoint
+from tests.support.session_tokens import session_token
+from tests.support.shop import SHOP
 
 MANIFEST = json.loads((Path(__file__).parent.parent / "manifest.json").read_text())
 
@@ -54,12 +60,19 @@ def test_a_topic_without_handler_or_a_handler_without_topic_is_caught():
     }
 
 
-def test_app_toml_is_the_manifest_for_the_shopify_cli(monkeypatch):
+def app_toml(monkeypatch, *args: str, managed: bool = True) -> tuple[dict[str, Any], str]:
+    """`nudge app toml` for a deployed app: (the TOML printed, the warnings)."""
     monkeypatch.setenv("NUDGE_SHOPIFY_API_KEY", "client-123")
     monkeypatch.setenv("NUDGE_APP_URL", "https://nudge.example/")
-    result = CliRunner().invoke(main, ["app", "toml"], catch_exceptions=False)
+    monkeypatch.setenv("NUDGE_SHOPIFY_MANAGED_WEBHOOKS", "1" if managed else "0")
+    result = CliRunner().invoke(main, ["app", "toml", *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    toml = tomllib.loads(result.output)
+    return tomllib.loads(result.stdout), result.stderr
+
+
+def test_app_toml_is_the_manifest_for_the_shopify_cli(monkeypatch):
+    toml, warnings = app_toml(monkeypatch)
+    assert warnings == ""
     assert toml["client_id"] == "client-123"
     assert toml["name"] == MANIFEST["name"]
     assert toml["application_url"] == "https://nudge.example/"
@@ -68,40 +81,74 @@ def test_app_toml_is_the_manifest_for_the_shopify_cli(monkeypatch):
     assert toml["auth"]["redirect_urls"] == ["https://nudge.example/auth/callback"]
     webhooks = toml["webhooks"]
     assert webhooks["api_version"] == MANIFEST["webhooks"]["api_version"]
-    topics = {t for s in webhooks["subscriptions"] for t in s.get("topics", [])}
-    compliance = {t for s in webhooks["subscriptions"] for t in s.get("compliance_topics", [])}
-    assert topics == {s.topic for s in manifest.load().subscriptions}
-    assert compliance == set(MANIFEST["webhooks"]["compliance"]["topics"])
     assert {s["uri"] for s in webhooks["subscriptions"]} == {
         "https://nudge.example/webhooks/shopify"
     }
 
-    # Shopify's app proxy reaches the storefront identity route
+    # Shopify's app proxy reaches the storefront's proxy routes
     proxy = toml["app_proxy"]
     assert (proxy["prefix"], proxy["subpath"]) == ("apps", "nudge")
-    assert (
-        proxy["url"] + "/identity"
-        == "https://nudge.example" + MANIFEST["routes"]["storefront_identity"]
-    )
+    for name in ("storefront_identity", "storefront_proxy_events", "storefront_proxy_signup"):
+        route = MANIFEST["routes"][name]
+        assert route.startswith(MANIFEST["app_proxy"]["url"] + "/")
+        assert proxy["url"] + route.removeprefix(MANIFEST["app_proxy"]["url"]) == (
+            "https://nudge.example" + route
+        )
 
-    only = tomllib.loads(CliRunner().invoke(main, ["app", "toml", "--compliance-only"]).output)
+
+def manifest_topics(*groups: str) -> set[str]:
+    """manifest.json's topics in these groups of its ``webhooks``, read as JSON."""
+    webhooks = MANIFEST["webhooks"]
+    found: set[str] = set()
+    for group in groups:
+        entries = webhooks[group] if isinstance(webhooks[group], list) else [webhooks[group]]
+        found |= {topic for entry in entries for topic in entry["topics"]}
+    return found
+
+
+@responses.activate
+def test_the_app_wide_toml_and_the_per_shop_registration_subscribe_what_the_manifest_lists(
+    monkeypatch,
+):
+    toml, _ = app_toml(monkeypatch)
+    subscriptions = toml["webhooks"]["subscriptions"]
+    app_wide = {t for s in subscriptions for t in s.get("topics", [])}
+    compliance = {t for s in subscriptions for t in s.get("compliance_topics", [])}
+
+    admin = FakeAdmin(responses, SHOP)  # a shop with no subscriptions yet
+    client = AdminClient(SHOP, "shpat_test", manifest.load().api_version)
+    register_webhooks(client, manifest.load(), "https://nudge.example")
+    per_shop = {s["topic"] for s in admin.subscriptions}
+
+    assert app_wide == manifest_topics("subscriptions", "lifecycle")
+    assert per_shop == {manifest.Subscription(t, "").graphql_topic for t in app_wide}
+    assert compliance == manifest_topics("compliance")
+
+
+def test_app_toml_warns_of_what_a_live_app_would_get_wrong(monkeypatch):
+    _, warnings = app_toml(monkeypatch, managed=False)
+    assert "NUDGE_SHOPIFY_MANAGED_WEBHOOKS is off" in warnings
+    only, quiet = app_toml(monkeypatch, "--compliance-only", managed=False)
     assert [set(s) for s in only["webhooks"]["subscriptions"]] == [{"compliance_topics", "uri"}]
+    assert quiet == ""  # per-shop registration and compliance-only configuration agree
+
+    monkeypatch.delenv("NUDGE_APP_URL")
+    monkeypatch.delenv("NUDGE_SHOPIFY_API_KEY")
+    result = CliRunner().invoke(main, ["app", "toml"])
+    assert "NUDGE_APP_URL is http://127.0.0.1:8000" in result.stderr
+    assert "NUDGE_SHOPIFY_API_KEY is not set" in result.stderr
 
 
-def test_the_theme_app_embed_loads_the_storefront_script(tmp_path, monkeypatch, client, shop):
-    monkeypatch.setenv("NUDGE_APP_URL", "https://nudge.example")
-    result = CliRunner().invoke(main, ["app", "extension", str(tmp_path)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    folder = tmp_path / "extensions" / MANIFEST["theme_extension"]["handle"]
-    config = tomllib.loads((folder / "shopify.extension.toml").read_text())
-    assert config["type"] == "theme"
-    block = (folder / "blocks" / "nudge.liquid").read_text()
-    schema = json.loads(block.split("{% schema %}")[1].split("{% endschema %}")[0])
-    assert schema["target"] == "body"  # an app embed: on every page once switched on
-    src = re.search(r'<script src="([^"]+)" data-app-proxy="/apps/nudge" defer>', block)
-    assert src is not None, block
-    # as Liquid renders it for a shop: the app's real script route
-    url = src[1].replace("{{ shop.permanent_domain }}", shop.domain)
-    assert url.startswith("https://nudge.example/storefront/")
-    served = client.get(url.removeprefix("https://nudge.example"))
-    assert served.status_code == 200 and served.mimetype == "application/javascript"
+@responses.activate
+def test_an_app_whose_toml_subscribes_app_wide_registers_nothing_per_shop(
+    client, services, monkeypatch
+):
+    monkeypatch.setitem(services.settings, "SHOPIFY_MANAGED_WEBHOOKS", True)
+    shop = "new-shop.myshopify.com"
+    admin = FakeAdmin(responses, shop)
+    responses.post(token_endpoint(shop), json=grant())
+    token = session_token(shop)
+    response = client.post("/auth/session", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert "webhookSubscriptionCreate" not in admin.operations()
+    assert admin.operations()  # the install still talked to the shop (its address)

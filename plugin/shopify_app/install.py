@@ -115,7 +115,9 @@ def complete_install(services: Services, shop_domain: str, grant: tokens.Grant) 
     # install; registration is idempotent and runs again at the next install or exchange.
     try:
         client = AdminClient(shop_domain, grant.access_token, manifest.load().api_version)
-        register_webhooks(client, manifest.load(), services.settings["APP_URL"])
+        # per shop only when shopify.app.toml does not subscribe every shop app-wide
+        if not services.settings["SHOPIFY_MANAGED_WEBHOOKS"]:
+            register_webhooks(client, manifest.load(), services.settings["APP_URL"])
         email = _shop_email(client)
     except AdminApiError as exc:
         log.warning("install of %s: Admin API setup incomplete: %s", shop_domain, exc)

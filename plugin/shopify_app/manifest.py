@@ -1,7 +1,8 @@
 """``manifest.json``: the one place that names the app, its scopes, webhooks and URLs.
 
-The app reads it to ask for scopes at install, to register each shop's webhook
-subscriptions, and to print the equivalent ``shopify.app.toml`` for the Shopify CLI.
+The app reads it to ask for scopes at install, to print the equivalent ``shopify.app.toml``
+for the Shopify CLI (webhook subscriptions declared app-wide), to register a shop's
+subscriptions when that configuration does not, and to write the theme app extension.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from connectors import shopify
 
 MANIFEST_PATH = Path(__file__).parents[2] / "manifest.json"
+# the storefront script: served by the app to other sites, shipped in the theme extension
+STOREFRONT_ASSETS = Path(__file__).parents[1] / "static" / "storefront"
 CALLBACK_PATH = "/auth/callback"
 
 
@@ -112,8 +115,10 @@ def shopify_app_toml(
 ) -> str:
     """The ``shopify.app.toml`` equivalent to the manifest, for `shopify app deploy`.
 
-    ``compliance_only`` leaves out the topic subscriptions, for when they are registered
-    per shop at install (as Nudge does) and should not also be app-wide.
+    Every webhook subscription is declared app-wide: Shopify delivers it for every shop that
+    installs the app, at the app's URL as deployed. ``compliance_only`` leaves out all but
+    the compliance topics, for a deployment that registers the others per shop at install
+    (``NUDGE_SHOPIFY_MANAGED_WEBHOOKS`` off); declaring both would deliver each twice.
     """
     app_url = app_url.rstrip("/")
     lines = [
@@ -165,23 +170,34 @@ def shopify_app_toml(
     return "\n".join(lines) + "\n"
 
 
-def theme_extension_files(manifest: Manifest, *, app_url: str) -> dict[str, str]:
-    """The theme app extension (relative path -> text) whose app embed adds the storefront
-    script to every page, for `shopify app deploy`: the merchant switches it on under
-    Theme settings > App embeds instead of editing the theme."""
+def theme_extension_files(manifest: Manifest) -> dict[str, str]:
+    """The theme app extension (relative path -> text), for `shopify app deploy`.
+
+    Its app embed adds the storefront script to every page once the merchant switches it on
+    (Theme settings > App embeds), with no edit to the theme. The script ships in the
+    extension's ``assets/`` (the very files the app serves to other sites), so Shopify's CDN
+    serves it; the embed's schema loads it, and its markup tells it the app proxy's path
+    (every call goes to the shop's own domain) and the theme editor's settings. No address
+    of the app is written into it.
+    """
     extension = manifest.raw["theme_extension"]
-    proxy = manifest.raw.get("app_proxy") or {}
-    script = absolute(app_url.rstrip("/"), extension["script"]).replace(
-        "<shop>", "{{ shop.permanent_domain }}"
-    )
-    proxy_path = f"/{proxy['prefix']}/{proxy['subpath']}" if proxy else ""
+    proxy = manifest.raw["app_proxy"]
+    settings = extension["settings"]
     schema = {
         "name": extension["name"],
         "target": "body",
-        "settings": [],
+        "javascript": extension["javascript"],
+        "settings": settings,
     }
+    # what the script reads (Liquid fills in the asset's CDN address and the settings)
+    attributes = {
+        "app-proxy": f"/{proxy['prefix']}/{proxy['subpath']}",
+        "overlay-src": "{{ '" + extension["overlay_javascript"] + "' | asset_url }}",
+        **{s["id"].replace("_", "-"): "{{ block.settings." + s["id"] + " }}" for s in settings},
+    }
+    markup = " ".join(f'data-{name}="{value}"' for name, value in attributes.items())
     folder = f"extensions/{extension['handle']}"
-    return {
+    files = {
         f"{folder}/shopify.extension.toml": "\n".join(
             [
                 "# Generated from manifest.json by `nudge app extension`; edit manifest.json instead.",
@@ -191,7 +207,12 @@ def theme_extension_files(manifest: Manifest, *, app_url: str) -> dict[str, str]
             ]
         ),
         f"{folder}/blocks/nudge.liquid": (
-            f'<script src="{script}" data-app-proxy="{proxy_path}" defer></script>\n'
+            f'<div id="nudge-storefront" hidden {markup}></div>\n'
             "{% schema %}\n" + json.dumps(schema, indent=2) + "\n{% endschema %}\n"
         ),
     }
+    for name in (extension["javascript"], extension["overlay_javascript"]):
+        files[f"{folder}/assets/{name}"] = (STOREFRONT_ASSETS / name).read_text("utf-8")
+    # the block has no words of its own (the overlay's come from the app's settings)
+    files[f"{folder}/locales/en.default.json"] = "{}\n"
+    return files

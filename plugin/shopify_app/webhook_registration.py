@@ -1,8 +1,13 @@
 """Register a shop's webhook subscriptions from manifest.json, through the Admin API.
 
+Only for a deployment whose ``shopify.app.toml`` does not declare them: Shopify recommends
+app-wide subscriptions in the app's configuration (`nudge app toml` writes them), which
+reach every shop and follow the app's URL without registering each shop again. With
+``NUDGE_SHOPIFY_MANAGED_WEBHOOKS`` on, the install skips this.
+
 Idempotent: the shop's current subscriptions are listed first and only missing ones are
 created, so it runs again safely at every install. Compliance topics are not registered
-here: Shopify takes them only from the app's configuration (`nudge app toml`).
+here: Shopify takes them only from the app's configuration.
 """
 
 from __future__ import annotations

@@ -1,10 +1,21 @@
-/* Nudge storefront script: page and product views, the engagement overlay, topic signups.
+/* Nudge storefront script: page and product views. The overlay and the signup forms are in
+ * nudge-overlay.js, loaded only on a page that shows one.
  *
- * Install: <script src="https://APP/storefront/SHOP/nudge.js" defer></script>
- * (the Shopify theme app embed adds the same tag, with data-app-proxy="/apps/nudge").
- * The visitor id is a random first-party id (cookie and localStorage on the shop's own
- * domain); it identifies nobody. A customer is named only by a token Nudge signed:
- * ?nudge_t= on the links in Nudge's emails, or from the app proxy for a logged-in customer.
+ * Any site: <script src="https://APP/storefront/SHOP/nudge.js" defer></script>, and the
+ * calls go to the app. On Shopify the theme app embed loads this file from Shopify's CDN and
+ * renders #nudge-storefront, which names the app proxy (/apps/nudge: every call goes to the
+ * shop's own domain, and Shopify signs it and names the logged-in customer) and carries the
+ * theme editor's settings.
+ *
+ * Nothing is stored and nothing is sent before the visitor consents: on Shopify, when the
+ * Customer Privacy API allows analytics and marketing; elsewhere when the site says so, with
+ * window.nudgeConsent = true (set before this script), a "nudge:consent" event on document,
+ * or the cookie its consent banner sets, named on the tag: data-consent-cookie="NAME" or
+ * "NAME=TEXT" (the cookie's value must contain TEXT).
+ *
+ * The visitor id is a random first-party id (cookie and localStorage); it identifies nobody.
+ * A customer is named only by a token Nudge signed (?nudge_t= on the links in its emails) or,
+ * on Shopify, by the app proxy for the logged-in customer.
  */
 (function () {
   "use strict";
@@ -12,12 +23,90 @@
   if (!script || window.__nudgeStorefront) return;
   window.__nudgeStorefront = true;
 
-  var base = script.src.replace(/\/nudge\.js(\?.*)?$/, ""); // .../storefront/<shop>
-  var proxy = script.getAttribute("data-app-proxy");
+  var embed = document.getElementById("nudge-storefront");
+  var theme = embed ? embed.dataset : {};
+  var base = embed
+    ? (theme.appProxy || "/apps/nudge").replace(/\/$/, "")
+    : script.src.replace(/\/nudge\.js(\?.*)?$/, ""); // https://APP/storefront/SHOP
+  var overlaySrc = embed
+    ? theme.overlaySrc
+    : base.replace(/\/storefront\/[^/]+$/, "/static/storefront/nudge-overlay.js");
   var VID = "nudge_vid";
   var TOKEN = "nudge_t";
   var SHOWN = "nudge_overlay_shown"; // sessionStorage: once per session
   var SUBSCRIBED = "nudge_subscribed"; // localStorage: never again for a subscriber
+  var local, session, vid;
+  var memory = {};
+
+  // --- consent ---------------------------------------------------------------------------
+
+  function whenConsented(start) {
+    var started = false;
+    function begin() {
+      if (!started) {
+        started = true;
+        start();
+      }
+      return started;
+    }
+    if (embed) return shopifyConsent(begin);
+    var rule = script.getAttribute("data-consent-cookie");
+    function check() {
+      if (window.nudgeConsent === false) forget();
+      return (window.nudgeConsent === true || (rule && consentCookie(rule))) && begin();
+    }
+    document.addEventListener("nudge:consent", function () {
+      window.nudgeConsent = true;
+      check();
+    });
+    // a banner sets its cookie when the visitor clicks it, on this very page
+    if (!check() && rule) {
+      var timer = window.setInterval(function () {
+        if (check()) window.clearInterval(timer);
+      }, 1000);
+    }
+  }
+
+  function shopifyConsent(begin) {
+    var shopify = window.Shopify || {};
+    function check() {
+      var privacy = shopify.customerPrivacy;
+      if (!privacy) return;
+      if (privacy.analyticsProcessingAllowed() && privacy.marketingAllowed()) begin();
+      else forget();
+    }
+    document.addEventListener("visitorConsentCollected", function (event) {
+      var given = event.detail || {};
+      if (given.analyticsAllowed && given.marketingAllowed) begin();
+      else check();
+    });
+    if (shopify.customerPrivacy) check();
+    else if (shopify.loadFeatures) {
+      shopify.loadFeatures([{ name: "consent-tracking-api", version: "0.1" }], function (error) {
+        if (!error) check();
+      });
+    }
+  }
+
+  function consentCookie(rule) {
+    var at = rule.indexOf("=");
+    var value = cookie(at < 0 ? rule : rule.slice(0, at), /[^;]*/);
+    return value !== null && (at < 0 || decode(value).indexOf(rule.slice(at + 1)) >= 0);
+  }
+
+  // Consent refused or withdrawn: what an earlier consent left goes.
+  function forget() {
+    try {
+      [VID, TOKEN, SUBSCRIBED].forEach(function (key) {
+        window.localStorage.removeItem(key);
+      });
+    } catch (e) {
+      /* no storage */
+    }
+    if (cookie(VID)) document.cookie = VID + "=; Max-Age=0; Path=/; SameSite=Lax";
+  }
+
+  // --- storage (after consent) -----------------------------------------------------------
 
   function storage(kind) {
     try {
@@ -29,9 +118,6 @@
       return null;
     }
   }
-  var local = storage("localStorage");
-  var session = storage("sessionStorage");
-  var memory = {};
   function get(s, key) {
     return s ? s.getItem(key) : memory[key] || null;
   }
@@ -40,9 +126,19 @@
     else memory[key] = value;
   }
 
-  function cookie(name) {
-    var match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([A-Za-z0-9_-]+)"));
-    return match ? match[1] : null;
+  function decode(text) {
+    try {
+      return decodeURIComponent(text);
+    } catch (e) {
+      return text;
+    }
+  }
+  function cookie(name, pattern) {
+    var escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    var found = document.cookie.match(
+      new RegExp("(?:^|; )" + escaped + "=(" + (pattern || /[A-Za-z0-9_-]+/).source + ")")
+    );
+    return found ? found[1] : null;
   }
 
   function visitorId() {
@@ -60,11 +156,10 @@
     document.cookie = VID + "=" + id + "; Max-Age=31536000; Path=/; SameSite=Lax";
     return id;
   }
-  var vid = visitorId();
 
   // A signed token in the URL (from an email link): keep it, and take it out of the
   // address bar so that a shared link does not identify someone else.
-  (function takeToken() {
+  function takeToken() {
     try {
       var url = new URL(window.location.href);
       var token = url.searchParams.get(TOKEN);
@@ -76,7 +171,9 @@
     } catch (e) {
       /* an old browser: no token */
     }
-  })();
+  }
+
+  // --- calls -----------------------------------------------------------------------------
 
   function send(path, body) {
     body.vid = vid;
@@ -84,11 +181,12 @@
     if (token) body.t = token;
     return fetch(base + path, {
       method: "POST",
-      // text/plain keeps this a simple cross-origin request (no preflight)
+      // text/plain keeps a call to the app a simple cross-origin request (no preflight)
       headers: { "Content-Type": "text/plain" },
       body: JSON.stringify(body),
       keepalive: true,
-      credentials: "omit",
+      // the app proxy learns the logged-in customer from the shop's own session cookie
+      credentials: embed ? "same-origin" : "omit",
     }).then(function (response) {
       return response.json().then(
         function (data) {
@@ -99,18 +197,6 @@
         }
       );
     });
-  }
-
-  function identify() {
-    if (!proxy || get(local, TOKEN)) return Promise.resolve();
-    return fetch(proxy.replace(/\/$/, "") + "/identity", { credentials: "same-origin" })
-      .then(function (r) {
-        return r.ok ? r.json() : {};
-      })
-      .then(function (data) {
-        if (data && data.t) put(local, TOKEN, data.t);
-      })
-      .catch(function () {});
   }
 
   function productId() {
@@ -125,142 +211,62 @@
       type: product || /^\/products\//.test(location.pathname) ? "product_view" : "page_view",
       path: location.pathname.slice(0, 512),
       title: (document.title || "").slice(0, 200),
-      want_overlay: !get(session, SHOWN) && !get(local, SUBSCRIBED),
+      want_overlay: theme.overlayEnabled !== "false" && !seen(),
     };
     if (product) body.product_id = product;
     return send("/events", body).then(function (result) {
       var data = result.data || {};
-      renderEmbeddedForms(data.topics || []);
-      if (data.overlay) scheduleOverlay(data.overlay, data.topics || []);
-    });
-  }
-
-  // --- the signup form (in the overlay, or wherever the theme puts data-nudge-signup) ---
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    for (var key in attrs || {}) node.setAttribute(key, attrs[key]);
-    if (text) node.textContent = text;
-    return node;
-  }
-
-  function signupForm(topics, preset, buttonText, done) {
-    var form = el("form", { class: "nudge-signup", novalidate: "" });
-    var email = el("input", {
-      type: "email",
-      name: "email",
-      required: "",
-      placeholder: "you@example.com",
-      "aria-label": "Email address",
-      autocomplete: "email",
-    });
-    form.appendChild(email);
-    var topic = null;
-    if (preset) {
-      topic = el("input", { type: "hidden", name: "topic", value: preset });
-      form.appendChild(topic);
-    } else if (topics.length) {
-      topic = el("select", { name: "topic", "aria-label": "Topic" });
-      topics.forEach(function (name) {
-        topic.appendChild(el("option", { value: name }, name.replace(/[-_]/g, " ")));
-      });
-      form.appendChild(topic);
-    }
-    var label = el("label", { class: "nudge-consent" });
-    var consent = el("input", { type: "checkbox", name: "consent", required: "" });
-    label.appendChild(consent);
-    label.appendChild(document.createTextNode(" Yes, email me. I can unsubscribe at any time."));
-    form.appendChild(label);
-    form.appendChild(el("button", { type: "submit" }, buttonText || "Sign me up"));
-    var message = el("p", { class: "nudge-message", role: "status" });
-    form.appendChild(message);
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      if (!email.value || !consent.checked) {
-        message.textContent = "Please enter your email and tick the box.";
-        return;
+      if (data.overlay || document.querySelector("[data-nudge-signup]")) {
+        withForms(function (forms) {
+          forms(shared, data.overlay && themed(data.overlay), data.topics || []);
+        });
       }
-      var body = { email: email.value, consent: true };
-      if (topic && topic.value) body.topic = topic.value;
-      send("/signup", body).then(function (result) {
-        if (result.status === 202 || result.status === 200) {
-          put(local, SUBSCRIBED, "1");
-          message.textContent =
-            result.status === 202
-              ? "Almost done: check your inbox to confirm."
-              : "Thank you, you are subscribed.";
-          form.setAttribute("data-state", "sent");
-          if (done) done();
-        } else {
-          message.textContent = (result.data && result.data.error) || "Please try again later.";
-        }
-      });
-    });
-    return form;
-  }
-
-  function renderEmbeddedForms(topics) {
-    var slots = document.querySelectorAll("[data-nudge-signup]:not([data-nudge-ready])");
-    Array.prototype.forEach.call(slots, function (slot) {
-      slot.setAttribute("data-nudge-ready", "1");
-      slot.appendChild(signupForm(topics, slot.getAttribute("data-topic"), null, null));
     });
   }
 
-  // --- the overlay -------------------------------------------------------------------
+  // The theme editor's delay and exit intent, where the merchant set them, over the app's.
+  function themed(overlay) {
+    if (/^\d+(\.\d+)?$/.test(theme.delaySeconds || "")) {
+      overlay.delay_seconds = Number(theme.delaySeconds);
+    }
+    if (/^(true|false)$/.test(theme.exitIntent || "")) {
+      overlay.exit_intent = theme.exitIntent === "true";
+    }
+    return overlay;
+  }
 
-  var STYLE =
-    "#nudge-overlay{position:fixed;inset:0;background:rgba(17,24,39,.45);display:flex;" +
-    "align-items:center;justify-content:center;z-index:2147483000;font-family:inherit}" +
-    "#nudge-overlay .nudge-box{background:#fff;color:#111827;max-width:26rem;width:90%;" +
-    "padding:1.5rem;border-radius:.75rem;box-shadow:0 10px 30px rgba(0,0,0,.25);position:relative}" +
-    "#nudge-overlay .nudge-close{position:absolute;top:.5rem;right:.75rem;border:0;" +
-    "background:none;font-size:1.5rem;cursor:pointer}" +
-    ".nudge-signup{display:flex;flex-direction:column;gap:.5rem}" +
-    ".nudge-signup input,.nudge-signup select,.nudge-signup button{font:inherit;padding:.5rem}" +
-    ".nudge-signup button{background:#111827;color:#fff;border:0;border-radius:.4rem}";
+  // --- the overlay and the signup forms (nudge-overlay.js) --------------------------------
 
-  function scheduleOverlay(config, topics) {
-    var shown = false;
-    function show() {
-      if (shown || get(session, SHOWN) || get(local, SUBSCRIBED)) return;
-      shown = true;
+  function seen() {
+    return !!(get(session, SHOWN) || get(local, SUBSCRIBED));
+  }
+  var shared = {
+    send: send,
+    seen: seen,
+    shown: function () {
       put(session, SHOWN, "1");
-      send("/events", { type: "overlay_shown" });
-      renderOverlay(config, topics);
-    }
-    var delay = Math.max(0, Number(config.delay_seconds) || 0) * 1000;
-    window.setTimeout(show, delay);
-    if (config.exit_intent) {
-      document.addEventListener("mouseout", function (event) {
-        if (!event.relatedTarget && event.clientY <= 0) show();
-      });
-    }
+    },
+    subscribed: function () {
+      put(local, SUBSCRIBED, "1");
+    },
+  };
+
+  function withForms(run) {
+    if (window.__nudgeForms) return run(window.__nudgeForms);
+    var tag = document.createElement("script");
+    tag.src = overlaySrc;
+    tag.async = true;
+    tag.onload = function () {
+      if (window.__nudgeForms) run(window.__nudgeForms);
+    };
+    document.head.appendChild(tag);
   }
 
-  function renderOverlay(config, topics) {
-    var style = el("style");
-    style.textContent = STYLE;
-    document.head.appendChild(style);
-    var overlay = el("div", {
-      id: "nudge-overlay",
-      role: "dialog",
-      "aria-modal": "true",
-      "aria-labelledby": "nudge-headline",
-    });
-    var box = el("div", { class: "nudge-box" });
-    var close = el("button", { type: "button", class: "nudge-close", "aria-label": "Close" }, "×");
-    close.addEventListener("click", function () {
-      overlay.remove();
-    });
-    box.appendChild(close);
-    box.appendChild(el("h2", { id: "nudge-headline" }, config.headline || ""));
-    if (config.text) box.appendChild(el("p", { class: "nudge-text" }, config.text));
-    if (config.offer) box.appendChild(el("p", { class: "nudge-offer" }, config.offer));
-    box.appendChild(signupForm(topics, null, config.button, null));
-    overlay.appendChild(box);
-    document.body.appendChild(overlay);
-  }
-
-  identify().then(track).catch(function () {});
+  whenConsented(function () {
+    local = storage("localStorage");
+    session = storage("sessionStorage");
+    vid = visitorId();
+    takeToken();
+    track().catch(function () {});
+  });
 })();

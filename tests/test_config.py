@@ -167,7 +167,8 @@ def test_a_missing_database_driver_is_one_line(tmp_path):
 
 
 def test_an_unknown_setting_is_named_with_the_one_it_likely_meant(tmp_path):
-    result = nudge(cli_env(tmp_path, NUDGE_SHOPIFY_SECRET="s"), "app", "toml")
+    env = cli_env(tmp_path, NUDGE_SHOPIFY_SECRET="s")
+    result = nudge(env, "app", "extension", str(tmp_path / "extension"))
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert result.stderr == (
         "warning: NUDGE_SHOPIFY_SECRET is not a Nudge setting and is ignored: "

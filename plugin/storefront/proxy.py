@@ -47,7 +47,7 @@ def _verified() -> identity.ProxyRequest | None:
 
 
 def _refused() -> Response:
-    response = jsonify(error="not a request Shopify's app proxy signed in the last minutes")
+    response = jsonify(error="not a request Shopify's app proxy signed in the last 90 seconds")
     response.status_code = 401
     return response
 

@@ -126,7 +126,7 @@ export class SettingsCard {
     return h(
       "div",
       { class: "annotated" },
-      h("div", { class: "annotation" }, h("h3", {}, "On-site overlay"), h("p", { class: "subdued" }, "Shown by the storefront script to anonymous visitors after a delay or when they are about to leave: at most once per session, never to subscribers.")),
+      h("div", { class: "annotation" }, h("h3", {}, "On-site overlay"), h("p", { class: "subdued" }, "Shown by the storefront script to anonymous visitors after a delay or when they are about to leave: at most once per session, never to subscribers, and only once the visitor has agreed to tracking (on Shopify, through its cookie banner)."), h("p", { class: "subdued" }, "On Shopify, the theme editor (Theme settings › App embeds › Nudge storefront) can turn the overlay off for a theme and give it its own delay and exit intent; left alone, they follow these.")),
       h(
         "div",
         { class: "grid" },

@@ -13,7 +13,8 @@ showing the overlay (its module loaded and drawn at once). Main-thread time is C
 of the page's main thread), read once the page view is answered (and the overlay drawn);
 the script's cost is a page's median over the loads minus the baseline's.
 
-Needs Playwright and Chromium (the test extra; ``apt-get install chromium``).
+Needs Playwright (``pip install -e '.[browser]'``, in the test extra too) and Chromium
+(``apt-get install chromium``).
 """
 
 from __future__ import annotations

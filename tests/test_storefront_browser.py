@@ -253,7 +253,7 @@ def extension(tmp_path: Path) -> Path:
 
 @contextmanager
 def shopify_storefront(
-    app, services, extension, **theme
+    app, services, extension, design_mode=False, **theme
 ) -> Iterator[tuple[ShopifyStorefront, str]]:  # type: ignore[no-untyped-def]
     shop = ShopifyStorefront(
         app,
@@ -261,13 +261,19 @@ def shopify_storefront(
         secret=services.settings["SHOPIFY_API_SECRET"],
         now=services.now,
         settings=theme,
+        design_mode=design_mode,
     )
     with serving(shop) as url:
         yield shop, url
 
 
 def consent(page: Any, allowed: bool) -> None:
-    """The visitor answers the cookie banner, which tells the Customer Privacy API."""
+    """The visitor answers the cookie banner, which tells the Customer Privacy API (loading
+    it first, as Shopify's banner does)."""
+    page.evaluate(
+        """() => window.Shopify.customerPrivacy || window.Shopify.loadFeatures(
+            [{name: "consent-tracking-api", version: "0.1"}], () => {})"""
+    )
     page.wait_for_function("() => window.Shopify.customerPrivacy")
     page.evaluate(
         """(allowed) => window.Shopify.customerPrivacy.setTrackingConsent(
@@ -331,3 +337,14 @@ def test_the_theme_editors_delay_comes_before_the_apps(
         page.goto(url + "/")
         consent(page, allowed=True)
         page.locator("#nudge-overlay").wait_for(state="visible")  # not ten minutes later
+
+
+def test_nothing_is_recorded_in_the_theme_editor(
+    browser, app, services, overlay_settings, extension
+):
+    with shopify_storefront(app, services, extension, design_mode=True) as (storefront, url):
+        page = new_page(browser)
+        page.goto(url + "/")
+        consent(page, allowed=True)
+        page.wait_for_timeout(1500)
+        assert storefront.forwarded == [] and page_views(services) == []

@@ -87,25 +87,28 @@ def theme_defaults(block: str) -> dict[str, Any]:
 # Shopify's Customer Privacy API, as the storefront has it: nothing allowed until the
 # visitor answers the cookie banner (the test calls setTrackingConsent, as a banner does).
 CUSTOMER_PRIVACY = """<script>
-window.Shopify = {
-  loadFeatures: function (features, callback) {
-    var consent = {analytics: false, marketing: false};
-    window.setTimeout(function () {
-      window.Shopify.customerPrivacy = {
-        analyticsProcessingAllowed: function () { return consent.analytics; },
-        marketingAllowed: function () { return consent.marketing; },
-        setTrackingConsent: function (given, done) {
-          consent = {analytics: !!given.analytics, marketing: !!given.marketing};
-          document.dispatchEvent(new CustomEvent("visitorConsentCollected", {detail: {
-            analyticsAllowed: consent.analytics, marketingAllowed: consent.marketing,
-            preferencesAllowed: !!given.preferences, saleOfDataAllowed: !!given.sale_of_data}}));
-          if (done) done();
-        },
-      };
-      callback(false);
-    }, 10);
-  },
-};
+(function () {
+  var consent = {analytics: false, marketing: false};
+  var api = {
+    analyticsProcessingAllowed: function () { return consent.analytics; },
+    marketingAllowed: function () { return consent.marketing; },
+    setTrackingConsent: function (given, done) {
+      consent = {analytics: !!given.analytics, marketing: !!given.marketing};
+      document.dispatchEvent(new CustomEvent("visitorConsentCollected", {detail: {
+        analyticsAllowed: consent.analytics, marketingAllowed: consent.marketing,
+        preferencesAllowed: !!given.preferences, saleOfDataAllowed: !!given.sale_of_data}}));
+      if (done) done();
+    },
+  };
+  window.Shopify = {
+    loadFeatures: function (features, callback) {
+      window.setTimeout(function () {
+        window.Shopify.customerPrivacy = api;
+        callback(false);
+      }, 10);
+    },
+  };
+})();
 </script>"""
 
 
@@ -120,8 +123,10 @@ class ShopifyStorefront:
         secret: str,
         now: Callable[[], datetime],
         settings: dict[str, Any] | None = None,
+        design_mode: bool = False,
     ):
         self.app, self.extension, self.secret, self.now = app, extension, secret, now
+        self.design_mode = design_mode  # pages as the theme editor shows them
         self.block = (extension / "blocks" / "nudge.liquid").read_text()
         self.settings = {**theme_defaults(self.block), **(settings or {})}
         self.forwarded: list[str] = []  # the paths the proxy forwarded, in order
@@ -139,8 +144,9 @@ class ShopifyStorefront:
         """A theme page: the script the embed's schema names, and the embed's markup."""
         script = block_schema(self.block)["javascript"]
         embed = render_block(self.block, self.settings, lambda name: f"/cdn/assets/{name}")
+        editor = "<script>window.Shopify.designMode = true</script>" if self.design_mode else ""
         return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
-{CUSTOMER_PRIVACY}
+{CUSTOMER_PRIVACY}{editor}
 <script src="/cdn/assets/{script}" defer></script></head>
 <body><h1>{title}</h1><p>Tea, coffee and the things that go with them.</p>
 {embed}</body></html>"""

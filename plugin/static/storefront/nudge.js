@@ -20,7 +20,8 @@
 (function () {
   "use strict";
   var script = document.currentScript;
-  if (!script || window.__nudgeStorefront) return;
+  // not twice on a page, and not in Shopify's theme editor (the merchant is no visitor)
+  if (!script || window.__nudgeStorefront || (window.Shopify || {}).designMode) return;
   window.__nudgeStorefront = true;
 
   var embed = document.getElementById("nudge-storefront");

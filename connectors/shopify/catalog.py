@@ -40,6 +40,7 @@ BULK_ABOVE = 250  # products: a larger catalog is read by a bulk operation (13+ 
 MAX_PAGES = 1_000  # a paginated read stops here whatever the cursor says
 POLL_SECONDS = 5.0  # between two looks at a running bulk operation (read_catalog)
 MAX_BULK_WAIT = 3 * 3600.0  # read_catalog gives up on a bulk operation after this
+DOWNLOAD_CHUNK = 1 << 16  # bytes read at a time from a bulk result
 
 PRODUCT_FIELDS = """
     id title handle productType vendor tags status createdAt updatedAt onlineStoreUrl
@@ -218,7 +219,7 @@ def download_lines(url: str, http: requests.Session | None = None) -> Iterator[b
                 retryable=response.status_code >= 500,
                 status=response.status_code,
             )
-        yield from (line for line in response.iter_lines() if line)
+        yield from (line for line in response.iter_lines(chunk_size=DOWNLOAD_CHUNK) if line)
 
 
 def bulk_products(lines: Iterable[bytes | str], read: CatalogRead) -> Iterator[Product]:

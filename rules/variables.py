@@ -15,7 +15,7 @@ Product attributes (types, tags, vendors, collections) come from the catalog by 
 id (``FactSet.catalog``): real line items carry none but the vendor. A product the catalog
 does not know yet gives the line item's own value when it has one, else nothing: such a
 variable's value holds what is known, and names the products it could not read
-(``CatalogValues.unknown``), so a skip's reason says "unknown" and why. Conditions still
+(a ``CatalogValues``), so a skip's reason says "unknown" and why. Conditions still
 compare a plain list — exactly what business-rules compares — so "contains Coffee" fails
 on an unknown product and no message goes out on a guess; a condition that must not pass
 on an unknown product ("shares no element with Gift") adds the scope's
@@ -76,14 +76,11 @@ def _values(items: Iterable[LineItem], attribute: str) -> list[str]:
 
 
 class CatalogValues(list[str]):
-    """A product attribute's values in a set of line items, and the products whose value is
-    not known (``unknown``, their ids: not in the catalog yet, and their lines do not say)."""
+    """A product attribute's values in a set of line items, when some product's value is
+    not known: ``unknown`` names those products (not in the catalog yet, and their lines do
+    not say). A value with nothing unknown is a plain list."""
 
-    __slots__ = ("unknown",)
-
-    def __init__(self, values: Iterable[str] = (), unknown: tuple[str, ...] = ()):
-        super().__init__(values)
-        self.unknown = unknown
+    unknown: tuple[str, ...] = ()
 
     def words(self) -> str:
         """The value in a merchant's words: the known values, then what is unknown and why
@@ -100,6 +97,11 @@ class CatalogValues(list[str]):
             verb = "is" if len(ids) == 1 else "are"
             return f"unknown: {products} {verb} not in the catalog yet"
         return "[" + ", ".join(self) + f"], unknown for {products}: not in the catalog yet"
+
+
+def unknown_products(value: object) -> tuple[str, ...]:
+    """The products a variable's value could not read (none for most values)."""
+    return value.unknown if type(value) is CatalogValues else ()
 
 
 UNKNOWN_NAMED = 3  # a reason names at most this many unknown products
@@ -125,25 +127,38 @@ CATALOG_VARIABLES = HISTORY_PRODUCT_VARIABLES | {
 
 def _catalog_values(
     items: Iterable[LineItem], catalog: Mapping[str, Product], attribute: str
-) -> CatalogValues:
+) -> list[str]:
     """An attribute's values over line items: the catalog's for a product it describes,
-    else the line's own; a product neither says it of is unknown."""
+    else the line's own; a product neither says it of is unknown (``CatalogValues``).
+    Loops written out: this runs for every decision that reads a product attribute."""
     found: list[str] = []
-    unknown: list[str] = []
+    unknown: list[str] | None = None
+    get = catalog.get
     for item in items:
-        product_id = item.product_id
-        product = catalog.get(product_id) if product_id is not None else None
-        value = getattr(product, attribute) if product is not None and product.described else None
-        if value is None:  # the catalog does not say: the line may
+        # None when the catalog does not say: no such product, one known only by its
+        # deletion (it holds nothing but its id), or an attribute it was not told of
+        value = getattr(get(item.product_id), attribute, None)  # type: ignore[arg-type]
+        if value is None:  # the line may say
             value = getattr(item, attribute, None)
             if not value:
-                if product_id is not None and product_id not in unknown:
-                    unknown.append(product_id)
+                product_id = item.product_id
+                if product_id is not None:
+                    if unknown is None:
+                        unknown = [product_id]
+                    elif product_id not in unknown:
+                        unknown.append(product_id)
                 continue
-        for one in value if isinstance(value, tuple) else (value,):
-            if one and one not in found:
-                found.append(one)
-    return CatalogValues(found, tuple(unknown))
+        if type(value) is tuple:
+            for one in value:
+                if one and one not in found:
+                    found.append(one)
+        elif value and value not in found:
+            found.append(value)
+    if unknown is None:
+        return found
+    values = CatalogValues(found)
+    values.unknown = tuple(unknown)
+    return values
 
 
 def _in_catalog(items: Iterable[LineItem], catalog: Mapping[str, Product]) -> bool:
@@ -151,7 +166,7 @@ def _in_catalog(items: Iterable[LineItem], catalog: Mapping[str, Product]) -> bo
     for item in items:
         if item.product_id is not None:
             product = catalog.get(item.product_id)
-            if product is None or not product.described:
+            if product is None or product.title is None:  # not described: see Product
                 return False
     return True
 
@@ -341,22 +356,30 @@ class FactVariables(BaseVariables):
     @select_multiple_rule_variable(label="Product types in cart")
     @memoized
     def checkout_product_types(self) -> list[str]:
-        return self._checkout_catalog_values("product_type")
+        checkout = self.facts.checkout
+        return (
+            _catalog_values(checkout.items, self.facts.catalog, "product_type") if checkout else []
+        )
 
     @select_multiple_rule_variable(label="Product tags in cart")
     @memoized
     def checkout_product_tags(self) -> list[str]:
-        return self._checkout_catalog_values("tags")
+        checkout = self.facts.checkout
+        return _catalog_values(checkout.items, self.facts.catalog, "tags") if checkout else []
 
     @select_multiple_rule_variable(label="Vendors in cart")
     @memoized
     def checkout_vendors(self) -> list[str]:
-        return self._checkout_catalog_values("vendor")
+        checkout = self.facts.checkout
+        return _catalog_values(checkout.items, self.facts.catalog, "vendor") if checkout else []
 
     @select_multiple_rule_variable(label="Collections in cart")
     @memoized
     def checkout_collections(self) -> list[str]:
-        return self._checkout_catalog_values("collections")
+        checkout = self.facts.checkout
+        return (
+            _catalog_values(checkout.items, self.facts.catalog, "collections") if checkout else []
+        )
 
     @boolean_rule_variable(label="Every product in the cart is in the catalog")
     @memoized
@@ -380,22 +403,26 @@ class FactVariables(BaseVariables):
     @select_multiple_rule_variable(label="Product types in order")
     @memoized
     def order_product_types(self) -> list[str]:
-        return self._order_catalog_values("product_type")
+        order = self.facts.order
+        return _catalog_values(order.items, self.facts.catalog, "product_type") if order else []
 
     @select_multiple_rule_variable(label="Product tags in order")
     @memoized
     def order_product_tags(self) -> list[str]:
-        return self._order_catalog_values("tags")
+        order = self.facts.order
+        return _catalog_values(order.items, self.facts.catalog, "tags") if order else []
 
     @select_multiple_rule_variable(label="Vendors in order")
     @memoized
     def order_vendors(self) -> list[str]:
-        return self._order_catalog_values("vendor")
+        order = self.facts.order
+        return _catalog_values(order.items, self.facts.catalog, "vendor") if order else []
 
     @select_multiple_rule_variable(label="Collections in order")
     @memoized
     def order_collections(self) -> list[str]:
-        return self._order_catalog_values("collections")
+        order = self.facts.order
+        return _catalog_values(order.items, self.facts.catalog, "collections") if order else []
 
     @boolean_rule_variable(label="Every product in the order is in the catalog")
     @memoized
@@ -496,18 +523,6 @@ class FactVariables(BaseVariables):
 
     def _order_values(self, attribute: str) -> list[str]:
         return _values(self.facts.order.items, attribute) if self.facts.order else []
-
-    def _order_catalog_values(self, attribute: str) -> CatalogValues:
-        order = self.facts.order
-        if order is None:
-            return CatalogValues()
-        return _catalog_values(order.items, self.facts.catalog, attribute)
-
-    def _checkout_catalog_values(self, attribute: str) -> CatalogValues:
-        checkout = self.facts.checkout
-        if checkout is None:
-            return CatalogValues()
-        return _catalog_values(checkout.items, self.facts.catalog, attribute)
 
     def _last_order_at(self) -> datetime | None:
         latest = self.facts.customer.last_order_at

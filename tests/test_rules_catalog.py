@@ -10,7 +10,7 @@ import pytest
 from rules.definitions import parse_workflow
 from rules.evaluation import evaluate_step, explain, reason_group
 from rules.facts import Checkout, Customer, FactSet, LineItem, Order, Product
-from rules.variables import CatalogValues, FactVariables
+from rules.variables import CatalogValues, FactVariables, unknown_products
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 IPOD = Product(
@@ -69,17 +69,19 @@ def test_order_product_attributes_come_from_the_catalog():
     assert v.order_product_tags() == ["MP3", "Music", "Winter"]
     assert v.order_vendors() == ["Apple", "Hydrogen Vendor"]
     assert v.order_collections() == ["Gadgets"]
-    assert v.order_collections().unknown == (SNOWBOARD.id,)  # its collections are not known
-    assert v.order_product_types().unknown == ()
+    assert unknown_products(v.order_collections()) == (
+        SNOWBOARD.id,
+    )  # its collections are not known
+    assert unknown_products(v.order_product_types()) == ()
     assert v.order_products_known() is True
 
 
 def test_a_product_not_in_the_catalog_is_unknown_unless_its_line_says():
     v = FactVariables(facts(order=order(IPOD_LINE, BOARD_LINE), catalog={}))
     types = v.order_product_types()
-    assert types == [] and types.unknown == (IPOD.id, SNOWBOARD.id)
+    assert types == [] and unknown_products(types) == (IPOD.id, SNOWBOARD.id)
     vendors = v.order_vendors()  # real order lines carry the vendor
-    assert vendors == ["Hydrogen Vendor"] and vendors.unknown == (IPOD.id,)
+    assert vendors == ["Hydrogen Vendor"] and unknown_products(vendors) == (IPOD.id,)
     assert v.order_products_known() is False
 
 
@@ -92,7 +94,7 @@ def test_the_catalog_wins_over_what_a_line_says():
 def test_an_empty_type_in_the_catalog_is_known_and_contributes_nothing():
     untyped = Product(id="5", title="Gift card", product_type="", vendor="", tags=())
     v = FactVariables(facts(order=order(LineItem(product_id="5")), catalog={"5": untyped}))
-    assert v.order_product_types() == [] and v.order_product_types().unknown == ()
+    assert v.order_product_types() == [] and unknown_products(v.order_product_types()) == ()
 
 
 def test_a_deleted_product_keeps_its_attributes_and_one_known_only_as_deleted_is_unknown():
@@ -102,14 +104,14 @@ def test_a_deleted_product_keeps_its_attributes_and_one_known_only_as_deleted_is
         facts(order=order(IPOD_LINE, BOARD_LINE), catalog={IPOD.id: deleted, SNOWBOARD.id: gone})
     )
     assert v.order_product_types() == ["Cult Products"]
-    assert v.order_product_types().unknown == (SNOWBOARD.id,)
+    assert unknown_products(v.order_product_types()) == (SNOWBOARD.id,)
     assert v.order_products_known() is False
 
 
 def test_lines_without_a_product_are_neither_looked_up_nor_unknown():
     tip = LineItem(product_id=None, title="Tip")
     v = FactVariables(facts(order=order(tip)))
-    assert v.order_product_types().unknown == () and v.order_products_known() is True
+    assert unknown_products(v.order_product_types()) == () and v.order_products_known() is True
 
 
 def test_cart_and_history_variables_read_their_own_items():
@@ -126,7 +128,7 @@ def test_cart_and_history_variables_read_their_own_items():
     assert v.checkout_products_known() is True
     assert v.history_product_types() == ["snowboard"]
     assert v.history_product_tags() == ["Winter"] and v.history_vendors() == ["Hydrogen Vendor"]
-    assert v.history_collections().unknown == (SNOWBOARD.id,)
+    assert unknown_products(v.history_collections()) == (SNOWBOARD.id,)
     assert v.history_products_known() is True
     assert v.order_product_types() == []  # no order
 
@@ -186,10 +188,17 @@ def test_a_negative_condition_can_require_the_products_known(catalog, fired):
 
 
 def test_catalog_values_are_the_lists_business_rules_compares():
-    values = CatalogValues(["Coffee"], unknown=("42",))
-    assert values == ["Coffee"] and isinstance(values, list)
-    assert values.words() == "[Coffee], unknown for product 42: not in the catalog yet"
-    assert CatalogValues(unknown=("1", "2", "3")).words().startswith("unknown: products 1, 2 and 3")
-    assert CatalogValues(unknown=("1", "2")).words() == (
-        "unknown: products 1 and 2 are not in the catalog yet"
+    def values(known: list[str], *unknown: str) -> CatalogValues:
+        made = CatalogValues(known)
+        made.unknown = unknown
+        return made
+
+    assert values(["Coffee"], "42") == ["Coffee"] and isinstance(values([]), list)
+    assert (
+        values(["Coffee"], "42").words()
+        == "[Coffee], unknown for product 42: not in the catalog yet"
     )
+    assert values([], "1", "2", "3").words().startswith("unknown: products 1, 2 and 3")
+    assert values([], "1", "2").words() == "unknown: products 1 and 2 are not in the catalog yet"
+    assert values(["Tea"]).words() == "[Tea]"
+    assert unknown_products(["Tea"]) == () and unknown_products(values([], "7")) == ("7",)

@@ -10,11 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from business_rules.engine import check_condition, run_all
+from business_rules.operators import SelectMultipleType
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.actions import WorkflowActions
 from rules.catalog import operator_inputs, variable_types
+from rules.comparisons import verdict
 from rules.compiler import ConditionResult, compile_conditions
 from rules.definitions import StepDef, parse_workflow
 from rules.evaluation import evaluate_step, explain
@@ -103,7 +105,7 @@ labels = st.lists(st.sampled_from(["vip", "gift", "VIP", "Coffee", "Summer"]), m
 products = st.builds(
     Product,
     id=st.just(""),  # set from the catalog's key below
-    title=st.sampled_from([None, "A product"]),  # None: known only by its deletion
+    title=st.sampled_from([None, "A product"]),
     product_type=st.sampled_from([None, "", "Coffee", "tea"]),
     vendor=st.sampled_from([None, "", "Northwind", "BOTANICA"]),
     tags=st.one_of(st.none(), labels),
@@ -111,7 +113,11 @@ products = st.builds(
     deleted=st.booleans(),
 )
 catalogs = st.dictionaries(st.sampled_from(["101", "102"]), products, max_size=2).map(
-    lambda found: {key: replace(product, id=key) for key, product in found.items()}
+    lambda found: {
+        # one with no title is known only by its deletion: it holds nothing but its id
+        key: replace(product, id=key) if product.title else Product(id=key, deleted=True)
+        for key, product in found.items()
+    }
 )
 fact_sets = st.builds(
     FactSet,
@@ -496,3 +502,21 @@ def test_a_group_decides_its_cheap_members_first():
         "days_since_last_engagement",
         "accepts_marketing",
     ]
+
+
+select_values = st.lists(
+    st.one_of(st.sampled_from(TAGS + ["ß", "SS", "İ", "i̇"]), st.none(), st.integers(0, 2)),
+    max_size=4,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    operator=st.sampled_from(sorted(operator_inputs()["select_multiple"])),
+    wanted=st.one_of(select_values, st.lists(st.sampled_from(TAGS), max_size=3)),
+    actual=st.one_of(select_values, st.lists(st.sampled_from(TAGS), max_size=4)),
+)
+def test_select_multiple_verdicts_by_sets_match_business_rules(operator, wanted, actual):
+    # lists of strings are decided by lowercase sets; anything else the exact way
+    expected = bool(getattr(SelectMultipleType(actual), operator)(wanted))
+    assert verdict("select_multiple", operator, wanted)(actual) == expected

@@ -24,7 +24,13 @@ from plugin.storage.batch import begin_batch
 from plugin.storage.models import CatalogSync, ProductRow, Shop, Step
 from tests.support import payloads
 from tests.support.clock import T0
-from tests.support.fake_shopify import FakeAdmin, grant, product_node, token_endpoint
+from tests.support.fake_shopify import (
+    FakeAdmin,
+    grant,
+    product_node,
+    throttled,
+    token_endpoint,
+)
 from tests.support.recorded import load_fixture
 from tests.support.session_tokens import session_token
 from tests.support.shop import SHOP
@@ -228,6 +234,17 @@ def test_a_failing_lookup_never_holds_up_the_inbox(admin, services, send_webhook
     stats = process_inbox(services, T0)
     assert (stats.processed, stats.failed) == (1, 0)
     assert products_of(services) == {}  # still unknown: asked again when an order names it
+
+
+def test_a_throttled_lookup_waits_for_a_later_order_not_in_the_inbox(
+    admin, services, send_webhook, monkeypatch
+):
+    slept: list[float] = []
+    monkeypatch.setattr("connectors.shopify.admin_api.time.sleep", slept.append)
+    admin.queue(200, throttled(requested=150, available=0, rate=50))
+    send_webhook("orders/create", payloads.order(9001, T0, items=[payloads.line_item(77)]))
+    assert process_inbox(services, T0).processed == 1
+    assert slept == [] and products_of(services) == {}
 
 
 def test_shops_without_a_token_are_not_looked_up(shop, services, send_webhook):

@@ -3,11 +3,14 @@
 WooCommerce signs each delivery with base64(HMAC-SHA256(raw body, webhook secret)) in
 ``X-WC-Webhook-Signature``. When a webhook is created it sends an unsigned form-encoded
 ping (``webhook_id=<id>``) that must get a 200. It does not retry failed deliveries.
-Order and customer payloads are the REST v3 resources (GET /wc/v3/orders/<id>).
+Order, customer and product payloads are the REST v3 resources (GET /wc/v3/orders/<id>).
+A product's categories stand for both Shopify's collections and its product type (the
+first category); its brand, when the store has WooCommerce's brands, is the vendor.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -19,9 +22,24 @@ from connectors.errors import MalformedPayload, UnknownTopic
 from connectors.headers import header
 from rules import events as ev
 from rules.events import Event
-from rules.facts import Customer, LineItem, Order
+from rules.facts import Customer, LineItem, Order, Product, ProductVariant
 
-TOPICS = frozenset({"order.created", "order.updated", "customer.created", "customer.updated"})
+log = logging.getLogger(__name__)
+
+PRODUCT_TOPICS = frozenset({"product.created", "product.updated", "product.restored"})
+TOPICS = frozenset(
+    {
+        "order.created",
+        "order.updated",
+        "customer.created",
+        "customer.updated",
+        *PRODUCT_TOPICS,
+        "product.deleted",
+    }
+)
+# WooCommerce's post statuses, as Nudge's product statuses
+PRODUCT_STATUS = {"publish": "active", "trash": "archived"}  # any other: not live, a draft
+AVAILABLE = frozenset({"instock", "onbackorder"})
 
 
 def topic_from_headers(headers: Mapping[str, str]) -> str | None:
@@ -57,6 +75,12 @@ def to_events(topic: str, payload: Any) -> list[Event]:
         raise UnknownTopic(topic)
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
         raise MalformedPayload(f"{topic}: expected an object with an integer id")
+    if topic == "product.deleted":
+        product = Product(id=str(payload["id"]), deleted=True)
+        return [Event(ev.PRODUCT_DELETED, product=product)]
+    if topic in PRODUCT_TOPICS:
+        product = _product(payload)
+        return [Event(ev.PRODUCT_UPSERTED, occurred_at=product.updated_at, product=product)]
     if topic.startswith("customer."):
         customer = _customer(payload)
         kinds = [ev.CUSTOMER_UPSERTED] + (
@@ -135,6 +159,66 @@ def _line_item(item: dict[str, Any]) -> LineItem:
         quantity=quantity if isinstance(quantity, int) else 1,
         price=_money(item.get("price")),
     )
+
+
+def _product(payload: dict[str, Any]) -> Product:
+    product_id = str(payload["id"])
+    categories = _names(payload.get("categories"))
+    brands = _names(payload.get("brands"))
+    variations = payload.get("variations") or []
+    if not isinstance(variations, list):
+        raise MalformedPayload("variations is not a list")
+    price = _optional_money(payload.get("price"))
+    regular = _optional_money(payload.get("regular_price"))
+    stock = _text(payload.get("stock_status"))
+    images = payload.get("images")
+    first_image = images[0] if isinstance(images, list) and images else None
+    image = _text(first_image.get("src")) if isinstance(first_image, dict) else None
+    if image is not None and not image.lower().startswith("https://"):
+        log.warning("product %s: image URL dropped, not an https URL: %.80r", product_id, image)
+        image = None
+    permalink = _text(payload.get("permalink"))
+    return Product(
+        id=product_id,
+        # a variation's own price arrives with its own deliveries; here only its id
+        variants=tuple(
+            ProductVariant(id=str(v)) for v in variations if isinstance(v, int) and v > 0
+        ),
+        title=_text(payload.get("name")) or "",
+        handle=_text(payload.get("slug")),
+        url=permalink if permalink and permalink.lower().startswith("https://") else None,
+        product_type=categories[0] if categories else "",
+        vendor=brands[0] if brands else "",
+        tags=tuple(_names(payload.get("tags"))),
+        collections=tuple(categories),
+        image_url=image,
+        price=price,
+        compare_at_price=regular
+        if regular is not None and price is not None and regular > price
+        else None,
+        available=stock in AVAILABLE if stock is not None else None,
+        status=PRODUCT_STATUS.get(_text(payload.get("status")) or "", "draft"),
+        created_at=_gmt(payload, "date_created"),
+        updated_at=_gmt(payload, "date_modified"),
+    )
+
+
+def _names(value: Any) -> list[str]:
+    """The names of a list of terms (categories, tags, brands): [{"id", "name", "slug"}]."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedPayload("expected a list of terms")
+    return [term["name"] for term in value if isinstance(term, dict) and _text(term.get("name"))]
+
+
+def _optional_money(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    amount = _money(value)
+    if not amount.is_finite():
+        raise MalformedPayload(f"not a finite amount: {value!r}")
+    return amount
 
 
 def _text(value: Any) -> str | None:

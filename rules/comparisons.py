@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator as op
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -31,8 +31,59 @@ def cast_and_compare(field_type: str, operator_name: str, value: Any) -> CastAnd
 
 def verdict(field_type: str, operator_name: str, value: Any) -> Callable[[Any], bool]:
     """Whether a variable's value satisfies the condition, exactly as business-rules says."""
+    if field_type == "select_multiple":
+        by_sets = _select_multiple_by_sets(operator_name, value)
+        if by_sets is not None:
+            return by_sets
     cast, compare = cast_and_compare(field_type, operator_name, value)
     return lambda actual: bool(compare(cast(actual)))
+
+
+SetTest = tuple[Callable[[Iterable[str]], bool], bool]
+
+
+def set_test(operator_name: str, value: Any) -> SetTest | None:
+    """A select-multiple condition of strings as a test of the variable's lowercase forms,
+    and whether its answer is negated: business-rules compares two strings by their
+    lowercase forms, so its element-by-element loops over strings are set operations. Each
+    test stops at its answer and raises TypeError on reaching anything but a string (then
+    the exact comparison decides). None when the condition's values are not all strings."""
+    if not hasattr(value, "__iter__") or not all(type(word) is str for word in value):
+        return None
+    words = [word.lower() for word in value]
+    wanted = frozenset(words)
+
+    def shares_exactly_one(lowered: Iterable[str]) -> bool:
+        mine = set(lowered)
+        return sum(word in mine for word in words) == 1  # a repeated word counts again
+
+    tests: dict[str, SetTest] = {
+        "contains_all": (wanted.issubset, False),
+        "is_contained_by": (wanted.issuperset, False),
+        "shares_at_least_one_element_with": (wanted.isdisjoint, True),
+        "shares_exactly_one_element_with": (shares_exactly_one, False),
+        "shares_no_elements_with": (wanted.isdisjoint, False),
+    }
+    return tests[operator_name]
+
+
+def _select_multiple_by_sets(operator_name: str, value: Any) -> Callable[[Any], bool] | None:
+    """The verdict on strings (what the tag and product variables return) by ``set_test``;
+    a value holding anything else is decided the exact way."""
+    found = set_test(operator_name, value)
+    if found is None:
+        return None
+    test, negated = found
+    cast, exact = _select_multiple(operator_name, value)
+    lower = str.lower
+
+    def by_sets(actual: Any) -> bool:
+        try:
+            return test(map(lower, actual)) is not negated
+        except TypeError:  # not iterable, or not strings: the element-by-element way
+            return bool(exact(cast(actual)))
+
+    return by_sets
 
 
 # --- casts: the same checks business-rules' types make on a variable's value ----------

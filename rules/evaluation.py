@@ -23,7 +23,7 @@ from rules.compiler import CompiledConditions, ConditionResult
 from rules.definitions import StepDef
 from rules.facts import FactSet
 from rules.generated_conditions import Check, Failure
-from rules.variables import FactVariables
+from rules.variables import CatalogValues, FactVariables
 
 REASON_CHECKS = 3  # a skip's reason names at most this many failed checks, the last ones
 
@@ -148,6 +148,8 @@ def _show(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"{value:.2f}"
     if isinstance(value, (list, tuple)):  # a tuple of types: `list | tuple` is built per call
+        if type(value) is CatalogValues and value.unknown:  # says which products and why
+            return value.words()
         return "[" + ", ".join(map(str, value)) + "]"
     return str(value)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rules.facts import Checkout, Customer, Engagement, Order
+from rules.facts import Checkout, Customer, Engagement, Order, Product
 
 CUSTOMER_UPSERTED = "customer_upserted"
 """A customer was created or changed; ``customer`` holds what the delivery said (partial)."""
@@ -66,6 +66,17 @@ TOPIC_SIGNUP = "topic_signup"
 """A contact asked for a topic's emails: a confirmed storefront signup, or a ``topic:<name>``
 customer tag; ``customer`` is set and ``data['topic']`` (str, lowercase) names the topic."""
 
+PRODUCT_UPSERTED = "product_upserted"
+"""A product was created or changed; ``product`` describes it whole (as of its ``updated_at``).
+From product webhooks and from the Admin API (a catalog sync, or a product looked up)."""
+
+PRODUCT_DELETED = "product_deleted"
+"""A product was deleted; ``product.id`` names it and ``product.deleted`` is set. Orders
+that name it keep their meaning (the catalog keeps what it knew); it is never offered again."""
+
+CATALOG_KINDS = frozenset({PRODUCT_UPSERTED, PRODUCT_DELETED})
+"""The kinds about the shop's catalog: they concern no customer, so they enroll no one."""
+
 KINDS = frozenset(
     {
         CUSTOMER_UPSERTED,
@@ -85,6 +96,8 @@ KINDS = frozenset(
         REORDER_APPROACHING,
         CUSTOMER_SUBSCRIBED,
         TOPIC_SIGNUP,
+        PRODUCT_UPSERTED,
+        PRODUCT_DELETED,
     }
 )
 
@@ -100,6 +113,7 @@ class Event:
     order: Order | None = None
     engagement: Engagement | None = None
     data: dict[str, object] | None = None
+    product: Product | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

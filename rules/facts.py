@@ -1,4 +1,4 @@
-"""The fact model: what Nudge knows about a shop's customers, checkouts and orders.
+"""The fact model: what Nudge knows about a shop's customers, checkouts, orders and products.
 
 Connectors fill these from platform payloads; platform field names never leak past them.
 Facts from one delivery are often partial (since Shopify API 2025-01 a customer payload
@@ -11,6 +11,7 @@ All datetimes are timezone-aware UTC. Money is ``Decimal`` in the shop's currenc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +19,11 @@ from decimal import Decimal
 
 @dataclass(frozen=True, slots=True)
 class LineItem:
-    """One product line of a checkout or order."""
+    """One product line of a checkout or order, as its payload says it.
+
+    Real Shopify line items name the product and variant but carry no product type or
+    tags: those are the catalog's (``Product``), joined by product id when rules read them.
+    """
 
     product_id: str | None = None
     variant_id: str | None = None
@@ -95,6 +100,55 @@ class Order:
 
 
 @dataclass(frozen=True, slots=True)
+class ProductVariant:
+    """One variant of a product: what a line item's ``variant_id`` names."""
+
+    id: str
+    title: str | None = None
+    sku: str | None = None
+    price: Decimal | None = None
+    compare_at_price: Decimal | None = None
+    available: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A product of the shop's catalog.
+
+    Product deliveries and Admin API reads describe the whole product, so an empty field is
+    a statement ("no type", no tags); ``None`` still means "not said": ``collections`` and
+    ``url`` only come from the Admin API, never from webhooks. ``price`` and
+    ``compare_at_price`` are those of the cheapest variant; ``available``: some variant
+    can be bought. ``image_url`` is https or absent. ``status`` is ``active``, ``draft`` or
+    ``archived``. A deleted product keeps what was known of it (old orders still name it);
+    one known only by its deletion has no title (``described`` is False).
+    """
+
+    id: str
+    variants: tuple[ProductVariant, ...] = ()
+    title: str | None = None
+    handle: str | None = None
+    url: str | None = None
+    product_type: str | None = None
+    vendor: str | None = None
+    tags: tuple[str, ...] | None = None
+    collections: tuple[str, ...] | None = None
+    image_url: str | None = None
+    price: Decimal | None = None
+    compare_at_price: Decimal | None = None
+    available: bool | None = None
+    status: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted: bool = False
+
+    @property
+    def described(self) -> bool:
+        """Whether the catalog knows the product itself, not only that it was deleted."""
+        return self.title is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Engagement:
     """An email engagement (open, click) or suppression signal for a customer."""
 
@@ -136,6 +190,12 @@ class FactSet:
     items: no variable reads them of a history (a property test holds every variable to
     that), so they are not loaded. ``order`` and ``checkout`` are the episode's subject
     when it has one, with their items.
+
+    ``catalog`` holds the catalog's products that these facts name, by product id, and
+    ``ordered_items`` the line items of the history's orders that stand (one per product):
+    both are loaded only for workflows whose conditions read product attributes (the
+    history's items only for those that read the customer's history of them). A product
+    id the catalog lacks is one it does not know yet.
     """
 
     now: datetime
@@ -148,4 +208,6 @@ class FactSet:
     last_abandonment_email_at: datetime | None = None
     suppressed: bool = False
     browsing: Browsing | None = None  # loaded only for workflows that look at browsing
+    catalog: Mapping[str, Product] = field(default_factory=dict)
+    ordered_items: tuple[LineItem, ...] = ()
     extra: dict[str, object] = field(default_factory=dict)

@@ -6,7 +6,8 @@ the call and the cache) and read the others from the per-fact-set cache; boolean
 compared by identity, ints against an int threshold with Python's own operators (exact,
 as business-rules' epsilon is below 1), and numbers far from the threshold are settled
 with float arithmetic — only a value within ``MARGIN`` of it goes through business-rules'
-exact Decimal comparison, so the answers are the same.
+exact Decimal comparison, so the answers are the same. A list of strings against a
+condition of strings is compared by lowercase sets (rules.comparisons.set_test).
 
 - ``decide(variables)`` asks each group's cheap members first (inlined expressions, then
   cached reads, then loops over the order history) and returns the answer alone. The
@@ -34,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules.catalog import variable_types
-from rules.comparisons import EPSILON, to_decimal, verdict
+from rules.comparisons import EPSILON, set_test, to_decimal, verdict
 from rules.variable_costs import cost, inlined_expression, variable_function
 from rules.variables import FactVariables
 
@@ -112,6 +113,7 @@ class _SourceWriter:
             "FactVariables": FactVariables,
             "Decimal": Decimal,
             "EPSILON": EPSILON,
+            "lower": str.lower,
         }
         self._group_functions: list[str] = []
         self._leaf_lines: dict[str, list[str]] = {}
@@ -207,6 +209,17 @@ class _SourceWriter:
                 *lines,
                 f"holds = {wanted} if value is True else {not wanted} if value is False "
                 f"else {exact}(value)",
+            ]
+        by_sets = set_test(operator_name, value) if field_type == "select_multiple" else None
+        if by_sets is not None:  # strings by lowercase sets; anything else the exact way
+            test = self._bind(f"set_test_{suffix}", by_sets[0])
+            negation = "not " if by_sets[1] else ""
+            return [
+                *lines,
+                "try:",
+                f"    holds = {negation}{test}(map(lower, value))",
+                "except TypeError:",
+                f"    holds = {exact}(value)",
             ]
         if field_type != "numeric":
             return [*lines, f"holds = {exact}(value)"]

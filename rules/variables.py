@@ -10,12 +10,22 @@ the one-expression ones, which compiled conditions recompute inline where they a
 Every variable is pure and total: it reads only the FactSet, never raises on one, and
 returns a value of its type. Compiled conditions rely on that to ask a group's cheap
 members first (rules.compiler); a test holds each variable to it on random facts.
+
+Product attributes (types, tags, vendors, collections) come from the catalog by product
+id (``FactSet.catalog``): real line items carry none but the vendor. A product the catalog
+does not know yet gives the line item's own value when it has one, else nothing: such a
+variable's value holds what is known, and names the products it could not read
+(a ``CatalogValues``), so a skip's reason says "unknown" and why. Conditions still
+compare a plain list — exactly what business-rules compares — so "contains Coffee" fails
+on an unknown product and no message goes out on a guess; a condition that must not pass
+on an unknown product ("shares no element with Gift") adds the scope's
+``…_products_known is true``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -27,7 +37,7 @@ from business_rules.variables import (
     select_multiple_rule_variable,
 )
 
-from rules.facts import FactSet, LineItem
+from rules.facts import FactSet, LineItem, Product
 
 NEVER_DAYS = 36_500.0  # "never happened": longer ago (or further away) than any window
 NOT_YET = -1.0  # "has not happened yet": fails any "at least N days since" condition
@@ -63,6 +73,102 @@ def _values(items: Iterable[LineItem], attribute: str) -> list[str]:
             if one and one not in found:
                 found.append(str(one))
     return found
+
+
+class CatalogValues(list[str]):
+    """A product attribute's values in a set of line items, when some product's value is
+    not known: ``unknown`` names those products (not in the catalog yet, and their lines do
+    not say). A value with nothing unknown is a plain list."""
+
+    unknown: tuple[str, ...] = ()
+
+    def words(self) -> str:
+        """The value in a merchant's words: the known values, then what is unknown and why
+        ('[Coffee], unknown for product 42: not in the catalog yet')."""
+        ids = self.unknown
+        if not ids:
+            return "[" + ", ".join(self) + "]"
+        if len(ids) > UNKNOWN_NAMED:
+            named = f"{', '.join(ids[:UNKNOWN_NAMED])} and {len(ids) - UNKNOWN_NAMED} more"
+        else:
+            named = " and ".join(filter(None, (", ".join(ids[:-1]), ids[-1])))
+        products = f"product {named}" if len(ids) == 1 else f"products {named}"
+        if not self:
+            verb = "is" if len(ids) == 1 else "are"
+            return f"unknown: {products} {verb} not in the catalog yet"
+        return "[" + ", ".join(self) + f"], unknown for {products}: not in the catalog yet"
+
+
+def unknown_products(value: object) -> tuple[str, ...]:
+    """The products a variable's value could not read (none for most values)."""
+    return value.unknown if type(value) is CatalogValues else ()
+
+
+UNKNOWN_NAMED = 3  # a reason names at most this many unknown products
+
+# The variables that read the customer's ordered items (FactSet.ordered_items), and all
+# those that read the catalog: facts are loaded for them only when a workflow names them
+# (a test holds every other variable to not reading them).
+HISTORY_PRODUCT_VARIABLES = frozenset(
+    {
+        "history_product_types",
+        "history_product_tags",
+        "history_vendors",
+        "history_collections",
+        "history_products_known",
+    }
+)
+CATALOG_VARIABLES = HISTORY_PRODUCT_VARIABLES | {
+    f"{scope}_{name}"
+    for scope in ("order", "checkout")
+    for name in ("product_types", "product_tags", "vendors", "collections", "products_known")
+}
+
+
+def _catalog_values(
+    items: Iterable[LineItem], catalog: Mapping[str, Product], attribute: str
+) -> list[str]:
+    """An attribute's values over line items: the catalog's for a product it describes,
+    else the line's own; a product neither says it of is unknown (``CatalogValues``).
+    Loops written out: this runs for every decision that reads a product attribute."""
+    found: list[str] = []
+    unknown: list[str] | None = None
+    get = catalog.get
+    for item in items:
+        # None when the catalog does not say: no such product, one known only by its
+        # deletion (it holds nothing but its id), or an attribute it was not told of
+        value = getattr(get(item.product_id), attribute, None)  # type: ignore[arg-type]
+        if value is None:  # the line may say
+            value = getattr(item, attribute, None)
+            if not value:
+                product_id = item.product_id
+                if product_id is not None:
+                    if unknown is None:
+                        unknown = [product_id]
+                    elif product_id not in unknown:
+                        unknown.append(product_id)
+                continue
+        if type(value) is tuple:
+            for one in value:
+                if one and one not in found:
+                    found.append(one)
+        elif value and value not in found:
+            found.append(value)
+    if unknown is None:
+        return found
+    values = CatalogValues(found)
+    values.unknown = tuple(unknown)
+    return values
+
+
+def _in_catalog(items: Iterable[LineItem], catalog: Mapping[str, Product]) -> bool:
+    """Whether the catalog describes every product the line items name."""
+    for item in items:
+        if item.product_id is not None:
+            product = catalog.get(item.product_id)
+            if product is None or product.title is None:  # not described: see Product
+                return False
+    return True
 
 
 class FactVariables(BaseVariables):
@@ -247,6 +353,41 @@ class FactVariables(BaseVariables):
     def checkout_product_ids(self) -> list[str]:
         return _values(self.facts.checkout.items, "product_id") if self.facts.checkout else []
 
+    @select_multiple_rule_variable(label="Product types in cart")
+    @memoized
+    def checkout_product_types(self) -> list[str]:
+        checkout = self.facts.checkout
+        return (
+            _catalog_values(checkout.items, self.facts.catalog, "product_type") if checkout else []
+        )
+
+    @select_multiple_rule_variable(label="Product tags in cart")
+    @memoized
+    def checkout_product_tags(self) -> list[str]:
+        checkout = self.facts.checkout
+        return _catalog_values(checkout.items, self.facts.catalog, "tags") if checkout else []
+
+    @select_multiple_rule_variable(label="Vendors in cart")
+    @memoized
+    def checkout_vendors(self) -> list[str]:
+        checkout = self.facts.checkout
+        return _catalog_values(checkout.items, self.facts.catalog, "vendor") if checkout else []
+
+    @select_multiple_rule_variable(label="Collections in cart")
+    @memoized
+    def checkout_collections(self) -> list[str]:
+        checkout = self.facts.checkout
+        return (
+            _catalog_values(checkout.items, self.facts.catalog, "collections") if checkout else []
+        )
+
+    @boolean_rule_variable(label="Every product in the cart is in the catalog")
+    @memoized
+    def checkout_products_known(self) -> bool:
+        """No checkout: True (nothing unknown)."""
+        checkout = self.facts.checkout
+        return checkout is None or _in_catalog(checkout.items, self.facts.catalog)
+
     # --- order ------------------------------------------------------------------------
 
     @numeric_rule_variable(label="Order value")
@@ -262,17 +403,33 @@ class FactVariables(BaseVariables):
     @select_multiple_rule_variable(label="Product types in order")
     @memoized
     def order_product_types(self) -> list[str]:
-        return self._order_values("product_type")
+        order = self.facts.order
+        return _catalog_values(order.items, self.facts.catalog, "product_type") if order else []
 
     @select_multiple_rule_variable(label="Product tags in order")
     @memoized
     def order_product_tags(self) -> list[str]:
-        return self._order_values("tags")
+        order = self.facts.order
+        return _catalog_values(order.items, self.facts.catalog, "tags") if order else []
 
     @select_multiple_rule_variable(label="Vendors in order")
     @memoized
     def order_vendors(self) -> list[str]:
-        return self._order_values("vendor")
+        order = self.facts.order
+        return _catalog_values(order.items, self.facts.catalog, "vendor") if order else []
+
+    @select_multiple_rule_variable(label="Collections in order")
+    @memoized
+    def order_collections(self) -> list[str]:
+        order = self.facts.order
+        return _catalog_values(order.items, self.facts.catalog, "collections") if order else []
+
+    @boolean_rule_variable(label="Every product in the order is in the catalog")
+    @memoized
+    def order_products_known(self) -> bool:
+        """No order: True (nothing unknown)."""
+        order = self.facts.order
+        return order is None or _in_catalog(order.items, self.facts.catalog)
 
     @boolean_rule_variable(label="Order cancelled")
     @memoized
@@ -308,6 +465,33 @@ class FactVariables(BaseVariables):
         if order is None or order.created_at is None:
             return NOT_YET
         return _days(self.facts.now, order.created_at)
+
+    # --- what the customer has ordered (loaded only for workflows that ask) -------------
+
+    @select_multiple_rule_variable(label="Product types the customer has ordered")
+    @memoized
+    def history_product_types(self) -> list[str]:
+        return _catalog_values(self.facts.ordered_items, self.facts.catalog, "product_type")
+
+    @select_multiple_rule_variable(label="Product tags the customer has ordered")
+    @memoized
+    def history_product_tags(self) -> list[str]:
+        return _catalog_values(self.facts.ordered_items, self.facts.catalog, "tags")
+
+    @select_multiple_rule_variable(label="Vendors the customer has ordered from")
+    @memoized
+    def history_vendors(self) -> list[str]:
+        return _catalog_values(self.facts.ordered_items, self.facts.catalog, "vendor")
+
+    @select_multiple_rule_variable(label="Collections the customer has ordered from")
+    @memoized
+    def history_collections(self) -> list[str]:
+        return _catalog_values(self.facts.ordered_items, self.facts.catalog, "collections")
+
+    @boolean_rule_variable(label="Every product the customer has ordered is in the catalog")
+    @memoized
+    def history_products_known(self) -> bool:
+        return _in_catalog(self.facts.ordered_items, self.facts.catalog)
 
     # --- storefront browsing (loaded only for workflows that look at it) ---------------
 

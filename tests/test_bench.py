@@ -21,16 +21,40 @@ from plugin.bench import (
     summarize,
     sweeps,
 )
+from plugin.bench.factsets import catalog_factsets
 from plugin.demo.catalog import PRODUCTS
 from plugin.demo.census import purchases
 from plugin.demo.history import generate_history
 from rules.recommend import OrderLines
+from rules.variables import FactVariables, unknown_products
 
 
 def test_rule_evaluators_agree_and_the_cases_are_mixed():
     result = rule_eval.run(3000)  # raises if any evaluator disagrees with run_all
     assert result.decisions > result.factsets  # several steps per fact set
     assert 0.1 < result.fired / result.decisions < 0.9, result.fired
+    assert result.catalog_decisions == 2 * 600  # its two steps, as many cases as a core workflow
+
+
+def test_the_catalog_cases_name_known_unknown_and_deleted_products():
+    """The product variables' row measures what a shop has: most products in the catalog,
+    some not yet, some known only by their deletion; conditions that hold and that fail."""
+    cases = list(catalog_factsets(1000))
+    variables = [FactVariables(facts) for facts in cases]
+    assert 0 < sum(v.order_products_known() for v in variables) < len(cases)
+    assert any(unknown_products(v.order_product_types()) for v in variables)
+    assert any(v.history_product_tags() for v in variables)
+    steps = rule_eval.measured_steps()[rule_eval.CATALOG_WORKFLOW_NAME]
+    fired = [s.compiled.decide(FactVariables(facts)) for facts in cases for s in steps]
+    assert 0 < sum(fired) < len(fired)
+
+
+def test_rule_evaluation_check_catches_a_wrong_catalog_twin(monkeypatch):
+    monkeypatch.setitem(
+        rule_eval.STEPS, ("cross_sell_by_type", "suggest"), lambda facts: facts.order is not None
+    )
+    with pytest.raises(AssertionError, match="handwritten"):
+        rule_eval.run(500)
 
 
 def test_rule_evaluation_check_catches_a_wrong_evaluator(monkeypatch):
@@ -70,7 +94,9 @@ def test_the_rules_headline_is_the_worker_against_run_all_with_actions():
     seconds = result["seconds"]
     assert headline["ratio"] == round(seconds["run_all_acting"] / seconds["worker"], 3)
     assert "as the worker runs it" in headline["goal"]
-    assert len(others) == 2  # the conditions alone, against run_all and hand-written code
+    # the conditions alone, against run_all and hand-written code; the product variables'
+    assert len(others) == 3
+    assert others[-1]["ratio"] == round(result["catalog_slowdown_vs_handwritten"], 3)
 
 
 def test_scheduler_runs_decide_the_same_due_steps(tmp_path):

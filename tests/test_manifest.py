@@ -49,8 +49,8 @@ def test_the_manifest_and_the_handlers_agree_through_plugin_manifest():
 def test_a_topic_without_handler_or_a_handler_without_topic_is_caught():
     """The check above fails when either side drifts: proved on doctored manifests."""
     extra = copy.deepcopy(MANIFEST)
-    extra["webhooks"]["subscriptions"][0]["topics"].append("products/update")
-    assert manifest.unhandled_topics(manifest.Manifest(extra)) == {"products/update"}
+    extra["webhooks"]["subscriptions"][0]["topics"].append("collections/update")
+    assert manifest.unhandled_topics(manifest.Manifest(extra)) == {"collections/update"}
     missing = copy.deepcopy(MANIFEST)
     missing["webhooks"]["subscriptions"][0]["topics"].remove("orders/create")
     missing["webhooks"]["compliance"]["topics"].remove("shop/redact")

@@ -10,15 +10,17 @@ from decimal import Decimal
 from typing import Any
 
 from business_rules.engine import check_condition, run_all
+from business_rules.operators import SelectMultipleType
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.actions import WorkflowActions
 from rules.catalog import operator_inputs, variable_types
+from rules.comparisons import verdict
 from rules.compiler import ConditionResult, compile_conditions
 from rules.definitions import StepDef, parse_workflow
 from rules.evaluation import evaluate_step, explain
-from rules.facts import Checkout, Customer, FactSet, LineItem, Order
+from rules.facts import Checkout, Customer, FactSet, LineItem, Order, Product
 from rules.validation import condition_errors
 from rules.variable_costs import (
     CACHED,
@@ -28,7 +30,7 @@ from rules.variable_costs import (
     inlined_expression,
     variable_function,
 )
-from rules.variables import FactVariables
+from rules.variables import CATALOG_VARIABLES, HISTORY_PRODUCT_VARIABLES, FactVariables
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 TYPES = variable_types()
@@ -97,6 +99,26 @@ items = st.lists(
     ),
     max_size=3,
 ).map(tuple)
+labels = st.lists(st.sampled_from(["vip", "gift", "VIP", "Coffee", "Summer"]), max_size=2).map(
+    tuple
+)
+products = st.builds(
+    Product,
+    id=st.just(""),  # set from the catalog's key below
+    title=st.sampled_from([None, "A product"]),
+    product_type=st.sampled_from([None, "", "Coffee", "tea"]),
+    vendor=st.sampled_from([None, "", "Northwind", "BOTANICA"]),
+    tags=st.one_of(st.none(), labels),
+    collections=st.one_of(st.none(), labels),
+    deleted=st.booleans(),
+)
+catalogs = st.dictionaries(st.sampled_from(["101", "102"]), products, max_size=2).map(
+    lambda found: {
+        # one with no title is known only by its deletion: it holds nothing but its id
+        key: replace(product, id=key) if product.title else Product(id=key, deleted=True)
+        for key, product in found.items()
+    }
+)
 fact_sets = st.builds(
     FactSet,
     now=st.just(NOW),
@@ -156,6 +178,8 @@ fact_sets = st.builds(
     last_marketing_email_at=moments,
     last_abandonment_email_at=moments,
     suppressed=st.booleans(),
+    catalog=catalogs,
+    ordered_items=items,
     extra=st.one_of(
         st.just({}), st.builds(lambda d: {"reorder_interval_days": d}, st.integers(1, 60))
     ),
@@ -426,6 +450,21 @@ def test_no_variable_reads_the_line_items_of_the_order_history(fact_set: FactSet
         )
 
 
+@settings(max_examples=300, deadline=None)
+@given(fact_set=fact_sets)
+def test_only_the_catalog_variables_read_the_catalog_and_the_ordered_items(fact_set: FactSet):
+    # The due-step stage loads the catalog and the customer's ordered items only for
+    # workflows that name these variables: any other must not see them.
+    without_history = replace(fact_set, ordered_items=())
+    without_catalog = replace(without_history, catalog={})
+    for name in TYPES:
+        value = getattr(FactVariables(fact_set), name)()
+        if name not in HISTORY_PRODUCT_VARIABLES:
+            assert getattr(FactVariables(without_history), name)() == value, name
+        if name not in CATALOG_VARIABLES:
+            assert getattr(FactVariables(without_catalog), name)() == value, name
+
+
 def test_a_group_decides_its_cheap_members_first():
     assert cost({"name": "accepts_marketing"}) == INLINE
     assert cost({"name": "days_since_last_engagement"}) == CACHED  # one subtraction
@@ -463,3 +502,21 @@ def test_a_group_decides_its_cheap_members_first():
         "days_since_last_engagement",
         "accepts_marketing",
     ]
+
+
+select_values = st.lists(
+    st.one_of(st.sampled_from(TAGS + ["ß", "SS", "İ", "i̇"]), st.none(), st.integers(0, 2)),
+    max_size=4,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    operator=st.sampled_from(sorted(operator_inputs()["select_multiple"])),
+    wanted=st.one_of(select_values, st.lists(st.sampled_from(TAGS), max_size=3)),
+    actual=st.one_of(select_values, st.lists(st.sampled_from(TAGS), max_size=4)),
+)
+def test_select_multiple_verdicts_by_sets_match_business_rules(operator, wanted, actual):
+    # lists of strings are decided by lowercase sets; anything else the exact way
+    expected = bool(getattr(SelectMultipleType(actual), operator)(wanted))
+    assert verdict("select_multiple", operator, wanted)(actual) == expected

@@ -53,7 +53,19 @@ def test_missing_facts_give_values_that_fail_the_usual_condition():
         "order_product_types": [],
         "order_product_tags": [],
         "order_vendors": [],
+        "order_collections": [],
+        "order_products_known": True,  # no order: nothing unknown
         "checkout_product_ids": [],
+        "checkout_product_types": [],
+        "checkout_product_tags": [],
+        "checkout_vendors": [],
+        "checkout_collections": [],
+        "checkout_products_known": True,
+        "history_product_types": [],  # history not loaded, or nothing ordered
+        "history_product_tags": [],
+        "history_vendors": [],
+        "history_collections": [],
+        "history_products_known": True,
         "high_intent_page_views": 0,  # browsing not loaded: fails "at least N views"
         "abandoned_cart_total": 0,
         "customer_topics": [],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +31,7 @@ TOPIC_OF = {
     "orders_paid": "orders/paid",
     "orders_partially_fulfilled": "orders/partially_fulfilled",
     "orders_updated": "orders/updated",
+    "products_create": "products/create",
     "samples_2026-07/checkouts_update": "checkouts/update",
     "samples_2026-07/customer_tags_added": "customer.tags_added",
     "samples_2026-07/customers_create": "customers/create",
@@ -231,7 +233,7 @@ def test_other_spellings_of_a_topic_give_the_same_events(alias, name, fixture):
     assert shopify.to_events(alias, load(fixture)) == shopify.to_events(name, load(fixture))
 
 
-@pytest.mark.parametrize("topic", ["products/create", "orders/delete", "", "ORDERS/CREATE"])
+@pytest.mark.parametrize("topic", ["collections/create", "orders/delete", "", "ORDERS/CREATE"])
 def test_unhandled_topics_raise_unknown_topic(topic):
     with pytest.raises(shopify.UnknownTopic) as raised:
         shopify.to_events(topic, {"id": 1})
@@ -294,6 +296,12 @@ def test_verify_accepts_only_the_right_signature_over_the_exact_bytes():
         ("customers_email_marketing_consent/update", {"customer_id": 1}),
         ("customer.tags_added", {"customerId": "gid://shopify/Customer/1"}),
         ("fulfillments/update", {"status": "success"}),
+        ("products/create", {"title": "no id"}),
+        ("products/update", {"id": "ipod-nano"}),
+        ("products/update", {"id": 1, "variants": {"id": 2}}),
+        ("products/update", {"id": 1, "variants": [{"id": 2, "price": "free"}]}),
+        ("products/update", {"id": 1, "variants": [{"price": "1.00"}]}),
+        ("products/delete", {}),
     ],
 )
 def test_malformed_payloads_raise_a_clear_error(topic, payload):
@@ -332,6 +340,14 @@ field_names = st.sampled_from(
         "numberOfOrders",
         "price",
         "quantity",
+        "variants",
+        "product_type",
+        "vendor",
+        "image",
+        "title",
+        "inventory_policy",
+        "inventory_quantity",
+        "compare_at_price",
     ]
 )
 
@@ -377,3 +393,62 @@ def test_a_garbled_timestamp_is_unknown():
 
     assert moment("2024-09-16T03:50:1500:00") is None
     assert moment("not a date") is None
+
+
+def test_a_product_delivery_describes_the_whole_product():
+    [event] = events_of("products_create")
+    product = event.product
+    assert event.kind == ev.PRODUCT_UPSERTED and product is not None
+    assert (product.id, product.product_type, product.vendor) == (
+        "632910392",
+        "Cult Products",
+        "Apple",
+    )
+    assert product.tags == ("Emotive", "Flash Memory", "MP3", "Music")
+    assert [v.id for v in product.variants] == ["808950810"]  # what order lines name
+    assert (product.price, product.available, product.status) == (Decimal("199.99"), True, "active")
+    assert product.collections is None and product.url is None  # not in webhooks
+    assert event.occurred_at == product.updated_at == datetime(2012, 8, 24, 18, 1, 47, tzinfo=UTC)
+
+
+def test_an_emptied_type_and_tags_are_statements_not_silence():
+    [event] = shopify.to_events(
+        "products/update", {"id": 5, "title": "Gift card", "product_type": "", "tags": ""}
+    )
+    assert event.product is not None
+    assert (event.product.product_type, event.product.tags) == ("", ())
+
+
+def test_a_deleted_product_is_named_by_its_id():
+    [event] = shopify.to_events("products/delete", {"id": 632910392})
+    assert event.kind == ev.PRODUCT_DELETED and event.occurred_at is None  # dated on arrival
+    assert event.product is not None and (event.product.id, event.product.deleted) == (
+        "632910392",
+        True,
+    )
+
+
+def test_an_image_url_that_is_not_https_is_dropped_with_a_note(caplog):
+    caplog.set_level(logging.WARNING, logger="connectors")  # whatever other tests set
+    payload = {**load("products_create"), "image": {"src": "http://cdn.example/ipod.png"}}
+    [event] = shopify.to_events("products/update", payload)
+    assert event.product is not None and event.product.image_url is None
+    assert "image URL dropped, not an https URL" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("variant", "available"),
+    [
+        ({"inventory_policy": "continue", "inventory_quantity": 0}, True),  # sold when out
+        ({"inventory_policy": "deny", "inventory_quantity": 0}, False),
+        ({"inventory_policy": "deny", "inventory_quantity": 3}, True),
+        ({"inventory_policy": "deny", "inventory_management": None}, True),  # not tracked
+        ({}, None),
+    ],
+)
+def test_a_variant_is_available_when_it_can_be_bought(variant, available):
+    payload = {"id": 1, "title": "T", "variants": [{"id": 2, "price": "5.00", **variant}]}
+    [event] = shopify.to_events("products/update", payload)
+    assert event.product is not None
+    assert event.product.variants[0].available is available
+    assert event.product.available is available

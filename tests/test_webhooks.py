@@ -108,11 +108,11 @@ def test_oversized_body_is_413(send_webhook, app, services):
 
 
 def test_unknown_topic_is_recorded_and_acknowledged(send_webhook, services):
-    response = send_webhook("products/update", {"id": 5})
+    response = send_webhook("collections/update", {"id": 5})
     assert response.status_code == 200
     assert response.json["status"] == "ignored"
     [stored] = _deliveries(services)
-    assert (stored.topic, stored.status) == ("products/update", "ignored")
+    assert (stored.topic, stored.status) == ("collections/update", "ignored")
 
 
 def test_healthz(client):

@@ -85,7 +85,7 @@ def test_malformed_payloads_raise_a_clear_error(payload):
 
 def test_unknown_topic():
     with pytest.raises(woocommerce.UnknownTopic):
-        woocommerce.to_events("product.updated", {"id": 1})
+        woocommerce.to_events("coupon.updated", {"id": 1})
 
 
 def test_unsigned_creation_ping_gets_200_and_stores_nothing(client, woo_shop, services):
@@ -127,3 +127,65 @@ def test_bad_signature_and_wrong_platform_are_401(client, woo_shop, shop):
 
 def test_signed_garbage_is_400(client, woo_shop):
     assert _post(client, "order.created", b"not json").status_code == 400
+
+
+def product_payload(**changes):  # type: ignore[no-untyped-def]
+    return {**json.loads(load_fixture("woocommerce/product_created.json")), **changes}
+
+
+def test_product_fixture_maps_to_a_catalog_product():
+    [event] = woocommerce.to_events("product.created", product_payload())
+    product = event.product
+    assert event.kind == ev.PRODUCT_UPSERTED and product is not None
+    assert (product.id, product.title, product.handle) == (
+        "794",
+        "Premium Quality",
+        "premium-quality-19",
+    )
+    # categories are its collections, the first its type; no brand: no vendor
+    assert product.collections == ("Clothing", "T-shirts") and product.product_type == "Clothing"
+    assert (product.vendor, product.tags) == ("", ())
+    assert (product.price, product.compare_at_price) == (Decimal("21.99"), None)
+    assert (product.available, product.status) == (True, "active")
+    assert product.url == "https://example.com/product/premium-quality-19/"
+    assert product.image_url == "https://example.com/wp-content/uploads/2017/03/T_2_front-4.jpg"
+    assert product.updated_at == datetime(2017, 3, 23, 20, 1, 14, tzinfo=UTC)
+
+
+def test_a_product_on_sale_out_of_stock_and_drafted():
+    payload = product_payload(
+        price="15.00",
+        sale_price="15.00",
+        stock_status="outofstock",
+        status="draft",
+        brands=[{"id": 3, "name": "Northwind", "slug": "northwind"}],
+        tags=[{"id": 1, "name": "summer", "slug": "summer"}],
+        images=[{"src": "http://example.com/plain.jpg"}],
+    )
+    [event] = woocommerce.to_events("product.updated", payload)
+    product = event.product
+    assert product is not None
+    assert (product.price, product.compare_at_price) == (Decimal("15.00"), Decimal("21.99"))
+    assert (product.available, product.status, product.vendor) == (False, "draft", "Northwind")
+    assert product.tags == ("summer",) and product.image_url is None  # not https: dropped
+
+
+def test_a_deleted_product_is_named_by_its_id():
+    [event] = woocommerce.to_events("product.deleted", {"id": 794})
+    assert event.kind == ev.PRODUCT_DELETED and event.product is not None
+    assert (event.product.id, event.product.deleted) == ("794", True)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"id": 1, "categories": "Clothing"},
+        {"id": 1, "price": "twenty"},
+        {"id": 1, "price": "NaN", "regular_price": "5"},
+        {"id": 1, "variations": 3},
+        {"id": 1, "date_modified_gmt": "yesterday"},
+    ],
+)
+def test_malformed_products_raise_a_clear_error(payload):
+    with pytest.raises(woocommerce.MalformedPayload):
+        woocommerce.to_events("product.updated", payload)

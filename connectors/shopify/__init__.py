@@ -158,6 +158,16 @@ def _tag_events(kind: str) -> Callable[[Any], list[Event]]:
     return events
 
 
+def _product_events(payload: Any) -> list[Event]:
+    product = mapping.product(payload)
+    return [Event(ev.PRODUCT_UPSERTED, occurred_at=product.updated_at, product=product)]
+
+
+def _product_deleted(payload: Any) -> list[Event]:
+    # no time in the payload: the inbox dates it by the delivery's arrival
+    return [Event(ev.PRODUCT_DELETED, product=mapping.deleted_product(payload))]
+
+
 _HANDLERS: dict[str, Callable[[Any], list[Event]]] = {
     "checkouts/create": lambda p: _checkout_events(p, is_cart=False),
     "checkouts/update": lambda p: _checkout_events(p, is_cart=False),
@@ -177,6 +187,9 @@ _HANDLERS: dict[str, Callable[[Any], list[Event]]] = {
     "customers/purchasing_summary": _summary_events,
     "customer.tags_added": _tag_events(ev.TAGS_ADDED),
     "customer.tags_removed": _tag_events(ev.TAGS_REMOVED),
+    "products/create": _product_events,
+    "products/update": _product_events,
+    "products/delete": _product_deleted,
 }
 
 TOPICS = frozenset(_HANDLERS)

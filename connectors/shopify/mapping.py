@@ -7,6 +7,7 @@ they carry none of these (they arrive on their own topics), and the facts keep `
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 from dateutil.parser import isoparse
 
 from connectors.errors import MalformedPayload
-from rules.facts import Checkout, Customer, LineItem, Order
+from rules.facts import Checkout, Customer, LineItem, Order, Product, ProductVariant
+
+log = logging.getLogger(__name__)
 
 REFUNDED = frozenset({"refunded", "partially_refunded"})
+PRODUCT_STATUSES = frozenset({"active", "draft", "archived", "unlisted"})
 
 
 def object_id(value: Any, what: str) -> str:
@@ -241,3 +245,111 @@ def fulfilled_at(data: dict[str, Any], fulfilled: bool = False) -> datetime | No
     if fulfilled or data.get("fulfillment_status") in ("fulfilled", "partial"):
         return moment(data.get("updated_at"), "updated_at")
     return None
+
+
+# --- products ---------------------------------------------------------------------------
+
+
+def product_id(value: Any, what: str = "product") -> str:
+    """A product's (or variant's) id: a number, or a GraphQL id of one."""
+    found = object_id(value, what)
+    if not found.isdigit() or len(found) > 64:
+        raise MalformedPayload(f"{what}: id must be a number, got {found[:40]!r}")
+    return found
+
+
+def https_url(value: Any, what: str, product: str) -> str | None:
+    """An image or page URL when it is https; any other is dropped, with a note in the log
+    (an email must not load from a plain-http or odd URL)."""
+    url = text(value)
+    if url is None:
+        return None
+    if url.lower().startswith("https://") and len(url) > len("https://"):
+        return url
+    log.warning("product %s: %s dropped, not an https URL: %.80r", product, what, url)
+    return None
+
+
+def product_status(value: Any) -> str | None:
+    """``active``, ``draft``, ``archived`` (or ``unlisted``), from either API's spelling."""
+    status = text(value)
+    return status.lower() if status is not None and status.lower() in PRODUCT_STATUSES else None
+
+
+def cheapest(
+    variants: tuple[ProductVariant, ...],
+) -> tuple[Decimal | None, Decimal | None, bool | None]:
+    """A product's price and compare-at price (its cheapest variant's), and whether some
+    variant can be bought (None when no variant says)."""
+    priced = [v for v in variants if v.price is not None]
+    best = min(priced, key=lambda v: v.price or Decimal("0")) if priced else None
+    said = [v.available for v in variants if v.available is not None]
+    return (
+        best.price if best else None,
+        best.compare_at_price if best else None,
+        any(said) if said else None,
+    )
+
+
+def _optional_money(value: Any, what: str) -> Decimal | None:
+    return None if value is None or value == "" else money(value, what)
+
+
+def _rest_variant(raw: Any, index: int, product: str) -> ProductVariant:
+    item = obj(raw, f"variants[{index}]")
+    policy = text(item.get("inventory_policy"))
+    quantity = item.get("inventory_quantity")
+    available: bool | None = None
+    if policy == "continue" or (
+        "inventory_management" in item and not item["inventory_management"]
+    ):
+        available = True  # sold when out of stock, or stock not tracked
+    elif isinstance(quantity, int) and not isinstance(quantity, bool):
+        available = quantity > 0
+    return ProductVariant(
+        id=product_id(item.get("id"), f"product {product} variants[{index}]"),
+        title=text(item.get("title")),
+        sku=text(item.get("sku")),
+        price=_optional_money(item.get("price"), f"variants[{index}].price"),
+        compare_at_price=_optional_money(
+            item.get("compare_at_price"), f"variants[{index}].compare_at_price"
+        ),
+        available=available,
+    )
+
+
+def product(payload: Any) -> Product:
+    """A product as ``products/create`` and ``products/update`` deliver it (the REST shape):
+    the whole product, so an empty type or tag list is a statement. Collections and the
+    storefront URL are not in it (the Admin API gives them: connectors.shopify.catalog)."""
+    data = obj(payload, "product")
+    pid = product_id(data.get("id"))
+    raw_variants = data.get("variants")
+    if raw_variants is not None and not isinstance(raw_variants, list):
+        raise MalformedPayload("variants: expected a list")
+    variants = tuple(_rest_variant(v, i, pid) for i, v in enumerate(raw_variants or ()))
+    price, compare_at, available = cheapest(variants)
+    image = data.get("image")
+    return Product(
+        id=pid,
+        variants=variants,
+        title=text(data.get("title")) or "",
+        handle=text(data.get("handle")),
+        product_type=data["product_type"] if isinstance(data.get("product_type"), str) else "",
+        vendor=data["vendor"] if isinstance(data.get("vendor"), str) else "",
+        tags=tag_list(data.get("tags")) or (),
+        image_url=https_url(image.get("src"), "image URL", pid)
+        if isinstance(image, dict)
+        else None,
+        price=price,
+        compare_at_price=compare_at,
+        available=available,
+        status=product_status(data.get("status")),
+        created_at=moment(data.get("created_at"), "created_at"),
+        updated_at=moment(data.get("updated_at"), "updated_at"),
+    )
+
+
+def deleted_product(payload: Any) -> Product:
+    """What ``products/delete`` says: which product (its id alone)."""
+    return Product(id=product_id(obj(payload, "product").get("id")), deleted=True)

@@ -1,4 +1,5 @@
-"""The five core workflows' step conditions written by hand, straight over a FactSet.
+"""The five core workflows' step conditions written by hand, straight over a FactSet, and
+those of the benchmark's workflow that reads the catalog (plugin.bench.rule_eval).
 
 This is the benchmark's practical limit: what a programmer would write for these rules
 with no rule engine at all, the cheap tests first (as the generated form that answers
@@ -9,10 +10,10 @@ against business-rules' ``run_all``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from rules.facts import FactSet, Order
+from rules.facts import FactSet, LineItem, Order, Product
 
 NEVER = 36_500.0
 
@@ -174,6 +175,56 @@ def upsell_recommend(facts: FactSet) -> bool:
     )
 
 
+def _attribute(items: Iterable[LineItem], catalog: Mapping[str, Product], name: str) -> set[str]:
+    """An attribute's values over order lines, lowercase (conditions compare select values
+    case-insensitively): the catalog's for a product it describes, else the line's own."""
+    found: set[str] = set()
+    for item in items:
+        product = catalog.get(item.product_id) if item.product_id is not None else None
+        value = (
+            getattr(product, name) if product is not None and product.title is not None else None
+        )
+        if value is None:
+            value = getattr(item, name, None)
+        if isinstance(value, tuple):
+            found.update(one.lower() for one in value if one)
+        elif value:
+            found.add(value.lower())
+    return found
+
+
+def _all_in_catalog(items: Iterable[LineItem], catalog: Mapping[str, Product]) -> bool:
+    for item in items:
+        if item.product_id is not None:
+            product = catalog.get(item.product_id)
+            if product is None or product.title is None:
+                return False
+    return True
+
+
+def cross_sell_suggest(facts: FactSet) -> bool:
+    order = facts.order
+    if not _consents(facts) or order is None or order.cancelled_at is not None:
+        return False
+    catalog = facts.catalog
+    return (
+        not _attribute(order.items, catalog, "product_type").isdisjoint(("coffee", "tea"))
+        and "subscription" not in _attribute(facts.ordered_items, catalog, "tags")
+        and _all_in_catalog(order.items, catalog)
+    )
+
+
+def cross_sell_bundle(facts: FactSet) -> bool:
+    if not _consents(facts):
+        return False
+    catalog = facts.catalog
+    items = facts.order.items if facts.order is not None else ()
+    return "acme" not in _attribute(items, catalog, "vendor") and (
+        "best sellers" in _attribute(items, catalog, "collections")
+        or "botanica" in _attribute(facts.ordered_items, catalog, "vendor")
+    )
+
+
 STEPS: dict[tuple[str, str], Callable[[FactSet], bool]] = {
     ("cart_abandonment", "reminder"): cart_reminder,
     ("cart_abandonment", "offer"): cart_offer,
@@ -184,4 +235,6 @@ STEPS: dict[tuple[str, str], Callable[[FactSet], bool]] = {
     ("reengagement", "stay_subscribed"): reengage_stay,
     ("reengagement", "sunset"): reengage_sunset,
     ("upsell", "recommend"): upsell_recommend,
+    ("cross_sell_by_type", "suggest"): cross_sell_suggest,
+    ("cross_sell_by_type", "bundle"): cross_sell_bundle,
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from plugin.cli import database, messages, serve, shopify_app, shops, tools, workflows
+from plugin.cli import catalog, database, messages, serve, shopify_app, shops, tools, workflows
 from plugin.cli.loading import RefusingGroup
 from plugin.config import environment_settings, unknown_settings
 
@@ -27,6 +27,7 @@ for command in (
     tools.demo,
     tools.bench,
     shops.shop,
+    catalog.catalog,
     shopify_app.app_group,
     workflows.workflows,
     database.db,

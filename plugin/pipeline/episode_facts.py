@@ -1,16 +1,27 @@
-"""Assemble the FactSet a step is judged on, from the facts as they are now."""
+"""Assemble the FactSet a step is judged on, from the facts as they are now.
+
+Line items keep what their payload said; a workflow whose conditions read product
+attributes gets the catalog's products that its facts name (``FactSet.catalog``), and one
+that reads the customer's history of them gets the items of their orders too
+(``FactSet.ordered_items``). A product the catalog does not know is absent: the variables
+say "unknown" (rules.variables). The inbox looked such products up when the order or
+checkout arrived (plugin.shopify_app.catalog_sync.look_up), so a decision never waits on
+the Admin API.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from plugin.pipeline import step_histories
 from plugin.storage import browsing, facts_store
 from plugin.storage.batch import Batch
 from plugin.storage.models import Episode
 from rules.definitions import Workflow
-from rules.facts import Checkout, Customer, FactSet, Order
+from rules.facts import Checkout, Customer, FactSet, LineItem, Order
+from rules.variables import CATALOG_VARIABLES, HISTORY_PRODUCT_VARIABLES
 
 GUEST_PREFIX = facts_store.GUEST_PREFIX
 
@@ -41,6 +52,14 @@ def facts_for(batch: Batch, episode: Episode, workflow: Workflow, now: datetime)
     last_marketing, last_abandonment = step_histories.last_email_at(
         batch, shop_id, customer.id, "marketing", "cart_abandonment"
     )
+    reads_catalog, reads_history = catalog_reads(workflow)
+    ordered: tuple[LineItem, ...] = ()
+    if reads_history and not customer.id.startswith(GUEST_PREFIX):
+        ordered = facts_store.load_ordered_items(batch.session, shop_id, customer.id)
+    catalog = {}
+    if reads_catalog:
+        named = [item.product_id for item in (*(subject.items if subject else ()), *ordered)]
+        catalog = facts_store.load_products(batch, shop_id, named, read_only=True)
     return FactSet(
         now=now,
         customer=customer,
@@ -56,7 +75,38 @@ def facts_for(batch: Batch, episode: Episode, workflow: Workflow, now: datetime)
             if browsing.needs_browsing(workflow)
             else None
         ),
+        catalog=catalog,
+        ordered_items=ordered,
     )
+
+
+_reads: dict[int, tuple[Workflow, tuple[bool, bool]]] = {}
+
+
+def catalog_reads(workflow: Workflow) -> tuple[bool, bool]:
+    """Whether a workflow's conditions read the catalog, and whether they read the
+    customer's history of products (worked out once per workflow object)."""
+    known = _reads.get(id(workflow))
+    if known is None or known[0] is not workflow:
+        named: set[str] = set()
+        for step in workflow.steps:
+            _names(step.conditions, named)
+        reads = (bool(named & CATALOG_VARIABLES), bool(named & HISTORY_PRODUCT_VARIABLES))
+        if len(_reads) > 1024:
+            _reads.clear()
+        known = _reads[id(workflow)] = (workflow, reads)
+    return known[1]
+
+
+def _names(node: Any, found: set[str]) -> None:
+    """The variables a condition tree names, added to ``found``."""
+    if not isinstance(node, dict):
+        return
+    for group in ("all", "any"):
+        for member in node.get(group) or ():
+            _names(member, found)
+    if isinstance(node.get("name"), str):
+        found.add(node["name"])
 
 
 def _customer(batch: Batch, shop_id: int, key: str, subject: Checkout | Order | None) -> Customer:

@@ -3,13 +3,19 @@
 A delivery is marked processed in the transaction that applies its facts, so a crash
 leaves it pending (to be processed again, whole), and a second worker's claim finds it
 no longer pending: it is never applied twice.
+
+The catalog comes in beside the deliveries, from the Admin API, once a batch has
+committed (never inside its transaction): the products its orders and checkouts name that
+the catalog does not know are looked up, and each pass moves the shops' catalog syncs on
+(plugin.shopify_app.catalog_sync). That side line never holds deliveries up: its failures
+are logged, and what it missed is asked for again later.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -24,14 +30,19 @@ from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
 from plugin.pipeline import enrollment
 from plugin.services import Services
-from plugin.shopify_app import compliance
+from plugin.shopify_app import catalog_sync, compliance, tokens
 from plugin.storage import batch_episodes, facts_store
 from plugin.storage.batch import Batch, begin_batch
 from plugin.storage.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.storage.models import Delivery, Shop
+from rules import events as ev
 from rules.events import Event
 
 log = logging.getLogger(__name__)
+
+# shop id -> the product ids a batch's orders and checkouts name (shops whose catalog the
+# Admin API can tell)
+WantedProducts = dict[int, set[str]]
 
 
 @dataclass
@@ -54,8 +65,9 @@ def process_inbox(services: Services, now: datetime | None = None, limit: int = 
     conflicts = 0
     while True:
         batch = InboxStats()  # counted only once its transaction commits
+        wanted: WantedProducts = {}
         try:
-            more = _process_batch(services, limit, now, batch)
+            more = _process_batch(services, limit, now, batch, wanted)
         except Exception as exc:
             if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
                 # Workers apply different deliveries at once; two about the same customer
@@ -68,15 +80,28 @@ def process_inbox(services: Services, now: datetime | None = None, limit: int = 
             # instead of blocking the inbox on every pass.
             log.exception("inbox batch failed; applying its deliveries one by one")
             batch = InboxStats()  # what the rolled-back batch counted never happened
-            more = _process_one_by_one(services, limit, now, batch)
+            more = _process_one_by_one(services, limit, now, batch, wanted)
         stats.processed += batch.processed
         stats.failed += batch.failed
         stats.events += batch.events
+        if wanted:
+            _catalog_side_line(catalog_sync.look_up, services, wanted, now)
         if not more:
+            _catalog_side_line(catalog_sync.run_queued, services, now)
             return stats
 
 
-def _process_one_by_one(services: Services, limit: int, now: datetime, stats: InboxStats) -> bool:
+def _catalog_side_line(work: Callable[..., object], *args: object) -> None:
+    """Catalog work from the Admin API, which must never hold the inbox up."""
+    try:
+        work(*args)
+    except Exception:
+        log.exception("catalog work failed; it is asked for again later")
+
+
+def _process_one_by_one(
+    services: Services, limit: int, now: datetime, stats: InboxStats, wanted: WantedProducts
+) -> bool:
     """Apply the next ``limit`` pending deliveries each in its own transaction; one that
     fails is marked failed with its error. True if there may be more after them."""
     with services.sessions() as session:
@@ -88,7 +113,7 @@ def _process_one_by_one(services: Services, limit: int, now: datetime, stats: In
         ).all()
     for delivery_id in ids:
         try:
-            _process_batch(services, 1, now, stats, only=delivery_id)
+            _process_batch(services, 1, now, stats, wanted, only=delivery_id)
         except Exception as exc:
             if is_conflict(exc):
                 continue  # a race, not this delivery's fault: it stays pending
@@ -129,7 +154,12 @@ def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[int
 
 
 def _process_batch(
-    services: Services, limit: int, now: datetime, stats: InboxStats, only: int | None = None
+    services: Services,
+    limit: int,
+    now: datetime,
+    stats: InboxStats,
+    wanted: WantedProducts,
+    only: int | None = None,
 ) -> bool:
     """Claim and apply a batch in one transaction; a body that cannot become events is
     rejected before anything is written for it. False when no more was pending: the claim
@@ -146,7 +176,7 @@ def _process_batch(
         if not claimed:
             return False
         deliveries = batch.session.scalars(_CLAIMED_DELIVERIES, {"ids": claimed}).all()
-        parsed = _parse_ahead(batch, deliveries, now)
+        parsed = _parse_ahead(batch, deliveries, now, wanted)
         # Applying events reads no pending step of an episode that ended (only those of
         # active ones, to move them), so the steps of the episodes the batch ends are
         # cancelled together, in one statement as it commits (the batch holds them back),
@@ -176,12 +206,14 @@ def _process_batch(
 
 
 def _parse_ahead(
-    batch: Batch, deliveries: Sequence[Delivery], now: datetime
+    batch: Batch, deliveries: Sequence[Delivery], now: datetime, wanted: WantedProducts
 ) -> dict[int, list[tuple[Shop, Event]] | DeliveryRejected]:
     """Parse the batch's deliveries before applying any, and load the rows their events
     will merge into and the episodes they will look up, in a few queries
     (facts_store.prefetch, enrollment.prefetch). Privacy and lifecycle topics
-    are left out: they act when parsed, so they are parsed in their place in the batch."""
+    are left out: they act when parsed, so they are parsed in their place in the batch.
+    Note in ``wanted`` the products the events' orders and checkouts name, for shops whose
+    catalog the Admin API can tell."""
     parsed: dict[int, list[tuple[Shop, Event]] | DeliveryRejected] = {}
     by_shop: dict[int, list[Event]] = {}
     for delivery in deliveries:
@@ -194,10 +226,20 @@ def _parse_ahead(
             continue
         for shop, event in events:
             by_shop.setdefault(shop.id, []).append(event)
+            if shop.platform == "shopify" and tokens.has_credentials(shop):
+                _note_products(wanted, shop.id, event)
     for shop_id, shop_events in by_shop.items():
         facts_store.prefetch(batch, shop_id, shop_events)
         enrollment.prefetch(batch, shop_id, shop_events, now)
     return parsed
+
+
+def _note_products(wanted: WantedProducts, shop_id: int, event: Event) -> None:
+    for subject in (event.order, event.checkout):
+        if subject is not None:
+            ids = {item.product_id for item in subject.items if item.product_id}
+            if ids:
+                wanted.setdefault(shop_id, set()).update(ids)
 
 
 _CLAIMED_DELIVERIES = (
@@ -255,6 +297,8 @@ def _email_events(session: Session, delivery: Delivery) -> list[tuple[Shop, Even
 
 
 def apply_event(batch: Batch, shop: Shop, event: Event, now: datetime) -> None:
-    """Merge one event into the facts, then let workflows react to it."""
+    """Merge one event into the facts, then let workflows react to it (the catalog's
+    events concern no customer: nothing reacts to them)."""
     facts_store.apply_event(batch, shop.id, event)
-    enrollment.on_event(batch, shop, event, now)
+    if event.kind not in ev.CATALOG_KINDS:
+        enrollment.on_event(batch, shop, event, now)

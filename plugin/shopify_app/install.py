@@ -8,8 +8,11 @@
   signed, short-lived cookie; ``GET /auth/callback`` checks the HMAC, the shop and the
   nonce, then trades the code for a token.
 
-Either way the tokens are stored encrypted (plugin.shopify_app.tokens) and the shop's webhook
-subscriptions are registered from manifest.json (plugin.shopify_app.webhook_registration).
+Either way the tokens are stored encrypted (plugin.shopify_app.tokens), the shop's webhook
+subscriptions are registered from manifest.json (plugin.shopify_app.webhook_registration),
+and a first read of the shop's catalog is queued for the worker
+(plugin.shopify_app.catalog_sync): a large catalog takes a bulk operation, which no install
+request should wait for.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sqlalchemy import select
 
 from connectors.shopify.admin_api import AdminApiError, AdminClient
 from plugin.services import Services
-from plugin.shopify_app import manifest, tokens
+from plugin.shopify_app import catalog_sync, manifest, tokens
 from plugin.shopify_app.session_tokens import Unauthorized, shop_from_session_token
 from plugin.shopify_app.webhook_registration import register_webhooks
 from plugin.storage.models import Shop
@@ -100,7 +103,8 @@ def ensure_installed(services: Services, shop_domain: str, session_token: str) -
 
 
 def complete_install(services: Services, shop_domain: str, grant: tokens.Grant) -> Shop:
-    """Store the grant (encrypted), mark the shop installed, register its webhooks."""
+    """Store the grant (encrypted), mark the shop installed, register its webhooks, queue
+    the first read of its catalog."""
     box = tokens.cipher(services)
     with services.sessions() as session, session.begin():
         shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
@@ -126,8 +130,10 @@ def complete_install(services: Services, shop_domain: str, grant: tokens.Grant) 
         shop = session.get_one(Shop, shop_id)
         if email:
             shop.email = email
+        catalog_sync.request_sync(session, shop_id, services.now())
         session.flush()
         session.expunge(shop)
+    services.work_arrived.set()  # the embedded worker starts the read without waiting
     return shop
 
 

@@ -50,10 +50,10 @@ class Batch:
     transaction: SessionTransaction
     # fact_rows: the records set since they were last written, by id()
     changed: dict[int, FactRecord] = field(default_factory=dict)
-    # facts_store: the customers, checkouts and orders looked up by key, per (model name,
-    # shop id): key -> record (None: no such row); the order tokens whose orders were read
-    # (shop id, token); each customer's stored orders that stand, per (shop id, customer):
-    # [(order key, value, created_at)]
+    # facts_store: the customers, checkouts, orders and products looked up by key, per
+    # (model name, shop id): key -> record (None: no such row); the order tokens whose
+    # orders were read (shop id, token); each customer's stored orders that stand, per
+    # (shop id, customer): [(order key, value, created_at)]
     rows: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     order_tokens_read: set[tuple[int, str]] = field(default_factory=set)
     standing_orders: dict[tuple[int, str], list[tuple[str, Decimal | None, datetime | None]]] = (
@@ -104,7 +104,7 @@ class Batch:
             self.queued.setdefault(key, []).append(row)
 
     def forget_rows(self) -> None:
-        """Drop what the batch read of customers, checkouts, orders and episodes: after
+        """Drop what the batch read of customers, checkouts, orders, products and episodes: after
         statements that delete or blank rows behind it."""
         self.rows.clear()
         self.order_tokens_read.clear()

@@ -1,4 +1,5 @@
-"""Customers, checkouts and orders as plain records while a transaction merges into them.
+"""Customers, checkouts, orders and products as plain records while a transaction merges
+into them.
 
 The inbox merges every event of a batch into these rows, and the ORM's bookkeeping cost
 more than the merges: an instrumented object per row, a unit of work tracking each change
@@ -32,15 +33,16 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import visitors
 
 from plugin.storage.batch import Batch
-from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow
+from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, ProductRow
 
 # the mapped classes whose rows are records
-FactModel = type[CustomerRow] | type[CheckoutRow] | type[OrderRow]
+FactModel = type[CustomerRow] | type[CheckoutRow] | type[OrderRow] | type[ProductRow]
 # mapped class -> its natural key's column (unique with shop_id)
 KEYS: dict[FactModel, str] = {
     CustomerRow: "external_id",
     CheckoutRow: "token",
     OrderRow: "external_id",
+    ProductRow: "product_id",
 }
 TABLES = frozenset(model.__table__ for model in KEYS)
 # read with each of these statements, the rows are records already: nothing to write first
@@ -217,7 +219,8 @@ def _touches(statement: Any) -> bool:
 
 
 def touches(statement: Any) -> bool:
-    """Whether a statement names a customers, checkouts or orders table (or an alias of one)."""
+    """Whether a statement names a customers, checkouts, orders or products table (or an
+    alias of one)."""
     try:
         return _touches(statement)
     except TypeError:  # unhashable: look every time

@@ -1,4 +1,5 @@
-"""The database schema: shops, the webhook inbox, facts, episodes, steps and the outbox.
+"""The database schema: shops, the webhook inbox, facts, the catalog, episodes, steps and
+the outbox.
 
 One schema for SQLite (the embedded default) and PostgreSQL. Datetimes are stored as
 naive UTC and come back timezone-aware, so rules always compare aware datetimes.
@@ -241,6 +242,62 @@ class OrderRow(Base):
     updated_at: Mapped[datetime | None]
     fulfilled_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+
+
+class ProductRow(Base):
+    """A product of a shop's catalog (rules.facts.Product), kept after its deletion.
+
+    Variants are kept as JSON with the product (read whole, never queried: line items name
+    their product). ``deleted_at`` set: deleted, never offered again; a row with no title
+    is a product known only by its deletion. ``collections`` NULL: not known (webhooks do
+    not carry them; the Admin API does).
+    """
+
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("shop_id", "product_id", name="uq_product"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    product_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(Text)
+    handle: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    product_type: Mapped[str | None] = mapped_column(Text)
+    vendor: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    collections: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    image_url: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[Decimal | None]
+    compare_at_price: Mapped[Decimal | None]
+    available: Mapped[bool | None]
+    status: Mapped[str | None] = mapped_column(String(16))
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class CatalogSync(Base):
+    """A shop's catalog read whole from the Admin API: the latest one, asked for at install
+    or by ``nudge catalog sync``.
+
+    queued -> running (a bulk operation Shopify runs, polled by the worker) -> done |
+    failed (``error``); a paginated read goes from queued to done in one pass.
+    """
+
+    __tablename__ = "catalog_syncs"
+    __table_args__ = (UniqueConstraint("shop_id", name="uq_catalog_sync_shop"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    method: Mapped[str | None] = mapped_column(String(16))  # pages | bulk
+    bulk_operation_id: Mapped[str | None] = mapped_column(String(255))
+    requested_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]  # when a running bulk operation was last asked about
+    finished_at: Mapped[datetime | None]
+    products: Mapped[int] = mapped_column(Integer, default=0)  # recorded by the last read
+    deleted: Mapped[int] = mapped_column(Integer, default=0)  # marked deleted by it
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class EngagementRow(Base):

@@ -1,4 +1,5 @@
-"""The customers, checkouts and orders a batch looked up by key, read once for the batch.
+"""The customers, checkouts, orders and products a batch looked up by key, read once for
+the batch.
 
 A delivery touches the same customer two or three times, a batch touches it more: each row
 is looked up at most once per batch and remembered under its natural key, as the record
@@ -22,6 +23,7 @@ from plugin.storage.models import (
     CheckoutRow,
     CustomerRow,
     OrderRow,
+    ProductRow,
 )
 from rules.events import Event
 
@@ -80,7 +82,10 @@ def prefetch(batch: Batch, shop_id: int, events: Iterable[Event]) -> None:
     orders: set[str] = set()
     checkout_events: set[str] = set()
     buyers: set[str] = set()  # whose order stats the batch's order events recompute
+    products: set[str] = set()
     for event in events:
+        if event.product is not None:
+            products.add(event.product.id)
         if event.customer is not None:
             customers.add(event.customer.id)
         if event.checkout is not None:
@@ -95,7 +100,9 @@ def prefetch(batch: Batch, shop_id: int, events: Iterable[Event]) -> None:
                 buyers.add(event.order.customer_id)
             # the checkouts it completes
             checkouts.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
-    prefetch_keys(batch, shop_id, customers=customers, checkouts=checkouts, orders=orders)
+    prefetch_keys(
+        batch, shop_id, customers=customers, checkouts=checkouts, orders=orders, products=products
+    )
     prefetch_completing_orders(batch, shop_id, checkout_events)
     memo = rows_of(batch, "OrderRow", shop_id)
     for key in orders:  # and as the stored orders name them
@@ -112,9 +119,11 @@ def prefetch_keys(
     customers: Iterable[str] = (),
     checkouts: Iterable[str] = (),
     orders: Iterable[str] = (),
+    products: Iterable[str] = (),
     read_only: bool = False,
 ) -> None:
-    """Load the customers, checkouts and orders with these keys into the memo at once.
+    """Load the customers, checkouts, orders and products with these keys into the memo at
+    once.
 
     Else as records (``plugin.storage.fact_rows``), which merges change. ``read_only``: as the
     plain rows of their columns, for a transaction that only reads them (``load_customer``
@@ -125,6 +134,7 @@ def prefetch_keys(
         (CustomerRow, "external_id", customers),
         (CheckoutRow, "token", checkouts),
         (OrderRow, "external_id", orders),
+        (ProductRow, "product_id", products),
     ):
         memo = rows_of(batch, model.__name__, shop_id)
         wanted = sorted({k for k in keys if k not in memo})

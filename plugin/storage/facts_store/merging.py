@@ -1,13 +1,16 @@
-"""Merge normalized events into customers, checkouts and orders, engagement and suppressions.
+"""Merge normalized events into customers, checkouts and orders, the catalog's products,
+engagement and suppressions.
 
 Deliveries repeat and arrive out of order, so merging converges: per row the newest
 ``updated_at`` wins, an older delivery only fills fields still unknown, ``None`` never
 overwrites a value, and monotonic facts (completed, cancelled, refunded) never go back.
+A product delivery describes the whole product, so the newest one replaces what it says
+(an emptied type or image included); a deletion stands against any delivery older than it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,11 +33,12 @@ from plugin.storage.models import (
     CustomerRow,
     EngagementRow,
     OrderRow,
+    ProductRow,
     Suppression,
 )
 from rules import events as ev
 from rules.events import Event
-from rules.facts import Checkout, Customer, LineItem, Order
+from rules.facts import Checkout, Customer, LineItem, Order, Product, ProductVariant
 
 SUPPRESS_ALL = frozenset({"bounce", "dropped", "spamreport"})
 
@@ -69,6 +73,9 @@ def apply_event(batch: Batch, shop_id: int, event: Event) -> None:
     elif kind in (ev.ORDER_PLACED, ev.ORDER_UPDATED, ev.ORDER_FULFILLED, ev.ORDER_CANCELLED):
         assert event.order is not None
         _merge_order(batch, shop_id, event.order)
+    elif kind in ev.CATALOG_KINDS:
+        assert event.product is not None
+        _merge_product(batch, shop_id, event.product, event.occurred_at)
     elif kind == ev.EMAIL_ENGAGED:
         _record_engagement(batch, shop_id, event)
     elif kind == ev.EMAIL_SUPPRESSED:
@@ -271,6 +278,63 @@ def _complete_checkouts(batch: Batch, shop_id: int, order: fact_rows.FactRecord)
         if checkout is not None and checkout.completed_at is None:
             checkout.completed_at = order.created_at
             checkout.order_external_id = order.external_id
+
+
+# --- the catalog ----------------------------------------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def variants_json(variants: tuple[ProductVariant, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": v.id,
+            "title": v.title,
+            "sku": v.sku,
+            "price": None if v.price is None else str(v.price),
+            "compare_at_price": None if v.compare_at_price is None else str(v.compare_at_price),
+            "available": v.available,
+        }
+        for v in variants
+    ]
+
+
+def _merge_product(batch: Batch, shop_id: int, fact: Product, at: datetime | None) -> None:
+    row = get_or_add(batch, ProductRow, shop_id, "product_id", fact.id, variants=[])
+    if fact.deleted:
+        # undated (never from the inbox, which dates every event): as of what is known
+        row.deleted_at = row.deleted_at or at or row.updated_at or EPOCH
+        return
+    described = {
+        "title": fact.title,
+        "handle": fact.handle,
+        "product_type": fact.product_type,
+        "vendor": fact.vendor,
+        "tags": list(fact.tags) if fact.tags is not None else None,
+        "image_url": fact.image_url,
+        "price": fact.price,
+        "compare_at_price": fact.compare_at_price,
+        "available": fact.available,
+        "status": fact.status,
+        "variants": variants_json(fact.variants),
+    }
+    said_only = {  # what a delivery may leave out (webhooks carry neither)
+        "url": fact.url,
+        "collections": list(fact.collections) if fact.collections is not None else None,
+        "created_at": fact.created_at,
+    }
+    if _newer(fact.updated_at, row.updated_at):
+        for name, value in described.items():
+            setattr(row, name, value)
+        _merge_fields(row, said_only, newer=True)
+    else:
+        _merge_fields(row, {**described, **said_only}, newer=False)
+        if not row.variants and fact.variants:
+            row.variants = described["variants"]
+    row.updated_at = latest(row.updated_at, fact.updated_at)
+    deleted = row.deleted_at
+    if deleted is not None and fact.updated_at is not None and fact.updated_at > deleted:
+        row.deleted_at = None  # changed after its deletion: restored (WooCommerce's trash)
 
 
 # --- engagement and suppression ------------------------------------------------------------

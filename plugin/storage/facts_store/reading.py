@@ -43,7 +43,8 @@ def aware(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _items(rows: list[dict[str, Any]] | None) -> tuple[LineItem, ...]:
+def line_items(rows: list[dict[str, Any]] | None) -> tuple[LineItem, ...]:
+    """An order's or checkout's line items from their stored JSON."""
     return tuple(
         LineItem(
             product_id=r.get("product_id"),
@@ -104,7 +105,7 @@ def load_checkout(
         email=row.email,
         value=row.value,
         currency=row.currency,
-        items=_items(row.items) if with_items else (),
+        items=line_items(row.items) if with_items else (),
         created_at=row.created_at,
         updated_at=row.updated_at,
         completed_at=row.completed_at,
@@ -128,7 +129,7 @@ def order_fact(row: OrderRow | Row[Any], with_items: bool = True) -> Order:
         name=row.name,
         value=row.value,
         currency=row.currency,
-        items=_items(row.items) if with_items else (),
+        items=line_items(row.items) if with_items else (),
         created_at=row.created_at,
         updated_at=row.updated_at,
         fulfilled_at=row.fulfilled_at,

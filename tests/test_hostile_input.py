@@ -4,9 +4,12 @@ and the app still processes a valid delivery afterwards."""
 from __future__ import annotations
 
 import json
-from urllib.parse import quote, urlsplit
+import re
+import time
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
+import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -14,8 +17,12 @@ from werkzeug.exceptions import HTTPException
 
 from plugin.pipeline.inbox import process_inbox
 from plugin.pipeline.outbox import unsubscribe_token
-from plugin.storage.models import CustomerRow, Delivery
+from plugin.shop_settings.workflows import set_enabled
+from plugin.storage.models import CustomerRow, Delivery, OutboxMessage, Shop, Suppression
+from tests.support.database import table_contents
+from tests.support.session_tokens import session_token
 from tests.support.shop import SHOP
+from tests.support.signed_links import proxy_query, signed
 from tests.support.webhooks import shopify_signature
 
 ENDPOINTS = [
@@ -187,3 +194,62 @@ def test_a_nul_byte_anywhere_is_a_clear_400(client, shop, method, path, kwargs):
     response = client.open(path, method=method, **kwargs)
     assert response.status_code == 400
     assert "NUL" in response.get_json()["error"]
+
+
+def acting_links(client, services, shop) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """For every route that answers HEAD, a URL that would act if HEAD acted: real tokens,
+    fresh signatures, a pending signup, an install started in this browser."""
+    with services.sessions() as session, session.begin():
+        session.get_one(Shop, shop.id).settings = {"storefront": {"topics": ["tea"]}}
+        set_enabled(session, shop.id, "topic_nurture", True)
+    signup = {"vid": "visitor-0123456789abcdef", "email": "zoe@example.com", "consent": True}
+    client.post(f"/storefront/{SHOP}/signup", data=json.dumps(signup), content_type="text/plain")
+    with services.sessions() as session:
+        html = session.scalars(select(OutboxMessage.preview_html)).one() or ""
+    confirm = re.search(r'href="https://nudge\.example(/storefront/[^"]+)"', html)
+    assert confirm
+    now = str(int(time.time()))
+    install = client.get("/auth/install?" + urlencode(signed({"shop": SHOP, "timestamp": now})))
+    state = parse_qs(urlsplit(install.headers["Location"]).query)["state"][0]
+    callback = signed({"shop": SHOP, "code": "c", "state": state, "timestamp": now})
+    secret = services.settings["SECRET_KEY"]
+    proxy = {"shop": SHOP, "logged_in_customer_id": "501", "timestamp": now}
+    return {
+        "/": "/?shop=" + SHOP,
+        "/healthz": "/healthz",
+        "/dev/session-token": "/dev/session-token?shop=" + SHOP,
+        "/api/catalog": "/api/catalog",
+        "/api/workflows": "/api/workflows",
+        "/api/workflows/<name>": "/api/workflows/upsell",
+        "/api/settings": "/api/settings",
+        "/api/outbox": "/api/outbox",
+        "/api/activity": "/api/activity",
+        "/unsubscribe/<token>": f"/unsubscribe/{unsubscribe_token(secret, shop.id, 'zoe@example.com')}",
+        "/storefront/<shop>/nudge.js": f"/storefront/{SHOP}/nudge.js",
+        "/storefront/<shop>/confirm/<token>": confirm.group(1),
+        "/storefront/proxy/identity": "/storefront/proxy/identity?" + proxy_query(**proxy),
+        "/auth/install": "/auth/install?" + urlencode(signed({"shop": SHOP, "timestamp": now})),
+        "/auth/callback": "/auth/callback?" + urlencode(callback),
+    }
+
+
+def test_head_on_every_route_changes_nothing_and_calls_no_one(app, client, services, shop):
+    """Mail scanners and link checkers send HEAD, and Flask routes it to the GET view."""
+    links = acting_links(client, services, shop)
+    answers_head = {
+        r.rule for r in app.url_map.iter_rules() if "HEAD" in r.methods and r.endpoint != "static"
+    }
+    assert answers_head == set(links)  # a new route that answers HEAD joins the list
+    before = table_contents(services.engine)
+    headers = {"Authorization": f"Bearer {session_token()}"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as network:
+        for url in links.values():
+            assert client.head(url, headers=headers).status_code < 500, url
+        assert len(network.calls) == 0
+    assert table_contents(services.engine) == before
+
+    # the same links do act when POSTed (so the HEADs above were given working ones)
+    assert client.post(links["/unsubscribe/<token>"]).status_code == 200
+    assert client.post(links["/storefront/<shop>/confirm/<token>"]).status_code == 200
+    with services.sessions() as session:
+        assert session.scalars(select(Suppression.email)).all() == ["zoe@example.com"]

@@ -3,8 +3,6 @@ encrypted at rest, revoked at uninstall. Shopify is mocked at the network edge."
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from datetime import timedelta
@@ -23,19 +21,13 @@ from plugin.storage.models import Shop
 from tests.support.fake_shopify import FakeAdmin, grant, token_endpoint
 from tests.support.session_tokens import session_token
 from tests.support.shop import API_KEY, APP_SECRET, SHOP
+from tests.support.signed_links import signed
 
 NEW_SHOP = "new-shop.myshopify.com"
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def signed(params: dict[str, str], secret: str = APP_SECRET) -> dict[str, str]:
-    """Sign query parameters the way Shopify signs its install and callback links."""
-    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return {**params, "hmac": digest}
 
 
 def raw_shop_row(services, domain: str) -> str:  # type: ignore[no-untyped-def]

@@ -3,20 +3,26 @@ double opt-in signups, the overlay's rules."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from datetime import timedelta
-from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
 
 from plugin.identity import visitor_token
+from plugin.pipeline.outbox import unsubscribe_token
 from plugin.shop_settings.workflows import set_enabled
-from plugin.storage.models import Episode, OutboxMessage, PageView, Shop, TopicSignup
+from plugin.storage.models import (
+    CustomerRow,
+    Episode,
+    OutboxMessage,
+    PageView,
+    Shop,
+    TopicSignup,
+)
 from tests.support.shop import SHOP
+from tests.support.signed_links import proxy_query
 
 VID = "visitor-0123456789abcdef"
 EVENTS = f"/storefront/{SHOP}/events"
@@ -102,12 +108,6 @@ def test_only_a_token_nudge_signed_identifies_a_customer(client, services, shop)
     assert owners == {"501"}
 
 
-def proxy_query(secret: str, **params: str) -> str:
-    message = "".join(sorted(f"{k}={v}" for k, v in params.items()))
-    signature = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return urlencode({**params, "signature": signature})
-
-
 def test_app_proxy_identity_needs_shopifys_signature(client, services, shop):
     secret = services.settings["SHOPIFY_API_SECRET"]
     params = {"shop": SHOP, "logged_in_customer_id": "501", "path_prefix": "/apps/nudge"}
@@ -172,6 +172,28 @@ def test_a_signup_subscribes_nobody_until_its_address_confirms(client, services,
     with services.sessions() as session:
         assert len(session.scalars(select(Episode)).all()) == 1
     assert client.get(f"/storefront/{SHOP}/confirm/not-a-token").status_code == 404
+
+
+def test_a_confirmation_link_acts_once_and_only_on_post(client, services, shop, at, clock):
+    enable_topics(services, shop, "tea")
+    body = {"vid": VID, "email": "zoe@example.com", "topic": "tea", "consent": True}
+    post(client, SIGNUP, body)
+    link = confirmation_link(services)
+    assert client.head(link).status_code == 200  # a scanner's HEAD
+    with services.sessions() as session:
+        assert session.scalars(select(TopicSignup.state)).one() == "pending"
+    assert client.post(link).status_code == 200
+    at(clock.now + timedelta(minutes=1))
+    with services.sessions() as session:
+        customer = session.scalars(select(CustomerRow)).one()
+    unsubscribe = f"/unsubscribe/{unsubscribe_token(services.settings['SECRET_KEY'], shop.id, 'zoe@example.com')}"
+    assert client.post(unsubscribe).status_code == 200
+    # the old link, found again in the mailbox, subscribes nobody again
+    for again in (client.get, client.post):
+        assert again(link).status_code == 200
+    with services.sessions() as session:
+        customer = session.get_one(CustomerRow, customer.id)
+    assert customer.accepts_marketing is False
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, current_app, jsonify, redirect, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from shopify import Session as ShopifySession
 from sqlalchemy import select
@@ -141,6 +141,12 @@ def _error(status: int, message: str):  # type: ignore[no-untyped-def]
     return response
 
 
+def _head_acts_not() -> Response:
+    """HEAD, which Flask routes to a GET view: answered without acting (link checkers and
+    mail scanners send it), since these GETs start or finish an install."""
+    return Response(status=204)
+
+
 @bp.post("/session")
 def session_install():  # type: ignore[no-untyped-def]
     """Install (token exchange) for the shop a valid session token names; idempotent."""
@@ -172,6 +178,8 @@ def session_install():  # type: ignore[no-untyped-def]
 @bp.get("/install")
 def install():  # type: ignore[no-untyped-def]
     """Start the authorization code grant: check the signed link, send to Shopify's consent."""
+    if request.method == "HEAD":
+        return _head_acts_not()
     settings = Services.of(current_app).settings
     shop = valid_shop_domain(request.args.get("shop"))
     if shop is None:
@@ -203,6 +211,8 @@ def install():  # type: ignore[no-untyped-def]
 @bp.get("/callback")
 def callback():  # type: ignore[no-untyped-def]
     """Finish the authorization code grant: HMAC, shop and state checked, code traded."""
+    if request.method == "HEAD":
+        return _head_acts_not()
     services = Services.of(current_app)
     settings = services.settings
     params = request.args.to_dict()

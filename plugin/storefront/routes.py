@@ -368,7 +368,8 @@ button{font:inherit;padding:.6rem 1.2rem;border-radius:.4rem;border:0;background
 
 @bp.route("/<shop>/confirm/<token>", methods=["GET", "POST"])
 def confirm(shop: str, token: str) -> Response | tuple[str, int]:
-    """A confirmation link: GET shows a button (mail scanners follow links), POST confirms."""
+    """A confirmation link: GET and HEAD show a button (mail scanners prefetch links with
+    either), only POST confirms; a confirmed link confirms nothing again."""
     services = _services()
     now = services.now()
     with services.sessions() as session, session.begin():
@@ -388,7 +389,11 @@ def confirm(shop: str, token: str) -> Response | tuple[str, int]:
             )
             return page, 404
         name = (shop_row.settings or {}).get("name") or shop_row.domain
-        if request.method == "GET" and signup_row.state != "confirmed":
+        if signup_row.state == "confirmed":
+            # Done once: a link found again later (forwarded, or in a mailbox after an
+            # unsubscribe) must not subscribe the address again.
+            return _subscribed_page(name), 200
+        if request.method != "POST":
             message = f"Confirm that you want emails from {name}"
             message += f" about {signup_row.topic.replace('-', ' ')}." if signup_row.topic else "."
             page = render_template_string(
@@ -401,13 +406,16 @@ def confirm(shop: str, token: str) -> Response | tuple[str, int]:
             )
             return page, 400
     services.work_arrived.set()
-    page = render_template_string(
+    return _subscribed_page(name), 200
+
+
+def _subscribed_page(name: str) -> str:
+    return render_template_string(
         CONFIRM_PAGE,
         title="You are subscribed",
         message=f"Thank you. You will hear from {name} soon.",
         form=False,
     )
-    return page, 200
 
 
 # --- identity through Shopify's app proxy ---------------------------------------------------

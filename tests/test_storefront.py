@@ -20,6 +20,7 @@ from plugin.storage.models import (
     PageView,
     Shop,
     TopicSignup,
+    Visitor,
 )
 from tests.support.shop import SHOP
 from tests.support.signed_links import proxy_query
@@ -194,6 +195,47 @@ def test_a_confirmation_link_acts_once_and_only_on_post(client, services, shop, 
     with services.sessions() as session:
         customer = session.get_one(CustomerRow, customer.id)
     assert customer.accepts_marketing is False
+
+
+SPAM = "WIN a FREE iPhone at http://evil.example/claim"
+
+
+def test_a_signup_relays_no_submitted_text_and_renames_and_links_nobody(
+    client, services, shop, send_webhook, at, clock
+):
+    from tests.support import payloads
+
+    enable_topics(services, shop, "tea")
+    send_webhook("customers/create", payloads.customer(email="zoe@example.com"))  # "Ada"
+    at(clock.now)
+    attacker = "attacker-visitor-000001"
+    post(client, EVENTS, page_view(vid=attacker, path="/pages/private-sale"))
+    body = {"vid": attacker, "email": "zoe@example.com", "first_name": SPAM, "consent": True}
+    assert post(client, SIGNUP, body).status_code == 202
+    with services.sessions() as session:
+        [message] = session.scalars(select(OutboxMessage)).all()
+    sent = json.dumps([message.subject, message.preview_html, message.params])
+    assert "iPhone" not in sent and "evil.example" not in sent
+    assert "Hi there" in (message.preview_html or "")
+
+    assert client.post(confirmation_link(services)).status_code == 200  # the real Zoe
+    at(clock.now + timedelta(minutes=1))
+    with services.sessions() as session:
+        zoe = session.scalars(select(CustomerRow)).one()
+        views = session.scalars(select(PageView.customer_external_id)).all()
+        visitor = session.scalars(select(Visitor).where(Visitor.visitor_id == attacker)).one()
+    assert (zoe.first_name, zoe.accepts_marketing) == ("Ada", True)
+    assert views == [None] and visitor.customer_external_id is None
+
+
+def test_a_new_contact_is_named_as_the_form_said(client, services, shop, at, clock):
+    enable_topics(services, shop, "tea")
+    body = {"vid": VID, "email": "zoe@example.com", "first_name": "Zoe", "consent": True}
+    post(client, SIGNUP, body)
+    client.post(confirmation_link(services))
+    with services.sessions() as session:
+        contact = session.scalars(select(CustomerRow)).one()
+    assert (contact.external_id, contact.first_name) == ("email:zoe@example.com", "Zoe")
 
 
 @pytest.mark.parametrize(

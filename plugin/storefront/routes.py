@@ -388,7 +388,7 @@ def confirm(shop: str, token: str) -> Response | tuple[str, int]:
                 CONFIRM_PAGE, title="Link not found", message="This link is not valid.", form=False
             )
             return page, 404
-        name = (shop_row.settings or {}).get("name") or shop_row.domain
+        name = signups.shop_name(shop_row, shop_row.settings or {})
         if signup_row.state == "confirmed":
             # Done once: a link found again later (forwarded, or in a mailbox after an
             # unsubscribe) must not subscribe the address again.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
@@ -133,7 +134,7 @@ def test_no_request_crashes_the_app_or_becomes_work_and_valid_ones_still_work(
     )
     @given(
         path=st.one_of(st.sampled_from(ENDPOINTS), FUZZED_PATHS),
-        method=st.sampled_from(["POST", "PUT", "GET", "DELETE", "PATCH"]),
+        method=st.sampled_from(["POST", "PUT", "GET", "HEAD", "DELETE", "PATCH"]),
         body=bodies,
         sent=headers,
     )
@@ -253,3 +254,156 @@ def test_head_on_every_route_changes_nothing_and_calls_no_one(app, client, servi
     assert client.post(links["/storefront/<shop>/confirm/<token>"]).status_code == 200
     with services.sessions() as session:
         assert session.scalars(select(Suppression.email)).all() == ["zoe@example.com"]
+
+
+# --- one hostile value in an otherwise valid body, at every field of every JSON route -------
+
+HOLE = '"__hostile__"'
+# JSON text, spliced in raw: some of it json.dumps cannot write (a lone surrogate escape,
+# nesting past the interpreter's recursion limit). Every field gets each of these...
+HOSTILE_TEXTS = [
+    "[" * 3000 + "]" * 3000,
+    '{"a":' * 3000 + "1" + "}" * 3000,
+    '"\\ud800"',
+    '"x\\udfffy"',
+    '"\\ud83d\\ude00"',  # a valid pair: an emoji
+    '"' + "x" * 200_000 + '"',
+    "1e999",
+    str(10**40),
+    "-0",
+    "null",
+    "[]",
+    "{}",
+    '[{"a": [1]}]',
+    "true",
+    '""',
+]
+# ...and values of every JSON type, made up
+HOSTILE_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=6,
+).map(json.dumps)
+
+
+def with_hole(body: dict, path: tuple[str, ...]) -> str:  # type: ignore[type-arg]
+    """``body`` as JSON text with the value at ``path`` replaced by HOLE."""
+    copy = json.loads(json.dumps(body))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = "__hostile__"
+    return json.dumps(copy)
+
+
+def field_paths(body: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:  # type: ignore[type-arg]
+    """Every key of ``body`` and of the objects in it."""
+    paths = []
+    for key, value in body.items():
+        paths.append((*prefix, key))
+        if isinstance(value, dict):
+            paths += field_paths(value, (*prefix, key))
+    return paths
+
+
+def json_routes(client) -> list[tuple[str, str, dict, bool]]:  # type: ignore[no-untyped-def,type-arg]
+    """(method, path, a valid body, signed as a Shopify webhook?) for each route taking JSON."""
+    headers = {"Authorization": f"Bearer {session_token()}"}
+    upsell = client.get("/api/workflows/upsell", headers=headers).json["workflow"]["definition"]
+    step = upsell["steps"][0]
+    visitor = "visitor-0123456789abcdef"
+    return [
+        (
+            "PUT",
+            "/api/settings",
+            {
+                "name": "Tea Shop",
+                "from_name": "Tea",
+                "timezone": "UTC",
+                "frequency_cap_hours": 16,
+                "staff_email": "staff@tea.example",
+                "asm_group_id": 4,
+                "send_window": {"start_hour": 9, "end_hour": 21},
+                "storefront": {"headline": "Hi", "topics": ["tea"], "delay_seconds": 3},
+            },
+            False,
+        ),
+        ("PUT", "/api/workflows/upsell", {"enabled": True, "definition": upsell}, False),
+        ("POST", "/api/topics", {"topic": "Green tea"}, False),
+        (
+            "POST",
+            "/api/workflows/upsell/test-email",
+            {"step": step["id"], "definition": upsell},
+            False,
+        ),
+        (
+            "POST",
+            "/api/workflows/upsell/preview",
+            {"step": step["id"], "params": step["actions"][0]["params"], "customer": "sample"},
+            False,
+        ),
+        (
+            "POST",
+            f"/storefront/{SHOP}/events",
+            {"vid": visitor, "type": "page_view", "path": "/", "title": "T", "t": "x"},
+            False,
+        ),
+        (
+            "POST",
+            f"/storefront/{SHOP}/signup",
+            {"vid": visitor, "email": "zoe@example.com", "first_name": "Zoe", "consent": True},
+            False,
+        ),
+        (
+            "POST",
+            "/webhooks/shopify",
+            {
+                "id": 9,
+                "email": "ann@example.com",
+                "customer": {"id": 77, "email": "ann@example.com", "first_name": "Ann"},
+                "total_price": "20.00",
+                "line_items": [],
+                "created_at": "2026-03-01T10:00:00Z",
+            },
+            True,
+        ),
+    ]
+
+
+def test_a_hostile_value_in_any_field_of_any_json_route_is_never_a_5xx(client, shop, services):
+    cases = [(route, path) for route in json_routes(client) for path in field_paths(route[2])]
+
+    def send(case, value: str) -> None:  # type: ignore[no-untyped-def]
+        (method, url, body, signed_webhook), path = case
+        raw = with_hole(body, path).replace(HOLE, value).encode("utf-8", "surrogatepass")
+        headers = {"Authorization": f"Bearer {session_token()}", "Content-Type": "text/plain"}
+        if signed_webhook:
+            headers.update(
+                {
+                    "X-Shopify-Topic": "orders/create",
+                    "X-Shopify-Shop-Domain": SHOP,
+                    "X-Shopify-Hmac-Sha256": shopify_signature(raw),
+                }
+            )
+        response = client.open(url, method=method, data=raw, headers=headers)
+        assert response.status_code < 500, (url, path, value[:60])
+
+    for case in cases:
+        for text in HOSTILE_TEXTS:
+            send(case, text)
+
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        derandomize=True,
+    )
+    @given(case=st.sampled_from(cases), value=HOSTILE_VALUES)
+    def made_up(case, value):  # type: ignore[no-untyped-def]
+        send(case, value)
+
+    made_up()
+    process_inbox(services)  # what was signed and stored became facts, or was kept as failed
+    with services.sessions() as session:
+        statuses = Counter(session.scalars(select(Delivery.status)))
+    assert statuses["processed"] and statuses["failed"] and not statuses["pending"]

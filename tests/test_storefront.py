@@ -228,6 +228,54 @@ def test_a_signup_relays_no_submitted_text_and_renames_and_links_nobody(
     assert views == [None] and visitor.customer_external_id is None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"vid": "' + b"[" * 4000,
+        b"[" * 2000 + b"]" * 2000,  # within the size limit, beyond the interpreter's depth
+        b'{"vid": "visitor-0123456789abcdef", "type": "page_view", "path": "/\\ud800"}',
+        b'{"vid": "visitor-0123456789abcdef", "type": "page_view", "path": "/\xed\xa0\x80"}',
+        b'{"vid": "visitor-0123456789abcdef", "type": ["page_view"], "path": "/"}',
+        b'{"vid": "visitor-0123456789abcdef", "type": {"a": 1}, "path": "/"}',
+        b'{"vid": "visitor-0123456789abcdef", "type": "page_view", "path": "/", "title": [{}]}',
+    ],
+)
+def test_deep_surrogate_and_mistyped_events_get_400(client, shop, body):
+    response = post(client, EVENTS, body)
+    assert response.status_code == 400 and response.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"first_name": "\ud800"},
+        {"first_name": {"a": 1}},
+        {"topic": ["tea"]},
+        {"topic": "tea" * 50},
+        {"email": ["zoe@example.com"]},
+        {"vid": {"a": 1}},
+    ],
+)
+def test_mistyped_signups_get_400(client, services, shop, change):
+    enable_topics(services, shop, "tea")
+    body = {"vid": VID, "email": "zoe@example.com", "topic": "tea", "consent": True, **change}
+    raw = json.dumps(body).encode()  # ensure_ascii: a lone surrogate goes as its escape
+    response = post(client, SIGNUP, raw)
+    assert response.status_code == 400 and response.get_json()["error"]
+
+
+def test_a_shop_name_stored_before_it_was_checked_breaks_no_signup(client, services, shop):
+    enable_topics(services, shop, "tea")
+    with services.sessions() as session, session.begin():
+        row = session.get_one(Shop, shop.id)
+        row.settings = {**row.settings, "name": "\ud800 Tea"}  # JSON keeps it as an escape
+    response = post(client, SIGNUP, {"vid": VID, "email": "zoe@example.com", "consent": True})
+    assert response.status_code == 202
+    with services.sessions() as session:
+        [message] = session.scalars(select(OutboxMessage)).all()
+    assert SHOP in (message.subject or "")
+
+
 def test_a_new_contact_is_named_as_the_form_said(client, services, shop, at, clock):
     enable_topics(services, shop, "tea")
     body = {"vid": VID, "email": "zoe@example.com", "first_name": "Zoe", "consent": True}

@@ -9,7 +9,6 @@ token Nudge signed (plugin.identity) or by a confirmed signup (plugin.storefront
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from importlib import resources
@@ -20,6 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connectors import untrusted_json
 from plugin import identity
 from plugin.pipeline import enrollment, sweeps
 from plugin.services import Services
@@ -35,6 +35,7 @@ from plugin.storefront.rate_limit import Rate, TokenBuckets
 bp = Blueprint("storefront", __name__, url_prefix="/storefront")
 
 MAX_BODY = 4096  # a page view or a signup is a few hundred bytes
+MAX_DEPTH = 4  # and a flat object: nothing the script sends nests
 VISITOR = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PRODUCT = re.compile(r"^[0-9]{1,32}$")
 KINDS = {"page_view": "page", "product_view": "product", "overlay_shown": None}
@@ -96,12 +97,9 @@ def _body() -> dict[str, Any]:
     if len(raw) > MAX_BODY:
         raise OverflowError
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInput("body: expected JSON") from exc
-    if not isinstance(data, dict):
-        raise BadInput("body: expected a JSON object")
-    return data
+        return untrusted_json.parse_object(raw, max_depth=MAX_DEPTH)
+    except untrusted_json.UnreadableJson as exc:
+        raise BadInput(f"body: {exc}") from None
 
 
 def _text(data: dict[str, Any], key: str, limit: int, required: bool = False) -> str | None:
@@ -184,7 +182,7 @@ def events(shop: str) -> Response:
     if (limited := _limited(shop, vid)) is not None:
         return limited
     kind = data.get("type")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise BadInput(f"type: one of {', '.join(sorted(KINDS))}")
     path = (_text(data, "path", 512, required=kind != "overlay_shown") or "/").split("?")[0]
     path = path.split("#")[0].lower()
@@ -321,7 +319,7 @@ def signup(shop: str) -> Response:
     if data.get("consent") is not True:
         raise BadInput("consent: the visitor must agree to receive emails")
     first_name = _text(data, "first_name", 100)
-    topic = enrollment.normalize_topic(data.get("topic")) if data.get("topic") else None
+    topic = enrollment.normalize_topic(_text(data, "topic", 100))
     services = _services()
     now = services.now()
     with services.sessions() as session, session.begin():

@@ -12,6 +12,8 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
+from connectors import untrusted_json
+from connectors.untrusted_json import UnreadableJson
 from plugin.config import setting_warnings
 from plugin.emails.designs import design_json
 from plugin.emails.sample import NoRecipient, queue_test_email
@@ -75,8 +77,20 @@ def _not_found(what: str):  # type: ignore[no-untyped-def]
     return response
 
 
+@bp.errorhandler(UnreadableJson)
+def _unreadable(exc: UnreadableJson):  # type: ignore[no-untyped-def]
+    response = jsonify(error=f"malformed JSON body: {exc}")
+    response.status_code = 400
+    return response
+
+
 def _json_body() -> dict[str, Any] | None:
-    body = request.get_json(silent=True)
+    """The body's JSON object, None for an empty body or another JSON value; a body that is
+    not JSON at all (or nested too deep, or holding a lone surrogate) is a 400."""
+    raw = request.get_data()
+    if not raw.strip():
+        return None
+    body = untrusted_json.parse(raw)
     return body if isinstance(body, dict) else None
 
 
@@ -450,7 +464,10 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     from zoneinfo import available_timezones
 
     errors = []
-    window = settings.get("send_window") or {}
+    window = settings.get("send_window")
+    if not isinstance(window, dict) or set(window) - {"start_hour", "end_hour"}:
+        errors.append("send_window: an object with start_hour and end_hour only")
+        window = {}
     for key in ("start_hour", "end_hour"):
         value = window.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 24:
@@ -460,14 +477,33 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
         errors.append("frequency_cap_hours: a number of hours from 0 to 720")
     if settings.get("capped_action") not in ("defer", "drop"):
         errors.append("capped_action: 'defer' or 'drop'")
-    if settings.get("timezone") not in available_timezones():
+    timezone = settings.get("timezone")
+    if not isinstance(timezone, str) or timezone not in available_timezones():
         errors.append("timezone: an IANA time zone such as 'America/New_York'")
+    for key in ("name", "from_name"):
+        if not optional_line(settings.get(key), MAX_NAME):
+            errors.append(f"{key}: text of at most {MAX_NAME} characters, on one line")
     for key in ("from_email", "reply_to", "staff_email"):
-        if not optional_email(settings.get(key)):
+        value = settings.get(key)
+        if not (optional_email(value) and optional_line(value, MAX_EMAIL)):
             errors.append(f"{key}: an email address")
-    if not optional_group_id(settings.get("asm_group_id")):
+    group = settings.get("asm_group_id")
+    if not optional_group_id(group) or (group is not None and group > MAX_GROUP_ID):
         errors.append("asm_group_id: a SendGrid unsubscribe group id")
     return errors + overlay_errors(settings.get("storefront"))
+
+
+MAX_NAME = 100  # the shop's name and sender name, shown in every email's header and inbox
+MAX_EMAIL = 254  # the longest address SMTP carries
+MAX_GROUP_ID = 2**31 - 1
+MAX_TOPIC = 100
+
+
+def optional_line(value: object, longest: int) -> bool:
+    """None (not set), or one line of printable text of at most ``longest`` characters."""
+    if value is None:
+        return True
+    return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable()
 
 
 def overlay_errors(overlay: object) -> list[str]:
@@ -493,7 +529,7 @@ def overlay_errors(overlay: object) -> list[str]:
         errors.append("storefront.topics: a list of at most 20 topics")
     else:
         for i, topic in enumerate(topics):
-            if normalize_topic(topic) is None:
+            if not optional_line(topic, MAX_TOPIC) or normalize_topic(topic) is None:
                 errors.append(f"storefront.topics[{i}]: a name with letters or digits")
     unknown = sorted(set(overlay) - set(DEFAULT_SETTINGS["storefront"]))
     if unknown:

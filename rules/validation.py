@@ -224,16 +224,15 @@ def _text_list_errors(value: Any, path: str) -> list[str]:
 def _subject_errors(trigger: dict[str, Any]) -> list[str]:
     """A subject the trigger can never supply would enroll nobody, silently."""
     subject, event, sweep = trigger.get("subject"), trigger.get("event"), trigger.get("sweep")
-    if _known(sweep, SWEEP_SUBJECTS) and _known(subject, SUBJECTS):
+    if not isinstance(subject, str):
+        return []  # reported as it is (a list or an object is no name, nor hashable)
+    if isinstance(sweep, str) and sweep in SWEEP_SUBJECTS and subject in SUBJECTS:
         if subject != SWEEP_SUBJECTS[sweep]:
             return [f"trigger.subject: the '{sweep}' sweep enrolls by {SWEEP_SUBJECTS[sweep]}"]
-    if (
-        _known(event, KINDS)
-        and _known(subject, SUBJECT_EVENTS)
-        and event not in SUBJECT_EVENTS[subject]
-    ):
-        kinds = ", ".join(sorted(SUBJECT_EVENTS[subject]))
-        return [f"trigger.subject: '{event}' carries no {subject}; {subject} events: {kinds}"]
+    if isinstance(event, str) and event in KINDS and subject in SUBJECT_EVENTS:
+        if event not in SUBJECT_EVENTS[subject]:
+            kinds = ", ".join(sorted(SUBJECT_EVENTS[subject]))
+            return [f"trigger.subject: '{event}' carries no {subject}; {subject} events: {kinds}"]
     return []
 
 

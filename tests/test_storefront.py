@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from plugin.identity import visitor_token
+from plugin.identity import PROXY_MAX_AGE, visitor_token
 from plugin.pipeline.outbox import unsubscribe_token
 from plugin.shop_settings.workflows import set_enabled
 from plugin.storage.models import (
@@ -111,7 +112,13 @@ def test_only_a_token_nudge_signed_identifies_a_customer(client, services, shop)
 
 def test_app_proxy_identity_needs_shopifys_signature(client, services, shop):
     secret = services.settings["SHOPIFY_API_SECRET"]
-    params = {"shop": SHOP, "logged_in_customer_id": "501", "path_prefix": "/apps/nudge"}
+    now = str(int(time.time()))
+    params = {
+        "shop": SHOP,
+        "logged_in_customer_id": "501",
+        "path_prefix": "/apps/nudge",
+        "timestamp": now,
+    }
     response = client.get("/storefront/proxy/identity?" + proxy_query(secret, **params))
     assert response.status_code == 200
     token = response.get_json()["t"]
@@ -120,8 +127,20 @@ def test_app_proxy_identity_needs_shopifys_signature(client, services, shop):
     assert client.get("/storefront/proxy/identity?" + forged).status_code == 401
     tampered = proxy_query(secret, **params).replace("501", "502")
     assert client.get("/storefront/proxy/identity?" + tampered).status_code == 401
-    anonymous = proxy_query(secret, shop=SHOP, logged_in_customer_id="")
+    anonymous = proxy_query(secret, shop=SHOP, logged_in_customer_id="", timestamp=now)
     assert client.get("/storefront/proxy/identity?" + anonymous).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "age", [PROXY_MAX_AGE + 5, 3 * 365 * 86400, -(PROXY_MAX_AGE + 5), None], ids=str
+)
+def test_a_signed_app_proxy_request_is_taken_only_when_recent(client, services, shop, age):
+    params = {"shop": SHOP, "logged_in_customer_id": "501"}
+    if age is not None:
+        params["timestamp"] = str(int(time.time()) - age)
+    query = proxy_query(services.settings["SHOPIFY_API_SECRET"], **params)
+    response = client.get("/storefront/proxy/identity?" + query)
+    assert response.status_code == 401 and "recent" in response.get_json()["error"]
 
 
 def enable_topics(services, shop, *topics: str) -> None:  # type: ignore[no-untyped-def]

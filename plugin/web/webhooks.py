@@ -25,6 +25,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from connectors import shopify, untrusted_json, woocommerce
 from connectors.sendgrid import events as sendgrid_events_connector
 from plugin.services import Services
+from plugin.shopify_app import webhook_secrets
+from plugin.shopify_app.crypto import TokenCipher
 from plugin.storage.models import Delivery, Shop
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -176,9 +178,17 @@ def _webhook_secret(shop: Shop | None, settings: dict[str, Any]) -> str | None:
     """A shop's own webhook secret; Shopify apps sign with the app secret instead."""
     if shop is None:
         return None
-    if shop.webhook_secret:
-        return shop.webhook_secret
+    if webhook_secrets.has_own(shop):
+        return webhook_secrets.read(shop, TokenCipher(settings["SECRET_KEY"]))
     return settings.get("SHOPIFY_API_SECRET") if shop.platform == "shopify" else None
+
+
+def _encrypt_plaintext_secret(services: Services, shop_id: int, secret: str) -> None:
+    """Move a secret stored in plaintext (before 0005) to the encrypted column, once."""
+    with services.sessions() as session, session.begin():
+        shop = session.scalar(select(Shop).where(Shop.id == shop_id, Shop.webhook_secret == secret))
+        if shop is not None:  # unless it changed meanwhile
+            webhook_secrets.store(shop, secret, TokenCipher(services.settings["SECRET_KEY"]))
 
 
 CREDENTIALS_TTL = 30.0  # seconds a shop's webhook credentials are used from memory
@@ -199,8 +209,11 @@ def _credentials(
     with services.sessions() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == key[1], Shop.platform == source))
         secret = _webhook_secret(shop, services.settings)
+        plaintext = shop.webhook_secret if shop is not None else None
     if shop is None:
         return None, None
+    if plaintext:
+        _encrypt_plaintext_secret(services, shop.id, plaintext)
     services.webhook_credentials[key] = (time.monotonic(), shop.id, secret)
     return shop.id, secret
 

@@ -248,6 +248,35 @@ def test_callback_with_the_right_state_and_hmac_installs(client, services):
 
 
 @responses.activate
+def test_a_state_is_used_once_and_never_replayed(client, services):
+    FakeAdmin(responses, NEW_SHOP)
+    exchange = responses.post(token_endpoint(NEW_SHOP), json=grant("shpat_code", "shprt_code"))
+    state = parse_qs(urlsplit(_start_install(client).headers["Location"]).query)["state"][0]
+    cookie = client.get_cookie("nudge_oauth_state", path="/auth/callback")
+    assert cookie is not None
+    params = signed(
+        {"shop": NEW_SHOP, "code": "auth-code", "state": state, "timestamp": str(int(time.time()))}
+    )
+    assert client.get("/auth/callback?" + urlencode(params)).status_code == 302
+    # the same signed callback again, with the browser's cookie put back: refused
+    client.set_cookie("nudge_oauth_state", cookie.value, path="/auth/callback")
+    replayed = client.get("/auth/callback?" + urlencode(params))
+    assert replayed.status_code == 401 and "already used" in replayed.json["error"]
+    assert exchange.call_count == 1
+
+
+@responses.activate
+def test_a_state_expires(client, services, clock):
+    state = parse_qs(urlsplit(_start_install(client).headers["Location"]).query)["state"][0]
+    clock.now += timedelta(minutes=11)
+    params = signed(
+        {"shop": NEW_SHOP, "code": "c", "state": state, "timestamp": str(int(time.time()))}
+    )
+    assert client.get("/auth/callback?" + urlencode(params)).status_code == 401
+    assert len(responses.calls) == 0
+
+
+@responses.activate
 @pytest.mark.parametrize(
     "state_case", ["other nonce", "no cookie", "cookie of another shop", "non-ascii"]
 )

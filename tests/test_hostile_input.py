@@ -58,6 +58,7 @@ ENDPOINTS = [
     "/auth/session",
     "/auth/install?shop=" + SHOP + "&hmac=00&timestamp=1",
     "/auth/callback?shop=" + SHOP + "&code=c&state=s&hmac=00&timestamp=1",
+    "/staff-email/confirm/forged-token",
 ]
 # path segments fuzzed too: shop names, tokens, names, versions
 FUZZED_PATHS = st.builds(
@@ -71,6 +72,7 @@ FUZZED_PATHS = st.builds(
             "/storefront/{}/events",
             "/storefront/{}/signup",
             f"/storefront/{SHOP}/confirm/{{}}",
+            "/staff-email/confirm/{}",
         ]
     ),
     st.text(min_size=1, max_size=60),
@@ -206,9 +208,17 @@ def acting_links(client, services, shop) -> dict[str, str]:  # type: ignore[no-u
     signup = {"vid": "visitor-0123456789abcdef", "email": "zoe@example.com", "consent": True}
     client.post(f"/storefront/{SHOP}/signup", data=json.dumps(signup), content_type="text/plain")
     with services.sessions() as session:
-        html = session.scalars(select(OutboxMessage.preview_html)).one() or ""
+        html = session.scalars(select(OutboxMessage.preview_html)).one() or ""  # the signup's
     confirm = re.search(r'href="https://nudge\.example(/storefront/[^"]+)"', html)
     assert confirm
+    staff = {"staff_email": "staff@elsewhere.example"}
+    client.put("/api/settings", json=staff, headers={"Authorization": f"Bearer {session_token()}"})
+    with services.sessions() as session:
+        staff_html = session.scalars(
+            select(OutboxMessage.preview_html).where(OutboxMessage.to_email == staff["staff_email"])
+        ).one()
+    staff_link = re.search(r'href="https://nudge\.example(/staff-email/[^"]+)"', staff_html or "")
+    assert staff_link
     now = str(int(time.time()))
     install = client.get("/auth/install?" + urlencode(signed({"shop": SHOP, "timestamp": now})))
     state = parse_qs(urlsplit(install.headers["Location"]).query)["state"][0]
@@ -231,6 +241,7 @@ def acting_links(client, services, shop) -> dict[str, str]:  # type: ignore[no-u
         "/storefront/proxy/identity": "/storefront/proxy/identity?" + proxy_query(**proxy),
         "/auth/install": "/auth/install?" + urlencode(signed({"shop": SHOP, "timestamp": now})),
         "/auth/callback": "/auth/callback?" + urlencode(callback),
+        "/staff-email/confirm/<token>": staff_link.group(1),
     }
 
 
@@ -252,8 +263,10 @@ def test_head_on_every_route_changes_nothing_and_calls_no_one(app, client, servi
     # the same links do act when POSTed (so the HEADs above were given working ones)
     assert client.post(links["/unsubscribe/<token>"]).status_code == 200
     assert client.post(links["/storefront/<shop>/confirm/<token>"]).status_code == 200
+    assert client.post(links["/staff-email/confirm/<token>"]).status_code == 200
     with services.sessions() as session:
         assert session.scalars(select(Suppression.email)).all() == ["zoe@example.com"]
+        assert session.get_one(Shop, shop.id).staff_email_unconfirmed is None
 
 
 # --- one hostile value in an otherwise valid body, at every field of every JSON route -------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
@@ -24,6 +26,7 @@ from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_
 from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
 from plugin.shopify_app.session_tokens import require_shop
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
+from plugin.web import staff_address
 from plugin.web.email_preview import (
     CUSTOMER_TEMPLATES,
     PreviewLimit,
@@ -51,9 +54,13 @@ TOPIC_TEMPLATE = "topic_nurture"
 PATH = re.compile(r"^(?P<path>[\w\[\].]+): (?P<message>.*)$", re.S)
 
 
+TEST_EMAILS_PER_HOUR = 10  # per shop: each goes to its staff address, subject as drafted
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.extensions["nudge_preview_limit"] = PreviewLimit()
+    staff_address.init_app(app)  # the staff address's confirmation link, which settings send
 
 
 def _invalid(errors: list[str]):  # type: ignore[no-untyped-def]
@@ -246,6 +253,16 @@ def test_email(name: str):  # type: ignore[no-untyped-def]
         current = shop_workflows(session, g.shop.id).get(name)
         if current is None:
             return _not_found(name)
+        if (wait := _test_email_wait(session, g.shop.id, services.now())) is not None:
+            minutes = max(1, round(wait / 60))
+            response = jsonify(
+                error=f"too many test emails: at most {TEST_EMAILS_PER_HOUR} an hour for a "
+                f"shop; the next in {minutes} minute{'s' if minutes != 1 else ''}",
+                retry_after=wait,
+            )
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
+            return response
         definition = body.get("definition", current.definition)
         if not isinstance(definition, dict) or definition.get("name") != name:
             return _invalid([f"definition: a definition of {name!r}"])
@@ -283,6 +300,25 @@ def test_email(name: str):  # type: ignore[no-untyped-def]
         preview = row.preview_html
     services.work_arrived.set()  # the embedded worker delivers it now, not at its next tick
     return jsonify(queued=queued, preview_html=preview)
+
+
+def _test_email_wait(session: Session, shop_id: int, now: datetime) -> int | None:
+    """Seconds until the shop may queue another test email, or None when it may now."""
+    hour_ago = now - timedelta(hours=1)
+    recent = session.scalars(
+        select(OutboxMessage.created_at)
+        .where(
+            OutboxMessage.shop_id == shop_id,
+            # queue_test_email's keys: each test is a message of its own
+            OutboxMessage.idempotency_key.startswith(f"{shop_id}:test:"),
+            OutboxMessage.created_at > hour_ago,
+        )
+        .order_by(OutboxMessage.created_at.desc())
+        .limit(TEST_EMAILS_PER_HOUR)
+    ).all()
+    if len(recent) < TEST_EMAILS_PER_HOUR:
+        return None
+    return max(1, math.ceil((recent[-1] - hour_ago).total_seconds()))
 
 
 @bp.post("/workflows/<name>/preview")
@@ -349,6 +385,7 @@ def get_settings():  # type: ignore[no-untyped-def]
     app_settings = Services.of(current_app).settings
     return jsonify(
         settings=settings,
+        staff_email_confirmed=_staff_email_confirmed(g.shop, settings),
         warnings=shop_warnings(settings),
         # what the page says of messages that never left the machine
         delivery={
@@ -385,8 +422,33 @@ def put_settings():  # type: ignore[no-untyped-def]
     services = Services.of(current_app)
     with services.sessions() as session, session.begin():
         shop = session.get_one(Shop, g.shop.id)
+        sent = staff_address.address_changed(
+            session,
+            shop,
+            shop_settings(shop.settings).get("staff_email"),
+            merged.get("staff_email"),
+            secret_key=services.settings["SECRET_KEY"],
+            app_url=services.settings["APP_URL"],
+            now=services.now(),
+        )
         shop.settings = merged
-    return jsonify(settings=merged)
+        confirmed = _staff_email_confirmed(shop, merged)
+    if sent:
+        services.work_arrived.set()
+    return jsonify(
+        settings=merged,
+        staff_email_confirmed=confirmed,
+        # a new staff address gets a link to confirm it before anything is sent to it
+        staff_email_confirmation_sent=sent,
+    )
+
+
+def _staff_email_confirmed(shop: Shop, settings: dict[str, Any]) -> bool | None:
+    """Whether the staff address may receive test emails and alerts; None when unset."""
+    staff = settings.get("staff_email")
+    if not staff:
+        return None
+    return not staff_address.same_address(staff, shop.staff_email_unconfirmed)
 
 
 @bp.get("/outbox")

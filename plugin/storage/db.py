@@ -82,7 +82,11 @@ def _owner_only(url: str) -> None:
         return
     path = Path(database).expanduser()
     try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, DATABASE_FILE_MODE))
+        # O_EXCL: an existing file is never opened here. Closing a descriptor drops every
+        # POSIX lock the process holds on the file, its SQLite connections' locks included.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, DATABASE_FILE_MODE))
+    except FileExistsError:
+        pass
     except OSError:
         return  # a folder that is not there: SQLite's own error says so when it connects
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):

@@ -105,8 +105,10 @@ def test_staff_alerts_skip_an_unconfirmed_address(client, send_webhook, services
 
 
 def test_confirmation_links_are_limited_per_shop(client, services, owned):
-    for n in range(CONFIRMATIONS_PER_DAY + 2):
-        set_staff(client, f"staff{n}@elsewhere.example")
+    for address in ["a@elsewhere.example", "b@elsewhere.example", "a@elsewhere.example"] + [
+        f"staff{n}@elsewhere.example" for n in range(2)
+    ]:  # the same address again, at the same moment, is one more link
+        set_staff(client, address)
     assert len(confirmation_links(services)) == CONFIRMATIONS_PER_DAY
 
 

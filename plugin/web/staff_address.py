@@ -11,6 +11,7 @@ owner's own needs no link.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
 from flask import Blueprint, Flask, current_app, render_template_string, request
@@ -103,7 +104,9 @@ def address_changed(
     session.add(
         OutboxMessage(
             shop_id=shop.id,
-            idempotency_key=f"{shop.id}:{WORKFLOW}:{token[-24:]}",
+            # a new message each time: the same address set again within a second has
+            # the same token
+            idempotency_key=f"{shop.id}:{WORKFLOW}:{secrets.token_hex(8)}",
             kind="email",
             workflow=WORKFLOW,
             category="transactional",

@@ -41,18 +41,11 @@ def read_visitor_token(secret_key: str, token: object, shop_id: int) -> str | No
     return customer if isinstance(customer, str) and 0 < len(customer) <= 64 else None
 
 
-PROXY_MAX_AGE = 300  # seconds a signed app-proxy request is taken, either side of now
-
-
-def app_proxy_customer(
-    query_string: str, api_secret: str | None, now: float
-) -> tuple[str, str] | None:
-    """(shop domain, logged-in customer id) from a request Shopify's app proxy signed
-    within ``PROXY_MAX_AGE`` seconds of ``now`` (a Unix time).
+def app_proxy_customer(query_string: str, api_secret: str | None) -> tuple[str, str] | None:
+    """(shop domain, logged-in customer id) from a request Shopify's app proxy signed.
 
     Shopify signs the query: every parameter but ``signature`` as ``key=value`` (repeated
     values joined by commas), sorted, concatenated without separators, HMAC-SHA256 hex.
-    Its ``timestamp`` is signed too, so an old request cannot be made to look recent.
     """
     if not api_secret:
         return None
@@ -68,9 +61,6 @@ def app_proxy_customer(
     customer = _first(params, "logged_in_customer_id")
     if not shop or not customer or not customer.isdigit():
         return None
-    timestamp = _first(params, "timestamp")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > PROXY_MAX_AGE:
-        return None  # replayed (a request signed long ago), or dated ahead
     return shop, customer
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from plugin.identity import PROXY_MAX_AGE, visitor_token
+from plugin.identity import visitor_token
 from plugin.pipeline.outbox import unsubscribe_token
 from plugin.shop_settings.workflows import set_enabled
 from plugin.storage.models import (
@@ -23,6 +22,7 @@ from plugin.storage.models import (
     TopicSignup,
     Visitor,
 )
+from plugin.storefront.routes import PROXY_MAX_AGE
 from tests.support.shop import SHOP
 from tests.support.signed_links import proxy_query
 
@@ -112,7 +112,7 @@ def test_only_a_token_nudge_signed_identifies_a_customer(client, services, shop)
 
 def test_app_proxy_identity_needs_shopifys_signature(client, services, shop):
     secret = services.settings["SHOPIFY_API_SECRET"]
-    now = str(int(time.time()))
+    now = str(int(services.now().timestamp()))
     params = {
         "shop": SHOP,
         "logged_in_customer_id": "501",
@@ -137,7 +137,7 @@ def test_app_proxy_identity_needs_shopifys_signature(client, services, shop):
 def test_a_signed_app_proxy_request_is_taken_only_when_recent(client, services, shop, age):
     params = {"shop": SHOP, "logged_in_customer_id": "501"}
     if age is not None:
-        params["timestamp"] = str(int(time.time()) - age)
+        params["timestamp"] = str(int(services.now().timestamp()) - age)
     query = proxy_query(services.settings["SHOPIFY_API_SECRET"], **params)
     response = client.get("/storefront/proxy/identity?" + query)
     assert response.status_code == 401 and "recent" in response.get_json()["error"]

@@ -10,10 +10,10 @@ token Nudge signed (plugin.identity) or by a confirmed signup (plugin.storefront
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
 from sqlalchemy import insert, select
@@ -45,6 +45,7 @@ PER_ADDRESS = Rate(burst=60, per_second=2)
 PER_SHOP = Rate(burst=300, per_second=50)
 SIGNUPS_PER_VISITOR = Rate(burst=5, per_second=1 / 60)
 OVERLAY_SESSION = timedelta(minutes=30)  # shown again to the same visitor only after this
+PROXY_MAX_AGE = 90  # seconds an app-proxy query's signed timestamp is good (as Shopify's libraries)
 
 
 class BadInput(ValueError):
@@ -429,12 +430,9 @@ def proxy_identity() -> Response:
     query, including ``logged_in_customer_id``; the script calls it from the storefront.
     """
     services = _services()
-    proved = identity.app_proxy_customer(
-        request.query_string.decode("latin-1"),
-        services.settings.get("SHOPIFY_API_SECRET"),
-        now=time.time(),  # Shopify's real clock signed it, whatever the app's clock says
-    )
-    if proved is None:
+    query = request.query_string.decode("latin-1")
+    proved = identity.app_proxy_customer(query, services.settings.get("SHOPIFY_API_SECRET"))
+    if proved is None or not _signed_lately(query, services.now()):
         return _error(401, "not a recent, signed app-proxy request with a logged-in customer")
     domain, customer = proved
     with services.sessions() as session:
@@ -445,3 +443,12 @@ def proxy_identity() -> Response:
     response = jsonify(t=token)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _signed_lately(query: str, now: datetime) -> bool:
+    """Whether the (signed) ``timestamp`` of an app-proxy query is within PROXY_MAX_AGE of
+    now: a query signed once must not mint identity tokens for ever after (replay)."""
+    stamps = [value for key, value in parse_qsl(query) if key == "timestamp"]
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        return False
+    return abs(now.timestamp() - int(stamps[0])) <= PROXY_MAX_AGE

@@ -64,7 +64,11 @@ def start_signup(
     now: datetime,
 ) -> TopicSignup | None:
     """Store a pending signup and queue its confirmation email; None when the address has
-    had enough confirmation emails today (answered the same way, so nobody learns that)."""
+    had enough confirmation emails today, or can be no contact (too long for one without a
+    shop account). Both are answered like a sent one: a different answer would tell whoever
+    asks which addresses are the shop's customers."""
+    if customer_key_for(session, shop.id, email) is None:
+        return None
     recent = session.scalar(
         select(func.count())
         .select_from(TopicSignup)

@@ -64,11 +64,7 @@ def start_signup(
     now: datetime,
 ) -> TopicSignup | None:
     """Store a pending signup and queue its confirmation email; None when the address has
-    had enough confirmation emails today, or can be no contact (too long for one without a
-    shop account). Both are answered like a sent one: a different answer would tell whoever
-    asks which addresses are the shop's customers."""
-    if customer_key_for(session, shop.id, email) is None:
-        return None
+    had enough confirmation emails today (answered the same way, so nobody learns that)."""
     recent = session.scalar(
         select(func.count())
         .select_from(TopicSignup)
@@ -78,7 +74,9 @@ def start_signup(
             TopicSignup.created_at > now - timedelta(days=1),
         )
     )
-    if (recent or 0) >= PENDING_PER_DAY:
+    # An address too long to key a contact by (one without a shop account) is answered
+    # the same way too: else the answer tells which long addresses are customers'.
+    if (recent or 0) >= PENDING_PER_DAY or customer_key_for(session, shop.id, email) is None:
         return None
     signup = TopicSignup(
         shop_id=shop.id,

@@ -77,6 +77,9 @@ DATABASE_BACKENDS = ("sqlite", "postgresql")
 # may roll back. FULL: those survive too, for a sync of the WAL on every commit. OFF is
 # refused: a power loss could then corrupt the file.
 SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
+# Shorter keys are refused: one signed link (an unsubscribe URL) is enough to guess a short
+# key offline, and with it to forge every token the key signs. The generated key is longer.
+MIN_SECRET_KEY = 32
 
 
 class SettingRefused(ValueError):
@@ -98,6 +101,7 @@ def load_config(
     config = environment_settings()
     if override:
         config.update(override)
+        _check_secret_key(config["SECRET_KEY"])
     instance = Path(instance_path)
     if not config["DATABASE_URL"]:
         instance.mkdir(parents=True, exist_ok=True)
@@ -105,6 +109,7 @@ def load_config(
     _checked(config)
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _stored_secret(instance)
+        _check_secret_key(config["SECRET_KEY"], f"the key in {instance / 'secret_key'}")
     return config
 
 
@@ -118,6 +123,7 @@ def environment_settings() -> dict[str, Any]:
             config[key] = _coerce(key, DEFAULTS[key], value)
     for key in URL_SETTINGS:
         config[key] = _checked_url(key, config[key])
+    _check_secret_key(config["SECRET_KEY"])
     if not optional_email(config["FROM_EMAIL"]):
         raise SettingRefused(
             f"NUDGE_FROM_EMAIL is {config['FROM_EMAIL']!r}, not an email address: "
@@ -283,6 +289,16 @@ def _coerce(key: str, default: Any, text: str) -> Any:
             raise SettingRefused(f"{name} is {raw!r}: set it to {expected}")
         return value
     return text
+
+
+def _check_secret_key(key: object, name: str = "NUDGE_SECRET_KEY") -> None:
+    """Refuse a signing key short enough to be guessed (the key itself is never echoed)."""
+    if key and len(str(key)) < MIN_SECRET_KEY:
+        raise SettingRefused(
+            f"{name} is too short to sign with: use at least {MIN_SECRET_KEY} random "
+            "characters (python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'), or unset it to use one generated for this install"
+        )
 
 
 def _checked_url(key: str, text: str) -> str:

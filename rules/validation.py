@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Collection, Hashable
 from typing import Any
 
 from rules import events as ev
@@ -88,6 +89,11 @@ def _is_number(value: Any) -> bool:
     return math.isfinite(value)
 
 
+def _known(value: Any, names: Collection[Any]) -> bool:
+    """Whether ``value`` is one of ``names``; a list or an object never is (nor hashable)."""
+    return isinstance(value, Hashable) and value in names
+
+
 def _suggest(name: Any, known: Any) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -106,7 +112,7 @@ def validate_workflow(data: Any) -> list[str]:
     for key in ("title", "description"):
         if key in data and not isinstance(data[key], str):
             errors.append(f"{key}: expected text")
-    if data.get("category", "marketing") not in CATEGORIES:
+    if not _known(data.get("category", "marketing"), CATEGORIES):
         errors.append("category: 'marketing' or 'transactional'")
     errors += _trigger_errors(data.get("trigger"))
     exit_on = data.get("exit_on", [])
@@ -114,7 +120,7 @@ def validate_workflow(data: Any) -> list[str]:
         errors.append("exit_on: expected a list of event names")
     else:
         for i, kind in enumerate(exit_on):
-            if kind not in KINDS:
+            if not _known(kind, KINDS):
                 errors.append(f"exit_on[{i}]: unknown event '{kind}'{_suggest(kind, KINDS)}")
     reenroll = data.get("reenroll_after_days")
     if reenroll is not None and (not _is_number(reenroll) or reenroll < 0):
@@ -171,12 +177,12 @@ def _trigger_errors(trigger: Any) -> list[str]:
     if ("event" in trigger) == ("sweep" in trigger):
         errors.append("trigger: exactly one of 'event' or 'sweep'")
     allowed = {"event", "sweep", "subject", "max_age_hours"}
-    if "event" in trigger and trigger["event"] not in KINDS:
+    if "event" in trigger and not _known(trigger["event"], KINDS):
         errors.append(
             f"trigger.event: unknown event '{trigger['event']}'{_suggest(trigger['event'], KINDS)}"
         )
     if "sweep" in trigger:
-        if trigger["sweep"] not in SWEEPS:
+        if not _known(trigger["sweep"], SWEEPS):
             errors.append(f"trigger.sweep: one of {', '.join(sorted(SWEEPS))}")
         else:
             allowed |= SWEEPS[trigger["sweep"]]
@@ -197,7 +203,7 @@ def _trigger_errors(trigger: Any) -> list[str]:
                 "trigger.topic: the topic's name (lowercase letters, digits, - and _), "
                 "or '*' for topics that have no series of their own"
             )
-    if trigger.get("subject") not in SUBJECTS:
+    if not _known(trigger.get("subject"), SUBJECTS):
         errors.append(f"trigger.subject: one of {', '.join(sorted(SUBJECTS))}")
     max_age = trigger.get("max_age_hours")
     if max_age is not None and (not _is_number(max_age) or max_age <= 0):
@@ -218,17 +224,21 @@ def _text_list_errors(value: Any, path: str) -> list[str]:
 def _subject_errors(trigger: dict[str, Any]) -> list[str]:
     """A subject the trigger can never supply would enroll nobody, silently."""
     subject, event, sweep = trigger.get("subject"), trigger.get("event"), trigger.get("sweep")
-    if sweep in SWEEP_SUBJECTS and subject in SUBJECTS and subject != SWEEP_SUBJECTS[sweep]:
-        return [f"trigger.subject: the '{sweep}' sweep enrolls by {SWEEP_SUBJECTS[sweep]}"]
-    if event in KINDS and subject in SUBJECT_EVENTS and event not in SUBJECT_EVENTS[subject]:
-        kinds = ", ".join(sorted(SUBJECT_EVENTS[subject]))
-        return [f"trigger.subject: '{event}' carries no {subject}; {subject} events: {kinds}"]
+    if not isinstance(subject, str):
+        return []  # reported as it is (a list or an object is no name, nor hashable)
+    if isinstance(sweep, str) and sweep in SWEEP_SUBJECTS and subject in SUBJECTS:
+        if subject != SWEEP_SUBJECTS[sweep]:
+            return [f"trigger.subject: the '{sweep}' sweep enrolls by {SWEEP_SUBJECTS[sweep]}"]
+    if isinstance(event, str) and event in KINDS and subject in SUBJECT_EVENTS:
+        if event not in SUBJECT_EVENTS[subject]:
+            kinds = ", ".join(sorted(SUBJECT_EVENTS[subject]))
+            return [f"trigger.subject: '{event}' carries no {subject}; {subject} events: {kinds}"]
     return []
 
 
 def _anchors(trigger: Any) -> frozenset[str]:
     """The delay anchors this trigger provides (all of them when the trigger is broken)."""
-    if not isinstance(trigger, dict) or trigger.get("subject") not in SUBJECTS:
+    if not isinstance(trigger, dict) or not _known(trigger.get("subject"), SUBJECTS):
         return ANCHORS
     subject = trigger["subject"]
     provided = {"enrollment", "previous_step"}
@@ -278,7 +288,7 @@ def _delay_errors(delay: Any, path: str, provided: frozenset[str] = ANCHORS) -> 
         elif unit in delay and delay[unit] < 0 and anchor != "expected_reorder":
             # "N days before" only makes sense for a moment that lies ahead
             errors.append(f"{path}.{unit}: negative only when counting from expected_reorder")
-    if anchor not in ANCHORS:
+    if not _known(anchor, ANCHORS):
         errors.append(
             f"{path}.from: one of {', '.join(sorted(ANCHORS))}{_suggest(anchor, ANCHORS)}"
         )
@@ -322,11 +332,11 @@ def _leaf_errors(condition: dict[str, Any], path: str) -> list[str]:
         return errors
     name, operator, value = condition["name"], condition["operator"], condition["value"]
     types = variable_types()
-    if name not in types:
+    if not _known(name, types):
         return [f"{path}: unknown variable '{name}'{_suggest(name, types)}"]
     field_type = types[name]
     operators = operator_inputs()[field_type]
-    if operator not in operators:
+    if not _known(operator, operators):
         return [
             f"{path}: operator '{operator}' is not defined for {field_type} variable '{name}'"
             f"{_suggest(operator, operators)}"

@@ -40,7 +40,7 @@ def app(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
         {
             "TESTING": True,
             "DATABASE_URL": database_url_for_test(tmp_path),
-            "SECRET_KEY": "test-secret-key",
+            "SECRET_KEY": "test-secret-key-0123456789abcdef",
             "SHOPIFY_API_KEY": API_KEY,
             "SHOPIFY_API_SECRET": APP_SECRET,
             "SENDGRID_API_KEY": None,

@@ -110,14 +110,19 @@ def test_invalid_definition_names_the_field_and_saves_nothing(client, shop):
     assert versions == []
 
 
-def test_malformed_bodies_are_422_not_500(client, shop):
-    headers = auth(session_token())
-    for body in (b"{", b"[]", b'"x"'):
-        response = client.put(
-            "/api/workflows/upsell",
-            data=body,
-            headers={**headers, "Content-Type": "application/json"},
-        )
+def test_malformed_bodies_are_400_or_422_not_500(client, shop):
+    headers = {**auth(session_token()), "Content-Type": "application/json"}
+    unreadable = {
+        b"{": "not JSON",
+        b"[" * 4000 + b"]" * 4000: "nested more than 64 deep",
+        b'{"enabled": "\\udfff"}': "lone surrogate",
+        b'{"enabled": Infinity}': "Infinity is not a JSON number",
+    }
+    for body, says in unreadable.items():
+        response = client.put("/api/workflows/upsell", data=body, headers=headers)
+        assert response.status_code == 400 and says in response.json["error"], body[:20]
+    for body in (b"[]", b'"x"'):  # JSON, but not an object
+        response = client.put("/api/workflows/upsell", data=body, headers=headers)
         assert response.status_code == 422
     assert (
         client.put("/api/workflows/upsell", json={"enabled": "yes"}, headers=headers).status_code
@@ -353,3 +358,65 @@ def test_a_test_email_says_it_will_be_kept_without_sendgrid(client, shop, servic
     assert kept["kept_because"] == "SendGrid is not configured"
     services.settings["SENDGRID_API_KEY"] = "SG.key"
     assert client.post(url, json={}, headers=headers).json["queued"]["kept_because"] is None
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": {"a": 1}}, "name"),
+        ({"name": "x" * 1_500_000}, "name"),
+        ({"name": "n" * 101}, "name"),
+        ({"name": "two\nlines"}, "name"),
+        ({"from_name": ["a"]}, "from_name"),
+        ({"from_name": 7}, "from_name"),
+        ({"from_email": "a@b.c" + "c" * 300}, "from_email"),
+        ({"staff_email": {"to": "x@y.z"}}, "staff_email"),
+        ({"send_window": "9-21"}, "send_window"),
+        ({"send_window": {"start_hour": 9, "end_hour": 21, "x": 1}}, "send_window"),
+        ({"timezone": {"zone": "UTC"}}, "timezone"),
+        ({"timezone": ["UTC"]}, "timezone"),
+        ({"asm_group_id": 10**30}, "asm_group_id"),
+        ({"storefront": {"topics": ["t" * 5000]}}, "storefront.topics[0]"),
+    ],
+)
+def test_settings_fields_take_their_type_and_size_only(client, shop, services, body, field):
+    response = client.put("/api/settings", json=body, headers=auth(session_token()))
+    assert response.status_code == 422, response.json
+    assert field in [e["path"] for e in response.json["errors"]]
+    with services.sessions() as session:
+        assert session.scalars(select(Shop.settings)).one() == {}
+
+
+def test_a_name_made_of_a_lone_surrogate_is_a_400_and_nothing_is_stored(client, shop, services):
+    response = client.put(
+        "/api/settings",
+        data=b'{"name": "\\ud800"}',
+        headers={**auth(session_token()), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400 and "surrogate" in response.json["error"]
+    with services.sessions() as session:
+        assert session.scalars(select(Shop.settings)).one() == {}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("category",),
+        ("exit_on",),
+        ("trigger", "event"),
+        ("trigger", "subject"),
+        ("steps", 0, "delay", "from"),
+        ("steps", 0, "conditions", "all", 0, "name"),
+        ("steps", 0, "conditions", "all", 0, "operator"),
+    ],
+)
+@pytest.mark.parametrize("wrong", [[], {"a": 1}, [["nested"]]])
+def test_a_list_or_object_where_a_name_belongs_is_a_422(client, shop, path, wrong):
+    headers = auth(session_token())
+    definition = client.get("/api/workflows/upsell", headers=headers).json["workflow"]["definition"]
+    target = definition
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = [wrong] if path == ("exit_on",) else wrong
+    response = client.put("/api/workflows/upsell", json={"definition": definition}, headers=headers)
+    assert response.status_code == 422

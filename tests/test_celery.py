@@ -71,7 +71,7 @@ def test_with_a_broker_the_web_process_stores_and_enqueues_once_per_burst(tmp_pa
     app = create_app(
         {
             "DATABASE_URL": database_url_for_test(tmp_path),
-            "SECRET_KEY": "k",
+            "SECRET_KEY": "test-secret-key-0123456789abcdef",
             "BROKER_URL": broker,
         }
     )
@@ -108,7 +108,7 @@ def test_a_worker_runs_the_pipeline_and_repeated_tasks_send_nothing_twice(tmp_pa
         app = create_app(
             {
                 "DATABASE_URL": database_url_for_test(tmp_path),
-                "SECRET_KEY": "k",
+                "SECRET_KEY": "test-secret-key-0123456789abcdef",
                 "BROKER_URL": broker,
                 "SENDGRID_API_KEY": "SG.fake",
                 "SENDGRID_BASE_URL": sendgrid.url,
@@ -163,7 +163,9 @@ def _wait_for(condition, what: str, timeout: float = 30) -> None:  # type: ignor
 @pytest.mark.parametrize("command", ["worker", "beat"])
 def test_worker_and_beat_refuse_an_outdated_schema(tmp_path, command):
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    create_app({"DATABASE_URL": url, "SECRET_KEY": "k"}).extensions["nudge"].engine.dispose()
+    create_app({"DATABASE_URL": url, "SECRET_KEY": "test-secret-key-0123456789abcdef"}).extensions[
+        "nudge"
+    ].engine.dispose()
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
@@ -171,7 +173,7 @@ def test_worker_and_beat_refuse_an_outdated_schema(tmp_path, command):
     env = {
         **os.environ,
         "NUDGE_DATABASE_URL": url,
-        "NUDGE_SECRET_KEY": "k",
+        "NUDGE_SECRET_KEY": "test-secret-key-0123456789abcdef",
         "NUDGE_BROKER_URL": "redis://127.0.0.1:6379/15",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
@@ -227,7 +229,7 @@ def test_a_worker_killed_while_sending_loses_nothing_and_sends_nothing_twice(tmp
     with FakeSendGrid(on_send=hold_first_send) as sendgrid:
         settings = {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'nudge.sqlite3'}",
-            "SECRET_KEY": "k",
+            "SECRET_KEY": "test-secret-key-0123456789abcdef",
             "BROKER_URL": broker,
             "SENDGRID_API_KEY": "SG.fake",
             "SENDGRID_BASE_URL": sendgrid.url,

@@ -21,7 +21,7 @@ from plugin.storage.models import Shop
 def nudge(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """Run `nudge ...` against a database of the test's own."""
     monkeypatch.setenv("NUDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("NUDGE_SECRET_KEY", "cli-test-secret")
+    monkeypatch.setenv("NUDGE_SECRET_KEY", "cli-test-secret-0123456789abcdef-0123456789abcdef")
     runner = CliRunner()
 
     def run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from plugin.identity import visitor_token
 from plugin.storage.models import (
     Base,
     ComplianceRecord,
+    Delivery,
     OutboxMessage,
     PageView,
     Shop,
@@ -114,6 +115,31 @@ def test_customer_redaction_leaves_no_trace(send_webhook, services, at, client):
             select(ComplianceRecord.outcome).where(ComplianceRecord.topic == "customers/redact")
         ).all()
     assert len(outcomes) == 2 and outcomes[0] != "erased 0 records"
+
+
+def test_redaction_takes_only_the_customers_own_deliveries(send_webhook, services, at):
+    """Exact ids and addresses in the parsed body: never a substring of someone else's."""
+    bob = payloads.customer(5010, "bob@example.com", first_name="Bob")
+    mentions_bob = {"id": 77, "note": "ask bob@example.com", "total_price": "5.00", "sku": "5"}
+    theirs = [
+        payloads.customer(5, "OB@Example.com"),
+        {"id": 78, "customer": {"id": 5}, "line_items": []},
+        {"id": 79, "email": "ob@example.com"},
+        {"id": 80, "admin_graphql_api_id": "gid://shopify/Customer/5"},
+    ]
+    for n, body in enumerate([bob, mentions_bob, *theirs]):
+        topic = "customers/create" if n in (0, 2) else "orders/create"
+        send_webhook(topic, body, webhook_id=f"d-{n}")
+    at(T0)
+    send_webhook("customers/redact", request(5, "ob@example.com"), webhook_id="redact")
+    at(T0 + timedelta(minutes=1))
+    with services.sessions() as session:
+        kept = [
+            json.loads(body)
+            for body in session.scalars(select(Delivery.body).order_by(Delivery.id))
+            if body != b"{}"
+        ]
+    assert kept == [bob, mentions_bob]
 
 
 def test_data_request_exports_what_is_held(send_webhook, services, at):

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from plugin import create_app
+from plugin.config import SettingRefused, load_config
 from plugin.services import Services
 from plugin.storage.models import Delivery
 
@@ -40,7 +41,7 @@ def test_sqlite_commits_sync_as_set_for_the_worker_and_the_intake(
     app = create_app(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'nudge.sqlite3'}",
-            "SECRET_KEY": "config-test-secret",
+            "SECRET_KEY": "config-test-secret-0123456789abcdef-0123456789abcdef",
             "EMBEDDED_WORKER": False,
         }
     )
@@ -72,7 +73,10 @@ def test_sqlite_commits_sync_as_set_for_the_worker_and_the_intake(
 def cli_env(tmp_path, **settings: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """This process's environment without its NUDGE_* variables, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGE_")}
-    env.update(NUDGE_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}", NUDGE_SECRET_KEY="k")
+    env.update(
+        NUDGE_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+        NUDGE_SECRET_KEY="test-secret-key-0123456789abcdef",
+    )
     return {**env, **settings}
 
 
@@ -130,6 +134,10 @@ BAD_SETTINGS = {
         {"NUDGE_SQLITE_SYNCHRONOUS": "off"},
         "NUDGE_SQLITE_SYNCHRONOUS is 'off'; use NORMAL or FULL",
     ),
+    "secret key short enough to guess": (
+        {"NUDGE_SECRET_KEY": "a"},
+        "NUDGE_SECRET_KEY is too short to sign with: use at least 32 random characters",
+    ),
     "development clock without its file": (
         {"NUDGE_DEV_CLOCK_FILE": "/no-such-folder/clock"},
         "NUDGE_DEV_CLOCK_FILE is /no-such-folder/clock, which does not hold a time",
@@ -149,6 +157,16 @@ def test_a_bad_setting_is_one_line_and_exit_status_2(tmp_path, case):
     result = nudge(cli_env(tmp_path, **settings), "workflows", "list", "any.myshopify.com")
     assert_refused_in_one_line(result, says)
     assert not (tmp_path / "cli.sqlite3").exists()  # refused before any database was made
+
+
+def test_a_short_secret_key_is_refused_from_code_too_and_the_generated_one_is_long(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("NUDGE_SECRET_KEY", raising=False)
+    with pytest.raises(SettingRefused, match="NUDGE_SECRET_KEY is too short"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'a.sqlite3'}", "SECRET_KEY": "k" * 31})
+    generated = load_config(tmp_path / "instance", {"DATABASE_URL": "sqlite://"})["SECRET_KEY"]
+    assert len(generated) >= 32
 
 
 def test_an_unreachable_postgresql_is_one_line(tmp_path):

@@ -163,7 +163,10 @@ CUSTOMERS = 150
 def _prepare_shop(database_url: str) -> None:
     """The same shop for both runs: workflows whose outcome does not depend on when a
     step is decided (no sweeps; a full-day send window; no frequency cap)."""
-    env = {"NUDGE_DATABASE_URL": database_url, "NUDGE_SECRET_KEY": "crash-secret"}
+    env = {
+        "NUDGE_DATABASE_URL": database_url,
+        "NUDGE_SECRET_KEY": "crash-secret-0123456789abcdef-0123456789abcdef",
+    }
     # no Admin API token: the discount codes stay local, so no request leaves the machine
     runner = CliRunner(env=env)
     for args in (
@@ -252,7 +255,13 @@ def _expected_emails(
     """The same webhooks, processed without any crash, in-process, in a fresh database."""
     database = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
     _prepare_shop(database)
-    app = create_app({"DATABASE_URL": database, "SECRET_KEY": "crash-secret", "TESTING": True})
+    app = create_app(
+        {
+            "DATABASE_URL": database,
+            "SECRET_KEY": "crash-secret-0123456789abcdef-0123456789abcdef",
+            "TESTING": True,
+        }
+    )
     client = app.test_client()
     for webhook_id, topic, body in hooks:
         response = client.post(
@@ -370,7 +379,7 @@ def test_serve_killed_during_intake_and_delivery_loses_nothing_and_sends_once(
     env = {
         **os.environ,
         "NUDGE_DATABASE_URL": database,
-        "NUDGE_SECRET_KEY": "crash-secret",
+        "NUDGE_SECRET_KEY": "crash-secret-0123456789abcdef-0123456789abcdef",
         "NUDGE_SENDGRID_API_KEY": "SG.fake",
         "NUDGE_SENDGRID_BASE_URL": fake_sendgrid.url,
         "NUDGE_WORKER_INTERVAL_SECONDS": "0.05",

@@ -78,7 +78,7 @@ def test_links_back_to_the_shop_carry_utm_parameters_and_the_customers_signed_to
         "utm_content": "reminder",
     }
     token = parse_qs(urlsplit(link).query)["nudge_t"][0]
-    assert read_visitor_token("test-secret-key", token, shop.id) == "501"
+    assert read_visitor_token("test-secret-key-0123456789abcdef", token, shop.id) == "501"
 
 
 def test_the_carts_lines_add_up_to_its_total_and_the_rest_is_labelled(

@@ -3,8 +3,6 @@ encrypted at rest, revoked at uninstall. Shopify is mocked at the network edge."
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from datetime import timedelta
@@ -23,19 +21,13 @@ from plugin.storage.models import Shop
 from tests.support.fake_shopify import FakeAdmin, grant, token_endpoint
 from tests.support.session_tokens import session_token
 from tests.support.shop import API_KEY, APP_SECRET, SHOP
+from tests.support.signed_links import signed
 
 NEW_SHOP = "new-shop.myshopify.com"
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def signed(params: dict[str, str], secret: str = APP_SECRET) -> dict[str, str]:
-    """Sign query parameters the way Shopify signs its install and callback links."""
-    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return {**params, "hmac": digest}
 
 
 def raw_shop_row(services, domain: str) -> str:  # type: ignore[no-untyped-def]
@@ -253,6 +245,35 @@ def test_callback_with_the_right_state_and_hmac_installs(client, services):
     }
     shop = stored(services, NEW_SHOP)
     assert tokens.cipher(services).decrypt(shop.access_token_encrypted or "") == "shpat_code"
+
+
+@responses.activate
+def test_a_state_is_used_once_and_never_replayed(client, services):
+    FakeAdmin(responses, NEW_SHOP)
+    exchange = responses.post(token_endpoint(NEW_SHOP), json=grant("shpat_code", "shprt_code"))
+    state = parse_qs(urlsplit(_start_install(client).headers["Location"]).query)["state"][0]
+    cookie = client.get_cookie("nudge_oauth_state", path="/auth/callback")
+    assert cookie is not None
+    params = signed(
+        {"shop": NEW_SHOP, "code": "auth-code", "state": state, "timestamp": str(int(time.time()))}
+    )
+    assert client.get("/auth/callback?" + urlencode(params)).status_code == 302
+    # the same signed callback again, with the browser's cookie put back: refused
+    client.set_cookie("nudge_oauth_state", cookie.value, path="/auth/callback")
+    replayed = client.get("/auth/callback?" + urlencode(params))
+    assert replayed.status_code == 401 and "already used" in replayed.json["error"]
+    assert exchange.call_count == 1
+
+
+@responses.activate
+def test_a_state_expires(client, services, clock):
+    state = parse_qs(urlsplit(_start_install(client).headers["Location"]).query)["state"][0]
+    clock.now += timedelta(minutes=11)
+    params = signed(
+        {"shop": NEW_SHOP, "code": "c", "state": state, "timestamp": str(int(time.time()))}
+    )
+    assert client.get("/auth/callback?" + urlencode(params)).status_code == 401
+    assert len(responses.calls) == 0
 
 
 @responses.activate

@@ -132,7 +132,7 @@ def embedded_run(tmp_path: Path, plan: list[tuple[datetime, list[Any]]]) -> Serv
     app = create_app(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}",
-            "SECRET_KEY": "scale-secret",
+            "SECRET_KEY": "scale-secret-0123456789abcdef-0123456789abcdef",
             "SENDGRID_API_KEY": None,  # emails are kept: this run decides, it does not send
             "EMBEDDED_WORKER": False,
         }
@@ -249,7 +249,7 @@ def scaled_run(
             **os.environ,
             "NUDGE_DATABASE_URL": database,
             "NUDGE_BROKER_URL": broker,
-            "NUDGE_SECRET_KEY": "scale-secret",
+            "NUDGE_SECRET_KEY": "scale-secret-0123456789abcdef-0123456789abcdef",
             "NUDGE_APP_URL": f"http://127.0.0.1:{port}",
             "NUDGE_SENDGRID_API_KEY": "SG.fake",
             "NUDGE_SENDGRID_BASE_URL": sendgrid.url,
@@ -263,7 +263,13 @@ def scaled_run(
         )
         assert upgraded.returncode == 0, upgraded.stderr
         scaled = Services.of(
-            create_app({"DATABASE_URL": database, "SECRET_KEY": "scale-secret", "BROKER_URL": None})
+            create_app(
+                {
+                    "DATABASE_URL": database,
+                    "SECRET_KEY": "scale-secret-0123456789abcdef-0123456789abcdef",
+                    "BROKER_URL": None,
+                }
+            )
         )
         disposing.append(scaled)
         scaled.clock = clock

@@ -30,7 +30,7 @@ def test_migrations_build_the_models_schema(tmp_path):
 
 def test_a_new_database_is_ready_and_stamped(tmp_path):
     url = database_url_for_test(tmp_path)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "k"})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test-secret-key-0123456789abcdef"})
     engine = create_engine(url)
     with engine.connect() as conn:
         assert (
@@ -43,13 +43,15 @@ def test_a_new_database_is_ready_and_stamped(tmp_path):
 
 def test_an_outdated_database_is_refused_until_upgraded(tmp_path, monkeypatch):
     url = database_url_for_test(tmp_path)
-    create_app({"DATABASE_URL": url, "SECRET_KEY": "k"}).extensions["nudge"].engine.dispose()
+    create_app({"DATABASE_URL": url, "SECRET_KEY": "test-secret-key-0123456789abcdef"}).extensions[
+        "nudge"
+    ].engine.dispose()
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     engine.dispose()
     with pytest.raises(SchemaOutdated, match="nudge db upgrade"):
-        create_app({"DATABASE_URL": url, "SECRET_KEY": "k"})
+        create_app({"DATABASE_URL": url, "SECRET_KEY": "test-secret-key-0123456789abcdef"})
     monkeypatch.setenv("NUDGE_DATABASE_URL", url)
     refused = CliRunner().invoke(main, ["serve", "--port", "1"])
     assert refused.exit_code != 0
@@ -64,5 +66,7 @@ def test_db_upgrade_command_creates_the_schema(tmp_path, monkeypatch):
     monkeypatch.setenv("NUDGE_DATABASE_URL", url)
     result = CliRunner().invoke(main, ["db", "upgrade"], catch_exceptions=False)
     assert result.exit_code == 0 and f"at revision {head_revision()}" in result.output
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "k"})  # current: starts
+    app = create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": "test-secret-key-0123456789abcdef"}
+    )  # current: starts
     app.extensions["nudge"].engine.dispose()

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from connectors.sendgrid import events as sg_events
-from plugin.storage.models import EngagementRow, Episode, Suppression
+from plugin.storage.models import Delivery, EngagementRow, Episode, Suppression
 from tests.support import payloads
 from tests.support.clock import T0
 from tests.support.shop import SHOP
@@ -91,9 +91,12 @@ def test_unsigned_or_unconfigured_is_401(client, shop, services):
     assert post(client, batch).status_code == 200
 
 
-def test_signed_garbage_is_400(client, shop, keyed):
-    for raw in (b"{", b'{"event": "open"}'):
-        assert post(client, [], body=raw, headers=signed(raw)).status_code == 400
+def test_signed_garbage_is_kept_as_failed_and_acknowledged(client, services, shop, keyed):
+    for raw in (b"{", b'{"event": "open"}', b"[" * 5000 + b"]" * 5000):
+        response = post(client, [], body=raw, headers=signed(raw))
+        assert (response.status_code, response.json["status"]) == (200, "failed")
+    with services.sessions() as session:
+        assert set(session.scalars(select(Delivery.status))) == {"failed"}
 
 
 def test_unsubscribe_suppresses_and_click_ends_reengagement(client, send_webhook, keyed, at):

@@ -30,7 +30,7 @@ def serve_env(tmp_path: Path) -> dict[str, str]:
     return {
         **env,
         "NUDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
-        "NUDGE_SECRET_KEY": "k",
+        "NUDGE_SECRET_KEY": "test-secret-key-0123456789abcdef",
         "NUDGE_WORKER_INTERVAL_SECONDS": "0.2",
     }
 

@@ -3,20 +3,28 @@ double opt-in signups, the overlay's rules."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from datetime import timedelta
-from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
 
 from plugin.identity import visitor_token
+from plugin.pipeline.outbox import unsubscribe_token
 from plugin.shop_settings.workflows import set_enabled
-from plugin.storage.models import Episode, OutboxMessage, PageView, Shop, TopicSignup
+from plugin.storage.models import (
+    CustomerRow,
+    Episode,
+    OutboxMessage,
+    PageView,
+    Shop,
+    TopicSignup,
+    Visitor,
+)
+from plugin.storefront.routes import PROXY_MAX_AGE
 from tests.support.shop import SHOP
+from tests.support.signed_links import proxy_query
 
 VID = "visitor-0123456789abcdef"
 EVENTS = f"/storefront/{SHOP}/events"
@@ -102,15 +110,15 @@ def test_only_a_token_nudge_signed_identifies_a_customer(client, services, shop)
     assert owners == {"501"}
 
 
-def proxy_query(secret: str, **params: str) -> str:
-    message = "".join(sorted(f"{k}={v}" for k, v in params.items()))
-    signature = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return urlencode({**params, "signature": signature})
-
-
 def test_app_proxy_identity_needs_shopifys_signature(client, services, shop):
     secret = services.settings["SHOPIFY_API_SECRET"]
-    params = {"shop": SHOP, "logged_in_customer_id": "501", "path_prefix": "/apps/nudge"}
+    now = str(int(services.now().timestamp()))
+    params = {
+        "shop": SHOP,
+        "logged_in_customer_id": "501",
+        "path_prefix": "/apps/nudge",
+        "timestamp": now,
+    }
     response = client.get("/storefront/proxy/identity?" + proxy_query(secret, **params))
     assert response.status_code == 200
     token = response.get_json()["t"]
@@ -119,8 +127,20 @@ def test_app_proxy_identity_needs_shopifys_signature(client, services, shop):
     assert client.get("/storefront/proxy/identity?" + forged).status_code == 401
     tampered = proxy_query(secret, **params).replace("501", "502")
     assert client.get("/storefront/proxy/identity?" + tampered).status_code == 401
-    anonymous = proxy_query(secret, shop=SHOP, logged_in_customer_id="")
+    anonymous = proxy_query(secret, shop=SHOP, logged_in_customer_id="", timestamp=now)
     assert client.get("/storefront/proxy/identity?" + anonymous).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "age", [PROXY_MAX_AGE + 5, 3 * 365 * 86400, -(PROXY_MAX_AGE + 5), None], ids=str
+)
+def test_a_signed_app_proxy_request_is_taken_only_when_recent(client, services, shop, age):
+    params = {"shop": SHOP, "logged_in_customer_id": "501"}
+    if age is not None:
+        params["timestamp"] = str(int(services.now().timestamp()) - age)
+    query = proxy_query(services.settings["SHOPIFY_API_SECRET"], **params)
+    response = client.get("/storefront/proxy/identity?" + query)
+    assert response.status_code == 401 and "recent" in response.get_json()["error"]
 
 
 def enable_topics(services, shop, *topics: str) -> None:  # type: ignore[no-untyped-def]
@@ -174,6 +194,117 @@ def test_a_signup_subscribes_nobody_until_its_address_confirms(client, services,
     assert client.get(f"/storefront/{SHOP}/confirm/not-a-token").status_code == 404
 
 
+def test_a_confirmation_link_acts_once_and_only_on_post(client, services, shop, at, clock):
+    enable_topics(services, shop, "tea")
+    body = {"vid": VID, "email": "zoe@example.com", "topic": "tea", "consent": True}
+    post(client, SIGNUP, body)
+    link = confirmation_link(services)
+    assert client.head(link).status_code == 200  # a scanner's HEAD
+    with services.sessions() as session:
+        assert session.scalars(select(TopicSignup.state)).one() == "pending"
+    assert client.post(link).status_code == 200
+    at(clock.now + timedelta(minutes=1))
+    with services.sessions() as session:
+        customer = session.scalars(select(CustomerRow)).one()
+    unsubscribe = f"/unsubscribe/{unsubscribe_token(services.settings['SECRET_KEY'], shop.id, 'zoe@example.com')}"
+    assert client.post(unsubscribe).status_code == 200
+    # the old link, found again in the mailbox, subscribes nobody again
+    for again in (client.get, client.post):
+        assert again(link).status_code == 200
+    with services.sessions() as session:
+        customer = session.get_one(CustomerRow, customer.id)
+    assert customer.accepts_marketing is False
+
+
+SPAM = "WIN a FREE iPhone at http://evil.example/claim"
+
+
+def test_a_signup_relays_no_submitted_text_and_renames_and_links_nobody(
+    client, services, shop, send_webhook, at, clock
+):
+    from tests.support import payloads
+
+    enable_topics(services, shop, "tea")
+    send_webhook("customers/create", payloads.customer(email="zoe@example.com"))  # "Ada"
+    at(clock.now)
+    attacker = "attacker-visitor-000001"
+    post(client, EVENTS, page_view(vid=attacker, path="/pages/private-sale"))
+    body = {"vid": attacker, "email": "zoe@example.com", "first_name": SPAM, "consent": True}
+    assert post(client, SIGNUP, body).status_code == 202
+    with services.sessions() as session:
+        [message] = session.scalars(select(OutboxMessage)).all()
+    sent = json.dumps([message.subject, message.preview_html, message.params])
+    assert "iPhone" not in sent and "evil.example" not in sent
+    assert "Hi there" in (message.preview_html or "")
+
+    assert client.post(confirmation_link(services)).status_code == 200  # the real Zoe
+    at(clock.now + timedelta(minutes=1))
+    with services.sessions() as session:
+        zoe = session.scalars(select(CustomerRow)).one()
+        views = session.scalars(select(PageView.customer_external_id)).all()
+        visitor = session.scalars(select(Visitor).where(Visitor.visitor_id == attacker)).one()
+    assert (zoe.first_name, zoe.accepts_marketing) == ("Ada", True)
+    assert views == [None] and visitor.customer_external_id is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"vid": "' + b"[" * 4000,
+        b"[" * 2000 + b"]" * 2000,  # within the size limit, beyond the interpreter's depth
+        b'{"vid": "visitor-0123456789abcdef", "type": "page_view", "path": "/\\ud800"}',
+        b'{"vid": "visitor-0123456789abcdef", "type": "page_view", "path": "/\xed\xa0\x80"}',
+        b'{"vid": "visitor-0123456789abcdef", "type": ["page_view"], "path": "/"}',
+        b'{"vid": "visitor-0123456789abcdef", "type": {"a": 1}, "path": "/"}',
+        b'{"vid": "visitor-0123456789abcdef", "type": "page_view", "path": "/", "title": [{}]}',
+    ],
+)
+def test_deep_surrogate_and_mistyped_events_get_400(client, shop, body):
+    response = post(client, EVENTS, body)
+    assert response.status_code == 400 and response.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"first_name": "\ud800"},
+        {"first_name": {"a": 1}},
+        {"topic": ["tea"]},
+        {"topic": "tea" * 50},
+        {"email": ["zoe@example.com"]},
+        {"vid": {"a": 1}},
+    ],
+)
+def test_mistyped_signups_get_400(client, services, shop, change):
+    enable_topics(services, shop, "tea")
+    body = {"vid": VID, "email": "zoe@example.com", "topic": "tea", "consent": True, **change}
+    raw = json.dumps(body).encode()  # ensure_ascii: a lone surrogate goes as its escape
+    response = post(client, SIGNUP, raw)
+    assert response.status_code == 400 and response.get_json()["error"]
+
+
+def test_a_shop_name_stored_before_it_was_checked_breaks_no_signup(client, services, shop):
+    enable_topics(services, shop, "tea")
+    with services.sessions() as session, session.begin():
+        row = session.get_one(Shop, shop.id)
+        row.settings = {**row.settings, "name": "\ud800 Tea"}  # JSON keeps it as an escape
+    response = post(client, SIGNUP, {"vid": VID, "email": "zoe@example.com", "consent": True})
+    assert response.status_code == 202
+    with services.sessions() as session:
+        [message] = session.scalars(select(OutboxMessage)).all()
+    assert SHOP in (message.subject or "")
+
+
+def test_a_new_contact_is_named_as_the_form_said(client, services, shop, at, clock):
+    enable_topics(services, shop, "tea")
+    body = {"vid": VID, "email": "zoe@example.com", "first_name": "Zoe", "consent": True}
+    post(client, SIGNUP, body)
+    client.post(confirmation_link(services))
+    with services.sessions() as session:
+        contact = session.scalars(select(CustomerRow)).one()
+    assert (contact.external_id, contact.first_name) == ("email:zoe@example.com", "Zoe")
+
+
 @pytest.mark.parametrize(
     "change, error",
     [
@@ -181,7 +312,6 @@ def test_a_signup_subscribes_nobody_until_its_address_confirms(client, services,
         ({"consent": False}, "consent"),
         ({"consent": "yes"}, "consent"),
         ({"topic": "crypto"}, "topic"),
-        ({"email": "a" * 60 + "@example.com"}, "email"),
     ],
 )
 def test_bad_signups_get_400(client, services, shop, change, error):
@@ -189,6 +319,24 @@ def test_bad_signups_get_400(client, services, shop, change, error):
     body = {"vid": VID, "email": "zoe@example.com", "topic": "tea", "consent": True, **change}
     response = post(client, SIGNUP, body)
     assert response.status_code == 400 and error in response.get_json()["error"]
+
+
+def test_a_long_address_is_answered_alike_for_a_customer_and_a_stranger(
+    client, services, shop, send_webhook, at, clock
+):
+    from tests.support import payloads
+
+    customer, stranger = "c" * 60 + "@example.com", "s" * 60 + "@example.com"
+    send_webhook("customers/create", payloads.customer(email=customer))
+    at(clock.now)
+    answers = []
+    for n, email in enumerate((customer, stranger)):
+        body = {"vid": f"visitor-{n:020d}", "email": email, "consent": True}
+        response = post(client, SIGNUP, body)
+        answers.append((response.status_code, response.get_json()))
+    assert answers[0] == answers[1] == (202, {"status": "confirm"})
+    with services.sessions() as session:  # only the customer can be a contact, so only they
+        assert session.scalars(select(OutboxMessage.to_email)).all() == [customer]
 
 
 def test_one_address_gets_few_confirmation_emails(client, services, shop):

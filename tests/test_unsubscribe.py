@@ -47,6 +47,13 @@ def test_get_asks_and_one_click_post_unsubscribes_for_good(client, send_webhook,
     assert emails(services) == []
 
 
+def test_head_unsubscribes_nobody(client, send_webhook, services):
+    subscribe(send_webhook)
+    assert client.head(_link(services)).status_code == 200  # a mail scanner's prefetch
+    with services.sessions() as session:
+        assert session.scalars(select(Suppression)).all() == []
+
+
 def test_forged_link_is_404(client, shop):
     assert client.post("/unsubscribe/forged.token.value").status_code == 404
     assert client.get("/unsubscribe/x").status_code == 404

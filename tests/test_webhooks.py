@@ -93,11 +93,32 @@ def test_missing_topic_or_shop_header_is_400(client, shop):
     assert response.status_code == 400
 
 
-def test_signed_but_malformed_json_is_400(send_webhook, services):
-    for body in (b"{not json", b"[1, 2]", b"\xff\xfe\x00", b""):
+UNREADABLE = {
+    b"{not json": "not JSON",
+    b"[1, 2]": "expected a JSON object",
+    b"\xff\xfe\x00": "not UTF-8",
+    b"": "not JSON",
+    b'{"a": ' * 4000 + b"1" + b"}" * 4000: "nested more than 64 deep",
+    b'{"email": "\\ud800"}': "lone surrogate",
+    b'{"email": "\xed\xa0\x80"}': "not UTF-8",  # a surrogate encoded in UTF-8
+    b'{"total": NaN}': "NaN is not a JSON number",
+}
+
+
+def test_a_signed_body_that_cannot_be_read_is_kept_as_failed_and_acknowledged(
+    send_webhook, services
+):
+    """Signed, so not lost; sending it again would not make it readable: 200, kept failed."""
+    for body in UNREADABLE:
         response = send_webhook("orders/create", body)
-        assert response.status_code == 400, body
-    assert _deliveries(services) == []
+        assert response.status_code == 200, body[:40]
+        assert response.json["status"] == "failed"
+    stored = _deliveries(services)
+    assert [d.body for d in stored] == list(UNREADABLE)
+    for delivery, reason in zip(stored, UNREADABLE.values(), strict=True):
+        assert delivery.status == "failed" and reason in (delivery.error or ""), delivery.error
+    again = send_webhook("orders/create", b"{not json", webhook_id="delivery-1")
+    assert (again.status_code, again.json["status"]) == (200, "duplicate")
 
 
 def test_oversized_body_is_413(send_webhook, app, services):

@@ -125,8 +125,12 @@ def test_bad_signature_and_wrong_platform_are_401(client, woo_shop, shop):
     assert response.status_code == 401
 
 
-def test_signed_garbage_is_400(client, woo_shop):
-    assert _post(client, "order.created", b"not json").status_code == 400
+def test_signed_garbage_is_kept_as_failed_and_acknowledged(client, services, woo_shop):
+    response = _post(client, "order.created", b"not json")
+    assert (response.status_code, response.json["status"]) == (200, "failed")
+    with services.sessions() as session:
+        [delivery] = session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.body) == ("failed", b"not json")
 
 
 def product_payload(**changes):  # type: ignore[no-untyped-def]

@@ -202,7 +202,7 @@ def _services(database_url: str) -> tuple[Services, _Clock]:
         {
             "DATABASE_URL": database_url,
             "SENDGRID_API_KEY": None,
-            "SECRET_KEY": "bench-secret-key",
+            "SECRET_KEY": "bench-secret-key-0123456789abcdef",
             "EMBEDDED_WORKER": False,
         }
     )

@@ -30,7 +30,7 @@ def _services(path: Path) -> Any:
         {
             "DATABASE_URL": f"sqlite:///{path.resolve()}",
             "SENDGRID_API_KEY": None,
-            "SECRET_KEY": "bench-secret-key",
+            "SECRET_KEY": "bench-secret-key-0123456789abcdef",
             "EMBEDDED_WORKER": False,
         }
     )

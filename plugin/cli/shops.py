@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from plugin.cli.loading import Refused, console, load_services
-from plugin.shopify_app import tokens
+from plugin.shopify_app import tokens, webhook_secrets
 from plugin.shopify_app.install import valid_shop_domain
 from plugin.storage.models import Shop
 
@@ -35,7 +35,9 @@ def shop() -> None:
 )
 @click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), default="shopify")
 @click.option(
-    "--webhook-secret", default=None, help="Webhook signing secret (default: the app secret)"
+    "--webhook-secret",
+    default=None,
+    help="Webhook signing secret, stored encrypted (default: the app secret)",
 )
 def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str | None) -> None:
     """Register a shop without the install flow: a Shopify shop by its myshopify domain,
@@ -49,7 +51,7 @@ def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str 
         if token:
             tokens.store_plain(row, token, tokens.cipher(services))
         if webhook_secret:
-            row.webhook_secret = webhook_secret
+            webhook_secrets.store(row, webhook_secret, tokens.cipher(services))
         session.add(row)
     click.echo(f"{'updated' if existing else 'added'} {platform} shop {domain}")
     if platform == "woocommerce":
@@ -145,6 +147,6 @@ def shop_json(row: Shop, now: datetime) -> dict[str, Any]:
         "platform": row.platform,
         "installed": bool(row.active),
         "token": token,
-        "webhook_secret": "own" if row.webhook_secret else "app",
+        "webhook_secret": "own" if webhook_secrets.has_own(row) else "app",
         "created_at": row.created_at.isoformat() if row.created_at else None,
     }

@@ -27,7 +27,7 @@ from rules.evaluation import reason_group
 
 DEMO_SHOP = "nudge-demo.myshopify.com"
 DEMO_SECRET = "demo-webhook-secret"  # signs the replayed webhooks; local only
-DEMO_SECRET_KEY = "demo-secret-key"  # the app's own key: signs the visitor tokens
+DEMO_SECRET_KEY = "demo-secret-key-0123456789abcdef"  # the app's own key: signs the visitor tokens
 DEMO_STAFF = "sales@northwind-coffee.example"  # where the sales-rep alerts go
 DEMO_START = datetime(2026, 9, 1, tzinfo=UTC)
 TICK = timedelta(hours=1)

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from plugin.emails.blocks import link_params
 from plugin.emails.render import render_email
-from plugin.shop_settings.policies import shop_settings
+from plugin.shop_settings.policies import shop_settings, staff_address
 from plugin.storage.models import OutboxMessage, Shop
 
 
 class NoRecipient(ValueError):
-    """The shop has no staff (or sender) address to send a test to."""
+    """The shop has no confirmed staff address (nor the owner's) to send a test to."""
 
 
 # Stands where a customer's signed token goes in links: it names nobody, so a merchant who
@@ -117,10 +117,9 @@ def queue_test_email(
     app_url: str | None = None,
 ) -> OutboxMessage:
     """Render the step's (first) email with sample data and queue it to the shop's staff."""
-    settings = shop_settings(shop.settings)
-    to_email = settings.get("staff_email") or settings.get("from_email")
+    to_email = staff_address(shop, shop_settings(shop.settings))
     if not to_email:
-        raise NoRecipient("set a staff email (or a sender address) to receive test emails")
+        raise NoRecipient("set a staff email, and confirm it with its link, to receive test emails")
     actions = list(step.get("actions") or [])
     email = next(a for a in actions if a.get("name") == "send_email")
     params = email.get("params") or {}

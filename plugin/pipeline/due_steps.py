@@ -22,7 +22,7 @@ from plugin.pipeline.episode_facts import facts_for
 from plugin.pipeline.exits import end_episode
 from plugin.pipeline.outbox import Sender, write_actions
 from plugin.services import Services
-from plugin.shop_settings.policies import send_window_opens, settings_for_reading
+from plugin.shop_settings.policies import send_window_opens, settings_for_reading, staff_address
 from plugin.shop_settings.workflows import batch_workflows
 from plugin.storage import batch_episodes, facts_store
 from plugin.storage.batch import Batch, begin_batch
@@ -324,7 +324,7 @@ def decide_step(decisions: Decisions, services: Services, step: ClaimedStep, now
         secret_key=services.settings["SECRET_KEY"],
         shop_name=settings.get("name") or shop.domain,
         shop_url=f"https://{shop.domain}",
-        staff_email=settings.get("staff_email") or shop.email,  # shop.email: from install
+        staff_email=staff_address(shop, settings),
         overrides={
             key: value
             for key, value in (shop_workflow.definition.get("sender") or {}).items()

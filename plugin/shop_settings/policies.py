@@ -50,6 +50,16 @@ def shop_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
+def staff_address(shop: Shop, settings: dict[str, Any]) -> str | None:
+    """Where test emails and staff alerts go: the staff address unless it still waits for
+    its confirmation link (plugin.web.staff_address), else the owner's from the install."""
+    staff = settings.get("staff_email")
+    pending = shop.staff_email_unconfirmed
+    if isinstance(staff, str) and staff and not (pending and staff.lower() == pending.lower()):
+        return staff
+    return shop.email
+
+
 def settings_for_reading(batch: Batch, shop: Shop) -> dict[str, Any]:
     """``shop_settings`` of the shop, merged once per batch while its stored settings stay
     the same object: a batch decides and enrolls hundreds of one shop's steps, each asking,

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Executable, ScalarResult, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from connectors import untrusted_json
 from plugin.shopify_app import tokens
 from plugin.storage.batch import Batch
 from plugin.storage.models import (
@@ -254,15 +255,15 @@ def erase_customer(
     ]
     for statement in statements:
         changed += _changed(session, statement.execution_options(synchronize_session=False))
-    # The inbox keeps raw bodies; those that mention the customer go too. (Scanned here,
-    # not in SQL, so it works the same on every database; redaction is rare.)
-    needles = [n.encode() for n in emails | {i for i in ids if not i.startswith("email:")}]
+    # The inbox keeps raw bodies; those about the customer go too. (Read here, not in SQL,
+    # so it works the same on every database; redaction is rare.)
+    customer_ids = {i for i in ids if not i.startswith("email:")}
     mentioning = [
         delivery_id
-        for delivery_id, body in session.execute(
-            select(Delivery.id, Delivery.body).where(Delivery.shop_id == shop_id)
+        for delivery_id, topic, body in session.execute(
+            select(Delivery.id, Delivery.topic, Delivery.body).where(Delivery.shop_id == shop_id)
         )
-        if any(needle in body for needle in needles)
+        if delivery_is_about(topic, body, customer_ids, emails)
     ]
     if mentioning:
         changed += _changed(
@@ -273,3 +274,50 @@ def erase_customer(
             .execution_options(synchronize_session=False),
         )
     return changed
+
+
+# topics whose payload is the customer itself: its top-level "id" is the customer's
+CUSTOMER_TOPICS = ("customers/", "customer.")
+
+
+def delivery_is_about(topic: str, body: bytes, ids: set[str], emails: set[str]) -> bool:
+    """Whether a stored delivery names the customer: one of their ids where a customer id
+    goes, or exactly one of their addresses (in any case), anywhere in its parsed JSON.
+
+    Never a substring of the raw text: redacting ``ob@example.com`` must leave
+    ``bob@example.com``'s deliveries alone, and customer 5's an order for 5.00.
+    """
+    try:
+        payload = untrusted_json.parse(body)
+    except untrusted_json.UnreadableJson:
+        # kept as failed because it could not be read: an address in it, quoted as JSON
+        # writes one, still makes it theirs
+        text = body.decode("utf-8", "replace").lower()
+        return any(f'"{email}"' in text for email in emails)
+    # texts that name the customer wherever they appear: addresses, and Admin API ids
+    names = emails | {f"gid://shopify/customer/{i}" for i in ids}
+    if topic.startswith(CUSTOMER_TOPICS) and isinstance(payload, dict):
+        if _as_id(payload.get("id")) in ids:
+            return True
+    pending = [payload]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            if _as_id(value.get("customer_id")) in ids:
+                return True
+            customer = value.get("customer")
+            if isinstance(customer, dict) and _as_id(customer.get("id")) in ids:
+                return True
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and value.strip().lower() in names:
+            return True
+    return False
+
+
+def _as_id(value: object) -> str | None:
+    """A customer id as the facts keep it (a JSON number or text), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return str(value)

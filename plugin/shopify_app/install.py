@@ -5,8 +5,9 @@
   so for the page; the JSON API can call it too).
 - Non-embedded: ``GET /auth/install?shop=…&hmac=…&timestamp=…`` (Shopify's install link,
   HMAC-signed) redirects to Shopify's consent screen with a ``state`` nonce, kept in a
-  signed, short-lived cookie; ``GET /auth/callback`` checks the HMAC, the shop and the
-  nonce, then trades the code for a token.
+  signed, short-lived cookie and stored server-side; ``GET /auth/callback`` checks the
+  HMAC, the shop and the nonce (this browser's, and not used before: it is deleted as it
+  is checked), then trades the code for a token.
 
 Either way the tokens are stored encrypted (plugin.shopify_app.tokens), the shop's webhook
 subscriptions are registered from manifest.json (plugin.shopify_app.webhook_registration),
@@ -23,19 +24,21 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, cast
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, current_app, jsonify, redirect, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from shopify import Session as ShopifySession
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, select
 
 from connectors.shopify.admin_api import AdminApiError, AdminClient
 from plugin.services import Services
 from plugin.shopify_app import catalog_sync, manifest, tokens
 from plugin.shopify_app.session_tokens import Unauthorized, shop_from_session_token
 from plugin.shopify_app.webhook_registration import register_webhooks
-from plugin.storage.models import Shop
+from plugin.storage.models import OAuthState, Shop
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +152,12 @@ def _error(status: int, message: str):  # type: ignore[no-untyped-def]
     return response
 
 
+def _head_acts_not() -> Response:
+    """HEAD, which Flask routes to a GET view: answered without acting (link checkers and
+    mail scanners send it), since these GETs start or finish an install."""
+    return Response(status=204)
+
+
 @bp.post("/session")
 def session_install():  # type: ignore[no-untyped-def]
     """Install (token exchange) for the shop a valid session token names; idempotent."""
@@ -180,6 +189,8 @@ def session_install():  # type: ignore[no-untyped-def]
 @bp.get("/install")
 def install():  # type: ignore[no-untyped-def]
     """Start the authorization code grant: check the signed link, send to Shopify's consent."""
+    if request.method == "HEAD":
+        return _head_acts_not()
     settings = Services.of(current_app).settings
     shop = valid_shop_domain(request.args.get("shop"))
     if shop is None:
@@ -187,6 +198,7 @@ def install():  # type: ignore[no-untyped-def]
     if not valid_hmac(request.args.to_dict(), settings.get("SHOPIFY_API_SECRET") or ""):
         return _error(401, "invalid or stale hmac")
     nonce = secrets.token_urlsafe(24)
+    _remember_state(Services.of(current_app), shop, nonce)
     query = urlencode(
         {
             "client_id": settings.get("SHOPIFY_API_KEY") or "",
@@ -211,6 +223,8 @@ def install():  # type: ignore[no-untyped-def]
 @bp.get("/callback")
 def callback():  # type: ignore[no-untyped-def]
     """Finish the authorization code grant: HMAC, shop and state checked, code traded."""
+    if request.method == "HEAD":
+        return _head_acts_not()
     services = Services.of(current_app)
     settings = services.settings
     params = request.args.to_dict()
@@ -221,6 +235,8 @@ def callback():  # type: ignore[no-untyped-def]
         return _error(401, "invalid or stale hmac")
     if not _state_matches(request.cookies.get(STATE_COOKIE), shop, params["state"]):
         return _error(401, "state does not match this browser's install")
+    if not _consume_state(services, shop, params["state"]):
+        return _error(401, "state already used or expired: start the install again")
     try:
         grant = tokens.exchange_code(
             shop,
@@ -235,6 +251,31 @@ def callback():  # type: ignore[no-untyped-def]
     response = redirect(f"https://{shop}/admin/apps/{settings.get('SHOPIFY_API_KEY') or ''}")
     response.delete_cookie(STATE_COOKIE, path=manifest.CALLBACK_PATH)
     return response
+
+
+def _remember_state(services: Services, shop: str, nonce: str) -> None:
+    """Store a new install's nonce until it is used or expires (expired ones are dropped)."""
+    now = services.now()
+    with services.sessions() as session, session.begin():
+        session.execute(delete(OAuthState).where(OAuthState.expires_at <= now))
+        session.add(
+            OAuthState(
+                nonce=nonce, shop_domain=shop, expires_at=now + timedelta(seconds=STATE_SECONDS)
+            )
+        )
+
+
+def _consume_state(services: Services, shop: str, nonce: str) -> bool:
+    """Delete the shop's unexpired nonce; True only for the one request that deleted it."""
+    with services.sessions() as session, session.begin():
+        result = session.execute(
+            delete(OAuthState).where(
+                OAuthState.nonce == nonce,
+                OAuthState.shop_domain == shop,
+                OAuthState.expires_at > services.now(),
+            )
+        )
+        return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def _state_signer() -> URLSafeTimedSerializer:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -43,6 +45,7 @@ def make_engine(url: str, *, sqlite_waits: bool = True, synchronous: str = "NORM
     if synchronous not in SQLITE_SYNCHRONOUS:
         raise SettingRefused(f"SQLite synchronous {synchronous!r}; use one of {SQLITE_SYNCHRONOUS}")
     if url.startswith("sqlite"):
+        _owner_only(url)
         timeout = LOCK_WAIT_SECONDS if sqlite_waits else 0
         engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
 
@@ -65,6 +68,33 @@ def make_engine(url: str, *, sqlite_waits: bool = True, synchronous: str = "NORM
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+DATABASE_FILE_MODE = 0o600  # customers' data: readable by the app's own user only
+
+
+def _owner_only(url: str) -> None:
+    """Create the SQLite file readable by its owner only, or take others' access away from
+    an existing one (its -wal and -shm too). SQLite gives a journal the database file's
+    mode when it creates it, so the file is made before SQLite first opens it."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or make_url(url).query.get("uri"):
+        return
+    path = Path(database).expanduser()
+    try:
+        # O_EXCL: an existing file is never opened here. Closing a descriptor drops every
+        # POSIX lock the process holds on the file, its SQLite connections' locks included.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, DATABASE_FILE_MODE))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a folder that is not there: SQLite's own error says so when it connects
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(DATABASE_FILE_MODE)
+        except OSError:  # not there (yet), or not ours to change
+            continue
 
 
 def create_schema(engine: Engine) -> None:

@@ -115,7 +115,13 @@ class Shop(Base):
     refresh_token_expires_at: Mapped[datetime | None]
     scopes: Mapped[str | None] = mapped_column(Text)  # as granted, comma-separated
     email: Mapped[str | None] = mapped_column(String(320))  # the shop's own contact address
+    # A shop's own webhook secret (WooCommerce, a custom app): encrypted like the tokens.
+    # Before migration 0006 it was kept in plaintext in ``webhook_secret``, read until it is moved.
     webhook_secret: Mapped[str | None] = mapped_column(Text)
+    webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    # A staff address set through the settings page and not yet confirmed by its link: no
+    # test email or alert goes to it (plugin.web.staff_address)
+    staff_email_unconfirmed: Mapped[str | None] = mapped_column(String(320))
     # send window, frequency cap, timezone, sender... see plugin.shop_settings.policies.DEFAULT_SETTINGS
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -453,11 +459,20 @@ class ComplianceRecord(Base):
     created_at: Mapped[datetime]
 
 
+class OAuthState(Base):
+    """The nonce of an install started with the authorization code grant: used once."""
+
+    __tablename__ = "oauth_states"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Visitor(Base):
     """A storefront visitor, known by the first-party id the storefront script keeps.
 
     The id alone proves nothing; ``customer_external_id`` is set only through a verified
-    channel (a signed email-link or app-proxy token, or a confirmed signup).
+    channel (a signed email-link or app-proxy token), never by a form it submitted.
     """
 
     __tablename__ = "visitors"

@@ -9,17 +9,18 @@ token Nudge signed (plugin.identity) or by a confirmed signup (plugin.storefront
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connectors import untrusted_json
 from plugin import identity
 from plugin.pipeline import enrollment, sweeps
 from plugin.services import Services
@@ -35,6 +36,7 @@ from plugin.storefront.rate_limit import Rate, TokenBuckets
 bp = Blueprint("storefront", __name__, url_prefix="/storefront")
 
 MAX_BODY = 4096  # a page view or a signup is a few hundred bytes
+MAX_DEPTH = 4  # and a flat object: nothing the script sends nests
 VISITOR = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PRODUCT = re.compile(r"^[0-9]{1,32}$")
 KINDS = {"page_view": "page", "product_view": "product", "overlay_shown": None}
@@ -43,6 +45,7 @@ PER_ADDRESS = Rate(burst=60, per_second=2)
 PER_SHOP = Rate(burst=300, per_second=50)
 SIGNUPS_PER_VISITOR = Rate(burst=5, per_second=1 / 60)
 OVERLAY_SESSION = timedelta(minutes=30)  # shown again to the same visitor only after this
+PROXY_MAX_AGE = 90  # seconds an app-proxy query's signed timestamp is good (as Shopify's libraries)
 
 
 class BadInput(ValueError):
@@ -96,12 +99,9 @@ def _body() -> dict[str, Any]:
     if len(raw) > MAX_BODY:
         raise OverflowError
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInput("body: expected JSON") from exc
-    if not isinstance(data, dict):
-        raise BadInput("body: expected a JSON object")
-    return data
+        return untrusted_json.parse_object(raw, max_depth=MAX_DEPTH)
+    except untrusted_json.UnreadableJson as exc:
+        raise BadInput(f"body: {exc}") from None
 
 
 def _text(data: dict[str, Any], key: str, limit: int, required: bool = False) -> str | None:
@@ -185,7 +185,7 @@ def events(shop: str, proxied: identity.ProxyRequest | None = None) -> Response:
     if (limited := _limited(shop, vid)) is not None:
         return limited
     kind = data.get("type")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise BadInput(f"type: one of {', '.join(sorted(KINDS))}")
     path = (_text(data, "path", 512, required=kind != "overlay_shown") or "/").split("?")[0]
     path = path.split("#")[0].lower()
@@ -330,7 +330,7 @@ def signup(shop: str, proxied: identity.ProxyRequest | None = None) -> Response:
     if data.get("consent") is not True:
         raise BadInput("consent: the visitor must agree to receive emails")
     first_name = _text(data, "first_name", 100)
-    topic = enrollment.normalize_topic(data.get("topic")) if data.get("topic") else None
+    topic = enrollment.normalize_topic(_text(data, "topic", 100))
     services = _services()
     now = services.now()
     with services.sessions() as session, session.begin():
@@ -347,8 +347,7 @@ def signup(shop: str, proxied: identity.ProxyRequest | None = None) -> Response:
             signups.subscribe(session, shop_row, known.id, email, first_name, topic, now)
             signups.link_visitor(session, shop_row.id, vid, known.id, now, signed_up=True)
             return jsonify(status="subscribed")
-        if signups.customer_key_for(session, shop_row.id, email) is None:
-            raise BadInput("email: too long for a contact without a shop account")
+        # answered alike whether or not a confirmation email goes (see start_signup)
         signups.start_signup(
             session,
             shop_row,
@@ -382,7 +381,8 @@ button{font:inherit;padding:.6rem 1.2rem;border-radius:.4rem;border:0;background
 
 @bp.route("/<shop>/confirm/<token>", methods=["GET", "POST"])
 def confirm(shop: str, token: str) -> Response | tuple[str, int]:
-    """A confirmation link: GET shows a button (mail scanners follow links), POST confirms."""
+    """A confirmation link: GET and HEAD show a button (mail scanners prefetch links with
+    either), only POST confirms; a confirmed link confirms nothing again."""
     services = _services()
     now = services.now()
     with services.sessions() as session, session.begin():
@@ -401,8 +401,12 @@ def confirm(shop: str, token: str) -> Response | tuple[str, int]:
                 CONFIRM_PAGE, title="Link not found", message="This link is not valid.", form=False
             )
             return page, 404
-        name = (shop_row.settings or {}).get("name") or shop_row.domain
-        if request.method == "GET" and signup_row.state != "confirmed":
+        name = signups.shop_name(shop_row, shop_row.settings or {})
+        if signup_row.state == "confirmed":
+            # Done once: a link found again later (forwarded, or in a mailbox after an
+            # unsubscribe) must not subscribe the address again.
+            return _subscribed_page(name), 200
+        if request.method != "POST":
             message = f"Confirm that you want emails from {name}"
             message += f" about {signup_row.topic.replace('-', ' ')}." if signup_row.topic else "."
             page = render_template_string(
@@ -415,13 +419,16 @@ def confirm(shop: str, token: str) -> Response | tuple[str, int]:
             )
             return page, 400
     services.work_arrived.set()
-    page = render_template_string(
+    return _subscribed_page(name), 200
+
+
+def _subscribed_page(name: str) -> str:
+    return render_template_string(
         CONFIRM_PAGE,
         title="You are subscribed",
         message=f"Thank you. You will hear from {name} soon.",
         form=False,
     )
-    return page, 200
 
 
 # --- identity through Shopify's app proxy ---------------------------------------------------
@@ -435,11 +442,10 @@ def proxy_identity() -> Response:
     query, including ``logged_in_customer_id``; the script calls it from the storefront.
     """
     services = _services()
-    proved = identity.app_proxy_customer(
-        request.query_string.decode("latin-1"), services.settings.get("SHOPIFY_API_SECRET")
-    )
-    if proved is None:
-        return _error(401, "not a signed app-proxy request with a logged-in customer")
+    query = request.query_string.decode("latin-1")
+    proved = identity.app_proxy_customer(query, services.settings.get("SHOPIFY_API_SECRET"))
+    if proved is None or not _signed_lately(query, services.now()):
+        return _error(401, "not a recent, signed app-proxy request with a logged-in customer")
     domain, customer = proved
     with services.sessions() as session:
         shop_row = _shop(session, domain)
@@ -449,3 +455,12 @@ def proxy_identity() -> Response:
     response = jsonify(t=token)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _signed_lately(query: str, now: datetime) -> bool:
+    """Whether the (signed) ``timestamp`` of an app-proxy query is within PROXY_MAX_AGE of
+    now: a query signed once must not mint identity tokens for ever after (replay)."""
+    stamps = [value for key, value in parse_qsl(query) if key == "timestamp"]
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        return False
+    return abs(now.timestamp() - int(stamps[0])) <= PROXY_MAX_AGE

@@ -3,6 +3,11 @@
 A signup is stored pending and a confirmation email goes to the address (double opt-in);
 only the link in it subscribes the contact and signs them up for the topic. A visitor
 already proved to be that customer (a signed token) is subscribed at once.
+
+Anyone can submit the form with anyone's address, so: the confirmation email carries
+nothing the form said (only the shop's name and one of its own topics), a submitted first
+name is kept only for a contact that did not exist yet, and the confirming click proves
+the address, not the browser that filled in the form, so it links no visitor.
 """
 
 from __future__ import annotations
@@ -70,7 +75,9 @@ def start_signup(
             TopicSignup.created_at > now - timedelta(days=1),
         )
     )
-    if (recent or 0) >= PENDING_PER_DAY:
+    # An address too long to key a contact by (one without a shop account) is answered
+    # the same way too: else the answer tells which long addresses are customers'.
+    if (recent or 0) >= PENDING_PER_DAY or customer_key_for(session, shop.id, email) is None:
         return None
     signup = TopicSignup(
         shop_id=shop.id,
@@ -85,9 +92,8 @@ def start_signup(
     session.add(signup)
     settings = shop_settings(shop.settings)
     context = {
-        "shop_name": settings.get("name") or shop.domain,
+        "shop_name": shop_name(shop, settings),
         "shop_url": f"https://{shop.domain}",
-        "first_name": first_name,
         "topic": topic.replace("-", " ") if topic else None,
         "confirm_url": f"{confirm_base}/confirm/{signup.token}",
     }
@@ -116,16 +122,26 @@ def start_signup(
     return signup
 
 
+def shop_name(shop: Shop, settings: dict[str, object]) -> str:
+    """The shop's name for its emails: the one set, when it is text at all, else the domain."""
+    name = settings.get("name")
+    if isinstance(name, str) and name.strip() and name.isprintable() and len(name) <= 100:
+        return name
+    return shop.domain  # a name stored before settings were checked is not sent anywhere
+
+
 def confirm(session: Session, shop: Shop, signup: TopicSignup, now: datetime) -> str | None:
-    """Subscribe the confirmed address and sign it up for its topic; return its customer key."""
+    """Subscribe the confirmed address and sign it up for its topic; return its customer key.
+
+    The signup's visitor stays unlinked: whoever confirmed owns the address, which says
+    nothing about who filled in the form.
+    """
     key = signup.customer_external_id or customer_key_for(session, shop.id, signup.email)
     if key is None:
         return None
     if signup.state != "confirmed":
         signup.state, signup.confirmed_at, signup.customer_external_id = "confirmed", now, key
     subscribe(session, shop, key, signup.email, signup.first_name, signup.topic or None, now)
-    if signup.visitor_id:
-        link_visitor(session, shop.id, signup.visitor_id, key, now, signed_up=True)
     return key
 
 
@@ -139,7 +155,12 @@ def subscribe(
     now: datetime,
 ) -> None:
     """Record consent and the topic tag as facts; workflows react as to any other event
-    (customer_subscribed starts the welcome series, the tag a topic series)."""
+    (customer_subscribed starts the welcome series, the tag a topic series).
+
+    ``first_name``, as a form gave it, names only a contact that does not exist yet.
+    """
+    if facts_store.load_customer(Batch.of(session), shop.id, key) is not None:
+        first_name = None
     customer = Customer(
         id=key, email=email, first_name=first_name, accepts_marketing=True, consent_updated_at=now
     )

@@ -6,6 +6,7 @@
   (``plugin.shopify_app.session_tokens``); ``email_preview``: a step's draft email rendered
   for the page's live preview.
 - ``unsubscribe``: the one-click unsubscribe link every marketing email carries.
+- ``staff_address``: the link that confirms a staff address before anything is sent to it.
 
 The storefront's endpoints live in ``plugin.storefront`` and the install flow's in
 ``plugin.shopify_app``. Routes store and read; the deciding happens in ``plugin.pipeline``.

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
+from connectors import untrusted_json
+from connectors.untrusted_json import UnreadableJson
 from plugin.config import setting_warnings
 from plugin.emails.designs import design_json
 from plugin.emails.sample import NoRecipient, queue_test_email
@@ -22,6 +26,7 @@ from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_
 from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
 from plugin.shopify_app.session_tokens import require_shop
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
+from plugin.web import staff_address
 from plugin.web.email_preview import (
     CUSTOMER_TEMPLATES,
     PreviewLimit,
@@ -49,9 +54,13 @@ TOPIC_TEMPLATE = "topic_nurture"
 PATH = re.compile(r"^(?P<path>[\w\[\].]+): (?P<message>.*)$", re.S)
 
 
+TEST_EMAILS_PER_HOUR = 10  # per shop: each goes to its staff address, subject as drafted
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.extensions["nudge_preview_limit"] = PreviewLimit()
+    staff_address.init_app(app)  # the staff address's confirmation link, which settings send
 
 
 def _invalid(errors: list[str]):  # type: ignore[no-untyped-def]
@@ -75,8 +84,20 @@ def _not_found(what: str):  # type: ignore[no-untyped-def]
     return response
 
 
+@bp.errorhandler(UnreadableJson)
+def _unreadable(exc: UnreadableJson):  # type: ignore[no-untyped-def]
+    response = jsonify(error=f"malformed JSON body: {exc}")
+    response.status_code = 400
+    return response
+
+
 def _json_body() -> dict[str, Any] | None:
-    body = request.get_json(silent=True)
+    """The body's JSON object, None for an empty body or another JSON value; a body that is
+    not JSON at all (or nested too deep, or holding a lone surrogate) is a 400."""
+    raw = request.get_data()
+    if not raw.strip():
+        return None
+    body = untrusted_json.parse(raw)
     return body if isinstance(body, dict) else None
 
 
@@ -232,6 +253,16 @@ def test_email(name: str):  # type: ignore[no-untyped-def]
         current = shop_workflows(session, g.shop.id).get(name)
         if current is None:
             return _not_found(name)
+        if (wait := _test_email_wait(session, g.shop.id, services.now())) is not None:
+            minutes = max(1, round(wait / 60))
+            response = jsonify(
+                error=f"too many test emails: at most {TEST_EMAILS_PER_HOUR} an hour for a "
+                f"shop; the next in {minutes} minute{'s' if minutes != 1 else ''}",
+                retry_after=wait,
+            )
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
+            return response
         definition = body.get("definition", current.definition)
         if not isinstance(definition, dict) or definition.get("name") != name:
             return _invalid([f"definition: a definition of {name!r}"])
@@ -269,6 +300,25 @@ def test_email(name: str):  # type: ignore[no-untyped-def]
         preview = row.preview_html
     services.work_arrived.set()  # the embedded worker delivers it now, not at its next tick
     return jsonify(queued=queued, preview_html=preview)
+
+
+def _test_email_wait(session: Session, shop_id: int, now: datetime) -> int | None:
+    """Seconds until the shop may queue another test email, or None when it may now."""
+    hour_ago = now - timedelta(hours=1)
+    recent = session.scalars(
+        select(OutboxMessage.created_at)
+        .where(
+            OutboxMessage.shop_id == shop_id,
+            # queue_test_email's keys: each test is a message of its own
+            OutboxMessage.idempotency_key.startswith(f"{shop_id}:test:"),
+            OutboxMessage.created_at > hour_ago,
+        )
+        .order_by(OutboxMessage.created_at.desc())
+        .limit(TEST_EMAILS_PER_HOUR)
+    ).all()
+    if len(recent) < TEST_EMAILS_PER_HOUR:
+        return None
+    return max(1, math.ceil((recent[-1] - hour_ago).total_seconds()))
 
 
 @bp.post("/workflows/<name>/preview")
@@ -335,6 +385,7 @@ def get_settings():  # type: ignore[no-untyped-def]
     app_settings = Services.of(current_app).settings
     return jsonify(
         settings=settings,
+        staff_email_confirmed=_staff_email_confirmed(g.shop, settings),
         warnings=shop_warnings(settings),
         # what the page says of messages that never left the machine
         delivery={
@@ -371,8 +422,33 @@ def put_settings():  # type: ignore[no-untyped-def]
     services = Services.of(current_app)
     with services.sessions() as session, session.begin():
         shop = session.get_one(Shop, g.shop.id)
+        sent = staff_address.address_changed(
+            session,
+            shop,
+            shop_settings(shop.settings).get("staff_email"),
+            merged.get("staff_email"),
+            secret_key=services.settings["SECRET_KEY"],
+            app_url=services.settings["APP_URL"],
+            now=services.now(),
+        )
         shop.settings = merged
-    return jsonify(settings=merged)
+        confirmed = _staff_email_confirmed(shop, merged)
+    if sent:
+        services.work_arrived.set()
+    return jsonify(
+        settings=merged,
+        staff_email_confirmed=confirmed,
+        # a new staff address gets a link to confirm it before anything is sent to it
+        staff_email_confirmation_sent=sent,
+    )
+
+
+def _staff_email_confirmed(shop: Shop, settings: dict[str, Any]) -> bool | None:
+    """Whether the staff address may receive test emails and alerts; None when unset."""
+    staff = settings.get("staff_email")
+    if not staff:
+        return None
+    return not staff_address.same_address(staff, shop.staff_email_unconfirmed)
 
 
 @bp.get("/outbox")
@@ -450,7 +526,10 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     from zoneinfo import available_timezones
 
     errors = []
-    window = settings.get("send_window") or {}
+    window = settings.get("send_window")
+    if not isinstance(window, dict) or set(window) - {"start_hour", "end_hour"}:
+        errors.append("send_window: an object with start_hour and end_hour only")
+        window = {}
     for key in ("start_hour", "end_hour"):
         value = window.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 24:
@@ -460,14 +539,33 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
         errors.append("frequency_cap_hours: a number of hours from 0 to 720")
     if settings.get("capped_action") not in ("defer", "drop"):
         errors.append("capped_action: 'defer' or 'drop'")
-    if settings.get("timezone") not in available_timezones():
+    timezone = settings.get("timezone")
+    if not isinstance(timezone, str) or timezone not in available_timezones():
         errors.append("timezone: an IANA time zone such as 'America/New_York'")
+    for key in ("name", "from_name"):
+        if not optional_line(settings.get(key), MAX_NAME):
+            errors.append(f"{key}: text of at most {MAX_NAME} characters, on one line")
     for key in ("from_email", "reply_to", "staff_email"):
-        if not optional_email(settings.get(key)):
+        value = settings.get(key)
+        if not (optional_email(value) and optional_line(value, MAX_EMAIL)):
             errors.append(f"{key}: an email address")
-    if not optional_group_id(settings.get("asm_group_id")):
+    group = settings.get("asm_group_id")
+    if not optional_group_id(group) or (group is not None and group > MAX_GROUP_ID):
         errors.append("asm_group_id: a SendGrid unsubscribe group id")
     return errors + overlay_errors(settings.get("storefront"))
+
+
+MAX_NAME = 100  # the shop's name and sender name, shown in every email's header and inbox
+MAX_EMAIL = 254  # the longest address SMTP carries
+MAX_GROUP_ID = 2**31 - 1
+MAX_TOPIC = 100
+
+
+def optional_line(value: object, longest: int) -> bool:
+    """None (not set), or one line of printable text of at most ``longest`` characters."""
+    if value is None:
+        return True
+    return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable()
 
 
 def overlay_errors(overlay: object) -> list[str]:
@@ -493,7 +591,7 @@ def overlay_errors(overlay: object) -> list[str]:
         errors.append("storefront.topics: a list of at most 20 topics")
     else:
         for i, topic in enumerate(topics):
-            if normalize_topic(topic) is None:
+            if not optional_line(topic, MAX_TOPIC) or normalize_topic(topic) is None:
                 errors.append(f"storefront.topics[{i}]: a name with letters or digits")
     unknown = sorted(set(overlay) - set(DEFAULT_SETTINGS["storefront"]))
     if unknown:

@@ -32,7 +32,8 @@ def init_app(app: Flask) -> None:
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str):  # type: ignore[no-untyped-def]
-    """GET asks for confirmation (link scanners must not unsubscribe); POST unsubscribes."""
+    """GET and HEAD ask for confirmation (mail scanners prefetch links with either); only
+    POST unsubscribes, the RFC 8058 one-click POST included."""
     services = Services.of(current_app)
     target = read_unsubscribe_token(services.settings["SECRET_KEY"], token)
     if target is None:
@@ -43,7 +44,7 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
             confirm=False,
         ), 404
     shop_id, email = target
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template_string(
             PAGE, title="Unsubscribe", message=f"Stop marketing emails to {email}?", confirm=True
         )

@@ -3,6 +3,10 @@
 Shopify wants an answer within 5 s and repeats deliveries, so a request only checks the
 signature over the raw bytes, stores the body once per delivery id, and returns 200.
 The worker turns stored deliveries into facts later (plugin.pipeline.inbox).
+
+A signed body that cannot be read (not JSON, nested too deep, a lone surrogate, not the
+shape its source sends) is kept as failed with the reason and acknowledged: the platform
+signed it, so it is not lost, and sending it again would not make it readable.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from connectors import shopify, woocommerce
+from connectors import shopify, untrusted_json, woocommerce
 from connectors.sendgrid import events as sendgrid_events_connector
 from plugin.services import Services
-from plugin.storage.models import Shop
+from plugin.shopify_app import webhook_secrets
+from plugin.shopify_app.crypto import TokenCipher
+from plugin.storage.models import Delivery, Shop
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -95,21 +102,19 @@ def sendgrid_events():  # type: ignore[no-untyped-def]
     key = services.settings.get("SENDGRID_EVENT_PUBLIC_KEY") or ""
     if not sendgrid_events_connector.verify(request.headers, raw, key):
         return _error(401, "invalid event webhook signature")
+    delivery: dict[str, Any] = {
+        "shop_id": None,
+        "source": "sendgrid",
+        "delivery_id": _content_id("events", raw),
+        "topic": "events",
+        "body": raw,
+    }
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        payload = None
-    if not isinstance(payload, list):
-        return _error(400, "body is not a JSON array of events")
-    stored = store_delivery(
-        services,
-        shop_id=None,
-        source="sendgrid",
-        delivery_id=_content_id("events", raw),
-        topic="events",
-        body=raw,
-    )
-    return jsonify(status=stored)
+        if not isinstance(untrusted_json.parse(raw), list):
+            raise untrusted_json.UnreadableJson("expected a JSON array of events")
+    except untrusted_json.UnreadableJson as exc:
+        return _kept_as_failed(services, str(exc), **delivery)
+    return jsonify(status=store_delivery(services, **delivery))
 
 
 def _accept(
@@ -132,28 +137,58 @@ def _accept(
     # Unknown shops and bad signatures answer alike, so the endpoint reveals nothing.
     if shop_id is None or not valid:
         return _error(401, "invalid webhook signature")
-    if _parse_json_object(raw) is None:
-        return _error(400, "body is not a JSON object")
+    delivery: dict[str, Any] = {
+        "shop_id": shop_id,
+        "source": source,
+        "delivery_id": delivery_id or _content_id(topic, raw),
+        "topic": topic,
+        "body": raw,
+    }
+    try:
+        untrusted_json.parse_object(raw)
+    except untrusted_json.UnreadableJson as exc:
+        return _kept_as_failed(services, str(exc), **delivery)
     known = topic in handled
-    stored = store_delivery(
-        services,
-        shop_id=shop_id,
-        source=source,
-        delivery_id=delivery_id or _content_id(topic, raw),
-        topic=topic,
-        body=raw,
-        status="pending" if known else "ignored",
-    )
+    stored = store_delivery(services, **delivery, status="pending" if known else "ignored")
     return _answer({"status": stored if known else "ignored", "topic": topic})
+
+
+def _kept_as_failed(services: Services, reason: str, **delivery: Any) -> Response:
+    """Keep a signed delivery that cannot be read as failed, with the reason; acknowledge it."""
+    now = services.now()
+    row = Delivery(
+        **delivery,
+        status="failed",
+        error=f"unreadable body: {reason}"[:2000],
+        attempts=0,
+        received_at=now,
+        processed_at=now,
+    )
+    row.delivery_id = row.delivery_id[:255]
+    row.topic = row.topic[:128]
+    try:
+        with services.sessions() as session, session.begin():
+            session.add(row)
+    except IntegrityError:  # the same delivery again: kept already
+        return _answer({"status": "duplicate", "topic": row.topic})
+    return _answer({"status": "failed", "error": reason, "topic": row.topic})
 
 
 def _webhook_secret(shop: Shop | None, settings: dict[str, Any]) -> str | None:
     """A shop's own webhook secret; Shopify apps sign with the app secret instead."""
     if shop is None:
         return None
-    if shop.webhook_secret:
-        return shop.webhook_secret
+    if webhook_secrets.has_own(shop):
+        return webhook_secrets.read(shop, TokenCipher(settings["SECRET_KEY"]))
     return settings.get("SHOPIFY_API_SECRET") if shop.platform == "shopify" else None
+
+
+def _encrypt_plaintext_secret(services: Services, shop_id: int, secret: str) -> None:
+    """Move a secret stored in plaintext (before migration 0006) to the encrypted column, once."""
+    with services.sessions() as session, session.begin():
+        shop = session.scalar(select(Shop).where(Shop.id == shop_id, Shop.webhook_secret == secret))
+        if shop is not None:  # unless it changed meanwhile
+            webhook_secrets.store(shop, secret, TokenCipher(services.settings["SECRET_KEY"]))
 
 
 CREDENTIALS_TTL = 30.0  # seconds a shop's webhook credentials are used from memory
@@ -174,18 +209,13 @@ def _credentials(
     with services.sessions() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == key[1], Shop.platform == source))
         secret = _webhook_secret(shop, services.settings)
+        plaintext = shop.webhook_secret if shop is not None else None
     if shop is None:
         return None, None
+    if plaintext:
+        _encrypt_plaintext_secret(services, shop.id, plaintext)
     services.webhook_credentials[key] = (time.monotonic(), shop.id, secret)
     return shop.id, secret
-
-
-def _parse_json_object(raw: bytes) -> dict[str, Any] | None:
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 def _content_id(topic: str, raw: bytes) -> str:

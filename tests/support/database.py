@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 
 from plugin.storage.db import create_schema, make_engine, make_sessionmaker
-from plugin.storage.models import Shop
+from plugin.storage.models import Base, Shop
 
 
 def database_url_for_test(tmp_path: Path) -> str:
@@ -32,3 +33,13 @@ def fresh_store():  # type: ignore[no-untyped-def]
     with sessions() as session, session.begin():
         session.add(Shop(id=1, domain="s.myshopify.com", settings={}))
     return sessions
+
+
+def table_contents(engine: Engine) -> dict[str, list[Any]]:
+    """Every row of every table, in a fixed order: two of them compare equal only if
+    nothing was written in between."""
+    with engine.connect() as conn:
+        return {
+            table.name: sorted(map(tuple, conn.execute(select(table))), key=repr)
+            for table in Base.metadata.sorted_tables
+        }

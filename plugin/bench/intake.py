@@ -137,14 +137,15 @@ def _all_workers_answer(port: int, workers: int) -> bool:
 
     def ask() -> None:
         started = time.perf_counter()
+        connection = HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            connection = HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", "/webhooks/shopify")  # 405: a worker with the app
             connection.getresponse().read()
-            connection.close()
             answered.append(time.perf_counter() - started)
         except OSError:
-            pass
+            pass  # not up yet, or too slow to count: the next burst asks again
+        finally:
+            connection.close()
 
     burst = [threading.Thread(target=ask) for _ in range(workers * 4)]
     for thread in burst:
@@ -185,9 +186,11 @@ def _load_python(port: int, seconds: int, connections: int) -> dict[str, Any]:
             headers = {**HEADERS, "X-Shopify-Webhook-Id": f"bench-{n}-{count}-{time.time_ns()}"}
             started = time.perf_counter()
             connection = HTTPConnection("127.0.0.1", port, timeout=30)
-            connection.request("POST", "/webhooks/shopify", BODY, headers)
-            status = connection.getresponse().status
-            connection.close()
+            try:
+                connection.request("POST", "/webhooks/shopify", BODY, headers)
+                status = connection.getresponse().status
+            finally:
+                connection.close()
             mine.append(time.perf_counter() - started)
             if status != 200:
                 with lock:

@@ -6,6 +6,7 @@ Fixtures only: what test modules import lives in tests/support/.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,17 +30,36 @@ def _release_shared_services():
     release_held()
 
 
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    """On a PostgreSQL pass (NUDGE_TEST_DATABASE_URL set), run only the tests that use the
+    database it names: the others never touch it, and the SQLite pass has run them."""
+    if not os.environ.get("NUDGE_TEST_DATABASE_URL"):
+        return
+    kept = [item for item in items if "database_url" in getattr(item, "fixturenames", ())]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The test's own database: SQLite in its folder, or the PostgreSQL named by
+    NUDGE_TEST_DATABASE_URL with a clean schema. Tests take it through this fixture, so a
+    PostgreSQL pass knows which tests to run."""
+    return database_url_for_test(tmp_path)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def app(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
+def app(database_url: str, clock: Clock):  # type: ignore[no-untyped-def]
     app = create_app(
         {
             "TESTING": True,
-            "DATABASE_URL": database_url_for_test(tmp_path),
+            "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key-0123456789abcdef",
             "SHOPIFY_API_KEY": API_KEY,
             "SHOPIFY_API_SECRET": APP_SECRET,

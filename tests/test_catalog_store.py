@@ -23,7 +23,6 @@ from rules import events as ev
 from rules.events import Event
 from rules.facts import Product
 from tests.support.clock import T0
-from tests.support.database import database_url_for_test
 from tests.support.recorded import load_fixture
 
 IPOD = json.loads(load_fixture("shopify/products_create.json"))  # a products/create delivery
@@ -184,8 +183,8 @@ def test_shop_redact_erases_the_catalog(send_webhook, services, at):
         assert session.scalars(select(CatalogSync)).all() == []
 
 
-def test_db_upgrade_adds_the_catalog_to_an_existing_database(tmp_path, monkeypatch):
-    url = database_url_for_test(tmp_path)
+def test_db_upgrade_adds_the_catalog_to_an_existing_database(database_url, monkeypatch):
+    url = database_url
     engine = create_engine(url)
     config = alembic_config(url)
     with engine.begin() as conn:

@@ -23,7 +23,6 @@ from plugin.storage.models import Delivery, OutboxMessage, Shop, Step
 from plugin.storage.schema import head_revision
 from tests.support import payloads
 from tests.support.clock import T0
-from tests.support.database import database_url_for_test
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.scale_services import redis_url
 from tests.support.shop import SHOP, SHOP_SECRET
@@ -66,11 +65,11 @@ def test_tasks_are_acknowledged_late_one_at_a_time_and_beat_only_ticks():
     assert set(TASKS) <= set(plugin.pipeline.tasks.app.tasks)
 
 
-def test_with_a_broker_the_web_process_stores_and_enqueues_once_per_burst(tmp_path, clock):
+def test_with_a_broker_the_web_process_stores_and_enqueues_once_per_burst(database_url, clock):
     broker = redis_url(REDIS_DB)
     app = create_app(
         {
-            "DATABASE_URL": database_url_for_test(tmp_path),
+            "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key-0123456789abcdef",
             "BROKER_URL": broker,
         }
@@ -98,7 +97,7 @@ def _add_shop(services: Services) -> None:
         )
 
 
-def test_a_worker_runs_the_pipeline_and_repeated_tasks_send_nothing_twice(tmp_path, clock):
+def test_a_worker_runs_the_pipeline_and_repeated_tasks_send_nothing_twice(database_url, clock):
     from celery.contrib.testing.worker import start_worker
 
     import plugin.pipeline.tasks as tasks
@@ -107,7 +106,7 @@ def test_a_worker_runs_the_pipeline_and_repeated_tasks_send_nothing_twice(tmp_pa
     with FakeSendGrid() as sendgrid:
         app = create_app(
             {
-                "DATABASE_URL": database_url_for_test(tmp_path),
+                "DATABASE_URL": database_url,
                 "SECRET_KEY": "test-secret-key-0123456789abcdef",
                 "BROKER_URL": broker,
                 "SENDGRID_API_KEY": "SG.fake",

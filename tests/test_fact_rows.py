@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event as sa_event
@@ -19,14 +18,13 @@ from plugin.storage.models import CheckoutRow, CustomerRow, OrderRow, Shop
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Checkout, Customer, Engagement, Order
-from tests.support.database import database_url_for_test
 
 T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    engine = make_engine(database_url_for_test(tmp_path))
+def store(database_url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(database_url)
     create_schema(engine)
     sessions = make_sessionmaker(engine)
     with sessions() as session, session.begin():

@@ -12,11 +12,10 @@ from plugin import create_app
 from plugin.cli import main
 from plugin.storage.models import Base
 from plugin.storage.schema import SchemaOutdated, head_revision, upgrade
-from tests.support.database import database_url_for_test
 
 
-def test_migrations_build_the_models_schema(tmp_path):
-    engine = create_engine(database_url_for_test(tmp_path))
+def test_migrations_build_the_models_schema(database_url):
+    engine = create_engine(database_url)
     upgrade(engine)
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -28,8 +27,8 @@ def test_migrations_build_the_models_schema(tmp_path):
     assert differences == []
 
 
-def test_a_new_database_is_ready_and_stamped(tmp_path):
-    url = database_url_for_test(tmp_path)
+def test_a_new_database_is_ready_and_stamped(database_url):
+    url = database_url
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test-secret-key-0123456789abcdef"})
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -41,8 +40,8 @@ def test_a_new_database_is_ready_and_stamped(tmp_path):
     app.extensions["nudge"].engine.dispose()
 
 
-def test_an_outdated_database_is_refused_until_upgraded(tmp_path, monkeypatch):
-    url = database_url_for_test(tmp_path)
+def test_an_outdated_database_is_refused_until_upgraded(database_url, monkeypatch):
+    url = database_url
     create_app({"DATABASE_URL": url, "SECRET_KEY": "test-secret-key-0123456789abcdef"}).extensions[
         "nudge"
     ].engine.dispose()
@@ -61,8 +60,8 @@ def test_an_outdated_database_is_refused_until_upgraded(tmp_path, monkeypatch):
     )
 
 
-def test_db_upgrade_command_creates_the_schema(tmp_path, monkeypatch):
-    url = database_url_for_test(tmp_path)
+def test_db_upgrade_command_creates_the_schema(database_url, monkeypatch):
+    url = database_url
     monkeypatch.setenv("NUDGE_DATABASE_URL", url)
     result = CliRunner().invoke(main, ["db", "upgrade"], catch_exceptions=False)
     assert result.exit_code == 0 and f"at revision {head_revision()}" in result.output

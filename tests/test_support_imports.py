@@ -61,3 +61,14 @@ def test_conftest_defines_only_fixtures_and_hooks():
             continue
         others.append(getattr(node, "name", None) or ast.unparse(node).split("\n")[0])
     assert others == [], "move what test modules use into tests/support/"
+
+
+def test_tests_reach_their_database_through_the_fixture():
+    """The PostgreSQL pass runs the tests that take the ``database_url`` fixture (conftest's
+    collection hook); a test making its database another way would silently stay on SQLite."""
+    callers = [
+        str(path.relative_to(TESTS))
+        for path in sorted(TESTS.rglob("test_*.py"))
+        if "database_url_for_test" in path.read_text() and path.name != Path(__file__).name
+    ]
+    assert callers == [], "take the database_url fixture instead"

@@ -106,6 +106,11 @@ BAD_SETTINGS = {
         {"NUDGE_WORKER_INTERVAL_SECONDS": "0"},
         "NUDGE_WORKER_INTERVAL_SECONDS is '0': set it to a number of seconds above 0",
     ),
+    "retention in parts of days": (
+        {"NUDGE_RETAIN_WEBHOOK_DAYS": "2.5"},
+        "NUDGE_RETAIN_WEBHOOK_DAYS is '2.5', not a number: set it to a whole number of days "
+        "above 0, such as 30",
+    ),
     "not a switch": (
         {"NUDGE_EMBEDDED_WORKER": "maybe"},
         "NUDGE_EMBEDDED_WORKER is 'maybe': set it to 1 or 0",

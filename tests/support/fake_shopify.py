@@ -243,9 +243,14 @@ def token_endpoint(shop: str) -> str:
     return f"https://{shop}/admin/oauth/access_token"
 
 
-def grant(access: str = "shpat_new", refresh: str | None = "shprt_new", expires_in: int = 3600):
+def grant(
+    access: str = "shpat_new",
+    refresh: str | None = "shprt_new",
+    expires_in: int = 3600,
+    scope: str = "read_customers,write_discounts",
+):
     """A token endpoint answer for an expiring offline token."""
-    body: dict[str, Any] = {"access_token": access, "scope": "read_customers,write_discounts"}
+    body: dict[str, Any] = {"access_token": access, "scope": scope}
     if refresh:
         body.update(expires_in=expires_in, refresh_token=refresh, refresh_token_expires_in=7776000)
     return body

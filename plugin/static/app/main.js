@@ -96,14 +96,16 @@ async function start() {
   if (shop) document.getElementById("shop-name").textContent = shop;
   try {
     let loaded;
+    let exchanged = false;
     try {
       loaded = await load();
     } catch (error) {
       // opened for the first time after Shopify installed the app: finish the install
       if (!notInstalled(error) || !(await install())) throw error;
+      exchanged = true;
       loaded = await load();
     }
-    if (loaded[2].access?.missing_scopes?.length && (await install())) {
+    if (!exchanged && loaded[2].access?.missing_scopes?.length && (await install())) {
       // the merchant may have approved them already: a new token says what it carries
       loaded[2] = await api("GET", "/settings");
     }

@@ -29,7 +29,7 @@ from plugin.shopify_app import consent, manifest, tokens
 from plugin.storage.models import OutboxMessage, Shop
 
 KIND = "consent"
-MAX_ATTEMPTS = 10  # about eight hours of backoff, capped at an hour a try
+MAX_ATTEMPTS = 16  # about nine hours of backoff (30 s doubling, at most an hour apart)
 NO_RECORD = "nothing to write: the shop has no customer with this address"
 
 Settle = Callable[..., bool]  # plugin.pipeline.delivery._settle(services, message_id, **values)

@@ -139,10 +139,15 @@ def test_fewer_scopes_renew_nothing_and_the_page_says_what_to_approve(
     )
 
 
-def test_a_shop_without_a_token_is_asked_for_nothing(client, shop):
+def test_a_shop_without_a_token_or_with_one_of_unknown_scopes_is_asked_for_nothing(
+    client, services, shop
+):
     headers = {"Authorization": f"Bearer {session_token(SHOP)}"}
-    access = client.get("/api/settings", headers=headers).json["access"]
-    assert access == {"missing_scopes": [], "reauthorize_url": None}
+    nothing = {"missing_scopes": [], "reauthorize_url": None}
+    assert client.get("/api/settings", headers=headers).json["access"] == nothing
+    with services.sessions() as session, session.begin():  # as `nudge shop add --token` does
+        tokens.store_plain(session.get_one(Shop, shop.id), "shpat_by_hand", tokens.cipher(services))
+    assert client.get("/api/settings", headers=headers).json["access"] == nothing
 
 
 def test_scopes_update_is_subscribed_everywhere_the_manifest_is_read():

@@ -97,7 +97,7 @@ def ensure_installed(services: Services, shop_domain: str, session_token: str) -
             shop is not None
             and tokens.usable(shop, now)
             and not shop.token_renewal_due
-            and not manifest.missing_scopes(manifest.load(), shop.scopes)
+            and not manifest.known_missing_scopes(manifest.load(), shop.scopes)
         ):
             return shop
     settings = services.settings

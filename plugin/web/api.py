@@ -406,7 +406,7 @@ def shop_access(shop: Shop, app_settings: dict[str, Any]) -> dict[str, Any]:
     the token pair is renewed to carry them)."""
     if shop.platform != "shopify" or not tokens.has_credentials(shop):
         return {"missing_scopes": [], "reauthorize_url": None}
-    missing = manifest.missing_scopes(manifest.load(), shop.scopes)
+    missing = manifest.known_missing_scopes(manifest.load(), shop.scopes)
     api_key = app_settings.get("SHOPIFY_API_KEY") or ""
     # Shopify's own install link: for an installed app it asks only for what is new
     url = f"https://{shop.domain}/admin/oauth/install?{urlencode({'client_id': api_key})}"

@@ -4,6 +4,9 @@ WooCommerce signs each delivery with base64(HMAC-SHA256(raw body, webhook secret
 ``X-WC-Webhook-Signature``. When a webhook is created it sends an unsigned form-encoded
 ping (``webhook_id=<id>``) that must get a 200. It does not retry failed deliveries.
 Order, customer and product payloads are the REST v3 resources (GET /wc/v3/orders/<id>).
+The REST API is called only to write a customer's marketing consent back (customer meta
+``_nudge_accepts_marketing``, which Nudge's companion plugin reads), with the store's REST
+API keys (consumer key and secret) over HTTPS.
 A product's categories stand for both Shopify's collections and its product type (the
 first category); its brand, when the store has WooCommerce's brands, is the vendor.
 """
@@ -16,6 +19,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
+
+import requests
 
 from connectors import signing
 from connectors.errors import MalformedPayload, UnknownTopic
@@ -250,3 +255,52 @@ def _gmt(payload: dict[str, Any], field: str) -> datetime | None:
     except ValueError as exc:
         raise MalformedPayload(f"{field}: not an ISO date: {raw!r}") from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# --- the REST API: marketing consent written back -------------------------------------
+
+CONSENT_META = "_nudge_accepts_marketing"
+API_TIMEOUT = (5.0, 20.0)  # connect, read
+
+
+class ApiError(Exception):
+    """A REST API request WooCommerce did not carry out; ``retryable``: try again later."""
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _api(method: str, host: str, path: str, credentials: tuple[str, str], **kwargs: Any) -> Any:
+    url = f"https://{host}/wp-json/wc/v3/{path}"
+    try:
+        response = requests.request(method, url, auth=credentials, timeout=API_TIMEOUT, **kwargs)
+    except requests.RequestException as exc:
+        raise ApiError(f"WooCommerce unreachable: {exc}", retryable=True) from exc
+    if response.status_code != 200:
+        retryable = response.status_code == 429 or response.status_code >= 500
+        raise ApiError(
+            f"WooCommerce answered {response.status_code}: {response.text[:200]}",
+            retryable=retryable,
+        )
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ApiError("WooCommerce answered without JSON") from exc
+
+
+def find_customer_id(host: str, email: str, credentials: tuple[str, str]) -> str | None:
+    """The id of the store's customer with exactly this address, if there is one."""
+    found = _api("GET", host, "customers", credentials, params={"email": email})
+    for customer in found if isinstance(found, list) else []:
+        if isinstance(customer, dict) and str(customer.get("email") or "").lower() == email.lower():
+            return str(customer["id"])
+    return None
+
+
+def set_accepts_marketing(
+    host: str, customer_id: str, accepts: bool, credentials: tuple[str, str]
+) -> None:
+    """Write the customer's marketing consent to their meta (``yes``/``no``)."""
+    body = {"meta_data": [{"key": CONSENT_META, "value": "yes" if accepts else "no"}]}
+    _api("PUT", host, f"customers/{int(customer_id)}", credentials, json=body)

@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     # SQLite only: what a commit waits for (see SQLITE_SYNCHRONOUS below)
     "SQLITE_SYNCHRONOUS": "NORMAL",
     "WORKER_INTERVAL_SECONDS": 5.0,
+    # retention: applied webhook bodies and storefront page views older than this are
+    # deleted (plugin.pipeline.retention); facts drawn from them stay
+    "RETAIN_WEBHOOK_DAYS": 30,
+    "RETAIN_PAGE_VIEWS_DAYS": 90,
     "EMBEDDED_WORKER": True,
     # development only: the settings page may get session tokens from the server itself
     "DEV_SESSION_TOKENS": False,
@@ -60,7 +64,11 @@ DEFAULTS: dict[str, Any] = {
 TEST_SUITE_NAMES = frozenset({"TEST_DATABASE_URL", "SCALE_POSTGRES", "SCALE_REDIS", "CHROMIUM"})
 
 # What a number counts, for the message that refuses one.
-UNITS = {"MAX_WEBHOOK_BYTES": "bytes"}
+UNITS = {
+    "MAX_WEBHOOK_BYTES": "bytes",
+    "RETAIN_WEBHOOK_DAYS": "days",
+    "RETAIN_PAGE_VIEWS_DAYS": "days",
+}
 # Addresses the app builds links and API calls on, with an example of each
 URL_SETTINGS = {
     "APP_URL": "https://nudge.yourshop.com",

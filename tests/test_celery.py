@@ -31,7 +31,14 @@ from tests.support.webhooks import WebhookSender
 celery = pytest.importorskip("celery")
 
 REDIS_DB = 15  # the scale integration test uses 14
-TASKS = ("nudge.process_inbox", "nudge.run_due", "nudge.deliver", "nudge.sweep")
+TASKS = (
+    "nudge.process_inbox",
+    "nudge.run_due",
+    "nudge.deliver",
+    "nudge.sweep",
+    "nudge.purge",
+    "nudge.renew_tokens",
+)
 
 
 def queued(broker: str) -> list[str]:
@@ -55,7 +62,8 @@ def test_tasks_are_acknowledged_late_one_at_a_time_and_beat_only_ticks():
     assert conf.worker_prefetch_multiplier == 1
     schedule = {entry["task"]: entry for entry in conf.beat_schedule.values()}
     assert set(schedule) == set(TASKS)
-    assert schedule["nudge.sweep"]["schedule"] == DEFAULTS["SWEEP_SECONDS"]
+    for task in ("nudge.sweep", "nudge.purge", "nudge.renew_tokens"):
+        assert schedule[task]["schedule"] == DEFAULTS["SWEEP_SECONDS"]
     for task in ("nudge.process_inbox", "nudge.run_due", "nudge.deliver"):
         assert schedule[task]["schedule"] == DEFAULTS["TICK_SECONDS"]
     for entry in schedule.values():  # a tick carries no payload and no far-future ETA

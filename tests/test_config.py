@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from plugin import create_app
-from plugin.config import SettingRefused, load_config
+from plugin.config import DEFAULTS, SettingRefused, environment_settings, load_config
 from plugin.services import Services
 from plugin.storage.models import Delivery
 
@@ -106,6 +106,11 @@ BAD_SETTINGS = {
         {"NUDGE_WORKER_INTERVAL_SECONDS": "0"},
         "NUDGE_WORKER_INTERVAL_SECONDS is '0': set it to a number of seconds above 0",
     ),
+    "retention in parts of days": (
+        {"NUDGE_RETAIN_WEBHOOK_DAYS": "2.5"},
+        "NUDGE_RETAIN_WEBHOOK_DAYS is '2.5', not a number: set it to a whole number of days "
+        "above 0, such as 30",
+    ),
     "not a switch": (
         {"NUDGE_EMBEDDED_WORKER": "maybe"},
         "NUDGE_EMBEDDED_WORKER is 'maybe': set it to 1 or 0",
@@ -192,3 +197,12 @@ def test_an_unknown_setting_is_named_with_the_one_it_likely_meant(tmp_path):
         "warning: NUDGE_SHOPIFY_SECRET is not a Nudge setting and is ignored: "
         "did you mean NUDGE_SHOPIFY_API_SECRET?\n"
     )
+
+
+def test_retention_periods_are_whole_days_above_zero(monkeypatch):
+    assert (DEFAULTS["RETAIN_WEBHOOK_DAYS"], DEFAULTS["RETAIN_PAGE_VIEWS_DAYS"]) == (30, 90)
+    monkeypatch.setenv("NUDGE_RETAIN_PAGE_VIEWS_DAYS", "14")
+    assert environment_settings()["RETAIN_PAGE_VIEWS_DAYS"] == 14
+    monkeypatch.setenv("NUDGE_RETAIN_PAGE_VIEWS_DAYS", "0")
+    with pytest.raises(SettingRefused, match="whole number of days above 0, such as 90"):
+        environment_settings()

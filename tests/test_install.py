@@ -86,10 +86,29 @@ def test_session_token_is_exchanged_for_an_expiring_offline_token(client, servic
 @responses.activate
 def test_an_installed_shop_is_not_exchanged_again(client, services):
     FakeAdmin(responses, NEW_SHOP)
-    exchange = responses.post(token_endpoint(NEW_SHOP), json=grant())
+    every_scope = ",".join(load().scopes)
+    exchange = responses.post(token_endpoint(NEW_SHOP), json=grant(scope=every_scope))
     assert client.post("/auth/session", headers=bearer(session_token(NEW_SHOP))).status_code == 200
     assert client.post("/auth/session", headers=bearer(session_token(NEW_SHOP))).status_code == 200
     assert exchange.call_count == 1
+
+
+@responses.activate
+def test_a_shop_missing_scopes_is_exchanged_again_and_keeps_what_the_new_token_carries(
+    client, services
+):
+    """After the merchant grants the app's new scopes, the page's next session token is
+    exchanged for a token that carries them; the answer says what is still missing."""
+    FakeAdmin(responses, NEW_SHOP)
+    every_scope = ",".join(load().scopes)
+    responses.post(token_endpoint(NEW_SHOP), json=grant())
+    first = client.post("/auth/session", headers=bearer(session_token(NEW_SHOP)))
+    assert first.json["missing_scopes"] == ["write_customers", "read_orders", "read_products"]
+    responses.replace(responses.POST, token_endpoint(NEW_SHOP), json=grant(scope=every_scope))
+    second = client.post("/auth/session", headers=bearer(session_token(NEW_SHOP)))
+    assert second.json["missing_scopes"] == [] and stored(services, NEW_SHOP).scopes == every_scope
+    exchanges = [c for c in responses.calls if c.request.url == token_endpoint(NEW_SHOP)]
+    assert len(exchanges) == 2  # the second session token was exchanged too
 
 
 @responses.activate

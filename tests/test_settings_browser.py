@@ -16,6 +16,7 @@ import pytest
 import responses
 from sqlalchemy import select
 
+from plugin.shopify_app import tokens
 from plugin.storage.models import OutboxMessage, Shop
 from rules.definitions import shipped_workflows
 from tests.support.fake_shopify import FakeAdmin, grant, token_endpoint
@@ -316,6 +317,34 @@ def test_first_open_after_shopify_installed_the_app_exchanges_the_token(page, li
         page.wait_for_selector("#app[data-ready='true']")
         assert card(page, "cart_abandonment").is_visible()
         assert len(exchange.calls) == 1 and admin.subscriptions  # installed, webhooks registered
+
+
+@pytest.mark.slow
+def test_missing_scopes_are_asked_for_once_more_then_shown_with_the_link_to_approve(
+    page, live_server, services, clock
+):
+    """The shop's token lacks scopes the app asks for: the page exchanges its session token
+    once (the merchant may have approved already), then says what is missing and links to
+    Shopify's page for approving it."""
+    with services.sessions() as session, session.begin():
+        shop = session.scalars(select(Shop).where(Shop.domain == SHOP)).one()
+        partial = tokens.Grant("shpat_partial", "read_customers,read_orders", None, None, None)
+        tokens.store(shop, partial, tokens.cipher(services))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as shopify:
+        shopify.add_passthru("http://127.0.0.1")
+        FakeAdmin(shopify, SHOP)
+        exchange = shopify.post(token_endpoint(SHOP), json=grant(scope="read_customers"))
+        open_app(page, live_server)
+        banner = page.locator("[data-role='missing-scopes']")
+        banner.wait_for()
+        assert len(exchange.calls) == 1
+    text = banner.inner_text()
+    assert "write_customers, read_orders, read_products, write_discounts" in text
+    link = banner.locator("[data-role='reauthorize']")
+    assert link.get_attribute("href") == (
+        f"https://{SHOP}/admin/oauth/install?client_id=test-api-key"
+    )
+    assert link.get_attribute("target") == "_top"
 
 
 def test_a_refused_install_shows_no_data(page, live_server):

@@ -34,7 +34,13 @@ __all__ = [
 ]
 
 COMPLIANCE_TOPICS = frozenset(
-    {"customers/data_request", "customers/redact", "shop/redact", "app/uninstalled"}
+    {
+        "customers/data_request",
+        "customers/redact",
+        "shop/redact",
+        "app/uninstalled",
+        "app/scopes_update",
+    }
 )
 """Lifecycle and privacy topics; the app handles them itself (they carry no facts)."""
 

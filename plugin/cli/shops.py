@@ -19,6 +19,8 @@ from plugin.shopify_app.install import valid_shop_domain
 from plugin.storage.models import Shop
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# WooCommerce's REST API keys, kept together as one token (plugin.pipeline.consent_writes)
+WOOCOMMERCE_KEYS = re.compile(r"[^\s:]{1,200}:[^\s:]{1,200}")
 
 
 @click.group()
@@ -31,7 +33,10 @@ def shop() -> None:
 @click.option(
     "--token",
     default=None,
-    help="Admin API access token (stored encrypted); none: actions stay local",
+    help=(
+        "Shopify: an Admin API access token; WooCommerce: its REST API keys as "
+        "CONSUMER_KEY:CONSUMER_SECRET (stored encrypted); none: actions and consent stay local"
+    ),
 )
 @click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), default="shopify")
 @click.option(
@@ -43,6 +48,11 @@ def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str 
     """Register a shop without the install flow: a Shopify shop by its myshopify domain,
     a WooCommerce one by its host name (or its URL)."""
     domain = shop_domain(domain, platform)
+    if token and platform == "woocommerce" and not WOOCOMMERCE_KEYS.fullmatch(token):
+        raise Refused(
+            "--token for a WooCommerce store is its REST API keys, CONSUMER_KEY:CONSUMER_SECRET "
+            "(WooCommerce > Settings > Advanced > REST API, read/write), such as ck_...:cs_..."
+        )
     services = load_services()
     with services.sessions() as session, session.begin():
         existing = session.scalar(select(Shop).where(Shop.domain == domain))

@@ -48,6 +48,9 @@ def make_celery(settings: dict[str, Any]) -> Celery:
             "due-steps": _every(tick, "nudge.run_due"),
             "delivery": _every(tick, "nudge.deliver"),
             "sweeps": _every(sweep, "nudge.sweep"),
+            # retention and token renewal: hourly is plenty (days count, not seconds)
+            "retention": _every(sweep, "nudge.purge"),
+            "token-renewal": _every(sweep, "nudge.renew_tokens"),
         },
     )
     return app

@@ -1,8 +1,9 @@
 """Deliver outbox rows: emails through SendGrid, other actions recorded.
 
 A row is claimed (state 'sending', with a lease) in its own short transaction, sent outside
-any transaction, then settled. Without ``NUDGE_SENDGRID_API_KEY`` nothing leaves the
-machine: emails are settled as 'kept' with their rendered preview.
+any transaction, then settled. Without ``NUDGE_SENDGRID_API_KEY`` no email leaves the
+machine: emails are settled as 'kept' with their rendered preview (consent written back to
+the shop's platform still goes: plugin.pipeline.consent_writes).
 
 An email whose send has no known outcome — its process died while it was 'sending', or
 the connection broke after the request went out — is 'uncertain': SendGrid may have it.
@@ -25,6 +26,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from connectors import sendgrid
 from connectors.sendgrid import activity
+from plugin.pipeline import consent_writes
 from plugin.services import Services
 from plugin.shop_settings.policies import shop_settings
 from plugin.shopify_app import shop_actions
@@ -60,12 +62,14 @@ def deliver_pending(services: Services, now: datetime, limit: int = 500) -> Deli
     """Deliver every outbox row that is ready by ``now``, ``limit`` ids listed at a time."""
     stats = DeliveryStats()
     _release_orphans(services, now)
+    ready = _READY_IDS
     if not services.settings.get("SENDGRID_API_KEY"):
         _keep_all(services, now, stats)
-        return stats
+        # what goes to the shop's platform, not through SendGrid, still goes
+        ready = _READY_PLATFORM_IDS
     while True:
         with services.engine.connect() as connection:
-            ids = connection.execute(_READY_IDS, {"now": now, "limit": limit}).scalars().all()
+            ids = connection.execute(ready, {"now": now, "limit": limit}).scalars().all()
         claimed_any = False
         for message_id in ids:
             claimed = _claim(services, message_id, now)
@@ -89,6 +93,8 @@ _READY_IDS = (
     .order_by(OutboxMessage.id)
     .limit(bindparam("limit"))
 )
+# consent written back to the shop: delivered whether or not SendGrid is configured
+_READY_PLATFORM_IDS = _READY_IDS.where(OutboxMessage.kind == consent_writes.KIND)
 _PENDING_READY = (OutboxMessage.state == "pending") & _ready(now_param())
 _KEEP_EMAILS = (
     update(OutboxMessage)
@@ -99,7 +105,11 @@ _KEEP_EMAILS = (
     )
     .values(state="kept", sent_at=now_param())
 )
-_RECORD_THE_REST = update(OutboxMessage).where(_PENDING_READY).values(state="recorded")
+_RECORD_THE_REST = (
+    update(OutboxMessage)
+    .where(_PENDING_READY, OutboxMessage.kind != consent_writes.KIND)
+    .values(state="recorded")
+)
 _EXPIRED = OutboxMessage.claimed_until < now_param()
 _RELEASE_CHECKS = (
     update(OutboxMessage)
@@ -230,6 +240,9 @@ def _deliver_one(services: Services, message_id: int, now: datetime, stats: Deli
         message = session.get_one(OutboxMessage, message_id)
         shop = session.get_one(Shop, message.shop_id)
         email = _outgoing(services, shop, message) if message.kind in EMAIL_KINDS else None
+    if message.kind == consent_writes.KIND:
+        consent_writes.deliver(services, message, shop, now, stats, _settle)
+        return
     # Admin API actions, and emails still waiting for their discount code: plugin.shopify_app.shop_actions
     if shop_actions.deliver(services, message, shop, now, stats, _settle):
         return

@@ -29,8 +29,10 @@ from plugin.pipeline.celery_app import app, make_celery
 from plugin.pipeline.delivery import deliver_pending
 from plugin.pipeline.due_steps import run_due
 from plugin.pipeline.inbox import process_inbox
+from plugin.pipeline.retention import purge
 from plugin.pipeline.worker import sweep_all
 from plugin.services import Services
+from plugin.shopify_app.tokens import renew_due
 from plugin.storage.models import Delivery, Step
 
 __all__ = ["app", "bind", "enqueue"]
@@ -202,3 +204,19 @@ def deliver_task() -> int:
     _started(services, "nudge.deliver")
     stats = deliver_pending(services, services.now())
     return stats.sent + stats.kept + stats.recorded
+
+
+@app.task(name="nudge.purge")
+def purge_task() -> int:
+    """Delete applied webhook bodies and page views past their retention periods."""
+    services = worker_services()
+    purged = purge(services, services.now())
+    return purged.deliveries + purged.page_views
+
+
+@app.task(name="nudge.renew_tokens")
+def renew_tokens_task() -> int:
+    """Renew every Shopify token pair whose refresh token lapses soon, or that must carry
+    newly granted scopes."""
+    services = worker_services()
+    return renew_due(services, services.now()).renewed

@@ -15,8 +15,10 @@ from sqlalchemy import select
 from plugin.pipeline.delivery import DeliveryStats, deliver_pending
 from plugin.pipeline.due_steps import RunStats, run_due
 from plugin.pipeline.inbox import InboxStats, process_inbox
+from plugin.pipeline.retention import purge
 from plugin.pipeline.sweeps import sweep
 from plugin.services import Services
+from plugin.shopify_app.tokens import renew_due
 from plugin.storage.batch import begin_batch
 from plugin.storage.models import Shop
 
@@ -84,8 +86,19 @@ def embedded_worker_wanted(settings: dict[str, Any]) -> bool:
     return bool(settings.get("EMBEDDED_WORKER")) and not settings.get("BROKER_URL")
 
 
+def upkeep(services: Services, now: datetime) -> None:
+    """The periodic work beside the pipeline: old webhook bodies and page views purged
+    (plugin.pipeline.retention), Shopify token pairs renewed before they lapse
+    (plugin.shopify_app.tokens.renew_due). Celery beat runs each as a task of its own."""
+    try:
+        purge(services, now)
+    finally:  # a failed purge must not keep a shop's token from being renewed
+        renew_due(services, now)
+
+
 class EmbeddedWorker(threading.Thread):
-    """Run the pipeline continuously on the real clock, inside the web process."""
+    """Run the pipeline continuously on the real clock, inside the web process; the sweeps
+    and the upkeep once every ``sweep_every``."""
 
     def __init__(
         self, services: Services, interval: float, sweep_every: timedelta = timedelta(hours=1)
@@ -99,6 +112,7 @@ class EmbeddedWorker(threading.Thread):
     def run(self) -> None:
         tune_collector()
         last_sweep: datetime | None = None
+        last_upkeep: datetime | None = None
         while not self.stopping.is_set():
             now = self.services.now()
             do_sweep = last_sweep is None or now - last_sweep >= self.sweep_every
@@ -108,6 +122,12 @@ class EmbeddedWorker(threading.Thread):
                     last_sweep = now
             except Exception:  # keep the worker alive; the failed work stays pending
                 log.exception("worker pass failed")
+            if last_upkeep is None or now - last_upkeep >= self.sweep_every:
+                last_upkeep = now  # tried once an interval, whatever the outcome
+                try:
+                    upkeep(self.services, now)
+                except Exception:
+                    log.exception("upkeep failed")
             self.services.work_arrived.wait(self.interval)
             self.services.work_arrived.clear()
 

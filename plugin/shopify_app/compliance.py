@@ -1,6 +1,8 @@
 """Shopify's mandatory privacy webhooks and app/uninstalled. Every handler is idempotent.
 
 - ``app/uninstalled``: stop all sending for the shop and forget its access token.
+- ``app/scopes_update``: keep the scopes the shop now grants; when they grew, flag the
+  token pair for renewal (plugin.shopify_app.tokens.renew_due), so that it carries them.
 - ``customers/data_request``: export everything held about the customer (stored, for the
   merchant to hand over).
 - ``customers/redact``: erase the customer's personal data everywhere: facts, outbox,
@@ -61,6 +63,8 @@ def handle(
     email = customer.get("email") if isinstance(customer.get("email"), str) else None
     if topic == "app/uninstalled":
         outcome = uninstall(session, shop, now)
+    elif topic == "app/scopes_update":
+        outcome = scopes_updated(shop, payload)
     elif topic == "customers/data_request":
         export = export_customer(session, shop.id, customer_id, email)
         session.add(
@@ -115,6 +119,29 @@ def uninstall(session: Session, shop: Shop, now: datetime) -> str:
         .values(state="cancelled", last_error="app uninstalled"),
     )
     return f"sending stopped: {steps} steps and {messages} messages cancelled; token revoked"
+
+
+def scopes_updated(shop: Shop, payload: dict[str, Any]) -> str:
+    """Keep the scopes Shopify says the shop grants now; flag the pair for renewal when
+    they include one it did not grant before."""
+    current = _scope_list(payload.get("current"))
+    if current is None:
+        return "ignored: no list of current scopes"
+    before = set(_scope_list(payload.get("previous")) or []) | set(
+        filter(None, (shop.scopes or "").split(","))
+    )
+    shop.scopes = ",".join(current)
+    added = sorted(set(current) - before)
+    if added and shop.refresh_token_encrypted:
+        shop.token_renewal_due = True
+        return f"scopes now {shop.scopes}; the token pair is renewed to carry {', '.join(added)}"
+    return f"scopes now {shop.scopes}"
+
+
+def _scope_list(value: Any) -> list[str] | None:
+    if not isinstance(value, list):
+        return None
+    return [s.strip() for s in value if isinstance(s, str) and s.strip()]
 
 
 def _customer_keys(

@@ -86,13 +86,19 @@ def ensure_installed(services: Services, shop_domain: str, session_token: str) -
     """Return the installed shop, exchanging the session token for tokens when needed.
 
     Call it with a session token already verified for ``shop_domain``. A shop with a
-    usable token is returned as is; otherwise token exchange installs (or re-installs) it.
-    Raises ``tokens.TokenError`` when Shopify refuses.
+    usable token that carries every scope the app asks for is returned as is; otherwise
+    token exchange installs (or re-installs) it: after the merchant granted new scopes,
+    the new token carries them. Raises ``tokens.TokenError`` when Shopify refuses.
     """
     now = services.now()
     with services.sessions() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
-        if shop is not None and tokens.usable(shop, now):
+        if (
+            shop is not None
+            and tokens.usable(shop, now)
+            and not shop.token_renewal_due
+            and not manifest.known_missing_scopes(manifest.load(), shop.scopes)
+        ):
             return shop
     settings = services.settings
     grant = tokens.exchange_session_token(

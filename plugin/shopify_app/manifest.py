@@ -97,6 +97,12 @@ def missing_scopes(manifest: Manifest, granted: str | None) -> list[str]:
     return [s for s in manifest.scopes if s not in have]
 
 
+def known_missing_scopes(manifest: Manifest, granted: str | None) -> list[str]:
+    """``missing_scopes``, but none when the grant's scopes are unknown (a token given by
+    hand with `nudge shop add --token` comes without them): nothing is known to be missing."""
+    return [] if granted is None else missing_scopes(manifest, granted)
+
+
 def absolute(app_url: str, uri: str) -> str:
     """A manifest route as a full URL under the app's public base URL."""
     return app_url.rstrip("/") + "/" + uri.lstrip("/") if uri.startswith("/") else uri

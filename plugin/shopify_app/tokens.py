@@ -5,24 +5,35 @@ grants here: token exchange (a session token becomes an offline token: embedded 
 the authorization code (non-embedded install), and ``refresh_token``. Nudge always asks
 for an *expiring* offline token (``expiring=1``): it lives about an hour and comes with a
 refresh token; each refresh returns a new pair, and the new pair replaces the old.
+
+The refresh token itself lapses 90 days after it was issued: a shop whose token nobody
+used for that long would lose access. ``renew_due`` (a periodic task of the embedded
+worker and of Celery beat) renews every pair within ``RENEW_AHEAD`` of lapsing, and every
+pair flagged after the shop granted more scopes (app/scopes_update), so that it carries them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from plugin.services import Services
 from plugin.shopify_app.crypto import InvalidToken, TokenCipher
 from plugin.storage.models import Shop
 
+log = logging.getLogger(__name__)
+
 TIMEOUT = (5.0, 20.0)
 # refresh this long before expiry, so a token never runs out in the middle of a call
 REFRESH_MARGIN = timedelta(minutes=5)
+# renew a pair this long before its refresh token lapses: a week of daily chances, should
+# Shopify be down or the app stopped for a while
+RENEW_AHEAD = timedelta(days=7)
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
@@ -150,6 +161,7 @@ def store(shop: Shop, grant: Grant, cipher: TokenCipher) -> None:
         cipher.encrypt(grant.refresh_token) if grant.refresh_token else None
     )
     shop.refresh_token_expires_at = grant.refresh_expires_at
+    shop.token_renewal_due = False
     if grant.scopes is not None:
         shop.scopes = grant.scopes
 
@@ -166,6 +178,7 @@ def revoke(shop: Shop) -> None:
     shop.access_token_expires_at = None
     shop.refresh_token_encrypted = None
     shop.refresh_token_expires_at = None
+    shop.token_renewal_due = False
 
 
 def has_credentials(shop: Shop) -> bool:
@@ -197,10 +210,11 @@ def access_token(services: Services, shop_id: int, now: datetime) -> str:
         if shop is None or not shop.active or not shop.access_token_encrypted:
             raise TokenError("the shop has no Admin API token")
         expires = shop.access_token_expires_at
-        if expires is None or expires - REFRESH_MARGIN > now:
+        renew_now = shop.token_renewal_due and bool(shop.refresh_token_encrypted)
+        if not renew_now and (expires is None or expires - REFRESH_MARGIN > now):
             return _decrypt(box, shop.access_token_encrypted)
         if not shop.refresh_token_encrypted:
-            if expires > now:
+            if expires is not None and expires > now:
                 return _decrypt(box, shop.access_token_encrypted)
             raise TokenError("the access token expired and there is no refresh token")
         try:
@@ -237,3 +251,74 @@ def _decrypt(box: TokenCipher, ciphertext: str) -> str:
         raise TokenError(
             "stored token cannot be decrypted (was NUDGE_SECRET_KEY changed?)"
         ) from exc
+
+
+@dataclass
+class Renewals:
+    """What one renewal pass did."""
+
+    renewed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # shop domain -> why
+
+
+def renewal_due(now: datetime):  # type: ignore[no-untyped-def]
+    """Shops whose pair should be renewed now: its refresh token lapses within
+    ``RENEW_AHEAD``, or the shop granted more scopes since it was issued."""
+    return (
+        Shop.active.is_(True),
+        Shop.platform == "shopify",
+        Shop.refresh_token_encrypted.is_not(None),
+        or_(
+            Shop.token_renewal_due.is_(True),
+            Shop.refresh_token_expires_at <= now + RENEW_AHEAD,
+        ),
+    )
+
+
+def renew_due(services: Services, now: datetime) -> Renewals:
+    """Renew every shop's token pair that is due (see ``renewal_due``), one shop at a time.
+
+    A pair Shopify refuses for good (``invalid_grant``) is forgotten, as on any refresh: the
+    next session token re-installs. Any other failure leaves the pair for the next pass.
+    """
+    result = Renewals()
+    with services.sessions() as session:
+        due = session.execute(select(Shop.id, Shop.domain).where(*renewal_due(now))).all()
+    for shop_id, domain in due:
+        try:
+            if renew(services, shop_id, now):
+                result.renewed += 1
+        except TokenError as exc:
+            result.failed[domain] = str(exc)
+            log.warning("token renewal for %s failed: %s", domain, exc)
+    return result
+
+
+def renew(services: Services, shop_id: int, now: datetime) -> bool:
+    """Renew one shop's pair if it is still due once its row is locked (another worker
+    may have just done it); True if renewed."""
+    box = cipher(services)
+    settings = services.settings
+    with services.sessions() as session, session.begin():
+        shop = session.scalar(
+            select(Shop).where(Shop.id == shop_id, *renewal_due(now)).with_for_update()
+        )
+        if shop is None:
+            return False
+        try:
+            grant = refresh(
+                shop.domain,
+                _decrypt(box, shop.refresh_token_encrypted or ""),
+                settings.get("SHOPIFY_API_KEY") or "",
+                settings.get("SHOPIFY_API_SECRET") or "",
+                now,
+            )
+        except TokenError as exc:
+            if exc.error != "invalid_grant":
+                raise
+            revoke(shop)  # this pair will never work again; a session token re-installs
+            failure = exc  # leave the block normally: the revocation commits
+        else:
+            store(shop, grant, box)
+            return True
+    raise failure

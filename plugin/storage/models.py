@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -114,6 +115,9 @@ class Shop(Base):
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     refresh_token_expires_at: Mapped[datetime | None]
     scopes: Mapped[str | None] = mapped_column(Text)  # as granted, comma-separated
+    # Shopify said the shop granted more scopes (app/scopes_update): renew the token pair so
+    # that it carries them (plugin.shopify_app.tokens.renew_due)
+    token_renewal_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     email: Mapped[str | None] = mapped_column(String(320))  # the shop's own contact address
     # A shop's own webhook secret (WooCommerce, a custom app): encrypted like the tokens.
     # Before migration 0006 it was kept in plaintext in ``webhook_secret``, read until it is moved.
@@ -144,6 +148,8 @@ class Delivery(Base):
             postgresql_where=text("shop_id IS NULL"),
         ),
         Index("ix_deliveries_pending", "status", "id"),
+        # what the retention purge reads: applied deliveries by age (plugin.pipeline.retention)
+        Index("ix_deliveries_settled", "status", "received_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -424,7 +430,7 @@ class OutboxMessage(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(
         String(32)
-    )  # email | create_discount | tag_customer | notify_staff
+    )  # email | create_discount | tag_customer | notify_staff | sendgrid_unsubscribe | consent
     workflow: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(32), default="marketing")
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id", ondelete="SET NULL"))
@@ -494,6 +500,7 @@ class PageView(Base):
     __table_args__ = (
         Index("ix_page_views_customer", "shop_id", "customer_external_id", "viewed_at"),
         Index("ix_page_views_visitor", "shop_id", "visitor_id", "viewed_at"),
+        Index("ix_page_views_viewed_at", "viewed_at"),  # the retention purge, by age
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))

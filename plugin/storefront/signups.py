@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from plugin.emails.render import render_email
+from plugin.pipeline.consent_writes import queue_consent_write
 from plugin.pipeline.enrollment import guest_key
 from plugin.pipeline.inbox import apply_event
 from plugin.shop_settings.policies import shop_settings
@@ -141,7 +142,16 @@ def confirm(session: Session, shop: Shop, signup: TopicSignup, now: datetime) ->
         return None
     if signup.state != "confirmed":
         signup.state, signup.confirmed_at, signup.customer_external_id = "confirmed", now, key
-    subscribe(session, shop, key, signup.email, signup.first_name, signup.topic or None, now)
+    subscribe(
+        session,
+        shop,
+        key,
+        signup.email,
+        signup.first_name,
+        signup.topic or None,
+        now,
+        opt_in_level="CONFIRMED_OPT_IN",
+    )
     return key
 
 
@@ -153,9 +163,13 @@ def subscribe(
     first_name: str | None,
     topic: str | None,
     now: datetime,
+    opt_in_level: str = "SINGLE_OPT_IN",
 ) -> None:
     """Record consent and the topic tag as facts; workflows react as to any other event
-    (customer_subscribed starts the welcome series, the tag a topic series).
+    (customer_subscribed starts the welcome series, the tag a topic series). The shop's
+    own consent record follows through the worker (plugin.pipeline.consent_writes), with
+    ``opt_in_level``: confirmed by the emailed link, or single (a signed-in customer's
+    own address).
 
     ``first_name``, as a form gave it, names only a contact that does not exist yet.
     """
@@ -166,6 +180,16 @@ def subscribe(
     )
     consent = Event(ev.CONSENT_CHANGED, occurred_at=now, customer=customer)
     apply_event(Batch.of(session), shop, consent, now)
+    queue_consent_write(
+        session,
+        shop,
+        customer_external_id=key,
+        email=email,
+        subscribed=True,
+        origin="storefront_signup",
+        now=now,
+        opt_in_level=opt_in_level,
+    )
     if topic:
         tag_event = Event(
             ev.TAGS_ADDED,

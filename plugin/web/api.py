@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy import func, select, true
@@ -24,6 +25,7 @@ from plugin.pipeline.outbox import kept_reason, message_json, retry_failed
 from plugin.services import Services
 from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
 from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
+from plugin.shopify_app import manifest, tokens
 from plugin.shopify_app.session_tokens import require_shop
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
 from plugin.web import staff_address
@@ -380,19 +382,35 @@ def preview(name: str):  # type: ignore[no-untyped-def]
 def get_settings():  # type: ignore[no-untyped-def]
     """The shop's policies; ``warnings``: each app setting a live shop should not run with
     (``{"setting", "message"}``), for the page's banner; ``delivery``: whether SendGrid is
-    configured, and why a kept message was not sent."""
+    configured, and why a kept message was not sent; ``access``: the scopes the app asks
+    for that the shop has not granted, and where the merchant grants them."""
     settings = shop_settings(g.shop.settings)
     app_settings = Services.of(current_app).settings
     return jsonify(
         settings=settings,
         staff_email_confirmed=_staff_email_confirmed(g.shop, settings),
         warnings=shop_warnings(settings),
+        access=shop_access(g.shop, app_settings),
         # what the page says of messages that never left the machine
         delivery={
             "sendgrid": bool(app_settings.get("SENDGRID_API_KEY")),
             "kept_because": kept_reason(app_settings),
         },
     )
+
+
+def shop_access(shop: Shop, app_settings: dict[str, Any]) -> dict[str, Any]:
+    """What the shop's token may not do: ``missing_scopes`` (empty when nothing is missing,
+    or when the shop gave no token at all) and ``reauthorize_url``, Shopify's page where
+    the merchant approves the app's scopes again (then ``app/scopes_update`` arrives and
+    the token pair is renewed to carry them)."""
+    if shop.platform != "shopify" or not tokens.has_credentials(shop):
+        return {"missing_scopes": [], "reauthorize_url": None}
+    missing = manifest.known_missing_scopes(manifest.load(), shop.scopes)
+    api_key = app_settings.get("SHOPIFY_API_KEY") or ""
+    # Shopify's own install link: for an installed app it asks only for what is new
+    url = f"https://{shop.domain}/admin/oauth/install?{urlencode({'client_id': api_key})}"
+    return {"missing_scopes": missing, "reauthorize_url": url if missing and api_key else None}
 
 
 def shop_warnings(settings: dict[str, Any]) -> list[dict[str, str]]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, render_template_string, request
 
+from plugin.pipeline.consent_writes import queue_consent_write
 from plugin.pipeline.inbox import apply_event
 from plugin.pipeline.outbox import read_unsubscribe_token
 from plugin.services import Services
 from plugin.shop_settings.policies import shop_settings
+from plugin.storage import facts_store
 from plugin.storage.batch import Batch
 from plugin.storage.models import OutboxMessage, Shop
 from rules.events import EMAIL_SUPPRESSED, Event
@@ -62,6 +64,16 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
             data={"sg_event_id": f"nudge-unsubscribe:{shop_id}:{email}:{now.isoformat()}"},
         )
         apply_event(Batch.of(session), shop, event, now)
+        # the shop's own record follows, through the worker (the page does not wait for it)
+        queue_consent_write(
+            session,
+            shop,
+            customer_external_id=facts_store.find_customer_by_email(session, shop_id, email),
+            email=email,
+            subscribed=False,
+            origin="unsubscribe",
+            now=now,
+        )
         group = shop_settings(shop.settings).get("asm_group_id")
         if group:  # mirror it, so mail sent outside Nudge respects it too
             session.add(
@@ -79,6 +91,7 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
                     created_at=now,
                 )
             )
+    services.work_arrived.set()
     return render_template_string(
         PAGE,
         title="You are unsubscribed",

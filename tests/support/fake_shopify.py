@@ -49,6 +49,9 @@ class FakeAdmin:
         self.subscriptions: list[dict[str, str]] = []
         self.discounts: list[dict[str, Any]] = []
         self.tags: dict[str, list[str]] = {}
+        # customer id -> the emailMarketingConsent last written; address -> customer id
+        self.consents: dict[str, dict[str, Any]] = {}
+        self.customers: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
         self.tokens_seen: list[str] = []
         self.queued: deque[tuple[int, dict[str, Any] | None, dict[str, str]]] = deque()
@@ -75,6 +78,8 @@ class FakeAdmin:
         operation = next(
             op
             for op in (
+                "customerEmailMarketingConsentUpdate",
+                "customers(",
                 "bulkOperationRunQuery",
                 "productsCount",
                 "products(",
@@ -122,6 +127,18 @@ class FakeAdmin:
     def _tagsAdd(self, variables: dict[str, Any]) -> dict[str, Any]:
         self.tags.setdefault(variables["id"], []).extend(variables["tags"])
         return {"tagsAdd": {"node": {"id": variables["id"]}, "userErrors": []}}
+
+    def _customerEmailMarketingConsentUpdate(self, variables: dict[str, Any]) -> dict[str, Any]:
+        data = variables["input"]
+        self.consents[data["customerId"]] = data["emailMarketingConsent"]
+        customer = {"id": data["customerId"]}
+        return {"customerEmailMarketingConsentUpdate": {"customer": customer, "userErrors": []}}
+
+    def _customers(self, variables: dict[str, Any]) -> dict[str, Any]:
+        # only the search Nudge sends: email:"<address>"
+        email = variables["query"].removeprefix('email:"').removesuffix('"')
+        gid = self.customers.get(email)
+        return {"customers": {"nodes": [{"id": gid, "email": email}] if gid else []}}
 
     def _shop(self, variables: dict[str, Any]) -> dict[str, Any]:
         return {"shop": {"email": self.shop_email, "contactEmail": self.shop_email}}
@@ -243,9 +260,14 @@ def token_endpoint(shop: str) -> str:
     return f"https://{shop}/admin/oauth/access_token"
 
 
-def grant(access: str = "shpat_new", refresh: str | None = "shprt_new", expires_in: int = 3600):
+def grant(
+    access: str = "shpat_new",
+    refresh: str | None = "shprt_new",
+    expires_in: int = 3600,
+    scope: str = "read_customers,write_discounts",
+):
     """A token endpoint answer for an expiring offline token."""
-    body: dict[str, Any] = {"access_token": access, "scope": "read_customers,write_discounts"}
+    body: dict[str, Any] = {"access_token": access, "scope": scope}
     if refresh:
         body.update(expires_in=expires_in, refresh_token=refresh, refresh_token_expires_in=7776000)
     return body

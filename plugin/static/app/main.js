@@ -48,6 +48,37 @@ function settingWarnings(warnings) {
   )];
 }
 
+// Scopes the app asks for that the shop has not granted: what needs them (consent written
+// back, discount codes, tags) fails until the merchant approves them. Inside the admin App
+// Bridge asks at once; elsewhere the link opens Shopify's own page for it.
+function missingScopes(access) {
+  const missing = access?.missing_scopes || [];
+  if (!missing.length) return [];
+  async function grant(event) {
+    if (typeof window.shopify?.scopes?.request !== "function") return; // the link does it
+    event.preventDefault();
+    try {
+      const answer = await window.shopify.scopes.request(missing);
+      if (answer?.result === "granted-all") {
+        await install(); // the new token carries them
+        window.location.reload();
+      }
+    } catch {
+      if (access.reauthorize_url) window.open(access.reauthorize_url, "_top");
+    }
+  }
+  return [h(
+    "div",
+    { class: "banner critical", role: "alert", dataset: { role: "missing-scopes" } },
+    h("strong", {}, "Nudge needs your approval for more access"),
+    h("p", {}, `Not granted: ${missing.join(", ")}. Until you approve, Nudge cannot write `
+      + "unsubscribes back to Shopify, create discount codes or tag customers where these are needed."),
+    access.reauthorize_url
+      ? h("a", { href: access.reauthorize_url, target: "_top", onclick: grant, dataset: { role: "reauthorize" } }, "Review and approve access")
+      : h("p", {}, "Open Nudge from Apps in your Shopify admin to approve it."),
+  )];
+}
+
 function load() {
   return Promise.all([
     api("GET", "/catalog"),
@@ -65,14 +96,20 @@ async function start() {
   if (shop) document.getElementById("shop-name").textContent = shop;
   try {
     let loaded;
+    let exchanged = false;
     try {
       loaded = await load();
     } catch (error) {
       // opened for the first time after Shopify installed the app: finish the install
       if (!notInstalled(error) || !(await install())) throw error;
+      exchanged = true;
       loaded = await load();
     }
-    const [catalog, { workflows }, { settings, warnings, delivery }, { messages: failed }] = loaded;
+    if (!exchanged && loaded[2].access?.missing_scopes?.length && (await install())) {
+      // the merchant may have approved them already: a new token says what it carries
+      loaded[2] = await api("GET", "/settings");
+    }
+    const [catalog, { workflows }, { settings, warnings, delivery, access }, { messages: failed }] = loaded;
     const context = { catalog, toast, workflows, delivery };
     const cards = workflows.map((workflow) => new WorkflowCard(workflow, context));
     const settingsCard = new SettingsCard(settings, context);
@@ -86,6 +123,7 @@ async function start() {
       },
     });
     content.replaceChildren(
+      ...missingScopes(access),
       ...settingWarnings(warnings),
       h("h2", { class: "section-title" }, "Workflows"),
       ...cards.map((card) => card.element),

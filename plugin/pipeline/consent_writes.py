@@ -1,0 +1,177 @@
+"""Consent changes made in Nudge, written back to the shop's platform.
+
+An unsubscribe (plugin.web.unsubscribe) or a confirmed signup (plugin.storefront.signups)
+changes consent in Nudge's facts at once; the shop's own record follows through an outbox
+row of kind ``consent``, written in the same transaction and carried out by the worker:
+the request stays fast, and an outage of Shopify or the store loses nothing (the row is
+retried with backoff, then parked for ``nudge outbox --retry``). Only shops that gave Nudge
+credentials get one; a later change for the same address supersedes a pending earlier one.
+
+- Shopify: ``customerEmailMarketingConsentUpdate`` through the Admin API client
+  (plugin.shopify_app.consent).
+- WooCommerce: customer meta ``_nudge_accepts_marketing`` through the REST API, with the
+  keys given to ``nudge shop add --token CONSUMER_KEY:CONSUMER_SECRET``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from connectors import woocommerce
+from connectors.shopify.admin_api import AdminApiError, AdminClient
+from plugin.services import Services
+from plugin.shopify_app import consent, manifest, tokens
+from plugin.storage.models import OutboxMessage, Shop
+
+KIND = "consent"
+MAX_ATTEMPTS = 16  # about nine hours of backoff (30 s doubling, at most an hour apart)
+NO_RECORD = "nothing to write: the shop has no customer with this address"
+
+Settle = Callable[..., bool]  # plugin.pipeline.delivery._settle(services, message_id, **values)
+
+
+def queue_consent_write(
+    session: Session,
+    shop: Shop,
+    *,
+    customer_external_id: str | None,
+    email: str,
+    subscribed: bool,
+    origin: str,
+    now: datetime,
+    opt_in_level: str | None = None,
+) -> OutboxMessage | None:
+    """Queue the write-back of one consent change; None when the shop gave no credentials.
+
+    ``origin`` names what changed it (``unsubscribe``, ``storefront_signup``).
+    """
+    if not tokens.has_credentials(shop) or shop.platform not in ("shopify", "woocommerce"):
+        return None
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.shop_id == shop.id,
+            OutboxMessage.kind == KIND,
+            OutboxMessage.to_email == email,
+            OutboxMessage.state == "pending",
+        )
+        .values(state="cancelled", last_error="superseded by a later consent change")
+        .execution_options(synchronize_session=False)
+    )
+    row = OutboxMessage(
+        shop_id=shop.id,
+        idempotency_key=f"{shop.id}:consent:{email}:{now.isoformat()}"[:255],
+        kind=KIND,
+        workflow=origin,
+        category="transactional",
+        customer_external_id=customer_external_id,
+        to_email=email,
+        params={
+            "subscribed": subscribed,
+            "at": now.isoformat(),
+            **({"opt_in_level": opt_in_level} if opt_in_level else {}),
+        },
+        state="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def deliver(
+    services: Services,
+    message: OutboxMessage,
+    shop: Shop,
+    now: datetime,
+    stats: Any,
+    settle: Settle,
+) -> None:
+    """Carry out a claimed consent row: recorded when written (or nothing to write),
+    pending again after a failure that may pass, failed (parked) otherwise."""
+    params = message.params
+    email = message.to_email or ""
+    subscribed = bool(params.get("subscribed"))
+    at = datetime.fromisoformat(str(params["at"]))
+    try:
+        if not tokens.has_credentials(shop):
+            raise ValueError("the shop no longer gives Nudge credentials (uninstalled?)")
+        if shop.platform == "woocommerce":
+            written = _write_woocommerce(services, shop, message, email, subscribed, now)
+        else:
+            client = AdminClient(
+                shop.domain,
+                tokens.access_token(services, shop.id, now),
+                manifest.load().api_version,
+            )
+            written = consent.write_consent(
+                client,
+                message.customer_external_id,
+                email,
+                subscribed,
+                at,
+                params.get("opt_in_level"),
+            )
+    except (AdminApiError, tokens.TokenError, woocommerce.ApiError) as exc:
+        if exc.retryable and message.attempts < MAX_ATTEMPTS:
+            delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, message.attempts - 1)))
+            settle(
+                services,
+                message.id,
+                state="pending",
+                next_attempt_at=now + delay,
+                last_error=str(exc)[:2000],
+            )
+            stats.retried += 1
+        else:
+            settle(services, message.id, state="failed", last_error=str(exc)[:2000])
+            stats.failed += 1
+        return
+    except ValueError as exc:
+        settle(services, message.id, state="failed", last_error=str(exc)[:2000])
+        stats.failed += 1
+        return
+    settle(
+        services,
+        message.id,
+        state="recorded",
+        sent_at=now,
+        provider_message_id=written[:255] if written else None,
+        last_error=None if written else NO_RECORD,
+    )
+    stats.recorded += 1
+
+
+def _write_woocommerce(
+    services: Services,
+    shop: Shop,
+    message: OutboxMessage,
+    email: str,
+    subscribed: bool,
+    now: datetime,
+) -> str | None:
+    credentials = woocommerce_credentials(tokens.access_token(services, shop.id, now))
+    customer_id = message.customer_external_id
+    if not (customer_id and customer_id.isdigit()):
+        customer_id = woocommerce.find_customer_id(shop.domain, email, credentials)
+    if customer_id is None:
+        return None
+    woocommerce.set_accepts_marketing(shop.domain, customer_id, subscribed, credentials)
+    return customer_id
+
+
+def woocommerce_credentials(token: str) -> tuple[str, str]:
+    """The REST API keys kept as one token, ``CONSUMER_KEY:CONSUMER_SECRET``."""
+    key, separator, secret = token.partition(":")
+    if not (separator and key and secret):
+        raise ValueError(
+            "the store's token is not CONSUMER_KEY:CONSUMER_SECRET: give its REST API keys "
+            "again with `nudge shop add HOST --platform woocommerce --token KEY:SECRET`"
+        )
+    return key, secret

@@ -6,6 +6,14 @@ ping (``webhook_id=<id>``) that must get a 200. It does not retry failed deliver
 Order, customer and product payloads are the REST v3 resources (GET /wc/v3/orders/<id>).
 A product's categories stand for both Shopify's collections and its product type (the
 first category); its brand, when the store has WooCommerce's brands, is the vendor.
+
+WooCommerce has no cart webhooks and no marketing consent: Nudge's companion WordPress
+plugin (``wordpress/nudge/`` beside this file) adds both. It writes order meta
+``_nudge_accepts_marketing`` (``yes``/``no``, the checkout's opt-in box) and
+``_nudge_cart_key`` (the cart the order came from), and posts carts as topic
+``nudge.cart_updated``, signed like a webhook (``connectors.woocommerce.carts``). Tags Nudge
+adds to a customer are kept in their meta ``nudge_tags`` (``connectors.woocommerce.rest_api``),
+which customer deliveries carry back as the customer's tags.
 """
 
 from __future__ import annotations
@@ -20,6 +28,15 @@ from urllib.parse import parse_qs
 from connectors import signing
 from connectors.errors import MalformedPayload, UnknownTopic
 from connectors.headers import header
+from connectors.woocommerce import carts
+from connectors.woocommerce.order_meta import (
+    CART_KEY,
+    CONSENT,
+    TAGS,
+    consent,
+    meta_values,
+    tag_list,
+)
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Customer, LineItem, Order, Product, ProductVariant
@@ -35,8 +52,31 @@ TOPICS = frozenset(
         "customer.updated",
         *PRODUCT_TOPICS,
         "product.deleted",
+        carts.TOPIC,
     }
 )
+"""Every topic that becomes facts."""
+
+PRIVACY_TOPICS = frozenset({"customer.deleted"})
+"""Topics the app carries out itself: a deleted customer is erased like Shopify's
+``customers/redact`` (plugin.shopify_app.compliance)."""
+
+__all__ = [
+    "CART_KEY",
+    "CONSENT",
+    "MalformedPayload",
+    "PRIVACY_TOPICS",
+    "TAGS",
+    "TOPICS",
+    "UnknownTopic",
+    "delivery_id_from_headers",
+    "erased_customer",
+    "is_ping",
+    "sign",
+    "to_events",
+    "topic_from_headers",
+    "verify",
+]
 # WooCommerce's post statuses, as Nudge's product statuses
 PRODUCT_STATUS = {"publish": "active", "trash": "archived"}  # any other: not live, a draft
 AVAILABLE = frozenset({"instock", "onbackorder"})
@@ -73,6 +113,8 @@ def to_events(topic: str, payload: Any) -> list[Event]:
     """Map one delivery to normalized events."""
     if topic not in TOPICS:
         raise UnknownTopic(topic)
+    if topic == carts.TOPIC:
+        return carts.to_events(payload)
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
         raise MalformedPayload(f"{topic}: expected an object with an integer id")
     if topic == "product.deleted":
@@ -90,6 +132,14 @@ def to_events(topic: str, payload: Any) -> list[Event]:
     return _order_events(topic, payload)
 
 
+def erased_customer(payload: Any) -> tuple[str | None, str | None]:
+    """The customer a ``customer.deleted`` delivery names: their id, and their address when
+    the delivery carries it (WooCommerce sends the id, sometimes the whole customer)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
+        raise MalformedPayload("customer.deleted: expected an object with an integer id")
+    return str(payload["id"]), _text(payload.get("email"))
+
+
 def _order_events(topic: str, payload: dict[str, Any]) -> list[Event]:
     order = _order(payload)
     billing = _mapping(payload.get("billing"))
@@ -102,6 +152,16 @@ def _order_events(topic: str, payload: dict[str, Any]) -> list[Event]:
             last_name=_text(billing.get("last_name")),
         )
         result.append(Event(ev.CUSTOMER_UPSERTED, occurred_at=order.updated_at, customer=customer))
+        if order.accepts_marketing is not None:
+            # The opt-in box is the buyer's statement as of the order: dated by its creation,
+            # so a repeat delivery of an older order never overrides a newer statement.
+            said = Customer(
+                id=order.customer_id,
+                email=order.email,
+                accepts_marketing=order.accepts_marketing,
+                consent_updated_at=order.created_at,
+            )
+            result.append(Event(ev.CONSENT_CHANGED, occurred_at=order.created_at, customer=said))
     kind = ev.ORDER_PLACED if topic == "order.created" else ev.ORDER_UPDATED
     result.append(Event(kind, occurred_at=order.updated_at, order=order))
     if order.fulfilled_at is not None:
@@ -119,6 +179,8 @@ def _order(payload: dict[str, Any]) -> Order:
     items = payload.get("line_items") or []
     if not isinstance(items, list):
         raise MalformedPayload("line_items is not a list")
+    meta = meta_values(payload.get("meta_data"))
+    cart_key = _text(meta.get(CART_KEY))
     return Order(
         id=str(payload["id"]),
         customer_id=str(customer_id) if isinstance(customer_id, int) and customer_id > 0 else None,
@@ -133,15 +195,19 @@ def _order(payload: dict[str, Any]) -> Order:
         cancelled_at=modified if status == "cancelled" else None,
         refunded=status == "refunded",
         financial_status=status or None,
+        cart_token=cart_key[:255] if cart_key else None,
+        accepts_marketing=consent(meta.get(CONSENT)),
     )
 
 
 def _customer(payload: dict[str, Any]) -> Customer:
+    meta = meta_values(payload.get("meta_data"))
     return Customer(
         id=str(payload["id"]),
         email=_text(payload.get("email")),
         first_name=_text(payload.get("first_name")),
         last_name=_text(payload.get("last_name")),
+        tags=tag_list(meta[TAGS]) if TAGS in meta else None,
         created_at=_gmt(payload, "date_created"),
         updated_at=_gmt(payload, "date_modified"),
     )

@@ -67,7 +67,9 @@ def to_events(payload: Any) -> list[Event]:
         customer = Customer(
             id=customer_id, email=email, first_name=_optional_text(payload, "first_name")
         )
-    result = [Event(ev.CUSTOMER_UPSERTED, occurred_at=updated_at, customer=customer)] if customer else []
+    result = (
+        [Event(ev.CUSTOMER_UPSERTED, occurred_at=updated_at, customer=customer)] if customer else []
+    )
     return result + [
         Event(ev.CHECKOUT_UPDATED, occurred_at=updated_at, checkout=checkout, customer=customer)
     ]

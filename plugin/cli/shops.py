@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
+from connectors.woocommerce import rest_api
 from plugin.cli.loading import Refused, console, load_services
 from plugin.shopify_app import tokens, webhook_secrets
 from plugin.shopify_app.install import valid_shop_domain
@@ -31,7 +32,8 @@ def shop() -> None:
 @click.option(
     "--token",
     default=None,
-    help="Admin API access token (stored encrypted); none: actions stay local",
+    help="Admin API access token, or a WooCommerce REST key pair 'ck_...:cs_...' "
+    "(stored encrypted); none: discount codes and tags stay local",
 )
 @click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), default="shopify")
 @click.option(
@@ -43,6 +45,13 @@ def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str 
     """Register a shop without the install flow: a Shopify shop by its myshopify domain,
     a WooCommerce one by its host name (or its URL)."""
     domain = shop_domain(domain, platform)
+    if token and platform == "woocommerce":
+        try:
+            rest_api.split_credentials(token)
+        except ValueError as exc:
+            raise Refused(
+                f"--token: {exc} (WooCommerce › Settings › Advanced › REST API)"
+            ) from None
     services = load_services()
     with services.sessions() as session, session.begin():
         existing = session.scalar(select(Shop).where(Shop.domain == domain))

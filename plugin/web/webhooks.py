@@ -24,8 +24,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from connectors import shopify, untrusted_json, woocommerce
 from connectors.errors import MalformedPayload
-from connectors.woocommerce import carts
 from connectors.sendgrid import events as sendgrid_events_connector
+from connectors.woocommerce import carts
 from plugin.services import Services
 from plugin.shopify_app import webhook_secrets
 from plugin.shopify_app.crypto import TokenCipher

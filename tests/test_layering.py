@@ -62,6 +62,7 @@ AREAS = {
     "shop_settings": {"storage"},
     "emails": {"storage", "shop_settings"},
     "shopify_app": {"storage"},
+    "woocommerce_app": {"storage", "shopify_app"},
     "pipeline": {"storage", "shop_settings", "emails", "shopify_app"},
     "storefront": {"storage", "shop_settings", "emails", "pipeline"},
     "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline"},

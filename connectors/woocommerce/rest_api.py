@@ -46,15 +46,16 @@ class RestClient:
     """Calls to one store's REST API with its key pair."""
 
     def __init__(self, store: str, token: str, session: requests.Session | None = None):
-        self.base = f"https://{store}/wp-json/wc/v3"
+        self.root = f"https://{store}/wp-json"
         self.auth = split_credentials(token)
         self.http = session or requests.Session()
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, namespace: str = "wc/v3"
+    ) -> Any:
+        url = f"{self.root}/{namespace}{path}"
         try:
-            response = self.http.request(
-                method, self.base + path, json=body, auth=self.auth, timeout=TIMEOUT
-            )
+            response = self.http.request(method, url, json=body, auth=self.auth, timeout=TIMEOUT)
         except requests.RequestException as exc:
             raise WooApiError(f"{method} {path}: store unreachable: {exc}", retryable=True) from exc
         try:
@@ -139,3 +140,53 @@ def _positive(value: Any) -> Decimal | None:
     except ArithmeticError:
         return None
     return number if number.is_finite() and number > 0 else None
+
+
+WEBHOOK_TOPICS = (
+    "order.created",
+    "order.updated",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "product.created",
+    "product.updated",
+    "product.deleted",
+    "product.restored",
+)
+"""The store's webhooks Nudge creates when it connects (its carts come from the plugin)."""
+
+
+def _nudge_webhooks(client: RestClient, delivery_url: str) -> dict[str, dict[str, Any]]:
+    """The store's webhooks that deliver to Nudge, by topic."""
+    listed = client.call("GET", "/webhooks?per_page=100")
+    found: dict[str, dict[str, Any]] = {}
+    for hook in listed if isinstance(listed, list) else []:
+        if isinstance(hook, dict) and hook.get("delivery_url") == delivery_url:
+            found.setdefault(str(hook.get("topic")), hook)
+    return found
+
+
+def ensure_webhooks(client: RestClient, delivery_url: str, secret: str) -> list[str]:
+    """Create (or renew, with this secret) one active webhook per topic, then read them back;
+    return the topics still without an active webhook to Nudge (none: all is well)."""
+    existing = _nudge_webhooks(client, delivery_url)
+    for topic in WEBHOOK_TOPICS:
+        hook = {"secret": secret, "status": "active"}
+        if topic in existing:
+            client.call("PUT", f"/webhooks/{existing[topic]['id']}", hook)
+        else:
+            hook.update(name=f"Nudge {topic}", topic=topic, delivery_url=delivery_url)
+            client.call("POST", "/webhooks", hook)
+    active = _nudge_webhooks(client, delivery_url)
+    return [t for t in WEBHOOK_TOPICS if (active.get(t) or {}).get("status") != "active"]
+
+
+def send_connection(client: RestClient, app_url: str, secret: str) -> None:
+    """Give the store's Nudge plugin the app's address and the secret to sign carts with
+    (its route ``wc-nudge/v1/connection``: WooCommerce authenticates the key pair there)."""
+    client.call(
+        "POST",
+        "/connection",
+        {"app_url": app_url, "webhook_secret": secret},
+        namespace="wc-nudge/v1",
+    )

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from rich.table import Table
 from sqlalchemy import select
 
 from connectors.woocommerce import rest_api
+from connectors.woocommerce.stores import store_host
 from plugin.cli.loading import Refused, console, load_services
 from plugin.shopify_app import tokens, webhook_secrets
 from plugin.shopify_app.install import valid_shop_domain
 from plugin.storage.models import Shop
-
-HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 @click.group()
@@ -78,7 +74,7 @@ def shop_domain(value: str, platform: str) -> str:
                 "such as your-shop.myshopify.com"
             )
         return text
-    host = woocommerce_host(text)
+    host = store_host(text)
     if host is None:
         raise Refused(
             f"{value!r} is not a host name: give the WooCommerce store's host or URL, "
@@ -87,31 +83,6 @@ def shop_domain(value: str, platform: str) -> str:
     if valid_shop_domain(host):
         raise Refused(f"{host} is a Shopify shop: add it with --platform shopify")
     return host
-
-
-def woocommerce_host(text: str) -> str | None:
-    """The host name in a host or URL (its path and port dropped), when it is a real one:
-    DNS labels with a top-level domain, an IP address, or localhost."""
-    parts = urlsplit(text if "//" in text else f"//{text}")
-    if parts.scheme not in ("", "http", "https") or "@" in parts.netloc:
-        return None
-    try:
-        host = parts.hostname
-    except ValueError:
-        return None
-    if not host or len(host) > 253:
-        return None
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    if host == "localhost":
-        return host
-    labels = host.split(".")
-    if len(labels) < 2 or not labels[-1].isalpha():
-        return None
-    return host if all(HOST_LABEL.match(label) for label in labels) else None
 
 
 @shop.command("list")

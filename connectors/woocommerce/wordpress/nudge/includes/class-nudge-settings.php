@@ -22,6 +22,51 @@ class Nudge_Settings {
 		add_action( 'admin_menu', array( __CLASS__, 'menu' ) );
 		add_action( 'admin_init', array( __CLASS__, 'register' ) );
 		add_filter( 'plugin_action_links_' . plugin_basename( NUDGE_PLUGIN_FILE ), array( __CLASS__, 'action_links' ) );
+		add_action( 'rest_api_init', array( __CLASS__, 'register_route' ) );
+	}
+
+	/**
+	 * `POST /wp-json/wc-nudge/v1/connection`: Nudge, once connected, gives its address and
+	 * the webhook secret. WooCommerce authenticates the REST key pair it granted Nudge on
+	 * routes under `wc-` namespaces; the key's user must manage WooCommerce.
+	 */
+	public static function register_route() {
+		register_rest_route(
+			'wc-nudge/v1',
+			'/connection',
+			array(
+				'methods'             => 'POST',
+				'callback'            => array( __CLASS__, 'receive_connection' ),
+				'permission_callback' => static function () {
+					return current_user_can( 'manage_woocommerce' );
+				},
+				'args'                => array(
+					'app_url'        => array(
+						'type'     => 'string',
+						'required' => true,
+					),
+					'webhook_secret' => array(
+						'type'     => 'string',
+						'required' => true,
+					),
+				),
+			)
+		);
+	}
+
+	/**
+	 * Keep what Nudge sent.
+	 *
+	 * @param WP_REST_Request $request The request.
+	 * @return array
+	 */
+	public static function receive_connection( $request ) {
+		$settings                   = get_option( self::OPTION, array() );
+		$settings                   = is_array( $settings ) ? $settings : array();
+		$settings['app_url']        = esc_url_raw( (string) $request['app_url'], array( 'https', 'http' ) );
+		$settings['webhook_secret'] = (string) $request['webhook_secret'];
+		update_option( self::OPTION, $settings );
+		return array( 'connected' => true );
 	}
 
 	/**
@@ -133,6 +178,10 @@ class Nudge_Settings {
 		?>
 		<div class="wrap">
 			<h1>Nudge</h1>
+			<?php // phpcs:ignore WordPress.Security.NonceVerification.Recommended -- only shows a notice ?>
+			<?php if ( isset( $_GET['nudge_connected'] ) ) : ?>
+				<div class="notice notice-success"><p><?php esc_html_e( 'Connected: Nudge created its webhooks and carts are now sent to it.', 'nudge' ); ?></p></div>
+			<?php endif; ?>
 			<?php if ( '' !== $app_url ) : ?>
 				<p>
 					<a class="button button-primary" href="<?php echo esc_url( $app_url . '/woocommerce/connect?store=' . rawurlencode( home_url( '/' ) ) ); ?>"><?php esc_html_e( 'Connect to Nudge', 'nudge' ); ?></a>

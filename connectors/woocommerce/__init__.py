@@ -132,7 +132,7 @@ def to_events(topic: str, payload: Any) -> list[Event]:
     return _order_events(topic, payload)
 
 
-def erased_customer(payload: Any) -> tuple[str | None, str | None]:
+def erased_customer(payload: Any) -> tuple[str, str | None]:
     """The customer a ``customer.deleted`` delivery names: their id, and their address when
     the delivery carries it (WooCommerce sends the id, sometimes the whole customer)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):

@@ -65,6 +65,7 @@ ENDPOINTS = [
     "/woocommerce/connect?store=https://woo.example.com/",
     "/woocommerce/connect?store=evil.myshopify.com",
     "/woocommerce/callback",
+    "/woocommerce/settings?store=woo.example.com&expires=1&sig=forged",
     "/woocommerce/connected?store=woo.example.com&success=1&user_id=forged",
 ]
 # path segments fuzzed too: shop names, tokens, names, versions
@@ -252,6 +253,7 @@ def acting_links(client, services, shop) -> dict[str, str]:  # type: ignore[no-u
         "/staff-email/confirm/<token>": staff_link.group(1),
         "/woocommerce/connect": "/woocommerce/connect?store=https://woo.example.com/",
         "/woocommerce/connected": "/woocommerce/connected?store=woo.example.com&success=1&user_id=n",
+        "/woocommerce/settings": "/woocommerce/settings?store=woo.example.com&expires=1&sig=s",
         "/storefront/proxy/confirm/<token>": "/storefront/proxy/confirm/"
         + confirm.group(1).rsplit("/", 1)[1]
         + "?"

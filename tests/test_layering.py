@@ -65,7 +65,7 @@ AREAS = {
     "woocommerce_app": {"storage", "shopify_app"},
     "pipeline": {"storage", "shop_settings", "emails", "shopify_app"},
     "storefront": {"storage", "shop_settings", "emails", "pipeline"},
-    "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline"},
+    "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline", "woocommerce_app"},
 }
 
 

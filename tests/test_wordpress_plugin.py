@@ -95,3 +95,15 @@ def test_a_cart_the_plugin_signs_passes_nudges_verifier_and_route(client, servic
         "ada@example.com",
         cart["checkout_url"],
     )
+
+
+def test_the_plugins_settings_link_is_signed_as_nudge_checks_it():
+    from plugin.woocommerce_app.sessions import link_signature
+
+    script = (
+        "define('NUDGE_SIGNING_STANDALONE', true); require $argv[1];"
+        " echo nudge_settings_signature($argv[2], (int) $argv[3], $argv[4]);"
+    )
+    signing = str(PLUGIN / "includes" / "signing.php")
+    signed = php("-r", script, signing, woo.WOO_SHOP, "1767225600", woo.WOO_SECRET)
+    assert signed == link_signature(woo.WOO_SHOP, 1767225600, woo.WOO_SECRET)

@@ -23,6 +23,32 @@ class Nudge_Settings {
 		add_action( 'admin_init', array( __CLASS__, 'register' ) );
 		add_filter( 'plugin_action_links_' . plugin_basename( NUDGE_PLUGIN_FILE ), array( __CLASS__, 'action_links' ) );
 		add_action( 'rest_api_init', array( __CLASS__, 'register_route' ) );
+		add_action( 'admin_post_nudge_open_settings', array( __CLASS__, 'open_settings' ) );
+	}
+
+	/**
+	 * "Open Nudge settings": a link to Nudge's settings page signed with the shop's secret,
+	 * made at the click and good for a minute, for a user who manages WooCommerce.
+	 */
+	public static function open_settings() {
+		if ( ! current_user_can( 'manage_woocommerce' ) ) {
+			wp_die( esc_html__( 'You cannot manage this store.', 'nudge' ), 403 );
+		}
+		check_admin_referer( 'nudge_open_settings' );
+		if ( ! self::connected() ) {
+			wp_safe_redirect( admin_url( 'admin.php?page=nudge' ) );
+			exit;
+		}
+		$expires = time() + 60;
+		$shop    = self::shop();
+		$query   = array(
+			'store'   => $shop,
+			'expires' => $expires,
+			'sig'     => nudge_settings_signature( $shop, $expires, self::get( 'webhook_secret' ) ),
+		);
+		// phpcs:ignore WordPress.Security.SafeRedirect.wp_redirect_wp_redirect -- Nudge is another host on purpose
+		wp_redirect( self::app_url() . '/woocommerce/settings?' . http_build_query( $query ) );
+		exit;
 	}
 
 	/**
@@ -185,7 +211,9 @@ class Nudge_Settings {
 			<?php if ( '' !== $app_url ) : ?>
 				<p>
 					<a class="button button-primary" href="<?php echo esc_url( $app_url . '/woocommerce/connect?store=' . rawurlencode( home_url( '/' ) ) ); ?>"><?php esc_html_e( 'Connect to Nudge', 'nudge' ); ?></a>
-					<a class="button" href="<?php echo esc_url( $app_url . '/woocommerce/settings?store=' . rawurlencode( $shop ) ); ?>" target="_blank" rel="noopener"><?php esc_html_e( 'Open Nudge settings', 'nudge' ); ?></a>
+					<?php if ( self::connected() ) : ?>
+						<a class="button" href="<?php echo esc_url( wp_nonce_url( admin_url( 'admin-post.php?action=nudge_open_settings' ), 'nudge_open_settings' ) ); ?>" target="_blank" rel="noopener"><?php esc_html_e( 'Open Nudge settings', 'nudge' ); ?></a>
+					<?php endif; ?>
 				</p>
 				<p><?php echo esc_html( sprintf( /* translators: %s: URL */ __( 'Webhooks and carts go to %s', 'nudge' ), $app_url . '/webhooks/woocommerce/' . $shop ) ); ?></p>
 			<?php endif; ?>

@@ -46,3 +46,17 @@ function nudge_cart_request( array $cart, $secret, $source ) {
 		),
 	);
 }
+
+/**
+ * The signature of a link into Nudge's settings page for the shop, valid until $expires
+ * (a Unix time): base64url of the HMAC-SHA256 of "settings\n{host}\n{expires}".
+ *
+ * @param string $host    The shop's host, as Nudge knows it.
+ * @param int    $expires When the link stops working.
+ * @param string $secret  The shop's webhook secret.
+ * @return string
+ */
+function nudge_settings_signature( $host, $expires, $secret ) {
+	$digest = hash_hmac( 'sha256', "settings\n" . $host . "\n" . $expires, $secret, true );
+	return rtrim( strtr( base64_encode( $digest ), '+/', '-_' ), '=' );
+}

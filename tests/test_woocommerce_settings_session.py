@@ -104,3 +104,27 @@ def test_a_forged_or_foreign_cookie_is_refused(client, services, stores):
 def test_head_on_the_link_opens_no_session(client, services, stores):
     response = client.head(link(STORE_A, SECRET_A, services))
     assert response.status_code == 204 and "Set-Cookie" not in response.headers
+
+
+@pytest.mark.slow
+def test_the_page_works_in_a_browser_on_the_cookie_session(app, services, stores):
+    """The plugin's link in headless Chromium: the page loads the store's workflows and
+    saves a switch with its CSRF token, without App Bridge or a session token."""
+    from tests.support.settings_page import browser_page, card, serving
+
+    services.settings["APP_URL"] = "http://127.0.0.1"  # the cookie is not Secure over http
+    with serving(app) as base, browser_page() as page:
+        page.goto(base + link(STORE_A, SECRET_A, services))
+        page.wait_for_selector("#app[data-ready='true']")
+        upsell = card(page, "upsell")
+        switch = upsell.locator("[data-role='enabled']")
+        assert switch.get_attribute("aria-checked") == "true"
+        switch.click()
+        upsell.locator("[data-role='save']").click()  # sent with the page's CSRF token
+        page.wait_for_selector("[data-workflow='upsell'] .badge:text('Version 1')")
+    with services.sessions() as session:
+        shop_a = session.scalars(select(Shop.id).where(Shop.domain == STORE_A)).one()
+    from plugin.shop_settings.workflows import shop_workflows
+
+    with services.sessions() as session:
+        assert shop_workflows(session, shop_a)["upsell"].enabled is False

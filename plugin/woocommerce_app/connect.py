@@ -142,16 +142,24 @@ def connected():  # type: ignore[no-untyped-def]
     services = Services.of(current_app)
     if not _use_nonce(services, host, request.args.get("user_id") or ""):
         return _error(400, "this connection was used or has expired; connect again")
-    box = tokens.cipher(services)
+    with services.sessions() as session:
+        shop_id = session.scalar(
+            select(Shop.id).where(
+                Shop.domain == host,
+                Shop.platform == "woocommerce",
+                Shop.access_token_encrypted.is_not(None),
+            )
+        )
+    if shop_id is None:
+        return _error(409, "the store has not sent Nudge its keys; connect again")
+    try:
+        token = tokens.access_token(services, shop_id, services.now())
+    except tokens.TokenError as exc:
+        return _error(409, f"the store's keys cannot be used ({exc}); connect again")
+    # Kept before the webhooks exist: WooCommerce delivers as soon as one is created, once.
     secret = secrets.token_urlsafe(32)
     with services.sessions() as session, session.begin():
-        shop = session.scalar(
-            select(Shop).where(Shop.domain == host, Shop.platform == "woocommerce")
-        )
-        if shop is None or not tokens.has_credentials(shop):
-            return _error(409, "the store has not sent Nudge its keys; connect again")
-        token = tokens.access_token(services, shop.id, services.now())
-        webhook_secrets.store(shop, secret, box)
+        webhook_secrets.store(session.get_one(Shop, shop_id), secret, tokens.cipher(services))
     services.webhook_credentials.pop(("woocommerce", host), None)  # the new secret from now on
     app_url = services.settings["APP_URL"]
     client = rest_api.RestClient(host, token)

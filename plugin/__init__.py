@@ -52,6 +52,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from plugin.storefront import proxy as storefront_proxy
     from plugin.storefront import routes as storefront
     from plugin.web import api, app_page, unsubscribe, webhooks
+    from plugin.woocommerce_app import connect as woocommerce_connect
+    from plugin.woocommerce_app import sessions as woocommerce_sessions
 
     webhooks.init_app(app)
     unsubscribe.init_app(app)
@@ -60,6 +62,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     storefront.init_app(app)
     storefront_proxy.init_app(app)
     install.init_app(app)
+    woocommerce_connect.init_app(app)
+    woocommerce_sessions.init_app(app)
 
     @app.before_request
     def refuse_nul_bytes():  # type: ignore[no-untyped-def]

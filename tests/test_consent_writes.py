@@ -224,4 +224,4 @@ def test_woocommerce_gets_customer_meta_with_its_rest_api_keys(client, services,
 def test_a_woocommerce_token_must_be_its_key_pair():
     args = ["shop", "add", WOO, "--platform", "woocommerce", "--token", "just-a-key"]
     refused = CliRunner().invoke(main, args)
-    assert refused.exit_code == 2 and "CONSUMER_KEY:CONSUMER_SECRET" in refused.output
+    assert refused.exit_code == 2 and "ck_...:cs_..." in refused.output

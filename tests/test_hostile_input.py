@@ -62,6 +62,11 @@ ENDPOINTS = [
     "/auth/install?shop=" + SHOP + "&hmac=00&timestamp=1",
     "/auth/callback?shop=" + SHOP + "&code=c&state=s&hmac=00&timestamp=1",
     "/staff-email/confirm/forged-token",
+    "/woocommerce/connect?store=https://woo.example.com/",
+    "/woocommerce/connect?store=evil.myshopify.com",
+    "/woocommerce/callback",
+    "/woocommerce/settings?store=woo.example.com&expires=1&sig=forged",
+    "/woocommerce/connected?store=woo.example.com&success=1&user_id=forged",
 ]
 # path segments fuzzed too: shop names, tokens, names, versions
 FUZZED_PATHS = st.builds(
@@ -246,6 +251,9 @@ def acting_links(client, services, shop) -> dict[str, str]:  # type: ignore[no-u
         "/auth/install": "/auth/install?" + urlencode(signed({"shop": SHOP, "timestamp": now})),
         "/auth/callback": "/auth/callback?" + urlencode(callback),
         "/staff-email/confirm/<token>": staff_link.group(1),
+        "/woocommerce/connect": "/woocommerce/connect?store=https://woo.example.com/",
+        "/woocommerce/connected": "/woocommerce/connected?store=woo.example.com&success=1&user_id=n",
+        "/woocommerce/settings": "/woocommerce/settings?store=woo.example.com&expires=1&sig=s",
         "/storefront/proxy/confirm/<token>": "/storefront/proxy/confirm/"
         + confirm.group(1).rsplit("/", 1)[1]
         + "?"

@@ -62,9 +62,10 @@ AREAS = {
     "shop_settings": {"storage"},
     "emails": {"storage", "shop_settings"},
     "shopify_app": {"storage"},
+    "woocommerce_app": {"storage", "shopify_app"},
     "pipeline": {"storage", "shop_settings", "emails", "shopify_app"},
     "storefront": {"storage", "shop_settings", "emails", "pipeline"},
-    "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline"},
+    "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline", "woocommerce_app"},
 }
 
 

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from rich.table import Table
 from sqlalchemy import select
 
+from connectors.woocommerce import rest_api
+from connectors.woocommerce.stores import store_host
 from plugin.cli.loading import Refused, console, load_services
 from plugin.shopify_app import tokens, webhook_secrets
 from plugin.shopify_app.install import valid_shop_domain
 from plugin.storage.models import Shop
-
-HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-# WooCommerce's REST API keys, kept together as one token (plugin.pipeline.consent_writes)
-WOOCOMMERCE_KEYS = re.compile(r"[^\s:]{1,200}:[^\s:]{1,200}")
 
 
 @click.group()
@@ -33,10 +28,8 @@ def shop() -> None:
 @click.option(
     "--token",
     default=None,
-    help=(
-        "Shopify: an Admin API access token; WooCommerce: its REST API keys as "
-        "CONSUMER_KEY:CONSUMER_SECRET (stored encrypted); none: actions and consent stay local"
-    ),
+    help="Admin API access token, or a WooCommerce REST key pair 'ck_...:cs_...' "
+    "(stored encrypted); none: discount codes and tags stay local",
 )
 @click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), default="shopify")
 @click.option(
@@ -48,11 +41,13 @@ def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str 
     """Register a shop without the install flow: a Shopify shop by its myshopify domain,
     a WooCommerce one by its host name (or its URL)."""
     domain = shop_domain(domain, platform)
-    if token and platform == "woocommerce" and not WOOCOMMERCE_KEYS.fullmatch(token):
-        raise Refused(
-            "--token for a WooCommerce store is its REST API keys, CONSUMER_KEY:CONSUMER_SECRET "
-            "(WooCommerce > Settings > Advanced > REST API, read/write), such as ck_...:cs_..."
-        )
+    if token and platform == "woocommerce":
+        try:
+            rest_api.split_credentials(token)
+        except ValueError as exc:
+            raise Refused(
+                f"--token: {exc} (WooCommerce › Settings › Advanced › REST API)"
+            ) from None
     services = load_services()
     with services.sessions() as session, session.begin():
         existing = session.scalar(select(Shop).where(Shop.domain == domain))
@@ -79,7 +74,7 @@ def shop_domain(value: str, platform: str) -> str:
                 "such as your-shop.myshopify.com"
             )
         return text
-    host = woocommerce_host(text)
+    host = store_host(text)
     if host is None:
         raise Refused(
             f"{value!r} is not a host name: give the WooCommerce store's host or URL, "
@@ -88,31 +83,6 @@ def shop_domain(value: str, platform: str) -> str:
     if valid_shop_domain(host):
         raise Refused(f"{host} is a Shopify shop: add it with --platform shopify")
     return host
-
-
-def woocommerce_host(text: str) -> str | None:
-    """The host name in a host or URL (its path and port dropped), when it is a real one:
-    DNS labels with a top-level domain, an IP address, or localhost."""
-    parts = urlsplit(text if "//" in text else f"//{text}")
-    if parts.scheme not in ("", "http", "https") or "@" in parts.netloc:
-        return None
-    try:
-        host = parts.hostname
-    except ValueError:
-        return None
-    if not host or len(host) > 253:
-        return None
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    if host == "localhost":
-        return host
-    labels = host.split(".")
-    if len(labels) < 2 or not labels[-1].isalpha():
-        return None
-    return host if all(HOST_LABEL.match(label) for label in labels) else None
 
 
 @shop.command("list")

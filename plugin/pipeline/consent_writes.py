@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from connectors import woocommerce
 from connectors.shopify.admin_api import AdminApiError, AdminClient
+from connectors.woocommerce import rest_api
 from plugin.services import Services
 from plugin.shopify_app import consent, manifest, tokens
 from plugin.storage.models import OutboxMessage, Shop
@@ -118,7 +118,7 @@ def deliver(
                 at,
                 params.get("opt_in_level"),
             )
-    except (AdminApiError, tokens.TokenError, woocommerce.ApiError) as exc:
+    except (AdminApiError, tokens.TokenError, rest_api.WooApiError) as exc:
         if exc.retryable and message.attempts < MAX_ATTEMPTS:
             delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, message.attempts - 1)))
             settle(
@@ -156,22 +156,11 @@ def _write_woocommerce(
     subscribed: bool,
     now: datetime,
 ) -> str | None:
-    credentials = woocommerce_credentials(tokens.access_token(services, shop.id, now))
+    store = rest_api.RestClient(shop.domain, tokens.access_token(services, shop.id, now))
     customer_id = message.customer_external_id
     if not (customer_id and customer_id.isdigit()):
-        customer_id = woocommerce.find_customer_id(shop.domain, email, credentials)
+        customer_id = rest_api.find_customer_id(store, email)
     if customer_id is None:
         return None
-    woocommerce.set_accepts_marketing(shop.domain, customer_id, subscribed, credentials)
+    rest_api.set_accepts_marketing(store, customer_id, subscribed)
     return customer_id
-
-
-def woocommerce_credentials(token: str) -> tuple[str, str]:
-    """The REST API keys kept as one token, ``CONSUMER_KEY:CONSUMER_SECRET``."""
-    key, separator, secret = token.partition(":")
-    if not (separator and key and secret):
-        raise ValueError(
-            "the store's token is not CONSUMER_KEY:CONSUMER_SECRET: give its REST API keys "
-            "again with `nudge shop add HOST --platform woocommerce --token KEY:SECRET`"
-        )
-    return key, secret

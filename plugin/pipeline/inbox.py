@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
-from connectors import shopify
+from connectors import shopify, woocommerce
 from connectors.errors import MalformedPayload
 from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
@@ -217,7 +217,7 @@ def _parse_ahead(
     parsed: dict[int, list[tuple[Shop, Event]] | DeliveryRejected] = {}
     by_shop: dict[int, list[Event]] = {}
     for delivery in deliveries:
-        if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
+        if acts_when_parsed(delivery):
             continue
         try:
             events = parsed[delivery.id] = delivery_events(batch.session, delivery, now)
@@ -247,6 +247,13 @@ _CLAIMED_DELIVERIES = (
 )
 
 
+def acts_when_parsed(delivery: Delivery) -> bool:
+    """Privacy and lifecycle topics: carried out when parsed, in their place in the batch."""
+    if delivery.source == "shopify":
+        return delivery.topic in shopify.COMPLIANCE_TOPICS
+    return delivery.source == "woocommerce" and delivery.topic in woocommerce.PRIVACY_TOPICS
+
+
 def delivery_events(
     session: Session, delivery: Delivery, now: datetime
 ) -> list[tuple[Shop, Event]]:
@@ -258,14 +265,18 @@ def delivery_events(
     shop = session.get(Shop, delivery.shop_id) if delivery.shop_id is not None else None
     if connector is None or shop is None:
         raise DeliveryRejected(f"no connector or shop for source {delivery.source!r}")
-    if delivery.source == "shopify" and delivery.topic in shopify.COMPLIANCE_TOPICS:
+    if acts_when_parsed(delivery):
         try:
             payload = json.loads(delivery.body)
-        except ValueError as exc:
+            erased = woocommerce.erased_customer(payload) if delivery.source != "shopify" else None
+        except (ValueError, MalformedPayload) as exc:
             raise DeliveryRejected(f"{type(exc).__name__}: {exc}") from exc
-        compliance.handle(
-            session, shop, delivery.topic, payload if isinstance(payload, dict) else {}, now
-        )
+        if erased is None:
+            compliance.handle(
+                session, shop, delivery.topic, payload if isinstance(payload, dict) else {}, now
+            )
+        else:
+            compliance.erase_deleted_customer(session, shop, delivery.topic, *erased, now)
         return []
     try:
         return [(shop, e) for e in connector.to_events(delivery.topic, json.loads(delivery.body))]

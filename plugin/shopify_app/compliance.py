@@ -47,15 +47,37 @@ def _changed(session: Session, statement: Executable) -> int:
     return cast("CursorResult[Any]", session.execute(statement)).rowcount or 0
 
 
+def _settle_session(session: Session) -> None:
+    # The statements below delete and blank rows behind the session: what the session added
+    # must be in the database for them to reach it (a batch's new episodes wait for a flush,
+    # plugin.storage.batch_episodes), and the rows it remembers by key must be looked up again.
+    session.flush()
+    Batch.of(session).forget_rows()
+
+
+def erase_deleted_customer(
+    session: Session, shop: Shop, topic: str, customer_id: str, email: str | None, now: datetime
+) -> None:
+    """Erase a customer the shop deleted (WooCommerce's ``customer.deleted``) as
+    ``customers/redact`` does, and record it."""
+    _settle_session(session)
+    erased = erase_customer(session, shop.id, customer_id, email)
+    session.add(
+        ComplianceRecord(
+            shop_domain=shop.domain,
+            topic=topic,
+            customer_external_id=customer_id,
+            outcome=f"erased {erased} records",
+            created_at=now,
+        )
+    )
+
+
 def handle(
     session: Session, shop: Shop, topic: str, payload: dict[str, Any], now: datetime
 ) -> None:
     """Carry out one compliance or lifecycle delivery."""
-    # Its statements delete and blank rows behind the session: what the session added must
-    # be in the database for them to reach it (a batch's new episodes wait for a flush,
-    # plugin.storage.batch_episodes), and the rows it remembers by key must be looked up again.
-    session.flush()
-    Batch.of(session).forget_rows()
+    _settle_session(session)
     customer = payload.get("customer")
     if not isinstance(customer, dict):
         customer = {}

@@ -11,7 +11,11 @@ email after it. Delivery (plugin.pipeline.delivery) hands these rows here:
 - An email that carries a discount code waits until the code exists in the shop; any
   other email never waits for an action.
 
-Failures are retried with the outbox's backoff; refused input is parked with Shopify's
+On a WooCommerce shop the same actions go through its REST API
+(``connectors.woocommerce.rest_api``): the code becomes a single-use coupon with its expiry,
+and tags go into the customer's ``nudge_tags`` meta.
+
+Failures are retried with the outbox's backoff; refused input is parked with the platform's
 words. A shop without an Admin API token (the demo, `shop add` without --token) keeps the
 local behaviour: the row is recorded, nothing is called.
 """
@@ -26,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors.shopify.admin_api import AdminApiError, AdminClient, UserErrors
+from connectors.woocommerce import rest_api as woo
 from plugin.services import Services
 from plugin.shopify_app import manifest, tokens
 from plugin.storage.models import OutboxMessage, Shop
@@ -128,12 +133,22 @@ def tag_customer(client: AdminClient, message: OutboxMessage) -> str:
     gid = customer_gid(message.customer_external_id)
     if gid is None:
         raise ValueError("a guest (known by email only) has no customer record to tag")
+    client.mutate(TAGS_MUTATION, {"id": gid, "tags": _tags(message)}, "tagsAdd")
+    return gid
+
+
+def _apply_on_woocommerce(client: woo.RestClient, message: OutboxMessage, now: datetime) -> str:
+    if message.kind == "create_discount":
+        return woo.create_coupon(client, woo.coupon(message.params, now))
+    return woo.add_customer_tags(client, message.customer_external_id or "", _tags(message))
+
+
+def _tags(message: OutboxMessage) -> list[str]:
     raw = message.params.get("tags") or message.params.get("tag") or []
     tags = [raw] if isinstance(raw, str) else [str(t) for t in raw]
     if not tags:
         raise ValueError("no tag to add")
-    client.mutate(TAGS_MUTATION, {"id": gid, "tags": tags}, "tagsAdd")
-    return gid
+    return tags
 
 
 def deliver(
@@ -171,17 +186,20 @@ def _apply(
 ) -> None:
     try:
         token = tokens.access_token(services, shop.id, now)
-        client = AdminClient(
-            shop.domain,
-            token,
-            manifest.load().api_version,
-            sleep=sleep,
-        )
-        if message.kind == "create_discount":
-            result = create_discount(client, message, now)
+        if shop.platform == "woocommerce":
+            result = _apply_on_woocommerce(woo.RestClient(shop.domain, token), message, now)
         else:
-            result = tag_customer(client, message)
-    except (AdminApiError, tokens.TokenError) as exc:
+            client = AdminClient(
+                shop.domain,
+                token,
+                manifest.load().api_version,
+                sleep=sleep,
+            )
+            if message.kind == "create_discount":
+                result = create_discount(client, message, now)
+            else:
+                result = tag_customer(client, message)
+    except (AdminApiError, woo.WooApiError, tokens.TokenError) as exc:
         if exc.retryable and message.attempts < MAX_ATTEMPTS:
             delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, message.attempts - 1)))
             settle(

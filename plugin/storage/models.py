@@ -250,6 +250,9 @@ class OrderRow(Base):
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     financial_status: Mapped[str | None] = mapped_column(String(32))
     refunded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the buyer's marketing opt-in on this order (Shopify's buyer_accepts_marketing, the
+    # WooCommerce plugin's _nudge_accepts_marketing): a guest's only consent
+    accepts_marketing: Mapped[bool | None]
     created_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
     fulfilled_at: Mapped[datetime | None]

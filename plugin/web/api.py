@@ -1,4 +1,5 @@
-"""The JSON API behind the settings page. Every route is scoped to the session token's shop."""
+"""The JSON API behind the settings page. Every route is scoped to the shop of the session
+token (Shopify) or of the session cookie (WooCommerce): plugin.web.merchant_auth."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from plugin.services import Services
 from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
 from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
 from plugin.shopify_app import manifest, tokens
-from plugin.shopify_app.session_tokens import require_shop
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
 from plugin.web import staff_address
 from plugin.web.email_preview import (
@@ -37,6 +37,7 @@ from plugin.web.email_preview import (
     preview_email,
     preview_errors,
 )
+from plugin.web.merchant_auth import require_merchant
 from rules.catalog import rule_catalog
 from rules.definitions import WorkflowInvalid
 from rules.email_content import editor_catalog
@@ -104,7 +105,7 @@ def _json_body() -> dict[str, Any] | None:
 
 
 @bp.get("/catalog")
-@require_shop
+@require_merchant
 def catalog():  # type: ignore[no-untyped-def]
     """Variables, operators per type and actions: what the rule editor is built from.
 
@@ -129,7 +130,7 @@ def catalog():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/workflows")
-@require_shop
+@require_merchant
 def list_workflows():  # type: ignore[no-untyped-def]
     """Every workflow of the shop, with its definition and counts."""
     services = Services.of(current_app)
@@ -142,7 +143,7 @@ def list_workflows():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/workflows/<name>")
-@require_shop
+@require_merchant
 def get_workflow(name: str):  # type: ignore[no-untyped-def]
     services = Services.of(current_app)
     with services.sessions() as session:
@@ -155,7 +156,7 @@ def get_workflow(name: str):  # type: ignore[no-untyped-def]
 
 
 @bp.put("/workflows/<name>")
-@require_shop
+@require_merchant
 def put_workflow(name: str):  # type: ignore[no-untyped-def]
     """Save a new version: ``{"definition": {...}, "enabled": bool}`` (either may be omitted)."""
     body = _json_body()
@@ -184,7 +185,7 @@ def put_workflow(name: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/topics")
-@require_shop
+@require_merchant
 def add_topic():  # type: ignore[no-untyped-def]
     """Start a series of its own for one signup topic: ``{"topic": "Skin care"}``.
 
@@ -222,7 +223,7 @@ def add_topic():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/workflows/<name>/versions/<int:version>/restore")
-@require_shop
+@require_merchant
 def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
     """Save an earlier version's definition again as the newest version."""
     services = Services.of(current_app)
@@ -240,7 +241,7 @@ def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/workflows/<name>/test-email")
-@require_shop
+@require_merchant
 def test_email(name: str):  # type: ignore[no-untyped-def]
     """Queue a step's email, with sample data, to the shop's staff address.
 
@@ -324,7 +325,7 @@ def _test_email_wait(session: Session, shop_id: int, now: datetime) -> int | Non
 
 
 @bp.post("/workflows/<name>/preview")
-@require_shop
+@require_merchant
 def preview(name: str):  # type: ignore[no-untyped-def]
     """Render a step's email as it would go out; nothing is saved or sent.
 
@@ -378,7 +379,7 @@ def preview(name: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/settings")
-@require_shop
+@require_merchant
 def get_settings():  # type: ignore[no-untyped-def]
     """The shop's policies; ``warnings``: each app setting a live shop should not run with
     (``{"setting", "message"}``), for the page's banner; ``delivery``: whether SendGrid is
@@ -424,7 +425,7 @@ def shop_warnings(settings: dict[str, Any]) -> list[dict[str, str]]:
 
 
 @bp.put("/settings")
-@require_shop
+@require_merchant
 def put_settings():  # type: ignore[no-untyped-def]
     """Change shop-wide policies; every field is validated, nothing is saved on error."""
     body = _json_body()
@@ -470,7 +471,7 @@ def _staff_email_confirmed(shop: Shop, settings: dict[str, Any]) -> bool | None:
 
 
 @bp.get("/outbox")
-@require_shop
+@require_merchant
 def outbox():  # type: ignore[no-untyped-def]
     """The shop's messages, newest first: ``?state=failed`` for those parked with an error
     (SendGrid refused them, or their discount code could not be created); ``?limit=``."""
@@ -491,7 +492,7 @@ def outbox():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/outbox/<int:message_id>/retry")
-@require_shop
+@require_merchant
 def retry_message(message_id: int):  # type: ignore[no-untyped-def]
     """Send a parked message again (only a failed one of this shop)."""
     services = Services.of(current_app)
@@ -503,7 +504,7 @@ def retry_message(message_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/activity")
-@require_shop
+@require_merchant
 def activity():  # type: ignore[no-untyped-def]
     """The latest decisions, each with its reason: why a customer got (or did not get) a message.
 

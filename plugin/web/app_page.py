@@ -26,6 +26,7 @@ from sqlalchemy import select
 from plugin.config import setting_warnings
 from plugin.services import Services
 from plugin.storage.models import Shop
+from plugin.woocommerce_app import sessions as woocommerce_sessions
 
 bp = Blueprint("app_page", __name__)
 
@@ -90,7 +91,21 @@ def _asset_version() -> str:
 @bp.get("/")
 def settings_page():  # type: ignore[no-untyped-def]
     """The embedded app. Inside the admin Shopify opens it with shop, host and id_token."""
-    settings = Services.of(current_app).settings
+    services = Services.of(current_app)
+    settings = services.settings
+    store_session = woocommerce_sessions.session_of(services, request)
+    if store_session is not None:
+        # a WooCommerce merchant's session: no App Bridge (it would send them to Shopify)
+        return render_template(
+            "app/index.html",
+            api_key="",
+            app_bridge_src=None,
+            dev_tokens=False,
+            dev_tokens_problem=None,
+            store=store_session["shop"],
+            csrf_token=store_session["csrf"],
+            asset_version=_asset_version(),
+        )
     dev = _dev_tokens_enabled()
     # App Bridge, loaded outside the admin, sends the browser to the admin; in development
     # the page is opened directly, so it goes without unless Shopify says it is embedded.

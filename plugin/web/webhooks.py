@@ -23,7 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from connectors import shopify, untrusted_json, woocommerce
+from connectors.errors import MalformedPayload
 from connectors.sendgrid import events as sendgrid_events_connector
+from connectors.woocommerce import carts
 from plugin.services import Services
 from plugin.shopify_app import webhook_secrets
 from plugin.shopify_app.crypto import TokenCipher
@@ -90,7 +92,8 @@ def woocommerce_webhook(shop: str):  # type: ignore[no-untyped-def]
         woocommerce.delivery_id_from_headers(headers),
         raw,
         connector=woocommerce,
-        handled=woocommerce.TOPICS,
+        handled=woocommerce.TOPICS | woocommerce.PRIVACY_TOPICS,
+        refuse_unreadable=topic == carts.TOPIC,
     )
 
 
@@ -126,8 +129,13 @@ def _accept(
     *,
     connector: Any,
     handled: frozenset[str],
+    refuse_unreadable: bool = False,
 ):  # type: ignore[no-untyped-def]
-    """Verify, parse and store one delivery; the same steps for every platform."""
+    """Verify, parse and store one delivery; the same steps for every platform.
+
+    ``refuse_unreadable``: a body that cannot become facts is answered 422 and not stored
+    (Nudge's own WordPress plugin sends it, and is told why), instead of being kept as failed.
+    """
     services = Services.of(current_app)
     shop_id, secret = _credentials(services, source, domain)
     valid = bool(secret) and connector.verify(request.headers, raw, secret)
@@ -145,9 +153,15 @@ def _accept(
         "body": raw,
     }
     try:
-        untrusted_json.parse_object(raw)
+        payload = untrusted_json.parse_object(raw)
+        if refuse_unreadable:
+            connector.to_events(topic, payload)
     except untrusted_json.UnreadableJson as exc:
+        if refuse_unreadable:
+            return _error(422, str(exc))
         return _kept_as_failed(services, str(exc), **delivery)
+    except MalformedPayload as exc:
+        return _error(422, str(exc))
     known = topic in handled
     stored = store_delivery(services, **delivery, status="pending" if known else "ignored")
     return _answer({"status": stored if known else "ignored", "topic": topic})

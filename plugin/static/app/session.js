@@ -1,9 +1,13 @@
 // Session tokens and the JSON API. Inside the Shopify admin App Bridge gives a fresh token
 // for every call; opened directly, the page uses the id_token Shopify put in its URL, or in
 // development (when the server says so) a token the server mints for this machine.
+// A WooCommerce merchant's page has a cookie session instead (opened by the signed link from
+// the plugin): the page then carries the store and its CSRF token, sent with every call.
 
 const params = new URLSearchParams(window.location.search);
-export const shop = params.get("shop") || "";
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
+const csrfToken = meta("nudge-csrf-token");
+export const shop = params.get("shop") || meta("nudge-store");
 const urlToken = params.get("id_token");
 const devTokens =
   document.querySelector('meta[name="nudge-dev-session-tokens"]')?.content === "1";
@@ -48,6 +52,7 @@ export class ApiError extends Error {
 // First open after Shopify installed the app: trade the session token for the shop's
 // offline token (POST /auth/session, token exchange). Idempotent; true when installed.
 export async function install() {
+  if (csrfToken) return false; // a WooCommerce store is connected from its own admin
   const token = await sessionToken();
   if (!token) return false;
   const response = await fetch("/auth/session", {
@@ -58,13 +63,18 @@ export async function install() {
 }
 
 export async function api(method, path, body) {
-  const token = await sessionToken();
   const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  if (csrfToken) {
+    headers["X-CSRF-Token"] = csrfToken; // the session itself is the cookie
+  } else {
+    const token = await sessionToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+  }
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(`/api${path}`, {
     method,
     headers,
+    credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   let data = null;

@@ -249,6 +249,7 @@ def _merge_order(batch: Batch, shop_id: int, fact: Order) -> None:
             "cart_token": fact.cart_token,
             "currency": fact.currency,
             "financial_status": fact.financial_status,
+            "accepts_marketing": fact.accepts_marketing,
             "created_at": fact.created_at,
         }
         _merge_fields(row, fields, newer)

@@ -136,6 +136,7 @@ def order_fact(row: OrderRow | Row[Any], with_items: bool = True) -> Order:
         cancelled_at=row.cancelled_at,
         refunded=row.refunded,
         financial_status=row.financial_status,
+        accepts_marketing=row.accepts_marketing,
     )
 
 

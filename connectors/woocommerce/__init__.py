@@ -9,6 +9,14 @@ The REST API is called only to write a customer's marketing consent back (custom
 API keys (consumer key and secret) over HTTPS.
 A product's categories stand for both Shopify's collections and its product type (the
 first category); its brand, when the store has WooCommerce's brands, is the vendor.
+
+WooCommerce has no cart webhooks and no marketing consent: Nudge's companion WordPress
+plugin (``wordpress/nudge/`` beside this file) adds both. It writes order meta
+``_nudge_accepts_marketing`` (``yes``/``no``, the checkout's opt-in box) and
+``_nudge_cart_key`` (the cart the order came from), and posts carts as topic
+``nudge.cart_updated``, signed like a webhook (``connectors.woocommerce.carts``). Tags Nudge
+adds to a customer are kept in their meta ``nudge_tags`` (``connectors.woocommerce.rest_api``),
+which customer deliveries carry back as the customer's tags.
 """
 
 from __future__ import annotations
@@ -20,11 +28,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
 
-import requests
-
 from connectors import signing
 from connectors.errors import MalformedPayload, UnknownTopic
 from connectors.headers import header
+from connectors.woocommerce import carts
+from connectors.woocommerce.order_meta import (
+    CART_KEY,
+    CONSENT,
+    TAGS,
+    consent,
+    meta_values,
+    tag_list,
+)
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Customer, LineItem, Order, Product, ProductVariant
@@ -40,8 +55,31 @@ TOPICS = frozenset(
         "customer.updated",
         *PRODUCT_TOPICS,
         "product.deleted",
+        carts.TOPIC,
     }
 )
+"""Every topic that becomes facts."""
+
+PRIVACY_TOPICS = frozenset({"customer.deleted"})
+"""Topics the app carries out itself: a deleted customer is erased like Shopify's
+``customers/redact`` (plugin.shopify_app.compliance)."""
+
+__all__ = [
+    "CART_KEY",
+    "CONSENT",
+    "MalformedPayload",
+    "PRIVACY_TOPICS",
+    "TAGS",
+    "TOPICS",
+    "UnknownTopic",
+    "delivery_id_from_headers",
+    "erased_customer",
+    "is_ping",
+    "sign",
+    "to_events",
+    "topic_from_headers",
+    "verify",
+]
 # WooCommerce's post statuses, as Nudge's product statuses
 PRODUCT_STATUS = {"publish": "active", "trash": "archived"}  # any other: not live, a draft
 AVAILABLE = frozenset({"instock", "onbackorder"})
@@ -78,6 +116,8 @@ def to_events(topic: str, payload: Any) -> list[Event]:
     """Map one delivery to normalized events."""
     if topic not in TOPICS:
         raise UnknownTopic(topic)
+    if topic == carts.TOPIC:
+        return carts.to_events(payload)
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
         raise MalformedPayload(f"{topic}: expected an object with an integer id")
     if topic == "product.deleted":
@@ -95,6 +135,14 @@ def to_events(topic: str, payload: Any) -> list[Event]:
     return _order_events(topic, payload)
 
 
+def erased_customer(payload: Any) -> tuple[str, str | None]:
+    """The customer a ``customer.deleted`` delivery names: their id, and their address when
+    the delivery carries it (WooCommerce sends the id, sometimes the whole customer)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
+        raise MalformedPayload("customer.deleted: expected an object with an integer id")
+    return str(payload["id"]), _text(payload.get("email"))
+
+
 def _order_events(topic: str, payload: dict[str, Any]) -> list[Event]:
     order = _order(payload)
     billing = _mapping(payload.get("billing"))
@@ -107,6 +155,16 @@ def _order_events(topic: str, payload: dict[str, Any]) -> list[Event]:
             last_name=_text(billing.get("last_name")),
         )
         result.append(Event(ev.CUSTOMER_UPSERTED, occurred_at=order.updated_at, customer=customer))
+        if order.accepts_marketing is not None:
+            # The opt-in box is the buyer's statement as of the order: dated by its creation,
+            # so a repeat delivery of an older order never overrides a newer statement.
+            said = Customer(
+                id=order.customer_id,
+                email=order.email,
+                accepts_marketing=order.accepts_marketing,
+                consent_updated_at=order.created_at,
+            )
+            result.append(Event(ev.CONSENT_CHANGED, occurred_at=order.created_at, customer=said))
     kind = ev.ORDER_PLACED if topic == "order.created" else ev.ORDER_UPDATED
     result.append(Event(kind, occurred_at=order.updated_at, order=order))
     if order.fulfilled_at is not None:
@@ -124,6 +182,8 @@ def _order(payload: dict[str, Any]) -> Order:
     items = payload.get("line_items") or []
     if not isinstance(items, list):
         raise MalformedPayload("line_items is not a list")
+    meta = meta_values(payload.get("meta_data"))
+    cart_key = _text(meta.get(CART_KEY))
     return Order(
         id=str(payload["id"]),
         customer_id=str(customer_id) if isinstance(customer_id, int) and customer_id > 0 else None,
@@ -138,15 +198,19 @@ def _order(payload: dict[str, Any]) -> Order:
         cancelled_at=modified if status == "cancelled" else None,
         refunded=status == "refunded",
         financial_status=status or None,
+        cart_token=cart_key[:255] if cart_key else None,
+        accepts_marketing=consent(meta.get(CONSENT)),
     )
 
 
 def _customer(payload: dict[str, Any]) -> Customer:
+    meta = meta_values(payload.get("meta_data"))
     return Customer(
         id=str(payload["id"]),
         email=_text(payload.get("email")),
         first_name=_text(payload.get("first_name")),
         last_name=_text(payload.get("last_name")),
+        tags=tag_list(meta[TAGS]) if TAGS in meta else None,
         created_at=_gmt(payload, "date_created"),
         updated_at=_gmt(payload, "date_modified"),
     )
@@ -255,52 +319,3 @@ def _gmt(payload: dict[str, Any], field: str) -> datetime | None:
     except ValueError as exc:
         raise MalformedPayload(f"{field}: not an ISO date: {raw!r}") from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-# --- the REST API: marketing consent written back -------------------------------------
-
-CONSENT_META = "_nudge_accepts_marketing"
-API_TIMEOUT = (5.0, 20.0)  # connect, read
-
-
-class ApiError(Exception):
-    """A REST API request WooCommerce did not carry out; ``retryable``: try again later."""
-
-    def __init__(self, message: str, *, retryable: bool = False):
-        super().__init__(message)
-        self.retryable = retryable
-
-
-def _api(method: str, host: str, path: str, credentials: tuple[str, str], **kwargs: Any) -> Any:
-    url = f"https://{host}/wp-json/wc/v3/{path}"
-    try:
-        response = requests.request(method, url, auth=credentials, timeout=API_TIMEOUT, **kwargs)
-    except requests.RequestException as exc:
-        raise ApiError(f"WooCommerce unreachable: {exc}", retryable=True) from exc
-    if response.status_code != 200:
-        retryable = response.status_code == 429 or response.status_code >= 500
-        raise ApiError(
-            f"WooCommerce answered {response.status_code}: {response.text[:200]}",
-            retryable=retryable,
-        )
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise ApiError("WooCommerce answered without JSON") from exc
-
-
-def find_customer_id(host: str, email: str, credentials: tuple[str, str]) -> str | None:
-    """The id of the store's customer with exactly this address, if there is one."""
-    found = _api("GET", host, "customers", credentials, params={"email": email})
-    for customer in found if isinstance(found, list) else []:
-        if isinstance(customer, dict) and str(customer.get("email") or "").lower() == email.lower():
-            return str(customer["id"])
-    return None
-
-
-def set_accepts_marketing(
-    host: str, customer_id: str, accepts: bool, credentials: tuple[str, str]
-) -> None:
-    """Write the customer's marketing consent to their meta (``yes``/``no``)."""
-    body = {"meta_data": [{"key": CONSENT_META, "value": "yes" if accepts else "no"}]}
-    _api("PUT", host, f"customers/{int(customer_id)}", credentials, json=body)

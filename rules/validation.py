@@ -149,6 +149,31 @@ def optional_group_id(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
 
 
+MAX_POSTAL_ADDRESS = 300
+POSTAL_ADDRESS_EXAMPLE = "12 Harbour Street, Portland, ME 04101, United States"
+
+
+def postal_address_error(value: object) -> str | None:
+    """Why ``value`` cannot be the postal address marketing email shows; None when it can
+    (or is None: not set). One line, with at least a street, a city and a country."""
+    if value is None:
+        return None
+    if not (
+        isinstance(value, str) and 0 < len(value) <= MAX_POSTAL_ADDRESS and value.isprintable()
+    ):
+        return (
+            f"postal_address: one line of at most {MAX_POSTAL_ADDRESS} characters, "
+            f"such as {POSTAL_ADDRESS_EXAMPLE!r}"
+        )
+    parts = [part for part in value.split(",") if any(c.isalnum() for c in part)]
+    if len(parts) < 3:
+        return (
+            "postal_address: the street, city and country, separated by commas, "
+            f"such as {POSTAL_ADDRESS_EXAMPLE!r}"
+        )
+    return None
+
+
 def _sender_errors(sender: Any) -> list[str]:
     """A workflow's own sender; every field optional (null: the shop-wide one)."""
     if sender is None:

@@ -29,6 +29,8 @@ DEMO_SHOP = "nudge-demo.myshopify.com"
 DEMO_SECRET = "demo-webhook-secret"  # signs the replayed webhooks; local only
 DEMO_SECRET_KEY = "demo-secret-key-0123456789abcdef"  # the app's own key: signs the visitor tokens
 DEMO_STAFF = "sales@northwind-coffee.example"  # where the sales-rep alerts go
+# what its marketing email shows (without one, marketing email is held)
+DEMO_ADDRESS = "120 Roastery Lane, Portland, OR 97209, United States"
 DEMO_START = datetime(2026, 9, 1, tzinfo=UTC)
 TICK = timedelta(hours=1)
 SWEEP_EVERY = 24  # ticks: the sweeps look for day-sized gaps
@@ -148,6 +150,7 @@ def _add_demo_shop(services: Services) -> int:
                 "name": "Northwind Coffee & Tea",
                 "timezone": "America/New_York",
                 "staff_email": DEMO_STAFF,
+                "postal_address": DEMO_ADDRESS,
             },
         )
         session.add(shop)

@@ -23,7 +23,7 @@ from plugin.emails.sample import PREVIEW_TOKEN, sample_context, sample_discount
 from plugin.pipeline.episode_facts import facts_for
 from plugin.pipeline.outbox import Sender, email_context
 from plugin.services import Services
-from plugin.shop_settings.policies import shop_settings
+from plugin.shop_settings.policies import postal_address, shop_settings
 from plugin.shop_settings.workflows import ShopWorkflow
 from plugin.storage.batch import Batch
 from plugin.storage.models import Episode, Shop
@@ -155,6 +155,7 @@ def preview_email(
         customer = {"kind": "enrolled", "label": label}
     if saved.workflow.category == "marketing":
         context["unsubscribe_url"] = f"{app_url}/unsubscribe/preview"
+    context["postal_address"] = postal_address(shop_settings(shop.settings))
     rendered = render_email(str(email.params["template"]), context, email.params)
     return Preview(rendered.subject, rendered.preheader, rendered.html, rendered.text, customer)
 

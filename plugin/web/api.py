@@ -29,7 +29,13 @@ from plugin.shop_settings.policies import (
     postal_address,
     shop_settings,
 )
-from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
+from plugin.shop_settings.workflows import (
+    TRANSACTIONAL_CONSEQUENCE,
+    RelabelNotConfirmed,
+    save_workflow,
+    shop_workflows,
+    workflow_versions,
+)
 from plugin.shopify_app.session_tokens import require_shop
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
 from plugin.web import staff_address
@@ -165,7 +171,11 @@ def get_workflow(name: str):  # type: ignore[no-untyped-def]
 @bp.put("/workflows/<name>")
 @require_shop
 def put_workflow(name: str):  # type: ignore[no-untyped-def]
-    """Save a new version: ``{"definition": {...}, "enabled": bool}`` (either may be omitted)."""
+    """Save a new version: ``{"definition": {...}, "enabled": bool}`` (either may be omitted).
+
+    Relabelling a marketing workflow as transactional is refused with 409 (the message
+    names what it does) unless the body also says ``"confirm_transactional": true``.
+    """
     body = _json_body()
     if body is None:
         return _invalid(["body: expected a JSON object"])
@@ -185,10 +195,29 @@ def put_workflow(name: str):  # type: ignore[no-untyped-def]
         if errors := email_errors(definition):
             return _invalid(errors)
         try:
-            saved = save_workflow(session, g.shop.id, definition, enabled=enabled)
+            saved = save_workflow(
+                session,
+                g.shop.id,
+                definition,
+                enabled=enabled,
+                confirm_transactional=body.get("confirm_transactional") is True,
+            )
         except WorkflowInvalid as exc:
             return _invalid(exc.errors)
+        except RelabelNotConfirmed as exc:
+            return _relabel_refused(exc)
     return jsonify(workflow=_workflow_json(saved, None))
+
+
+def _relabel_refused(exc: RelabelNotConfirmed):  # type: ignore[no-untyped-def]
+    """409: the save would relabel a marketing workflow transactional, unconfirmed."""
+    response = jsonify(
+        error=str(exc),
+        confirm="confirm_transactional",
+        consequence=TRANSACTIONAL_CONSEQUENCE,
+    )
+    response.status_code = 409
+    return response
 
 
 @bp.post("/topics")
@@ -232,7 +261,9 @@ def add_topic():  # type: ignore[no-untyped-def]
 @bp.post("/workflows/<name>/versions/<int:version>/restore")
 @require_shop
 def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
-    """Save an earlier version's definition again as the newest version."""
+    """Save an earlier version's definition again as the newest version (restoring a
+    transactional one over a marketing one takes ``{"confirm_transactional": true}``)."""
+    body = _json_body() or {}
     services = Services.of(current_app)
     with services.sessions() as session, session.begin():
         old = next(
@@ -241,9 +272,17 @@ def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
         if old is None:
             return _not_found(f"{name} version {version}")
         try:
-            saved = save_workflow(session, g.shop.id, old.definition, enabled=old.enabled)
+            saved = save_workflow(
+                session,
+                g.shop.id,
+                old.definition,
+                enabled=old.enabled,
+                confirm_transactional=body.get("confirm_transactional") is True,
+            )
         except WorkflowInvalid as exc:  # the catalog may have changed since
             return _invalid(exc.errors)
+        except RelabelNotConfirmed as exc:
+            return _relabel_refused(exc)
     return jsonify(workflow=_workflow_json(saved, None))
 
 
@@ -737,5 +776,6 @@ def _version_json(row: Any) -> dict[str, Any]:
         "version": row.version,
         "enabled": row.enabled,
         "created_at": row.created_at.isoformat(),
+        "note": row.note,
         "definition": row.definition,
     }

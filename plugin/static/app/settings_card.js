@@ -11,6 +11,7 @@ const TEXT_FIELDS = [
   ["from_email", "Sender email", "A verified sender in SendGrid."],
   ["reply_to", "Reply-to email", null],
   ["staff_email", "Staff email", "Where staff alerts and your test emails go."],
+  ["postal_address", "Postal address", "Street, city, country: shown in every marketing email, as the law requires. Without it, marketing emails are held."],
 ];
 
 export class SettingsCard {

@@ -192,8 +192,8 @@ def put_workflow(name: str):  # type: ignore[no-untyped-def]
             return _invalid(["enabled: expected true or false"])
         if definition.get("name") != name:
             return _invalid([f"name: must stay {name!r}"])
-        if errors := email_errors(definition):
-            return _invalid(errors)
+        if errors := email_errors(definition):  # with the rest, so every problem shows at once
+            return _invalid(validate_workflow(definition) + errors)
         try:
             saved = save_workflow(
                 session,

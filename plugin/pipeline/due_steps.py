@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
-from plugin.pipeline import held, step_histories
+from plugin.pipeline import held, offers, step_histories
 from plugin.pipeline.enrollment import UPDATE_STEPS
 from plugin.pipeline.episode_facts import facts_for
 from plugin.pipeline.exits import end_episode
@@ -320,6 +320,11 @@ def decide_step(decisions: Decisions, services: Services, step: ClaimedStep, now
     if marketing_email and postal_address(settings) is None:
         # after the conditions: a step they skip is skipped, not held
         return _hold(decisions, step, now)
+    if any(a.name == "create_discount" for a in decision.actions):
+        refused = offers.refusal(batch, shop.id, episode.customer_external_id, facts, settings)
+        if refused is not None:
+            # the whole step: its email is about the code it would have carried
+            return _finish(decisions, step, "skipped", refused, now)
     if marketing_email:
         cap = float(settings["frequency_cap_hours"])
         release = frequency_cap_release(facts.last_marketing_email_at, cap, now)

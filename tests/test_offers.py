@@ -129,4 +129,3 @@ def test_entering_lead_nurturing_ends_the_welcome_series(send_webhook, services,
     [welcome] = episodes(services, "welcome_series")
     assert (welcome.state, welcome.exit_reason) == ("exited", "exit: entered lead_nurturing")
     assert [c.workflow for c in codes(services)] == ["lead_nurturing"]  # one first-order code
-

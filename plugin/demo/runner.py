@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from connectors import shopify
 from plugin import create_app
 from plugin.demo.history import PAGE_VIEW, SimulatedDelivery, generate_history
+from plugin.demo.offer_census import offer_counts
 from plugin.identity import visitor_token
 from plugin.pipeline.worker import run_once
 from plugin.services import Services
@@ -135,6 +136,15 @@ def run_demo(
     previews = write_previews(services, out / "previews")
     print_report(console, report, replayed, rejected, previews, out)
     (out / "report.json").write_text(json.dumps(_report_json(report), indent=2))
+    with services.sessions() as session:
+        offers = offer_counts(session)
+    (out / "offers.json").write_text(json.dumps(offers, indent=2))
+    console.print(
+        f"Discount codes: {offers['customers_with_codes']} customers got one; "
+        f"{offers['more_than_one']} more than one, {offers['two_within_14_days']} two within "
+        f"14 days (the shop's offer policy: plugin.pipeline.offers). Counts: "
+        f"{(out / 'offers.json').resolve()}"
+    )
     return report
 
 

@@ -36,6 +36,7 @@ from plugin.storage.models import Delivery, OutboxMessage, Shop, Step
 from tests.support import payloads
 from tests.support.clock import T0
 from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.shop import SHOP_ADDRESS
 from tests.support.webhooks import shopify_signature
 from tests.support.workflows import queue_reminder
 
@@ -170,7 +171,7 @@ def _prepare_shop(database_url: str) -> None:
     # no Admin API token: the discount codes stay local, so no request leaves the machine
     runner = CliRunner(env=env)
     for args in (
-        ["shop", "add", SHOP_DOMAIN, "--webhook-secret", SECRET],
+        ["shop", "add", SHOP_DOMAIN, "--webhook-secret", SECRET, "--address", SHOP_ADDRESS],
         ["workflows", "disable", SHOP_DOMAIN, "purchase_cycle"],
         ["workflows", "disable", SHOP_DOMAIN, "reengagement"],
     ):

@@ -171,7 +171,7 @@ def _prepare_shop(database_url: str) -> None:
     # no Admin API token: the discount codes stay local, so no request leaves the machine
     runner = CliRunner(env=env)
     for args in (
-        ["shop", "add", SHOP_DOMAIN, "--webhook-secret", SECRET, "--address", SHOP_ADDRESS],
+        ["shop", "add", SHOP_DOMAIN, "--webhook-secret", SECRET],
         ["workflows", "disable", SHOP_DOMAIN, "purchase_cycle"],
         ["workflows", "disable", SHOP_DOMAIN, "reengagement"],
     ):
@@ -179,7 +179,11 @@ def _prepare_shop(database_url: str) -> None:
         assert result.exit_code == 0, result.output
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        settings = {"send_window": {"start_hour": 0, "end_hour": 24}, "frequency_cap_hours": 0}
+        settings = {
+            "send_window": {"start_hour": 0, "end_hour": 24},
+            "frequency_cap_hours": 0,
+            "postal_address": SHOP_ADDRESS,
+        }
         conn.execute(update(Shop).values(settings=settings))
     engine.dispose()
 

@@ -131,7 +131,47 @@ def validate_workflow(data: Any) -> list[str]:
     if not _is_number(holdout) or not 0 <= holdout <= 100:
         errors.append("holdout_percent: a number from 0 to 100")
     errors += _steps_errors(data.get("steps"), data.get("trigger"))
+    if data.get("category") == "transactional":
+        errors += transactional_errors(data.get("steps"))
     errors += _sender_errors(data.get("sender"))
+    return errors
+
+
+# Product blocks that sell (picked or best-selling products) rather than show the customer's
+# own cart or order.
+PROMOTIONAL_SOURCES = frozenset({"recommendations", "best_sellers"})
+NOT_TRANSACTIONAL = (
+    "a transactional workflow sends no offers or product recommendations "
+    "(they are marketing, which needs consent and an unsubscribe link)"
+)
+
+
+def transactional_errors(steps: Any) -> list[str]:
+    """What a transactional workflow may not do, each at its path: create a discount, or
+    email a discount or recommended products (the built-in designs' own are checked where
+    they are known, plugin.web.email_preview)."""
+    errors: list[str] = []
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        actions = step.get("actions") if isinstance(step, dict) else None
+        for j, action in enumerate(actions if isinstance(actions, list) else []):
+            if not isinstance(action, dict):
+                continue
+            where = f"steps[{i}].actions[{j}]"
+            if action.get("name") == "create_discount":
+                errors.append(f"{where}: {NOT_TRANSACTIONAL}")
+            params = action.get("params")
+            blocks = params.get("blocks") if isinstance(params, dict) else None
+            if action.get("name") != "send_email" or not isinstance(blocks, list):
+                continue
+            for k, block in enumerate(blocks):
+                if not isinstance(block, dict):
+                    continue
+                if block.get("type") == "discount":
+                    errors.append(f"{where}.params.blocks[{k}]: {NOT_TRANSACTIONAL}")
+                elif block.get("type") == "products" and _known(
+                    block.get("source"), PROMOTIONAL_SOURCES
+                ):
+                    errors.append(f"{where}.params.blocks[{k}].source: {NOT_TRANSACTIONAL}")
     return errors
 
 
@@ -147,6 +187,31 @@ def optional_email(value: Any) -> bool:
 def optional_group_id(value: Any) -> bool:
     """None (not set), or a SendGrid unsubscribe group id: a positive whole number."""
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+
+
+MAX_POSTAL_ADDRESS = 300
+POSTAL_ADDRESS_EXAMPLE = "12 Harbour Street, Portland, ME 04101, United States"
+
+
+def postal_address_error(value: object) -> str | None:
+    """Why ``value`` cannot be the postal address marketing email shows; None when it can
+    (or is None: not set). One line, with at least a street, a city and a country."""
+    if value is None:
+        return None
+    if not (
+        isinstance(value, str) and 0 < len(value) <= MAX_POSTAL_ADDRESS and value.isprintable()
+    ):
+        return (
+            f"postal_address: one line of at most {MAX_POSTAL_ADDRESS} characters, "
+            f"such as {POSTAL_ADDRESS_EXAMPLE!r}"
+        )
+    parts = [part for part in value.split(",") if any(c.isalnum() for c in part)]
+    if len(parts) < 3:
+        return (
+            "postal_address: the street, city and country, separated by commas, "
+            f"such as {POSTAL_ADDRESS_EXAMPLE!r}"
+        )
+    return None
 
 
 def _sender_errors(sender: Any) -> list[str]:

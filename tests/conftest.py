@@ -18,7 +18,7 @@ from plugin.storage.models import Shop
 from tests.support.clock import Clock
 from tests.support.database import database_url_for_test
 from tests.support.scale_services import release_held
-from tests.support.shop import API_KEY, APP_SECRET, SHOP, SHOP_SECRET
+from tests.support.shop import API_KEY, APP_SECRET, SHOP, SHOP_ADDRESS, SHOP_SECRET
 from tests.support.webhooks import WebhookSender
 
 
@@ -105,7 +105,7 @@ def shop(services: Services) -> Shop:
             platform="shopify",
             access_token="tok",
             webhook_secret=SHOP_SECRET,
-            settings={},
+            settings={"postal_address": SHOP_ADDRESS},
         )
         session.add(row)
     return row

@@ -11,6 +11,7 @@ from plugin.storage.models import OutboxMessage, Shop, utcnow
 from tests.support import payloads
 from tests.support.clock import T0
 from tests.support.session_tokens import session_token
+from tests.support.shop import SHOP_ADDRESS
 
 OTHER = "other-shop.myshopify.com"
 
@@ -384,7 +385,7 @@ def test_settings_fields_take_their_type_and_size_only(client, shop, services, b
     assert response.status_code == 422, response.json
     assert field in [e["path"] for e in response.json["errors"]]
     with services.sessions() as session:
-        assert session.scalars(select(Shop.settings)).one() == {}
+        assert session.scalars(select(Shop.settings)).one() == {"postal_address": SHOP_ADDRESS}
 
 
 def test_a_name_made_of_a_lone_surrogate_is_a_400_and_nothing_is_stored(client, shop, services):
@@ -395,7 +396,7 @@ def test_a_name_made_of_a_lone_surrogate_is_a_400_and_nothing_is_stored(client, 
     )
     assert response.status_code == 400 and "surrogate" in response.json["error"]
     with services.sessions() as session:
-        assert session.scalars(select(Shop.settings)).one() == {}
+        assert session.scalars(select(Shop.settings)).one() == {"postal_address": SHOP_ADDRESS}
 
 
 @pytest.mark.parametrize(

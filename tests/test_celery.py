@@ -25,7 +25,7 @@ from tests.support import payloads
 from tests.support.clock import T0
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.scale_services import redis_url
-from tests.support.shop import SHOP, SHOP_SECRET
+from tests.support.shop import SHOP, SHOP_ADDRESS, SHOP_SECRET
 from tests.support.webhooks import WebhookSender
 
 celery = pytest.importorskip("celery")
@@ -101,7 +101,13 @@ def test_with_a_broker_the_web_process_stores_and_enqueues_once_per_burst(databa
 def _add_shop(services: Services) -> None:
     with services.sessions() as session, session.begin():
         session.add(
-            Shop(domain=SHOP, platform="shopify", access_token="t", webhook_secret=SHOP_SECRET)
+            Shop(
+                domain=SHOP,
+                platform="shopify",
+                access_token="t",
+                webhook_secret=SHOP_SECRET,
+                settings={"postal_address": SHOP_ADDRESS},
+            )
         )
 
 

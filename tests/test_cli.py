@@ -173,7 +173,7 @@ def test_a_kept_message_says_so_and_shows_its_text(nudge, tmp_path, monkeypatch)
     try:
         with services.sessions() as session, session.begin():
             shop = session.scalars(select(Shop)).one()
-            shop.settings = {"staff_email": "owner@shop.example"}
+            shop.settings = {**shop.settings, "staff_email": "owner@shop.example"}
             step = {"id": "reminder", "actions": [
                 {"name": "send_email", "params": {"template": "cart_reminder"}}
             ]}  # fmt: skip

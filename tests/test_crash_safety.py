@@ -36,6 +36,7 @@ from plugin.storage.models import Delivery, OutboxMessage, Shop, Step
 from tests.support import payloads
 from tests.support.clock import T0
 from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.shop import SHOP_ADDRESS
 from tests.support.webhooks import shopify_signature
 from tests.support.workflows import queue_reminder
 
@@ -178,7 +179,11 @@ def _prepare_shop(database_url: str) -> None:
         assert result.exit_code == 0, result.output
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        settings = {"send_window": {"start_hour": 0, "end_hour": 24}, "frequency_cap_hours": 0}
+        settings = {
+            "send_window": {"start_hour": 0, "end_hour": 24},
+            "frequency_cap_hours": 0,
+            "postal_address": SHOP_ADDRESS,
+        }
         conn.execute(update(Shop).values(settings=settings))
     engine.dispose()
 

@@ -151,6 +151,7 @@ def test_a_workflows_own_sender_overrides_the_shops(send_webhook, services):
     with services.sessions() as session, session.begin():
         shop = session.scalars(select(Shop)).one()
         shop.settings = {
+            **shop.settings,
             "from_email": "shop@shop.example",
             "from_name": "The Shop",
             "reply_to": "help@shop.example",

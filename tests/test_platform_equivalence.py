@@ -22,7 +22,7 @@ from plugin.shopify_app.crypto import TokenCipher
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
 from tests.support import payloads, woo
 from tests.support.clock import T0
-from tests.support.shop import SHOP
+from tests.support.shop import SHOP, SHOP_ADDRESS
 
 DAYS = 40  # the regular's replenishment reminder falls due on day 37
 
@@ -173,7 +173,11 @@ def test_the_core_workflows_decide_alike_on_shopify_and_woocommerce(
     client, shop, send_webhook, services, at
 ):
     with services.sessions() as session, session.begin():
-        row = Shop(domain=woo.WOO_SHOP, platform="woocommerce", settings={})
+        row = Shop(
+            domain=woo.WOO_SHOP,
+            platform="woocommerce",
+            settings={"postal_address": SHOP_ADDRESS},
+        )
         webhook_secrets.store(row, woo.WOO_SECRET, TokenCipher(services.settings["SECRET_KEY"]))
         session.add(row)
     send_woo = woo.WooSender(client)

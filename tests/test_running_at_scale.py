@@ -33,6 +33,7 @@ from tests.support.dependencies import declared, requirements, unmet
 from tests.support.network import free_port
 from tests.support.processes import Processes
 from tests.support.scale_services import POSTGRES, postgres_database, redis_url
+from tests.support.shop import SHOP_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "nudge_readme_scale"
@@ -135,7 +136,7 @@ def with_bind(argv: list[str], address: str) -> list[str]:
 
 
 def add_shop(env: dict[str, str], folder: Path) -> None:
-    argv = ["nudge", "shop", "add", SHOP, "--webhook-secret", SECRET]
+    argv = ["nudge", "shop", "add", SHOP, "--webhook-secret", SECRET, "--address", SHOP_ADDRESS]
     added = subprocess.run(argv, env=env, cwd=folder, capture_output=True, text=True)
     assert added.returncode == 0, added.stderr
 

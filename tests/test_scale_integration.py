@@ -37,12 +37,17 @@ from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.network import free_port
 from tests.support.processes import Processes
 from tests.support.scale_services import postgres_database, redis_url
+from tests.support.shop import SHOP_ADDRESS
 
 pytestmark = pytest.mark.slow
 
 SHOP = "scale-demo.myshopify.com"
 SECRET = "scale-webhook-secret"
-SHOP_SETTINGS = {"name": "Northwind Coffee & Tea", "timezone": "America/New_York"}
+SHOP_SETTINGS = {
+    "name": "Northwind Coffee & Tea",
+    "timezone": "America/New_York",
+    "postal_address": SHOP_ADDRESS,
+}
 START = datetime.fromisoformat("2026-09-01T00:00:00+00:00")
 CUSTOMERS, DAYS, SEED = 500, 10, 11  # about 3,000 deliveries
 WINDOW = timedelta(hours=24)  # webhooks posted per phase

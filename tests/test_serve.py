@@ -19,6 +19,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests.support.network import free_port
+from tests.support.shop import SHOP_ADDRESS
 from tests.support.webhooks import shopify_signature
 
 CLI = [sys.executable, "-m", "plugin.cli"]
@@ -71,7 +72,16 @@ def test_serve_accepts_webhooks_and_the_embedded_worker_processes_them(tmp_path)
     env = serve_env(tmp_path)
     database = env["NUDGE_DATABASE_URL"]
     subprocess.run(
-        [*CLI, "shop", "add", "serve.myshopify.com", "--webhook-secret", "s3cret"],
+        [
+            *CLI,
+            "shop",
+            "add",
+            "serve.myshopify.com",
+            "--webhook-secret",
+            "s3cret",
+            "--address",
+            SHOP_ADDRESS,
+        ],
         env=env,
         check=True,
         capture_output=True,

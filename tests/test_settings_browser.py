@@ -32,7 +32,9 @@ from tests.support.settings_page import (
     screenshot,
     serving,
 )
-from tests.support.shop import SHOP
+from tests.support.shop import SHOP, SHOP_ADDRESS
+
+PLAIN = {"postal_address": SHOP_ADDRESS}  # the test shop's settings before any save
 
 
 @pytest.fixture
@@ -218,7 +220,7 @@ def test_shop_wide_settings_validate_then_save(page, live_server, app, services)
     error.wait_for()
     assert "hour" in error.inner_text()
     with services.sessions() as session:
-        assert session.scalar(select(Shop.settings).where(Shop.domain == SHOP)) == {}
+        assert session.scalar(select(Shop.settings).where(Shop.domain == SHOP)) == PLAIN
 
     settings.locator("[data-path='send_window.start_hour']").fill("8")
     settings.locator("[data-role='save-settings']").click()
@@ -242,7 +244,7 @@ def test_the_storefront_overlay_is_set_on_the_page(page, live_server, services):
     settings.locator("[data-role='save-settings']").click()
     settings.locator("[data-error-for='storefront.delay_seconds']").wait_for()
     with services.sessions() as session:
-        assert session.scalar(select(Shop.settings).where(Shop.domain == SHOP)) == {}
+        assert session.scalar(select(Shop.settings).where(Shop.domain == SHOP)) == PLAIN
 
     settings.locator("[data-path='storefront.delay_seconds']").fill("30")
     settings.locator("[data-path='storefront.exit_intent']").uncheck()
@@ -439,3 +441,30 @@ def test_development_tokens_from_this_machine(page, live_server, services):
     open_app(page, live_server, token=False)
     assert card(page, "upsell").is_visible()
     assert page.outside == []  # no App Bridge script is asked for outside the admin
+
+
+@pytest.mark.slow
+def test_relabelling_transactional_asks_in_a_dialog_that_names_the_consequence(
+    page, live_server, app, services
+):
+    open_app(page, live_server)
+    feedback = card(page, "feedback_request")
+    feedback.locator("[data-role='expand']").click()
+    before = saved_versions(services, "feedback_request")
+    feedback.locator("select[data-path='category']").select_option("transactional")
+    feedback.locator("[data-role='save']").click()
+    dialog = page.locator("[data-role='confirm-dialog']")
+    dialog.wait_for()
+    assert "unsubscribe link" in dialog.inner_text()
+    assert "never agreed to marketing" in dialog.inner_text()
+    dialog.locator("[data-role='cancel']").click()
+    feedback.locator("text=Not saved: it is still a marketing workflow.").wait_for()
+    assert saved_versions(services, "feedback_request") == before  # kept marketing
+    assert api_workflow(app, "feedback_request")["workflow"]["category"] == "marketing"
+
+    feedback.locator("[data-role='save']").click()
+    page.locator("[data-role='confirm-dialog'] [data-role='confirm']").click()
+    page.wait_for_selector("#toast:text('saved')")
+    answer = api_workflow(app, "feedback_request")
+    assert answer["workflow"]["category"] == "transactional"
+    assert answer["versions"][0]["note"].startswith("Relabelled transactional, confirmed")

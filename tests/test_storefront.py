@@ -146,7 +146,7 @@ def test_a_signed_app_proxy_request_is_taken_only_when_recent(client, services, 
 def enable_topics(services, shop, *topics: str) -> None:  # type: ignore[no-untyped-def]
     with services.sessions() as session, session.begin():
         row = session.get_one(Shop, shop.id)
-        row.settings = {"storefront": {"topics": list(topics), "delay_seconds": 5}}
+        row.settings = {**row.settings, "storefront": {"topics": list(topics), "delay_seconds": 5}}
         set_enabled(session, shop.id, "topic_nurture", True)
 
 

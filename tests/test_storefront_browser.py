@@ -52,7 +52,7 @@ def overlay_settings(services, shop) -> dict[str, Any]:  # type: ignore[no-untyp
     }
     with services.sessions() as session, session.begin():
         row = session.get_one(Shop, shop.id)
-        row.settings = {"name": "Northwind Tea", "storefront": storefront}
+        row.settings = {**row.settings, "name": "Northwind Tea", "storefront": storefront}
         set_enabled(session, shop.id, "topic_nurture", True)
     return storefront
 

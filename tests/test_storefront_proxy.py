@@ -97,7 +97,7 @@ def test_the_address_limit_counts_each_visitor_not_shopifys_servers(client, serv
 def enable_topics(services, shop, *topics: str) -> None:  # type: ignore[no-untyped-def]
     with services.sessions() as session, session.begin():
         row = session.get_one(Shop, shop.id)
-        row.settings = {"storefront": {"topics": list(topics)}}
+        row.settings = {**row.settings, "storefront": {"topics": list(topics)}}
         set_enabled(session, shop.id, "topic_nurture", True)
 
 

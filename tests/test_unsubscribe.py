@@ -62,7 +62,8 @@ def test_forged_link_is_404(client, shop):
 @responses.activate
 def test_mirrored_to_the_shops_sendgrid_group(client, send_webhook, services):
     with services.sessions() as session, session.begin():
-        session.scalars(select(Shop)).one().settings = {"asm_group_id": 42}
+        shop_row = session.scalars(select(Shop)).one()
+        shop_row.settings = {**shop_row.settings, "asm_group_id": 42}
     subscribe(send_webhook)
     client.post(_link(services))
     services.settings.update(SENDGRID_API_KEY="SG.k", SENDGRID_BASE_URL="https://sendgrid.test")

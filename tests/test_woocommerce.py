@@ -14,6 +14,7 @@ from plugin.pipeline.inbox import process_inbox
 from plugin.storage.models import Delivery, OrderRow, Shop
 from rules import events as ev
 from tests.support.recorded import load_fixture
+from tests.support.shop import SHOP_ADDRESS
 
 WOO_SHOP = "woo.example.com"
 WOO_SECRET = "woo-secret"
@@ -28,7 +29,7 @@ def woo_shop(services):  # type: ignore[no-untyped-def]
                 platform="woocommerce",
                 access_token="ck_x",
                 webhook_secret=WOO_SECRET,
-                settings={},
+                settings={"postal_address": SHOP_ADDRESS},
             )
         )
 

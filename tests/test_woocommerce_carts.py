@@ -31,13 +31,18 @@ from plugin.storage.models import (
 from rules import events as ev
 from tests.support import woo
 from tests.support.clock import T0
+from tests.support.shop import SHOP_ADDRESS
 from tests.support.workflows import emails
 
 
 @pytest.fixture
 def woo_shop(services):  # type: ignore[no-untyped-def]
     with services.sessions() as session, session.begin():
-        row = Shop(domain=woo.WOO_SHOP, platform="woocommerce", settings={})
+        row = Shop(
+            domain=woo.WOO_SHOP,
+            platform="woocommerce",
+            settings={"postal_address": SHOP_ADDRESS},
+        )
         webhook_secrets.store(row, woo.WOO_SECRET, TokenCipher(services.settings["SECRET_KEY"]))
         session.add(row)
 

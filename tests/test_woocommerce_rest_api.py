@@ -21,6 +21,7 @@ from plugin.shopify_app.crypto import TokenCipher
 from plugin.storage.models import OutboxMessage, Shop
 from tests.support import woo
 from tests.support.clock import T0
+from tests.support.shop import SHOP_ADDRESS
 
 API = f"https://{woo.WOO_SHOP}/wp-json/wc/v3"
 SEND_URL = "https://sendgrid.test/v3/mail/send"
@@ -30,7 +31,11 @@ OFFER_DUE = T0 + timedelta(hours=24, minutes=1)
 @pytest.fixture
 def woo_shop(services):  # type: ignore[no-untyped-def]
     with services.sessions() as session, session.begin():
-        row = Shop(domain=woo.WOO_SHOP, platform="woocommerce", settings={})
+        row = Shop(
+            domain=woo.WOO_SHOP,
+            platform="woocommerce",
+            settings={"postal_address": SHOP_ADDRESS},
+        )
         box = TokenCipher(services.settings["SECRET_KEY"])
         webhook_secrets.store(row, woo.WOO_SECRET, box)
         tokens.store_plain(row, "ck_live:cs_live", box)

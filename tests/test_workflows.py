@@ -291,7 +291,7 @@ def test_a_send_window_narrowed_after_scheduling_still_holds(send_webhook, servi
     assert _cart_steps(services)["reminder"].due_at == datetime(2026, 3, 3, 9, tzinfo=UTC)
     with services.sessions() as session, session.begin():
         shop = session.scalar(select(Shop))
-        shop.settings = {"send_window": {"start_hour": 11, "end_hour": 21}}
+        shop.settings = {**shop.settings, "send_window": {"start_hour": 11, "end_hour": 21}}
     at(datetime(2026, 3, 3, 9, 0, 30, tzinfo=UTC))
     assert emails(services) == []
     reminder = _cart_steps(services)["reminder"]
@@ -310,7 +310,7 @@ def test_cart_activity_leaves_a_deferred_reminder_at_its_own_time(send_webhook, 
     at(late)
     with services.sessions() as session, session.begin():
         shop = session.scalar(select(Shop))
-        shop.settings = {"send_window": {"start_hour": 11, "end_hour": 21}}
+        shop.settings = {**shop.settings, "send_window": {"start_hour": 11, "end_hour": 21}}
     at(datetime(2026, 3, 3, 9, 0, 30, tzinfo=UTC))  # deferred to 11:00
     again = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
     send_webhook("checkouts/update", payloads.checkout("tok-17", again, created_at=late))
@@ -355,7 +355,7 @@ def test_settings_read_in_a_transaction_follow_a_change_to_the_shops(services, s
 def test_frequency_cap_can_drop_instead(send_webhook, services, at):
     with services.sessions() as session, session.begin():
         shop = session.scalar(select(Shop))
-        shop.settings = {"capped_action": "drop"}
+        shop.settings = {**shop.settings, "capped_action": "drop"}
     _upsell_then_checkout(send_webhook, at)
     at(T0 + timedelta(hours=4, minutes=1))
     assert [m.workflow for m in emails(services)] == ["upsell"]

@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask
 
 from connectors import shopify
+from plugin.bench.measure import BENCH_SETTINGS
 
 SHOP = "bench.myshopify.com"
 SECRET = "bench-webhook-secret"
@@ -105,7 +106,9 @@ def _prepare_database(url: str) -> None:
 
     services = Services.of(create_app({"DATABASE_URL": url, "EMBEDDED_WORKER": False}))
     with services.sessions() as session, session.begin():
-        session.add(Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings={}))
+        session.add(
+            Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings=BENCH_SETTINGS)
+        )
     services.engine.dispose()
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, event, func, select
 
 from connectors import shopify
-from plugin.bench.measure import cpu_seconds, peak_rss_mb
+from plugin.bench.measure import BENCH_SETTINGS, cpu_seconds, peak_rss_mb
 from plugin.demo.history import generate_history
 
 if TYPE_CHECKING:
@@ -129,7 +129,9 @@ def pipeline(store: Path, work: Path, intake_process: bool = True) -> dict[str, 
     database_url = f"sqlite:///{(work / 'pipeline.sqlite3').resolve()}"
     services, clock = _services(database_url)
     with services.sessions() as session, session.begin():
-        session.add(Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings={}))
+        session.add(
+            Shop(domain=SHOP, platform="shopify", webhook_secret=SECRET, settings=BENCH_SETTINGS)
+        )
     tune_collector()  # as a worker process does
     database_work = _DatabaseWork(services.engine)
     started, cpu_before = time.perf_counter(), cpu_seconds()

@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from plugin.bench.measure import BENCH_SETTINGS
+
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SHOP = "bench.myshopify.com"
 BATCH = 20_000
@@ -58,7 +60,7 @@ def add_shop(conn: Any) -> int:
             {
                 "domain": SHOP,
                 "platform": "shopify",
-                "settings": {},
+                "settings": BENCH_SETTINGS,
                 "active": True,
                 "created_at": NOW,
             }

@@ -13,9 +13,12 @@ from sqlalchemy import select
 from connectors.woocommerce import rest_api
 from connectors.woocommerce.stores import store_host
 from plugin.cli.loading import Refused, console, load_services
+from plugin.pipeline.held import release_held
+from plugin.shop_settings.policies import postal_address, shop_settings
 from plugin.shopify_app import tokens, webhook_secrets
 from plugin.shopify_app.install import valid_shop_domain
 from plugin.storage.models import Shop
+from rules.validation import postal_address_error
 
 
 @click.group()
@@ -37,7 +40,19 @@ def shop() -> None:
     default=None,
     help="Webhook signing secret, stored encrypted (default: the app secret)",
 )
-def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str | None) -> None:
+@click.option(
+    "--address",
+    default=None,
+    help='The postal address marketing email shows, "street, city, country" '
+    "(without one, marketing email is held)",
+)
+def shop_add(
+    domain: str,
+    token: str | None,
+    platform: str,
+    webhook_secret: str | None,
+    address: str | None,
+) -> None:
     """Register a shop without the install flow: a Shopify shop by its myshopify domain,
     a WooCommerce one by its host name (or its URL)."""
     domain = shop_domain(domain, platform)
@@ -48,6 +63,10 @@ def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str 
             raise Refused(
                 f"--token: {exc} (WooCommerce › Settings › Advanced › REST API)"
             ) from None
+    if address is not None:
+        address = " ".join(address.split())
+        if (problem := postal_address_error(address)) is not None:
+            raise Refused(f"--address: {problem.removeprefix('postal_address: ')}")
     services = load_services()
     with services.sessions() as session, session.begin():
         existing = session.scalar(select(Shop).where(Shop.domain == domain))
@@ -58,10 +77,25 @@ def shop_add(domain: str, token: str | None, platform: str, webhook_secret: str 
         if webhook_secret:
             webhook_secrets.store(row, webhook_secret, tokens.cipher(services))
         session.add(row)
+        had_address = _has_address(row)
+        if address is not None:
+            row.settings = {**(row.settings or {}), "postal_address": address}
+            session.flush()
+            if not had_address:
+                release_held(session, row.id, services.now())
     click.echo(f"{'updated' if existing else 'added'} {platform} shop {domain}")
+    if address is None and not had_address:
+        click.echo(
+            "no postal address: its marketing email is held until one is set "
+            "(--address, or the settings page)"
+        )
     if platform == "woocommerce":
         app_url = services.settings["APP_URL"]
         click.echo(f"its webhooks go to {app_url}/webhooks/woocommerce/{domain}")
+
+
+def _has_address(row: Shop) -> bool:
+    return postal_address(shop_settings(row.settings)) is not None
 
 
 def shop_domain(value: str, platform: str) -> str:

@@ -13,7 +13,13 @@ import click
 from rich.table import Table
 
 from plugin.cli.loading import console, find_shop, load_services
-from plugin.shop_settings.workflows import save_workflow, set_enabled, shop_workflows
+from plugin.shop_settings.workflows import (
+    RelabelNotConfirmed,
+    save_workflow,
+    set_enabled,
+    shop_workflows,
+)
+from plugin.web.email_preview import email_errors
 from rules.definitions import WorkflowInvalid
 
 
@@ -96,7 +102,13 @@ def workflows_disable(shop_domain: str, name: str | None, all_: bool) -> None:
 @workflows.command("set")
 @click.argument("shop_domain")
 @click.argument("definition", type=click.File("r"))
-def workflows_set(shop_domain: str, definition: Any) -> None:
+@click.option(
+    "--confirm-transactional",
+    is_flag=True,
+    help="Confirm relabelling a marketing workflow transactional: its emails then go "
+    "without marketing consent and without an unsubscribe link",
+)
+def workflows_set(shop_domain: str, definition: Any, confirm_transactional: bool) -> None:
     """Save a workflow from a JSON file, as `workflows show` prints it (validated; stored
     as a new version). ``enabled``, when given, switches it on or off; ``version`` is only
     compared with the stored one."""
@@ -112,11 +124,17 @@ def workflows_set(shop_domain: str, definition: Any) -> None:
     if enabled is not None and not isinstance(enabled, bool):
         raise click.ClickException("invalid workflow:\n  enabled: true or false")
     try:
+        if errors := email_errors(data):
+            raise WorkflowInvalid(errors)
         with services.sessions() as session, session.begin():
             current = shop_workflows(session, shop_id).get(str(data.get("name")))
-            saved = save_workflow(session, shop_id, data, enabled=enabled)
+            saved = save_workflow(
+                session, shop_id, data, enabled=enabled, confirm_transactional=confirm_transactional
+            )
     except WorkflowInvalid as exc:
         raise click.ClickException("invalid workflow:\n  " + "\n  ".join(exc.errors)) from None
+    except RelabelNotConfirmed as exc:
+        raise click.ClickException(f"{exc}\nAdd --confirm-transactional to save it.") from None
     if current is not None and shown_version is not None and shown_version != current.version:
         click.echo(
             f"note: {definition.name} was shown at version {shown_version}; version "

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from connectors import shopify
 from plugin import create_app
 from plugin.demo.history import PAGE_VIEW, SimulatedDelivery, generate_history
+from plugin.demo.offer_census import offer_counts
 from plugin.identity import visitor_token
 from plugin.pipeline.worker import run_once
 from plugin.services import Services
@@ -29,6 +30,8 @@ DEMO_SHOP = "nudge-demo.myshopify.com"
 DEMO_SECRET = "demo-webhook-secret"  # signs the replayed webhooks; local only
 DEMO_SECRET_KEY = "demo-secret-key-0123456789abcdef"  # the app's own key: signs the visitor tokens
 DEMO_STAFF = "sales@northwind-coffee.example"  # where the sales-rep alerts go
+# what its marketing email shows (without one, marketing email is held)
+DEMO_ADDRESS = "120 Roastery Lane, Portland, OR 97209, United States"
 DEMO_START = datetime(2026, 9, 1, tzinfo=UTC)
 TICK = timedelta(hours=1)
 SWEEP_EVERY = 24  # ticks: the sweeps look for day-sized gaps
@@ -133,6 +136,15 @@ def run_demo(
     previews = write_previews(services, out / "previews")
     print_report(console, report, replayed, rejected, previews, out)
     (out / "report.json").write_text(json.dumps(_report_json(report), indent=2))
+    with services.sessions() as session:
+        offers = offer_counts(session)
+    (out / "offers.json").write_text(json.dumps(offers, indent=2))
+    console.print(
+        f"Discount codes: {offers['customers_with_codes']} customers got one; "
+        f"{offers['more_than_one']} more than one, {offers['two_within_14_days']} two within "
+        f"14 days (the shop's offer policy: plugin.pipeline.offers). Counts: "
+        f"{(out / 'offers.json').resolve()}"
+    )
     return report
 
 
@@ -148,6 +160,7 @@ def _add_demo_shop(services: Services) -> int:
                 "name": "Northwind Coffee & Tea",
                 "timezone": "America/New_York",
                 "staff_email": DEMO_STAFF,
+                "postal_address": DEMO_ADDRESS,
             },
         )
         session.add(shop)

@@ -79,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "review_url": None,
     "shop_url": None,
     "unsubscribe_url": None,
+    "postal_address": None,
     "customer_email": None,
     "link_params": {},
     "footer_notes": [],
@@ -133,6 +134,7 @@ def render_email(
             preheader=preheader,
             shop_name=values["shop_name"],
             unsubscribe_url=values["unsubscribe_url"],
+            postal_address=values["postal_address"],
             blocks=body,
             footer_notes=notes,
         )
@@ -161,6 +163,8 @@ def _links(values: Mapping[str, Any]) -> Links:
 
 def _footer_text(values: Mapping[str, Any]) -> str:
     footer = f"You are receiving this email from {values['shop_name']}."
+    if values.get("postal_address"):
+        footer += f"\n{values['shop_name']}, {values['postal_address']}"
     if values.get("unsubscribe_url"):
         footer += f"\nUnsubscribe from marketing emails: {values['unsubscribe_url']}"
     return footer

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from plugin.emails.blocks import link_params
 from plugin.emails.render import render_email
-from plugin.shop_settings.policies import shop_settings, staff_address
+from plugin.shop_settings.policies import postal_address, shop_settings, staff_address
 from plugin.storage.models import OutboxMessage, Shop
 
 
@@ -89,6 +89,7 @@ def sample_context(
     context: dict[str, Any] = {
         "shop_name": settings.get("name") or shop.domain,
         "shop_url": shop_url,
+        "postal_address": postal_address(settings),
         "first_name": "Alex",
         "last_name": "Sample",
         "customer_email": "alex@example.com",

@@ -16,13 +16,19 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
-from plugin.pipeline import step_histories
+from plugin.pipeline import held, offers, step_histories
 from plugin.pipeline.enrollment import UPDATE_STEPS
 from plugin.pipeline.episode_facts import facts_for
 from plugin.pipeline.exits import end_episode
+from plugin.pipeline.held import HELD_REASON
 from plugin.pipeline.outbox import Sender, write_actions
 from plugin.services import Services
-from plugin.shop_settings.policies import send_window_opens, settings_for_reading, staff_address
+from plugin.shop_settings.policies import (
+    postal_address,
+    send_window_opens,
+    settings_for_reading,
+    staff_address,
+)
 from plugin.shop_settings.workflows import batch_workflows
 from plugin.storage import batch_episodes, facts_store
 from plugin.storage.batch import Batch, begin_batch
@@ -311,6 +317,14 @@ def decide_step(decisions: Decisions, services: Services, step: ClaimedStep, now
         return _finish(decisions, step, "skipped", "address suppressed or unsubscribed", now)
     if episode.holdout:
         return _finish(decisions, step, "skipped", "holdout group (never messaged)", now)
+    if marketing_email and postal_address(settings) is None:
+        # after the conditions: a step they skip is skipped, not held
+        return _hold(decisions, step, now)
+    if any(a.name == "create_discount" for a in decision.actions):
+        refused = offers.refusal(batch, shop.id, episode.customer_external_id, facts, settings)
+        if refused is not None:
+            # the whole step: its email is about the code it would have carried
+            return _finish(decisions, step, "skipped", refused, now)
     if marketing_email:
         cap = float(settings["frequency_cap_hours"])
         release = frequency_cap_release(facts.last_marketing_email_at, cap, now)
@@ -325,6 +339,7 @@ def decide_step(decisions: Decisions, services: Services, step: ClaimedStep, now
         shop_name=settings.get("name") or shop.domain,
         shop_url=f"https://{shop.domain}",
         staff_email=staff_address(shop, settings),
+        postal_address=postal_address(settings),
         overrides={
             key: value
             for key, value in (shop_workflow.definition.get("sender") or {}).items()
@@ -344,6 +359,16 @@ def _defer(
     if step.deferrals >= MAX_DEFERRALS:
         return _finish(decisions, step, "skipped", f"{why}: deferred too often", now)
     step.state, step.due_at, step.reason = "pending", until, f"deferred: {why}"
+    step.deferrals += 1
+    return "deferred"
+
+
+def _hold(decisions: Decisions, step: ClaimedStep, now: datetime) -> str:
+    """Keep a marketing step pending while its shop has no postal address (plugin.pipeline.held);
+    given up, with the reason, if it is held as long as a step may be deferred."""
+    if step.deferrals >= MAX_DEFERRALS:
+        return _finish(decisions, step, "skipped", f"{HELD_REASON} (held too long)", now)
+    step.state, step.due_at, step.reason = "pending", now + held.RECHECK, HELD_REASON
     step.deferrals += 1
     return "deferred"
 

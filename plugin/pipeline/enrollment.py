@@ -25,6 +25,7 @@ from plugin.pipeline.exits import (
     event_customer_keys,
     exit_episodes,
 )
+from plugin.pipeline.offers import end_overlapping
 from plugin.shop_settings.policies import send_window_opens, settings_for_reading
 from plugin.shop_settings.workflows import ShopWorkflow, batch_workflows
 from plugin.storage import batch_episodes, facts_store
@@ -211,6 +212,7 @@ def enroll(
     ]
     batch.session.add(episode)
     batch_episodes.add(batch, episode, steps)  # both written by the transaction's next flush
+    end_overlapping(batch, episode, settings_for_reading(batch, shop), now)
     return episode
 
 

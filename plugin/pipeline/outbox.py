@@ -32,6 +32,8 @@ class Sender:
     shop_name: str
     shop_url: str
     staff_email: str | None
+    # the shop's postal address, in every email's footer (marketing email is held without it)
+    postal_address: str | None = None
     # the workflow's own from/reply-to/unsubscribe group, overriding the shop's (non-null only)
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -273,6 +275,7 @@ def _facts_context(sender: Sender, facts: FactSet) -> dict[str, Any]:
     context: dict[str, Any] = {
         "shop_name": sender.shop_name,
         "shop_url": sender.shop_url,
+        "postal_address": sender.postal_address,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
         "customer_email": customer.email,

@@ -1,4 +1,5 @@
-"""Shop-wide policies (send window, frequency cap, sender) and their defaults."""
+"""Shop-wide policies (send window, frequency cap, sender, postal address, offers) and their
+defaults."""
 
 from __future__ import annotations
 
@@ -23,6 +24,18 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "reply_to": None,
     "staff_email": None,
     "asm_group_id": None,
+    # "street, city, country": every marketing email shows it (CAN-SPAM); while a shop has
+    # none, its marketing email is held (plugin.pipeline.held), transactional email goes
+    "postal_address": None,
+    # discount codes the workflows give one customer (plugin.pipeline.offers)
+    "offers": {
+        # at most this many codes open (unexpired, no order since) at once
+        "max_open_per_customer": 1,
+        # and none sooner than this many days after the customer's previous code
+        "min_days_between": 14,
+        # series that overlap: entering one ends the others' running episodes
+        "exclusive_series": [["welcome_series", "lead_nurturing"]],
+    },
     # the storefront script's on-site overlay for anonymous visitors (plugin.storefront.routes)
     "storefront": {
         "overlay_enabled": True,
@@ -48,6 +61,12 @@ def shop_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def postal_address(settings: dict[str, Any]) -> str | None:
+    """The address marketing email must show, or None when the shop has not given one."""
+    address = settings.get("postal_address")
+    return address.strip() if isinstance(address, str) and address.strip() else None
 
 
 def staff_address(shop: Shop, settings: dict[str, Any]) -> str | None:

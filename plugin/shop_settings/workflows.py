@@ -19,6 +19,41 @@ from rules.validation import validate_workflow
 log = logging.getLogger(__name__)
 
 
+# What relabelling a marketing workflow as transactional does: the words the merchant
+# confirms, and those its version history keeps.
+TRANSACTIONAL_CONSEQUENCE = (
+    "its emails will also go to customers who never agreed to marketing email, without an "
+    "unsubscribe link, outside the send window and frequency cap. Only what a customer needs "
+    "about their own order or account may be transactional."
+)
+
+
+class RelabelNotConfirmed(Exception):
+    """Saving would relabel a marketing workflow as transactional, and the merchant has not
+    confirmed what that does."""
+
+    def __init__(self, name: str, title: str):
+        super().__init__(
+            f"Relabelling {title!r} as transactional needs your confirmation: "
+            f"{TRANSACTIONAL_CONSEQUENCE}"
+        )
+        self.name = name
+
+
+def relabel_note(before: dict[str, Any] | None, after: dict[str, Any]) -> str | None:
+    """What a version changes of the workflow's consent policy, for its history; None when
+    it keeps it."""
+    if before is None:
+        return None  # a new workflow: nothing relabelled
+    was = before.get("category", "marketing")
+    now = after.get("category", "marketing")
+    if was == now:
+        return None
+    if now == "transactional":
+        return f"Relabelled transactional, confirmed: {TRANSACTIONAL_CONSEQUENCE}"
+    return "Relabelled marketing: consent is checked and an unsubscribe link sent again."
+
+
 @dataclass(frozen=True)
 class ShopWorkflow:
     """A workflow as one shop runs it."""
@@ -122,14 +157,32 @@ def _load_shop_workflows(session: Session, shop_id: int) -> dict[str, ShopWorkfl
 
 
 def save_workflow(
-    session: Session, shop_id: int, definition: dict[str, Any], enabled: bool | None = None
+    session: Session,
+    shop_id: int,
+    definition: dict[str, Any],
+    enabled: bool | None = None,
+    *,
+    confirm_transactional: bool = False,
 ) -> ShopWorkflow:
-    """Validate and store ``definition`` as the shop's next version of that workflow."""
+    """Validate and store ``definition`` as the shop's next version of that workflow.
+
+    Relabelling a marketing workflow as transactional drops its consent check and its
+    unsubscribe link: it raises ``RelabelNotConfirmed`` unless ``confirm_transactional``,
+    and the version records that it was confirmed.
+    """
     errors = validate_workflow(definition)
     if errors:
         raise WorkflowInvalid(errors)
     name = definition["name"]
     current = shop_workflows(session, shop_id).get(name)
+    note = relabel_note(current.definition if current else None, definition)
+    if (
+        current is not None
+        and definition.get("category") == "transactional"
+        and current.definition.get("category", "marketing") != "transactional"
+        and not confirm_transactional
+    ):
+        raise RelabelNotConfirmed(name, current.workflow.title)
     latest = session.scalar(
         select(func.max(WorkflowConfig.version)).where(
             WorkflowConfig.shop_id == shop_id, WorkflowConfig.name == name
@@ -141,6 +194,7 @@ def save_workflow(
         version=(latest or 0) + 1,
         enabled=enabled if enabled is not None else (current.enabled if current else True),
         definition=definition,
+        note=note,
         created_at=utcnow(),
     )
     session.add(row)

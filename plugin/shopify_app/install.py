@@ -39,6 +39,7 @@ from plugin.shopify_app import catalog_sync, manifest, tokens
 from plugin.shopify_app.session_tokens import Unauthorized, shop_from_session_token
 from plugin.shopify_app.webhook_registration import register_webhooks
 from plugin.storage.models import OAuthState, Shop
+from rules.validation import postal_address_error
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,12 @@ STATE_COOKIE = "nudge_oauth_state"
 STATE_SECONDS = 600
 HMAC_MAX_AGE = 24 * 3600  # Shopify's signed links are refused after a day (replay)
 
-SHOP_QUERY = "query { shop { email contactEmail } }"
+# The shop's own address is what its marketing email shows (CAN-SPAM) until the merchant
+# sets another; ``shopAddress`` replaced the deprecated ``billingAddress`` in API 2026-01.
+SHOP_QUERY = (
+    "query { shop { email contactEmail "
+    "shopAddress { address1 address2 city province zip country } } }"
+)
 
 
 def init_app(app: Flask) -> None:
@@ -99,6 +105,10 @@ def ensure_installed(services: Services, shop_domain: str, session_token: str) -
             and not shop.token_renewal_due
             and not manifest.known_missing_scopes(manifest.load(), shop.scopes)
         ):
+            if not (shop.settings or {}).get("postal_address"):
+                # installed before install read the shop's address: its marketing email
+                # is held until it has one, so read the profile now
+                read_profile(services, shop.id, tokens.access_token(services, shop.id, now))
             return shop
     settings = services.settings
     grant = tokens.exchange_session_token(
@@ -131,14 +141,11 @@ def complete_install(services: Services, shop_domain: str, grant: tokens.Grant) 
         # per shop only when shopify.app.toml does not subscribe every shop app-wide
         if not services.settings["SHOPIFY_MANAGED_WEBHOOKS"]:
             register_webhooks(client, manifest.load(), services.settings["APP_URL"])
-        email = _shop_email(client)
     except AdminApiError as exc:
         log.warning("install of %s: Admin API setup incomplete: %s", shop_domain, exc)
-        email = None
+    read_profile(services, shop_id, grant.access_token)
     with services.sessions() as session, session.begin():
         shop = session.get_one(Shop, shop_id)
-        if email:
-            shop.email = email
         catalog_sync.request_sync(session, shop_id, services.now())
         session.flush()
         session.expunge(shop)
@@ -146,10 +153,50 @@ def complete_install(services: Services, shop_domain: str, grant: tokens.Grant) 
     return shop
 
 
-def _shop_email(client: AdminClient) -> str | None:
-    shop = client.query(SHOP_QUERY).get("shop") or {}
-    email = shop.get("contactEmail") or shop.get("email")
+def read_profile(services: Services, shop_id: int, access_token: str) -> None:
+    """Keep the shop's email and, unless the merchant set one, its postal address from its
+    profile (best effort: a failure leaves both as they were)."""
+    with services.sessions() as session:
+        domain = session.get_one(Shop, shop_id).domain
+    try:
+        client = AdminClient(domain, access_token, manifest.load().api_version)
+        profile = client.query(SHOP_QUERY).get("shop") or {}
+    except AdminApiError as exc:
+        log.warning("profile of %s not read: %s", domain, exc)
+        return
+    email = _shop_email(profile)
+    address = profile_address(profile.get("shopAddress"))
+    with services.sessions() as session, session.begin():
+        shop = session.get_one(Shop, shop_id)
+        if email:
+            shop.email = email
+        # the merchant's own, once set, is never replaced by the profile's
+        if address and not (shop.settings or {}).get("postal_address"):
+            shop.settings = {**(shop.settings or {}), "postal_address": address}
+
+
+def _shop_email(profile: dict[str, Any]) -> str | None:
+    email = profile.get("contactEmail") or profile.get("email")
     return str(email) if email else None
+
+
+def profile_address(address: object) -> str | None:
+    """The shop profile's address as one line, "street, city, province zip, country";
+    None when it lacks a street, a city or a country, or would not pass the settings'
+    own check (then the page asks the merchant for it)."""
+    if not isinstance(address, dict):
+        return None
+
+    def part(key: str) -> str:
+        value = address.get(key)
+        return " ".join(value.split()) if isinstance(value, str) else ""
+
+    street = ", ".join(p for p in (part("address1"), part("address2")) if p)
+    region = " ".join(p for p in (part("province"), part("zip")) if p)
+    if not (street and part("city") and part("country")):
+        return None
+    line = ", ".join(p for p in (street, part("city"), region, part("country")) if p)
+    return line if postal_address_error(line) is None else None
 
 
 def _error(status: int, message: str):  # type: ignore[no-untyped-def]

@@ -357,6 +357,8 @@ class WorkflowConfig(Base):
     version: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # what the merchant confirmed with this version, such as relabelling it transactional
+    note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -22,10 +22,22 @@ from plugin.config import setting_warnings
 from plugin.emails.designs import design_json
 from plugin.emails.sample import NoRecipient, queue_test_email
 from plugin.pipeline.enrollment import normalize_topic
+from plugin.pipeline.held import held_steps, release_held
 from plugin.pipeline.outbox import kept_reason, message_json, retry_failed
 from plugin.services import Services
-from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
-from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
+from plugin.shop_settings.policies import (
+    DEFAULT_SETTINGS,
+    OVERLAY_TEXTS,
+    postal_address,
+    shop_settings,
+)
+from plugin.shop_settings.workflows import (
+    TRANSACTIONAL_CONSEQUENCE,
+    RelabelNotConfirmed,
+    save_workflow,
+    shop_workflows,
+    workflow_versions,
+)
 from plugin.shopify_app import manifest, tokens
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
 from plugin.web import staff_address
@@ -47,7 +59,11 @@ from rules.validation import (
     DELAY_UNITS,
     optional_email,
     optional_group_id,
+    postal_address_error,
     validate_workflow,
+)
+from rules.validation import (
+    NAME as WORKFLOW_NAME,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -158,7 +174,11 @@ def get_workflow(name: str):  # type: ignore[no-untyped-def]
 @bp.put("/workflows/<name>")
 @require_merchant
 def put_workflow(name: str):  # type: ignore[no-untyped-def]
-    """Save a new version: ``{"definition": {...}, "enabled": bool}`` (either may be omitted)."""
+    """Save a new version: ``{"definition": {...}, "enabled": bool}`` (either may be omitted).
+
+    Relabelling a marketing workflow as transactional is refused with 409 (the message
+    names what it does) unless the body also says ``"confirm_transactional": true``.
+    """
     body = _json_body()
     if body is None:
         return _invalid(["body: expected a JSON object"])
@@ -175,13 +195,32 @@ def put_workflow(name: str):  # type: ignore[no-untyped-def]
             return _invalid(["enabled: expected true or false"])
         if definition.get("name") != name:
             return _invalid([f"name: must stay {name!r}"])
-        if errors := email_errors(definition):
-            return _invalid(errors)
+        if errors := email_errors(definition):  # with the rest, so every problem shows at once
+            return _invalid(validate_workflow(definition) + errors)
         try:
-            saved = save_workflow(session, g.shop.id, definition, enabled=enabled)
+            saved = save_workflow(
+                session,
+                g.shop.id,
+                definition,
+                enabled=enabled,
+                confirm_transactional=body.get("confirm_transactional") is True,
+            )
         except WorkflowInvalid as exc:
             return _invalid(exc.errors)
+        except RelabelNotConfirmed as exc:
+            return _relabel_refused(exc)
     return jsonify(workflow=_workflow_json(saved, None))
+
+
+def _relabel_refused(exc: RelabelNotConfirmed):  # type: ignore[no-untyped-def]
+    """409: the save would relabel a marketing workflow transactional, unconfirmed."""
+    response = jsonify(
+        error=str(exc),
+        confirm="confirm_transactional",
+        consequence=TRANSACTIONAL_CONSEQUENCE,
+    )
+    response.status_code = 409
+    return response
 
 
 @bp.post("/topics")
@@ -225,7 +264,9 @@ def add_topic():  # type: ignore[no-untyped-def]
 @bp.post("/workflows/<name>/versions/<int:version>/restore")
 @require_merchant
 def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
-    """Save an earlier version's definition again as the newest version."""
+    """Save an earlier version's definition again as the newest version (restoring a
+    transactional one over a marketing one takes ``{"confirm_transactional": true}``)."""
+    body = _json_body() or {}
     services = Services.of(current_app)
     with services.sessions() as session, session.begin():
         old = next(
@@ -234,9 +275,17 @@ def restore_version(name: str, version: int):  # type: ignore[no-untyped-def]
         if old is None:
             return _not_found(f"{name} version {version}")
         try:
-            saved = save_workflow(session, g.shop.id, old.definition, enabled=old.enabled)
+            saved = save_workflow(
+                session,
+                g.shop.id,
+                old.definition,
+                enabled=old.enabled,
+                confirm_transactional=body.get("confirm_transactional") is True,
+            )
         except WorkflowInvalid as exc:  # the catalog may have changed since
             return _invalid(exc.errors)
+        except RelabelNotConfirmed as exc:
+            return _relabel_refused(exc)
     return jsonify(workflow=_workflow_json(saved, None))
 
 
@@ -386,12 +435,19 @@ def get_settings():  # type: ignore[no-untyped-def]
     configured, and why a kept message was not sent; ``access``: the scopes the app asks
     for that the shop has not granted, and where the merchant grants them."""
     settings = shop_settings(g.shop.settings)
-    app_settings = Services.of(current_app).settings
+    services = Services.of(current_app)
+    app_settings = services.settings
+    held = None
+    if postal_address(settings) is None:
+        with services.sessions() as session:
+            held = held_steps(session, g.shop.id)
     return jsonify(
         settings=settings,
         staff_email_confirmed=_staff_email_confirmed(g.shop, settings),
-        warnings=shop_warnings(settings),
+        warnings=shop_warnings(settings, held),
         access=shop_access(g.shop, app_settings),
+        # None: the shop has its postal address; else how many marketing steps wait for it
+        held_for_postal_address=held,
         # what the page says of messages that never left the machine
         delivery={
             "sendgrid": bool(app_settings.get("SENDGRID_API_KEY")),
@@ -414,14 +470,27 @@ def shop_access(shop: Shop, app_settings: dict[str, Any]) -> dict[str, Any]:
     return {"missing_scopes": missing, "reauthorize_url": url if missing and api_key else None}
 
 
-def shop_warnings(settings: dict[str, Any]) -> list[dict[str, str]]:
+def shop_warnings(settings: dict[str, Any], held: int | None = None) -> list[dict[str, str]]:
     """The app's setting warnings that concern this shop (a sender of its own makes the
-    missing default sender moot)."""
-    return [
+    missing default sender moot), and the shop's own: no postal address (``held``: how
+    many marketing steps wait for it)."""
+    warnings = [
         {"setting": warning.setting, "message": warning.message}
         for warning in setting_warnings(Services.of(current_app).settings)
         if not (warning.setting == "NUDGE_FROM_EMAIL" and settings.get("from_email"))
     ]
+    if postal_address(settings) is None:
+        waiting = f" ({held} waiting now)" if held else ""
+        warnings.append(
+            {
+                "setting": "postal_address",
+                "message": "Your shop has no postal address. The law (CAN-SPAM) requires one "
+                "in every marketing email, so marketing emails are held, not sent"
+                f"{waiting}, until you add it under Shop-wide settings: Postal address. "
+                "Transactional emails still go.",
+            }
+        )
+    return warnings
 
 
 @bp.put("/settings")
@@ -450,15 +519,22 @@ def put_settings():  # type: ignore[no-untyped-def]
             app_url=services.settings["APP_URL"],
             now=services.now(),
         )
+        had_address = postal_address(shop_settings(shop.settings)) is not None
         shop.settings = merged
         confirmed = _staff_email_confirmed(shop, merged)
-    if sent:
+        # what waited for the address goes at once, not at its next look
+        released = 0
+        if not had_address and postal_address(merged) is not None:
+            released = release_held(session, shop.id, services.now())
+    if sent or released:
         services.work_arrived.set()
     return jsonify(
         settings=merged,
         staff_email_confirmed=confirmed,
         # a new staff address gets a link to confirm it before anything is sent to it
         staff_email_confirmation_sent=sent,
+        # marketing steps held for the postal address, made due now that it is set
+        released_for_postal_address=released,
     )
 
 
@@ -571,7 +647,13 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     group = settings.get("asm_group_id")
     if not optional_group_id(group) or (group is not None and group > MAX_GROUP_ID):
         errors.append("asm_group_id: a SendGrid unsubscribe group id")
-    return errors + overlay_errors(settings.get("storefront"))
+    if (problem := postal_address_error(settings.get("postal_address"))) is not None:
+        errors.append(problem)
+    return (
+        errors
+        + offer_policy_errors(settings.get("offers"))
+        + overlay_errors(settings.get("storefront"))
+    )
 
 
 MAX_NAME = 100  # the shop's name and sender name, shown in every email's header and inbox
@@ -585,6 +667,43 @@ def optional_line(value: object, longest: int) -> bool:
     if value is None:
         return True
     return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable()
+
+
+MAX_EXCLUSIVE_GROUPS = 10
+
+
+def offer_policy_errors(offers: object) -> list[str]:
+    """The shop's offer policy: how many open codes a customer may hold, how far apart new
+    ones come, and which series end each other."""
+    if not isinstance(offers, dict):
+        return ["offers: expected an object"]
+    errors = []
+    most = offers.get("max_open_per_customer")
+    if not isinstance(most, int) or isinstance(most, bool) or not 0 <= most <= 10:
+        errors.append("offers.max_open_per_customer: a whole number from 0 to 10")
+    gap = offers.get("min_days_between")
+    if not isinstance(gap, int | float) or isinstance(gap, bool) or not 0 <= gap <= 365:
+        errors.append("offers.min_days_between: a number of days from 0 to 365")
+    groups = offers.get("exclusive_series")
+    if not isinstance(groups, list) or len(groups) > MAX_EXCLUSIVE_GROUPS:
+        errors.append(
+            f"offers.exclusive_series: a list of at most {MAX_EXCLUSIVE_GROUPS} groups of workflow names"
+        )
+    else:
+        for i, group in enumerate(groups):
+            if not (
+                isinstance(group, list)
+                and 2 <= len(group) <= 20
+                and all(isinstance(name, str) and WORKFLOW_NAME.match(name) for name in group)
+            ):
+                errors.append(
+                    f"offers.exclusive_series[{i}]: a list of 2 to 20 workflow names, "
+                    "such as ['welcome_series', 'lead_nurturing']"
+                )
+    unknown = sorted(set(offers) - set(DEFAULT_SETTINGS["offers"]))
+    if unknown:
+        errors.append(f"offers: unknown settings {', '.join(unknown)}")
+    return errors
 
 
 def overlay_errors(overlay: object) -> list[str]:
@@ -676,5 +795,6 @@ def _version_json(row: Any) -> dict[str, Any]:
         "version": row.version,
         "enabled": row.enabled,
         "created_at": row.created_at.isoformat(),
+        "note": row.note,
         "definition": row.definition,
     }

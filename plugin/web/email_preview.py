@@ -18,16 +18,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugin.emails.designs import DESIGNS
 from plugin.emails.render import EDITABLE, render_email
 from plugin.emails.sample import PREVIEW_TOKEN, sample_context, sample_discount
 from plugin.pipeline.episode_facts import facts_for
 from plugin.pipeline.outbox import Sender, email_context
 from plugin.services import Services
-from plugin.shop_settings.policies import shop_settings
+from plugin.shop_settings.policies import postal_address, shop_settings
 from plugin.shop_settings.workflows import ShopWorkflow
 from plugin.storage.batch import Batch
 from plugin.storage.models import Episode, Shop
 from rules.email_content import email_params_errors
+from rules.validation import NOT_TRANSACTIONAL, PROMOTIONAL_SOURCES
 
 SENDGRID_TEMPLATE_ID = re.compile(r"^d-[0-9a-fA-F]{32}$")
 # the built-in emails a workflow step may send, by name
@@ -35,11 +37,25 @@ CUSTOMER_TEMPLATES = sorted(EDITABLE)
 
 
 def email_errors(definition: dict[str, Any]) -> list[str]:
-    """What rules cannot know: built-in template names and SendGrid template ids."""
+    """What rules cannot know: built-in template names and SendGrid template ids, and, in
+    a transactional workflow, built-in designs that show an offer or recommendations."""
     errors = []
+    transactional = definition.get("category") == "transactional"
     for where, params in _email_params(definition):
         errors += _template_errors(where, params)
+        if transactional and not params.get("blocks") and _promotes(params.get("template")):
+            errors.append(f"{where}.template: {NOT_TRANSACTIONAL}")
     return errors
+
+
+def _promotes(template: object) -> bool:
+    """Whether a built-in design shows a discount code or recommended products."""
+    design = DESIGNS.get(template) if isinstance(template, str) else None
+    return design is not None and any(
+        block.get("type") == "discount"
+        or (block.get("type") == "products" and block.get("source") in PROMOTIONAL_SOURCES)
+        for block in design.blocks
+    )
 
 
 def _template_errors(where: str, params: dict[str, Any]) -> list[str]:
@@ -155,6 +171,7 @@ def preview_email(
         customer = {"kind": "enrolled", "label": label}
     if saved.workflow.category == "marketing":
         context["unsubscribe_url"] = f"{app_url}/unsubscribe/preview"
+    context["postal_address"] = postal_address(shop_settings(shop.settings))
     rendered = render_email(str(email.params["template"]), context, email.params)
     return Preview(rendered.subject, rendered.preheader, rendered.html, rendered.text, customer)
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, select, text
 
 from plugin.storage.db import create_schema, make_engine, make_sessionmaker
 from plugin.storage.models import Base, Shop
+from tests.support.shop import SHOP_ADDRESS
 
 
 def database_url_for_test(tmp_path: Path) -> str:
@@ -31,7 +32,7 @@ def fresh_store():  # type: ignore[no-untyped-def]
     create_schema(engine)
     sessions = make_sessionmaker(engine)
     with sessions() as session, session.begin():
-        session.add(Shop(id=1, domain="s.myshopify.com", settings={}))
+        session.add(Shop(id=1, domain="s.myshopify.com", settings={"postal_address": SHOP_ADDRESS}))
     return sessions
 
 

@@ -56,6 +56,15 @@ class FakeAdmin:
         self.tokens_seen: list[str] = []
         self.queued: deque[tuple[int, dict[str, Any] | None, dict[str, str]]] = deque()
         self.shop_email = "owner@" + shop.split(".")[0] + ".example"
+        # the shop profile's address, as the Admin API's ShopAddress gives it
+        self.shop_address: dict[str, Any] | None = {
+            "address1": "77 Mill Road",
+            "address2": "Unit 4",
+            "city": "Burlington",
+            "province": "Vermont",
+            "zip": "05401",
+            "country": "United States",
+        }
         self.products: list[dict[str, Any]] = []
         self.bulk_polls = 2  # looks at a bulk operation before it completes
         self.bulk_error: str | None = None  # set: the bulk operation fails with this code
@@ -141,7 +150,13 @@ class FakeAdmin:
         return {"customers": {"nodes": [{"id": gid, "email": email}] if gid else []}}
 
     def _shop(self, variables: dict[str, Any]) -> dict[str, Any]:
-        return {"shop": {"email": self.shop_email, "contactEmail": self.shop_email}}
+        return {
+            "shop": {
+                "email": self.shop_email,
+                "contactEmail": self.shop_email,
+                "shopAddress": self.shop_address,
+            }
+        }
 
     # --- the catalog ---------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ def enable(services, *names: str, settings: dict | None = None) -> None:  # type
         for name in names:
             set_enabled(session, shop.id, name, True)
         if settings is not None:
-            shop.settings = settings
+            shop.settings = {**shop.settings, **settings}
 
 
 def emails(services, workflow: str | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]

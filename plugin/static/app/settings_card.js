@@ -11,6 +11,7 @@ const TEXT_FIELDS = [
   ["from_email", "Sender email", "A verified sender in SendGrid."],
   ["reply_to", "Reply-to email", null],
   ["staff_email", "Staff email", "Where staff alerts and your test emails go."],
+  ["postal_address", "Postal address", "Street, city, country: shown in every marketing email, as the law requires. Without it, marketing emails are held."],
 ];
 
 export class SettingsCard {
@@ -88,6 +89,17 @@ export class SettingsCard {
         field("Unsubscribe group id", this.input("asm_group_id", "number", () => d.asm_group_id, (v) => (d.asm_group_id = numberOrText(v)), { min: 1, step: 1 }), "SendGrid's group; unsubscribes are mirrored to it."),
       ),
     );
+    const offers = h(
+      "div",
+      { class: "annotated" },
+      h("div", { class: "annotation" }, h("h3", {}, "Offers"), h("p", { class: "subdued" }, "How many discount codes from your workflows a customer may hold at once (a code counts until it expires or they order), and how many days apart new ones come. A step whose code the policy refuses is skipped, its email too.")),
+      h(
+        "div",
+        { class: "grid" },
+        field("Open codes per customer", this.input("offers.max_open_per_customer", "number", () => d.offers.max_open_per_customer, (v) => (d.offers.max_open_per_customer = numberOrText(v)), { min: 0, max: 10, step: 1 })),
+        field("Days between codes", this.input("offers.min_days_between", "number", () => d.offers.min_days_between, (v) => (d.offers.min_days_between = numberOrText(v)), { min: 0, max: 365, step: "any" })),
+      ),
+    );
     const overlay = this.overlaySection(d.storefront);
     const consent = h(
       "div",
@@ -102,7 +114,7 @@ export class SettingsCard {
     this.footer = h("div", { class: "card-footer" }, this.message, h("div", { class: "buttons" }, h("button", { type: "button", class: "btn", onclick: () => this.reset() }, "Discard"), this.saveButton));
     this.element.replaceChildren(
       h("div", { class: "card-header" }, h("div", { class: "title-block" }, h("h2", {}, "Shop-wide settings"), h("p", { class: "subdued" }, "They apply to every workflow."))),
-      h("div", { class: "card-body" }, sending, sender, overlay, consent),
+      h("div", { class: "card-body" }, sending, sender, offers, overlay, consent),
       this.footer,
     );
     this.changed();

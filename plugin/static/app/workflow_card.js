@@ -3,6 +3,7 @@
 // server validates and stores as a new version, or refuses with errors that name each field.
 
 import { api } from "./session.js";
+import { withRelabelConfirmation } from "./confirm_dialog.js";
 import { barChart } from "./chart.js";
 import { clearErrors, showErrors } from "./errors.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
@@ -298,7 +299,7 @@ export class WorkflowCard {
         ...(versions.length
           ? versions.map((v) =>
               h("li", {},
-                h("span", {}, `Version ${v.version} · ${v.enabled ? "on" : "off"} · ${new Date(v.created_at).toLocaleString()}`),
+                h("span", {}, `Version ${v.version} · ${v.enabled ? "on" : "off"} · ${new Date(v.created_at).toLocaleString()}`, v.note ? h("span", { class: "version-note", dataset: { role: "version-note" } }, ` · ${v.note}`) : null),
                 v.version === this.saved.version
                   ? h("span", { class: "badge subtle" }, "Current")
                   : h("button", { type: "button", class: "btn plain", onclick: () => this.restore(v.version) }, "Restore")))
@@ -310,7 +311,10 @@ export class WorkflowCard {
 
   async restore(version) {
     try {
-      const { workflow } = await api("POST", `/workflows/${this.name}/versions/${version}/restore`);
+      const answer = await withRelabelConfirmation(this.saved.title, (confirm) =>
+        api("POST", `/workflows/${this.name}/versions/${version}/restore`, confirm));
+      if (!answer) return;
+      const { workflow } = answer;
       this.accept(workflow);
       this.toast(`Restored as version ${workflow.version}`);
     } catch (error) {
@@ -329,7 +333,15 @@ export class WorkflowCard {
     this.footerMessage.textContent = "";
     clearErrors(this.element);
     try {
-      const { workflow } = await api("PUT", `/workflows/${this.name}`, { definition: this.draft, enabled: this.enabled });
+      // relabelling it transactional is asked about first, in the server's own words
+      const answer = await withRelabelConfirmation(this.saved.title, (confirm) =>
+        api("PUT", `/workflows/${this.name}`, { definition: this.draft, enabled: this.enabled, ...confirm }));
+      if (!answer) {
+        this.footerMessage.textContent = "Not saved: it is still a marketing workflow.";
+        this.changed();
+        return;
+      }
+      const { workflow } = answer;
       this.accept(workflow);
       this.toast(`${workflow.title} saved (version ${workflow.version})`);
     } catch (error) {

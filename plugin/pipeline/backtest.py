@@ -297,7 +297,7 @@ def _facts_at(
         anchor_at=subject.anchors.get(workflow.steps[0].delay.from_, subject.at),
         last_marketing_email_at=last_marketing,
         last_abandonment_email_at=last_abandonment,
-        suppressed=bool(email) and normal_email(email) in facts.suppressed,
+        suppressed=email is not None and normal_email(email) in facts.suppressed,
         catalog=facts.catalog,
     )
 
@@ -339,10 +339,10 @@ def load_facts(
         _ORDER_COLUMNS.where(OrderRow.shop_id == shop_id).order_by(OrderRow.created_at)
     ):
         key = row.customer_external_id or (
-            by_email.get(normal_email(row.email)) or guest_key(row.email) if row.email else None
+            (by_email.get(normal_email(row.email)) or guest_key(row.email)) if row.email else None
         )
         if key in keys:
-            orders.setdefault(key, []).append(order_fact(row, with_items=False))
+            orders.setdefault(key, []).append(order_fact(row, with_items=False))  # type: ignore[arg-type]
     emails: dict[str, list[tuple[datetime, str, str]]] = {}
     for customer, at, name, category in session.execute(
         select(
@@ -447,31 +447,35 @@ def _subjects(
             )
     elif event in (ev.ORDER_PLACED, ev.ORDER_FULFILLED):
         moment = OrderRow.created_at if event == ev.ORDER_PLACED else OrderRow.fulfilled_at
-        for row in session.scalars(
+        for placed_row in session.scalars(
             select(OrderRow).where(OrderRow.shop_id == shop_id, moment >= start, moment <= end)
         ):
-            if not (row.customer_external_id or row.email):
+            if not (placed_row.customer_external_id or placed_row.email):
                 continue
-            order = order_fact(row)
-            anchors = {"order_created": row.created_at or start}
-            if row.fulfilled_at is not None:
-                anchors["fulfillment"] = row.fulfilled_at
-            at = row.created_at if event == ev.ORDER_PLACED else row.fulfilled_at
+            order = order_fact(placed_row)
+            anchors = {"order_created": placed_row.created_at or start}
+            if placed_row.fulfilled_at is not None:
+                anchors["fulfillment"] = placed_row.fulfilled_at
+            at = placed_row.created_at if event == ev.ORDER_PLACED else placed_row.fulfilled_at
             assert at is not None
-            customer = row.customer_external_id or guest_key(row.email or "")
-            found.append(Subject(row.external_id, customer, row.email, at, anchors, order=order))
+            customer = placed_row.customer_external_id or guest_key(placed_row.email or "")
+            found.append(
+                Subject(
+                    placed_row.external_id, customer, placed_row.email, at, anchors, order=order
+                )
+            )
     else:  # customer_subscribed: consent given in the window
-        for row in session.scalars(
+        for person in session.scalars(
             select(CustomerRow).where(
                 CustomerRow.shop_id == shop_id,
                 CustomerRow.accepts_marketing.is_(True),
                 CustomerRow.email.is_not(None),
             )
         ):
-            at = row.consent_updated_at or row.created_at
+            at = person.consent_updated_at or person.created_at
             if at is None or not start <= at <= end:
                 continue
-            found.append(Subject(row.external_id, row.external_id, row.email, at, {}))
+            found.append(Subject(person.external_id, person.external_id, person.email, at, {}))
     found.sort(key=lambda s: s.at)
     return found
 

@@ -283,7 +283,8 @@ def _as_of(batch: Batch, episode: Episode, facts: FactSet, at: datetime) -> Fact
         )
     ):
         for key in (category, workflow):
-            if key in last and (last[key] is None or created > last[key]):
+            held = last.get(key)
+            if key in last and (held is None or created > held):
                 last[key] = created
     return replace(
         facts,

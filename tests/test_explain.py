@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from plugin.cli import main
 from plugin.pipeline.explain import orders_after_messages
+from plugin.shopify_app.compliance import erase_customer
 from plugin.storage.models import Base, CustomerRefusal, RefusalCount
 from tests.support import payloads
 from tests.support.clock import T0
@@ -90,6 +91,11 @@ def test_a_customer_never_enrolled_says_why(send_webhook, at, runner, services):
     assert counts[("cart_abandonment", "stale_event")] == 1
     assert counts[("welcome_series", "workflow_off")] >= 1
     assert kept == 2  # one per customer and workflow, however often refused
+    with services.sessions() as session, session.begin():  # customers/redact erases them
+        erase_customer(session, 1, "502", BOB)
+    with services.sessions() as session:
+        left = session.scalars(select(CustomerRefusal.customer_external_id)).all()
+    assert left == ["501"]
 
 
 def test_explain_of_an_unknown_address_is_refused(shop, runner):

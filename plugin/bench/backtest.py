@@ -125,7 +125,7 @@ def evaluation_rate(count: int = EVALUATIONS) -> float:
     """Decisions per second of the worker's evaluation alone, on prepared fact sets."""
     workflows = load_shipped()
     cases = [(workflows[name].steps[0], facts) for name, facts in factsets(count)]
-    for step, facts in cases[:2_000]:  # warm-up: imports and caches are not timed
+    for step, facts in cases[: min(2_000, count)]:  # warm-up: imports and caches are not timed
         evaluate_step(step, facts)
     best = float("inf")
     for _ in range(3):
@@ -136,7 +136,7 @@ def evaluation_rate(count: int = EVALUATIONS) -> float:
     return count / best
 
 
-def run(folder: Path, customers: int, days: int) -> dict[str, Any]:
+def run(folder: Path, customers: int, days: int, evaluations: int = EVALUATIONS) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "backtest.sqlite3"
     began = time.perf_counter()
@@ -154,7 +154,7 @@ def run(folder: Path, customers: int, days: int) -> dict[str, Any]:
         result[side]["would_send"] + sum(result[side]["skipped"].values())
         for side in ("live", "draft")
     )
-    rate = evaluation_rate()
+    rate = evaluation_rate(evaluations)
     per_second = decisions / result["seconds"]
     return {
         **store,

@@ -48,8 +48,15 @@ def _print_explanation(result: dict[str, Any]) -> None:
     for item in result["workflows"]:
         state = "on" if item["enabled"] else "off"
         if not item["enrolled"]:
+            refusal = item["latest_refusal"]
+            when = (
+                f" ({refusal['event']} of {refusal['event_at']}, refused {refusal['refused_at']})"
+                if refusal
+                else ""
+            )
             console.print(
-                f"\n[bold]{item['workflow']}[/bold] ({state}): not enrolled — {item['why_not']}"
+                f"\n[bold]{item['workflow']}[/bold] ({state}): not enrolled — "
+                f"{item['why_not']}{when}"
             )
             continue
         console.print(
@@ -70,11 +77,7 @@ def _print_explanation(result: dict[str, Any]) -> None:
                 )
                 for check in (step["conditions"] or {}).get("checks", []):
                     mark = "✓" if check["passed"] else "✗"
-                    console.print(
-                        f"      {mark} {check['condition']} {check['operator']} "
-                        f"{check['value']!r}: {check['actual']!r}",
-                        markup=False,
-                    )
+                    console.print(f"      {mark} {check['words']}", markup=False)
             for message in episode["messages"]:
                 seen = ", ".join(f"{e['state']} {e['at']}" for e in message["events"])
                 console.print(

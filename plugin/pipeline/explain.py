@@ -35,6 +35,7 @@ from plugin.storage.models import (
 )
 from rules.catalog import label_of
 from rules.evaluation import OPERATOR_WORDS, evaluate_step
+from rules.evaluation import explain as explain_check
 from rules.facts import FactSet
 
 EPISODES_PER_WORKFLOW = 5  # the newest of each workflow are shown
@@ -259,6 +260,7 @@ def _step_json(
                 "value": check.value,
                 "actual": _plain(check.actual),
                 "passed": check.passed,
+                "words": explain_check(check),
             }
             for check in decision.checks
         ],

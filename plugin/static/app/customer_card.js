@@ -48,11 +48,11 @@ export class CustomerCard {
 
   workflow(w) {
     if (!w.enrolled) {
-      return h("li", { dataset: { workflow: w.workflow, enrolled: "no" } }, h("strong", {}, w.title), ` — not enrolled: ${w.why_not}`);
+      return h("li", { dataset: { explained: w.workflow, enrolled: "no" } }, h("strong", {}, w.title), ` — not enrolled: ${w.why_not}`);
     }
     return h(
       "li",
-      { dataset: { workflow: w.workflow, enrolled: "yes" } },
+      { dataset: { explained: w.workflow, enrolled: "yes" } },
       h("strong", {}, w.title), ` — enrolled ${w.episodes_total} time(s)`,
       h("ul", {}, w.episodes.map((e) => h(
         "li", {},
@@ -61,7 +61,7 @@ export class CustomerCard {
           "li", { dataset: { step: s.step } },
           `Step ${s.step}: ${s.state}${s.reason ? ` — ${s.reason}` : ""}`,
           s.conditions ? h("ul", { class: "checks" }, s.conditions.checks.map((c) =>
-            h("li", { class: c.passed ? "passed" : "failed" }, `${c.passed ? "✓" : "✗"} ${c.condition} ${c.operator} ${c.value}: ${c.actual}`))) : null,
+            h("li", { class: c.passed ? "passed" : "failed" }, `${c.passed ? "✓" : "✗"} ${c.words}`))) : null,
         ))),
         e.messages.length ? h("ul", {}, e.messages.map((m) =>
           h("li", { dataset: { role: "message-state" } }, `Email “${m.subject || m.step}”: ${[m.state, ...m.events.map((x) => x.state)].join(", ")}`))) : null,

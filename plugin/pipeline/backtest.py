@@ -81,6 +81,8 @@ class StoredFacts:
     emails_sent: dict[str, list[tuple[datetime, str, str]]]  # -> (when, workflow, category)
     suppressed: set[str]
     catalog: dict[str, Any]
+    # (subject, orders placed by then) -> the customer as of then (see _customer_at)
+    as_of: dict[tuple[str, int], Customer] = field(default_factory=dict)
 
 
 @dataclass
@@ -245,21 +247,7 @@ def _facts_at(
     placed = [
         o for o in facts.orders.get(subject.customer, ()) if o.created_at and o.created_at <= due
     ]
-    customer = facts.customers.get(subject.customer) or Customer(
-        id=subject.customer, email=subject.email
-    )
-    standing = [o for o in placed if o.cancelled_at is None and not o.refunded]
-    customer = replace(
-        customer,
-        email=customer.email or subject.email,
-        orders_count=len(placed),
-        total_spent=sum((o.value for o in standing), Decimal("0")),
-        first_order_at=placed[0].created_at if placed else None,
-        last_order_at=placed[-1].created_at if placed else None,
-    )
-    if customer.accepts_marketing is None:
-        source = subject.checkout or subject.order
-        customer = replace(customer, accepts_marketing=source.accepts_marketing if source else None)
+    customer = _customer_at(facts, subject, placed)
     checkout = subject.checkout
     if checkout is not None and checkout.completed_at is not None and checkout.completed_at > due:
         checkout = replace(checkout, completed_at=None)
@@ -302,6 +290,33 @@ def _facts_at(
     )
 
 
+def _customer_at(facts: StoredFacts, subject: Subject, placed: list[Order]) -> Customer:
+    """The customer with their order counts as of the orders ``placed`` by then, made once
+    per subject and count (most steps of a subject see the same orders)."""
+    key = (subject.key, len(placed))
+    held = facts.as_of.get(key)
+    if held is not None:
+        return held
+    stored = facts.customers.get(subject.customer) or Customer(
+        id=subject.customer, email=subject.email
+    )
+    consent = stored.accepts_marketing
+    if consent is None:  # the buyer's own checkbox stands in, as for the worker
+        source = subject.checkout or subject.order
+        consent = source.accepts_marketing if source else None
+    standing = [o for o in placed if o.cancelled_at is None and not o.refunded]
+    customer = facts.as_of[key] = replace(
+        stored,
+        email=stored.email or subject.email,
+        accepts_marketing=consent,
+        orders_count=len(placed),
+        total_spent=sum((o.value for o in standing), Decimal("0")),
+        first_order_at=placed[0].created_at if placed else None,
+        last_order_at=placed[-1].created_at if placed else None,
+    )
+    return customer
+
+
 def load_facts(
     session: Session,
     shop_id: int,
@@ -331,7 +346,7 @@ def load_facts(
     keys = {s.customer for s in subjects}
     customers = {
         row.external_id: _customer(row)
-        for row in session.scalars(select(CustomerRow).where(CustomerRow.shop_id == shop_id))
+        for row in session.execute(_CUSTOMER_COLUMNS.where(CustomerRow.shop_id == shop_id))
         if row.external_id in keys
     }
     orders: dict[str, list[Order]] = {}
@@ -408,8 +423,8 @@ def _subjects(
     event = workflow.trigger.event
     if event == ev.CHECKOUT_UPDATED:
         activity = CheckoutRow.updated_at
-        for row in session.scalars(
-            select(CheckoutRow).where(
+        for row in session.execute(
+            select(CheckoutRow.__table__).where(
                 CheckoutRow.shop_id == shop_id,
                 CheckoutRow.email.is_not(None),
                 activity >= start,
@@ -447,8 +462,10 @@ def _subjects(
             )
     elif event in (ev.ORDER_PLACED, ev.ORDER_FULFILLED):
         moment = OrderRow.created_at if event == ev.ORDER_PLACED else OrderRow.fulfilled_at
-        for placed_row in session.scalars(
-            select(OrderRow).where(OrderRow.shop_id == shop_id, moment >= start, moment <= end)
+        for placed_row in session.execute(
+            select(OrderRow.__table__).where(
+                OrderRow.shop_id == shop_id, moment >= start, moment <= end
+            )
         ):
             if not (placed_row.customer_external_id or placed_row.email):
                 continue
@@ -465,8 +482,8 @@ def _subjects(
                 )
             )
     else:  # customer_subscribed: consent given in the window
-        for person in session.scalars(
-            select(CustomerRow).where(
+        for person in session.execute(
+            _CUSTOMER_COLUMNS.where(
                 CustomerRow.shop_id == shop_id,
                 CustomerRow.accepts_marketing.is_(True),
                 CustomerRow.email.is_not(None),
@@ -498,7 +515,23 @@ _ORDER_COLUMNS = select(
 )
 
 
-def _customer(row: CustomerRow) -> Customer:
+_CUSTOMER_COLUMNS = select(
+    CustomerRow.external_id,
+    CustomerRow.email,
+    CustomerRow.first_name,
+    CustomerRow.last_name,
+    CustomerRow.accepts_marketing,
+    CustomerRow.consent_updated_at,
+    CustomerRow.tags,
+    CustomerRow.mean_days_between_orders,
+    CustomerRow.last_engaged_at,
+    CustomerRow.timezone,
+    CustomerRow.created_at,
+    CustomerRow.updated_at,
+)
+
+
+def _customer(row: Any) -> Customer:
     return Customer(
         id=row.external_id,
         email=row.email,

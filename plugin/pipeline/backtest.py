@@ -271,6 +271,8 @@ def _facts_at(
         if name == "cart_abandonment":
             last_abandonment = max(last_abandonment or at, at)
     for at in sent.get(subject.customer, ()):
+        if at > due:  # a send of an earlier subject's later step
+            continue
         if workflow.category == "marketing":
             last_marketing = max(last_marketing or at, at)
         if workflow.name == "cart_abandonment":

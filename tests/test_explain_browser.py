@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.settings_page import (
+    ARTIFACTS,
     browser_page,
     card,
     make_history,
@@ -41,6 +42,8 @@ def test_customer_view_and_preview_impact(page, tmp_path):  # type: ignore[no-un
     welcome = view.locator("[data-explained='welcome_series']")
     assert "not enrolled" in welcome.inner_text()
     screenshot(page, tmp_path, "customer-view.png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    view.screenshot(path=str(ARTIFACTS / "customer-view-card.png"))
 
     abandonment = card(page, "cart_abandonment")
     abandonment.locator("[data-role='expand']").click()
@@ -54,3 +57,6 @@ def test_customer_view_and_preview_impact(page, tmp_path):  # type: ignore[no-un
     assert "This draft" in text and "Skipped: Cart value (needs ≥ 100)" in text
     assert "Nothing was sent or saved" in text
     screenshot(page, tmp_path, "preview-impact.png")
+    abandonment.locator(".card-footer").screenshot(
+        path=str(ARTIFACTS / "preview-impact-footer.png")
+    )

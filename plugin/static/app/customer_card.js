@@ -61,7 +61,7 @@ export class CustomerCard {
           "li", { dataset: { step: s.step } },
           `Step ${s.step}: ${s.state}${s.reason ? ` — ${s.reason}` : ""}`,
           s.conditions ? h("ul", { class: "checks" }, s.conditions.checks.map((c) =>
-            h("li", { class: c.passed ? "passed" : "failed" }, `${c.passed ? "✓" : "✗"} ${c.words}`))) : null,
+            h("li", { class: c.passed ? "check-passed" : "check-failed" }, `${c.passed ? "✓" : "✗"} ${c.words}`))) : null,
         ))),
         e.messages.length ? h("ul", {}, e.messages.map((m) =>
           h("li", { dataset: { role: "message-state" } }, `Email “${m.subject || m.step}”: ${[m.state, ...m.events.map((x) => x.state)].join(", ")}`))) : null,

@@ -29,12 +29,16 @@ class Sizes:
     recommendation_orders: int  # the synthetic shop the model is built and served from
     recommendation_products: int
     recommendation_queries: int
+    backtest_customers: int = 100_000  # the store a backtest replays 60 days of
+    backtest_days: int = 60
 
 
 FULL = Sizes(
     100_000, 10, 100_000, 60, 10_000, 1_000_000, 1_000_000, 8_000, 180, 1_000_000, 10_000, 100_000
 )
-QUICK = Sizes(20_000, 5, 300, 30, 1_000, 100_000, 100_000, 1_500, 120, 100_000, 2_000, 10_000)
+QUICK = Sizes(
+    20_000, 5, 300, 30, 1_000, 100_000, 100_000, 1_500, 120, 100_000, 2_000, 10_000, 10_000
+)
 SIZES = {"full": FULL, "quick": QUICK}
 
 
@@ -79,6 +83,10 @@ def run_part(part: str, sizes: Sizes, folder: Path) -> dict[str, Any]:
             sizes.recommendation_products,
             sizes.recommendation_queries,
         )
+    if part == "backtest":
+        from plugin.bench import backtest
+
+        return backtest.run(folder / "backtest", sizes.backtest_customers, sizes.backtest_days)
     raise SystemExit(f"unknown part {part!r}")
 
 

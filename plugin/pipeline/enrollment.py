@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
 
+from plugin.pipeline import refusals
 from plugin.pipeline.exits import (
     ATTRIBUTION,
     attribute_order,
@@ -56,15 +57,42 @@ def on_event(batch: Batch, shop: Shop, event: Event, now: datetime) -> list[Epis
     exit_episodes(batch, shop, event, workflows, now)
     _reanchor_active(batch, shop, event, workflows, now)
     started = []
-    for one in (event, *derived_events(batch, shop, event, workflows)):
+    for one in (event, *derived_events(batch, shop, event, workflows, now)):
+        for shop_workflow in _triggered(workflows, one, enabled=False):
+            # a trigger that came while its workflow was off: explain says so
+            subject = _subject_for(batch, shop.id, shop_workflow.workflow, one, now)
+            if subject is not None:
+                _note_refusal(batch, shop, shop_workflow, subject, refusals.WORKFLOW_OFF, one, now)
         for shop_workflow in _triggered(workflows, one):
             subject = _subject_for(batch, shop.id, shop_workflow.workflow, one, now)
             if subject is None:
                 continue
-            episode = enroll(batch, shop, shop_workflow, subject, now)
+            episode = enroll(batch, shop, shop_workflow, subject, now, trigger=one)
             if episode is not None:
                 started.append(episode)
     return started
+
+
+def _note_refusal(
+    batch: Batch,
+    shop: Shop,
+    shop_workflow: ShopWorkflow,
+    subject: Subject,
+    reason: str,
+    trigger: Event,
+    now: datetime,
+) -> None:
+    refusals.note(
+        batch,
+        shop.id,
+        shop_workflow.name,
+        subject.customer_key,
+        reason,
+        subject.key,
+        trigger.kind,
+        subject.activity_at,
+        now,
+    )
 
 
 def prefetch(batch: Batch, shop_id: int, events: Iterable[Event], now: datetime) -> None:
@@ -95,14 +123,19 @@ def prefetch(batch: Batch, shop_id: int, events: Iterable[Event], now: datetime)
     batch_episodes.prefetch(batch, shop_id, customers, subjects, window, moving)
 
 
-def _triggered(workflows: dict[str, ShopWorkflow], event: Event) -> list[ShopWorkflow]:
-    """The enabled workflows this event triggers.
+def _triggered(
+    workflows: dict[str, ShopWorkflow], event: Event, enabled: bool = True
+) -> list[ShopWorkflow]:
+    """The enabled workflows this event triggers (with ``enabled=False``: the disabled
+    ones it would have).
 
     A topic signup triggers the series of its own topic; only a topic with no series of
     its own falls to the workflows whose trigger topic is '*'.
     """
     matching = [
-        sw for sw in workflows.values() if sw.enabled and sw.workflow.trigger.event == event.kind
+        sw
+        for sw in workflows.values()
+        if sw.enabled is enabled and sw.workflow.trigger.event == event.kind
     ]
     if event.kind != ev.TOPIC_SIGNUP:
         return matching
@@ -120,21 +153,37 @@ def normalize_topic(raw: object) -> str | None:
 
 
 def derived_events(
-    batch: Batch, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow]
+    batch: Batch, shop: Shop, event: Event, workflows: dict[str, ShopWorkflow], now: datetime
 ) -> list[Event]:
     """Events that only exist as a reading of the merged facts: a customer who now holds
     marketing consent (customer_subscribed), and ``topic:<name>`` tags (topic_signup).
 
-    Each is looked for only when an enabled workflow listens for it, so shops without
-    those workflows pay nothing.
+    Each is looked for only when a workflow listens for it, so shops without those
+    workflows pay nothing. A customer who now says no to marketing is noted as
+    refused by the workflows that wait for a subscription (plugin.pipeline.refusals).
     """
-    listening = {sw.workflow.trigger.event for sw in workflows.values() if sw.enabled}
+    # a workflow that is off listens too: the trigger it missed is noted (see on_event)
+    listening = {sw.workflow.trigger.event for sw in workflows.values()}
     customer_id = event.customer.id if event.customer is not None else None
     if customer_id is None:
         return []
     derived: list[Event] = []
     if ev.CUSTOMER_SUBSCRIBED in listening and _may_subscribe(event):
         merged = facts_store.load_customer(batch, shop.id, customer_id)
+        if merged is not None and merged.accepts_marketing is False:
+            for sw in workflows.values():
+                if sw.enabled and sw.workflow.trigger.event == ev.CUSTOMER_SUBSCRIBED:
+                    refusals.note(
+                        batch,
+                        shop.id,
+                        sw.name,
+                        customer_id,
+                        refusals.NO_CONSENT,
+                        customer_id,
+                        event.kind,
+                        event.occurred_at,
+                        now,
+                    )
         if merged is not None and merged.accepts_marketing is True and merged.email:
             # the consent's own time: a customer imported or merged with an old consent is
             # stale on arrival (max_age_hours) and never welcomed as new
@@ -178,21 +227,25 @@ def topic_subject(topic: str, customer_key: str) -> str:
 
 
 def enroll(
-    batch: Batch, shop: Shop, shop_workflow: ShopWorkflow, subject: Subject, now: datetime
+    batch: Batch,
+    shop: Shop,
+    shop_workflow: ShopWorkflow,
+    subject: Subject,
+    now: datetime,
+    trigger: Event | None = None,
 ) -> Episode | None:
-    """Start an episode and schedule its steps, unless one is running or re-entry is too soon."""
+    """Start an episode and schedule its steps, unless one is running or re-entry is too soon.
+
+    A refusal for a ``trigger`` event is noted (plugin.pipeline.refusals), except the
+    usual one of more activity on a subject already enrolled: a sweep's are not, as a
+    sweep finds the same customers on every pass.
+    """
     workflow = shop_workflow.workflow
-    max_age = workflow.trigger.max_age_hours
-    if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
-        return None  # already stale on arrival: e.g. a checkout abandoned weeks ago
-    latest = batch_episodes.newest(batch, shop.id, workflow.name, subject.key)
-    if latest is not None:
-        if latest.state == "active":
-            return None
-        if workflow.reenroll_after_days is None:
-            return None
-        if now - latest.enrolled_at < timedelta(days=workflow.reenroll_after_days):
-            return None
+    reason = refusal(batch, shop, workflow, subject, now)
+    if reason is not None:
+        if trigger is not None and reason != refusals.ALREADY_ENROLLED:
+            _note_refusal(batch, shop, shop_workflow, subject, reason, trigger, now)
+        return None
     episode = Episode(
         shop_id=shop.id,
         workflow=workflow.name,
@@ -214,6 +267,25 @@ def enroll(
     batch_episodes.add(batch, episode, steps)  # both written by the transaction's next flush
     end_overlapping(batch, episode, settings_for_reading(batch, shop), now)
     return episode
+
+
+def refusal(
+    batch: Batch, shop: Shop, workflow: Workflow, subject: Subject, now: datetime
+) -> str | None:
+    """Why the subject may not be enrolled now (a plugin.pipeline.refusals reason), or None."""
+    max_age = workflow.trigger.max_age_hours
+    if max_age is not None and now - subject.activity_at > timedelta(hours=max_age):
+        return refusals.STALE_EVENT  # already stale on arrival: e.g. a checkout abandoned weeks ago
+    latest = batch_episodes.newest(batch, shop.id, workflow.name, subject.key)
+    if latest is None:
+        return None
+    if latest.state == "active":
+        return refusals.ALREADY_ENROLLED
+    if workflow.reenroll_after_days is None:
+        return refusals.ENROLLED_BEFORE
+    if now - latest.enrolled_at < timedelta(days=workflow.reenroll_after_days):
+        return refusals.REENROLL_WINDOW
+    return None
 
 
 def _due_times(workflow: Workflow, anchors: dict[str, datetime], now: datetime) -> list[datetime]:

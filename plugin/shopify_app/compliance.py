@@ -24,6 +24,7 @@ from plugin.storage.batch import Batch
 from plugin.storage.models import (
     CheckoutRow,
     ComplianceRecord,
+    CustomerRefusal,
     CustomerRow,
     Delivery,
     EngagementRow,
@@ -262,6 +263,10 @@ def erase_customer(
         .values(email=None, customer_external_id=REDACTED, items=[]),
         delete(EngagementRow).where(
             EngagementRow.shop_id == shop_id, EngagementRow.email.in_(emails_or_none)
+        ),
+        delete(CustomerRefusal).where(
+            CustomerRefusal.shop_id == shop_id,
+            CustomerRefusal.customer_external_id.in_(ids_or_none),
         ),
         delete(Suppression).where(
             Suppression.shop_id == shop_id, Suppression.email.in_(emails_or_none)

@@ -73,6 +73,10 @@ class Batch:
     # plugin.pipeline.step_histories: the histories read for the batch's steps, by shop;
     # dropped by a flush (what it wrote, they were read without)
     histories: dict[int, Any] = field(default_factory=dict)
+    # plugin.pipeline.refusals: the enrollments refused since the last write, by (shop id,
+    # customer, workflow) -> (reason, subject, event kind, event time, refused at)
+    refusals: dict[tuple[int, str, str], tuple[Any, ...]] = field(default_factory=dict)
+    refusal_counts: dict[tuple[int, str, str], tuple[int, datetime]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, session: Session) -> Batch:

@@ -538,3 +538,36 @@ class TopicSignup(Base):
     customer_external_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
+
+
+class RefusalCount(Base):
+    """How often a workflow's trigger came and enrolled nobody, per reason (workflow off,
+    event older than the trigger's window, re-enrollment window...)."""
+
+    __tablename__ = "refusal_counts"
+    __table_args__ = (UniqueConstraint("shop_id", "workflow", "reason", name="uq_refusal_count"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    workflow: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_at: Mapped[datetime]
+
+
+class CustomerRefusal(Base):
+    """The latest refusal to enroll one customer in one workflow: one row per customer and
+    workflow at most, so what is kept stays bounded by the number of workflows."""
+
+    __tablename__ = "customer_refusals"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "customer_external_id", "workflow", name="uq_customer_refusal"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    customer_external_id: Mapped[str] = mapped_column(String(64))
+    workflow: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    event: Mapped[str | None] = mapped_column(String(32))  # the trigger's event kind
+    event_at: Mapped[datetime | None]  # when what triggered happened
+    refused_at: Mapped[datetime]

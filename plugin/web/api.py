@@ -22,6 +22,7 @@ from plugin.config import setting_warnings
 from plugin.emails.designs import design_json
 from plugin.emails.sample import NoRecipient, queue_test_email
 from plugin.pipeline.enrollment import normalize_topic
+from plugin.pipeline.explain import customer_keys
 from plugin.pipeline.held import held_steps, release_held
 from plugin.pipeline.outbox import kept_reason, message_json, retry_failed
 from plugin.services import Services
@@ -40,7 +41,7 @@ from plugin.shop_settings.workflows import (
 )
 from plugin.shopify_app import manifest, tokens
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
-from plugin.web import staff_address
+from plugin.web import customer_view, staff_address
 from plugin.web.email_preview import (
     CUSTOMER_TEMPLATES,
     PreviewLimit,
@@ -80,6 +81,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.extensions["nudge_preview_limit"] = PreviewLimit()
     staff_address.init_app(app)  # the staff address's confirmation link, which settings send
+    customer_view.init_app(app)  # /api/customers/explain and /api/workflows/<name>/backtest
 
 
 def _invalid(errors: list[str]):  # type: ignore[no-untyped-def]
@@ -584,10 +586,13 @@ def retry_message(message_id: int):  # type: ignore[no-untyped-def]
 def activity():  # type: ignore[no-untyped-def]
     """The latest decisions, each with its reason: why a customer got (or did not get) a message.
 
-    ``?workflow=<name>`` keeps one workflow's; ``?limit=`` up to 200 (default 50).
+    ``?workflow=<name>`` keeps one workflow's; ``?customer=`` one customer's (their id, or
+    their address, which also finds their guest checkouts); ``?limit=`` up to 200 (default 50).
     """
     services = Services.of(current_app)
+    customer = (request.args.get("customer") or "").strip()
     with services.sessions() as session:
+        keys = customer_keys(session, g.shop.id, customer) if customer else []
         rows = session.execute(
             select(Step, Episode)
             .join(Episode, Episode.id == Step.episode_id)
@@ -597,6 +602,7 @@ def activity():  # type: ignore[no-untyped-def]
                 if request.args.get("workflow")
                 else true()
             )
+            .where(Episode.customer_external_id.in_(keys) if customer else true())
             .order_by(Step.decided_at.desc(), Step.id.desc())
             .limit(max(1, min(request.args.get("limit", 50, type=int) or 50, 200)))
         ).all()

@@ -2,6 +2,7 @@
 // session token, then build one card per workflow and the shop-wide card.
 
 import { api, install, shop } from "./session.js";
+import { CustomerCard } from "./customer_card.js";
 import { FailedCard } from "./failed_card.js";
 import { h } from "./dom.js";
 import { SettingsCard } from "./settings_card.js";
@@ -129,6 +130,8 @@ async function start() {
       ...cards.map((card) => card.element),
       topicsTitle,
       topicCard.element,
+      h("h2", { class: "section-title" }, "Customers"),
+      new CustomerCard(context).element,
       h("h2", { class: "section-title" }, "Delivery"),
       new FailedCard(failed, context).element,
       h("h2", { class: "section-title" }, "Settings"),

@@ -7,6 +7,7 @@ import { withRelabelConfirmation } from "./confirm_dialog.js";
 import { barChart } from "./chart.js";
 import { clearErrors, showErrors } from "./errors.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
+import { previewImpact } from "./impact_preview.js";
 import { RuleEditor, isGroup } from "./rule_editor.js";
 import { StepEditor } from "./step_editor.js";
 import { sweepFields, sweepStarts } from "./sweeps.js";
@@ -61,6 +62,19 @@ export class WorkflowCard {
     this.footer.hidden = !this.dirty && !this.footerMessage.textContent;
     this.saveButton.disabled = !this.dirty;
     this.discardButton.disabled = !this.dirty;
+    this.impactButton.disabled = !this.dirty;
+    this.impact.replaceChildren(); // what it showed was for an earlier draft
+  }
+
+  async previewImpact() {
+    this.impactButton.disabled = true;
+    try {
+      this.impact.replaceChildren(await previewImpact(this.name, this.draft));
+    } catch (error) {
+      this.impact.replaceChildren(h("p", { class: "field-error" }, error.message));
+    } finally {
+      this.impactButton.disabled = !this.dirty;
+    }
   }
 
   render() {
@@ -75,7 +89,9 @@ export class WorkflowCard {
     this.footerMessage = h("div", { class: "footer-message", role: "alert" });
     this.discardButton = h("button", { type: "button", class: "btn", onclick: () => this.reset() }, "Discard");
     this.saveButton = h("button", { type: "button", class: "btn primary", dataset: { role: "save" }, onclick: () => this.save() }, "Save");
-    this.footer = h("div", { class: "card-footer" }, this.footerMessage, h("div", { class: "buttons" }, this.discardButton, this.saveButton));
+    this.impactButton = h("button", { type: "button", class: "btn", dataset: { role: "preview-impact" }, onclick: () => this.previewImpact() }, "Preview impact");
+    this.impact = h("div", { class: "impact-slot" });
+    this.footer = h("div", { class: "card-footer" }, this.footerMessage, this.impact, h("div", { class: "buttons" }, this.impactButton, this.discardButton, this.saveButton));
     this.element.replaceChildren(...[this.header(), this.problems(), this.body, this.footer].filter(Boolean));
     this.changed();
     if (this.expanded) this.loadActivity();

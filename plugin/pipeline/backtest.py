@@ -1,0 +1,550 @@
+"""Backtest a workflow: replay the stored facts of the last N days through its live
+definition and, optionally, a draft, and say what each would have done. Nothing is sent or
+written: every read is in one transaction that is rolled back (read-only on PostgreSQL).
+
+The replay follows what the pipeline does, on facts as they stood when each step fell due:
+each subject the trigger names in the window (a checkout by its last activity, an order
+by its placement or fulfilment, a subscriber by their consent) is enrolled at that moment
+unless the re-enrollment rule refuses it; each step falls due after its delay and is
+decided by the worker's own evaluation (``rules.evaluation.evaluate_step``) on the
+customer's orders placed before then, the checkout as completed by then, and the emails
+the same replay would have sent. An order placed before a step ends the episode when the
+workflow exits on orders. A send counts as converted when the customer ordered within
+``ATTRIBUTION`` after it, as the pipeline credits orders.
+
+What it does not replay: the send window and the frequency cap (they move a send, the
+count stays), consent and suppressions as they were then (they are read as they are now),
+and sweep-started workflows (re-engagement, purchase cycle, leads, sales alerts).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from plugin.pipeline.episode_facts import catalog_reads
+from plugin.pipeline.exits import ATTRIBUTION
+from plugin.storage.browsing import needs_browsing
+from plugin.storage.facts_store import guest_key, line_items, normal_email, order_fact
+from plugin.storage.facts_store.catalog import product_fact
+from plugin.storage.models import (
+    CheckoutRow,
+    CustomerRow,
+    OrderRow,
+    OutboxMessage,
+    ProductRow,
+    Suppression,
+)
+from rules import events as ev
+from rules.definitions import Workflow
+from rules.evaluation import evaluate_step, reason_group
+from rules.facts import Checkout, Customer, FactSet, Order
+from rules.scheduling import in_holdout, step_due_at
+
+CHANGED_SHOWN = 100
+HOLDOUT = "holdout group (never messaged)"
+NO_EMAIL = "no email address"
+SUPPRESSED = "address suppressed or unsubscribed"
+
+
+class BacktestUnsupported(ValueError):
+    """The workflow's trigger is not one a backtest can replay."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    key: str
+    customer: str  # the customer's id, or a guest key
+    email: str | None
+    at: datetime  # when it was enrolled (its trigger's moment)
+    anchors: dict[str, datetime]
+    checkout: Checkout | None = None
+    order: Order | None = None
+
+
+@dataclass
+class StoredFacts:
+    """What the replay reads, loaded once for every definition it replays."""
+
+    subjects: list[Subject]
+    customers: dict[str, Customer]
+    orders: dict[str, list[Order]]  # customer key -> orders, oldest first (without items)
+    emails_sent: dict[str, list[tuple[datetime, str, str]]]  # -> (when, workflow, category)
+    suppressed: set[str]
+    catalog: dict[str, Any]
+    # (subject, orders placed by then) -> the customer as of then (see _customer_at)
+    as_of: dict[tuple[str, int], Customer] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What one definition would have done."""
+
+    enrolled: int = 0
+    would_send: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    converted: int = 0
+    not_due_yet: int = 0  # steps that fall due after the window's end
+    by_subject: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "enrolled": self.enrolled,
+            "would_send": self.would_send,
+            "skipped": dict(self.skipped.most_common()),
+            "converted": self.converted,
+            "not_due_yet": self.not_due_yet,
+        }
+
+
+def backtest(
+    session: Session,
+    shop_id: int,
+    live: Workflow,
+    draft: Workflow | None,
+    days: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """Replay the last ``days`` of stored facts through ``live`` (and ``draft``)."""
+    started = time.perf_counter()
+    with read_only(session):
+        facts = load_facts(session, shop_id, live, draft, now - timedelta(days=days), now)
+    live_outcome = replay(live, facts, now)
+    result: dict[str, Any] = {"workflow": live.name, "days": days, "subjects": len(facts.subjects)}
+    result["live"] = live_outcome.as_json()
+    result["draft"] = None
+    result["changed"] = []
+    if draft is not None:
+        draft_outcome = replay(draft, facts, now)
+        result["draft"] = draft_outcome.as_json()
+        result["changed"] = changed(facts, live_outcome, draft_outcome)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+@contextmanager
+def read_only(session: Session) -> Iterator[None]:
+    """One transaction that cannot write (PostgreSQL says so; SQLite's is rolled back).
+    What the session read before (the shop's workflows) is left behind with its own."""
+    session.rollback()
+    with session.begin():
+        if session.connection().dialect.name == "postgresql":
+            session.execute(text("SET TRANSACTION READ ONLY"))
+        try:
+            yield
+        finally:
+            session.rollback()
+
+
+def changed(facts: StoredFacts, live: Outcome, draft: Outcome) -> list[dict[str, str | None]]:
+    """The subjects whose outcome differs, first ``CHANGED_SHOWN``, in enrollment order."""
+    found: list[dict[str, str | None]] = []
+    for subject in facts.subjects:
+        before, after = live.by_subject.get(subject.key), draft.by_subject.get(subject.key)
+        if before != after:
+            found.append(
+                {
+                    "customer": subject.customer,
+                    "email": subject.email,
+                    "subject": subject.key,
+                    "live": before,
+                    "draft": after,
+                }
+            )
+            if len(found) == CHANGED_SHOWN:
+                break
+    return found
+
+
+def replay(workflow: Workflow, facts: StoredFacts, now: datetime) -> Outcome:
+    """What ``workflow`` would have done with the stored subjects."""
+    outcome = Outcome()
+    enrolled_at: dict[str, datetime] = {}
+    sent: dict[str, list[datetime]] = {}  # customer -> this replay's sends
+    exits_on_order = ev.ORDER_PLACED in workflow.exit_on
+    for subject in facts.subjects:
+        previous = enrolled_at.get(subject.key)
+        if previous is not None and (
+            workflow.reenroll_after_days is None
+            or subject.at - previous < timedelta(days=workflow.reenroll_after_days)
+        ):
+            continue
+        enrolled_at[subject.key] = subject.at
+        outcome.enrolled += 1
+        holdout = in_holdout(subject.customer, workflow.name, workflow.holdout_percent)
+        orders = facts.orders.get(subject.customer, ())
+        moments = {"enrollment": subject.at, **subject.anchors}
+        said: list[str] = []
+        touched: datetime | None = None
+        for step in workflow.steps:
+            anchor = step.delay.from_ if step.delay.from_ in moments else "enrollment"
+            due = step_due_at(step.delay, {anchor: moments[anchor]})
+            moments["previous_step"] = due
+            if due > now:
+                outcome.not_due_yet += 1
+                said.append(f"{step.id}: not due yet")
+                break
+            if exits_on_order and any(
+                subject.at < o.created_at <= due  # type: ignore[operator]
+                for o in orders
+                if o.id != subject.key and o.created_at
+            ):
+                said.append("exited: order placed")
+                break
+            step_facts = _facts_at(workflow, facts, subject, sent, due)
+            decision = evaluate_step(step, step_facts)
+            sends = any(a.name == "send_email" for a in decision.actions)
+            reason = None
+            if not decision.fired:
+                reason = reason_group(decision.reason)
+            elif sends and not step_facts.customer.email:
+                reason = NO_EMAIL
+            elif sends and step_facts.suppressed:
+                reason = SUPPRESSED
+            elif holdout:
+                reason = HOLDOUT
+                touched = touched or due
+            if reason is not None:
+                outcome.skipped[reason] += 1
+                said.append(f"{step.id}: skipped ({reason})")
+                continue
+            touched = touched or due
+            if sends:
+                outcome.would_send += 1
+                sent.setdefault(subject.customer, []).append(due)
+                said.append(f"{step.id}: sends")
+            else:
+                said.append(f"{step.id}: fires")
+        if touched is not None and any(
+            touched < o.created_at <= touched + ATTRIBUTION  # type: ignore[operator]
+            for o in orders
+            if o.id != subject.key and o.created_at
+        ):
+            outcome.converted += 1
+            said.append("converted")
+        outcome.by_subject[subject.key] = "; ".join(said) or "enrolled"
+    return outcome
+
+
+def _facts_at(
+    workflow: Workflow,
+    facts: StoredFacts,
+    subject: Subject,
+    sent: dict[str, list[datetime]],
+    due: datetime,
+) -> FactSet:
+    """The facts as they stood at ``due``: orders placed by then, the checkout as completed
+    by then, the emails sent by then (stored ones of other workflows, this replay's own)."""
+    placed = [
+        o for o in facts.orders.get(subject.customer, ()) if o.created_at and o.created_at <= due
+    ]
+    customer = _customer_at(facts, subject, placed)
+    checkout = subject.checkout
+    if checkout is not None and checkout.completed_at is not None and checkout.completed_at > due:
+        checkout = replace(checkout, completed_at=None)
+    order = subject.order
+    if order is not None:
+        order = replace(
+            order,
+            fulfilled_at=order.fulfilled_at
+            if order.fulfilled_at and order.fulfilled_at <= due
+            else None,
+            cancelled_at=order.cancelled_at
+            if order.cancelled_at and order.cancelled_at <= due
+            else None,
+        )
+    last_marketing = last_abandonment = None
+    for at, name, category in facts.emails_sent.get(subject.customer, ()):
+        if at > due or name == workflow.name:
+            continue
+        if category == "marketing":
+            last_marketing = max(last_marketing or at, at)
+        if name == "cart_abandonment":
+            last_abandonment = max(last_abandonment or at, at)
+    for at in sent.get(subject.customer, ()):
+        if at > due:  # a send of an earlier subject's later step
+            continue
+        if workflow.category == "marketing":
+            last_marketing = max(last_marketing or at, at)
+        if workflow.name == "cart_abandonment":
+            last_abandonment = max(last_abandonment or at, at)
+    email = customer.email
+    return FactSet(
+        now=due,
+        customer=customer,
+        checkout=checkout,
+        order=order,
+        orders=tuple(reversed(placed)),
+        anchor_at=subject.anchors.get(workflow.steps[0].delay.from_, subject.at),
+        last_marketing_email_at=last_marketing,
+        last_abandonment_email_at=last_abandonment,
+        suppressed=email is not None and normal_email(email) in facts.suppressed,
+        catalog=facts.catalog,
+    )
+
+
+def _customer_at(facts: StoredFacts, subject: Subject, placed: list[Order]) -> Customer:
+    """The customer with their order counts as of the orders ``placed`` by then, made once
+    per subject and count (most steps of a subject see the same orders)."""
+    key = (subject.key, len(placed))
+    held = facts.as_of.get(key)
+    if held is not None:
+        return held
+    stored = facts.customers.get(subject.customer) or Customer(
+        id=subject.customer, email=subject.email
+    )
+    consent = stored.accepts_marketing
+    if consent is None:  # the buyer's own checkbox stands in, as for the worker
+        source = subject.checkout or subject.order
+        consent = source.accepts_marketing if source else None
+    standing = [o for o in placed if o.cancelled_at is None and not o.refunded]
+    customer = facts.as_of[key] = replace(
+        stored,
+        email=stored.email or subject.email,
+        accepts_marketing=consent,
+        orders_count=len(placed),
+        total_spent=sum((o.value for o in standing), Decimal("0")),
+        first_order_at=placed[0].created_at if placed else None,
+        last_order_at=placed[-1].created_at if placed else None,
+    )
+    return customer
+
+
+def load_facts(
+    session: Session,
+    shop_id: int,
+    live: Workflow,
+    draft: Workflow | None,
+    start: datetime,
+    end: datetime,
+) -> StoredFacts:
+    """Read the subjects of the window and their customers' histories, in a few queries."""
+    for workflow in (live, draft):
+        if workflow is not None:
+            _check_replayable(workflow)
+    trigger = live.trigger
+    if draft is not None and (draft.trigger.event, draft.trigger.subject) != (
+        trigger.event,
+        trigger.subject,
+    ):
+        raise BacktestUnsupported("the draft's trigger must be the live one's")
+    by_email = dict(
+        session.execute(
+            select(CustomerRow.email, CustomerRow.external_id).where(
+                CustomerRow.shop_id == shop_id, CustomerRow.email.is_not(None)
+            )
+        ).all()
+    )
+    subjects = _subjects(session, shop_id, live, by_email, start, end)
+    keys = {s.customer for s in subjects}
+    customers = {
+        row.external_id: _customer(row)
+        for row in session.execute(_CUSTOMER_COLUMNS.where(CustomerRow.shop_id == shop_id))
+        if row.external_id in keys
+    }
+    orders: dict[str, list[Order]] = {}
+    for row in session.execute(
+        _ORDER_COLUMNS.where(OrderRow.shop_id == shop_id).order_by(OrderRow.created_at)
+    ):
+        key = row.customer_external_id or (
+            (by_email.get(normal_email(row.email)) or guest_key(row.email)) if row.email else None
+        )
+        if key in keys:
+            orders.setdefault(key, []).append(order_fact(row, with_items=False))  # type: ignore[arg-type]
+    emails: dict[str, list[tuple[datetime, str, str]]] = {}
+    for customer, at, name, category in session.execute(
+        select(
+            OutboxMessage.customer_external_id,
+            OutboxMessage.created_at,
+            OutboxMessage.workflow,
+            OutboxMessage.category,
+        ).where(
+            OutboxMessage.shop_id == shop_id,
+            OutboxMessage.kind == "email",
+            OutboxMessage.state.in_(("sent", "kept", "pending", "sending")),
+        )
+    ):
+        if customer in keys:
+            emails.setdefault(customer, []).append((at, name, category))
+    suppressed = {
+        normal_email(email)
+        for (email,) in session.execute(
+            select(Suppression.email).where(Suppression.shop_id == shop_id)
+        )
+    }
+    catalog = {}
+    if any(catalog_reads(w)[0] for w in (live, draft) if w is not None):
+        catalog = {
+            row.product_id: product_fact(row)
+            for row in session.scalars(select(ProductRow).where(ProductRow.shop_id == shop_id))
+        }
+    return StoredFacts(subjects, customers, orders, emails, suppressed, catalog)
+
+
+def _check_replayable(workflow: Workflow) -> None:
+    trigger = workflow.trigger
+    if trigger.event not in (
+        ev.CHECKOUT_UPDATED,
+        ev.ORDER_PLACED,
+        ev.ORDER_FULFILLED,
+        ev.CUSTOMER_SUBSCRIBED,
+    ):
+        started_by = f"the {trigger.sweep} sweep" if trigger.sweep else f"{trigger.event} events"
+        raise BacktestUnsupported(
+            f"{workflow.name} is started by {started_by}; a backtest replays checkout, "
+            "order and subscription triggers"
+        )
+    if catalog_reads(workflow)[1]:
+        raise BacktestUnsupported(
+            f"{workflow.name} reads the customer's history of products, which a backtest "
+            "does not replay"
+        )
+    if needs_browsing(workflow):
+        raise BacktestUnsupported(f"{workflow.name} reads storefront browsing, not replayed")
+
+
+def _subjects(
+    session: Session,
+    shop_id: int,
+    workflow: Workflow,
+    by_email: dict[str | None, str],
+    start: datetime,
+    end: datetime,
+) -> list[Subject]:
+    """What the trigger names in the window, in the order it happened."""
+    found: list[Subject] = []
+    event = workflow.trigger.event
+    if event == ev.CHECKOUT_UPDATED:
+        activity = CheckoutRow.updated_at
+        for row in session.execute(
+            select(CheckoutRow.__table__).where(
+                CheckoutRow.shop_id == shop_id,
+                CheckoutRow.email.is_not(None),
+                activity >= start,
+                activity <= end,
+            )
+        ):
+            at = row.updated_at or row.created_at
+            if at is None or not row.email:
+                continue
+            checkout = Checkout(
+                token=row.token,
+                customer_id=row.customer_external_id,
+                email=row.email,
+                value=row.value,
+                currency=row.currency,
+                items=line_items(row.items),
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                completed_at=row.completed_at,
+                recovery_url=row.recovery_url,
+                cart_token=row.cart_token,
+                accepts_marketing=row.accepts_marketing,
+                is_cart=row.is_cart,
+            )
+            customer = row.customer_external_id or by_email.get(normal_email(row.email))
+            found.append(
+                Subject(
+                    row.token,
+                    customer or guest_key(row.email),
+                    row.email,
+                    at,
+                    {"checkout_activity": at},
+                    checkout=checkout,
+                )
+            )
+    elif event in (ev.ORDER_PLACED, ev.ORDER_FULFILLED):
+        moment = OrderRow.created_at if event == ev.ORDER_PLACED else OrderRow.fulfilled_at
+        for placed_row in session.execute(
+            select(OrderRow.__table__).where(
+                OrderRow.shop_id == shop_id, moment >= start, moment <= end
+            )
+        ):
+            if not (placed_row.customer_external_id or placed_row.email):
+                continue
+            order = order_fact(placed_row)
+            anchors = {"order_created": placed_row.created_at or start}
+            if placed_row.fulfilled_at is not None:
+                anchors["fulfillment"] = placed_row.fulfilled_at
+            at = placed_row.created_at if event == ev.ORDER_PLACED else placed_row.fulfilled_at
+            assert at is not None
+            customer = placed_row.customer_external_id or guest_key(placed_row.email or "")
+            found.append(
+                Subject(
+                    placed_row.external_id, customer, placed_row.email, at, anchors, order=order
+                )
+            )
+    else:  # customer_subscribed: consent given in the window
+        for person in session.execute(
+            _CUSTOMER_COLUMNS.where(
+                CustomerRow.shop_id == shop_id,
+                CustomerRow.accepts_marketing.is_(True),
+                CustomerRow.email.is_not(None),
+            )
+        ):
+            at = person.consent_updated_at or person.created_at
+            if at is None or not start <= at <= end:
+                continue
+            found.append(Subject(person.external_id, person.external_id, person.email, at, {}))
+    found.sort(key=lambda s: s.at)
+    return found
+
+
+_ORDER_COLUMNS = select(
+    OrderRow.external_id,
+    OrderRow.customer_external_id,
+    OrderRow.email,
+    OrderRow.checkout_token,
+    OrderRow.cart_token,
+    OrderRow.name,
+    OrderRow.value,
+    OrderRow.currency,
+    OrderRow.created_at,
+    OrderRow.updated_at,
+    OrderRow.fulfilled_at,
+    OrderRow.cancelled_at,
+    OrderRow.refunded,
+    OrderRow.financial_status,
+)
+
+
+_CUSTOMER_COLUMNS = select(
+    CustomerRow.external_id,
+    CustomerRow.email,
+    CustomerRow.first_name,
+    CustomerRow.last_name,
+    CustomerRow.accepts_marketing,
+    CustomerRow.consent_updated_at,
+    CustomerRow.tags,
+    CustomerRow.mean_days_between_orders,
+    CustomerRow.last_engaged_at,
+    CustomerRow.timezone,
+    CustomerRow.created_at,
+    CustomerRow.updated_at,
+)
+
+
+def _customer(row: Any) -> Customer:
+    return Customer(
+        id=row.external_id,
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        accepts_marketing=row.accepts_marketing,
+        consent_updated_at=row.consent_updated_at,
+        tags=tuple(row.tags) if row.tags is not None else None,
+        mean_days_between_orders=row.mean_days_between_orders,
+        last_engaged_at=row.last_engaged_at,
+        timezone=row.timezone,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -73,6 +73,9 @@ class Batch:
     # plugin.pipeline.step_histories: the histories read for the batch's steps, by shop;
     # dropped by a flush (what it wrote, they were read without)
     histories: dict[int, Any] = field(default_factory=dict)
+    # plugin.pipeline.product_picks: each shop's recommendation model and the products its
+    # catalog offers, read once for the batch's emails, by shop id
+    recommending: dict[int, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, session: Session) -> Batch:

@@ -12,7 +12,13 @@ from sqlalchemy import select
 
 from plugin.pipeline.recommender import refresh_models
 from plugin.storage import recommendations as stored
-from plugin.storage.models import OutboxMessage, ProductRhythmRow, RecommendationModel
+from plugin.storage.models import (
+    OrderRow,
+    OutboxMessage,
+    ProductRhythmRow,
+    RecommendationModel,
+    Shop,
+)
 from tests.support.recorded import load_fixture
 
 IPOD = json.loads(load_fixture("shopify/products_create.json"))  # the real products/create
@@ -106,7 +112,7 @@ def test_an_upsell_recommends_what_buyers_of_the_same_product_also_bought(
     stock_the_shop(send_webhook, clock)
     at(clock.now)  # the worker applies them and builds the model
     send_webhook("orders/create", order(9300, 900, clock.now, IPOD_LINE))
-    at(clock.now + timedelta(minutes=5))  # counted as it arrives
+    at(clock.now + timedelta(minutes=20))  # counted within a quarter of an hour
     with services.sessions() as session:
         model = stored.load_model(session, 1)
     assert model is not None and model.bought_together(IPOD_ID, PEN_ID) == 4
@@ -154,6 +160,9 @@ def test_orders_count_once_however_often_they_are_delivered(send_webhook, servic
     send_webhook("orders/updated", {**again, "updated_at": clock.now.isoformat()})
     send_webhook("orders/create", order(9400, 950, clock.now, IPOD_LINE, SNOWBOARD_LINE))
     at(clock.now + timedelta(minutes=5))
+    with services.sessions() as session:  # saved less than 15 minutes ago: not yet
+        assert stored.load_model(session, 1).bought_together(IPOD_ID, SNOWBOARD_ID) == 3
+    at(clock.now + timedelta(minutes=20))
     with services.sessions() as session:
         model = stored.load_model(session, 1)
         row = session.scalar(select(RecommendationModel))
@@ -171,12 +180,33 @@ def test_orders_count_once_however_often_they_are_delivered(send_webhook, servic
     assert rebuilt.bought_together(IPOD_ID, SNOWBOARD_ID) == 4 and rebuilt.buyers(IPOD_ID) == 8
 
 
-def test_a_shop_without_orders_gets_no_model_and_a_broken_one_stops_no_other(
+def test_a_shop_without_orders_gets_no_model_and_a_failing_shop_stops_no_other(
     services, shop, clock, monkeypatch
 ):
     assert refresh_models(services, clock.now) == 0
+    with services.sessions() as session, session.begin():
+        other = Shop(domain="other-shop.myshopify.com", platform="shopify", settings={})
+        session.add(other)
+        session.flush()
+        for n, owner in enumerate((shop.id, other.id)):
+            items = [{"product_id": "7", "title": "Tea", "quantity": 1, "price": "5"}]
+            session.add(
+                OrderRow(shop_id=owner, external_id=str(n), created_at=clock.now, items=items)
+            )
+        other_id = other.id
+    read = stored.standing_orders
+
+    def broken_for_the_first_shop(session, shop_id, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if shop_id == shop.id:
+            raise RuntimeError("disk full")
+        return read(session, shop_id, *args, **kwargs)
+
+    monkeypatch.setattr(stored, "standing_orders", broken_for_the_first_shop)
+    assert refresh_models(services, clock.now) == 1
     with services.sessions() as session:
-        assert session.scalar(select(RecommendationModel)) is None
+        assert [row.shop_id for row in session.scalars(select(RecommendationModel))] == [other_id]
+    monkeypatch.undo()
+    assert refresh_models(services, clock.now) == 1  # the next pass tries it again
 
 
 def test_rhythms_per_product_follow_the_orders(send_webhook, services, clock, at):
@@ -247,3 +277,19 @@ def test_a_replenishment_names_the_product_due_at_its_own_rhythm(send_webhook, s
     assert PEN_IMAGE in html
     link = "https://test-shop.myshopify.com/products/classic-fountain-pen?utm_source=nudge"
     assert html.count(link) >= 2  # the product's card and the "Reorder now" button
+
+
+def test_celerys_inbox_task_keeps_the_models_as_the_embedded_worker_does(
+    send_webhook, services, clock
+):
+    import plugin.pipeline.tasks as tasks
+
+    stock_the_shop(send_webhook, clock)
+    tasks.bind(services)
+    try:
+        assert tasks.process_inbox_task() == 14  # run in this process, as a worker runs it
+    finally:
+        tasks.bind(None)
+    with services.sessions() as session:
+        model = stored.load_model(session, 1)
+    assert model is not None and model.bought_together(IPOD_ID, SNOWBOARD_ID) == 3

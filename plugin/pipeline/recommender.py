@@ -7,9 +7,11 @@ Celery it runs under the same lock, one worker at a time). Per shop:
   and write every customer's rhythms per product again;
 - else the orders stored since the model last counted (by row id, so an order counts once,
   however often its webhook is redelivered or updated, and only once its batch committed)
-  are added with ``Model.add_order``, at most a minute after they arrive, and their
+  are added with ``Model.add_order``, at most 15 minutes after they arrive, and their
   customers' rhythms rewritten;
-- every hour, ``Model.rescore``.
+- with the first orders counted an hour or more after the last rescore, ``Model.rescore``
+  (``add_order`` rescores the pairs an order touches; the others keep their last score
+  until then, or until the daily build).
 
 Orders cancelled after they were counted, and orders whose creation arrived after a
 fulfilment had stored their row, are set right by the next daily build. The catalog is not
@@ -26,13 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.services import Services
 from plugin.storage import recommendations as stored
-from plugin.storage.models import Shop
-from plugin.storage.recommendations import StoredOrder
+from plugin.storage.recommendations import ModelState, StoredOrder
 from rules.recommend import Model, build
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 REBUILD_EVERY = timedelta(days=1)
 RESCORE_EVERY = timedelta(hours=1)
 # New orders wait at most this long to be counted: a save writes the whole snapshot, and
-# the embedded worker passes every second or so
-COUNT_EVERY = timedelta(minutes=1)
+# the embedded worker passes every second or so; a model learnt from weeks of orders
+# moves little in a quarter of an hour
+COUNT_EVERY = timedelta(minutes=15)
 ORDERS_PER_PASS = 5_000  # new orders counted per shop per pass; the rest, next pass
 
 
@@ -61,10 +62,16 @@ class Refreshed:
 def refresh_models(services: Services, now: datetime) -> int:
     """Bring every active shop's model up to date; how many orders were counted. A shop
     whose refresh fails is logged and tried again next pass; the others go on."""
-    with services.sessions() as session:
-        shop_ids = session.scalars(select(Shop.id).where(Shop.active.is_(True))).all()
+    try:
+        with services.sessions() as session:  # light queries when nothing is due
+            states = stored.model_states(session)
+    except Exception:  # never stops the pipeline: the models only wait for the next pass
+        log.exception("recommendation models not refreshed; next pass retries")
+        return 0
     counted = 0
-    for shop_id in shop_ids:
+    for shop_id, state in states.items():
+        if _due(state, now) is None:
+            continue
         try:
             with services.sessions() as session, session.begin():
                 done = refresh_shop(session, shop_id, now)
@@ -79,40 +86,48 @@ def refresh_models(services: Services, now: datetime) -> int:
     return counted
 
 
+def _due(state: ModelState, now: datetime) -> str | None:
+    """What a shop's model needs now: 'build', 'count', or nothing (None)."""
+    if state.built_at is None:
+        return "build" if state.newest_order is not None else None  # no orders: nothing to learn
+    if now - state.built_at >= REBUILD_EVERY:
+        return "build"
+    fresh = state.saved_at is not None and now - state.saved_at < COUNT_EVERY
+    if state.newest_order is not None and state.newest_order > state.orders_through and not fresh:
+        return "count"
+    return None
+
+
 def refresh_shop(session: Session, shop_id: int, now: datetime) -> Refreshed:
-    """Build, update or rescore one shop's model, as due."""
-    row = stored.model_row(session, shop_id)
-    newest = stored.newest_order_row(session, shop_id)
-    if row is None or now - row.built_at >= REBUILD_EVERY:
-        if row is None and newest is None:
-            return Refreshed()  # no orders yet: nothing to learn from
-        return _rebuild(session, shop_id, row.revision if row else None, now)
-    if newest is not None and newest > row.orders_through and now - row.saved_at >= COUNT_EVERY:
-        model = Model.from_json(row.snapshot)  # never the shared parsed copy: it changes here
-        new = stored.standing_orders(session, shop_id, after=row.orders_through, through=newest)
-        orders = list(islice(new, ORDERS_PER_PASS))
-        through = orders[-1].row_id if len(orders) == ORDERS_PER_PASS else newest
-        _count(session, shop_id, model, orders)
-        rescored = row.rescored_at
-        if now - rescored >= RESCORE_EVERY:
-            model.rescore()
-            rescored = now
-        revision = _save(
-            session, shop_id, model, row.revision, through, row.built_at, rescored, now
-        )
-        return Refreshed(len(orders), revision, model)
-    if now - row.rescored_at >= RESCORE_EVERY:
-        model = Model.from_json(row.snapshot)
+    """Build or update one shop's model, as due."""
+    state = stored.model_states(session, shop_id).get(shop_id)
+    due = _due(state, now) if state is not None else None
+    if state is None or due is None:
+        return Refreshed()
+    if due == "build":
+        return _rebuild(session, shop_id, state, now)
+    model = stored.load_snapshot(session, shop_id, state.revision or "")
+    if model is None or state.built_at is None or state.rescored_at is None:
+        raise Overtaken  # saved again since the state was read
+    new = stored.standing_orders(
+        session, shop_id, after=state.orders_through, through=state.newest_order
+    )
+    orders = list(islice(new, ORDERS_PER_PASS))
+    through = orders[-1].row_id if len(orders) == ORDERS_PER_PASS else state.newest_order or 0
+    _count(session, shop_id, model, orders)
+    rescored = state.rescored_at
+    if now - rescored >= RESCORE_EVERY:
         model.rescore()
-        through = row.orders_through
-        revision = _save(session, shop_id, model, row.revision, through, row.built_at, now, now)
-        return Refreshed(0, revision, model)
-    return Refreshed()
+        rescored = now
+    revision = _save(
+        session, shop_id, model, state.revision, through, state.built_at, rescored, now
+    )
+    return Refreshed(len(orders), revision, model)
 
 
-def _rebuild(session: Session, shop_id: int, replacing: str | None, now: datetime) -> Refreshed:
+def _rebuild(session: Session, shop_id: int, state: ModelState, now: datetime) -> Refreshed:
     """The model and every rhythm from all the shop's orders that stand."""
-    through = stored.newest_order_row(session, shop_id) or 0
+    through = stored.newest_order_row(session, shop_id)
     orders = list(stored.standing_orders(session, shop_id, through=through))
     # every stored order is history, even one dated after the worker's clock
     as_of = max([now, *(order.placed_at for order in orders)]) + timedelta(microseconds=1)
@@ -121,10 +136,8 @@ def _rebuild(session: Session, shop_id: int, replacing: str | None, now: datetim
     for order in orders:
         if order.customer_id is not None:
             by_customer[order.customer_id].append(order)
-    stored.forget_rhythms(session, shop_id)
-    for customer_id, theirs in by_customer.items():
-        stored.save_rhythms(session, shop_id, customer_id, theirs)
-    revision = _save(session, shop_id, model, replacing, through, now, now, now)
+    stored.save_rhythms(session, shop_id, by_customer, every=True)
+    revision = _save(session, shop_id, model, state.revision, through, now, now, now)
     return Refreshed(len(orders), revision, model)
 
 
@@ -146,8 +159,7 @@ def _count(session: Session, shop_id: int, model: Model, orders: list[StoredOrde
                 if earlier.row_id < order.row_id:
                     bought_before.update(earlier.product_ids)
         model.add_order(order.lines(), bought_before)
-    for customer_id in customers:
-        stored.save_rhythms(session, shop_id, customer_id, history[customer_id])
+    stored.save_rhythms(session, shop_id, {c: history[c] for c in customers}, every=False)
 
 
 def _save(

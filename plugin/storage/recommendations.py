@@ -12,7 +12,7 @@ with products); a customer's rhythm per product comes from the same orders.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from plugin.storage.models import OrderRow, ProductRhythmRow, RecommendationModel
+from plugin.storage.models import OrderRow, ProductRhythmRow, RecommendationModel, Shop
 from rules.recommend import Model, OrderLines
 from rules.reorder import ProductRhythm, product_rhythms
 
@@ -43,9 +43,77 @@ class StoredOrder:
         return OrderLines(self.customer_id, self.placed_at, self.product_ids)
 
 
-def model_row(session: Session, shop_id: int) -> RecommendationModel | None:
-    """The shop's stored model row, if it has one."""
-    return session.scalar(select(RecommendationModel).where(RecommendationModel.shop_id == shop_id))
+@dataclass(frozen=True)
+class ModelState:
+    """Where a shop's stored model stands (not the model itself): its revision, the last
+    order row it counted, when it was built, rescored and saved; and the shop's newest
+    order row (None: no order yet)."""
+
+    revision: str | None
+    orders_through: int
+    built_at: datetime | None
+    rescored_at: datetime | None
+    saved_at: datetime | None
+    # the newest order row stored after ``orders_through`` (None: nothing new); with no
+    # model yet, some order row of the shop (None: no order at all)
+    newest_order: int | None
+
+
+_STATES = (
+    select(
+        Shop.id,
+        RecommendationModel.revision,
+        RecommendationModel.orders_through,
+        RecommendationModel.built_at,
+        RecommendationModel.rescored_at,
+        RecommendationModel.saved_at,
+    )
+    .outerjoin(RecommendationModel, RecommendationModel.shop_id == Shop.id)
+    .where(Shop.active.is_(True))
+)
+
+
+def model_states(session: Session, shop_id: int | None = None) -> dict[int, ModelState]:
+    """Where each active shop's model stands (or only ``shop_id``'s).
+
+    The newest order rows are read from the rows stored after the oldest model's last:
+    a range of the primary key, not every shop's whole history on each pass.
+    """
+    statement = _STATES if shop_id is None else _STATES.where(Shop.id == shop_id)
+    rows = session.execute(statement).all()
+    newest: dict[int, int] = {}
+    built = [through for _, revision, through, *_ in rows if revision is not None]
+    if built:  # shops with a model: only what was stored after the oldest one's last order
+        newer = select(OrderRow.shop_id, func.max(OrderRow.id)).where(OrderRow.id > min(built))
+        if shop_id is not None:
+            newer = newer.where(OrderRow.shop_id == shop_id)
+        for shop, top in session.execute(newer.group_by(OrderRow.shop_id)):
+            newest[shop] = top
+    for shop, revision, *_ in rows:
+        if revision is None:  # no model yet: has the shop any order at all?
+            found = session.scalar(select(OrderRow.id).where(OrderRow.shop_id == shop).limit(1))
+            if found is not None:
+                newest[shop] = found
+    return {
+        shop: ModelState(revision, through or 0, built_at, rescored, saved, newest.get(shop))
+        for shop, revision, through, built_at, rescored, saved in rows
+    }
+
+
+def newest_order_row(session: Session, shop_id: int) -> int:
+    """The id of the shop's most recently stored order row (0: none)."""
+    return session.scalar(select(func.max(OrderRow.id)).where(OrderRow.shop_id == shop_id)) or 0
+
+
+def load_snapshot(session: Session, shop_id: int, revision: str) -> Model | None:
+    """The stored model of that revision, parsed afresh (for changing it); None if another
+    was saved since."""
+    snapshot = session.scalar(
+        select(RecommendationModel.snapshot).where(
+            RecommendationModel.shop_id == shop_id, RecommendationModel.revision == revision
+        )
+    )
+    return None if snapshot is None else Model.from_json(snapshot)
 
 
 def load_model(session: Session, shop_id: int) -> Model | None:
@@ -58,14 +126,9 @@ def load_model(session: Session, shop_id: int) -> Model | None:
         return None
     model = _PARSED.get((shop_id, revision))
     if model is None:
-        snapshot = session.scalar(
-            select(RecommendationModel.snapshot).where(
-                RecommendationModel.shop_id == shop_id, RecommendationModel.revision == revision
-            )
-        )
-        if snapshot is None:  # saved again meanwhile: the next read finds the new one
+        model = load_snapshot(session, shop_id, revision)
+        if model is None:  # saved again meanwhile: the next read finds the new one
             return None
-        model = Model.from_json(snapshot)
         remember(shop_id, revision, model)
     return model
 
@@ -103,7 +166,7 @@ def save_model(
         "saved_at": now,
     }
     if replacing is None:
-        if model_row(session, shop_id) is not None:
+        if model_states(session, shop_id).get(shop_id, _NONE).revision is not None:
             return None
         session.add(RecommendationModel(shop_id=shop_id, **values))
         session.flush()
@@ -116,9 +179,7 @@ def save_model(
     return revision if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-def newest_order_row(session: Session, shop_id: int) -> int | None:
-    """The id of the shop's most recently stored order row."""
-    return session.scalar(select(func.max(OrderRow.id)).where(OrderRow.shop_id == shop_id))
+_NONE = ModelState(None, 0, None, None, None, None)
 
 
 _STANDING = (
@@ -163,20 +224,20 @@ def standing_orders(
 
 
 def save_rhythms(
-    session: Session, shop_id: int, customer_id: str, orders: Iterable[StoredOrder]
+    session: Session, shop_id: int, orders: Mapping[str, Iterable[StoredOrder]], *, every: bool
 ) -> None:
-    """Replace a customer's rhythms per product with those of ``orders`` (all of theirs
-    that stand); only products ordered twice or more have one."""
-    session.execute(
-        delete(ProductRhythmRow).where(
-            ProductRhythmRow.shop_id == shop_id,
-            ProductRhythmRow.customer_external_id == customer_id,
-        )
-    )
+    """Replace the rhythms per product of the customers ``orders`` holds (customer id ->
+    all their orders that stand), or of ``every`` customer of the shop (those not in
+    ``orders`` then have none); only a product ordered twice or more has one."""
+    gone = delete(ProductRhythmRow).where(ProductRhythmRow.shop_id == shop_id)
+    if not every:
+        gone = gone.where(ProductRhythmRow.customer_external_id.in_(sorted(orders)))
+    session.execute(gone)
     rows = [
         _rhythm_row(shop_id, customer_id, rhythm)
+        for customer_id, theirs in orders.items()
         for rhythm in product_rhythms(
-            (order.order_id, order.placed_at, order.product_ids) for order in orders
+            (order.order_id, order.placed_at, order.product_ids) for order in theirs
         ).values()
         if rhythm.due_at is not None
     ]
@@ -195,11 +256,6 @@ def _rhythm_row(shop_id: int, customer_id: str, rhythm: ProductRhythm) -> dict[s
         "last_order_external_id": rhythm.last_order_id,
         "expected_at": rhythm.due_at,
     }
-
-
-def forget_rhythms(session: Session, shop_id: int) -> None:
-    """Drop every rhythm of the shop (before they are all written again)."""
-    session.execute(delete(ProductRhythmRow).where(ProductRhythmRow.shop_id == shop_id))
 
 
 def load_rhythms(session: Session, shop_id: int, customer_id: str) -> tuple[ProductRhythm, ...]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from plugin.storage.models import OrderRow, ProductRhythmRow, RecommendationModel, Shop
@@ -242,7 +242,7 @@ def save_rhythms(
         if rhythm.due_at is not None
     ]
     if rows:
-        session.execute(ProductRhythmRow.__table__.insert(), rows)
+        session.execute(insert(ProductRhythmRow), rows)
 
 
 def _rhythm_row(shop_id: int, customer_id: str, rhythm: ProductRhythm) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from plugin.emails.render import email_blocks, render_email
 from plugin.pipeline.product_picks import product_context, wanted_sources
 from plugin.storage import recommendations as stored
 from plugin.storage.batch import begin_batch
-from plugin.storage.models import OrderRow, ProductRow
+from plugin.storage.models import OrderRow, ProductRhythmRow, ProductRow
 from rules.facts import Customer, FactSet
 from rules.recommend import OrderLines, build
 from tests.support.clock import T0
@@ -124,3 +124,31 @@ def test_a_shop_without_a_model_still_has_new_arrivals(services, shop):
         )
     context = picks(services, shop, "winback", Customer(id="ann"))
     assert "best_sellers" not in context and ids(context, "new_arrivals") == ["tea"]
+
+
+def test_a_replenishment_names_the_product_due_first_only_while_it_is_offered(services, stocked):
+    def rhythm(product_id: str, due_in_days: int) -> ProductRhythmRow:
+        last = T0 - timedelta(days=30 - due_in_days)
+        return ProductRhythmRow(
+            shop_id=stocked.id,
+            customer_external_id="ann",
+            product_id=product_id,
+            orders=2,
+            first_at=last - timedelta(days=30),
+            last_at=last,
+            last_order_external_id="1",
+            expected_at=last + timedelta(days=30),
+        )
+
+    with services.sessions() as session, session.begin():
+        session.add_all([rhythm("beans", 2), rhythm("mug", 9)])
+    context = picks(services, stocked, "replenishment", Customer(id="ann"))
+    assert ids(context, "reorder_items") == ["beans"]
+    assert context["reorder_product"] == "Beans"
+    assert context["reorder_url"] == f"{SHOP_URL}/products/beans"
+    with services.sessions() as session, session.begin():
+        session.add(rhythm("deleted", 1))  # due sooner, but no longer sold
+    context = picks(services, stocked, "replenishment", Customer(id="ann"))
+    assert "reorder_items" not in context and "reorder_product" not in context
+    rendered = render_email("replenishment", {"shop_url": SHOP_URL, **context})
+    assert rendered.subject == "Running low on what you ordered? Time to restock"

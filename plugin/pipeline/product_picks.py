@@ -163,6 +163,8 @@ def _shop_model(batch: Batch, shop_id: int, now: datetime) -> tuple[Model, dict[
 def _due_product(
     session: Any, shop_id: int, customer_id: str, offered: Mapping[str, ProductState]
 ) -> ProductRhythm | None:
-    """The offered product the customer is due to re-order first, at its own rhythm."""
-    rhythms = stored.load_rhythms(session, shop_id, customer_id)
-    return soonest_due(r for r in rhythms if (s := offered.get(r.product_id)) and s.recommendable)
+    """The product the customer is due to re-order first, at its own rhythm, if the shop
+    still offers it (else none: the email must not name one that is not due)."""
+    due = soonest_due(stored.load_rhythms(session, shop_id, customer_id))
+    state = offered.get(due.product_id) if due is not None else None
+    return due if state is not None and state.recommendable else None

@@ -220,6 +220,11 @@ def test_rhythms_per_product_follow_the_orders(send_webhook, services, clock, at
     assert rhythm.product_id == PEN_ID and rhythm.orders == 3
     assert rhythm.expected_at == start + timedelta(days=90)
     assert rhythm.last_order_external_id == "9502"
+    redact = {"shop_domain": "test-shop.myshopify.com", "customer": {"id": 990}}
+    send_webhook("customers/redact", {**redact, "orders_to_redact": []})
+    at(clock.now)
+    with services.sessions() as session:  # the customer's rhythms go with their data
+        assert session.scalars(select(ProductRhythmRow)).all() == []
 
 
 CHECKOUT = json.loads(load_fixture("shopify/checkouts_update.json"))  # the real checkouts/update

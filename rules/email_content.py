@@ -41,6 +41,10 @@ PLACEHOLDERS: dict[str, PlaceholderDef] = {
     "discount_amount": PlaceholderDef("The code's amount off, such as $5.00"),
     "discount_expires": PlaceholderDef("The code's last valid day, such as March 3"),
     "topic": PlaceholderDef("The topic the customer signed up for"),
+    "reorder_product": PlaceholderDef(
+        "The product the customer is due to re-order (purchase cycle)", missing="your favourites"
+    ),
+    "reorder_url": PlaceholderDef("That product's page (your shop when there is none)"),
 }
 # The subject placeholders of earlier versions, so definitions saved then keep working.
 ALIASES = {
@@ -51,9 +55,16 @@ ALIASES = {
     "customer": "customer_email",
 }
 # Placeholders that are links: a URL field may start with one.
-URL_PLACEHOLDERS = frozenset({"shop_url", "cart_url", "review_url"})
+URL_PLACEHOLDERS = frozenset({"shop_url", "cart_url", "review_url", "reorder_url"})
 
-PRODUCT_SOURCES = ("recommendations", "best_sellers", "cart_items", "order_items")
+PRODUCT_SOURCES = (
+    "recommendations",  # what buyers of the order's or cart's products also bought
+    "best_sellers",
+    "new_arrivals",
+    "reorder_items",  # the product the customer is due to re-order (purchase cycle)
+    "cart_items",
+    "order_items",
+)
 PRODUCT_LIMIT = (1, 12)
 DEFAULT_PRODUCT_LIMIT = 4
 MAX_BLOCKS = 40

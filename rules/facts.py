@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from rules.reorder import ProductRhythm
+
 
 @dataclass(frozen=True, slots=True)
 class LineItem:
@@ -210,4 +212,6 @@ class FactSet:
     browsing: Browsing | None = None  # loaded only for workflows that look at browsing
     catalog: Mapping[str, Product] = field(default_factory=dict)
     ordered_items: tuple[LineItem, ...] = ()
+    # the customer's rhythm per product (rules.reorder), for workflows that read it
+    product_rhythms: tuple[ProductRhythm, ...] = ()
     extra: dict[str, object] = field(default_factory=dict)

@@ -38,6 +38,7 @@ from business_rules.variables import (
 )
 
 from rules.facts import FactSet, LineItem, Product
+from rules.reorder import soonest_due
 
 NEVER_DAYS = 36_500.0  # "never happened": longer ago (or further away) than any window
 NOT_YET = -1.0  # "has not happened yet": fails any "at least N days since" condition
@@ -265,6 +266,17 @@ class FactVariables(BaseVariables):
         if not interval or last is None:
             return NEVER_DAYS
         return interval - _days(self.facts.now, last)
+
+    @numeric_rule_variable(label="Days until a product the customer re-orders is due again")
+    @memoized
+    def days_until_product_reorder(self) -> float:
+        """The soonest of the customer's products bought on their own rhythm (two orders of
+        it at least, or the merchant's interval for it): negative once its date has
+        passed; none: NEVER_DAYS."""
+        due = soonest_due(self.facts.product_rhythms)
+        return (
+            NEVER_DAYS if due is None or due.due_at is None else _days(due.due_at, self.facts.now)
+        )
 
     @numeric_rule_variable(label="Days since the last abandonment email")
     @memoized

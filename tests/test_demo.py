@@ -84,6 +84,11 @@ def test_demo_runs_every_workflow_and_leaves_previews(tmp_path):
     for name in ("welcome_series", "topic_nurture", "lead_nurturing"):  # until they order
         assert report[name]["exited"] > 0, name
     assert report["cart_abandonment"]["converted"] <= report["cart_abandonment"]["exited"]
+    # the emails whose designs show picked products carried them
+    for name in ("upsell", "cart_abandonment", "reengagement", "purchase_cycle"):
+        assert 0 < report[name]["emails_with_products"] <= report[name]["emails"], name
+    upsells = [p.read_text() for p in (out / "previews").glob("upsell-*.html")]
+    assert upsells and all("cdn.shopify.com" in html for html in upsells)
     previews = list((out / "previews").glob("*.html"))
     assert {p.name.split("-")[0] for p in previews} == WORKFLOWS
     assert all("<html" in p.read_text() for p in previews)

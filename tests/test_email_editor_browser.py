@@ -161,11 +161,11 @@ def test_a_merchant_edits_an_email_sees_it_live_and_saves_it(
     step.locator("[data-role='add-block']").click()
     blocks = step.locator(".blocks > li")
     types = [b.get_attribute("data-block") for b in blocks.all()]
-    assert types == ["heading", "text", "products", "button", "button", "footer"]
-    step.locator(f"[data-path='{email}.blocks[4].label']").fill("See our tea")
-    step.locator(f"[data-path='{email}.blocks[4].url']").fill("{shop_url}/collections/tea")
+    assert types == ["heading", "text", "products", "button", "products", "button", "footer"]
+    step.locator(f"[data-path='{email}.blocks[5].label']").fill("See our tea")
+    step.locator(f"[data-path='{email}.blocks[5].url']").fill("{shop_url}/collections/tea")
     step.locator(f"[data-path='{email}.blocks[0]'] [data-role='move-down']").click()  # heading
-    step.locator(f"[data-path='{email}.blocks[5]'] [data-role='remove-block']").click()  # footer
+    step.locator(f"[data-path='{email}.blocks[6]'] [data-role='remove-block']").click()  # footer
     frame = previewed(step, "See our tea")
     tea = frame.locator("a", has_text="See our tea").get_attribute("href")
     assert tea.startswith("https://test-shop.myshopify.com/collections/tea?")
@@ -183,10 +183,11 @@ def test_a_merchant_edits_an_email_sees_it_live_and_saves_it(
         "heading",
         "products",
         "button",
+        "products",
         "button",
     ]
     assert params["blocks"][0]["text"] == "Hello {first_name}, your things are still here."
-    assert params["blocks"][4] == {
+    assert params["blocks"][5] == {
         "type": "button",
         "label": "See our tea",
         "url": "{shop_url}/collections/tea",
@@ -201,11 +202,11 @@ def test_a_merchant_edits_an_email_sees_it_live_and_saves_it(
     def types() -> list[str]:
         return [b.get_attribute("data-block") for b in step.locator(".blocks > li").all()]
 
-    assert types() == ["text", "heading", "products", "button", "button"]
+    assert types() == ["text", "heading", "products", "button", "products", "button"]
     shown = step.locator(f"[data-path='{email}.blocks[0].text']").input_value()
     assert shown == "Hello {first_name}, your things are still here."
     step.locator("[data-role='reset-blocks']").click()  # back to the template's design
-    assert types() == ["heading", "text", "products", "button", "footer"]
+    assert types() == ["heading", "text", "products", "button", "products", "footer"]
     previewed(step, "You left a few things in your cart")
     assert saved_versions(services, "cart_abandonment") == 1
 

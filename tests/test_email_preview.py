@@ -198,6 +198,8 @@ def test_the_catalog_gives_the_editor_every_design_and_the_placeholders(client, 
     assert content["product_sources"] == [
         "recommendations",
         "best_sellers",
+        "new_arrivals",
+        "reorder_items",
         "cart_items",
         "order_items",
     ]

@@ -42,6 +42,7 @@ def test_missing_facts_give_values_that_fail_the_usual_condition():
         "total_spent": 0,
         "days_since_last_order": NEVER_DAYS,
         "days_until_expected_reorder": NEVER_DAYS,  # fails "due within N days"
+        "days_until_product_reorder": NEVER_DAYS,  # fails "due within N days"
         "orders_since_subject": 0,
         "days_since_last_engagement": NEVER_DAYS,
         "days_since_last_activity": NEVER_DAYS,

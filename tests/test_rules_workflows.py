@@ -13,6 +13,7 @@ from rules.actions import ActionRequest
 from rules.definitions import StepDef, load_shipped, shipped_workflows
 from rules.evaluation import evaluate_step, reason_group
 from rules.facts import Checkout, Customer, FactSet, LineItem, Order
+from rules.reorder import product_rhythms, soonest_due
 from rules.validation import validate_workflow
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -264,7 +265,8 @@ def test_purchase_cycle_reminds_before_the_customers_own_rhythm():
     decision = evaluate_step(remind, facts(order=orders[0], orders=orders))
     assert decision.actions == (ActionRequest("send_email", {"template": "replenishment"}),)
     early = evaluate_step(remind, facts(order=orders[0], orders=orders, now=days_ago(10)))
-    assert early.reason == "Days until the expected re-order is 12.0 (needs ≤ 3)"
+    assert early.reason.startswith("Days until the expected re-order is 12.0 (needs ≤ 3); ")
+    assert "product the customer re-orders is due again is 36500.0" in early.reason  # none
     once = history(28)
     assert "Orders placed is 1" in evaluate_step(remind, facts(order=once[0], orders=once)).reason
 
@@ -276,6 +278,28 @@ def test_purchase_cycle_honours_a_per_product_interval():
         order=orders[0], orders=orders, extra={"reorder_interval_days": 60}
     )
     assert "expected re-order is 32.0" in evaluate_step(remind, monthly_but_weekly_product).reason
+
+
+def test_purchase_cycle_follows_a_products_own_rhythm():
+    """Beans every 30 days, while the customer's orders come every 10 (gifts between): the
+    beans' pace decides, not the customer's."""
+    remind = step("purchase_cycle", "remind")
+    orders = history(5, 15, 28, 38, 58)  # the customer's mean: 13 days, due in 8
+    beans = product_rhythms(
+        [("o2", days_ago(28), ["beans"]), ("o4", days_ago(58), ["beans", "mug"])]
+    )
+    due = facts(order=orders[2], orders=orders, product_rhythms=tuple(beans.values()))
+    assert evaluate_step(remind, due).actions == (
+        ActionRequest("send_email", {"template": "replenishment"}),
+    )
+    early = facts(
+        order=orders[2], orders=orders, product_rhythms=tuple(beans.values()), now=days_ago(10)
+    )
+    assert "re-orders is due again is 12.0 (needs ≤ 3)" in evaluate_step(remind, early).reason
+    assert soonest_due(beans.values()) == beans["beans"]  # the mug was bought once: no pace
+    assert beans["beans"].due_at == days_ago(-2) and beans["mug"].due_at is None
+    own = replace(beans["mug"], interval_days=45.0)  # the merchant's interval for it
+    assert own.due_at == days_ago(58 - 45)
 
 
 # --- re-engagement ------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from connectors import shopify
 from plugin import create_app
 from plugin.demo.history import PAGE_VIEW, SimulatedDelivery, generate_history
 from plugin.demo.offer_census import offer_counts
+from plugin.demo.product_payloads import catalog_deliveries
 from plugin.identity import visitor_token
+from plugin.pipeline.product_picks import CARD_SOURCES
 from plugin.pipeline.worker import run_once
 from plugin.services import Services
 from plugin.shop_settings.workflows import set_enabled, shop_workflows
@@ -56,6 +58,7 @@ class WorkflowReport:
     enrolled: int = 0
     holdout: int = 0
     emails: int = 0
+    with_products: int = 0  # emails that showed products chosen for the customer
     actions: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     exited: int = 0
@@ -86,7 +89,7 @@ def run_demo(
     services = Services.of(app)
     services.clock = clock
     shop_id = _add_demo_shop(services)
-    deliveries = list(
+    history = list(
         generate_history(
             seed=seed,
             customers=customers,
@@ -96,6 +99,11 @@ def run_demo(
             storefront=True,
         )
     )
+    first = history[0].at if history else DEMO_START
+    # the catalog first (the products the orders name, and those launched meanwhile): a
+    # stable sort keeps it ahead of the history's deliveries of the same moment
+    catalog = catalog_deliveries(DEMO_START, min(first, DEMO_START), days)
+    deliveries = sorted([*catalog, *history], key=lambda delivery: delivery.at)
     end = DEMO_START + timedelta(days=days) + AFTERMATH
     total_ticks = int((end - DEMO_START) / TICK)
     client = app.test_client()
@@ -241,6 +249,15 @@ def collect_report(services: Services) -> dict[str, WorkflowReport]:
                 report[workflow].emails += count
             else:
                 report[workflow].actions += count
+        for workflow, params in session.execute(
+            select(OutboxMessage.workflow, OutboxMessage.params).where(
+                OutboxMessage.kind == "email",
+                OutboxMessage.state.in_(("sent", "kept")),
+            )
+        ):
+            context = (params or {}).get("context") or {}
+            if any(context.get(source) for source in CARD_SOURCES):
+                report[workflow].with_products += 1
         for workflow, reason, count in session.execute(
             select(Episode.workflow, Step.reason, func.count())
             .join(Episode, Episode.id == Step.episode_id)
@@ -284,6 +301,7 @@ def print_report(
         "workflow",
         "enrolled",
         "emails",
+        "with products",
         "other actions",
         "skipped",
         "exited",
@@ -299,12 +317,17 @@ def print_report(
             name,
             str(row.enrolled),
             str(row.emails),
+            str(row.with_products),
             str(row.actions),
             str(sum(row.skipped.values())),
             str(row.exited),
             str(row.converted),
         )
     console.print(table)
+    console.print(
+        "with products: emails that showed products picked for the customer from the "
+        "shop's own orders (bought together, best sellers, new arrivals, due for re-order)"
+    )
     reasons = Table(title="Skipped steps, by reason")
     reasons.add_column("workflow")
     reasons.add_column("reason")
@@ -330,6 +353,7 @@ def _report_json(report: dict[str, WorkflowReport]) -> dict[str, Any]:
             "enrolled": row.enrolled,
             "holdout": row.holdout,
             "emails": row.emails,
+            "emails_with_products": row.with_products,
             "other_actions": row.actions,
             "skipped": dict(row.skipped),
             "exited": row.exited,

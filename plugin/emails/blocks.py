@@ -1,8 +1,8 @@
 """A step's blocks made ready to render: merchant text filled, products as cards with tracked
 links, and a cart's or order's lines with totals that add up.
 
-Product sources read the email's context: ``recommendations`` and ``best_sellers`` are lists
-of product cards (``title``, ``url``, ``image_url``, ``price``, ``compare_at_price``), filled by
+Product sources read the email's context: ``recommendations``, ``best_sellers``,
+``new_arrivals`` and ``reorder_items`` are lists of product cards (``title``, ``url``, ``image_url``, ``price``, ``compare_at_price``), filled by
 whoever builds the context; ``cart_items`` and ``order_items`` read ``cart`` and ``order``
 (``items`` with ``title``, ``quantity``, unit ``price`` and optionally ``url`` and
 ``image_url``; ``total``, ``currency``, and when known ``shipping``, ``tax``, ``discounts``).
@@ -23,7 +23,7 @@ from rules.email_content import DEFAULT_PRODUCT_LIMIT, PRODUCT_LIMIT
 
 DISCOUNT_CAPTION = "Your code for {discount} off"
 LINE_SOURCES = {"cart_items": "cart", "order_items": "order"}
-CARD_SOURCES = ("recommendations", "best_sellers")
+CARD_SOURCES = ("recommendations", "best_sellers", "new_arrivals", "reorder_items")
 MINUS = "\u2212"
 CURRENCY_SYMBOLS = {"USD": "$", "CAD": "$", "AUD": "$", "NZD": "$", "EUR": "€", "GBP": "£"}
 

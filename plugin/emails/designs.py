@@ -61,6 +61,7 @@ DESIGNS: dict[str, Design] = {
             ),
             _products("cart_items", limit=6),
             _button("Return to your cart", "{cart_url}"),
+            _products("recommendations", limit=3, title="You may also like"),
             READING,
         ),
     ),
@@ -76,6 +77,7 @@ DESIGNS: dict[str, Design] = {
             DISCOUNT,
             _products("cart_items", limit=6),
             _button("Complete your order", "{cart_url}"),
+            _products("recommendations", limit=3, title="You may also like"),
             READING,
         ),
     ),
@@ -94,16 +96,17 @@ DESIGNS: dict[str, Design] = {
         ),
     ),
     "replenishment": Design(
-        subject="Running low? Time to restock",
-        preheader="Reorder what you bought last time in a few clicks.",
+        subject="Running low on {reorder_product|what you ordered}? Time to restock",
+        preheader="Reorder {reorder_product|what you bought last time} in a few clicks.",
         blocks=(
             _heading("Time to restock?"),
             _hello(
-                "By our reckoning you may be running low on what you ordered last time. "
-                "Restock now so you never run out."
+                "By our reckoning you may be running low on {reorder_product|what you ordered "
+                "last time}. Restock now so you never run out."
             ),
+            _products("reorder_items", limit=1),
             _products("order_items", limit=6, title="Your last order"),
-            _button("Reorder now"),
+            _button("Reorder now", "{reorder_url}"),
             THANKS,
         ),
     ),
@@ -131,6 +134,7 @@ DESIGNS: dict[str, Design] = {
                 "Come and see what is new."
             ),
             _products("best_sellers", limit=4, title="What customers love right now"),
+            _products("new_arrivals", limit=4, title="New since your last visit"),
             _button("Visit the shop"),
             THANKS,
         ),

@@ -130,6 +130,8 @@ def placeholder_values(context: Mapping[str, Any], money: Any) -> dict[str, str]
         "discount_amount": amount_text,
         "discount_expires": _text(context.get("discount_expires_at")),
         "topic": _text(context.get("topic")),
+        "reorder_product": _text(context.get("reorder_product")),
+        "reorder_url": _text(context.get("reorder_url")) or shop_url,
     }
 
 

@@ -70,6 +70,10 @@ DEFAULTS: dict[str, Any] = {
     "order": None,
     "recommendations": [],
     "best_sellers": [],
+    "new_arrivals": [],
+    "reorder_items": [],
+    "reorder_product": None,
+    "reorder_url": None,
     "recovery_url": None,
     "discount_code": None,
     "discount_percent": None,
@@ -99,6 +103,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def email_blocks(template: str, content: Mapping[str, Any] | None = None) -> list[Any]:
+    """The blocks an email renders: the step's own, else its design's (none for a fixed
+    template)."""
+    blocks = (content or {}).get("blocks")
+    if isinstance(blocks, list) and blocks:
+        return blocks
+    design = DESIGNS.get(template)
+    return list(design.blocks) if design is not None else []
+
+
 def render_email(
     template: str, context: Mapping[str, Any], content: Mapping[str, Any] | None = None
 ) -> RenderedEmail:
@@ -118,8 +132,7 @@ def render_email(
     placeholders = placeholder_values(values, money)
     subject = _own(content, "subject") or design.subject
     preheader = _own(content, "preheader") or design.preheader
-    blocks = content.get("blocks")
-    blocks = blocks if isinstance(blocks, list) and blocks else design.blocks
+    blocks = email_blocks(template, content)
     filled = fill_all([subject, preheader, *merchant_texts(blocks)], placeholders)
     subject, preheader = _one_line(filled[subject]), _one_line(filled[preheader])
     ready = prepare(blocks, values, Filling(placeholders, filled, _links(values)))

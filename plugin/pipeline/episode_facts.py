@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from plugin.pipeline import step_histories
-from plugin.storage import browsing, facts_store
+from plugin.storage import browsing, facts_store, recommendations
 from plugin.storage.batch import Batch
 from plugin.storage.models import Episode
 from rules.definitions import Workflow
@@ -52,7 +52,7 @@ def facts_for(batch: Batch, episode: Episode, workflow: Workflow, now: datetime)
     last_marketing, last_abandonment = step_histories.last_email_at(
         batch, shop_id, customer.id, "marketing", "cart_abandonment"
     )
-    reads_catalog, reads_history = catalog_reads(workflow)
+    reads_catalog, reads_history, reads_rhythms = catalog_reads(workflow)
     ordered: tuple[LineItem, ...] = ()
     if reads_history and not customer.id.startswith(GUEST_PREFIX):
         ordered = facts_store.load_ordered_items(batch.session, shop_id, customer.id)
@@ -77,21 +77,32 @@ def facts_for(batch: Batch, episode: Episode, workflow: Workflow, now: datetime)
         ),
         catalog=catalog,
         ordered_items=ordered,
+        product_rhythms=(
+            recommendations.load_rhythms(batch.session, shop_id, customer.id)
+            if reads_rhythms and not customer.id.startswith(GUEST_PREFIX)
+            else ()
+        ),
     )
 
 
-_reads: dict[int, tuple[Workflow, tuple[bool, bool]]] = {}
+_reads: dict[int, tuple[Workflow, tuple[bool, bool, bool]]] = {}
+RHYTHM_VARIABLES = frozenset({"days_until_product_reorder"})
 
 
-def catalog_reads(workflow: Workflow) -> tuple[bool, bool]:
-    """Whether a workflow's conditions read the catalog, and whether they read the
-    customer's history of products (worked out once per workflow object)."""
+def catalog_reads(workflow: Workflow) -> tuple[bool, bool, bool]:
+    """Whether a workflow's conditions read the catalog, whether they read the customer's
+    history of products, and their rhythms per product (worked out once per workflow
+    object)."""
     known = _reads.get(id(workflow))
     if known is None or known[0] is not workflow:
         named: set[str] = set()
         for step in workflow.steps:
             _names(step.conditions, named)
-        reads = (bool(named & CATALOG_VARIABLES), bool(named & HISTORY_PRODUCT_VARIABLES))
+        reads = (
+            bool(named & CATALOG_VARIABLES),
+            bool(named & HISTORY_PRODUCT_VARIABLES),
+            bool(named & RHYTHM_VARIABLES),
+        )
         if len(_reads) > 1024:
             _reads.clear()
         known = _reads[id(workflow)] = (workflow, reads)

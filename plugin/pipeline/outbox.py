@@ -15,8 +15,10 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from plugin.emails.blocks import link_params
-from plugin.emails.render import render_email
+from plugin.emails.render import email_blocks, render_email
 from plugin.identity import visitor_token
+from plugin.pipeline.product_picks import product_context
+from plugin.storage.batch import Batch
 from plugin.storage.models import Episode, OutboxMessage, Shop
 from rules.actions import ActionRequest
 from rules.definitions import Workflow
@@ -151,6 +153,17 @@ def write_actions(
                     f"{sender.app_url}/unsubscribe/"
                     f"{unsubscribe_token(sender.secret_key, shop.id, facts.customer.email)}"
                 )
+            # the products its blocks show, chosen now (never ones the customer has)
+            context.update(
+                product_context(
+                    Batch.of(session),
+                    shop.id,
+                    sender.shop_url,
+                    facts,
+                    email_blocks(template, action.params),
+                    now,
+                )
+            )
             rendered = render_email(template, context, action.params)
             row.subject = rendered.subject
             row.preview_html = rendered.html

@@ -15,7 +15,7 @@ from plugin.pipeline.enrollment import Subject, enroll
 from plugin.shop_settings.workflows import batch_workflows
 from plugin.storage import batch_episodes, browsing, facts_store
 from plugin.storage.batch import Batch
-from plugin.storage.models import CustomerRow, Episode, OrderRow, Shop
+from plugin.storage.models import CustomerRow, Episode, OrderRow, ProductRhythmRow, Shop
 from rules.definitions import Workflow
 
 
@@ -82,7 +82,8 @@ def _reorder_subjects(
     session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
 ) -> list[Subject]:
     """Customers whose expected reorder falls within ``lead_days``, each about their latest
-    order (one episode per order)."""
+    order (one episode per order): by the customer's own rhythm across orders, or by a
+    product's, whichever is due first."""
     params = workflow.trigger.params
     lead = timedelta(days=float(params.get("lead_days", 3)))
     last_order = aliased(OrderRow)
@@ -118,6 +119,12 @@ def _reorder_subjects(
         .order_by(CustomerRow.expected_reorder_at)
         .limit(limit)
     ).all()
+    found = [(cid, expected, order_id) for cid, expected, order_id in rows if order_id is not None]
+    found += _product_reorder_rows(session, shop_id, workflow, now, lead, limit)
+    # one reminder per customer a sweep: the product (or the whole basket) due first
+    soonest: dict[str, tuple[str, datetime, str]] = {}
+    for cid, expected, order_id in sorted(found, key=lambda row: row[1]):
+        soonest.setdefault(cid, (cid, expected, order_id))
     return [
         Subject(
             key=order_id,
@@ -125,9 +132,47 @@ def _reorder_subjects(
             anchors={"expected_reorder": expected},
             activity_at=now,
         )
-        for cid, expected, order_id in rows
-        if order_id is not None
+        for cid, expected, order_id in list(soonest.values())[:limit]
     ]
+
+
+def _product_reorder_rows(
+    session: Session,
+    shop_id: int,
+    workflow: Workflow,
+    now: datetime,
+    lead: timedelta,
+    limit: int,
+) -> list[tuple[str, datetime, str]]:
+    """Customers due to re-order a product at its own rhythm (plugin.storage.recommendations
+    keeps them), each about the latest order of that product."""
+    taken = exists().where(
+        Episode.shop_id == shop_id,
+        Episode.workflow == workflow.name,
+        Episode.subject == ProductRhythmRow.last_order_external_id,
+    )
+    rows = session.execute(
+        select(
+            ProductRhythmRow.customer_external_id,
+            ProductRhythmRow.expected_at,
+            ProductRhythmRow.last_order_external_id,
+        )
+        .join(
+            CustomerRow,
+            (CustomerRow.shop_id == ProductRhythmRow.shop_id)
+            & (CustomerRow.external_id == ProductRhythmRow.customer_external_id),
+        )
+        .where(
+            ProductRhythmRow.shop_id == shop_id,
+            ProductRhythmRow.expected_at <= now + lead,
+            ProductRhythmRow.expected_at > now - timedelta(days=14),
+            CustomerRow.email.is_not(None),
+            ~taken,
+        )
+        .order_by(ProductRhythmRow.expected_at)
+        .limit(limit)
+    ).all()
+    return [(cid, expected, order_id) for cid, expected, order_id in rows]
 
 
 def _not_enrolled(shop_id: int, workflow: Workflow, now: datetime) -> ColumnElement[bool]:

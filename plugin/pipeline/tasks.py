@@ -29,6 +29,7 @@ from plugin.pipeline.celery_app import app, make_celery
 from plugin.pipeline.delivery import deliver_pending
 from plugin.pipeline.due_steps import run_due
 from plugin.pipeline.inbox import process_inbox
+from plugin.pipeline.recommender import refresh_models
 from plugin.pipeline.retention import purge
 from plugin.pipeline.worker import sweep_all
 from plugin.services import Services
@@ -160,6 +161,8 @@ def process_inbox_task() -> int:
             if not held:
                 break  # the holder looks again after releasing (below), so nothing waits
             processed += process_inbox(services, services.now()).processed
+            # the models count the orders just stored, one worker at a time (under the lock)
+            refresh_models(services, services.now())
         # a delivery stored while the lock was held had its task turned away: look again
         if not _pending_deliveries(services):
             break

@@ -1,4 +1,5 @@
-"""The embedded worker: inbox, sweeps, due steps and delivery, in one loop."""
+"""The embedded worker: inbox, recommendation models, sweeps, due steps and delivery, in
+one loop."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from plugin.pipeline.delivery import DeliveryStats, deliver_pending
 from plugin.pipeline.due_steps import RunStats, run_due
 from plugin.pipeline.inbox import InboxStats, process_inbox
+from plugin.pipeline.recommender import refresh_models
 from plugin.pipeline.retention import purge
 from plugin.pipeline.sweeps import sweep
 from plugin.services import Services
@@ -58,6 +60,7 @@ def run_once(
     inbox = process_inbox(services, now)
     if inbox_done is not None:
         inbox_done()
+    refresh_models(services, now)  # before the sweeps and steps that read the models
     swept = sweep_all(services, now) if sweeps else 0
     steps = run_due(services, now)
     delivery = deliver_pending(services, now)

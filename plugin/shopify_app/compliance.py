@@ -32,6 +32,7 @@ from plugin.storage.models import (
     OrderRow,
     OutboxMessage,
     PageView,
+    ProductRhythmRow,
     Shop,
     Step,
     Suppression,
@@ -261,6 +262,10 @@ def erase_customer(
             or_(OrderRow.customer_external_id.in_(ids_or_none), OrderRow.email.in_(emails_or_none)),
         )
         .values(email=None, customer_external_id=REDACTED, items=[]),
+        delete(ProductRhythmRow).where(
+            ProductRhythmRow.shop_id == shop_id,
+            ProductRhythmRow.customer_external_id.in_(ids_or_none),
+        ),
         delete(EngagementRow).where(
             EngagementRow.shop_id == shop_id, EngagementRow.email.in_(emails_or_none)
         ),

@@ -8,7 +8,8 @@
 - ``facts_store`` (with ``fact_rows``): merge normalized events into customers, checkouts and
   orders, and read them back as ``rules`` facts; ``batch_episodes``: an inbox batch's episode
   reads and enrollments, made once per batch; ``browsing``: storefront page views and open
-  carts read as facts.
+  carts read as facts; ``recommendations``: each shop's stored recommendation model and
+  its customers' rhythms per product.
 
 May import ``rules`` and ``plugin.config``; nothing else of ``plugin``.
 """

@@ -77,6 +77,9 @@ class Batch:
     # customer, workflow) -> (reason, subject, event kind, event time, refused at)
     refusals: dict[tuple[int, str, str], tuple[Any, ...]] = field(default_factory=dict)
     refusal_counts: dict[tuple[int, str, str], tuple[int, datetime]] = field(default_factory=dict)
+    # plugin.pipeline.product_picks: each shop's recommendation model and the products its
+    # catalog offers, read once for the batch's emails, by shop id
+    recommending: dict[int, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, session: Session) -> Batch:

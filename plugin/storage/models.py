@@ -315,6 +315,51 @@ class CatalogSync(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class RecommendationModel(Base):
+    """A shop's recommendation model (rules.recommend.Model) as JSON, where the worker that
+    keeps it fresh and every process that serves it read it.
+
+    ``orders_through``: the highest ``orders.id`` it has counted; the orders stored after it
+    are counted next, each once (a redelivered order keeps its row, so never twice).
+    ``revision`` changes with every save: a process keeps the model it parsed until then.
+    """
+
+    __tablename__ = "recommendation_models"
+    __table_args__ = (UniqueConstraint("shop_id", name="uq_recommendation_model_shop"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    snapshot: Mapped[str] = mapped_column(Text)
+    revision: Mapped[str] = mapped_column(String(32))
+    orders_through: Mapped[int] = mapped_column(Id, default=0)
+    built_at: Mapped[datetime]  # rebuilt from every stored order
+    rescored_at: Mapped[datetime]
+    saved_at: Mapped[datetime]
+
+
+class ProductRhythmRow(Base):
+    """How often one customer re-orders one product: the orders of it that stand, the
+    first and the latest, and when the next is due at that pace (two orders at least).
+
+    What the purchase-cycle sweep scans for a consumable re-ordered on its own rhythm;
+    kept by the same worker stage as the recommendation model, from the same new orders.
+    """
+
+    __tablename__ = "product_rhythms"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "customer_external_id", "product_id", name="uq_product_rhythm"),
+        Index("ix_product_rhythms_due", "shop_id", "expected_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    customer_external_id: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(String(64))
+    orders: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    last_order_external_id: Mapped[str] = mapped_column(String(64))  # the latest with it
+    expected_at: Mapped[datetime]
+
+
 class EngagementRow(Base):
     """An email event from SendGrid (open, click, bounce, unsubscribe...)."""
 

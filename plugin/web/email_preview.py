@@ -19,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.emails.designs import DESIGNS
-from plugin.emails.render import EDITABLE, render_email
+from plugin.emails.render import EDITABLE, email_blocks, render_email
 from plugin.emails.sample import PREVIEW_TOKEN, sample_context, sample_discount
 from plugin.pipeline.episode_facts import facts_for
 from plugin.pipeline.outbox import Sender, email_context
+from plugin.pipeline.product_picks import product_context
 from plugin.services import Services
 from plugin.shop_settings.policies import postal_address, shop_settings
 from plugin.shop_settings.workflows import ShopWorkflow
@@ -167,6 +168,10 @@ def preview_email(
             sender, shop, episode, saved.workflow, email.step_id, facts, token=PREVIEW_TOKEN
         )
         context.update(sample_discount(email.actions, now))
+        blocks = email_blocks(str(email.params.get("template") or ""), email.params)
+        context.update(
+            product_context(Batch.of(session), shop.id, sender.shop_url, facts, blocks, now)
+        )
         label = facts.customer.email or facts.customer.first_name or episode.customer_external_id
         customer = {"kind": "enrolled", "label": label}
     if saved.workflow.category == "marketing":

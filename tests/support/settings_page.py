@@ -24,6 +24,8 @@ from tests.support.session_tokens import session_token
 from tests.support.shop import SHOP
 
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+STATIC = Path(__file__).parents[2] / "plugin" / "static"
+APP_STATIC = "https://nudge.example/static/"  # the test app's NUDGE_APP_URL, its static files
 
 
 def make_history(send_webhook, at) -> None:  # type: ignore[no-untyped-def]
@@ -99,8 +101,11 @@ def browser_page() -> Iterator[Any]:
         outside: list[str] = []
 
         def only_this_machine(route: Any) -> None:
-            if urlsplit(route.request.url).hostname == "127.0.0.1":
+            url = route.request.url
+            if urlsplit(url).hostname == "127.0.0.1":
                 route.continue_()
+            elif url.startswith(APP_STATIC):  # the previews' sample pictures: from disk
+                route.fulfill(path=str(STATIC / urlsplit(url).path.removeprefix("/static/")))
             else:  # App Bridge's CDN, or anything else on the internet
                 outside.append(route.request.url)
                 route.abort()

@@ -18,6 +18,8 @@ const BLOCK_LABELS = {
 const SOURCE_LABELS = {
   recommendations: "Recommended for the customer",
   best_sellers: "Best sellers",
+  new_arrivals: "New arrivals",
+  reorder_items: "The product the customer is due to re-order",
   cart_items: "The customer's cart, with its total",
   order_items: "The customer's order, with its total",
 };

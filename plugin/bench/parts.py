@@ -29,12 +29,31 @@ class Sizes:
     recommendation_orders: int  # the synthetic shop the model is built and served from
     recommendation_products: int
     recommendation_queries: int
+    scale_shops: int  # the many-shop replay on PostgreSQL, with one worker and then two
+    scale_customers: int  # per shop
+    scale_days: int
 
 
 FULL = Sizes(
-    100_000, 10, 100_000, 60, 10_000, 1_000_000, 1_000_000, 8_000, 180, 1_000_000, 10_000, 100_000
+    100_000,
+    10,
+    100_000,
+    60,
+    10_000,
+    1_000_000,
+    1_000_000,
+    8_000,
+    180,
+    1_000_000,
+    10_000,
+    100_000,
+    20,
+    100,
+    14,
 )
-QUICK = Sizes(20_000, 5, 300, 30, 1_000, 100_000, 100_000, 1_500, 120, 100_000, 2_000, 10_000)
+QUICK = Sizes(
+    20_000, 5, 300, 30, 1_000, 100_000, 100_000, 1_500, 120, 100_000, 2_000, 10_000, 20, 20, 7
+)
 SIZES = {"full": FULL, "quick": QUICK}
 
 
@@ -79,6 +98,10 @@ def run_part(part: str, sizes: Sizes, folder: Path) -> dict[str, Any]:
             sizes.recommendation_products,
             sizes.recommendation_queries,
         )
+    if part == "scale":
+        from plugin.bench import scale
+
+        return scale.run(sizes.scale_shops, sizes.scale_customers, sizes.scale_days)
     raise SystemExit(f"unknown part {part!r}")
 
 

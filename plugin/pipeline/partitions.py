@@ -28,7 +28,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from plugin.pipeline.due_steps import due_shops, run_due
+from plugin.pipeline.inbox import NO_SHOP, Scope, pending_shops, process_inbox
+from plugin.pipeline.worker import sweep_shop
 from plugin.services import Services
+from plugin.shopify_app import catalog_sync
+from plugin.storage.models import Shop
 
 PARTITIONS = 64
 EMAIL_LANE = PARTITIONS  # deliveries that name no shop (email events)
@@ -72,19 +77,19 @@ def exclusive(services: Services, key: int, wait: bool = False) -> Iterator[bool
     if services.engine.dialect.name != "postgresql":
         yield True
         return
-    with services.engine.connect() as connection:
+    # autocommit: a session-level lock needs no transaction around it (no BEGIN or COMMIT
+    # round trips, and no snapshot held open while the block runs)
+    with services.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         if wait:
             connection.execute(select(func.pg_advisory_lock(key)))
             held = True
         else:
             held = bool(connection.scalar(select(func.pg_try_advisory_lock(key))))
-        connection.commit()
         try:
             yield held
         finally:
             if held:
                 connection.execute(select(func.pg_advisory_unlock(key)))
-                connection.commit()
 
 
 @dataclass
@@ -129,3 +134,52 @@ def rounds(
         if time.monotonic() > deadline:
             result.unfinished = True
             return result
+
+
+def apply_inbox(services: Services, seconds: float = 60.0) -> Rounds:
+    """Apply the pending deliveries of every partition this worker can take."""
+
+    def one_batch(shop_id: int | None) -> int:
+        scope: Scope = NO_SHOP if shop_id is None else shop_id
+        return process_inbox(services, services.now(), scope=scope, batches=1).processed
+
+    done = rounds(services, INBOX, lambda: pending_shops(services), one_batch, seconds)
+    with exclusive(services, lock_key(CATALOG, 0)) as held:
+        if held:  # one worker moves the shops' catalog syncs on; the others need not wait
+            catalog_sync.run_queued(services, services.now())
+    return done
+
+
+def decide_due(services: Services, seconds: float = 60.0) -> Rounds:
+    """Decide the due steps of every partition this worker can take."""
+
+    def one_batch(shop_id: int | None) -> int:
+        assert shop_id is not None  # every step belongs to a shop
+        return run_due(services, services.now(), shop=shop_id, batches=1).fired
+
+    return rounds(
+        services, DECISIONS, lambda: due_shops(services, services.now()), one_batch, seconds
+    )
+
+
+def sweep_partition(services: Services, partition: int) -> int:
+    """Run the sweeps of one partition's active shops, under its inbox lock (sweeping
+    enrolls, as applying webhooks does); waits for the lock."""
+    with exclusive(services, lock_key(INBOX, partition), wait=True):
+        now = services.now()
+        with services.sessions() as session:
+            shop_ids = session.scalars(
+                select(Shop.id).where(Shop.active.is_(True)).order_by(Shop.id)
+            ).all()
+        return sum(
+            sweep_shop(services, shop_id, now)
+            for shop_id in shop_ids
+            if partition_of(shop_id) == partition
+        )
+
+
+def active_partitions(services: Services) -> list[int]:
+    """The partitions that hold an active shop."""
+    with services.sessions() as session:
+        shop_ids = session.scalars(select(Shop.id).where(Shop.active.is_(True))).all()
+    return sorted(by_partition(shop_ids))

@@ -23,17 +23,11 @@ import logging
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import select
 
 from plugin.pipeline import partitions
 from plugin.pipeline.celery_app import app, make_celery
 from plugin.pipeline.delivery import deliver_pending
-from plugin.pipeline.due_steps import due_shops, run_due
-from plugin.pipeline.inbox import NO_SHOP, Scope, pending_shops, process_inbox
-from plugin.pipeline.worker import sweep_shop
 from plugin.services import Services
-from plugin.shopify_app import catalog_sync
-from plugin.storage.models import Shop
 
 __all__ = ["app", "bind", "enqueue"]
 
@@ -119,32 +113,13 @@ def _send(settings: dict[str, Any], task: str, args: list[Any]) -> None:
         log.warning("could not send %s%s", task, args)
 
 
-def _inbox_batch(services: Services, shop_id: int | None) -> int:
-    scope: Scope = NO_SHOP if shop_id is None else shop_id
-    return process_inbox(services, services.now(), scope=scope, batches=1).processed
-
-
-def _decision_batch(services: Services, shop_id: int | None) -> int:
-    assert shop_id is not None  # every step belongs to a shop
-    return run_due(services, services.now(), shop=shop_id, batches=1).fired
-
-
 @app.task(name="nudge.process_inbox")
 def process_inbox_task() -> int:
     """Turn stored webhooks into facts and enrollments, partition by partition, then ask
     for the due steps."""
     services = worker_services()
     _started(services, "nudge.process_inbox")
-    done = partitions.rounds(
-        services,
-        partitions.INBOX,
-        lambda: pending_shops(services),
-        lambda shop_id: _inbox_batch(services, shop_id),
-        TASK_SECONDS,
-    )
-    with partitions.exclusive(services, partitions.lock_key(partitions.CATALOG, 0)) as held:
-        if held:  # one worker moves the shops' catalog syncs on; the others need not wait
-            catalog_sync.run_queued(services, services.now())
+    done = partitions.apply_inbox(services, TASK_SECONDS)
     if done.unfinished:
         enqueue(services.settings, "nudge.process_inbox")
     if done.done:
@@ -157,30 +132,17 @@ def sweep_task() -> int:
     """Ask for the sweeps of every partition that has an active shop, each a task of its
     own, so that all workers sweep at once."""
     services = worker_services()
-    with services.sessions() as session:
-        shop_ids = session.scalars(select(Shop.id).where(Shop.active.is_(True))).all()
-    for partition in sorted(partitions.by_partition(shop_ids)):
+    wanted = partitions.active_partitions(services)
+    for partition in wanted:
         _send(services.settings, "nudge.sweep_partition", [partition])
-    return len(shop_ids)
+    return len(wanted)
 
 
 @app.task(name="nudge.sweep_partition")
 def sweep_partition_task(partition: int) -> int:
-    """Enroll the customers found by the sweeps of one partition's shops (under the
-    partition's inbox lock: sweeping enrolls, as applying webhooks does)."""
+    """Enroll the customers found by the sweeps of one partition's shops."""
     services = worker_services()
-    key = partitions.lock_key(partitions.INBOX, partition)
-    with partitions.exclusive(services, key, wait=True):  # hourly: waiting is cheap
-        now = services.now()
-        with services.sessions() as session:
-            shop_ids = session.scalars(
-                select(Shop.id).where(Shop.active.is_(True)).order_by(Shop.id)
-            ).all()
-        swept = sum(
-            sweep_shop(services, shop_id, now)
-            for shop_id in shop_ids
-            if partitions.partition_of(shop_id) == partition
-        )
+    swept = partitions.sweep_partition(services, partition)
     if swept:
         enqueue(services.settings, "nudge.run_due")
     return swept
@@ -192,13 +154,7 @@ def run_due_task() -> int:
     of what they wrote."""
     services = worker_services()
     _started(services, "nudge.run_due")
-    done = partitions.rounds(
-        services,
-        partitions.DECISIONS,
-        lambda: due_shops(services, services.now()),
-        lambda shop_id: _decision_batch(services, shop_id),
-        TASK_SECONDS,
-    )
+    done = partitions.decide_due(services, TASK_SECONDS)
     if done.unfinished:
         enqueue(services.settings, "nudge.run_due")
     if done.done:

@@ -61,9 +61,9 @@ def server_url() -> str:
     return os.environ.get("NUDGE_BENCH_DATABASE_URL") or SERVER
 
 
-def run(shops: int, customers: int, days: int) -> dict[str, Any]:
-    """Replay ``shops`` shops of ``customers`` each over ``days`` with one worker, then
-    two; return the figures of both."""
+def run(shops: int, customers: int, days: int, after: int = 14) -> dict[str, Any]:
+    """Replay ``shops`` shops of ``customers`` each over ``days``, and ``after`` days more
+    for the workflows' later steps, with one worker, then two; return both's figures."""
     arrivals = sorted(
         (
             Arrival(n + 1, delivery)
@@ -78,7 +78,7 @@ def run(shops: int, customers: int, days: int) -> dict[str, Any]:
         ),
         key=lambda a: a.delivery.at,
     )
-    runs = {workers: _replay(arrivals, shops, days, workers) for workers in (1, 2)}
+    runs = {workers: _replay(arrivals, shops, days + after, workers) for workers in (1, 2)}
     one, two = runs[1], runs[2]
     return {
         "shops": shops,
@@ -115,7 +115,7 @@ def _replay(arrivals: list[Arrival], shops: int, days: int, workers: int) -> dic
             seconds = 0.0
             index = 0
             at = START
-            while at < START + timedelta(days=days + 14):  # and the later steps
+            while at < START + timedelta(days=days):
                 clock.value = at.timestamp()
                 batch = []
                 while index < len(arrivals) and arrivals[index].delivery.at < at + TICK:

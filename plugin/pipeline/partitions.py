@@ -20,6 +20,7 @@ code, not a setting two processes could disagree on).
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +35,8 @@ from plugin.pipeline.worker import sweep_shop
 from plugin.services import Services
 from plugin.shopify_app import catalog_sync
 from plugin.storage.models import Shop
+
+log = logging.getLogger(__name__)
 
 PARTITIONS = 64
 EMAIL_LANE = PARTITIONS  # deliveries that name no shop (email events)
@@ -146,7 +149,10 @@ def apply_inbox(services: Services, seconds: float = 60.0) -> Rounds:
     done = rounds(services, INBOX, lambda: pending_shops(services), one_batch, seconds)
     with exclusive(services, lock_key(CATALOG, 0)) as held:
         if held:  # one worker moves the shops' catalog syncs on; the others need not wait
-            catalog_sync.run_queued(services, services.now())
+            try:
+                catalog_sync.run_queued(services, services.now())
+            except Exception:  # never holds the inbox up (plugin.pipeline.inbox)
+                log.exception("catalog work failed; it is asked for again later")
     return done
 
 

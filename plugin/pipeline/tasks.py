@@ -74,10 +74,7 @@ def enqueue(settings: dict[str, Any], task: str) -> None:
         marks = _marks(url)
         if marks is not None and not marks.set(QUEUED + task, 1, nx=True, ex=QUEUED_FOR):
             return  # already asked, and not started yet
-        sender = app if url == app.conf.broker_url else _senders.get(url)
-        if sender is None:
-            sender = _senders[url] = make_celery(settings)
-        sender.send_task(task, retry=False)
+        _sender(settings).send_task(task, retry=False)
     except Exception:  # the webhook is stored; never fail its request over the broker
         log.warning("could not enqueue %s; beat's next tick will find the work", task)
 
@@ -101,14 +98,19 @@ def _started(services: Services, task: str) -> None:
         marks.delete(QUEUED + task)
 
 
+def _sender(settings: dict[str, Any]) -> Celery:
+    """A Celery app on ``settings``' broker, made once per broker."""
+    url = settings["BROKER_URL"]
+    sender = app if url == app.conf.broker_url else _senders.get(url)
+    if sender is None:
+        sender = _senders[url] = make_celery(settings)
+    return sender
+
+
 def _send(settings: dict[str, Any], task: str, args: list[Any]) -> None:
     """Send ``task`` with ``args`` (no "already queued" mark: each one is its own work)."""
-    url = settings["BROKER_URL"]
     try:
-        sender = app if url == app.conf.broker_url else _senders.get(url)
-        if sender is None:
-            sender = _senders[url] = make_celery(settings)
-        sender.send_task(task, args=args, retry=False)
+        _sender(settings).send_task(task, args=args, retry=False)
     except Exception:  # beat's next sweep asks again
         log.warning("could not send %s%s", task, args)
 

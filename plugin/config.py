@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
 
 # NUDGE_* names the test suite reads for itself (tests/): not the app's, and not typos.
 TEST_SUITE_NAMES = frozenset({"TEST_DATABASE_URL", "SCALE_POSTGRES", "SCALE_REDIS", "CHROMIUM"})
+# NUDGE_* names `nudge bench` reads for itself (plugin.bench.scale: its PostgreSQL server)
+BENCH_NAMES = frozenset({"BENCH_DATABASE_URL"})
 
 # What a number counts, for the message that refuses one.
 UNITS = {
@@ -147,7 +149,11 @@ def unknown_settings() -> list[str]:
     known = [ENV_PREFIX + key for key in DEFAULTS]
     for name in sorted(os.environ):
         key = name.removeprefix(ENV_PREFIX)
-        if not name.startswith(ENV_PREFIX) or key in DEFAULTS or key in TEST_SUITE_NAMES:
+        if (
+            not name.startswith(ENV_PREFIX)
+            or key in DEFAULTS
+            or key in TEST_SUITE_NAMES | BENCH_NAMES
+        ):
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else "see the settings in the README"

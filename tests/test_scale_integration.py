@@ -1,10 +1,13 @@
-"""Nudge at scale, as real processes: gunicorn, two Celery workers and beat, on PostgreSQL
-and Redis, against the embedded default (one process, SQLite) on the same input.
+"""Nudge at scale, as real processes: the Procfile's web, two of its Celery workers and
+beat, on PostgreSQL and Redis, against the embedded default (one process, SQLite) on the
+same input.
 
-A seeded store history (every core workflow acts in it) is replayed in phases: the shared
-clock moves to the start of a window, that window's webhooks are posted signed, then the
-sweeps run. After the history the clock keeps moving for the workflows' later steps. The
-embedded run does the same in-process. Every email the embedded run decides must reach
+Seeded store histories of several shops (every core workflow acts in them), merged in
+arrival order, are replayed in phases: the shared clock moves to the start of a window,
+that window's webhooks are posted signed, then the sweeps run. After the history the clock
+keeps moving for the workflows' later steps. The embedded run does the same in-process.
+The shops fall in different partitions (plugin.pipeline.partitions), so the two workers
+apply webhooks and decide steps at once. Every email the embedded run decides must reach
 the fake SendGrid exactly once from the scaled run, and each workflow's report (enrolled,
 emails, skips by reason, exits, conversions) must be the same.
 """
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,27 +33,25 @@ from connectors import shopify
 from plugin import create_app
 from plugin.demo.history import generate_history
 from plugin.demo.runner import collect_report
+from plugin.demo.store import SimulatedDelivery
 from plugin.dev_clock import FileClock
+from plugin.pipeline.partitions import partition_of
 from plugin.pipeline.worker import run_once
 from plugin.services import Services
 from plugin.storage.models import Delivery, Episode, OutboxMessage, Shop, Step
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.network import free_port
 from tests.support.processes import Processes
+from tests.support.procfile import procfile_commands, with_option
 from tests.support.scale_services import postgres_database, redis_url
 from tests.support.shop import SHOP_ADDRESS
 
 pytestmark = pytest.mark.slow
 
-SHOP = "scale-demo.myshopify.com"
-SECRET = "scale-webhook-secret"
-SHOP_SETTINGS = {
-    "name": "Northwind Coffee & Tea",
-    "timezone": "America/New_York",
-    "postal_address": SHOP_ADDRESS,
-}
+SHOPS = [f"scale-{name}.myshopify.com" for name in ("north", "south", "east", "west")]
+SHOP_TIMEZONES = ["America/New_York", "America/Chicago", "Asia/Tokyo", "America/Los_Angeles"]
 START = datetime.fromisoformat("2026-09-01T00:00:00+00:00")
-CUSTOMERS, DAYS, SEED = 500, 10, 11  # about 3,000 deliveries
+CUSTOMERS, DAYS, SEED = 125, 10, 11  # per shop; about 3,000 deliveries in all
 WINDOW = timedelta(hours=24)  # webhooks posted per phase
 # after the history: far enough for re-engagement's last touch (+44 days)
 AFTERMATH = [START + timedelta(days=DAYS + n) for n in (1, 2, 4, 7, 10, 15, 20, 30, 40, 50, 56)]
@@ -60,6 +62,34 @@ AFTERMATH = [START + timedelta(days=DAYS + n) for n in (1, 2, 4, 7, 10, 15, 20, 
 SETTLE = timedelta(minutes=1)
 REDIS_DB = 14
 QUEUE_KEYS = ("nudge", "unacked")  # kombu's queue and its unacknowledged messages
+
+
+@dataclass(frozen=True)
+class ShopDelivery:
+    """A simulated webhook and the shop it is sent for."""
+
+    shop: str
+    delivery: SimulatedDelivery
+
+    @property
+    def at(self) -> datetime:
+        return self.delivery.at
+
+
+def secret_of(shop: str) -> str:
+    return f"{shop}-webhook-secret"
+
+
+def histories() -> list[ShopDelivery]:
+    """Every shop's history, merged in arrival order (a shop's own order kept)."""
+    merged = [
+        ShopDelivery(shop, delivery)
+        for n, shop in enumerate(SHOPS)
+        for delivery in generate_history(
+            seed=SEED + n, customers=CUSTOMERS, days=DAYS, start=START, shop_domain=shop
+        )
+    ]
+    return sorted(merged, key=lambda d: d.at)  # stable: each shop's ties keep their order
 
 
 def phases(deliveries: list[Any]) -> list[tuple[datetime, list[Any]]]:
@@ -78,46 +108,57 @@ def phases(deliveries: list[Any]) -> list[tuple[datetime, list[Any]]]:
     return plan + [(moment, []) for moment in AFTERMATH]
 
 
-def signed(delivery: Any) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(delivery.payload).encode()
+def signed(sent: ShopDelivery) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(sent.delivery.payload).encode()
     return body, {
-        "X-Shopify-Topic": delivery.topic,
-        "X-Shopify-Shop-Domain": SHOP,
-        "X-Shopify-Webhook-Id": delivery.webhook_id,
-        "X-Shopify-Hmac-Sha256": shopify.sign(body, SECRET),
+        "X-Shopify-Topic": sent.delivery.topic,
+        "X-Shopify-Shop-Domain": sent.shop,
+        "X-Shopify-Webhook-Id": sent.delivery.webhook_id,
+        "X-Shopify-Hmac-Sha256": shopify.sign(body, secret_of(sent.shop)),
         "Content-Type": "application/json",
     }
 
 
-def add_shop(services: Services) -> None:
+def add_shops(services: Services) -> None:
     with services.sessions() as session, session.begin():
-        session.add(
-            Shop(
-                domain=SHOP,
-                platform="shopify",
-                access_token="t",
-                webhook_secret=SECRET,
-                settings=dict(SHOP_SETTINGS),
+        for shop, timezone in zip(SHOPS, SHOP_TIMEZONES, strict=True):
+            session.add(
+                Shop(
+                    domain=shop,
+                    platform="shopify",
+                    access_token="t",
+                    webhook_secret=secret_of(shop),
+                    settings={
+                        "name": shop.split(".")[0],
+                        "timezone": timezone,
+                        "postal_address": SHOP_ADDRESS,
+                    },
+                )
             )
-        )
 
 
 def canonical_emails(services: Services, states: tuple[str, ...]) -> dict[str, str]:
-    """idempotency key -> a key that does not depend on row ids: workflow, customer,
+    """idempotency key -> a key that does not depend on row ids: shop, workflow, customer,
     subject, which episode of that subject, step and action index."""
     with services.sessions() as session:
+        domains = {
+            shop_id: domain for shop_id, domain in session.execute(select(Shop.id, Shop.domain))
+        }
         episodes = session.execute(
-            select(Episode.id, Episode.workflow, Episode.subject).order_by(Episode.id)
+            select(Episode.id, Episode.shop_id, Episode.workflow, Episode.subject).order_by(
+                Episode.id
+            )
         ).all()
         ordinal: dict[int, int] = {}
-        seen: Counter[tuple[str, str]] = Counter()
-        for episode_id, workflow, subject in episodes:
-            ordinal[episode_id] = seen[(workflow, subject)]
-            seen[(workflow, subject)] += 1
+        seen: Counter[tuple[int, str, str]] = Counter()
+        for episode_id, shop_id, workflow, subject in episodes:
+            ordinal[episode_id] = seen[(shop_id, workflow, subject)]
+            seen[(shop_id, workflow, subject)] += 1
         subjects = {e.id: e.subject for e in episodes}
         rows = session.execute(
             select(
                 OutboxMessage.idempotency_key,
+                OutboxMessage.shop_id,
                 OutboxMessage.workflow,
                 OutboxMessage.customer_external_id,
                 OutboxMessage.episode_id,
@@ -125,9 +166,9 @@ def canonical_emails(services: Services, states: tuple[str, ...]) -> dict[str, s
             ).where(OutboxMessage.kind == "email", OutboxMessage.state.in_(states))
         ).all()
     return {
-        key: f"{workflow}:{customer}:{subjects[episode]}#{ordinal[episode]}:{step}:"
-        + key.rsplit(":", 1)[1]
-        for key, workflow, customer, episode, step in rows
+        key: f"{domains[shop]}:{workflow}:{customer}:{subjects[episode]}#{ordinal[episode]}:"
+        f"{step}:" + key.rsplit(":", 1)[1]
+        for key, shop, workflow, customer, episode, step in rows
     }
 
 
@@ -144,7 +185,7 @@ def embedded_run(tmp_path: Path, plan: list[tuple[datetime, list[Any]]]) -> Serv
     )
     services = Services.of(app)
     services.clock = lambda: now["at"]
-    add_shop(services)
+    add_shops(services)
     client = app.test_client()
     for at, batch in plan:
         now["at"] = at
@@ -206,11 +247,10 @@ def test_two_celery_workers_and_beat_send_what_the_embedded_run_decides(tmp_path
     pytest.importorskip("celery")
     broker = redis_url(REDIS_DB)
     database = postgres_database("nudge_scale")
-    deliveries = list(
-        generate_history(seed=SEED, customers=CUSTOMERS, days=DAYS, start=START, shop_domain=SHOP)
-    )
+    deliveries = histories()
     plan = phases(deliveries)
     assert len(deliveries) > 2000
+    assert len({partition_of(shop_id) for shop_id in range(1, len(SHOPS) + 1)}) == len(SHOPS)
 
     embedded = embedded_run(tmp_path, plan)
     disposing.append(embedded)
@@ -218,6 +258,7 @@ def test_two_celery_workers_and_beat_send_what_the_embedded_run_decides(tmp_path
     expected = Counter(canonical_emails(embedded, ("kept",)).values())
     core = {"cart_abandonment", "upsell", "purchase_cycle", "feedback_request", "reengagement"}
     assert all(expected_report[name].emails > 0 for name in core), expected_report
+    assert {key.split(":", 1)[0] for key in expected} == set(SHOPS)  # every shop sends
 
     scaled, received = scaled_run(tmp_path, plan, database, broker, disposing)
     sent = canonical_emails(scaled, ("sent",))
@@ -232,6 +273,7 @@ def test_two_celery_workers_and_beat_send_what_the_embedded_run_decides(tmp_path
     assert set(received) == set(sent)  # and nothing else did
     assert Counter(sent[key] for key in received) == expected  # the same emails as embedded
     assert collect_report(scaled) == expected_report  # and the same decisions, per workflow
+    assert both_workers_decided(tmp_path)  # in parallel: the work did not all go to one
 
 
 def scaled_run(
@@ -241,8 +283,9 @@ def scaled_run(
     broker: str,
     disposing: list[Services],
 ) -> tuple[Services, Counter[str]]:
-    """gunicorn, two Celery workers and beat on PostgreSQL and Redis, one shared clock;
-    returns the database's services and how often each message key reached SendGrid."""
+    """The Procfile's release command, web, two of its workers and beat on PostgreSQL and
+    Redis, one shared clock; returns the database's services and how often each message key
+    reached SendGrid."""
     import redis as redis_client
 
     port = free_port()
@@ -263,8 +306,10 @@ def scaled_run(
             "NUDGE_SWEEP_SECONDS": "1000000",  # sweeps are sent by the test, after each window
             "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         }
+        procfile = procfile_commands()
+        assert set(procfile) == {"release", "web", "worker", "beat"}
         upgraded = subprocess.run(
-            [str(bin_dir / "nudge"), "db", "upgrade"], env=env, capture_output=True, text=True
+            in_venv(procfile["release"], bin_dir), env=env, capture_output=True, text=True
         )
         assert upgraded.returncode == 0, upgraded.stderr
         scaled = Services.of(
@@ -278,21 +323,25 @@ def scaled_run(
         )
         disposing.append(scaled)
         scaled.clock = clock
-        add_shop(scaled)
+        add_shops(scaled)
 
         processes = Processes(env, tmp_path)
-        celery = [str(bin_dir / "celery"), "-A", "plugin.pipeline.tasks"]
-        quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]
+        # the Procfile's commands; only what a 2-core test machine needs differs: fewer
+        # processes, a loopback port, names for the two workers, and quieter logs
+        web = with_option(in_venv(procfile["web"], bin_dir), ("-w",), "2")
+        web = with_option(web, ("-b", "--bind"), f"127.0.0.1:{port}")
+        worker = with_option(in_venv(procfile["worker"], bin_dir), ("--concurrency", "-c"), "1")
+        worker = with_option(worker, ("-l", "--loglevel"), "info")
+        quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        beat = in_venv(procfile["beat"], bin_dir) + ["-s", str(tmp_path / "beat-schedule")]
         sender = make_sender(broker)
         redis = redis_client.Redis.from_url(broker)
         http = requests.Session()
         try:
-            web = ["-w", "2", "-b", f"127.0.0.1:{port}", "plugin:create_app()"]
-            processes.start("web", str(bin_dir / "gunicorn"), *web)
+            processes.start("web", *web)
             for n in (1, 2):
-                name = ["-n", f"scale{n}@%h", "--concurrency", "1"]
-                processes.start(f"worker{n}", *celery, "worker", *name, *quiet)
-            processes.start("beat", *celery, "beat", "-s", str(tmp_path / "beat-schedule"))
+                processes.start(f"worker{n}", *worker, "-n", f"scale{n}@%h", *quiet)
+            processes.start("beat", *beat)
             base = f"http://127.0.0.1:{port}"
             _wait_healthy(base, processes)
             for at, batch in plan:
@@ -316,6 +365,25 @@ def scaled_run(
             redis.close()
             sender.close()
         return scaled, Counter(sendgrid.received)
+
+
+def in_venv(argv: list[str], bin_dir: Path) -> list[str]:
+    """The command as the Procfile gives it, run from this virtualenv."""
+    return [str(bin_dir / argv[0]), *argv[1:]]
+
+
+def both_workers_decided(folder: Path) -> bool:
+    """Whether each worker's log shows it both applied webhooks and decided steps."""
+    stages = ("nudge.process_inbox", "nudge.run_due")
+    logs = [(folder / f"worker{n}.log").read_text(errors="replace") for n in (1, 2)]
+    return all(
+        any(
+            f"Task {stage}[" in line and "succeeded" in line and not line.endswith(": 0")
+            for line in log.splitlines()
+        )
+        for log in logs
+        for stage in stages
+    )
 
 
 def make_sender(broker: str):  # type: ignore[no-untyped-def]

@@ -17,6 +17,8 @@ from rich.table import Table
 from plugin.bench.measure import machine
 
 PARTS = ("rules", "intake", "replay", "scheduler", "sweeps", "recommendations", "backtest")
+# run only when asked for (``--part scale``): it needs a PostgreSQL server
+ON_REQUEST = ("scale",)
 TARGETS = {
     # a step decided as the worker decides it: at least this many times faster than
     # business-rules' run_all with the same actions
@@ -33,6 +35,7 @@ TARGETS = {
     "recommendations_build_seconds": 60.0,  # at most, for 1M orders of 10k products
     "recommendations_p99_ms": 1.0,  # at most: one also-bought answer, CPU time
     "backtest_seconds": 30.0,  # at most: 60 days of a 100,000-customer store, live and a draft
+    "scale_two_workers": 1.3,  # at least: two workers' throughput over one's, many shops
 }
 
 
@@ -208,6 +211,17 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "indexed plan (no full scan)",
                 indexed,
             )
+    if "scale" in report:
+        sc = report["scale"]
+        row(
+            f"deciding on PostgreSQL, {sc['shops']} shops: two workers vs one "
+            f"(same decisions: {'yes' if sc['same_decisions'] else 'NO'})",
+            f"{sc['two_workers_per_s']:,.1f} deliveries/s",
+            f"{sc['one_worker_per_s']:,.1f} deliveries/s",
+            sc["ratio"],
+            f"≥ {TARGETS['scale_two_workers']:g}×",
+            sc["ratio"] >= TARGETS["scale_two_workers"] and sc["same_decisions"],
+        )
     if "recommendations" in report:
         q, b, served = (report["recommendations"][k] for k in ("quality", "build", "serving"))
         model, best, rand = q["model"], q["best_sellers"], q["random"]

@@ -29,15 +29,47 @@ class Sizes:
     recommendation_orders: int  # the synthetic shop the model is built and served from
     recommendation_products: int
     recommendation_queries: int
+    scale_shops: int  # the many-shop replay on PostgreSQL, with one worker and then two
+    scale_customers: int  # per shop
+    scale_days: int
     backtest_customers: int = 100_000  # the store a backtest replays 60 days of
     backtest_days: int = 60
 
 
 FULL = Sizes(
-    100_000, 10, 100_000, 60, 10_000, 1_000_000, 1_000_000, 8_000, 180, 1_000_000, 10_000, 100_000
+    100_000,
+    10,
+    100_000,
+    60,
+    10_000,
+    1_000_000,
+    1_000_000,
+    8_000,
+    180,
+    1_000_000,
+    10_000,
+    100_000,
+    20,
+    100,
+    14,
 )
 QUICK = Sizes(
-    20_000, 5, 300, 30, 1_000, 100_000, 100_000, 1_500, 120, 100_000, 2_000, 10_000, 10_000
+    20_000,
+    5,
+    300,
+    30,
+    1_000,
+    100_000,
+    100_000,
+    1_500,
+    120,
+    100_000,
+    2_000,
+    10_000,
+    20,
+    20,
+    7,
+    10_000,
 )
 SIZES = {"full": FULL, "quick": QUICK}
 
@@ -87,6 +119,10 @@ def run_part(part: str, sizes: Sizes, folder: Path) -> dict[str, Any]:
         from plugin.bench import backtest
 
         return backtest.run(folder / "backtest", sizes.backtest_customers, sizes.backtest_days)
+    if part == "scale":
+        from plugin.bench import scale
+
+        return scale.run(sizes.scale_shops, sizes.scale_customers, sizes.scale_days)
     raise SystemExit(f"unknown part {part!r}")
 
 

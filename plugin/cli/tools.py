@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from plugin.bench import PARTS
+from plugin.bench import ON_REQUEST, PARTS
 from plugin.cli.loading import console
 
 
@@ -29,8 +29,9 @@ def demo(customers: int, days: int, seed: int, out: Path) -> None:
     "--part",
     "parts",
     multiple=True,
-    type=click.Choice(PARTS),
-    help="Run only these parts (repeatable); all by default.",
+    type=click.Choice(PARTS + ON_REQUEST),
+    help="Run only these parts (repeatable); all but scale by default (scale: two workers "
+    "against one on PostgreSQL, the server NUDGE_BENCH_DATABASE_URL names or the local one).",
 )
 @click.option(
     "--replay-customers",

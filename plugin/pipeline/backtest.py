@@ -34,7 +34,13 @@ from sqlalchemy.orm import Session
 from plugin.pipeline.episode_facts import catalog_reads
 from plugin.pipeline.exits import ATTRIBUTION
 from plugin.storage.browsing import needs_browsing
-from plugin.storage.facts_store import guest_key, line_items, normal_email, order_fact
+from plugin.storage.facts_store import (
+    HISTORY_COLUMNS,
+    guest_key,
+    line_items,
+    normal_email,
+    order_fact,
+)
 from plugin.storage.facts_store.catalog import product_fact
 from plugin.storage.models import (
     CheckoutRow,
@@ -499,22 +505,8 @@ def _subjects(
     return found
 
 
-_ORDER_COLUMNS = select(
-    OrderRow.external_id,
-    OrderRow.customer_external_id,
-    OrderRow.email,
-    OrderRow.checkout_token,
-    OrderRow.cart_token,
-    OrderRow.name,
-    OrderRow.value,
-    OrderRow.currency,
-    OrderRow.created_at,
-    OrderRow.updated_at,
-    OrderRow.fulfilled_at,
-    OrderRow.cancelled_at,
-    OrderRow.refunded,
-    OrderRow.financial_status,
-)
+# an order of the history without its line items, as the worker reads one
+_ORDER_COLUMNS = select(*HISTORY_COLUMNS)
 
 
 _CUSTOMER_COLUMNS = select(

@@ -51,17 +51,27 @@ class RunStats:
     deferred: int = 0
     cancelled: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    more: bool = False  # a run limited to some batches stopped with steps left
 
 
-def run_due(services: Services, now: datetime, limit: int = 200) -> RunStats:
-    """Decide every step due by ``now``, ``limit`` per transaction, then say what happened."""
+def run_due(
+    services: Services,
+    now: datetime,
+    limit: int = 200,
+    shop: int | None = None,
+    batches: int | None = None,
+) -> RunStats:
+    """Decide every step due by ``now`` (of one ``shop``, or all), ``limit`` per
+    transaction, or at most ``batches`` transactions; then say what happened (``more``:
+    steps may be left)."""
     stats = RunStats()
     conflicts = 0
+    done = 0
     while True:
         claimed: list[int] = []
         batch = RunStats()  # counted only once its transaction commits
         try:
-            more = _run_batch(services, now, batch, limit, claimed)
+            more = _run_batch(services, now, batch, limit, claimed, shop=shop)
         except Exception as exc:
             if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
                 # lost a race with another worker (same customer's facts): run it again
@@ -74,10 +84,19 @@ def run_due(services: Services, now: datetime, limit: int = 200) -> RunStats:
             log.exception("due-step batch failed; deciding its steps one by one")
             for step_id in claimed:
                 _run_alone(services, step_id, now, stats)
-            continue
-        _add(stats, batch)
-        if not more:
+            more = True
+        else:
+            _add(stats, batch)
+        done += 1
+        if not more or (batches is not None and done >= batches):
+            stats.more = more
             return stats
+
+
+def due_shops(services: Services, now: datetime) -> list[int]:
+    """The shops with steps due by ``now``."""
+    with services.sessions() as session:
+        return list(session.scalars(_DUE_SHOPS, {"now": now}))
 
 
 def _add(stats: RunStats, batch: RunStats) -> None:
@@ -88,11 +107,14 @@ def _add(stats: RunStats, batch: RunStats) -> None:
 
 
 @lru_cache(maxsize=64)
-def _claim_statement(limit: int, only: int | None) -> ReturningUpdate[int]:
-    """Claim up to ``limit`` pending steps due by ``:now``, earliest first (or just ``only``)."""
+def _claim_statement(limit: int, only: int | None, one_shop: bool = False) -> ReturningUpdate[int]:
+    """Claim up to ``limit`` pending steps due by ``:now``, earliest first (or just
+    ``only``), of every shop or of the one bound as ``:shop``."""
 
     def ready(step):  # type: ignore[no-untyped-def]
         due = (step.state == "pending") & (step.due_at <= now_param())
+        if one_shop:
+            due &= step.shop_id == bindparam("shop")
         return due if only is None else due & (step.id == only)
 
     return (
@@ -109,6 +131,7 @@ def _run_batch(
     limit: int,
     claimed: list[int],
     only: int | None = None,
+    shop: int | None = None,
 ) -> bool:
     """Claim and decide a batch of due steps in one transaction; False when no more was
     due: the claim found fewer than ``limit`` (a deferred step is due later, and deciding
@@ -118,9 +141,10 @@ def _run_batch(
     """
     with begin_batch(services.sessions) as batch:
         session = batch.session
-        claimed[:] = (  # through the session's connection: a plain UPDATE, no ORM bookkeeping
-            session.connection().execute(_claim_statement(limit, only), {"now": now}).scalars()
-        ).all()
+        # through the session's connection: a plain UPDATE, no ORM bookkeeping
+        claim = _claim_statement(limit, only, shop is not None)
+        params = {"now": now} if shop is None else {"now": now, "shop": shop}
+        claimed[:] = session.connection().execute(claim, params).scalars().all()
         if not claimed:
             return False
         steps = [ClaimedStep(*row) for row in session.execute(_CLAIMED_STEPS, {"ids": claimed})]
@@ -246,6 +270,9 @@ _CLAIMED_STEPS = (
     )
     .where(Step.id.in_(bindparam("ids", expanding=True)))
     .order_by(Step.due_at, Step.id)
+)
+_DUE_SHOPS = (
+    select(Step.shop_id).where(Step.state == "pending", Step.due_at <= now_param()).distinct()
 )
 _EPISODES = select(Episode).where(Episode.id.in_(bindparam("ids", expanding=True)))
 _SHOPS = select(Shop).where(Shop.id.in_(bindparam("ids", expanding=True)))

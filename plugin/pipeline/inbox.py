@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, Final, Literal
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, select, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -52,22 +53,39 @@ class InboxStats:
     processed: int = 0
     failed: int = 0
     events: int = 0
+    more: bool = False  # a pass limited to some batches stopped with deliveries left
 
 
 class DeliveryRejected(Exception):
     """The stored body cannot become events; kept as 'failed' with this message."""
 
 
-def process_inbox(services: Services, now: datetime | None = None, limit: int = 200) -> InboxStats:
-    """Process every pending delivery, oldest first, ``limit`` per transaction."""
+# Which deliveries a pass claims: every shop's (the embedded worker), one shop's, or those
+# that name no shop (email events; see plugin.pipeline.partitions)
+ALL_SHOPS: Final = "all shops"
+NO_SHOP: Final = "no shop"
+Scope = int | Literal["all shops", "no shop"]
+
+
+def process_inbox(
+    services: Services,
+    now: datetime | None = None,
+    limit: int = 200,
+    scope: Scope = ALL_SHOPS,
+    batches: int | None = None,
+) -> InboxStats:
+    """Process the pending deliveries of ``scope``, oldest first, ``limit`` per
+    transaction: all of them, or at most ``batches`` transactions (``more`` then says
+    whether some may be left)."""
     stats = InboxStats()
     now = now or services.now()
     conflicts = 0
+    done = 0
     while True:
         batch = InboxStats()  # counted only once its transaction commits
         wanted: WantedProducts = {}
         try:
-            more = _process_batch(services, limit, now, batch, wanted)
+            more = _process_batch(services, limit, now, batch, wanted, scope=scope)
         except Exception as exc:
             if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
                 # Workers apply different deliveries at once; two about the same customer
@@ -80,15 +98,27 @@ def process_inbox(services: Services, now: datetime | None = None, limit: int = 
             # instead of blocking the inbox on every pass.
             log.exception("inbox batch failed; applying its deliveries one by one")
             batch = InboxStats()  # what the rolled-back batch counted never happened
-            more = _process_one_by_one(services, limit, now, batch, wanted)
+            more = _process_one_by_one(services, limit, now, batch, wanted, scope)
         stats.processed += batch.processed
         stats.failed += batch.failed
         stats.events += batch.events
         if wanted:
             _catalog_side_line(catalog_sync.look_up, services, wanted, now)
-        if not more:
-            _catalog_side_line(catalog_sync.run_queued, services, now)
+        done += 1
+        if not more or (batches is not None and done >= batches):
+            stats.more = more
+            if scope == ALL_SHOPS:  # a partitioned worker moves the syncs on once a task
+                _catalog_side_line(catalog_sync.run_queued, services, now)
             return stats
+
+
+def pending_shops(services: Services) -> list[int | None]:
+    """The shops with pending deliveries (None: deliveries that name no shop)."""
+    with services.sessions() as session:
+        return list(session.scalars(_PENDING_SHOPS))
+
+
+_PENDING_SHOPS = select(Delivery.shop_id).where(Delivery.status == "pending").distinct()
 
 
 def _catalog_side_line(work: Callable[..., object], *args: object) -> None:
@@ -100,20 +130,26 @@ def _catalog_side_line(work: Callable[..., object], *args: object) -> None:
 
 
 def _process_one_by_one(
-    services: Services, limit: int, now: datetime, stats: InboxStats, wanted: WantedProducts
+    services: Services,
+    limit: int,
+    now: datetime,
+    stats: InboxStats,
+    wanted: WantedProducts,
+    scope: Scope = ALL_SHOPS,
 ) -> bool:
     """Apply the next ``limit`` pending deliveries each in its own transaction; one that
     fails is marked failed with its error. True if there may be more after them."""
     with services.sessions() as session:
         ids = session.scalars(
             select(Delivery.id)
-            .where(Delivery.status == "pending")
+            .where(Delivery.status == "pending", _in_scope(Delivery, scope))
             .order_by(Delivery.id)
-            .limit(limit)
+            .limit(limit),
+            _scope_params(scope),
         ).all()
     for delivery_id in ids:
         try:
-            _process_batch(services, 1, now, stats, wanted, only=delivery_id)
+            _process_batch(services, 1, now, stats, wanted, only=delivery_id, scope=scope)
         except Exception as exc:
             if is_conflict(exc):
                 continue  # a race, not this delivery's fault: it stays pending
@@ -132,13 +168,34 @@ def _process_one_by_one(
     return len(ids) == limit
 
 
+def _in_scope(delivery: Any, scope: Scope) -> ColumnElement[bool]:
+    """The deliveries of ``scope`` (one shop's is bound as ``:shop`` at execution)."""
+    if scope == ALL_SHOPS:
+        return true()
+    if scope == NO_SHOP:
+        return delivery.shop_id.is_(None)
+    return delivery.shop_id == bindparam("shop")  # type: ignore[no-any-return]
+
+
+def _scope_kind(scope: Scope) -> str:
+    return scope if isinstance(scope, str) else "one shop"
+
+
+def _scope_params(scope: Scope) -> dict[str, int]:
+    return {} if isinstance(scope, str) else {"shop": scope}
+
+
 @lru_cache(maxsize=64)
-def _claim_statement(limit: int, only: int | None = None) -> ReturningUpdate[int]:
-    """Claim up to ``limit`` pending deliveries, oldest first, or just ``only`` (marked
-    processed: the transaction that applies them commits that, or rolls it back)."""
+def _claim_statement(
+    limit: int, only: int | None = None, kind: str = ALL_SHOPS
+) -> ReturningUpdate[int]:
+    """Claim up to ``limit`` pending deliveries of a kind of scope, oldest first, or just
+    ``only`` (marked processed: the transaction that applies them commits that, or rolls
+    it back)."""
+    scope: Scope = 0 if kind == "one shop" else kind  # type: ignore[assignment]
 
     def ready(delivery):  # type: ignore[no-untyped-def]
-        pending = delivery.status == "pending"
+        pending = (delivery.status == "pending") & _in_scope(delivery, scope)
         return pending if only is None else pending & (delivery.id == only)
 
     return (
@@ -160,6 +217,7 @@ def _process_batch(
     stats: InboxStats,
     wanted: WantedProducts,
     only: int | None = None,
+    scope: Scope = ALL_SHOPS,
 ) -> bool:
     """Claim and apply a batch in one transaction; a body that cannot become events is
     rejected before anything is written for it. False when no more was pending: the claim
@@ -169,7 +227,10 @@ def _process_batch(
         # through the session's connection: a plain UPDATE, no ORM bookkeeping
         claimed = (
             batch.session.connection()
-            .execute(_claim_statement(limit, only), {"now": now})
+            .execute(
+                _claim_statement(limit, only, _scope_kind(scope)),
+                {"now": now, **_scope_params(scope)},
+            )
             .scalars()
             .all()
         )

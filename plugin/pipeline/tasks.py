@@ -7,46 +7,38 @@ database (a claim is atomic; see plugin.storage.db.claim_rows and plugin.pipelin
 nothing to do when the work is already done. A worker killed mid-task loses nothing:
 its transaction rolls back (inbox, steps) or its claim's lease runs out (outbox).
 
-Applying deliveries and enrolling (inbox, sweeps) happens in one worker at a time, and so
-does deciding due steps: both read across a customer's rows (is an episode already open
-for this checkout? when did this customer last get a marketing email?) before writing,
-which two transactions at once could both answer "no". A PostgreSQL advisory lock keeps
-each stage in one worker, in arrival order, as the embedded worker does; sending, the
-slow part, runs in every worker at once. SQLite serializes writers by itself.
+Applying deliveries and enrolling (inbox, sweeps) and deciding due steps read across a
+customer's rows (is an episode already open for this checkout? when did this customer last
+get a marketing email?) before writing, which two transactions at once could both answer
+"no". Everything they read belongs to one shop, so shops are split into partitions
+(plugin.pipeline.partitions): a partition is worked on by one worker at a time, under a
+PostgreSQL advisory lock per stage and partition, in arrival order, as the embedded worker
+does; different partitions go on in every worker at once, and so does sending. SQLite
+serializes writers by itself.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import func, select
 
+from plugin.pipeline import partitions
 from plugin.pipeline.celery_app import app, make_celery
 from plugin.pipeline.delivery import deliver_pending
-from plugin.pipeline.due_steps import run_due
-from plugin.pipeline.inbox import process_inbox
 from plugin.pipeline.recommender import refresh_models
 from plugin.pipeline.retention import purge
-from plugin.pipeline.worker import sweep_all
 from plugin.services import Services
 from plugin.shopify_app.tokens import renew_due
-from plugin.storage.models import Delivery, Step
 
 __all__ = ["app", "bind", "enqueue"]
 
 log = logging.getLogger(__name__)
 
-# pg advisory lock keys ("nudg" + a stage number): one worker per stage at a time
-ENROLLMENT_LOCK = 0x6E756467_0001
-DECISION_LOCK = 0x6E756467_0002
-
-# how often a task looks again after releasing its lock (work that arrives later still
-# has its own message, and beat's tick)
-ROUNDS = 50
+# how long a task goes round the partitions before handing the rest to a fresh message (a
+# long backlog then never holds one message for hours)
+TASK_SECONDS = 60.0
 
 QUEUED = "nudge:queued:"  # + task name: a message for it waits in the queue
 QUEUED_FOR = 60  # seconds; a mark whose message was lost expires (beat covers meanwhile)
@@ -85,10 +77,7 @@ def enqueue(settings: dict[str, Any], task: str) -> None:
         marks = _marks(url)
         if marks is not None and not marks.set(QUEUED + task, 1, nx=True, ex=QUEUED_FOR):
             return  # already asked, and not started yet
-        sender = app if url == app.conf.broker_url else _senders.get(url)
-        if sender is None:
-            sender = _senders[url] = make_celery(settings)
-        sender.send_task(task, retry=False)
+        _sender(settings).send_task(task, retry=False)
     except Exception:  # the webhook is stored; never fail its request over the broker
         log.warning("could not enqueue %s; beat's next tick will find the work", task)
 
@@ -112,71 +101,56 @@ def _started(services: Services, task: str) -> None:
         marks.delete(QUEUED + task)
 
 
-@contextmanager
-def exclusive(services: Services, key: int, wait: bool = False) -> Iterator[bool]:
-    """Hold a PostgreSQL advisory lock for the block; yields False if another worker holds
-    it (and ``wait`` is off). The lock lives on its own connection, so it is released if
-    the process dies. SQLite needs none: its writers already take turns."""
-    if services.engine.dialect.name != "postgresql":
-        yield True
-        return
-    with services.engine.connect() as connection:
-        if wait:
-            connection.execute(select(func.pg_advisory_lock(key)))
-            held = True
-        else:
-            held = bool(connection.scalar(select(func.pg_try_advisory_lock(key))))
-        connection.commit()
-        try:
-            yield held
-        finally:
-            if held:
-                connection.execute(select(func.pg_advisory_unlock(key)))
-                connection.commit()
+def _sender(settings: dict[str, Any]) -> Celery:
+    """A Celery app on ``settings``' broker, made once per broker."""
+    url = settings["BROKER_URL"]
+    sender = app if url == app.conf.broker_url else _senders.get(url)
+    if sender is None:
+        sender = _senders[url] = make_celery(settings)
+    return sender
 
 
-def _pending_deliveries(services: Services) -> bool:
-    with services.sessions() as session:
-        return (
-            session.scalar(select(Delivery.id).where(Delivery.status == "pending").limit(1))
-            is not None
-        )
-
-
-def _due_steps(services: Services) -> bool:
-    now = services.now()
-    with services.sessions() as session:
-        due = (Step.state == "pending") & (Step.due_at <= now)
-        return session.scalar(select(Step.id).where(due).limit(1)) is not None
+def _send(settings: dict[str, Any], task: str, args: list[Any]) -> None:
+    """Send ``task`` with ``args`` (no "already queued" mark: each one is its own work)."""
+    try:
+        _sender(settings).send_task(task, args=args, retry=False)
+    except Exception:  # beat's next sweep asks again
+        log.warning("could not send %s%s", task, args)
 
 
 @app.task(name="nudge.process_inbox")
 def process_inbox_task() -> int:
-    """Turn stored webhooks into facts and enrollments, then ask for the due steps."""
+    """Turn stored webhooks into facts and enrollments, partition by partition, then ask
+    for the due steps."""
     services = worker_services()
     _started(services, "nudge.process_inbox")
-    processed = 0
-    for _ in range(ROUNDS):
-        with exclusive(services, ENROLLMENT_LOCK) as held:
-            if not held:
-                break  # the holder looks again after releasing (below), so nothing waits
-            processed += process_inbox(services, services.now()).processed
-            # the models count the orders just stored, one worker at a time (under the lock)
-            refresh_models(services, services.now())
-        # a delivery stored while the lock was held had its task turned away: look again
-        if not _pending_deliveries(services):
-            break
-    if processed:
+    done = partitions.apply_inbox(services, TASK_SECONDS)
+    # the models count the orders just stored; two workers refreshing one shop's model at
+    # once is safe: the later one finds it overtaken (plugin.pipeline.recommender)
+    refresh_models(services, services.now())
+    if done.unfinished:
+        enqueue(services.settings, "nudge.process_inbox")
+    if done.done:
         enqueue(services.settings, "nudge.run_due")
-    return processed
+    return done.done
 
 
 @app.task(name="nudge.sweep")
 def sweep_task() -> int:
-    """Enroll customers found by the time-triggered workflows' sweeps."""
+    """Ask for the sweeps of every partition that has an active shop, each a task of its
+    own, so that all workers sweep at once."""
     services = worker_services()
-    with exclusive(services, ENROLLMENT_LOCK, wait=True):  # hourly: waiting is cheap
-        swept = sweep_all(services, services.now())
+    wanted = partitions.active_partitions(services)
+    for partition in wanted:
+        _send(services.settings, "nudge.sweep_partition", [partition])
+    return len(wanted)
+
+
+@app.task(name="nudge.sweep_partition")
+def sweep_partition_task(partition: int) -> int:
+    """Enroll the customers found by the sweeps of one partition's shops."""
+    services = worker_services()
+    swept = partitions.sweep_partition(services, partition)
     if swept:
         enqueue(services.settings, "nudge.run_due")
     return swept
@@ -184,20 +158,16 @@ def sweep_task() -> int:
 
 @app.task(name="nudge.run_due")
 def run_due_task() -> int:
-    """Decide every step that is due now; then ask for delivery of what they wrote."""
+    """Decide the steps that are due now, partition by partition; then ask for delivery
+    of what they wrote."""
     services = worker_services()
     _started(services, "nudge.run_due")
-    fired = 0
-    for _ in range(ROUNDS):
-        with exclusive(services, DECISION_LOCK) as held:
-            if not held:
-                break  # the holder looks again after releasing
-            fired += run_due(services, services.now()).fired
-        if not _due_steps(services):
-            break
-    if fired:
+    done = partitions.decide_due(services, TASK_SECONDS)
+    if done.unfinished:
+        enqueue(services.settings, "nudge.run_due")
+    if done.done:
         enqueue(services.settings, "nudge.deliver")
-    return fired
+    return done.done
 
 
 @app.task(name="nudge.deliver")

@@ -43,9 +43,14 @@ def sweep_all(services: Services, now: datetime) -> int:
     with services.sessions() as session:
         shop_ids = session.scalars(select(Shop.id).where(Shop.active.is_(True))).all()
     for shop_id in shop_ids:
-        with begin_batch(services.sessions) as batch:
-            total += sweep(batch, batch.session.get_one(Shop, shop_id), now)
+        total += sweep_shop(services, shop_id, now)
     return total
+
+
+def sweep_shop(services: Services, shop_id: int, now: datetime) -> int:
+    """Run one shop's time-triggered sweeps, in a transaction."""
+    with begin_batch(services.sessions) as batch:
+        return sweep(batch, batch.session.get_one(Shop, shop_id), now)
 
 
 def run_once(

@@ -31,7 +31,7 @@ from plugin.storage.batch import Batch
 from plugin.storage.browsing import intent_params
 from plugin.storage.models import PageView, Shop, TopicSignup, Visitor
 from plugin.storefront import signups
-from plugin.storefront.rate_limit import Rate, TokenBuckets
+from plugin.storefront.rate_limit import Buckets, Rate, buckets_for
 
 bp = Blueprint("storefront", __name__, url_prefix="/storefront")
 
@@ -54,7 +54,7 @@ class BadInput(ValueError):
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.extensions["nudge_buckets"] = TokenBuckets()
+    app.extensions["nudge_buckets"] = buckets_for(Services.of(app).settings)
 
 
 def _error(status: int, message: str, **headers: str) -> Response:
@@ -123,7 +123,7 @@ def _visitor_id(data: dict[str, Any]) -> str:
 
 
 def _limited(shop: str, vid: str | None, extra: Rate | None = None) -> Response | None:
-    buckets: TokenBuckets = current_app.extensions["nudge_buckets"]
+    buckets: Buckets = current_app.extensions["nudge_buckets"]
     # narrowest first: a refused request uses up nothing of the wider buckets
     checks: list[tuple[tuple[str | None, ...], Rate]] = []
     if vid is not None:

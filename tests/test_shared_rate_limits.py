@@ -1,0 +1,130 @@
+"""Storefront rate limits shared across processes: token buckets on the broker's Redis, the
+same arithmetic as the in-memory default; Redis out of reach falls back to this process's."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from plugin.storefront.rate_limit import Rate, RedisTokenBuckets, TokenBuckets, buckets_for
+from tests.support.network import free_port
+from tests.support.processes import Processes
+from tests.support.scale_services import redis_url
+
+REDIS_DB = 12  # test_celery uses 15, the scale integration test 14, the README's 13
+SLOW_REFILL = Rate(burst=5, per_second=0.01)  # nothing refills within a test
+
+
+def test_the_buckets_follow_the_broker():
+    assert isinstance(buckets_for({"BROKER_URL": None}), TokenBuckets)
+    assert isinstance(buckets_for({"BROKER_URL": "redis://127.0.0.1:6379/0"}), RedisTokenBuckets)
+
+
+def test_two_processes_buckets_on_redis_share_one_limit():
+    url = redis_url(REDIS_DB)
+    first, second = RedisTokenBuckets(url), RedisTokenBuckets(url)  # as two workers hold them
+    taken = [first.take(("visitor", "shop", "v1"), SLOW_REFILL) for _ in range(3)]
+    taken += [second.take(("visitor", "shop", "v1"), SLOW_REFILL) for _ in range(3)]
+    assert taken[:5] == [0.0] * 5
+    # the sixth waits for one token at the refill rate, as the in-memory bucket says
+    assert 99 < taken[5] <= 100
+    assert second.take(("visitor", "shop", "v2"), SLOW_REFILL) == 0.0  # others are not held up
+
+
+def test_the_redis_bucket_refills_as_the_in_memory_one_does():
+    url = redis_url(REDIS_DB)
+    shared = RedisTokenBuckets(url)
+    fast = Rate(burst=2, per_second=20)
+    assert [shared.take("k", fast) for _ in range(2)] == [0.0, 0.0]
+    assert 0 < shared.take("k", fast) <= 0.05
+    time.sleep(0.1)  # two tokens' worth
+    assert shared.take("k", fast) == 0.0
+
+
+def test_redis_out_of_reach_limits_in_this_process(caplog):
+    caplog.set_level(logging.WARNING, logger="plugin.storefront.rate_limit")  # whatever an
+    # earlier test left the logging at
+    unreachable = RedisTokenBuckets(f"redis://127.0.0.1:{free_port()}/0")
+    taken = [unreachable.take("k", SLOW_REFILL) for _ in range(6)]
+    assert taken[:5] == [0.0] * 5 and taken[5] > 0
+    assert "Redis did not answer" in caplog.text
+
+
+SHOP = "limits.myshopify.com"
+VISITOR_BURST = 30  # plugin.storefront.routes.PER_VISITOR
+
+
+@pytest.mark.slow
+def test_two_gunicorn_workers_allow_one_visitor_what_one_worker_would(tmp_path):
+    broker = redis_url(REDIS_DB)
+    shared = allowed_by_two_workers(tmp_path / "shared", broker)
+    per_process = allowed_by_two_workers(tmp_path / "per-process", None)
+    # one refill (0.5 a second) may land while the flood runs
+    assert VISITOR_BURST <= shared <= VISITOR_BURST + 1
+    # the same flood without Redis: each worker had a bucket of its own (and both served)
+    assert per_process > VISITOR_BURST + 1
+
+
+def allowed_by_two_workers(folder: Path, broker: str | None) -> int:
+    """Requests of one visitor's flood that two gunicorn workers let through."""
+    folder.mkdir()
+    bin_dir = Path(sys.executable).parent
+    env = {name: value for name, value in os.environ.items() if not name.startswith("NUDGE_")}
+    env |= {
+        "NUDGE_DATABASE_URL": f"sqlite:///{folder / 'nudge.sqlite3'}",
+        "NUDGE_SECRET_KEY": "limits-secret-0123456789abcdef-0123456789abcdef",
+        "NUDGE_EMBEDDED_WORKER": "0",
+    }
+    if broker:
+        env["NUDGE_BROKER_URL"] = broker
+    added = subprocess.run(
+        [str(bin_dir / "nudge"), "shop", "add", SHOP],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    assert added.returncode == 0, added.stderr
+    port = free_port()
+    processes = Processes(env, folder)
+    bind = f"127.0.0.1:{port}"
+    processes.start("web", str(bin_dir / "gunicorn"), "-w", "2", "-b", bind, "plugin:create_app()")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, processes)
+        body = json.dumps({"vid": "flooding-visitor-0001", "type": "page_view", "path": "/"})
+
+        def post(_: int) -> int:
+            url = f"{base}/storefront/{SHOP}/events"
+            headers = {"Content-Type": "text/plain", "Connection": "close"}
+            return requests.post(url, data=body, headers=headers, timeout=10).status_code
+
+        with ThreadPoolExecutor(8) as pool:  # concurrent: both workers take requests
+            codes = list(pool.map(post, range(100)))
+        processes.check_alive()
+    finally:
+        processes.stop()
+    assert set(codes) <= {200, 429}, codes
+    return codes.count(200)
+
+
+def wait_healthy(base: str, processes: Processes) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        processes.check_alive()
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet
+            pass
+        assert time.monotonic() < deadline, processes.log("web")
+        time.sleep(0.1)

@@ -64,7 +64,8 @@ AREAS = {
     "shopify_app": {"storage"},
     "pipeline": {"storage", "shop_settings", "emails", "shopify_app"},
     "storefront": {"storage", "shop_settings", "emails", "pipeline"},
-    "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline"},
+    "results": {"storage", "shop_settings"},
+    "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline", "results"},
 }
 
 

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import click
 
-from plugin.cli import catalog, database, messages, serve, shopify_app, shops, tools, workflows
+from plugin.cli import (
+    catalog,
+    database,
+    messages,
+    report,
+    serve,
+    shopify_app,
+    shops,
+    tools,
+    workflows,
+)
 from plugin.cli.loading import RefusingGroup
 from plugin.config import environment_settings, unknown_settings
 
@@ -34,5 +44,6 @@ for command in (
     messages.run_due,
     messages.inbox,
     messages.outbox,
+    report.report,
 ):
     main.add_command(command)

@@ -6,6 +6,7 @@ from copy import deepcopy
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rules.attribution import Windows
 from rules.scheduling import next_in_send_window
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "reply_to": None,
     "staff_email": None,
     "asm_group_id": None,
+    # last-touch attribution of orders to messages (rules.attribution): an order placed this
+    # many days after a click in a message, or after its delivery, is credited to it
+    "attribution": {"click_window_days": 5, "delivery_window_days": 1},
     # the storefront script's on-site overlay for anonymous visitors (plugin.storefront.routes)
     "storefront": {
         "overlay_enabled": True,
@@ -48,6 +52,15 @@ def shop_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def attribution_windows(settings: dict[str, Any]) -> Windows:
+    """The shop's attribution windows; ``settings`` as ``shop_settings`` gives."""
+    windows = settings["attribution"]
+    return Windows(
+        click_days=float(windows["click_window_days"]),
+        delivery_days=float(windows["delivery_window_days"]),
+    )
 
 
 def staff_address(shop: Shop, settings: dict[str, Any]) -> str | None:

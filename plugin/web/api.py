@@ -552,7 +552,33 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     group = settings.get("asm_group_id")
     if not optional_group_id(group) or (group is not None and group > MAX_GROUP_ID):
         errors.append("asm_group_id: a SendGrid unsubscribe group id")
-    return errors + overlay_errors(settings.get("storefront"))
+    return (
+        errors
+        + attribution_errors(settings.get("attribution"))
+        + overlay_errors(settings.get("storefront"))
+    )
+
+
+MAX_WINDOW_DAYS = 30
+
+
+def attribution_errors(windows: object) -> list[str]:
+    """The attribution windows: days after a click (more than 0) or a delivery (0: none)."""
+    if not isinstance(windows, dict) or set(windows) != {
+        "click_window_days",
+        "delivery_window_days",
+    }:
+        return ["attribution: an object with click_window_days and delivery_window_days only"]
+    errors = []
+    for key, zero_allowed in (("click_window_days", False), ("delivery_window_days", True)):
+        value = windows[key]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not (0 <= value <= MAX_WINDOW_DAYS and (zero_allowed or value > 0)):
+            least = "0 or more" if zero_allowed else "more than 0"
+            errors.append(
+                f"attribution.{key}: a number of days, {least}, at most {MAX_WINDOW_DAYS}"
+            )
+    return errors
 
 
 MAX_NAME = 100  # the shop's name and sender name, shown in every email's header and inbox

@@ -1,0 +1,6 @@
+"""Results: what the workflows brought a shop — messages and their engagement, orders
+credited to messages (last touch, ``rules.attribution``), revenue, and the lift measured
+against each workflow's holdout group (``rules.stats``). Read-only.
+
+May import ``rules``, ``plugin.storage`` and ``plugin.shop_settings``.
+"""

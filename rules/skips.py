@@ -27,7 +27,7 @@ SAFEGUARD_REASONS = (
 def skip_kind(reason: str) -> str:
     """AS_DESIGNED or BLOCKED for a skipped step's reason (as the worker wrote it, or as
     ``rules.evaluation.reason_group`` shortened it)."""
-    safeguard_labels = tuple(f"{label_of(name)}:" for name in SAFEGUARD_VARIABLES)
+    safeguard_labels = tuple(label_of(name) for name in SAFEGUARD_VARIABLES)
     for part in reason.split("; "):
         if part.startswith(SAFEGUARD_REASONS) or part.startswith(safeguard_labels):
             return BLOCKED

@@ -29,8 +29,13 @@ def order(hours: float, order_id: str = "o1", keys=ADA, value: str = "40.00") ->
     return Purchase(order_id, keys, T + timedelta(hours=hours), Decimal(value))
 
 
-def credited(purchases, touches, windows=Windows()):  # type: ignore[no-untyped-def]
-    return {order_id: t.message_id for order_id, t in attribute(purchases, touches, windows).items()}
+DEFAULT_WINDOWS = Windows()
+
+
+def credited(purchases, touches, windows=DEFAULT_WINDOWS):  # type: ignore[no-untyped-def]
+    return {
+        order_id: t.message_id for order_id, t in attribute(purchases, touches, windows).items()
+    }
 
 
 def test_an_order_within_a_day_of_a_delivery_is_credited_to_that_message():
@@ -79,3 +84,16 @@ def test_holdout_outcomes_count_both_groups_alike_from_their_first_decision():
     treated, holdout = holdout_outcomes(exposures, purchases, window_days=5)
     assert (treated.revenue, treated.converted) == ([50.0], 1)
     assert (holdout.revenue, holdout.converted) == ([0.0, 0.0], 0)
+
+
+def test_skips_are_split_into_the_merchants_rule_and_safeguards():
+    from rules.skips import AS_DESIGNED, BLOCKED, skip_kind
+
+    assert skip_kind("Accepts marketing email: no (needs yes)") == BLOCKED
+    assert skip_kind("Accepts marketing email (needs yes)") == BLOCKED  # as counted
+    assert skip_kind("address suppressed or unsubscribed") == BLOCKED
+    assert skip_kind("frequency cap (dropped)") == BLOCKED
+    assert skip_kind("Cart value is 12.00 (needs ≥ 20); Has an email address: no") == BLOCKED
+    assert skip_kind("Cart value (needs ≥ 20)") == AS_DESIGNED
+    assert skip_kind("holdout group (never messaged)") == AS_DESIGNED
+    assert skip_kind("workflow disabled") == AS_DESIGNED

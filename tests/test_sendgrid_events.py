@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from connectors.sendgrid import events as sg_events
 from plugin.storage.models import Delivery, EngagementRow, Episode, Suppression

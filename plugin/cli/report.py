@@ -48,6 +48,7 @@ def print_report(result: dict[str, Any]) -> None:
     columns = ("workflow", "sent", "kept", "delivered", "opened", "clicked")
     for column in (*columns, "converted", "revenue", "per recipient"):
         table.add_column(column, justify="left" if column == "workflow" else "right")
+    table.columns[0].no_wrap = True
     for name, row in result["workflows"].items():
         per = row["revenue_per_recipient"]
         table.add_row(
@@ -61,6 +62,7 @@ def print_report(result: dict[str, Any]) -> None:
     lifts = Table(title="Lift against the holdout group (95 % intervals)")
     for column in ("workflow", "treated", "holdout", "conversion lift", "revenue per person"):
         lifts.add_column(column, justify="left" if column == "workflow" else "right")
+    lifts.columns[0].no_wrap = True
     for name, row in result["workflows"].items():
         lift = row["lift"]
         if lift is None:

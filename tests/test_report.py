@@ -148,3 +148,17 @@ def test_nudge_report_prints_json_and_tables(services, story, monkeypatch):
     tables = runner.invoke(main, args, catch_exceptions=False).output
     assert "cart_abandonment" in tables and "60.00" in tables
     assert "not enough" in tables  # 1 against 1: no interval yet
+
+
+def test_the_page_reads_the_same_report_and_refuses_a_bad_period(services, story, client, clock):
+    headers = {"Authorization": f"Bearer {session_token()}"}
+    assert client.get("/api/report").status_code == 401
+    for bad in ("0", "-1", "abc", "3651", "²", "1e3"):
+        assert client.get(f"/api/report?days={bad}", headers=headers).status_code == 422, bad
+    clock.now = T0 + timedelta(days=3)
+    answer = client.get("/api/report?days=7", headers=headers)
+    assert answer.status_code == 200
+    with services.sessions() as session:
+        shop = session.scalars(select(Shop)).one()
+        assert answer.json == json.loads(json.dumps(shop_report(session, shop, clock.now, 7)))
+    assert answer.json["workflows"]["cart_abandonment"]["revenue"] == 60.0

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from plugin.cli.loading import console, find_shop, load_services, parse_now
@@ -30,10 +31,10 @@ def report(shop_domain: str, days: int, as_json: bool, now_text: str | None) -> 
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    print_report(result)
+    print_report(result, console)
 
 
-def print_report(result: dict[str, Any]) -> None:
+def print_report(result: dict[str, Any], out: Console) -> None:
     """The report as tables: messages and revenue, then each holdout comparison."""
     windows = result["attribution"]
     table = Table(
@@ -58,7 +59,7 @@ def print_report(result: dict[str, Any]) -> None:
             f"{row['revenue']:,.2f}",
             "—" if per is None else f"{per:,.2f}",
         )
-    console.print(table)
+    out.print(table)
     lifts = Table(title="Lift against the holdout group (95 % intervals)")
     for column in ("workflow", "treated", "holdout", "conversion lift", "revenue per person"):
         lifts.add_column(column, justify="left" if column == "workflow" else "right")
@@ -75,9 +76,9 @@ def print_report(result: dict[str, Any]) -> None:
             revenue_words(lift["revenue_per_recipient"]),
         )
     if lifts.row_count:
-        console.print(lifts)
+        out.print(lifts)
     else:
-        console.print("No workflow has a holdout group in this period.")
+        out.print("No workflow has a holdout group in this period.")
 
 
 def conversion_words(lift: dict[str, Any]) -> str:

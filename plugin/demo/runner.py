@@ -17,11 +17,14 @@ from sqlalchemy import func, select
 
 from connectors import shopify
 from plugin import create_app
+from plugin.cli.report import print_report as print_results
 from plugin.demo.history import PAGE_VIEW, SimulatedDelivery, generate_history
+from plugin.demo.mailbox import Mailbox
 from plugin.identity import visitor_token
 from plugin.pipeline.worker import run_once
+from plugin.results.report import shop_report
 from plugin.services import Services
-from plugin.shop_settings.workflows import set_enabled, shop_workflows
+from plugin.shop_settings.workflows import save_workflow, set_enabled, shop_workflows
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
 from rules.evaluation import reason_group
 
@@ -34,6 +37,8 @@ TICK = timedelta(hours=1)
 SWEEP_EVERY = 24  # ticks: the sweeps look for day-sized gaps
 AFTERMATH = timedelta(days=10)  # keep the clock running after the history ends
 PREVIEWS_PER_TEMPLATE = 3
+# the share of cart-abandonment shoppers the demo shop holds out, so its report shows a lift
+CART_HOLDOUT_PERCENT = 20
 
 
 class SimulatedClock:
@@ -72,10 +77,12 @@ def run_demo(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     clock = SimulatedClock(DEMO_START)
+    mailbox = Mailbox(seed, DEMO_SHOP)
     app = create_app(
         {
             "DATABASE_URL": f"sqlite:///{(out / 'nudge.sqlite3').resolve()}",
             "SENDGRID_API_KEY": None,  # nothing leaves the machine
+            "SENDGRID_EVENT_PUBLIC_KEY": mailbox.public_key,  # the mailbox's events are signed
             "SECRET_KEY": DEMO_SECRET_KEY,
             "EMBEDDED_WORKER": False,
         }
@@ -91,6 +98,7 @@ def run_demo(
             start=DEMO_START,
             shop_domain=DEMO_SHOP,
             storefront=True,
+            reminder_holdout_percent=CART_HOLDOUT_PERCENT,
         )
     )
     end = DEMO_START + timedelta(days=days) + AFTERMATH
@@ -113,6 +121,7 @@ def run_demo(
         for delivery in deliveries:
             while next_tick <= delivery.at:
                 _advance(services, clock, next_tick, tick)
+                mailbox.deliver(client, services, next_tick)
                 tick += 1
                 next_tick += TICK
                 progress.advance(ticks)
@@ -126,13 +135,27 @@ def run_demo(
             progress.advance(replay)
         while next_tick <= end:
             _advance(services, clock, next_tick, tick)
+            mailbox.deliver(client, services, next_tick)
             tick += 1
             next_tick += TICK
             progress.advance(ticks)
     report = collect_report(services)
     previews = write_previews(services, out / "previews")
     print_report(console, report, replayed, rejected, previews, out)
+    with services.sessions() as session:
+        shop = session.get_one(Shop, shop_id)
+        results = shop_report(session, shop, clock.current, days=int((end - DEMO_START).days) + 1)
+    print_results(results, console)
+    console.print(
+        f"{mailbox.posted} delivery, open and click events posted to POST /webhooks/sendgrid, "
+        "signed, by the demo's stand-in for recipients' mailboxes "
+        f"(the shop holds out {CART_HOLDOUT_PERCENT} % of cart-abandonment shoppers).\n"
+        f"The same report: NUDGE_DATABASE_URL=sqlite:///{(out / 'nudge.sqlite3').resolve()} "
+        f"nudge report {DEMO_SHOP} --days {results['days']} "
+        f"--now {clock.current.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    )
     (out / "report.json").write_text(json.dumps(_report_json(report), indent=2))
+    (out / "results.json").write_text(json.dumps(results, indent=2))
     return report
 
 
@@ -155,6 +178,8 @@ def _add_demo_shop(services: Services) -> int:
         for name, shop_workflow in shop_workflows(session, shop.id).items():
             if not shop_workflow.enabled:
                 set_enabled(session, shop.id, name, True)
+        cart = shop_workflows(session, shop.id)["cart_abandonment"].definition
+        save_workflow(session, shop.id, {**cart, "holdout_percent": CART_HOLDOUT_PERCENT})
         return shop.id
 
 

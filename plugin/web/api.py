@@ -21,6 +21,8 @@ from plugin.emails.designs import design_json
 from plugin.emails.sample import NoRecipient, queue_test_email
 from plugin.pipeline.enrollment import normalize_topic
 from plugin.pipeline.outbox import kept_reason, message_json, retry_failed
+from plugin.results.report import DEFAULT_DAYS as DEFAULT_REPORT_DAYS
+from plugin.results.report import shop_report
 from plugin.services import Services
 from plugin.shop_settings.policies import DEFAULT_SETTINGS, OVERLAY_TEXTS, shop_settings
 from plugin.shop_settings.workflows import save_workflow, shop_workflows, workflow_versions
@@ -519,6 +521,20 @@ def activity():  # type: ignore[no-untyped-def]
             for step, episode in rows
         ]
     )
+
+
+@bp.get("/report")
+@require_shop
+def report():  # type: ignore[no-untyped-def]
+    """What the workflows brought over the last ``?days=`` (1 to 3650, default 30): per
+    workflow and step, messages and their engagement, credited orders, revenue, and the
+    lift against the holdout group with its 95 % interval; skips as designed or blocked."""
+    days_text = request.args.get("days", str(DEFAULT_REPORT_DAYS))
+    if not re.fullmatch(r"[0-9]{1,4}", days_text) or not 1 <= int(days_text) <= 3650:
+        return _invalid(["days: a whole number of days from 1 to 3650"])
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        return jsonify(shop_report(session, g.shop, services.now(), int(days_text)))
 
 
 def validate_settings(settings: dict[str, Any]) -> list[str]:

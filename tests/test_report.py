@@ -12,22 +12,16 @@ from sqlalchemy import select
 
 from plugin.cli import main
 from plugin.results.report import shop_report
-from plugin.shop_settings.workflows import save_workflow, shop_workflows
 from plugin.storage.models import OutboxMessage, Shop
 from rules.scheduling import in_holdout
+from rules.stats import MIN_GROUP, newcombe_difference
 from tests.support import payloads
 from tests.support.clock import T0
+from tests.support.results import abandoned_carts_with_holdout, with_cart_holdout
 from tests.support.sendgrid_events import PUBLIC, message_event, post_events
 from tests.support.session_tokens import session_token
 
 TREATED, HELD_OUT, NO_CONSENT = 502, 501, 503
-
-
-def with_holdout(services, percent: float) -> None:  # type: ignore[no-untyped-def]
-    with services.sessions() as session, session.begin():
-        shop = session.scalars(select(Shop)).one()
-        definition = dict(shop_workflows(session, shop.id)["cart_abandonment"].definition)
-        save_workflow(session, shop.id, {**definition, "holdout_percent": percent})
 
 
 def abandon(send_webhook, customer: int, consent: bool = True) -> None:  # type: ignore[no-untyped-def]
@@ -64,7 +58,7 @@ def story(services, shop, send_webhook, client, at):  # type: ignore[no-untyped-
     assert not in_holdout(str(TREATED), "cart_abandonment", 50)
     assert in_holdout(str(HELD_OUT), "cart_abandonment", 50)
     services.settings["SENDGRID_EVENT_PUBLIC_KEY"] = PUBLIC
-    with_holdout(services, 50)
+    with_cart_holdout(services, 50)
     for customer in (TREATED, HELD_OUT):
         abandon(send_webhook, customer)
     abandon(send_webhook, NO_CONSENT, consent=False)
@@ -162,3 +156,24 @@ def test_the_page_reads_the_same_report_and_refuses_a_bad_period(services, story
         shop = session.scalars(select(Shop)).one()
         assert answer.json == json.loads(json.dumps(shop_report(session, shop, clock.now, 7)))
     assert answer.json["workflows"]["cart_abandonment"]["revenue"] == 60.0
+
+
+def test_with_enough_people_the_lift_gets_its_newcombe_interval(
+    services, shop, send_webhook, client, at
+):
+    size, buyers = MIN_GROUP, (18, 6)
+    abandoned_carts_with_holdout(services, send_webhook, client, at, size, buyers)
+    with services.sessions() as session:
+        report = shop_report(session, session.scalars(select(Shop)).one(), T0 + timedelta(days=3))
+    cart = report["workflows"]["cart_abandonment"]
+    assert (cart["recipients"], cart["delivered"], cart["converted"]) == (size, size, buyers[0])
+    assert cart["revenue"] == 60.0 * buyers[0]  # the held-out buyers' orders are nobody's
+    lift = cart["lift"]
+    assert (lift["treated"], lift["holdout"]) == (size, size)
+    expected = newcombe_difference(buyers[0], size, buyers[1], size)
+    assert lift["difference"] == pytest.approx(expected.estimate)
+    assert lift["ci95"] == pytest.approx([expected.low, expected.high])
+    assert lift["ci95"][0] > 0  # 18 of 30 against 6 of 30
+    revenue = lift["revenue_per_recipient"]
+    assert revenue["difference"] == pytest.approx(60.0 * (buyers[0] - buyers[1]) / size)
+    assert revenue["ci95"][0] < revenue["difference"] < revenue["ci95"][1]

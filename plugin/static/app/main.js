@@ -54,6 +54,8 @@ function load() {
     api("GET", "/workflows"),
     api("GET", "/settings"),
     api("GET", "/outbox?state=failed&limit=100"),
+    // results are worth showing, not worth failing the page for
+    api("GET", "/report?days=30").catch(() => null),
   ]);
 }
 
@@ -72,8 +74,8 @@ async function start() {
       if (!notInstalled(error) || !(await install())) throw error;
       loaded = await load();
     }
-    const [catalog, { workflows }, { settings, warnings, delivery }, { messages: failed }] = loaded;
-    const context = { catalog, toast, workflows, delivery };
+    const [catalog, { workflows }, { settings, warnings, delivery }, { messages: failed }, report] = loaded;
+    const context = { catalog, toast, workflows, delivery, report };
     const cards = workflows.map((workflow) => new WorkflowCard(workflow, context));
     const settingsCard = new SettingsCard(settings, context);
     const topicsTitle = h("h2", { class: "section-title" }, "Topics");

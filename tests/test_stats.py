@@ -4,7 +4,7 @@ Wilson intervals: Newcombe (1998a), "Two-sided confidence intervals for the sing
 proportion", Statistics in Medicine 17:857-872, Table I, method 3 (score, no continuity
 correction). Differences: Newcombe (1998b), "Interval estimation for the difference between
 independent proportions", Statistics in Medicine 17:873-890, Table II, method 10 (hybrid
-score). Every value was also checked against statsmodels 0.14
+score). Every value was also checked against statsmodels 0.15
 (``proportion_confint(method="wilson")``, ``confint_proportions_2indep(method="newcomb")``).
 """
 

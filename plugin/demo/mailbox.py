@@ -68,7 +68,8 @@ class Mailbox:
             ).all()
         for message_id, email, workflow in kept:
             self._seen = max(self._seen, message_id)
-            self._schedule(message_id, email, workflow, now)
+            if email:
+                self._schedule(message_id, email, workflow, now)
         batch = []
         while self._due and self._due[0][0] <= now:
             batch.append(heapq.heappop(self._due)[2])

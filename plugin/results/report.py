@@ -77,7 +77,7 @@ def shop_report(
     messages = _messages(session, shop.id, since, now)
     events = _events_by_message(session, shop.id, list(messages))
     purchases = _purchases(session, shop.id, since, now)
-    touches = []
+    touches: list[Touch] = []
     tallies: dict[str, Tally] = defaultdict(Tally)
     step_tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
     for message_id, (workflow, step, keys, state) in messages.items():
@@ -166,7 +166,8 @@ def _events_by_message(
                 EngagementRow.message_id.in_(message_ids[start : start + 500]),
             )
         ):
-            events[message_id][kind].append(at)
+            if message_id is not None:
+                events[message_id][kind].append(at)
     return events
 
 
@@ -190,6 +191,7 @@ def _purchases(session: Session, shop_id: int, since: datetime, now: datetime) -
     return [
         Purchase(order_id, _keys(customer, email), at, value or Decimal("0"))
         for order_id, customer, email, at, value in rows
+        if at is not None  # the query's bounds leave none out, but the column may be NULL
     ]
 
 
@@ -228,8 +230,9 @@ def _lifts(
         .having(first_decision >= since, first_decision <= now)
     )
     exposures: dict[str, list[Exposure]] = defaultdict(list)
-    for episode_id, workflow, customer, holdout, at in rows:
-        exposures[workflow].append(Exposure(episode_id, frozenset({customer}), holdout, at))
+    for episode_id, workflow, customer, held_out, at in rows:
+        if at is not None:
+            exposures[workflow].append(Exposure(episode_id, frozenset({customer}), held_out, at))
     lifts: dict[str, dict[str, Any] | None] = {}
     for workflow, exposed in exposures.items():
         if not any(e.holdout for e in exposed):

@@ -11,7 +11,14 @@ import pytest
 from tests.support import payloads
 from tests.support.clock import T0
 from tests.support.results import abandoned_carts_with_holdout
-from tests.support.settings_page import browser_page, card, open_app, screenshot, serving
+from tests.support.settings_page import (
+    ARTIFACTS,
+    browser_page,
+    card,
+    open_app,
+    screenshot,
+    serving,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +71,8 @@ def test_revenue_lift_and_skips_per_workflow(
         blocked = skips.locator("[data-role='skips-blocked']").inner_text()
         assert "Accepts marketing email (needs yes)" in blocked
         screenshot(page, tmp_path, "results.png")
+        ARTIFACTS.mkdir(exist_ok=True)
+        cart.locator("aside.side").screenshot(path=str(ARTIFACTS / "results-cart-abandonment.png"))
         upsell = card(page, "upsell")
         upsell.locator("[data-role='expand']").click()
         assert "No holdout group" in upsell.locator("[data-role='lift']").inner_text()

@@ -47,6 +47,7 @@ class Touch:
     customer_keys: frozenset[str]
     kind: str  # CLICK | DELIVERED
     at: datetime
+    variant: str | None = None  # the step's A/B test variant the message was
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from plugin.demo.catalog import (
     HIGH_INTENT_PAGES,
     PRODUCTS,
     REGIONS,
+    SHOP_TIMEZONE,
     Product,
     handle,
     season_weight,
@@ -106,7 +107,8 @@ def _session(store: Store, s: Shopper, at: datetime, basket: Basket, buy_now: bo
     elif rng.random() < r.recovery_rate:
         bought = typed + timedelta(hours=rng.uniform(*r.recovery_hours))
     elif _reminded(store, s, basket, accepts) and rng.random() < r.reminder_recovery_rate:
-        reminder = next_in_send_window(typed + REMINDER_DELAY, s.region.timezone)
+        # the demo shop knows no customer's time zone: its send window is in the shop's
+        reminder = next_in_send_window(typed + REMINDER_DELAY, SHOP_TIMEZONE)
         bought = reminder + timedelta(hours=rng.uniform(*r.reminder_recovery_hours))
     else:
         return False

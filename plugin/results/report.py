@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from plugin.shop_settings.policies import attribution_windows, shop_settings
+from plugin.shop_settings.workflows import shop_workflows
 from plugin.storage.facts_store import guest_key
 from plugin.storage.models import EngagementRow, Episode, OrderRow, OutboxMessage, Shop, Step
 from rules.attribution import (
@@ -30,7 +31,7 @@ from rules.attribution import (
 )
 from rules.evaluation import reason_group
 from rules.skips import skip_kind
-from rules.stats import MIN_GROUP, compare_groups
+from rules.stats import MIN_GROUP, compare_groups, newcombe_difference
 
 DEFAULT_DAYS = 30
 WRITTEN = ("sent", "kept")  # emails that were handed to SendGrid, or kept (no API key)
@@ -80,9 +81,10 @@ def shop_report(
     touches: list[Touch] = []
     tallies: dict[str, Tally] = defaultdict(Tally)
     step_tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
-    for message_id, (workflow, step, keys, state) in messages.items():
+    variant_tallies: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
+    for message_id, (workflow, step, keys, state, variant) in messages.items():
         kinds = events.get(message_id, {})
-        for tally in (tallies[workflow], step_tallies[(workflow, step)]):
+        for tally in _tallies_of(tallies, step_tallies, variant_tallies, workflow, step, variant):
             tally.sent += state == "sent"
             tally.kept += state == "kept"
             tally.delivered += DELIVERED in kinds
@@ -91,15 +93,19 @@ def shop_report(
             tally.recipients.add(min(keys))
         for kind in (CLICK, DELIVERED):
             touches.extend(
-                Touch(message_id, workflow, step, keys, kind, at) for at in kinds.get(kind, ())
+                Touch(message_id, workflow, step, keys, kind, at, variant)
+                for at in kinds.get(kind, ())
             )
     by_order = {p.order_id: p for p in purchases}
     for order_id, touch in attribute(purchases, touches, windows).items():
         purchase = by_order[order_id]
-        for tally in (tallies[touch.workflow], step_tallies[(touch.workflow, touch.step)]):
+        for tally in _tallies_of(
+            tallies, step_tallies, variant_tallies, touch.workflow, touch.step, touch.variant
+        ):
             tally.orders += 1
             tally.revenue += purchase.value
             tally.buyers.add(min(touch.customer_keys))
+    ab_tests = _ab_tests(session, shop.id)
     lifts = _lifts(session, shop.id, since, now, purchases, windows.click_days)
     skips = _skips(session, shop.id, since, now)
     names = sorted(set(tallies) | set(lifts) | set(skips))
@@ -111,6 +117,12 @@ def shop_report(
             for (workflow, step), tally in sorted(step_tallies.items())
             if workflow == name
         }
+        for step, step_row in row["steps"].items():
+            tests = ab_tests.get((name, step))
+            if tests is not None:
+                step_row["ab_test"] = ab_test_json(
+                    tests, {v: variant_tallies[(name, step, v)] for v in tests["variants"]}
+                )
         row["lift"] = lifts.get(name)
         row["skipped"] = skips.get(name, {"as_designed": {}, "blocked": {}})
         workflows[name] = row
@@ -127,9 +139,76 @@ def shop_report(
     }
 
 
+def _tallies_of(
+    tallies: dict[str, Tally],
+    step_tallies: dict[tuple[str, str], Tally],
+    variant_tallies: dict[tuple[str, str, str], Tally],
+    workflow: str,
+    step: str,
+    variant: str | None,
+) -> list[Tally]:
+    """The workflow's, the step's and (in an A/B test) the variant's tallies."""
+    found = [tallies[workflow], step_tallies[(workflow, step)]]
+    if variant is not None:
+        found.append(variant_tallies[(workflow, step, variant)])
+    return found
+
+
+def _ab_tests(session: Session, shop_id: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """The steps of the shop's workflows that have variants, as defined now."""
+    tests = {}
+    for name, shop_workflow in shop_workflows(session, shop_id).items():
+        for step in shop_workflow.workflow.steps:
+            if step.variants:
+                tests[(name, step.id)] = {
+                    "variants": [v.id for v in step.variants],
+                    "weights": {v.id: v.weight for v in step.variants},
+                    "winner": step.winner,
+                }
+    return tests
+
+
+def ab_test_json(test: dict[str, Any], tallies: dict[str, Tally]) -> dict[str, Any]:
+    """Each variant's results, and its conversion against the first variant's (the
+    control) with Newcombe's interval once both have ``MIN_GROUP`` recipients. ``leading``
+    names a variant whose interval lies wholly above the control's rate."""
+    control_id = test["variants"][0]
+    control = tallies[control_id]
+    variants, leading = {}, None
+    for variant_id in test["variants"]:
+        tally = tallies[variant_id]
+        row = {**tally.as_json(), "weight": test["weights"][variant_id]}
+        if variant_id != control_id:
+            people, control_people = len(tally.recipients), len(control.recipients)
+            enough = people >= MIN_GROUP and control_people >= MIN_GROUP
+            interval = (
+                newcombe_difference(len(tally.buyers), people, len(control.buyers), control_people)
+                if enough
+                else None
+            )
+            row["against_control"] = {
+                "difference": (
+                    len(tally.buyers) / people - len(control.buyers) / control_people
+                    if people and control_people
+                    else None
+                ),
+                "ci95": [interval.low, interval.high] if interval else None,
+                "enough_data": enough,
+            }
+            if interval is not None and interval.low > 0:
+                leading = variant_id
+        variants[variant_id] = row
+    return {
+        "control": control_id,
+        "winner": test["winner"],
+        "leading": leading,
+        "variants": variants,
+    }
+
+
 def _messages(
     session: Session, shop_id: int, since: datetime, now: datetime
-) -> dict[int, tuple[str, str, frozenset[str], str]]:
+) -> dict[int, tuple[str, str, frozenset[str], str, str | None]]:
     """The workflows' emails written in the period (not the merchant's test emails)."""
     rows = session.execute(
         select(
@@ -139,6 +218,7 @@ def _messages(
             OutboxMessage.customer_external_id,
             OutboxMessage.to_email,
             OutboxMessage.state,
+            OutboxMessage.params["variant"].as_string(),
         ).where(
             OutboxMessage.shop_id == shop_id,
             OutboxMessage.kind == "email",
@@ -149,8 +229,8 @@ def _messages(
         )
     )
     return {
-        id_: (workflow, step or "", _keys(customer, email), state)
-        for id_, workflow, step, customer, email, state in rows
+        id_: (workflow, step or "", _keys(customer, email), state, variant)
+        for id_, workflow, step, customer, email, state, variant in rows
     }
 
 

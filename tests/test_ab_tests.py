@@ -8,14 +8,17 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from plugin.results import ab_winners
 from plugin.results.report import shop_report
 from plugin.shop_settings.workflows import save_workflow, shop_workflows
 from plugin.storage.models import OutboxMessage, Shop, WorkflowConfig
 from rules.definitions import shipped_workflows
+from rules.stats import MIN_GROUP
 from rules.validation import validate_workflow
 from rules.variants import Variant, choose_variant
 from tests.support import payloads
 from tests.support.clock import T0
+from tests.support.results import abandon_and_buy
 
 A, B = Variant("a", 50), Variant("b", 50, ({"name": "send_email", "params": {"template": "x"}},))
 
@@ -145,3 +148,32 @@ def test_each_customer_gets_their_variant_and_a_winner_ends_the_test(
 def shop_workflows_of(services):  # type: ignore[no-untyped-def]
     with services.sessions() as session:
         return shop_workflows(session, session.scalars(select(Shop)).one().id)
+
+
+def test_a_variant_clearly_ahead_is_picked_at_the_sweep_as_a_new_version(
+    services, shop, send_webhook, client, at, monkeypatch
+):
+    # a smaller sample than a live shop waits for, to keep the test quick
+    monkeypatch.setattr(ab_winners, "AUTO_PICK_MIN", MIN_GROUP)
+    with services.sessions() as session, session.begin():
+        save_workflow(session, shop.id, reminder_test())
+    step = shop_workflows_of(services)["cart_abandonment"].workflow.steps[0]
+    arms: dict[str, list[int]] = {"a": [], "b": []}
+    customer = 700
+    while min(len(v) for v in arms.values()) < MIN_GROUP:
+        arm = choose_variant(step.variants, "cart_abandonment", "reminder", str(customer), None)
+        if len(arms[arm.id]) < MIN_GROUP:
+            arms[arm.id].append(customer)
+        customer += 1
+    buyers = set(arms["a"][:6]) | set(arms["b"][:18])
+    abandon_and_buy(services, send_webhook, client, at, arms["a"] + arms["b"], buyers)
+    at(T0 + timedelta(hours=8))  # a pass with its sweep
+    latest = shop_workflows_of(services)["cart_abandonment"]
+    assert latest.workflow.steps[0].winner == "b"
+    assert latest.version == 2  # the test's version, then the winner's
+    with services.sessions() as session:
+        report = shop_report(session, session.get_one(Shop, shop.id), T0 + timedelta(days=1), 7)
+    test = report["workflows"]["cart_abandonment"]["steps"]["reminder"]["ab_test"]
+    assert (test["winner"], test["leading"]) == ("b", "b")
+    low, high = test["variants"]["b"]["against_control"]["ci95"]
+    assert 0 < low < 0.4 < high  # 18 of 30 against 6 of 30

@@ -62,9 +62,9 @@ AREAS = {
     "shop_settings": {"storage"},
     "emails": {"storage", "shop_settings"},
     "shopify_app": {"storage"},
-    "pipeline": {"storage", "shop_settings", "emails", "shopify_app"},
-    "storefront": {"storage", "shop_settings", "emails", "pipeline"},
     "results": {"storage", "shop_settings"},
+    "pipeline": {"storage", "shop_settings", "emails", "shopify_app", "results"},
+    "storefront": {"storage", "shop_settings", "emails", "pipeline"},
     "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline", "results"},
 }
 

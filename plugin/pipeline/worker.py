@@ -16,6 +16,7 @@ from plugin.pipeline.delivery import DeliveryStats, deliver_pending
 from plugin.pipeline.due_steps import RunStats, run_due
 from plugin.pipeline.inbox import InboxStats, process_inbox
 from plugin.pipeline.sweeps import sweep
+from plugin.results.ab_winners import pick_winners
 from plugin.services import Services
 from plugin.storage.batch import begin_batch
 from plugin.storage.models import Shop
@@ -41,6 +42,8 @@ def sweep_all(services: Services, now: datetime) -> int:
     for shop_id in shop_ids:
         with begin_batch(services.sessions) as batch:
             total += sweep(batch, batch.session.get_one(Shop, shop_id), now)
+        with services.sessions() as session, session.begin():
+            pick_winners(session, session.get_one(Shop, shop_id), now)  # A/B tests decided
     return total
 
 

@@ -171,10 +171,12 @@ def _ab_tests(session: Session, shop_id: int) -> dict[tuple[str, str], dict[str,
 def ab_test_json(test: dict[str, Any], tallies: dict[str, Tally]) -> dict[str, Any]:
     """Each variant's results, and its conversion against the first variant's (the
     control) with Newcombe's interval once both have ``MIN_GROUP`` recipients. ``leading``
-    names a variant whose interval lies wholly above the control's rate."""
+    names the variant, of those whose interval lies wholly above the control's rate, that
+    is furthest ahead."""
     control_id = test["variants"][0]
     control = tallies[control_id]
-    variants, leading = {}, None
+    variants: dict[str, Any] = {}
+    leading, best = None, 0.0
     for variant_id in test["variants"]:
         tally = tallies[variant_id]
         row = {**tally.as_json(), "weight": test["weights"][variant_id]}
@@ -195,8 +197,9 @@ def ab_test_json(test: dict[str, Any], tallies: dict[str, Tally]) -> dict[str, A
                 "ci95": [interval.low, interval.high] if interval else None,
                 "enough_data": enough,
             }
-            if interval is not None and interval.low > 0:
-                leading = variant_id
+            ahead = leading is None or interval is None or interval.estimate > best
+            if interval is not None and interval.low > 0 and ahead:
+                leading, best = variant_id, interval.estimate
         variants[variant_id] = row
     return {
         "control": control_id,

@@ -44,10 +44,21 @@ def abandoned_carts_with_holdout(
     """``size`` reminded shoppers and ``size`` held out; the first ``buyers[0]`` reminded ones
     and ``buyers[1]`` held-out ones buy their cart (60.00) 6 hours after abandoning it,
     after the reminder's delivery, which SendGrid reports. Returns (treated, held) ids."""
-    services.settings["SENDGRID_EVENT_PUBLIC_KEY"] = PUBLIC
     with_cart_holdout(services)
     treated, held = groups(size)
-    for customer in treated + held:
+    buying = set(treated[: buyers[0]]) | set(held[: buyers[1]])
+    abandon_and_buy(services, send_webhook, client, at, treated + held, buying)
+    at(T0 + timedelta(days=2))
+    return treated, held
+
+
+def abandon_and_buy(
+    services: Any, send_webhook: Any, client: Any, at: Any, customers: list[int], buyers: set[int]
+) -> None:
+    """Each customer abandons a cart at T0; reminders go out and SendGrid reports them
+    delivered; ``buyers`` buy their cart (60.00) 6 hours after abandoning it."""
+    services.settings["SENDGRID_EVENT_PUBLIC_KEY"] = PUBLIC
+    for customer in customers:
         email = f"c{customer}@example.com"
         send_webhook("customers/create", payloads.customer(customer, email=email))
         send_webhook(
@@ -63,7 +74,7 @@ def abandoned_carts_with_holdout(
     delivered_at = T0 + timedelta(hours=4, minutes=2)
     events = [message_event("delivered", id_, email, delivered_at) for id_, email in reminders]
     assert post_events(client, events).status_code == 200
-    for customer in treated[: buyers[0]] + held[: buyers[1]]:
+    for customer in sorted(buyers):
         send_webhook(
             "orders/create",
             payloads.order(
@@ -74,5 +85,3 @@ def abandoned_carts_with_holdout(
                 email=f"c{customer}@example.com",
             ),
         )
-    at(T0 + timedelta(days=2))
-    return treated, held

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from plugin.shop_settings.workflows import save_workflow
+from rules.definitions import shipped_workflows
 from tests.support import payloads
 from tests.support.clock import T0
 from tests.support.results import abandoned_carts_with_holdout
@@ -37,6 +39,13 @@ def test_revenue_lift_and_skips_per_workflow(
     )
     send_webhook("checkouts/create", checkout)
     abandoned_carts_with_holdout(services, send_webhook, client, at, size=30, buyers=(18, 6))
+    with services.sessions() as session, session.begin():  # an A/B test that has no data yet
+        upsell = shipped_workflows()["upsell"]
+        test = {
+            **upsell["steps"][0],
+            "variants": [{"id": "a", "weight": 50}, {"id": "b", "weight": 50}],
+        }
+        save_workflow(session, shop.id, {**upsell, "steps": [test, *upsell["steps"][1:]]})
     clock.now = T0 + timedelta(days=3)
     with serving(app) as base, browser_page() as page:
         open_app(page, base)
@@ -76,3 +85,6 @@ def test_revenue_lift_and_skips_per_workflow(
         upsell = card(page, "upsell")
         upsell.locator("[data-role='expand']").click()
         assert "No holdout group" in upsell.locator("[data-role='lift']").inner_text()
+        ab_test = upsell.locator("[data-role='ab-tests']")
+        assert "Running" in ab_test.locator("h4").inner_text()
+        assert "not enough data yet" in ab_test.locator("[data-variant='b']").inner_text()

@@ -106,6 +106,9 @@ def shop_report(
             tally.revenue += purchase.value
             tally.buyers.add(min(touch.customer_keys))
     ab_tests = _ab_tests(session, shop.id)
+    for workflow, step in ab_tests:  # a test shows from its start, before any message
+        tallies.setdefault(workflow, Tally())
+        step_tallies.setdefault((workflow, step), Tally())
     lifts = _lifts(session, shop.id, since, now, purchases, windows.click_days)
     skips = _skips(session, shop.id, since, now)
     names = sorted(set(tallies) | set(lifts) | set(skips))

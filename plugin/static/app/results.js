@@ -109,3 +109,42 @@ export function skipsSection(skipped) {
     list("Blocked: consent, suppression, frequency cap", skipped?.blocked, "skips-blocked"),
   );
 }
+
+// Each step's A/B test: every variant's recipients, orders and revenue, and its conversion
+// against the control's with the 95 % interval; the winner once there is one.
+export function abTestsSection(results) {
+  const tests = Object.entries(results?.steps || {}).filter(([, step]) => step.ab_test);
+  if (!tests.length) return null;
+  return h(
+    "section",
+    { class: "section", dataset: { role: "ab-tests" } },
+    h("h3", {}, "A/B tests"),
+    tests.map(([stepId, step]) => {
+      const test = step.ab_test;
+      const state = test.winner
+        ? `Winner: ${test.winner} (everyone gets it now)`
+        : test.leading
+          ? `${test.leading} is ahead`
+          : "Running";
+      return h(
+        "div",
+        { class: "reasons", dataset: { step: stepId } },
+        h("h4", {}, `Step ${stepId}: ${state}`),
+        h("ul", {}, Object.entries(test.variants).map(([id, v]) => {
+          const against = v.against_control;
+          const versus = !against
+            ? "control"
+            : against.ci95
+              ? `${points(against.difference)} (${points(against.ci95[0])} to ${points(against.ci95[1])})`
+              : "not enough data yet";
+          return h(
+            "li",
+            { dataset: { variant: id } },
+            h("span", {}, `${id} · ${v.converted} of ${v.recipients} ordered · ${money(v.revenue)}`),
+            h("span", { class: "count" }, versus),
+          );
+        })),
+      );
+    }),
+  );
+}

@@ -4,7 +4,7 @@
 
 import { api } from "./session.js";
 import { barChart } from "./chart.js";
-import { liftSection, revenueSection, skipsSection } from "./results.js";
+import { abTestsSection, liftSection, revenueSection, skipsSection } from "./results.js";
 import { clearErrors, showErrors } from "./errors.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
 import { RuleEditor, isGroup } from "./rule_editor.js";
@@ -272,8 +272,9 @@ export class WorkflowCard {
     return [
       revenueSection(results, this.report),
       liftSection(results?.lift, this.report),
+      abTestsSection(results),
       skipsSection(results?.skipped),
-    ];
+    ].filter(Boolean);
   }
 
   revenueMetric() {

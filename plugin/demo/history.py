@@ -107,8 +107,9 @@ def _session(store: Store, s: Shopper, at: datetime, basket: Basket, buy_now: bo
     elif rng.random() < r.recovery_rate:
         bought = typed + timedelta(hours=rng.uniform(*r.recovery_hours))
     elif _reminded(store, s, basket, accepts) and rng.random() < r.reminder_recovery_rate:
-        # the demo shop knows no customer's time zone: its send window is in the shop's
-        reminder = next_in_send_window(typed + REMINDER_DELAY, SHOP_TIMEZONE)
+        # the demo shop knows no customer's time zone: its send window is in the shop's; a
+        # new customer's welcome email holds the reminder back by the frequency cap
+        reminder = next_in_send_window(typed + REMINDER_LATEST, SHOP_TIMEZONE)
         bought = reminder + timedelta(hours=rng.uniform(*r.reminder_recovery_hours))
     else:
         return False
@@ -119,7 +120,9 @@ def _session(store: Store, s: Shopper, at: datetime, basket: Basket, buy_now: bo
     return True
 
 
-REMINDER_DELAY = timedelta(hours=4)  # cart_abandonment's first step, from checkout activity
+# cart_abandonment's first step is due 4 hours after checkout activity; the frequency cap
+# (16 hours) may hold it back, when the shopper got another marketing email just before
+REMINDER_LATEST = timedelta(hours=16)
 REMINDER_MIN_VALUE = 20  # and the smallest cart it writes to
 
 

@@ -35,36 +35,40 @@ def report(shop_domain: str, days: int, as_json: bool, now_text: str | None) -> 
 
 
 def print_report(result: dict[str, Any], out: Console) -> None:
-    """The report as tables: messages and revenue, then each holdout comparison."""
+    """The report as tables: what the emails did, what they brought, then each holdout
+    comparison (narrow tables: each fits a terminal 80 columns wide)."""
     windows = result["attribution"]
-    table = Table(
-        title=f"Last {result['days']} days, to {result['until'][:16]} UTC",
-        caption=(
-            f"An order is credited to the last message clicked within "
-            f"{windows['click_window_days']:g} days or delivered within "
-            f"{windows['delivery_window_days']:g} days before it. "
-            "Kept: never left this machine (SendGrid not configured)."
-        ),
+    workflows = result["workflows"]
+    emails = Table(title=f"Emails, last {result['days']} days to {result['until'][:16]} UTC")
+    counts = ("sent", "kept", "delivered", "opened", "clicked")
+    _columns(emails, ("workflow", *counts))
+    for name, row in workflows.items():
+        emails.add_row(name, *(str(row[c]) for c in counts))
+    out.print(emails)
+    out.print("Kept: written, never sent (SendGrid not configured).")
+    orders = Table(title="Orders credited to the emails (last touch)")
+    _columns(
+        orders, ("workflow", "recipients", "who ordered", "orders", "revenue", "per recipient")
     )
-    columns = ("workflow", "sent", "kept", "delivered", "opened", "clicked")
-    for column in (*columns, "converted", "revenue", "per recipient"):
-        table.add_column(column, justify="left" if column == "workflow" else "right")
-    table.columns[0].no_wrap = True
-    for name, row in result["workflows"].items():
-        per = row["revenue_per_recipient"]
-        table.add_row(
+    for name, row in workflows.items():
+        rate, per = row["conversion_rate"], row["revenue_per_recipient"]
+        orders.add_row(
             name,
-            *(str(row[c]) for c in columns[1:]),
-            f"{row['converted']} of {row['recipients']}",
+            str(row["recipients"]),
+            f"{row['converted']}" + ("" if rate is None else f" ({rate:.1%})"),
+            str(row["orders"]),
             f"{row['revenue']:,.2f}",
             "—" if per is None else f"{per:,.2f}",
         )
-    out.print(table)
+    out.print(orders)
+    out.print(
+        f"An order is credited to the last email clicked within "
+        f"{_days(windows['click_window_days'])} or delivered within "
+        f"{_days(windows['delivery_window_days'])} before it."
+    )
     lifts = Table(title="Lift against the holdout group (95 % intervals)")
-    for column in ("workflow", "treated", "holdout", "conversion lift", "revenue per person"):
-        lifts.add_column(column, justify="left" if column == "workflow" else "right")
-    lifts.columns[0].no_wrap = True
-    for name, row in result["workflows"].items():
+    _columns(lifts, ("workflow", "treated", "holdout", "conversion lift", "revenue per person"))
+    for name, row in workflows.items():
         lift = row["lift"]
         if lift is None:
             continue
@@ -79,6 +83,17 @@ def print_report(result: dict[str, Any], out: Console) -> None:
         out.print(lifts)
     else:
         out.print("No workflow has a holdout group in this period.")
+
+
+def _days(count: float) -> str:
+    return f"{count:g} day" if count == 1 else f"{count:g} days"
+
+
+def _columns(table: Table, names: tuple[str, ...]) -> None:
+    """The workflow's name on the left, whole; the numbers on the right."""
+    for name in names:
+        table.add_column(name, justify="left" if name == "workflow" else "right")
+    table.columns[0].no_wrap = True
 
 
 def conversion_words(lift: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ SWEEP_EVERY = 24  # ticks: the sweeps look for day-sized gaps
 AFTERMATH = timedelta(days=10)  # keep the clock running after the history ends
 PREVIEWS_PER_TEMPLATE = 3
 # the share of cart-abandonment shoppers the demo shop holds out, so its report shows a lift
-CART_HOLDOUT_PERCENT = 20
+CART_HOLDOUT_PERCENT = 25
 
 
 class SimulatedClock:

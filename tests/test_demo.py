@@ -84,6 +84,14 @@ def test_demo_runs_every_workflow_and_leaves_previews(tmp_path):
     for name in ("welcome_series", "topic_nurture", "lead_nurturing"):  # until they order
         assert report[name]["exited"] > 0, name
     assert report["cart_abandonment"]["converted"] <= report["cart_abandonment"]["exited"]
+    # what the emails brought: the stand-in mailboxes' events credit orders to them, and the
+    # cart-abandonment holdout is compared with those who got the reminder
+    results = json.loads((out / "results.json").read_text())["workflows"]
+    assert results["cart_abandonment"]["delivered"] > 0
+    assert results["cart_abandonment"]["revenue"] > 0
+    lift = results["cart_abandonment"]["lift"]
+    assert lift["holdout"] > 0 and lift["treated"] > lift["holdout"]
+    assert "Lift against the holdout group" in output
     previews = list((out / "previews").glob("*.html"))
     assert {p.name.split("-")[0] for p in previews} == WORKFLOWS
     assert all("<html" in p.read_text() for p in previews)

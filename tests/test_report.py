@@ -104,6 +104,14 @@ def test_an_order_after_a_click_is_credited_to_the_message_and_holdouts_never_ar
     assert cart["skipped"]["blocked"] == {"Accepts marketing email (needs yes)": 2}
     assert cart["skipped"]["as_designed"]["holdout group (never messaged)"] == 1
 
+    # a period that starts after the email, before the order: the order is the period's,
+    # the email is not (it counts for the period it was written in)
+    with services.sessions() as session:
+        later = shop_report(session, session.scalars(select(Shop)).one(), T0 + timedelta(days=3), 2)
+    cart = later["workflows"]["cart_abandonment"]
+    assert (cart["kept"], cart["recipients"], cart["orders"], cart["revenue"]) == (0, 0, 1, 60.0)
+    assert cart["converted"] == 0 and cart["conversion_rate"] is None
+
 
 def test_a_shorter_click_window_credits_nothing_and_the_settings_refuse_nonsense(
     services, story, client

@@ -75,22 +75,26 @@ def shop_report(
     since = now - timedelta(days=days)
     settings = shop_settings(shop.settings)
     windows = attribution_windows(settings)
-    messages = _messages(session, shop.id, since, now)
+    # an order early in the period may be credited to an email written just before it
+    reach = timedelta(days=max(windows.click_days, windows.delivery_days))
+    messages = _messages(session, shop.id, since - reach, now)
     events = _events_by_message(session, shop.id, list(messages))
     purchases = _purchases(session, shop.id, since, now)
     touches: list[Touch] = []
     tallies: dict[str, Tally] = defaultdict(Tally)
     step_tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
     variant_tallies: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
-    for message_id, (workflow, step, keys, state, variant) in messages.items():
+    for message_id, (workflow, step, keys, state, variant, written) in messages.items():
         kinds = events.get(message_id, {})
+        in_period = written >= since  # an email from before the period: only its touches
         for tally in _tallies_of(tallies, step_tallies, variant_tallies, workflow, step, variant):
-            tally.sent += state == "sent"
-            tally.kept += state == "kept"
-            tally.delivered += DELIVERED in kinds
-            tally.opened += "open" in kinds
-            tally.clicked += CLICK in kinds
-            tally.recipients.add(min(keys))
+            if in_period:
+                tally.sent += state == "sent"
+                tally.kept += state == "kept"
+                tally.delivered += DELIVERED in kinds
+                tally.opened += "open" in kinds
+                tally.clicked += CLICK in kinds
+                tally.recipients.add(min(keys))
         for kind in (CLICK, DELIVERED):
             touches.extend(
                 Touch(message_id, workflow, step, keys, kind, at, variant)
@@ -104,7 +108,9 @@ def shop_report(
         ):
             tally.orders += 1
             tally.revenue += purchase.value
-            tally.buyers.add(min(touch.customer_keys))
+            buyer = min(touch.customer_keys)
+            if buyer in tally.recipients:  # not one only an email before the period reached
+                tally.buyers.add(buyer)
     ab_tests = _ab_tests(session, shop.id)
     for workflow, step in ab_tests:  # a test shows from its start, before any message
         tallies.setdefault(workflow, Tally())
@@ -214,8 +220,8 @@ def ab_test_json(test: dict[str, Any], tallies: dict[str, Tally]) -> dict[str, A
 
 def _messages(
     session: Session, shop_id: int, since: datetime, now: datetime
-) -> dict[int, tuple[str, str, frozenset[str], str, str | None]]:
-    """The workflows' emails written in the period (not the merchant's test emails)."""
+) -> dict[int, tuple[str, str, frozenset[str], str, str | None, datetime]]:
+    """The workflows' emails written from ``since`` (not the merchant's test emails)."""
     rows = session.execute(
         select(
             OutboxMessage.id,
@@ -225,6 +231,7 @@ def _messages(
             OutboxMessage.to_email,
             OutboxMessage.state,
             OutboxMessage.params["variant"].as_string(),
+            OutboxMessage.created_at,
         ).where(
             OutboxMessage.shop_id == shop_id,
             OutboxMessage.kind == "email",
@@ -235,8 +242,8 @@ def _messages(
         )
     )
     return {
-        id_: (workflow, step or "", _keys(customer, email), state, variant)
-        for id_, workflow, step, customer, email, state, variant in rows
+        id_: (workflow, step or "", _keys(customer, email), state, variant, written)
+        for id_, workflow, step, customer, email, state, variant, written in rows
     }
 
 

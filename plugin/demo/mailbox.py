@@ -15,7 +15,7 @@ import heapq
 import json
 import random
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,7 +40,7 @@ class Mailbox:
         self.rng = random.Random(seed)
         self.shop_domain = shop_domain
         self._key = ec.generate_private_key(ec.SECP256R1())
-        self._seen = 0  # the last outbox id looked at
+        self._seen = datetime.min.replace(tzinfo=UTC)  # when kept emails were last taken
         self._due: list[tuple[datetime, int, dict[str, Any]]] = []
         self._sequence = 0
         self.posted = 0
@@ -53,23 +53,25 @@ class Mailbox:
         )
         return base64.b64encode(der).decode()
 
-    def deliver(self, client: Any, services: Services, now: datetime) -> None:
-        """Take the emails kept since the last call, then post every event now due."""
-        with services.sessions() as session:
-            kept = session.execute(
-                select(OutboxMessage.id, OutboxMessage.to_email, OutboxMessage.workflow)
-                .where(
-                    OutboxMessage.id > self._seen,
-                    OutboxMessage.kind == "email",
-                    OutboxMessage.state == "kept",
-                    OutboxMessage.episode_id.is_not(None),
-                )
-                .order_by(OutboxMessage.id)
-            ).all()
-        for message_id, email, workflow in kept:
-            self._seen = max(self._seen, message_id)
-            if email:
-                self._schedule(message_id, email, workflow, now)
+    def deliver(self, client: Any, services: Services, now: datetime, kept_now: bool) -> None:
+        """Take the emails kept since the last call (when the pass just made kept some),
+        then post every event now due."""
+        if kept_now:
+            with services.sessions() as session:
+                kept = session.execute(
+                    select(OutboxMessage.id, OutboxMessage.to_email, OutboxMessage.workflow)
+                    .where(
+                        OutboxMessage.sent_at > self._seen,  # kept since the last call
+                        OutboxMessage.kind == "email",
+                        OutboxMessage.state == "kept",
+                        OutboxMessage.episode_id.is_not(None),
+                    )
+                    .order_by(OutboxMessage.id)
+                ).all()
+            self._seen = now
+            for message_id, email, workflow in kept:
+                if email:
+                    self._schedule(message_id, email, workflow, now)
         batch = []
         while self._due and self._due[0][0] <= now:
             batch.append(heapq.heappop(self._due)[2])

@@ -120,8 +120,8 @@ def run_demo(
         next_tick = DEMO_START
         for delivery in deliveries:
             while next_tick <= delivery.at:
-                _advance(services, clock, next_tick, tick)
-                mailbox.deliver(client, services, next_tick)
+                kept = _advance(services, clock, next_tick, tick)
+                mailbox.deliver(client, services, next_tick, kept)
                 tick += 1
                 next_tick += TICK
                 progress.advance(ticks)
@@ -134,8 +134,8 @@ def run_demo(
             rejected[kind] += status != 200
             progress.advance(replay)
         while next_tick <= end:
-            _advance(services, clock, next_tick, tick)
-            mailbox.deliver(client, services, next_tick)
+            kept = _advance(services, clock, next_tick, tick)
+            mailbox.deliver(client, services, next_tick, kept)
             tick += 1
             next_tick += TICK
             progress.advance(ticks)
@@ -183,9 +183,10 @@ def _add_demo_shop(services: Services) -> int:
         return shop.id
 
 
-def _advance(services: Services, clock: SimulatedClock, at: datetime, tick: int) -> None:
+def _advance(services: Services, clock: SimulatedClock, at: datetime, tick: int) -> bool:
+    """Run the pass due at ``at``; whether it kept any message (SendGrid is not set)."""
     clock.current = at
-    run_once(services, at, sweeps=tick % SWEEP_EVERY == 0)
+    return run_once(services, at, sweeps=tick % SWEEP_EVERY == 0).delivery.kept > 0
 
 
 def _post(client: Any, delivery: SimulatedDelivery) -> int:

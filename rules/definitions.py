@@ -16,6 +16,7 @@ from typing import Any
 
 from rules.compiler import CompiledConditions, compile_conditions
 from rules.validation import DELAY_UNITS, validate_workflow
+from rules.variants import Variant, parse_variants
 
 
 class WorkflowInvalid(ValueError):
@@ -54,6 +55,8 @@ class StepDef:
     conditions: dict[str, Any]
     actions: tuple[dict[str, Any], ...]
     compiled: CompiledConditions = field(compare=False, repr=False)
+    variants: tuple[Variant, ...] = ()  # an A/B test of its actions (rules.variants)
+    winner: str | None = None  # the variant everyone gets once the test is decided
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ def _step(workflow: str, data: dict[str, Any]) -> StepDef:
         conditions=data["conditions"],
         actions=tuple(data["actions"]),
         compiled=compile_conditions(data["conditions"], label=f"{workflow}/{data['id']}"),
+        variants=parse_variants(data.get("variants")),
+        winner=data.get("winner"),
     )
 
 

@@ -49,6 +49,10 @@ ORDER_CANCELLED = "order_cancelled"
 EMAIL_ENGAGED = "email_engaged"
 """A customer opened or clicked a Nudge email; ``engagement`` is set."""
 
+EMAIL_DELIVERED = "email_delivered"
+"""SendGrid handed a Nudge email to the recipient's mail server; ``engagement`` is set (kind
+'delivered'). Not engagement: it exits nothing and keeps nobody active. Attribution reads it."""
+
 EMAIL_SUPPRESSED = "email_suppressed"
 """An address bounced, was dropped, reported spam or unsubscribed; ``engagement`` is set."""
 
@@ -91,6 +95,7 @@ KINDS = frozenset(
         ORDER_FULFILLED,
         ORDER_CANCELLED,
         EMAIL_ENGAGED,
+        EMAIL_DELIVERED,
         EMAIL_SUPPRESSED,
         CUSTOMER_INACTIVE,
         REORDER_APPROACHING,

@@ -325,8 +325,8 @@ def _steps_errors(steps: Any, trigger: Any = None) -> list[str]:
         if not isinstance(step, dict):
             errors.append(f"{path}: expected an object")
             continue
-        for key in sorted(set(step) - {"id", "delay", "conditions", "actions"}):
-            errors.append(f"{path}.{key}: unknown field")
+        for key in sorted(set(step) - STEP_FIELDS):
+            errors.append(f"{path}.{key}: unknown field{_suggest(key, STEP_FIELDS)}")
         step_id = step.get("id")
         if not isinstance(step_id, str) or not NAME.match(step_id):
             errors.append(f"{path}.id: lowercase letters, digits and underscores")
@@ -337,6 +337,45 @@ def _steps_errors(steps: Any, trigger: Any = None) -> list[str]:
         errors += _delay_errors(step.get("delay"), f"{path}.delay", _anchors(trigger))
         errors += condition_errors(step.get("conditions"), f"{path}.conditions")
         errors += _actions_errors(step.get("actions"), f"{path}.actions")
+        errors += _variants_errors(step, path)
+    return errors
+
+
+MAX_VARIANTS = 5
+STEP_FIELDS = frozenset({"id", "delay", "conditions", "actions", "variants", "winner"})
+
+
+def _variants_errors(step: dict[str, Any], path: str) -> list[str]:
+    """An A/B test (rules.variants): 2 to 5 variants with ids, positive weights, and
+    actions of their own or none (the step's); a winner names one of them."""
+    variants, winner = step.get("variants"), step.get("winner")
+    if variants is None:
+        return [] if winner is None else [f"{path}.winner: the step has no variants"]
+    if not isinstance(variants, list) or not 2 <= len(variants) <= MAX_VARIANTS:
+        return [f"{path}.variants: a list of 2 to {MAX_VARIANTS} variants"]
+    errors: list[str] = []
+    ids: set[str] = set()
+    for i, variant in enumerate(variants):
+        where = f"{path}.variants[{i}]"
+        if not isinstance(variant, dict):
+            errors.append(f"{where}: expected an object")
+            continue
+        for key in sorted(set(variant) - {"id", "weight", "actions"}):
+            errors.append(f"{where}.{key}: unknown field")
+        variant_id = variant.get("id")
+        if not isinstance(variant_id, str) or not NAME.match(variant_id):
+            errors.append(f"{where}.id: lowercase letters, digits and underscores")
+        elif variant_id in ids:
+            errors.append(f"{where}.id: duplicate variant id '{variant_id}'")
+        else:
+            ids.add(variant_id)
+        weight: Any = variant.get("weight")
+        if not (_is_number(weight) and 0 < weight <= 100):
+            errors.append(f"{where}.weight: a number above 0, at most 100")
+        if variant.get("actions") is not None:
+            errors += _actions_errors(variant["actions"], f"{where}.actions")
+    if winner is not None and winner not in ids:
+        errors.append(f"{path}.winner: one of the variants' ids, or null")
     return errors
 
 

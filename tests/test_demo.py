@@ -89,6 +89,14 @@ def test_demo_runs_every_workflow_and_leaves_previews(tmp_path):
         assert 0 < report[name]["emails_with_products"] <= report[name]["emails"], name
     upsells = [p.read_text() for p in (out / "previews").glob("upsell-*.html")]
     assert upsells and all("cdn.shopify.com" in html for html in upsells)
+    # what the emails brought: the stand-in mailboxes' events credit orders to them, and the
+    # cart-abandonment holdout is compared with those who got the reminder
+    results = json.loads((out / "results.json").read_text())["workflows"]
+    assert results["cart_abandonment"]["delivered"] > 0
+    assert results["cart_abandonment"]["revenue"] > 0
+    lift = results["cart_abandonment"]["lift"]
+    assert lift["holdout"] > 0 and lift["treated"] > lift["holdout"]
+    assert "Lift against the holdout group" in output
     previews = list((out / "previews").glob("*.html"))
     assert {p.name.split("-")[0] for p in previews} == WORKFLOWS
     assert all("<html" in p.read_text() for p in previews)

@@ -63,9 +63,18 @@ AREAS = {
     "emails": {"storage", "shop_settings"},
     "shopify_app": {"storage"},
     "woocommerce_app": {"storage", "shopify_app"},
-    "pipeline": {"storage", "shop_settings", "emails", "shopify_app"},
+    "results": {"storage", "shop_settings"},
+    "pipeline": {"storage", "shop_settings", "emails", "shopify_app", "results"},
     "storefront": {"storage", "shop_settings", "emails", "pipeline"},
-    "web": {"storage", "shop_settings", "emails", "shopify_app", "pipeline", "woocommerce_app"},
+    "web": {
+        "storage",
+        "shop_settings",
+        "emails",
+        "shopify_app",
+        "pipeline",
+        "woocommerce_app",
+        "results",
+    },
 }
 
 

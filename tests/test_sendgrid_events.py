@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from connectors.sendgrid import events as sg_events
 from plugin.storage.models import Delivery, EngagementRow, Episode, Suppression
@@ -120,9 +120,9 @@ def test_unsubscribe_suppresses_and_click_ends_reengagement(client, send_webhook
     )
     at(T0 + timedelta(hours=1))
     with keyed.sessions() as session:
-        assert (
-            session.scalar(select(func.count()).select_from(EngagementRow)) == 1
-        )  # e1 once; e3's shop unknown
+        # e0 and e1 once each; e3's shop unknown
+        kinds = session.execute(select(EngagementRow.kind, EngagementRow.message_id)).all()
+        assert sorted(kinds) == [("click", 1), ("delivered", 1)]
         [suppression] = session.scalars(select(Suppression)).all()
         assert (suppression.email, suppression.scope, suppression.reason) == (
             "bob@example.com",
@@ -133,3 +133,20 @@ def test_unsubscribe_suppresses_and_click_ends_reengagement(client, send_webhook
         assert (episode.state, episode.exit_reason) == ("exited", "exit: email_engaged")
     at(T0 + timedelta(days=20))
     assert [m.template for m in emails(keyed, "reengagement")] == ["winback"]
+
+
+def test_a_delivery_is_recorded_for_attribution_but_is_no_engagement(
+    client, send_webhook, keyed, at
+):
+    subscribe(send_webhook)
+    send_webhook("orders/create", payloads.order(5001, T0 - timedelta(days=120)))
+    at(T0)
+    [message] = emails(keyed, "reengagement")
+    delivered = event("delivered", "d1", nudge_message_id=str(message.id))
+    assert post(client, [delivered]).status_code == 200
+    at(T0 + timedelta(hours=1))
+    with keyed.sessions() as session:
+        [row] = session.scalars(select(EngagementRow)).all()
+        assert (row.kind, row.message_id) == ("delivered", message.id)
+        [episode] = session.scalars(select(Episode).where(Episode.workflow == "reengagement")).all()
+        assert episode.state == "active"  # a delivery is not the engagement that ends it

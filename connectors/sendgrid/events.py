@@ -27,6 +27,7 @@ from rules.facts import Engagement
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 ENGAGED = frozenset({"open", "click"})
+DELIVERED = frozenset({"delivered"})
 SUPPRESSING = frozenset({"bounce", "dropped", "spamreport", "unsubscribe", "group_unsubscribe"})
 
 
@@ -68,7 +69,8 @@ def verify(
 
 
 def to_events(payload: Any) -> list[tuple[str, Event]]:
-    """(sg_event_id, Event) for each engagement or suppression; other events are skipped."""
+    """(sg_event_id, Event) for each delivery, engagement or suppression; other events
+    (processed, deferred) are skipped."""
     if not isinstance(payload, list):
         raise MalformedPayload("the event webhook sends a JSON array")
     result = []
@@ -76,8 +78,8 @@ def to_events(payload: Any) -> list[tuple[str, Event]]:
         if not isinstance(item, dict):
             raise MalformedPayload(f"[{index}]: expected an object")
         kind, email, stamp = item.get("event"), item.get("email"), item.get("timestamp")
-        if kind not in ENGAGED | SUPPRESSING:
-            continue  # processed, delivered, deferred: nothing to act on
+        if kind not in ENGAGED | DELIVERED | SUPPRESSING:
+            continue  # processed, deferred: nothing to act on
         if (
             not isinstance(email, str)
             or not email
@@ -96,7 +98,13 @@ def to_events(payload: Any) -> list[tuple[str, Event]]:
             message_id=ours.get("nudge_message_id"),
             url=item.get("url") if isinstance(item.get("url"), str) else None,
         )
-        event_kind = ev.EMAIL_ENGAGED if kind in ENGAGED else ev.EMAIL_SUPPRESSED
+        event_kind = (
+            ev.EMAIL_ENGAGED
+            if kind in ENGAGED
+            else ev.EMAIL_DELIVERED
+            if kind in DELIVERED
+            else ev.EMAIL_SUPPRESSED
+        )
         result.append(
             (event_id, Event(event_kind, occurred_at=occurred, engagement=engagement, data=data))
         )

@@ -14,6 +14,7 @@ from plugin.cli import (
     database,
     explain,
     messages,
+    report,
     serve,
     shopify_app,
     shops,
@@ -46,5 +47,6 @@ for command in (
     messages.outbox,
     explain.explain,
     explain.backtest,
+    report.report,
 ):
     main.add_command(command)

@@ -33,6 +33,7 @@ from plugin.demo.catalog import (
     HIGH_INTENT_PAGES,
     PRODUCTS,
     REGIONS,
+    SHOP_TIMEZONE,
     Product,
     handle,
     season_weight,
@@ -42,6 +43,7 @@ from plugin.demo.order_lifecycle import place_order
 from plugin.demo.realism import REALISM, Realism
 from plugin.demo.shoppers import Basket, Shopper, new_shopper
 from plugin.demo.store import PAGE_VIEW, SimulatedDelivery, Store
+from rules.scheduling import in_holdout, next_in_send_window
 from rules.variables import TOPIC_TAG
 
 __all__ = ["PAGE_VIEW", "SimulatedDelivery", "describe", "generate_history"]
@@ -104,6 +106,11 @@ def _session(store: Store, s: Shopper, at: datetime, basket: Basket, buy_now: bo
         bought = typed + timedelta(seconds=rng.uniform(120, 720))
     elif rng.random() < r.recovery_rate:
         bought = typed + timedelta(hours=rng.uniform(*r.recovery_hours))
+    elif _reminded(store, s, basket, accepts) and rng.random() < r.reminder_recovery_rate:
+        # the demo shop knows no customer's time zone: its send window is in the shop's; a
+        # new customer's welcome email holds the reminder back by the frequency cap
+        reminder = next_in_send_window(typed + REMINDER_LATEST, SHOP_TIMEZONE)
+        bought = reminder + timedelta(hours=rng.uniform(*r.reminder_recovery_hours))
     else:
         return False
     if bought >= store.end:
@@ -111,6 +118,24 @@ def _session(store: Store, s: Shopper, at: datetime, basket: Basket, buy_now: bo
     place_order(store, s, bought, basket, accepts, checkout=(checkout_id, token, cart_token))
     s.bought.update(p.id for p, _ in basket)
     return True
+
+
+# cart_abandonment's first step is due 4 hours after checkout activity; the frequency cap
+# (16 hours) may hold it back, when the shopper got another marketing email just before
+REMINDER_LATEST = timedelta(hours=16)
+REMINDER_MIN_VALUE = 20  # and the smallest cart it writes to
+
+
+def _reminded(store: Store, s: Shopper, basket: Basket, accepts: bool) -> bool:
+    """Whether the shop's cart-abandonment reminder would reach this shopper: it runs
+    reminders, they accept marketing, the cart is big enough, they are not held out."""
+    percent = store.reminder_holdout_percent
+    return (
+        percent is not None
+        and accepts
+        and payloads.subtotal(basket) >= REMINDER_MIN_VALUE
+        and not in_holdout(str(s.id), "cart_abandonment", percent)
+    )
 
 
 def _past_order(store: Store, s: Shopper, moment: datetime, products: list[Product]) -> datetime:
@@ -337,6 +362,7 @@ def generate_history(
     realism: Realism = REALISM,
     first_shopper: int = 0,
     storefront: bool = False,
+    reminder_holdout_percent: float | None = None,
 ) -> Iterator[SimulatedDelivery]:
     """Yield the shop's webhook deliveries in arrival order (non-decreasing ``at``).
 
@@ -345,10 +371,16 @@ def generate_history(
 
     ``first_shopper`` numbers this history's shoppers from there, with ids, emails and
     order numbers of their own, so histories made in cohorts can be merged into one store.
+
+    ``reminder_holdout_percent`` (the demo) makes the shop one that sends cart reminders
+    with that holdout: some reminded shoppers come back and buy after the reminder
+    (``Realism.reminder_recovery_rate``), which is the effect its holdout measures. None
+    (the benchmark): no shopper answers a reminder, the store as before.
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     store = Store(seed, realism, start.astimezone(UTC), days, shop_domain, first_shopper)
+    store.reminder_holdout_percent = reminder_holdout_percent
     shoppers = [
         new_shopper(store.rng, n, realism, store.start, days)
         for n in range(first_shopper, first_shopper + customers)

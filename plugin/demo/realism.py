@@ -69,6 +69,12 @@ class Realism:
     checkout_email_rate: float = 0.85  # the rest leave before typing an email
     recovery_rate: float = 0.2  # abandoned checkouts completed later, by themselves
     recovery_hours: Range = (1, 30)
+    # With reminders on (the demo): of the abandoned checkouts not recovered by themselves,
+    # those whose shopper gets the reminder email (consent, cart of 20 or more, not held
+    # out) are completed this often, this many hours after it is due (the demo's worker
+    # decides due steps once an hour).
+    reminder_recovery_rate: float = 0.25
+    reminder_recovery_hours: Range = (1.5, 24)
     anonymous_carts_per_customer: float = 0.15  # browsing carts that never reach checkout
     cart_update_rate: float = 0.5
 

@@ -53,6 +53,8 @@ class Store:
         self._sent = self._views = 0
         self._next_id = 5_400_000_000_000 + first * 100_000  # disjoint ids per cohort
         self.first_order_number = 1001 + first * 10
+        # the cart-abandonment holdout the shop runs; None: shoppers never answer reminders
+        self.reminder_holdout_percent: float | None = None
 
     def new_id(self) -> int:
         """A fresh Shopify-like numeric id (one sequence for every kind of object)."""

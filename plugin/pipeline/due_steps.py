@@ -36,6 +36,7 @@ from plugin.storage.db import CONFLICT_RETRIES, claim_rows, error_text, is_confl
 from plugin.storage.models import Episode, Shop, Step
 from rules.evaluation import evaluate_step
 from rules.scheduling import frequency_cap_release
+from rules.variants import choose_variant, variant_actions
 
 log = logging.getLogger(__name__)
 
@@ -373,10 +374,21 @@ def decide_step(decisions: Decisions, services: Services, step: ClaimedStep, now
             if value is not None
         },
     )
-    write_actions(
-        session, shop, sender, episode, step.step_id, workflow, facts, decision.actions, now
+    actions, variant = decision.actions, None
+    chosen = choose_variant(
+        step_def.variants, workflow.name, step_def.id, episode.customer_external_id, step_def.winner
     )
-    return _finish(decisions, step, "fired", decision.reason or "conditions met", now)
+    if chosen is not None:
+        variant = chosen.id
+        if chosen.actions is not None:
+            actions = variant_actions(chosen.actions)
+    write_actions(
+        session, shop, sender, episode, step.step_id, workflow, facts, actions, now, variant
+    )
+    reason = decision.reason or "conditions met"
+    return _finish(
+        decisions, step, "fired", f"{reason} (variant {variant})" if variant else reason, now
+    )
 
 
 def _defer(

@@ -110,8 +110,10 @@ def write_actions(
     facts: FactSet,
     actions: tuple[ActionRequest, ...],
     now: datetime,
+    variant: str | None = None,
 ) -> list[OutboxMessage]:
-    """Write one outbox row per action; a discount's code flows into the emails after it."""
+    """Write one outbox row per action; a discount's code flows into the emails after it.
+    ``variant``: the A/B test variant these actions are (kept on each row for the report)."""
     context = email_context(sender, shop, episode, workflow, step_id, facts)
     rows = []
     for index, action in enumerate(actions):
@@ -127,7 +129,7 @@ def write_actions(
             episode_id=episode.id,
             step_id=step_id,
             customer_external_id=episode.customer_external_id,
-            params=dict(action.params),
+            params={**action.params, "variant": variant} if variant else dict(action.params),
             state="pending",
             attempts=0,
             next_attempt_at=now,

@@ -19,6 +19,7 @@ from plugin.pipeline.inbox import InboxStats, process_inbox
 from plugin.pipeline.recommender import refresh_models
 from plugin.pipeline.retention import purge
 from plugin.pipeline.sweeps import sweep
+from plugin.results.ab_winners import pick_winners
 from plugin.services import Services
 from plugin.shopify_app.tokens import renew_due
 from plugin.storage.batch import begin_batch
@@ -48,9 +49,12 @@ def sweep_all(services: Services, now: datetime) -> int:
 
 
 def sweep_shop(services: Services, shop_id: int, now: datetime) -> int:
-    """Run one shop's time-triggered sweeps, in a transaction."""
+    """Run one shop's time-triggered sweeps, in a transaction, then decide its A/B tests."""
     with begin_batch(services.sessions) as batch:
-        return sweep(batch, batch.session.get_one(Shop, shop_id), now)
+        swept = sweep(batch, batch.session.get_one(Shop, shop_id), now)
+    with services.sessions() as session, session.begin():
+        pick_winners(session, session.get_one(Shop, shop_id), now)
+    return swept
 
 
 def run_once(

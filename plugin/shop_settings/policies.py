@@ -7,6 +7,7 @@ from copy import deepcopy
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rules.attribution import Windows
 from rules.scheduling import next_in_send_window
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         # series that overlap: entering one ends the others' running episodes
         "exclusive_series": [["welcome_series", "lead_nurturing"]],
     },
+    # last-touch attribution of orders to messages (rules.attribution): an order placed this
+    # many days after a click in a message, or after its delivery, is credited to it
+    "attribution": {"click_window_days": 5, "delivery_window_days": 1},
     # the storefront script's on-site overlay for anonymous visitors (plugin.storefront.routes)
     "storefront": {
         "overlay_enabled": True,
@@ -67,6 +71,15 @@ def postal_address(settings: dict[str, Any]) -> str | None:
     """The address marketing email must show, or None when the shop has not given one."""
     address = settings.get("postal_address")
     return address.strip() if isinstance(address, str) and address.strip() else None
+
+
+def attribution_windows(settings: dict[str, Any]) -> Windows:
+    """The shop's attribution windows; ``settings`` as ``shop_settings`` gives."""
+    windows = settings["attribution"]
+    return Windows(
+        click_days=float(windows["click_window_days"]),
+        delivery_days=float(windows["delivery_window_days"]),
+    )
 
 
 def staff_address(shop: Shop, settings: dict[str, Any]) -> str | None:

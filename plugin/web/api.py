@@ -25,6 +25,8 @@ from plugin.pipeline.enrollment import normalize_topic
 from plugin.pipeline.explain import customer_keys
 from plugin.pipeline.held import held_steps, release_held
 from plugin.pipeline.outbox import kept_reason, message_json, retry_failed
+from plugin.results.report import DEFAULT_DAYS as DEFAULT_REPORT_DAYS
+from plugin.results.report import shop_report
 from plugin.services import Services
 from plugin.shop_settings.policies import (
     DEFAULT_SETTINGS,
@@ -622,6 +624,20 @@ def activity():  # type: ignore[no-untyped-def]
     )
 
 
+@bp.get("/report")
+@require_merchant
+def report():  # type: ignore[no-untyped-def]
+    """What the workflows brought over the last ``?days=`` (1 to 3650, default 30): per
+    workflow and step, messages and their engagement, credited orders, revenue, and the
+    lift against the holdout group with its 95 % interval; skips as designed or blocked."""
+    days_text = request.args.get("days", str(DEFAULT_REPORT_DAYS))
+    if not re.fullmatch(r"[0-9]{1,4}", days_text) or not 1 <= int(days_text) <= 3650:
+        return _invalid(["days: a whole number of days from 1 to 3650"])
+    services = Services.of(current_app)
+    with services.sessions() as session:
+        return jsonify(shop_report(session, g.shop, services.now(), int(days_text)))
+
+
 def validate_settings(settings: dict[str, Any]) -> list[str]:
     """Check shop-wide policies; errors name the field."""
     from zoneinfo import available_timezones
@@ -658,8 +674,31 @@ def validate_settings(settings: dict[str, Any]) -> list[str]:
     return (
         errors
         + offer_policy_errors(settings.get("offers"))
+        + attribution_errors(settings.get("attribution"))
         + overlay_errors(settings.get("storefront"))
     )
+
+
+MAX_WINDOW_DAYS = 30
+
+
+def attribution_errors(windows: object) -> list[str]:
+    """The attribution windows: days after a click (more than 0) or a delivery (0: none)."""
+    if not isinstance(windows, dict) or set(windows) != {
+        "click_window_days",
+        "delivery_window_days",
+    }:
+        return ["attribution: an object with click_window_days and delivery_window_days only"]
+    errors = []
+    for key, zero_allowed in (("click_window_days", False), ("delivery_window_days", True)):
+        value = windows[key]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not (0 <= value <= MAX_WINDOW_DAYS and (zero_allowed or value > 0)):
+            least = "0 or more" if zero_allowed else "more than 0"
+            errors.append(
+                f"attribution.{key}: a number of days, {least}, at most {MAX_WINDOW_DAYS}"
+            )
+    return errors
 
 
 MAX_NAME = 100  # the shop's name and sender name, shown in every email's header and inbox

@@ -53,3 +53,26 @@ export function barChart(bars, { title = "", width = 280, rowHeight = 26 } = {})
   });
   return chart;
 }
+
+// An estimate with its interval on a line through zero: readable without colour, the
+// numbers in its label.
+export function intervalChart(estimate, low, high, { title = "", width = 280, format = String } = {}) {
+  const height = 34;
+  const pad = 12;
+  const span = Math.max(Math.abs(low), Math.abs(high), Math.abs(estimate), 1e-9) * 1.15;
+  const x = (value) => pad + ((value + span) / (2 * span)) * (width - 2 * pad);
+  const chart = svg("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    width: "100%",
+    role: "img",
+    class: "chart interval",
+    "aria-label": `${title}: ${format(estimate)}, from ${format(low)} to ${format(high)}`,
+  });
+  chart.append(
+    svg("line", { x1: pad, x2: width - pad, y1: 17, y2: 17, class: "chart-track-line" }),
+    svg("line", { x1: x(0), x2: x(0), y1: 4, y2: 30, class: "chart-zero" }),
+    svg("rect", { x: x(low), y: 11, width: Math.max(2, x(high) - x(low)), height: 12, rx: 4, class: "chart-bar tone-info" }),
+    svg("circle", { cx: x(estimate), cy: 17, r: 5, class: "chart-estimate" }),
+  );
+  return chart;
+}

@@ -86,6 +86,8 @@ function load() {
     api("GET", "/workflows"),
     api("GET", "/settings"),
     api("GET", "/outbox?state=failed&limit=100"),
+    // results are worth showing, not worth failing the page for
+    api("GET", "/report?days=30").catch(() => null),
   ]);
 }
 
@@ -110,8 +112,8 @@ async function start() {
       // the merchant may have approved them already: a new token says what it carries
       loaded[2] = await api("GET", "/settings");
     }
-    const [catalog, { workflows }, { settings, warnings, delivery, access }, { messages: failed }] = loaded;
-    const context = { catalog, toast, workflows, delivery };
+    const [catalog, { workflows }, { settings, warnings, delivery, access }, { messages: failed }, report] = loaded;
+    const context = { catalog, toast, workflows, delivery, report };
     const cards = workflows.map((workflow) => new WorkflowCard(workflow, context));
     const settingsCard = new SettingsCard(settings, context);
     const topicsTitle = h("h2", { class: "section-title" }, "Topics");

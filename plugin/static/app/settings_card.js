@@ -75,6 +75,8 @@ export class SettingsCard {
           },
         })),
         timezones,
+        field("Credit an order to a click within (days)", this.input("attribution.click_window_days", "number", () => d.attribution.click_window_days, (v) => (d.attribution.click_window_days = numberOrText(v)), { min: 0, max: 30, step: "any" }), "The last email clicked this many days before an order gets it."),
+        field("…or to a delivery within (days)", this.input("attribution.delivery_window_days", "number", () => d.attribution.delivery_window_days, (v) => (d.attribution.delivery_window_days = numberOrText(v)), { min: 0, max: 30, step: "any" }), "0: only clicks count."),
       ),
     );
     const sender = h(

@@ -5,6 +5,7 @@
 import { api } from "./session.js";
 import { withRelabelConfirmation } from "./confirm_dialog.js";
 import { barChart } from "./chart.js";
+import { abTestsSection, liftSection, revenueSection, skipsSection } from "./results.js";
 import { clearErrors, showErrors } from "./errors.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
 import { previewImpact } from "./impact_preview.js";
@@ -27,7 +28,8 @@ function ago(iso) {
 }
 
 export class WorkflowCard {
-  constructor(workflow, { catalog, toast, delivery }) {
+  constructor(workflow, { catalog, toast, delivery, report }) {
+    this.report = report;
     this.keptBecause = delivery?.kept_because || "never sent";
     this.catalog = catalog;
     this.toast = toast;
@@ -84,7 +86,7 @@ export class WorkflowCard {
       "div",
       { class: "card-body layout", hidden: !this.expanded },
       h("div", { class: "main" }, this.startSection(), ...this.draft.steps.map((step, i) => steps.render(step, i, editor)), this.historySection()),
-      h("aside", { class: "side" }, this.statsSection(), this.activitySection()),
+      h("aside", { class: "side" }, this.statsSection(), ...this.resultsSections(), this.activitySection()),
     );
     this.footerMessage = h("div", { class: "footer-message", role: "alert" });
     this.discardButton = h("button", { type: "button", class: "btn", onclick: () => this.reset() }, "Discard");
@@ -141,6 +143,7 @@ export class WorkflowCard {
           stats.kept ? metric(stats.kept, `${stats.kept === 1 ? "email" : "emails"} kept (${this.keptBecause})`) : null,
           metric(stats.converted, "converted"),
           metric(skipped, "skipped"),
+          this.revenueMetric(),
         ),
       ),
       h("div", { class: "header-actions" }, h("label", { class: "switch-label" }, toggle, state), expand),
@@ -273,10 +276,29 @@ export class WorkflowCard {
         ],
         { title: `${this.saved.title} results` },
       ),
-      skipped.length
-        ? h("div", { class: "reasons" }, h("h4", {}, "Skipped because"), h("ul", {}, skipped.slice(0, 6).map(([reason, n]) => h("li", {}, h("span", {}, reason), h("span", { class: "count" }, n.toLocaleString())))))
+      this.report || skipped.length
+        ? null
         : h("p", { class: "subdued" }, "Nothing skipped yet."),
     );
+  }
+
+  // The report's period for this workflow (GET /api/report): revenue, lift, skips split.
+  resultsSections() {
+    if (!this.report) return [];
+    const results = this.report.workflows[this.name];
+    return [
+      revenueSection(results, this.report),
+      liftSection(results?.lift, this.report),
+      abTestsSection(results),
+      skipsSection(results?.skipped),
+    ].filter(Boolean);
+  }
+
+  revenueMetric() {
+    const results = this.report?.workflows[this.name];
+    if (!results?.orders) return null;
+    const revenue = results.revenue.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    return metric(revenue, `revenue in ${this.report.days} days`);
   }
 
   activitySection() {

@@ -78,6 +78,8 @@ def apply_event(batch: Batch, shop_id: int, event: Event) -> None:
         _merge_product(batch, shop_id, event.product, event.occurred_at)
     elif kind == ev.EMAIL_ENGAGED:
         _record_engagement(batch, shop_id, event)
+    elif kind == ev.EMAIL_DELIVERED:
+        _record_engagement(batch, shop_id, event, engaged=False)
     elif kind == ev.EMAIL_SUPPRESSED:
         _record_suppression(batch, shop_id, event)
 
@@ -341,7 +343,8 @@ def _merge_product(batch: Batch, shop_id: int, fact: Product, at: datetime | Non
 # --- engagement and suppression ------------------------------------------------------------
 
 
-def _record_engagement(batch: Batch, shop_id: int, event: Event) -> None:
+def _record_engagement(batch: Batch, shop_id: int, event: Event, engaged: bool = True) -> None:
+    """Keep an email event once per event id; an open or click makes its customer active."""
     engagement = event.engagement
     assert engagement is not None
     event_id = str(
@@ -363,6 +366,8 @@ def _record_engagement(batch: Batch, shop_id: int, event: Event) -> None:
             url=engagement.url,
         )
     )
+    if not engaged:
+        return
     customers = batch.session.scalars(_CUSTOMERS_BY_EMAIL, {"shop": shop_id, "email": email}).all()
     for external_id in customers:
         row = _customer_row(batch, shop_id, external_id)

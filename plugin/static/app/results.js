@@ -1,0 +1,150 @@
+// What a workflow brought over the report's period: revenue credited to its emails (last
+// touch), what its emails did, the lift against its holdout group with the 95 % interval,
+// and its skipped steps split into the merchant's own rule and the safeguards that blocked a
+// send. Numbers come from GET /api/report; none is computed here.
+
+import { h } from "./dom.js";
+import { intervalChart } from "./chart.js";
+
+const money = (value) => value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const percent = (rate) => (rate === null || rate === undefined ? "—" : `${(rate * 100).toFixed(1)} %`);
+const points = (value) => `${value >= 0 ? "+" : "−"}${Math.abs(value * 100).toFixed(1)} points`;
+const signedMoney = (value) => `${value >= 0 ? "+" : "−"}${money(Math.abs(value))}`;
+
+// The attribution rule, in the merchant's words.
+export function attributionRule(report) {
+  const { click_window_days: click, delivery_window_days: delivery } = report.attribution;
+  const days = (n) => `${n} ${n === 1 ? "day" : "days"}`;
+  return delivery > 0
+    ? `An order counts for an email when it is placed within ${days(click)} of a click in it or ${days(delivery)} of its delivery; when several emails qualify, the latest one gets it. Customers held out never count.`
+    : `An order counts for an email when it is placed within ${days(click)} of a click in it; when several emails qualify, the latest one gets it. Customers held out never count.`;
+}
+
+function row(label, value, role) {
+  return h("li", { dataset: role ? { role } : undefined }, h("span", {}, label), h("span", { class: "count" }, value));
+}
+
+export function revenueSection(results, report) {
+  if (!results) {
+    return h("section", { class: "section", dataset: { role: "revenue" } }, h("h3", {}, `Last ${report.days} days`), h("p", { class: "subdued" }, "No emails in this period."));
+  }
+  const people = results.recipients;
+  return h(
+    "section",
+    { class: "section", dataset: { role: "revenue" } },
+    h("h3", {}, `Last ${report.days} days`),
+    h("p", { class: "revenue-figure" }, h("strong", { dataset: { role: "revenue-total" } }, money(results.revenue)), " revenue from ", String(results.orders), results.orders === 1 ? " order" : " orders"),
+    h(
+      "ul",
+      { class: "reasons figures" },
+      row("Emails sent", results.sent.toLocaleString()),
+      results.kept ? row("Emails kept (never sent)", results.kept.toLocaleString()) : null,
+      row("Delivered", results.delivered.toLocaleString()),
+      row("Opened", results.opened.toLocaleString()),
+      row("Clicked", results.clicked.toLocaleString()),
+      row("Recipients who ordered", `${results.converted.toLocaleString()} of ${people.toLocaleString()} (${percent(results.conversion_rate)})`, "conversion"),
+      row("Revenue per recipient", results.revenue_per_recipient === null ? "—" : money(results.revenue_per_recipient), "revenue-per-recipient"),
+    ),
+    h("p", { class: "subdued small", dataset: { role: "attribution-rule" } }, attributionRule(report)),
+  );
+}
+
+export function liftSection(lift, report) {
+  const title = h("h3", {}, "Lift against the holdout group");
+  if (!lift) {
+    return h("section", { class: "section", dataset: { role: "lift" } }, title, h("p", { class: "subdued" }, "No holdout group. Set a holdout percentage to measure what this workflow adds."));
+  }
+  const revenue = lift.revenue_per_recipient;
+  const groups = h(
+    "ul",
+    { class: "reasons figures" },
+    row("Emailed", `${lift.treated_converted} of ${lift.treated} ordered (${percent(lift.treated_rate)})`),
+    row("Held out", `${lift.holdout_converted} of ${lift.holdout} ordered (${percent(lift.holdout_rate)})`),
+  );
+  const window = `Counted: an order within ${lift.window_days} days after the email (or, for the holdout, after the email they would have got).`;
+  if (!lift.enough_data) {
+    return h(
+      "section",
+      { class: "section", dataset: { role: "lift" } },
+      title,
+      groups,
+      h("p", { class: "notice", dataset: { role: "not-enough-data" } }, `Not enough data yet: each group needs ${report.min_group} people.`),
+      h("p", { class: "subdued small" }, window),
+    );
+  }
+  const [low, high] = lift.ci95;
+  const verdict = low > 0 ? "The emails raise orders." : high < 0 ? "The emails lower orders." : "No clear difference yet.";
+  return h(
+    "section",
+    { class: "section", dataset: { role: "lift" } },
+    title,
+    groups,
+    h("p", { class: "lift-figure", dataset: { role: "lift-difference" } }, h("strong", {}, points(lift.difference)), ` (95 % interval ${points(low)} to ${points(high)}). `, verdict),
+    intervalChart(lift.difference, low, high, { title: "Conversion lift, 95 % interval", format: points }),
+    revenue.ci95
+      ? h("p", { dataset: { role: "lift-revenue" } }, `Revenue per person: ${signedMoney(revenue.difference)} (95 % interval ${signedMoney(revenue.ci95[0])} to ${signedMoney(revenue.ci95[1])}).`)
+      : null,
+    h("p", { class: "subdued small" }, window),
+  );
+}
+
+export function skipsSection(skipped) {
+  const list = (title, counts, role) => {
+    const entries = Object.entries(counts || {});
+    const total = entries.reduce((sum, [, n]) => sum + n, 0);
+    return h(
+      "div",
+      { class: "reasons", dataset: { role } },
+      h("h4", {}, `${title} (${total.toLocaleString()})`),
+      entries.length
+        ? h("ul", {}, entries.slice(0, 6).map(([reason, n]) => h("li", {}, h("span", {}, reason), h("span", { class: "count" }, n.toLocaleString()))))
+        : h("p", { class: "subdued" }, "None."),
+    );
+  };
+  return h(
+    "section",
+    { class: "section", dataset: { role: "skips" } },
+    h("h3", {}, "Not sent"),
+    list("As designed: your rules", skipped?.as_designed, "skips-as-designed"),
+    list("Blocked: consent, suppression, frequency cap", skipped?.blocked, "skips-blocked"),
+  );
+}
+
+// Each step's A/B test: every variant's recipients, orders and revenue, and its conversion
+// against the control's with the 95 % interval; the winner once there is one.
+export function abTestsSection(results) {
+  const tests = Object.entries(results?.steps || {}).filter(([, step]) => step.ab_test);
+  if (!tests.length) return null;
+  return h(
+    "section",
+    { class: "section", dataset: { role: "ab-tests" } },
+    h("h3", {}, "A/B tests"),
+    tests.map(([stepId, step]) => {
+      const test = step.ab_test;
+      const state = test.winner
+        ? `Winner: ${test.winner} (everyone gets it now)`
+        : test.leading
+          ? `${test.leading} is ahead`
+          : "Running";
+      return h(
+        "div",
+        { class: "reasons", dataset: { step: stepId } },
+        h("h4", {}, `Step ${stepId}: ${state}`),
+        h("ul", {}, Object.entries(test.variants).map(([id, v]) => {
+          const against = v.against_control;
+          const versus = !against
+            ? "control"
+            : against.ci95
+              ? `${points(against.difference)} (${points(against.ci95[0])} to ${points(against.ci95[1])})`
+              : "not enough data yet";
+          return h(
+            "li",
+            { dataset: { variant: id } },
+            h("span", {}, `${id} · ${v.converted} of ${v.recipients} ordered · ${money(v.revenue)}`),
+            h("span", { class: "count" }, versus),
+          );
+        })),
+      );
+    }),
+  );
+}

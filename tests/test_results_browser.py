@@ -1,0 +1,90 @@
+"""The settings page shows what each workflow brought: revenue credited to its emails, the
+lift against its holdout group with the 95 % interval, and its skips split into the
+merchant's own rule and the safeguards — in headless Chromium, with a screenshot."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from plugin.shop_settings.workflows import save_workflow
+from rules.definitions import shipped_workflows
+from tests.support import payloads
+from tests.support.clock import T0
+from tests.support.results import abandoned_carts_with_holdout
+from tests.support.settings_page import (
+    ARTIFACTS,
+    browser_page,
+    card,
+    open_app,
+    screenshot,
+    serving,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def test_revenue_lift_and_skips_per_workflow(
+    app, services, shop, send_webhook, client, at, clock, tmp_path
+):
+    # a shopper without consent: the reminder the rule wanted, blocked by the safeguard
+    email = "no-consent@example.com"
+    send_webhook("customers/create", payloads.customer(999, email=email))
+    send_webhook(
+        "customers_email_marketing_consent/update", payloads.consent(999, email, subscribed=False)
+    )
+    checkout = payloads.checkout(
+        "tok-999", T0, customer_id=999, email=email, accepts_marketing=False
+    )
+    send_webhook("checkouts/create", checkout)
+    abandoned_carts_with_holdout(services, send_webhook, client, at, size=30, buyers=(18, 6))
+    with services.sessions() as session, session.begin():  # an A/B test that has no data yet
+        upsell = shipped_workflows()["upsell"]
+        test = {
+            **upsell["steps"][0],
+            "variants": [{"id": "a", "weight": 50}, {"id": "b", "weight": 50}],
+        }
+        save_workflow(session, shop.id, {**upsell, "steps": [test, *upsell["steps"][1:]]})
+    clock.now = T0 + timedelta(days=3)
+    with serving(app) as base, browser_page() as page:
+        open_app(page, base)
+        cart = card(page, "cart_abandonment")
+        assert "1,080.00" in cart.locator(".summary").inner_text()  # 18 orders of 60.00
+        cart.locator("[data-role='expand']").click()
+        revenue = cart.locator("[data-role='revenue']")
+        assert revenue.locator("[data-role='revenue-total']").inner_text() == "1,080.00"
+        assert "18 of 30 (60.0 %)" in revenue.locator("[data-role='conversion']").inner_text()
+        rule = revenue.locator("[data-role='attribution-rule']").inner_text()
+        assert "within 5 days of a click" in rule and "1 day of its delivery" in rule
+        lift = cart.locator("[data-role='lift']")
+        assert "18 of 30 ordered (60.0 %)" in lift.inner_text()
+        assert "6 of 30 ordered (20.0 %)" in lift.inner_text()
+        # Newcombe's hybrid score interval for 18/30 − 6/30 (rules.stats, tested on its own)
+        difference = lift.locator("[data-role='lift-difference']").inner_text()
+        assert difference.startswith("+40.0 points (95 % interval +15.3 points to +58.6 points)")
+        assert "The emails raise orders." in difference
+        chart = lift.locator("svg.interval").get_attribute("aria-label")
+        assert (
+            chart
+            == "Conversion lift, 95 % interval: +40.0 points, from +15.3 points to +58.6 points"
+        )
+        assert (
+            "Revenue per person: +24.00" in lift.locator("[data-role='lift-revenue']").inner_text()
+        )
+        skips = cart.locator("[data-role='skips']")
+        assert (
+            "holdout group (never messaged)"
+            in skips.locator("[data-role='skips-as-designed']").inner_text()
+        )
+        blocked = skips.locator("[data-role='skips-blocked']").inner_text()
+        assert "Accepts marketing email (needs yes)" in blocked
+        screenshot(page, tmp_path, "results.png")
+        ARTIFACTS.mkdir(exist_ok=True)
+        cart.locator("aside.side").screenshot(path=str(ARTIFACTS / "results-cart-abandonment.png"))
+        upsell = card(page, "upsell")
+        upsell.locator("[data-role='expand']").click()
+        assert "No holdout group" in upsell.locator("[data-role='lift']").inner_text()
+        ab_test = upsell.locator("[data-role='ab-tests']")
+        assert "Running" in ab_test.locator("h4").inner_text()
+        assert "not enough data yet" in ab_test.locator("[data-variant='b']").inner_text()

@@ -19,7 +19,8 @@ def ci_commands() -> list[str]:
 
 def test_ci_runs_the_checks_on_the_whole_tree_before_the_first_test():
     commands = ci_commands()
-    first_test = next(i for i, command in enumerate(commands) if command.startswith("pytest"))
+    # a test run: pytest as the command, after any VAR=value assignments or `env -u VAR`
+    first_test = next(i for i, command in enumerate(commands) if "pytest" in command.split())
     before = [command.removesuffix(" .") for command in commands[:first_test]]
     assert [command for command in before if command in CHECKS] == CHECKS
 

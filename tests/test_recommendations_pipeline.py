@@ -227,6 +227,28 @@ def test_rhythms_per_product_follow_the_orders(send_webhook, services, clock, at
         assert session.scalars(select(ProductRhythmRow)).all() == []
 
 
+def test_rhythms_follow_a_new_order_at_once_while_the_model_waits(
+    send_webhook, services, clock, at
+):
+    """The model counts new orders at most every 15 minutes; the rhythms, which the sweeps
+    and steps read, follow every pass, so a decision never depends on when one ran."""
+    stock_the_shop(send_webhook, clock)
+    at(clock.now)  # the model has just counted: it waits a quarter of an hour now
+    with services.sessions() as session:
+        buyers = stored.load_model(session, 1).buyers(PEN_ID)
+    start = clock.now - timedelta(days=60)
+    for n, days in enumerate((0, 30, 60)):
+        send_webhook("orders/create", order(9600 + n, 991, start + timedelta(days=days), PEN_LINE))
+    at(clock.now + timedelta(minutes=1))
+    with services.sessions() as session:
+        rhythms = session.scalars(select(ProductRhythmRow)).all()
+        model = stored.load_model(session, 1)
+    assert [(r.customer_external_id, r.product_id, r.orders) for r in rhythms] == [
+        ("991", PEN_ID, 3)
+    ]
+    assert model is not None and model.buyers(PEN_ID) == buyers  # not counted yet
+
+
 CHECKOUT = json.loads(load_fixture("shopify/checkouts_update.json"))  # the real checkouts/update
 
 

@@ -7,8 +7,11 @@ Celery it runs under the same lock, one worker at a time). Per shop:
   and write every customer's rhythms per product again;
 - else the orders stored since the model last counted (by row id, so an order counts once,
   however often its webhook is redelivered or updated, and only once its batch committed)
-  are added with ``Model.add_order``, at most 15 minutes after they arrive, and their
-  customers' rhythms rewritten;
+  are added with ``Model.add_order``, at most 15 minutes after they arrive;
+- the rhythms of the customers of every order stored since they were last written are
+  written again at once, on every pass: they are facts the sweeps and steps read, so they
+  must not depend on when a pass happened to run (the embedded worker and Celery's
+  partitions then decide alike);
 - with the first orders counted an hour or more after the last rescore, ``Model.rescore``
   (``add_order`` rescores the pairs an order touches; the others keep their last score
   until then, or until the daily build).
@@ -70,7 +73,7 @@ def refresh_models(services: Services, now: datetime) -> int:
         return 0
     counted = 0
     for shop_id, state in states.items():
-        if _due(state, now) is None:
+        if _due(state, now) is None and not _rhythms_due(state):
             continue
         try:
             with services.sessions() as session, session.begin():
@@ -98,11 +101,24 @@ def _due(state: ModelState, now: datetime) -> str | None:
     return None
 
 
+def _rhythms_due(state: ModelState) -> bool:
+    """Whether orders were stored since the customers' rhythms were last written."""
+    return (
+        state.built_at is not None
+        and state.newest_order is not None
+        and state.newest_order > state.rhythms_through
+    )
+
+
 def refresh_shop(session: Session, shop_id: int, now: datetime) -> Refreshed:
-    """Build or update one shop's model, as due."""
+    """Build or update one shop's model, as due, and its customers' rhythms."""
     state = stored.model_states(session, shop_id).get(shop_id)
     due = _due(state, now) if state is not None else None
-    if state is None or due is None:
+    if state is None:
+        return Refreshed()
+    if due is None:
+        if _rhythms_due(state):
+            _write_rhythms(session, shop_id, state)
         return Refreshed()
     if due == "build":
         return _rebuild(session, shop_id, state, now)
@@ -139,6 +155,19 @@ def _rebuild(session: Session, shop_id: int, state: ModelState, now: datetime) -
     stored.save_rhythms(session, shop_id, by_customer, every=True)
     revision = _save(session, shop_id, model, state.revision, through, now, now, now)
     return Refreshed(len(orders), revision, model)
+
+
+def _write_rhythms(session: Session, shop_id: int, state: ModelState) -> None:
+    """Rewrite the rhythms of the customers of the orders stored since they last were."""
+    through = state.newest_order or state.rhythms_through
+    new = stored.standing_orders(session, shop_id, after=state.rhythms_through, through=through)
+    customers = {order.customer_id for order in new if order.customer_id is not None}
+    history: dict[str, list[StoredOrder]] = defaultdict(list)
+    for order in stored.standing_orders(session, shop_id, through=through, customers=customers):
+        history[order.customer_id or ""].append(order)
+    stored.save_rhythms(session, shop_id, {c: history[c] for c in customers}, every=False)
+    if not stored.advance_rhythms(session, shop_id, state.rhythms_through, through):
+        raise Overtaken  # another worker wrote them first: this transaction rolls back
 
 
 def _count(session: Session, shop_id: int, model: Model, orders: list[StoredOrder]) -> None:

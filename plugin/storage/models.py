@@ -321,6 +321,8 @@ class RecommendationModel(Base):
 
     ``orders_through``: the highest ``orders.id`` it has counted; the orders stored after it
     are counted next, each once (a redelivered order keeps its row, so never twice).
+    ``rhythms_through``: the same for the customers' rhythms per product, which follow every
+    new order at once (the model's count waits up to a quarter of an hour).
     ``revision`` changes with every save: a process keeps the model it parsed until then.
     """
 
@@ -331,6 +333,7 @@ class RecommendationModel(Base):
     snapshot: Mapped[str] = mapped_column(Text)
     revision: Mapped[str] = mapped_column(String(32))
     orders_through: Mapped[int] = mapped_column(Id, default=0)
+    rhythms_through: Mapped[int] = mapped_column(Id, default=0)
     built_at: Mapped[datetime]  # rebuilt from every stored order
     rescored_at: Mapped[datetime]
     saved_at: Mapped[datetime]

@@ -51,6 +51,7 @@ class ModelState:
 
     revision: str | None
     orders_through: int
+    rhythms_through: int
     built_at: datetime | None
     rescored_at: datetime | None
     saved_at: datetime | None
@@ -64,6 +65,7 @@ _STATES = (
         Shop.id,
         RecommendationModel.revision,
         RecommendationModel.orders_through,
+        RecommendationModel.rhythms_through,
         RecommendationModel.built_at,
         RecommendationModel.rescored_at,
         RecommendationModel.saved_at,
@@ -82,6 +84,7 @@ def model_states(session: Session, shop_id: int | None = None) -> dict[int, Mode
     statement = _STATES if shop_id is None else _STATES.where(Shop.id == shop_id)
     rows = session.execute(statement).all()
     newest: dict[int, int] = {}
+    # (the rhythms' pointer is never behind the model's: both move when the model counts)
     built = [through for _, revision, through, *_ in rows if revision is not None]
     if built:  # shops with a model: only what was stored after the oldest one's last order
         newer = select(OrderRow.shop_id, func.max(OrderRow.id)).where(OrderRow.id > min(built))
@@ -95,8 +98,10 @@ def model_states(session: Session, shop_id: int | None = None) -> dict[int, Mode
             if found is not None:
                 newest[shop] = found
     return {
-        shop: ModelState(revision, through or 0, built_at, rescored, saved, newest.get(shop))
-        for shop, revision, through, built_at, rescored, saved in rows
+        shop: ModelState(
+            revision, through or 0, rhythms or 0, built_at, rescored, saved, newest.get(shop)
+        )
+        for shop, revision, through, rhythms, built_at, rescored, saved in rows
     }
 
 
@@ -161,6 +166,7 @@ def save_model(
         "snapshot": model.to_json(),
         "revision": revision,
         "orders_through": orders_through,
+        "rhythms_through": orders_through,
         "built_at": built_at,
         "rescored_at": rescored_at,
         "saved_at": now,
@@ -179,7 +185,21 @@ def save_model(
     return revision if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-_NONE = ModelState(None, 0, None, None, None, None)
+def advance_rhythms(session: Session, shop_id: int, replacing: int, through: int) -> bool:
+    """Record the rhythms written through order row ``through``, unless another process
+    moved the mark from ``replacing`` first (then False)."""
+    result = session.execute(
+        update(RecommendationModel)
+        .where(
+            RecommendationModel.shop_id == shop_id,
+            RecommendationModel.rhythms_through == replacing,
+        )
+        .values(rhythms_through=through)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+_NONE = ModelState(None, 0, 0, None, None, None, None)
 
 
 _STANDING = (

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("snapshot", sa.Text(), nullable=False),
         sa.Column("revision", sa.String(32), nullable=False),
         sa.Column("orders_through", Id, nullable=False),
+        sa.Column("rhythms_through", Id, nullable=False),
         sa.Column("built_at", UTCDateTime(), nullable=False),
         sa.Column("rescored_at", UTCDateTime(), nullable=False),
         sa.Column("saved_at", UTCDateTime(), nullable=False),

@@ -156,11 +156,15 @@ def run_demo(
     with services.sessions() as session:
         shop = session.get_one(Shop, shop_id)
         results = shop_report(session, shop, clock.current, days=int((end - DEMO_START).days) + 1)
+    # said before the numbers: "delivered" beside "sent 0" would otherwise read as mail sent
+    console.print(
+        "What the emails brought, as if they had been sent: the demo's stand-in for "
+        f"recipients' mailboxes posted {mailbox.posted} signed delivery, open and click events "
+        "for the kept emails to POST /webhooks/sendgrid, and its shoppers answer reminders "
+        f"(the shop holds out {CART_HOLDOUT_PERCENT} % of cart-abandonment shoppers)."
+    )
     print_results(results, console)
     console.print(
-        f"{mailbox.posted} delivery, open and click events posted to POST /webhooks/sendgrid, "
-        "signed, by the demo's stand-in for recipients' mailboxes "
-        f"(the shop holds out {CART_HOLDOUT_PERCENT} % of cart-abandonment shoppers).\n"
         f"The same report: NUDGE_DATABASE_URL=sqlite:///{(out / 'nudge.sqlite3').resolve()} "
         f"nudge report {DEMO_SHOP} --days {results['days']} "
         f"--now {clock.current.strftime('%Y-%m-%dT%H:%M:%SZ')}"

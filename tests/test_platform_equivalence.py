@@ -17,12 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from plugin.shopify_app import webhook_secrets
-from plugin.shopify_app.crypto import TokenCipher
 from plugin.storage.models import Episode, OutboxMessage, Shop, Step
 from tests.support import payloads, woo
 from tests.support.clock import T0
-from tests.support.shop import SHOP, SHOP_ADDRESS
+from tests.support.shop import SHOP
 
 DAYS = 40  # the regular's replenishment reminder falls due on day 37
 
@@ -173,13 +171,7 @@ def test_the_core_workflows_decide_alike_on_shopify_and_woocommerce(
     client, shop, send_webhook, services, at
 ):
     with services.sessions() as session, session.begin():
-        row = Shop(
-            domain=woo.WOO_SHOP,
-            platform="woocommerce",
-            settings={"postal_address": SHOP_ADDRESS},
-        )
-        webhook_secrets.store(row, woo.WOO_SECRET, TokenCipher(services.settings["SECRET_KEY"]))
-        session.add(row)
+        session.add(woo.woo_store(services.settings["SECRET_KEY"]))
     send_woo = woo.WooSender(client)
     passes = sorted({when for when, *_ in HISTORY} | {T0 + n * D for n in range(DAYS)})
     history = sorted(HISTORY, key=lambda entry: entry[0])

@@ -17,8 +17,6 @@ from sqlalchemy import select
 from connectors import woocommerce
 from connectors.woocommerce import carts
 from plugin.pipeline.inbox import process_inbox
-from plugin.shopify_app import webhook_secrets
-from plugin.shopify_app.crypto import TokenCipher
 from plugin.storage.models import (
     CheckoutRow,
     ComplianceRecord,
@@ -31,20 +29,13 @@ from plugin.storage.models import (
 from rules import events as ev
 from tests.support import woo
 from tests.support.clock import T0
-from tests.support.shop import SHOP_ADDRESS
 from tests.support.workflows import emails
 
 
 @pytest.fixture
 def woo_shop(services):  # type: ignore[no-untyped-def]
     with services.sessions() as session, session.begin():
-        row = Shop(
-            domain=woo.WOO_SHOP,
-            platform="woocommerce",
-            settings={"postal_address": SHOP_ADDRESS},
-        )
-        webhook_secrets.store(row, woo.WOO_SECRET, TokenCipher(services.settings["SECRET_KEY"]))
-        session.add(row)
+        session.add(woo.woo_store(services.settings["SECRET_KEY"]))
 
 
 @pytest.fixture

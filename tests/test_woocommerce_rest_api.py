@@ -16,12 +16,11 @@ from connectors.woocommerce import carts, rest_api
 from plugin.cli import main
 from plugin.pipeline.delivery import deliver_pending
 from plugin.pipeline.due_steps import run_due
-from plugin.shopify_app import tokens, webhook_secrets
+from plugin.shopify_app import tokens
 from plugin.shopify_app.crypto import TokenCipher
-from plugin.storage.models import OutboxMessage, Shop
+from plugin.storage.models import OutboxMessage
 from tests.support import woo
 from tests.support.clock import T0
-from tests.support.shop import SHOP_ADDRESS
 
 API = f"https://{woo.WOO_SHOP}/wp-json/wc/v3"
 SEND_URL = "https://sendgrid.test/v3/mail/send"
@@ -31,14 +30,8 @@ OFFER_DUE = T0 + timedelta(hours=24, minutes=1)
 @pytest.fixture
 def woo_shop(services):  # type: ignore[no-untyped-def]
     with services.sessions() as session, session.begin():
-        row = Shop(
-            domain=woo.WOO_SHOP,
-            platform="woocommerce",
-            settings={"postal_address": SHOP_ADDRESS},
-        )
-        box = TokenCipher(services.settings["SECRET_KEY"])
-        webhook_secrets.store(row, woo.WOO_SECRET, box)
-        tokens.store_plain(row, "ck_live:cs_live", box)
+        row = woo.woo_store(services.settings["SECRET_KEY"])
+        tokens.store_plain(row, "ck_live:cs_live", TokenCipher(services.settings["SECRET_KEY"]))
         row.email = "owner@woo.example.com"
         session.add(row)
     services.settings["SENDGRID_BASE_URL"] = "https://sendgrid.test"

@@ -16,7 +16,7 @@ credentials get one; a later change for the same address supersedes a pending ea
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -26,6 +26,7 @@ from connectors.shopify.admin_api import AdminApiError, AdminClient
 from connectors.woocommerce import rest_api
 from plugin.services import Services
 from plugin.shopify_app import consent, manifest, tokens
+from plugin.shopify_app.shop_actions import settle_failure
 from plugin.storage.models import OutboxMessage, Shop
 
 KIND = "consent"
@@ -118,24 +119,8 @@ def deliver(
                 at,
                 params.get("opt_in_level"),
             )
-    except (AdminApiError, tokens.TokenError, rest_api.WooApiError) as exc:
-        if exc.retryable and message.attempts < MAX_ATTEMPTS:
-            delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, message.attempts - 1)))
-            settle(
-                services,
-                message.id,
-                state="pending",
-                next_attempt_at=now + delay,
-                last_error=str(exc)[:2000],
-            )
-            stats.retried += 1
-        else:
-            settle(services, message.id, state="failed", last_error=str(exc)[:2000])
-            stats.failed += 1
-        return
-    except ValueError as exc:
-        settle(services, message.id, state="failed", last_error=str(exc)[:2000])
-        stats.failed += 1
+    except (AdminApiError, tokens.TokenError, rest_api.WooApiError, ValueError) as exc:
+        settle_failure(services, message, exc, now, stats, settle, MAX_ATTEMPTS)
         return
     settle(
         services,

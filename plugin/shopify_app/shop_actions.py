@@ -175,6 +175,33 @@ def deliver(
     return False
 
 
+def settle_failure(
+    services: Services,
+    message: OutboxMessage,
+    exc: Exception,
+    now: datetime,
+    stats: Any,
+    settle: Settle,
+    max_attempts: int,
+) -> None:
+    """A row the platform did not carry out: pending again after a backoff (30 s doubling,
+    at most an hour) when the failure may pass and attempts remain, else failed (parked)
+    with the platform's words."""
+    if getattr(exc, "retryable", False) and message.attempts < max_attempts:
+        delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, message.attempts - 1)))
+        settle(
+            services,
+            message.id,
+            state="pending",
+            next_attempt_at=now + delay,
+            last_error=str(exc)[:2000],
+        )
+        stats.retried += 1
+    else:
+        settle(services, message.id, state="failed", last_error=str(exc)[:2000])
+        stats.failed += 1
+
+
 def _apply(
     services: Services,
     message: OutboxMessage,
@@ -199,24 +226,9 @@ def _apply(
                 result = create_discount(client, message, now)
             else:
                 result = tag_customer(client, message)
-    except (AdminApiError, woo.WooApiError, tokens.TokenError) as exc:
-        if exc.retryable and message.attempts < MAX_ATTEMPTS:
-            delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, message.attempts - 1)))
-            settle(
-                services,
-                message.id,
-                state="pending",
-                next_attempt_at=now + delay,
-                last_error=str(exc)[:2000],
-            )
-            stats.retried += 1
-        else:
-            settle(services, message.id, state="failed", last_error=str(exc)[:2000])
-            stats.failed += 1
-        return
-    except ValueError as exc:  # the action's own params cannot work
-        settle(services, message.id, state="failed", last_error=str(exc)[:2000])
-        stats.failed += 1
+    # a ValueError: the action's own params cannot work
+    except (AdminApiError, woo.WooApiError, tokens.TokenError, ValueError) as exc:
+        settle_failure(services, message, exc, now, stats, settle, MAX_ATTEMPTS)
         return
     settle(services, message.id, state="recorded", provider_message_id=result[:255] or None)
     stats.recorded += 1

@@ -8,9 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from connectors import woocommerce
+from plugin.shopify_app import webhook_secrets
+from plugin.shopify_app.crypto import TokenCipher
+from plugin.storage.models import Shop
+from tests.support.shop import SHOP_ADDRESS
 
 WOO_SHOP = "woo.example.com"
 WOO_SECRET = "woo-webhook-secret"
+
+
+def woo_store(secret_key: str) -> Shop:
+    """The test WooCommerce store, as `nudge shop add` keeps one: its webhook secret
+    encrypted with the app's key, and a postal address (else its marketing mail is held)."""
+    row = Shop(domain=WOO_SHOP, platform="woocommerce", settings={"postal_address": SHOP_ADDRESS})
+    webhook_secrets.store(row, WOO_SECRET, TokenCipher(secret_key))
+    return row
 
 
 def _gmt(at: datetime) -> str:

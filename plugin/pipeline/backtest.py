@@ -36,8 +36,9 @@ from plugin.pipeline.exits import ATTRIBUTION
 from plugin.storage.browsing import needs_browsing
 from plugin.storage.facts_store import (
     HISTORY_COLUMNS,
+    checkout_fact,
+    customer_fact,
     guest_key,
-    line_items,
     normal_email,
     order_fact,
 )
@@ -353,7 +354,7 @@ def load_facts(
     subjects = _subjects(session, shop_id, live, by_email, start, end)
     keys = {s.customer for s in subjects}
     customers = {
-        row.external_id: _customer(row)
+        row.external_id: customer_fact(row, with_orders=False)
         for row in session.execute(_CUSTOMER_COLUMNS.where(CustomerRow.shop_id == shop_id))
         if row.external_id in keys
     }
@@ -442,21 +443,7 @@ def _subjects(
             at = row.updated_at or row.created_at
             if at is None or not row.email:
                 continue
-            checkout = Checkout(
-                token=row.token,
-                customer_id=row.customer_external_id,
-                email=row.email,
-                value=row.value,
-                currency=row.currency,
-                items=line_items(row.items),
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                completed_at=row.completed_at,
-                recovery_url=row.recovery_url,
-                cart_token=row.cart_token,
-                accepts_marketing=row.accepts_marketing,
-                is_cart=row.is_cart,
-            )
+            checkout = checkout_fact(row)
             customer = row.customer_external_id or by_email.get(normal_email(row.email))
             found.append(
                 Subject(
@@ -523,20 +510,3 @@ _CUSTOMER_COLUMNS = select(
     CustomerRow.created_at,
     CustomerRow.updated_at,
 )
-
-
-def _customer(row: Any) -> Customer:
-    return Customer(
-        id=row.external_id,
-        email=row.email,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        accepts_marketing=row.accepts_marketing,
-        consent_updated_at=row.consent_updated_at,
-        tags=tuple(row.tags) if row.tags is not None else None,
-        mean_days_between_orders=row.mean_days_between_orders,
-        last_engaged_at=row.last_engaged_at,
-        timezone=row.timezone,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )

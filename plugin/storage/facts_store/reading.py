@@ -63,8 +63,21 @@ def line_items(rows: list[dict[str, Any]] | None) -> tuple[LineItem, ...]:
 
 def load_customer(batch: Batch, shop_id: int, external_id: str) -> Customer | None:
     row = by_key(batch, CustomerRow, shop_id, "external_id", external_id)
-    if row is None:
-        return None
+    return customer_fact(row) if row is not None else None
+
+
+def customer_fact(row: Any, with_orders: bool = True) -> Customer:
+    """A customer's facts, from its object or a row of its columns; without the order
+    figures stored on it (``with_orders=False``) for a caller that works them out from the
+    orders it replays (plugin.pipeline.backtest)."""
+    orders: dict[str, Any] = {}
+    if with_orders:
+        orders = {
+            "orders_count": row.orders_count,
+            "total_spent": row.total_spent,
+            "first_order_at": row.first_order_at,
+            "last_order_at": row.last_order_at,
+        }
     return Customer(
         id=row.external_id,
         email=row.email,
@@ -73,15 +86,12 @@ def load_customer(batch: Batch, shop_id: int, external_id: str) -> Customer | No
         accepts_marketing=row.accepts_marketing,
         consent_updated_at=row.consent_updated_at,
         tags=tuple(row.tags) if row.tags is not None else None,
-        orders_count=row.orders_count,
-        total_spent=row.total_spent,
-        first_order_at=row.first_order_at,
-        last_order_at=row.last_order_at,
         mean_days_between_orders=row.mean_days_between_orders,
         last_engaged_at=row.last_engaged_at,
         timezone=row.timezone,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        **orders,
     )
 
 
@@ -97,8 +107,11 @@ def load_checkout(
 ) -> Checkout | None:
     """A checkout's facts; without its line items when the caller reads none of them."""
     row = by_key(batch, CheckoutRow, shop_id, "token", token)
-    if row is None:
-        return None
+    return checkout_fact(row, with_items) if row is not None else None
+
+
+def checkout_fact(row: CheckoutRow | Row[Any], with_items: bool = True) -> Checkout:
+    """A checkout's facts, from its object or a row of its table's columns."""
     return Checkout(
         token=row.token,
         customer_id=row.customer_external_id,

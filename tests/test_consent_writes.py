@@ -21,6 +21,7 @@ from plugin.pipeline.outbox import unsubscribe_token
 from plugin.shopify_app import tokens
 from plugin.storage.models import OutboxMessage, Shop
 from tests.support.fake_shopify import FakeAdmin
+from tests.support.sendgrid_events import PUBLIC, message_event, post_events
 from tests.support.shop import SHOP
 from tests.support.workflows import subscribe
 
@@ -77,6 +78,50 @@ def test_an_unsubscribe_reaches_shopify_through_the_worker_not_the_request(
     assert admin.tokens_seen == ["shpat_consent"] and stats.recorded >= 1
     [row] = consent_rows(services)
     assert (row.state, row.provider_message_id) == ("recorded", ADA)
+
+
+@responses.activate
+def test_an_unsubscribe_through_sendgrids_own_link_reaches_shopify_once(
+    client, services, installed, send_webhook, clock, at
+):
+    admin = FakeAdmin(responses, SHOP)
+    services.settings["SENDGRID_EVENT_PUBLIC_KEY"] = PUBLIC
+    subscribe(send_webhook)
+    at(clock.now)
+    unsubscribed = clock.now - timedelta(minutes=5)
+    for kind in ("group_unsubscribe", "group_unsubscribe", "unsubscribe"):  # SendGrid repeats
+        event = message_event(kind, 7, "Ada@Example.com", unsubscribed, asm_group_id=12)
+        event["sg_event_id"] += kind  # each report an event of its own
+        assert post_events(client, [event]).status_code == 200
+        at(clock.now)  # applied, one report at a time
+    [row] = consent_rows(services)
+    assert (row.workflow, row.customer_external_id, row.params["subscribed"]) == (
+        "sendgrid_unsubscribe",
+        "501",
+        False,
+    )
+    deliver_pending(services, clock.now)
+    assert admin.consents == {
+        ADA: {"marketingState": "UNSUBSCRIBED", "consentUpdatedAt": unsubscribed.isoformat()}
+    }
+    # Nudge's own link afterwards, for an address already unsubscribed: written again (the
+    # page's promise), SendGrid's reports of it are not
+    assert unsubscribe(client, services, installed.id).status_code == 200
+    assert len(consent_rows(services)) == 2
+
+
+@responses.activate
+def test_a_sendgrid_open_or_bounce_writes_no_consent(
+    client, services, installed, send_webhook, clock, at
+):
+    FakeAdmin(responses, SHOP)
+    services.settings["SENDGRID_EVENT_PUBLIC_KEY"] = PUBLIC
+    subscribe(send_webhook)
+    at(clock.now)
+    events = [message_event(kind, 8, "ada@example.com", clock.now) for kind in ("open", "bounce")]
+    assert post_events(client, events).status_code == 200
+    at(clock.now)
+    assert consent_rows(services) == []
 
 
 @responses.activate

@@ -1,7 +1,8 @@
 """Consent changes made in Nudge, written back to the shop's platform.
 
-An unsubscribe (plugin.web.unsubscribe) or a confirmed signup (plugin.storefront.signups)
-changes consent in Nudge's facts at once; the shop's own record follows through an outbox
+An unsubscribe (plugin.web.unsubscribe, or SendGrid's own link, reported by its event
+webhook) or a confirmed signup (plugin.storefront.signups) changes consent in Nudge's facts
+at once; the shop's own record follows through an outbox
 row of kind ``consent``, written in the same transaction and carried out by the worker:
 the request stays fast, and an outage of Shopify or the store loses nothing (the row is
 retried with backoff, then parked for ``nudge outbox --retry``). Only shops that gave Nudge
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.shopify.admin_api import AdminApiError, AdminClient
@@ -27,7 +28,9 @@ from connectors.woocommerce import rest_api
 from plugin.services import Services
 from plugin.shopify_app import consent, manifest, tokens
 from plugin.shopify_app.shop_actions import settle_failure
-from plugin.storage.models import OutboxMessage, Shop
+from plugin.storage import facts_store
+from plugin.storage.models import OutboxMessage, Shop, Suppression
+from rules.events import EMAIL_SUPPRESSED, Event
 
 KIND = "consent"
 MAX_ATTEMPTS = 16  # about nine hours of backoff (30 s doubling, at most an hour apart)
@@ -84,6 +87,38 @@ def queue_consent_write(
     )
     session.add(row)
     return row
+
+
+SENDGRID_UNSUBSCRIBES = ("unsubscribe", "group_unsubscribe")
+
+
+def queue_sendgrid_unsubscribe(session: Session, shop: Shop, event: Event, now: datetime) -> None:
+    """Queue the write-back of an unsubscribe made through SendGrid's own link; called before
+    the event is applied. Only an address not already unsubscribed gets one: SendGrid reports
+    again what Nudge mirrored into its group, and a second report changes nothing."""
+    engagement = event.engagement
+    if event.kind != EMAIL_SUPPRESSED or engagement is None:
+        return
+    if engagement.kind not in SENDGRID_UNSUBSCRIBES:
+        return
+    email = facts_store.normal_email(engagement.email)
+    already = session.scalar(
+        select(Suppression.id).where(
+            Suppression.shop_id == shop.id,
+            Suppression.email == email,
+            Suppression.scope == "marketing",
+        )
+    )
+    if already is None:
+        queue_consent_write(
+            session,
+            shop,
+            customer_external_id=facts_store.find_customer_by_email(session, shop.id, email),
+            email=email,
+            subscribed=False,
+            origin="sendgrid_unsubscribe",
+            now=engagement.occurred_at or now,
+        )
 
 
 def deliver(

@@ -30,6 +30,7 @@ from connectors.errors import MalformedPayload
 from connectors.registry import CONNECTORS
 from connectors.sendgrid import events as sendgrid_events
 from plugin.pipeline import enrollment
+from plugin.pipeline.consent_writes import queue_sendgrid_unsubscribe
 from plugin.services import Services
 from plugin.shopify_app import catalog_sync, compliance, tokens
 from plugin.storage import batch_episodes, facts_store
@@ -260,6 +261,8 @@ def _process_batch(
                     # e.g. Shopify's consent updates with consent_updated_at null: what
                     # arrived last is the newest statement we have
                     event = replace(event, occurred_at=delivery.received_at)
+                if delivery.source == "sendgrid":  # an unsubscribe there reaches the shop too
+                    queue_sendgrid_unsubscribe(batch.session, shop, event, now)
                 apply_event(batch, shop, event, now)
             stats.events += len(events)
             stats.processed += 1

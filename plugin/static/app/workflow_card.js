@@ -5,7 +5,7 @@
 import { api } from "./session.js";
 import { withRelabelConfirmation } from "./confirm_dialog.js";
 import { barChart } from "./chart.js";
-import { abTestsSection, liftSection, revenueSection, skipsSection } from "./results.js";
+import { abTestsSection, dailySection, liftSection, revenueSection, skipsSection } from "./results.js";
 import { clearErrors, showErrors } from "./errors.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
 import { previewImpact } from "./impact_preview.js";
@@ -288,6 +288,7 @@ export class WorkflowCard {
     const results = this.report.workflows[this.name];
     return [
       revenueSection(results, this.report),
+      dailySection(results, this.report),
       liftSection(results?.lift, this.report),
       abTestsSection(results),
       skipsSection(results?.skipped),

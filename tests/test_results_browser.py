@@ -60,14 +60,17 @@ def test_revenue_lift_and_skips_per_workflow(
         cart = card(page, "cart_abandonment")
         assert "1,080.00" in cart.locator(".summary").inner_text()  # 18 orders of 60.00
         cart.locator("[data-role='expand']").click()
+        # three notions of "converted", each labelled with what it counts
+        assert "within 7 days" in cart.locator("[data-role='converted-meaning']").inner_text()
         revenue = cart.locator("[data-role='revenue']")
         assert revenue.locator("[data-role='revenue-total']").inner_text() == "1,080.00"
-        assert "18 of 30 (60.0 %)" in revenue.locator("[data-role='conversion']").inner_text()
+        conversion = revenue.locator("[data-role='conversion']").inner_text()
+        assert "Converted (credited orders)" in conversion and "18 of 30 (60.0 %)" in conversion
         rule = revenue.locator("[data-role='attribution-rule']").inner_text()
         assert "within 5 days of a click" in rule and "1 day of its delivery" in rule
         lift = cart.locator("[data-role='lift']")
-        assert "18 of 30 ordered (60.0 %)" in lift.inner_text()
-        assert "6 of 30 ordered (20.0 %)" in lift.inner_text()
+        assert "18 of 30 ordered within 5 days (60.0 %)" in lift.inner_text()
+        assert "6 of 30 ordered within 5 days (20.0 %)" in lift.inner_text()
         # Newcombe's hybrid score interval for 18/30 − 6/30 (rules.stats, tested on its own)
         difference = lift.locator("[data-role='lift-difference']").inner_text()
         assert difference.startswith("+40.0 points (95 % interval +15.3 points to +58.6 points)")

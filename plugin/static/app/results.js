@@ -42,7 +42,7 @@ export function revenueSection(results, report) {
       row("Delivered", results.delivered.toLocaleString()),
       row("Opened", results.opened.toLocaleString()),
       row("Clicked", results.clicked.toLocaleString()),
-      row("Recipients who ordered", `${results.converted.toLocaleString()} of ${people.toLocaleString()} (${percent(results.conversion_rate)})`, "conversion"),
+      row("Converted (credited orders)", `${results.converted.toLocaleString()} of ${people.toLocaleString()} (${percent(results.conversion_rate)})`, "conversion"),
       row("Revenue per recipient", results.revenue_per_recipient === null ? "—" : money(results.revenue_per_recipient), "revenue-per-recipient"),
     ),
     h("p", { class: "subdued small", dataset: { role: "attribution-rule" } }, attributionRule(report)),
@@ -149,13 +149,15 @@ export function liftSection(lift, report) {
     return h("section", { class: "section", dataset: { role: "lift" } }, title, h("p", { class: "subdued" }, "No holdout group. Set a holdout percentage to measure what this workflow adds."));
   }
   const revenue = lift.revenue_per_recipient;
+  // not the credited conversions above: any order within the window counts, clicked or not
+  const within = `ordered within ${lift.window_days} ${lift.window_days === 1 ? "day" : "days"}`;
   const groups = h(
     "ul",
     { class: "reasons figures" },
-    row("Emailed", `${lift.treated_converted} of ${lift.treated} ordered (${percent(lift.treated_rate)})`),
-    row("Held out", `${lift.holdout_converted} of ${lift.holdout} ordered (${percent(lift.holdout_rate)})`),
+    row("Emailed", `${lift.treated_converted} of ${lift.treated} ${within} (${percent(lift.treated_rate)})`),
+    row("Held out", `${lift.holdout_converted} of ${lift.holdout} ${within} (${percent(lift.holdout_rate)})`),
   );
-  const window = `Counted: an order within ${lift.window_days} days after the email (or, for the holdout, after the email they would have got).`;
+  const window = `Counted: any order within ${lift.window_days} days after the email (or, for the holdout, after the email they would have got), credited to an email or not.`;
   if (!lift.enough_data) {
     return h(
       "section",

@@ -276,6 +276,10 @@ export class WorkflowCard {
         ],
         { title: `${this.saved.title} results` },
       ),
+      // a third "converted", neither the report's credited one nor the lift's: an episode
+      // with any order within 7 days after one of its emails or holdout decisions
+      // (plugin.pipeline.exits)
+      h("p", { class: "subdued small", dataset: { role: "converted-meaning" } }, "All time. Converted: enrollments followed by an order within 7 days of one of their emails (or, held out, of one they would have got)."),
       this.report || skipped.length
         ? null
         : h("p", { class: "subdued" }, "Nothing skipped yet."),

@@ -261,3 +261,13 @@ def test_with_many_buyers_the_days_add_up_and_holdouts_never_count(
     assert (on_the_day["kept"], on_the_day["converted"], on_the_day["orders"]) == (30, 18, 18)
     # the next day, the 12 reminded shoppers who did not buy get the offer
     assert [day["kept"] for day in daily if day["kept"]] == [30, 12]
+
+
+def test_a_time_zone_nudge_does_not_know_gives_utc_days(services, story):
+    with services.sessions() as session, session.begin():
+        shop = session.scalars(select(Shop)).one()
+        shop.settings = {**shop.settings, "timezone": "Mars/Olympus_Mons"}  # stored before checks
+    with services.sessions() as session:
+        report = shop_report(session, session.scalars(select(Shop)).one(), T0 + timedelta(days=3))
+    assert report["timezone"] == "UTC"
+    days_add_up(report)

@@ -4,7 +4,7 @@ SendGrid's signed events, an order, and what is credited to which message."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -185,3 +185,89 @@ def test_with_enough_people_the_lift_gets_its_newcombe_interval(
     revenue = lift["revenue_per_recipient"]
     assert revenue["difference"] == pytest.approx(60.0 * (buyers[0] - buyers[1]) / size)
     assert revenue["ci95"][0] < revenue["difference"] < revenue["ci95"][1]
+
+
+def days_add_up(report: dict) -> None:  # type: ignore[type-arg]
+    """Every workflow's days sum to its totals, and every day of the period is there."""
+    for name, row in report["workflows"].items():
+        days = row["daily"]
+        dates = [day["date"] for day in days]
+        assert dates == sorted(set(dates)), name
+        assert date.fromisoformat(dates[-1]) - date.fromisoformat(dates[0]) == timedelta(
+            days=len(dates) - 1
+        ), name  # no gaps
+        for key in ("sent", "kept", "converted", "orders"):
+            assert sum(day[key] for day in days) == row[key], (name, key)
+        assert sum(day["revenue"] for day in days) == pytest.approx(row["revenue"]), name
+
+
+def test_the_daily_series_has_every_day_and_counts_each_buyer_once(services, story):
+    with services.sessions() as session:
+        shop = session.scalars(select(Shop)).one()
+        report = shop_report(session, shop, T0 + timedelta(days=3), days=7)
+    days_add_up(report)
+    assert report["timezone"] == "UTC"  # the shop has none of its own
+    daily = report["workflows"]["cart_abandonment"]["daily"]
+    # from the period's start (26 Feb, 10:00) to its end (5 Mar, 10:00): 8 calendar days
+    assert [day["date"] for day in daily][::7] == ["2026-02-26", "2026-03-05"]
+    busy = {day["date"]: day for day in daily if any(day[k] for k in day if k != "date")}
+    assert busy == {
+        # the reminder, kept; the held-out shopper's 25.00 that day is nobody's
+        "2026-03-02": {"date": "2026-03-02", "sent": 0, "kept": 1, "converted": 0, "orders": 0}
+        | {"revenue": 0.0},
+        "2026-03-03": {"date": "2026-03-03", "sent": 0, "kept": 0, "converted": 1, "orders": 1}
+        | {"revenue": 60.0},
+    }
+
+
+def test_the_days_follow_the_shops_time_zone(services, story, send_webhook, client, at):
+    # a second order from the reminded shopper at 04:30 UTC on 4 March: 23:30 on 3 March in
+    # New York, still within the click's 5 days
+    late = T0.replace(day=4, hour=4, minute=30)
+    email = f"c{TREATED}@example.com"
+    order = payloads.order(9999, late, customer_id=TREATED, email=email, price="40.00")
+    send_webhook("orders/create", order)
+    at(T0 + timedelta(days=3))
+
+    def cart_days(timezone: str) -> dict[str, dict]:  # type: ignore[type-arg]
+        headers = {"Authorization": f"Bearer {session_token()}"}
+        saved = client.put("/api/settings", json={"timezone": timezone}, headers=headers)
+        assert saved.status_code == 200, saved.json
+        answer = client.get("/api/report?days=7", headers=headers).json
+        assert answer["timezone"] == timezone
+        days_add_up(answer)
+        return {d["date"]: d for d in answer["workflows"]["cart_abandonment"]["daily"]}
+
+    utc = cart_days("UTC")
+    assert [utc["2026-03-03"][k] for k in ("converted", "orders", "revenue")] == [1, 1, 60.0]
+    # a second order is no second conversion
+    assert [utc["2026-03-04"][k] for k in ("converted", "orders", "revenue")] == [0, 1, 40.0]
+    new_york = cart_days("America/New_York")
+    assert [new_york["2026-03-03"][k] for k in ("converted", "orders", "revenue")] == [1, 2, 100.0]
+    assert new_york["2026-03-04"]["orders"] == 0
+
+
+def test_with_many_buyers_the_days_add_up_and_holdouts_never_count(
+    services, shop, send_webhook, client, at
+):
+    abandoned_carts_with_holdout(services, send_webhook, client, at, MIN_GROUP, (18, 6))
+    with services.sessions() as session:
+        report = shop_report(session, session.scalars(select(Shop)).one(), T0 + timedelta(days=3))
+    days_add_up(report)
+    daily = report["workflows"]["cart_abandonment"]["daily"]
+    assert len(daily) == 31  # 30 days, partial at both ends
+    on_the_day = next(day for day in daily if day["date"] == "2026-03-02")
+    # 30 reminders; 18 reminded and 6 held-out shoppers bought: only the 18 count
+    assert (on_the_day["kept"], on_the_day["converted"], on_the_day["orders"]) == (30, 18, 18)
+    # the next day, the 12 reminded shoppers who did not buy get the offer
+    assert [day["kept"] for day in daily if day["kept"]] == [30, 12]
+
+
+def test_a_time_zone_nudge_does_not_know_gives_utc_days(services, story):
+    with services.sessions() as session, session.begin():
+        shop = session.scalars(select(Shop)).one()
+        shop.settings = {**shop.settings, "timezone": "Mars/Olympus_Mons"}  # stored before checks
+    with services.sessions() as session:
+        report = shop_report(session, session.scalars(select(Shop)).one(), T0 + timedelta(days=3))
+    assert report["timezone"] == "UTC"
+    days_add_up(report)

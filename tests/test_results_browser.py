@@ -25,6 +25,14 @@ from tests.support.settings_page import (
 pytestmark = pytest.mark.slow
 
 
+def daily_label(section, role: str) -> str:  # type: ignore[no-untyped-def]
+    return str(section.locator(f"[data-role='{role}'] svg").get_attribute("aria-label"))
+
+
+def day_title(section, role: str, day: str) -> str:  # type: ignore[no-untyped-def]
+    return str(section.locator(f"[data-role='{role}'] g[data-date='{day}'] title").text_content())
+
+
 def test_revenue_lift_and_skips_per_workflow(
     app, services, shop, send_webhook, client, at, clock, tmp_path
 ):
@@ -52,14 +60,17 @@ def test_revenue_lift_and_skips_per_workflow(
         cart = card(page, "cart_abandonment")
         assert "1,080.00" in cart.locator(".summary").inner_text()  # 18 orders of 60.00
         cart.locator("[data-role='expand']").click()
+        # three notions of "converted", each labelled with what it counts
+        assert "within 7 days" in cart.locator("[data-role='converted-meaning']").inner_text()
         revenue = cart.locator("[data-role='revenue']")
         assert revenue.locator("[data-role='revenue-total']").inner_text() == "1,080.00"
-        assert "18 of 30 (60.0 %)" in revenue.locator("[data-role='conversion']").inner_text()
+        conversion = revenue.locator("[data-role='conversion']").inner_text()
+        assert "Converted (credited orders)" in conversion and "18 of 30 (60.0 %)" in conversion
         rule = revenue.locator("[data-role='attribution-rule']").inner_text()
         assert "within 5 days of a click" in rule and "1 day of its delivery" in rule
         lift = cart.locator("[data-role='lift']")
-        assert "18 of 30 ordered (60.0 %)" in lift.inner_text()
-        assert "6 of 30 ordered (20.0 %)" in lift.inner_text()
+        assert "18 of 30 ordered within 5 days (60.0 %)" in lift.inner_text()
+        assert "6 of 30 ordered within 5 days (20.0 %)" in lift.inner_text()
         # Newcombe's hybrid score interval for 18/30 − 6/30 (rules.stats, tested on its own)
         difference = lift.locator("[data-role='lift-difference']").inner_text()
         assert difference.startswith("+40.0 points (95 % interval +15.3 points to +58.6 points)")
@@ -79,12 +90,41 @@ def test_revenue_lift_and_skips_per_workflow(
         )
         blocked = skips.locator("[data-role='skips-blocked']").inner_text()
         assert "Accepts marketing email (needs yes)" in blocked
+        daily = cart.locator("[data-role='daily']")
+        # 30 reminders on 2 March, the offer to the 12 who had not bought (written when the
+        # clock next ran, on 4 March), all kept (no SendGrid key); 18 reminded buyers on
+        # 2 March, the 6 held-out ones not counted
+        label = daily_label(daily, "daily-emails")
+        assert label == (
+            "Emails kept (never sent) per day, Feb 3 to Mar 5: 42 kept (never sent) in total;"
+            " most on Mar 2 (30)"
+        )
+        assert daily_label(daily, "daily-converted") == (
+            "Converted (first credited order) per day, Feb 3 to Mar 5: 18 converted in total;"
+            " most on Mar 2 (18)"
+        )
+        assert daily_label(daily, "daily-revenue") == (
+            "Credited revenue per day, Feb 3 to Mar 5: 1,080.00 in total; most on Mar 2 (1,080.00)"
+        )
+        assert day_title(daily, "daily-emails", "2026-03-04") == "Mar 4: 12 kept (never sent)"
+        assert day_title(daily, "daily-converted", "2026-02-20") == "Feb 20: 0 converted"
+        assert daily.locator("svg.daily g.chart-day").count() == 3 * 31  # every day, 3 charts
+        ARTIFACTS.mkdir(exist_ok=True)
+        daily.screenshot(path=str(ARTIFACTS / "results-daily.png"))
+        daily.locator("summary").click()
+        row = daily.locator("tr[data-date='2026-03-02']").inner_text().split()
+        assert row == ["Mar", "2", "0", "30", "18", "18", "1,080.00"]
+        daily.locator("tbody").screenshot(path=str(ARTIFACTS / "results-daily-table.png"))
+        daily.locator("summary").click()
         screenshot(page, tmp_path, "results.png")
         ARTIFACTS.mkdir(exist_ok=True)
         cart.locator("aside.side").screenshot(path=str(ARTIFACTS / "results-cart-abandonment.png"))
         upsell = card(page, "upsell")
         upsell.locator("[data-role='expand']").click()
         assert "No holdout group" in upsell.locator("[data-role='lift']").inner_text()
+        empty = upsell.locator("[data-role='daily']")
+        assert empty.inner_text().endswith("No emails in the last 30 days.")
+        assert empty.locator("svg").count() == 0
         ab_test = upsell.locator("[data-role='ab-tests']")
         assert "Running" in ab_test.locator("h4").inner_text()
         assert "not enough data yet" in ab_test.locator("[data-variant='b']").inner_text()

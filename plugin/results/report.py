@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from plugin.results.daily import Days, report_zone
 from plugin.shop_settings.policies import attribution_windows, shop_settings
 from plugin.shop_settings.workflows import shop_workflows
 from plugin.storage.facts_store import guest_key
@@ -47,7 +48,8 @@ class Tally:
     opened: int = 0  # messages with at least one open
     clicked: int = 0  # messages with at least one click
     recipients: set[str] = field(default_factory=set)
-    buyers: set[str] = field(default_factory=set)  # recipients with a credited order
+    # recipients with a credited order, and when they placed the first of them
+    buyers: dict[str, datetime] = field(default_factory=dict)
     orders: int = 0  # orders credited to these messages
     revenue: Decimal = Decimal("0")
 
@@ -75,6 +77,7 @@ def shop_report(
     since = now - timedelta(days=days)
     settings = shop_settings(shop.settings)
     windows = attribution_windows(settings)
+    zone_name, zone = report_zone(settings.get("timezone"))
     # an order early in the period may be credited to an email written just before it
     reach = timedelta(days=max(windows.click_days, windows.delivery_days))
     messages = _messages(session, shop.id, since - reach, now)
@@ -84,9 +87,12 @@ def shop_report(
     tallies: dict[str, Tally] = defaultdict(Tally)
     step_tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
     variant_tallies: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
+    daily: dict[str, Days] = defaultdict(lambda: Days(since, now, zone))
     for message_id, (workflow, step, keys, state, variant, written) in messages.items():
         kinds = events.get(message_id, {})
         in_period = written >= since  # an email from before the period: only its touches
+        if in_period:
+            daily[workflow].written(written, state)
         for tally in _tallies_of(tallies, step_tallies, variant_tallies, workflow, step, variant):
             if in_period:
                 tally.sent += state == "sent"
@@ -103,6 +109,7 @@ def shop_report(
     by_order = {p.order_id: p for p in purchases}
     for order_id, touch in attribute(purchases, touches, windows).items():
         purchase = by_order[order_id]
+        daily[touch.workflow].credited(purchase.at, purchase.value)
         for tally in _tallies_of(
             tallies, step_tallies, variant_tallies, touch.workflow, touch.step, touch.variant
         ):
@@ -110,7 +117,8 @@ def shop_report(
             tally.revenue += purchase.value
             buyer = min(touch.customer_keys)
             if buyer in tally.recipients:  # not one only an email before the period reached
-                tally.buyers.add(buyer)
+                first = tally.buyers.get(buyer)
+                tally.buyers[buyer] = purchase.at if first is None else min(first, purchase.at)
     ab_tests = _ab_tests(session, shop.id)
     for workflow, step in ab_tests:  # a test shows from its start, before any message
         tallies.setdefault(workflow, Tally())
@@ -121,6 +129,8 @@ def shop_report(
     workflows = {}
     for name in names:
         row = tallies[name].as_json()
+        daily[name].converted(tallies[name].buyers.values())
+        row["daily"] = daily[name].as_json()
         row["steps"] = {
             step: tally.as_json()
             for (workflow, step), tally in sorted(step_tallies.items())
@@ -139,6 +149,7 @@ def shop_report(
         "days": days,
         "since": since.isoformat(),
         "until": now.isoformat(),
+        "timezone": zone_name,  # the calendar of the workflows' ``daily`` series
         "attribution": {
             "click_window_days": windows.click_days,
             "delivery_window_days": windows.delivery_days,

@@ -1,4 +1,5 @@
-// A small horizontal bar chart in inline SVG: no library, readable without colour.
+// Small charts in inline SVG: no library, readable without colour, their numbers in their
+// labels and titles.
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -73,6 +74,71 @@ export function intervalChart(estimate, low, high, { title = "", width = 280, fo
     svg("line", { x1: x(0), x2: x(0), y1: 4, y2: 30, class: "chart-zero" }),
     svg("rect", { x: x(low), y: 11, width: Math.max(2, x(high) - x(low)), height: 12, rx: 4, class: "chart-bar tone-info" }),
     svg("circle", { cx: x(estimate), cy: 17, r: 5, class: "chart-estimate" }),
+  );
+  return chart;
+}
+
+// A short date such as "Mar 3" for a calendar day "2026-03-03" (no time zone of its own:
+// the report's days are already the shop's).
+export function shortDate(day) {
+  return new Date(`${day}T00:00:00Z`).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+}
+
+// One column per day, the series stacked in each (the first filled, the next outlined, so
+// they differ without colour). Each day's column carries a <title> with its numbers, the
+// chart an aria-label with the period, the total and the busiest day.
+// days: [{date, ...}], series: [{key, label, tone}] -> <svg>
+export function dailyChart(days, series, { title = "", width = 280, height = 84, format = (n) => n.toLocaleString() } = {}) {
+  const top = 12;
+  const base = height - 16;
+  const left = 4;
+  const slot = (width - left) / Math.max(1, days.length);
+  const totalOf = (day) => series.reduce((sum, s) => sum + day[s.key], 0);
+  const totals = days.map(totalOf);
+  const max = Math.max(...totals, 0);
+  const scale = max > 0 ? (base - top) / max : 0;
+  const busiest = totals.indexOf(max);
+  const first = shortDate(days[0].date);
+  const last = shortDate(days[days.length - 1].date);
+  const numbers = (value, s) => (s.label ? `${format(value)} ${s.label}` : format(value));
+  const parts = series.map((s) => numbers(days.reduce((n, day) => n + day[s.key], 0), s)).join(", ");
+  const chart = svg("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    width: "100%",
+    role: "img",
+    class: "chart daily",
+    "aria-label": `${title}, ${first} to ${last}: ${parts} in total; most on ${shortDate(days[busiest].date)} (${format(max)})`,
+  });
+  chart.append(
+    svg("line", { x1: left, x2: width, y1: top, y2: top, class: "chart-grid" }),
+    svg("text", { x: left, y: top - 3, class: "chart-label" }, format(max)),
+  );
+  days.forEach((day, i) => {
+    const x = left + i * slot;
+    const column = svg("g", { class: "chart-day", "data-date": day.date });
+    column.append(svg("title", {}, `${shortDate(day.date)}: ${series.map((s) => numbers(day[s.key], s)).join(", ")}`), svg("rect", { x, y: top, width: slot, height: base - top, class: "chart-hit" }));
+    let y = base;
+    series.forEach((s, n) => {
+      const tall = day[s.key] * scale;
+      if (!tall) return;
+      y -= tall;
+      const inset = n > 0 ? 0.5 : 0; // an outline sits inside its column
+      column.append(
+        svg("rect", {
+          x: x + slot * 0.15 + inset,
+          y: y + inset,
+          width: Math.max(1, slot * 0.7 - 2 * inset),
+          height: Math.max(1, tall - 2 * inset),
+          class: n > 0 ? `chart-bar outlined tone-${s.tone || "default"}` : `chart-bar tone-${s.tone || "default"}`,
+        }),
+      );
+    });
+    chart.append(column);
+  });
+  chart.append(
+    svg("line", { x1: left, x2: width, y1: base, y2: base, class: "chart-axis" }),
+    svg("text", { x: left, y: height - 2, class: "chart-label" }, first),
+    svg("text", { x: width, y: height - 2, "text-anchor": "end", class: "chart-label" }, last),
   );
   return chart;
 }

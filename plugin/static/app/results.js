@@ -4,7 +4,7 @@
 // send. Numbers come from GET /api/report; none is computed here.
 
 import { h } from "./dom.js";
-import { intervalChart } from "./chart.js";
+import { dailyChart, intervalChart, shortDate } from "./chart.js";
 
 const money = (value) => value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const percent = (rate) => (rate === null || rate === undefined ? "—" : `${(rate * 100).toFixed(1)} %`);
@@ -42,10 +42,104 @@ export function revenueSection(results, report) {
       row("Delivered", results.delivered.toLocaleString()),
       row("Opened", results.opened.toLocaleString()),
       row("Clicked", results.clicked.toLocaleString()),
-      row("Recipients who ordered", `${results.converted.toLocaleString()} of ${people.toLocaleString()} (${percent(results.conversion_rate)})`, "conversion"),
+      row("Converted (credited orders)", `${results.converted.toLocaleString()} of ${people.toLocaleString()} (${percent(results.conversion_rate)})`, "conversion"),
       row("Revenue per recipient", results.revenue_per_recipient === null ? "—" : money(results.revenue_per_recipient), "revenue-per-recipient"),
     ),
     h("p", { class: "subdued small", dataset: { role: "attribution-rule" } }, attributionRule(report)),
+  );
+}
+
+// The report's days for this workflow: its emails, the recipients who placed their first
+// credited order, and the credited revenue, each per calendar day in the shop's time zone.
+export function dailySection(results, report) {
+  const title = h("h3", {}, "Per day");
+  const none = (what) => h("p", { class: "subdued", dataset: { role: "daily-empty" } }, `${what} in the last ${report.days} days.`);
+  const days = results?.daily || [];
+  const total = (key) => days.reduce((sum, day) => sum + day[key], 0);
+  const emails = total("sent") + total("kept");
+  if (!days.length || (!emails && !total("orders"))) {
+    return h("section", { class: "section", dataset: { role: "daily" } }, title, none("No emails"));
+  }
+  const sent = { key: "sent", label: "sent", tone: "info" };
+  const kept = { key: "kept", label: "kept (never sent)", tone: "warning" };
+  const sends = total("kept") ? (total("sent") ? [sent, kept] : [kept]) : [sent];
+  const charts = [
+    {
+      role: "daily-emails",
+      title: sends.length > 1 ? "Emails per day" : sends[0] === kept ? "Emails kept (never sent) per day" : "Emails sent per day",
+      series: sends,
+      empty: "No emails",
+    },
+    {
+      role: "daily-converted",
+      title: "Converted (first credited order) per day",
+      series: [{ key: "converted", label: "converted", tone: "success" }],
+      empty: "No recipient ordered",
+    },
+    {
+      role: "daily-revenue",
+      title: "Credited revenue per day",
+      series: [{ key: "revenue", label: "", tone: "default" }],
+      empty: "No credited revenue",
+      format: money,
+    },
+  ];
+  return h(
+    "section",
+    { class: "section", dataset: { role: "daily" } },
+    title,
+    charts.map((chart) => {
+      const sum = chart.series.reduce((n, s) => n + total(s.key), 0);
+      return h(
+        "figure",
+        { class: "daily-chart", dataset: { role: chart.role } },
+        h("figcaption", {}, h("span", {}, chart.title), h("span", { class: "count" }, (chart.format || ((n) => n.toLocaleString()))(sum))),
+        sum ? dailyChart(days, chart.series, { title: chart.title, format: chart.format }) : none(chart.empty),
+        sum && chart.series.length > 1 ? legend(chart.series) : null,
+      );
+    }),
+    dailyTable(days, total("kept") > 0),
+    h("p", { class: "subdued small" }, `Calendar days in ${report.timezone}; the first and the last are partial. Sum of the days = the totals above.`),
+  );
+}
+
+// Which mark is which series: the first filled, the next outlined (as dailyChart draws them).
+function legend(series) {
+  return h(
+    "p",
+    { class: "chart-legend small" },
+    series.map((s, n) => h("span", {}, h("span", { class: `swatch tone-${s.tone}${n > 0 ? " outlined" : ""}`, "aria-hidden": "true" }), s.label)),
+  );
+}
+
+// The same days as a table, for reading every value (and for screen readers).
+function dailyTable(days, withKept) {
+  const head = ["Day", "Sent", ...(withKept ? ["Kept"] : []), "Converted", "Orders", "Revenue"];
+  return h(
+    "details",
+    { class: "daily-table" },
+    h("summary", {}, "The days as a table"),
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, head.map((name) => h("th", { scope: "col" }, name)))),
+      h(
+        "tbody",
+        {},
+        days.map((day) =>
+          h(
+            "tr",
+            { dataset: { date: day.date } },
+            h("th", { scope: "row" }, shortDate(day.date)),
+            h("td", {}, day.sent.toLocaleString()),
+            withKept ? h("td", {}, day.kept.toLocaleString()) : null,
+            h("td", {}, day.converted.toLocaleString()),
+            h("td", {}, day.orders.toLocaleString()),
+            h("td", {}, money(day.revenue)),
+          ),
+        ),
+      ),
+    ),
   );
 }
 
@@ -55,13 +149,15 @@ export function liftSection(lift, report) {
     return h("section", { class: "section", dataset: { role: "lift" } }, title, h("p", { class: "subdued" }, "No holdout group. Set a holdout percentage to measure what this workflow adds."));
   }
   const revenue = lift.revenue_per_recipient;
+  // not the credited conversions above: any order within the window counts, clicked or not
+  const within = `ordered within ${lift.window_days} ${lift.window_days === 1 ? "day" : "days"}`;
   const groups = h(
     "ul",
     { class: "reasons figures" },
-    row("Emailed", `${lift.treated_converted} of ${lift.treated} ordered (${percent(lift.treated_rate)})`),
-    row("Held out", `${lift.holdout_converted} of ${lift.holdout} ordered (${percent(lift.holdout_rate)})`),
+    row("Emailed", `${lift.treated_converted} of ${lift.treated} ${within} (${percent(lift.treated_rate)})`),
+    row("Held out", `${lift.holdout_converted} of ${lift.holdout} ${within} (${percent(lift.holdout_rate)})`),
   );
-  const window = `Counted: an order within ${lift.window_days} days after the email (or, for the holdout, after the email they would have got).`;
+  const window = `Counted: any order within ${lift.window_days} days after the email (or, for the holdout, after the email they would have got), credited to an email or not.`;
   if (!lift.enough_data) {
     return h(
       "section",

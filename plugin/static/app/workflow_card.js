@@ -5,7 +5,7 @@
 import { api } from "./session.js";
 import { withRelabelConfirmation } from "./confirm_dialog.js";
 import { barChart } from "./chart.js";
-import { abTestsSection, liftSection, revenueSection, skipsSection } from "./results.js";
+import { abTestsSection, dailySection, liftSection, revenueSection, skipsSection } from "./results.js";
 import { clearErrors, showErrors } from "./errors.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
 import { previewImpact } from "./impact_preview.js";
@@ -276,6 +276,10 @@ export class WorkflowCard {
         ],
         { title: `${this.saved.title} results` },
       ),
+      // a third "converted", neither the report's credited one nor the lift's: an episode
+      // with any order within 7 days after one of its emails or holdout decisions
+      // (plugin.pipeline.exits)
+      h("p", { class: "subdued small", dataset: { role: "converted-meaning" } }, "All time. Converted: enrollments followed by an order within 7 days of one of their emails (or, held out, of one they would have got)."),
       this.report || skipped.length
         ? null
         : h("p", { class: "subdued" }, "Nothing skipped yet."),
@@ -288,6 +292,7 @@ export class WorkflowCard {
     const results = this.report.workflows[this.name];
     return [
       revenueSection(results, this.report),
+      dailySection(results, this.report),
       liftSection(results?.lift, this.report),
       abTestsSection(results),
       skipsSection(results?.skipped),

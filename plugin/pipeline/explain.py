@@ -246,8 +246,8 @@ def _step_json(
     }
     definition = next((s for s in item.workflow.steps if s.id == step.step_id), None)
     if definition is not None and definition.variants and step.state == "pending":
-        # an A/B test: the variant whose delay set the due time and whose actions it will
-        # take (a decided step's reason names the variant it took)
+        # an A/B test: the variant it will take, the customer's arm (whose delay set the
+        # due time) or the winner once there is one; a decided step's reason names its own
         result["variant"] = customer_delay(
             item.workflow.name, definition, episode.customer_external_id
         )[1]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from rules.compiler import CompiledConditions, compile_conditions
-from rules.validation import DELAY_UNITS, validate_workflow
+from rules.delays import Delay, parse_delay
+from rules.sequential import AutoWinner, parse_auto_winner
+from rules.validation import validate_workflow
 from rules.variants import Variant, parse_variants
 
 
@@ -25,14 +26,6 @@ class WorkflowInvalid(ValueError):
     def __init__(self, errors: list[str]):
         super().__init__("; ".join(errors))
         self.errors = errors
-
-
-@dataclass(frozen=True)
-class Delay:
-    """How long after which moment a step is due."""
-
-    amount: timedelta
-    from_: str
 
 
 @dataclass(frozen=True)
@@ -55,8 +48,9 @@ class StepDef:
     conditions: dict[str, Any]
     actions: tuple[dict[str, Any], ...]
     compiled: CompiledConditions = field(compare=False, repr=False)
-    variants: tuple[Variant, ...] = ()  # an A/B test of its actions (rules.variants)
+    variants: tuple[Variant, ...] = ()  # an A/B test of its actions or delay (rules.variants)
     winner: str | None = None  # the variant everyone gets once the test is decided
+    auto_winner: AutoWinner = AutoWinner()  # whether and when the test decides itself
 
 
 @dataclass(frozen=True)
@@ -107,18 +101,15 @@ def parse_workflow(data: dict[str, Any]) -> Workflow:
 
 
 def _step(workflow: str, data: dict[str, Any]) -> StepDef:
-    delay = data["delay"]
-    amount = sum(
-        (timedelta(**{unit: delay[unit]}) for unit in DELAY_UNITS if unit in delay), timedelta()
-    )
     return StepDef(
         id=data["id"],
-        delay=Delay(amount=amount, from_=delay.get("from", "enrollment")),
+        delay=parse_delay(data["delay"]),
         conditions=data["conditions"],
         actions=tuple(data["actions"]),
         compiled=compile_conditions(data["conditions"], label=f"{workflow}/{data['id']}"),
         variants=parse_variants(data.get("variants")),
         winner=data.get("winner"),
+        auto_winner=parse_auto_winner(data.get("auto_winner")),
     )
 
 

@@ -6,12 +6,24 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rules.definitions import Delay
+from rules.definitions import Delay, StepDef
+from rules.variants import choose_variant
 
 
 def step_due_at(delay: Delay, anchors: dict[str, datetime]) -> datetime:
     """When a step is due: its anchor moment plus its delay."""
     return anchors[delay.from_] + delay.amount
+
+
+def customer_delay(workflow: str, step: StepDef, customer: str) -> tuple[Delay, str | None]:
+    """The step's delay for this customer, and their variant's id (None: no A/B test).
+
+    In a test, the customer's variant (the winner once there is one) decides: its own
+    delay if it has one, else the step's."""
+    variant = choose_variant(step.variants, workflow, step.id, customer, step.winner)
+    if variant is None:
+        return step.delay, None
+    return variant.delay or step.delay, variant.id
 
 
 def _zone(name: str) -> ZoneInfo:

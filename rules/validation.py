@@ -17,6 +17,7 @@ from rules import events as ev
 from rules.catalog import action_params, operator_inputs, variable_types
 from rules.email_content import email_params_errors
 from rules.events import KINDS
+from rules.sequential import DEFAULT_PLANNED, MAX_PLANNED, MIN_PER_VARIANT
 
 DELAY_UNITS = ("minutes", "hours", "days")
 ANCHORS = frozenset(
@@ -337,20 +338,29 @@ def _steps_errors(steps: Any, trigger: Any = None) -> list[str]:
         errors += _delay_errors(step.get("delay"), f"{path}.delay", _anchors(trigger))
         errors += condition_errors(step.get("conditions"), f"{path}.conditions")
         errors += _actions_errors(step.get("actions"), f"{path}.actions")
-        errors += _variants_errors(step, path)
+        errors += _variants_errors(step, path, _anchors(trigger))
     return errors
 
 
 MAX_VARIANTS = 5
-STEP_FIELDS = frozenset({"id", "delay", "conditions", "actions", "variants", "winner"})
+STEP_FIELDS = frozenset(
+    {"id", "delay", "conditions", "actions", "variants", "winner", "auto_winner"}
+)
+VARIANT_FIELDS = frozenset({"id", "weight", "actions", "delay"})
 
 
-def _variants_errors(step: dict[str, Any], path: str) -> list[str]:
+def _variants_errors(
+    step: dict[str, Any], path: str, provided: frozenset[str] = ANCHORS
+) -> list[str]:
     """An A/B test (rules.variants): 2 to 5 variants with ids, positive weights, and
-    actions of their own or none (the step's); a winner names one of them."""
+    actions and a delay of their own or none (the step's); a winner names one of them."""
     variants, winner = step.get("variants"), step.get("winner")
     if variants is None:
-        return [] if winner is None else [f"{path}.winner: the step has no variants"]
+        return [
+            f"{path}.{key}: the step has no variants"
+            for key in ("winner", "auto_winner")
+            if step.get(key) is not None
+        ]
     if not isinstance(variants, list) or not 2 <= len(variants) <= MAX_VARIANTS:
         return [f"{path}.variants: a list of 2 to {MAX_VARIANTS} variants"]
     errors: list[str] = []
@@ -360,8 +370,8 @@ def _variants_errors(step: dict[str, Any], path: str) -> list[str]:
         if not isinstance(variant, dict):
             errors.append(f"{where}: expected an object")
             continue
-        for key in sorted(set(variant) - {"id", "weight", "actions"}):
-            errors.append(f"{where}.{key}: unknown field")
+        for key in sorted(set(variant) - VARIANT_FIELDS):
+            errors.append(f"{where}.{key}: unknown field{_suggest(key, VARIANT_FIELDS)}")
         variant_id = variant.get("id")
         if not isinstance(variant_id, str) or not NAME.match(variant_id):
             errors.append(f"{where}.id: lowercase letters, digits and underscores")
@@ -374,8 +384,37 @@ def _variants_errors(step: dict[str, Any], path: str) -> list[str]:
             errors.append(f"{where}.weight: a number above 0, at most 100")
         if variant.get("actions") is not None:
             errors += _actions_errors(variant["actions"], f"{where}.actions")
+        if variant.get("delay") is not None:
+            errors += _delay_errors(variant["delay"], f"{where}.delay", provided)
     if winner is not None and winner not in ids:
         errors.append(f"{path}.winner: one of the variants' ids, or null")
+    return errors + _auto_winner_errors(step.get("auto_winner"), f"{path}.auto_winner")
+
+
+AUTO_WINNER_FIELDS = frozenset({"enabled", "planned_per_variant"})
+
+
+def _auto_winner_errors(setting: Any, path: str) -> list[str]:
+    """Whether a test may decide itself (rules.sequential), and at which planned sample."""
+    if setting is None:
+        return []
+    if not isinstance(setting, dict):
+        return [f'{path}: expected an object such as {{"planned_per_variant": 1000}}']
+    errors = [
+        f"{path}.{key}: unknown field{_suggest(key, AUTO_WINNER_FIELDS)}"
+        for key in sorted(set(setting) - AUTO_WINNER_FIELDS)
+    ]
+    if not isinstance(setting.get("enabled", True), bool):
+        errors.append(f"{path}.enabled: true or false")
+    planned: Any = setting.get("planned_per_variant", DEFAULT_PLANNED)
+    if not (
+        isinstance(planned, int)
+        and not isinstance(planned, bool)
+        and MIN_PER_VARIANT <= planned <= MAX_PLANNED
+    ):
+        errors.append(
+            f"{path}.planned_per_variant: a whole number from {MIN_PER_VARIANT} to {MAX_PLANNED}"
+        )
     return errors
 
 

@@ -1,11 +1,12 @@
 """A/B tests of a step: its variants, who gets which, and a variant's actions.
 
-A step may carry ``"variants"``: a list of two to five ``{"id", "weight", "actions"?}``.
-A variant without ``actions`` sends the step's own (the control); one with ``actions`` sends
-those instead — another subject, template or text, another discount. Each customer gets
-one variant, always the same (a hash of workflow, step and customer, like the holdout), in
-proportion to the weights. ``"winner": "<id>"`` on the step ends the test: everyone gets
-that variant. The step's delay and conditions are shared by all variants.
+A step may carry ``"variants"``: a list of two to five ``{"id", "weight", "actions"?,
+"delay"?}``. A variant without ``actions`` sends the step's own (the control); one with
+``actions`` sends those instead — another subject, template or text, another discount. A
+variant with a ``delay`` (the same shape as the step's) falls due after it instead of the
+step's. Each customer gets one variant, always the same (a hash of workflow, step and
+customer, like the holdout), in proportion to the weights. ``"winner": "<id>"`` on the step
+ends the test: everyone gets that variant. The step's conditions are shared by all variants.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from rules.actions import ActionRequest, WorkflowActions
+from rules.delays import Delay, parse_delay
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One arm of a step's test; ``actions`` None: the step's own."""
+    """One arm of a step's test; ``actions`` or ``delay`` None: the step's own."""
 
     id: str
     weight: float
     actions: tuple[dict[str, Any], ...] | None = None
+    delay: Delay | None = None
 
 
 def parse_variants(data: Any) -> tuple[Variant, ...]:
@@ -34,6 +37,7 @@ def parse_variants(data: Any) -> tuple[Variant, ...]:
             id=item["id"],
             weight=float(item["weight"]),
             actions=tuple(item["actions"]) if item.get("actions") is not None else None,
+            delay=parse_delay(item["delay"]) if item.get("delay") is not None else None,
         )
         for item in data or ()
     )

@@ -55,7 +55,7 @@ from rules import events as ev
 from rules.definitions import Workflow
 from rules.evaluation import evaluate_step, reason_group
 from rules.facts import Checkout, Customer, FactSet, Order
-from rules.scheduling import in_holdout, step_due_at
+from rules.scheduling import customer_delay, in_holdout, step_due_at
 
 CHANGED_SHOWN = 100
 HOLDOUT = "holdout group (never messaged)"
@@ -193,8 +193,9 @@ def replay(workflow: Workflow, facts: StoredFacts, now: datetime) -> Outcome:
         said: list[str] = []
         touched: datetime | None = None
         for step in workflow.steps:
-            anchor = step.delay.from_ if step.delay.from_ in moments else "enrollment"
-            due = step_due_at(step.delay, {anchor: moments[anchor]})
+            delay, _variant = customer_delay(workflow.name, step, subject.customer)
+            anchor = delay.from_ if delay.from_ in moments else "enrollment"
+            due = step_due_at(delay, {anchor: moments[anchor]})
             moments["previous_step"] = due
             if due > now:
                 outcome.not_due_yet += 1

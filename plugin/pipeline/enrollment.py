@@ -36,7 +36,7 @@ from plugin.storage.models import Episode, Shop, Step
 from rules import events as ev
 from rules.definitions import Workflow
 from rules.events import Event
-from rules.scheduling import in_holdout, step_due_at
+from rules.scheduling import customer_delay, in_holdout, step_due_at
 from rules.variables import TOPIC_TAG
 
 
@@ -288,12 +288,16 @@ def refusal(
     return None
 
 
-def _due_times(workflow: Workflow, anchors: dict[str, datetime], now: datetime) -> list[datetime]:
-    """Each step's due time; an anchor not known yet counts from enrollment."""
+def _due_times(
+    workflow: Workflow, customer_key: str, anchors: dict[str, datetime], now: datetime
+) -> list[datetime]:
+    """Each step's due time, after the customer's variant's delay in an A/B test of it; an
+    anchor not known yet counts from enrollment."""
     moments = {"enrollment": now, **anchors}
     result = []
     for step in workflow.steps:
-        due = step_due_at(step.delay, _with_fallback(moments, step.delay.from_, now))
+        delay, _variant = customer_delay(workflow.name, step, customer_key)
+        due = step_due_at(delay, _with_fallback(moments, delay.from_, now))
         result.append(due)
         moments["previous_step"] = due
     return result
@@ -314,7 +318,7 @@ def _scheduled_times(
     decisions were such deferrals). When it falls due the window is checked again, on the
     settings as they are then. The next step still counts from the previous one's own due
     time, not from when the window let it send."""
-    due_times = _due_times(workflow, anchors, enrolled_at)
+    due_times = _due_times(workflow, customer_key, anchors, enrolled_at)
     emails = [workflow.sends_marketing_email(step) for step in workflow.steps]
     if not any(emails):
         return due_times

@@ -37,6 +37,7 @@ from rules.catalog import label_of
 from rules.evaluation import OPERATOR_WORDS, evaluate_step
 from rules.evaluation import explain as explain_check
 from rules.facts import FactSet
+from rules.scheduling import customer_delay
 
 EPISODES_PER_WORKFLOW = 5  # the newest of each workflow are shown
 ORDERS_SHOWN = 20
@@ -244,6 +245,12 @@ def _step_json(
         "conditions": None,
     }
     definition = next((s for s in item.workflow.steps if s.id == step.step_id), None)
+    if definition is not None and definition.variants and step.state == "pending":
+        # an A/B test: the variant it will take, the customer's arm (whose delay set the
+        # due time) or the winner once there is one; a decided step's reason names its own
+        result["variant"] = customer_delay(
+            item.workflow.name, definition, episode.customer_external_id
+        )[1]
     if definition is None or step.state == "cancelled":
         return result
     at = step.decided_at or min(step.due_at, now)

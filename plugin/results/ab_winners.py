@@ -1,11 +1,11 @@
-"""Decide A/B tests: once a variant is clearly ahead of the control, make it the winner.
+"""Decide A/B tests at the sweep: a winner once the sequential rule says so.
 
-"Clearly": its conversion's 95 % interval against the control's (Newcombe's, as the report
-shows it) lies wholly above zero, with at least ``AUTO_PICK_MIN`` recipients in each of the
-two. The winner is saved as a new version of the workflow, like a merchant's own pick, so
-the history shows when and what changed. This is checked at every sweep: looking again and
-again makes a false winner likelier than the interval's 5 %, which is why the minimum
-sample is well above the report's.
+The rule is ``rules.sequential``'s (Haybittle–Peto): before the planned sample a variant
+wins only if its 99.9 % interval against the control lies wholly above zero; at the planned
+sample per variant one final look at 95 %, and if no variant is ahead the control is kept.
+The winner is saved as a new version of the workflow, like a merchant's own pick, so the
+history shows when and what changed. A test whose ``auto_winner`` is off waits for the
+merchant.
 """
 
 from __future__ import annotations
@@ -17,35 +17,49 @@ from sqlalchemy.orm import Session
 from plugin.results.report import shop_report
 from plugin.shop_settings.workflows import save_workflow, shop_workflows
 from plugin.storage.models import Shop
+from rules.sequential import MIN_PER_VARIANT, Arm, sequential_verdict
 
-AUTO_PICK_MIN = 100  # recipients in the leading variant and in the control
+AUTO_PICK_MIN = MIN_PER_VARIANT  # recipients in every variant before any look
 TEST_DAYS = 90  # how far back a test's messages are counted
 
 
 def pick_winners(session: Session, shop: Shop, now: datetime) -> list[tuple[str, str, str]]:
-    """Save a winner for every undecided test with a clear leader; the (workflow, step,
+    """Save a winner for every undecided test the rule decides now; the (workflow, step,
     variant) of each one picked."""
     workflows = shop_workflows(session, shop.id)
     undecided = {
-        name
+        name: {
+            step.id: step.auto_winner.planned_per_variant
+            for step in item.workflow.steps
+            if step.variants and step.winner is None and step.auto_winner.enabled
+        }
         for name, item in workflows.items()
-        if any(step.variants and step.winner is None for step in item.workflow.steps)
     }
+    undecided = {name: steps for name, steps in undecided.items() if steps}
     if not undecided:
         return []
     report = shop_report(session, shop, now, TEST_DAYS)["workflows"]
     picked = []
-    for name in sorted(undecided):
+    for name, planned in sorted(undecided.items()):
         definition = dict(workflows[name].definition)
         steps = [dict(step) for step in definition["steps"]]
         for step in steps:
-            test = report.get(name, {}).get("steps", {}).get(step["id"], {}).get("ab_test")
-            if not test or test["winner"] is not None or test["leading"] is None:
+            if step["id"] not in planned:
                 continue
-            leading, control = test["variants"][test["leading"]], test["variants"][test["control"]]
-            if min(leading["recipients"], control["recipients"]) >= AUTO_PICK_MIN:
-                step["winner"] = test["leading"]
-                picked.append((name, step["id"], test["leading"]))
+            test = report.get(name, {}).get("steps", {}).get(step["id"], {}).get("ab_test")
+            if not test or test["winner"] is not None:
+                continue
+            arms = {
+                variant: Arm(variant, row["recipients"], row["converted"])
+                for variant, row in test["variants"].items()
+            }
+            control = arms.pop(test["control"])
+            verdict = sequential_verdict(
+                control, list(arms.values()), planned[step["id"]], AUTO_PICK_MIN
+            )
+            if verdict.winner is not None:
+                step["winner"] = verdict.winner
+                picked.append((name, step["id"], verdict.winner))
         if any(p[0] == name for p in picked):
             save_workflow(session, shop.id, {**definition, "steps": steps})
     return picked

@@ -184,6 +184,10 @@ def _ab_tests(session: Session, shop_id: int) -> dict[tuple[str, str], dict[str,
                     "variants": [v.id for v in step.variants],
                     "weights": {v.id: v.weight for v in step.variants},
                     "winner": step.winner,
+                    "auto_winner": {
+                        "enabled": step.auto_winner.enabled,
+                        "planned_per_variant": step.auto_winner.planned_per_variant,
+                    },
                 }
     return tests
 
@@ -192,7 +196,7 @@ def ab_test_json(test: dict[str, Any], tallies: dict[str, Tally]) -> dict[str, A
     """Each variant's results, and its conversion against the first variant's (the
     control) with Newcombe's interval once both have ``MIN_GROUP`` recipients. ``leading``
     names the variant, of those whose interval lies wholly above the control's rate, that
-    is furthest ahead."""
+    is furthest ahead (the automatic winner asks more: ``rules.sequential``)."""
     control_id = test["variants"][0]
     control = tallies[control_id]
     variants: dict[str, Any] = {}
@@ -225,6 +229,7 @@ def ab_test_json(test: dict[str, Any], tallies: dict[str, Tally]) -> dict[str, A
         "control": control_id,
         "winner": test["winner"],
         "leading": leading,
+        "auto_winner": test.get("auto_winner"),
         "variants": variants,
     }
 

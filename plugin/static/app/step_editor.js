@@ -1,9 +1,11 @@
 // One step of a workflow: when it is due, its conditions (the rule editor), what it does
-// (its email, with a live preview; discount, tag, staff alert) and "send me a test".
+// (its email, with a live preview; discount, tag, staff alert), "send me a test", and its
+// A/B test (variant_editor.js).
 
 import { api } from "./session.js";
 import { EmailEditor } from "./email_editor.js";
 import { field, h, humanize, numberOrText, select } from "./dom.js";
+import { VariantEditor } from "./variant_editor.js";
 
 const ANCHOR_LABELS = {
   enrollment: "enrollment",
@@ -15,12 +17,18 @@ const ANCHOR_LABELS = {
 };
 
 export class StepEditor {
-  // draft: () => the workflow's draft definition (test emails try it unsaved)
-  constructor(catalog, workflow, draft, onChange) {
+  // draft: () => the workflow's draft definition (test emails try it unsaved); save: the
+  // card's Save (picking a test's winner saves at once)
+  constructor(catalog, workflow, draft, onChange, save) {
     this.catalog = catalog;
     this.workflow = workflow;
     this.draft = draft;
     this.onChange = onChange;
+    this.save = save;
+  }
+
+  anchors() {
+    return this.catalog.delay_anchors.map((a) => [a, ANCHOR_LABELS[a] || humanize(a)]);
   }
 
   render(step, i, editor) {
@@ -33,6 +41,14 @@ export class StepEditor {
       editor.render(step.conditions, `${path}.conditions`),
       h("div", { class: "actions" }, (step.actions || []).map((action, j) => this.actionPanel(action, `${path}.actions[${j}]`, step))),
       (step.actions || []).some((a) => a.name === "send_email") ? this.testEmail(step, path) : null,
+      new VariantEditor({
+        catalog: this.catalog,
+        step,
+        path,
+        anchors: this.anchors(),
+        onChange: this.onChange,
+        save: this.save,
+      }).element,
     );
   }
 
@@ -85,7 +101,7 @@ export class StepEditor {
         }), h("span", {}, unit));
       }
     }
-    const anchors = this.catalog.delay_anchors.map((a) => [a, ANCHOR_LABELS[a] || humanize(a)]);
+    const anchors = this.anchors();
     row.append(
       h("span", {}, "after"),
       select(anchors, delay.from || "enrollment", {

@@ -81,7 +81,7 @@ export class WorkflowCard {
 
   render() {
     const editor = new RuleEditor(this.catalog, () => this.changed());
-    const steps = new StepEditor(this.catalog, this.name, () => this.draft, () => this.changed());
+    const steps = new StepEditor(this.catalog, this.name, () => this.draft, () => this.changed(), () => this.save());
     this.body = h(
       "div",
       { class: "card-body layout", hidden: !this.expanded },

@@ -128,3 +128,7 @@ def test_revenue_lift_and_skips_per_workflow(
         ab_test = upsell.locator("[data-role='ab-tests']")
         assert "Running" in ab_test.locator("h4").inner_text()
         assert "not enough data yet" in ab_test.locator("[data-variant='b']").inner_text()
+        assert ab_test.locator("[data-role='auto-winner']").inner_text() == (
+            "Automatic winner: 0 of the planned 1,000 recipients in the smallest variant; until"
+            " then a variant wins only if its 99.9 % interval lies above the control."
+        )

@@ -206,6 +206,25 @@ export function skipsSection(skipped) {
   );
 }
 
+// Where a running test stands with the automatic pick (rules/sequential.py: Haybittle–Peto).
+function autoWinnerLine(test) {
+  const auto = test.auto_winner;
+  if (!auto) return null;
+  if (!auto.enabled) {
+    return h("p", { class: "help", dataset: { role: "auto-winner" } },
+      "Automatic winner off: you pick the winner.");
+  }
+  const planned = auto.planned_per_variant;
+  const fewest = Math.min(...Object.values(test.variants).map((v) => v.recipients));
+  const text = fewest >= planned
+    ? `Every variant has reached ${planned.toLocaleString("en-US")} recipients: the next hourly` +
+      " look decides at 95 % (the control is kept if no variant is ahead)."
+    : `Automatic winner: ${fewest.toLocaleString("en-US")} of the planned` +
+      ` ${planned.toLocaleString("en-US")} recipients in the smallest variant; until then a` +
+      " variant wins only if its 99.9 % interval lies above the control.";
+  return h("p", { class: "help", dataset: { role: "auto-winner" } }, text);
+}
+
 // Each step's A/B test: every variant's recipients, orders and revenue, and its conversion
 // against the control's with the 95 % interval; the winner once there is one.
 export function abTestsSection(results) {
@@ -226,6 +245,7 @@ export function abTestsSection(results) {
         "div",
         { class: "reasons", dataset: { step: stepId } },
         h("h4", {}, `Step ${stepId}: ${state}`),
+        test.winner ? null : autoWinnerLine(test),
         h("ul", {}, Object.entries(test.variants).map(([id, v]) => {
           const against = v.against_control;
           const versus = !against

@@ -116,12 +116,14 @@ class Nudge_Settings {
 	}
 
 	/**
-	 * The name Nudge knows the shop by: its host.
+	 * The name Nudge knows the shop by: its host, and its path when the site is below the
+	 * root of its host ("example.com/shop"). It goes into Nudge's URLs as it is: its
+	 * slashes are path separators there too.
 	 *
 	 * @return string
 	 */
 	public static function shop() {
-		return (string) wp_parse_url( home_url(), PHP_URL_HOST );
+		return nudge_store_key( home_url( '/' ) );
 	}
 
 	/**

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from connectors import woocommerce
 from connectors.woocommerce import carts, rest_api
-from connectors.woocommerce.stores import same_store, store_key
+from connectors.woocommerce.stores import sent_by, store_key
 from plugin.pipeline.delivery import deliver_pending
 from plugin.pipeline.due_steps import run_due
 from plugin.pipeline.inbox import process_inbox
@@ -52,12 +52,16 @@ def test_a_store_is_known_by_its_host_and_path(given, key):
     assert store_key(given) == key
 
 
-def test_a_leading_www_is_the_same_store_and_a_path_is_not():
-    assert same_store("www.example.com", "example.com")
-    assert same_store("example.com/shop", "www.example.com/shop")
-    assert not same_store("example.com/shop", "example.com")
-    assert not same_store("example.com/a", "example.com/b")
-    assert not same_store("staging.example.com", "example.com")
+def test_which_sources_a_store_takes_deliveries_from():
+    assert sent_by("www.example.com", "example.com")
+    assert sent_by("example.com/shop", "www.example.com/shop")
+    assert not sent_by("example.com", "example.com/shop")
+    assert not sent_by("example.com/a", "example.com/b")
+    assert not sent_by("example.com/shop/staging", "example.com/shop")
+    assert not sent_by("staging.example.com", "example.com")
+    # a store kept by its host alone, as it had to be before paths: any path on its host
+    assert sent_by("example.com/shop", "example.com")
+    assert sent_by("www.example.com/shop", "example.com")
 
 
 # --- connecting --------------------------------------------------------------------------
@@ -232,7 +236,10 @@ def test_a_store_kept_by_its_host_still_takes_its_deliveries(client, services):
     store = woo.WOO_SHOP
     assert post(client, store, f"https://{store}/", woo.customer(1, T0)).status_code == 200
     assert post(client, store, f"https://www.{store}/", woo.customer(2, T0)).status_code == 200
-    assert post(client, store, f"https://{store}/blog/", woo.customer(3, T0)).status_code == 401
+    # a store in a folder that could only be added by its host, before paths
+    assert post(client, store, f"https://{store}/shop/", woo.customer(3, T0)).status_code == 200
+    source = f"https://staging.{store}/"
+    assert post(client, store, source, woo.customer(4, T0)).status_code == 401
 
 
 def test_a_cart_of_a_store_in_a_folder_links_back_under_its_path(client, services, folder_store):

@@ -47,10 +47,16 @@ def host_of(store: str) -> str:
     return store.partition("/")[0]
 
 
-def same_store(a: str, b: str) -> bool:
-    """Whether two store keys name one store. A leading ``www.`` is not a difference: a
-    store added by hand as ``example.com`` may call itself ``www.example.com``."""
-    return a.removeprefix("www.") == b.removeprefix("www.")
+def sent_by(source: str, store: str) -> bool:
+    """Whether a delivery naming ``source`` (its ``X-WC-Webhook-Source`` as a store key) can
+    come from ``store``, the store its address names. A leading ``www.`` is not a difference
+    (a store added by hand as ``example.com`` may call itself ``www.example.com``). A store
+    known by its host alone takes any path on that host: before stores had paths, a store in
+    a folder could only be added by its host, and it keeps working."""
+    source, store = source.removeprefix("www."), store.removeprefix("www.")
+    if "/" not in store:
+        return host_of(source) == store
+    return source == store
 
 
 def store_url(store: str) -> str:

@@ -26,7 +26,7 @@ from connectors import shopify, untrusted_json, woocommerce
 from connectors.errors import MalformedPayload
 from connectors.sendgrid import events as sendgrid_events_connector
 from connectors.woocommerce import carts
-from connectors.woocommerce.stores import same_store, store_key
+from connectors.woocommerce.stores import sent_by, store_key
 from plugin.services import Services
 from plugin.shopify_app import webhook_secrets
 from plugin.shopify_app.crypto import TokenCipher
@@ -92,7 +92,7 @@ def woocommerce_webhook(shop: str):  # type: ignore[no-untyped-def]
     if store is None:
         return _error(401, "invalid webhook signature")  # as for any store Nudge does not know
     source = woocommerce.source_from_headers(headers)
-    if source is not None and not same_store(source, store):
+    if source is not None and not sent_by(source, store):
         # A copy of the site (a staging clone keeps the webhooks and their secret) delivering
         # to the original's address: its orders and customers are not the original's.
         return _error(401, "X-WC-Webhook-Source names another store than this address")

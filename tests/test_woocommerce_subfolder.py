@@ -184,6 +184,8 @@ def test_two_stores_on_one_host_are_two_shops_isolated(client, services, clock):
     opened = client.get("/woocommerce/settings", query_string=link)
     assert opened.status_code == 302
     assert parse_qs(urlsplit(opened.headers["Location"]).query) == {"store": [store_a]}
+    shown = client.get(opened.headers["Location"]).get_data(as_text=True)
+    assert f'<meta name="nudge-store" content="{store_a}">' in shown
     settings = client.get("/api/settings")
     assert settings.status_code == 200
     assert settings.json["settings"].get("frequency_cap_hours") != 30  # A's page, not B's

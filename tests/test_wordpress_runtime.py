@@ -6,10 +6,11 @@ when it is deleted. The site is below the root of its host (``/shop/``), as a st
 folder. No PHP message may come from the plugin, nor any warning from anywhere.
 
 WooCommerce is in no package registry this machine reaches, so nothing here runs with it: the
-opt-in box, cart capture, the REST route Nudge calls and the webhook cleanup on uninstall are
-not covered by this test (their signing is, by tests/test_wordpress_plugin.py). The one
-stand-in: the administrator is given WooCommerce's capability ``manage_woocommerce``, as
-WooCommerce's installer gives it, so that the plugin's screen opens.
+opt-in box, cart capture and restoring, WooCommerce's key-pair authentication of the route
+Nudge calls and the webhook cleanup on uninstall are not covered by this test (the signing of
+carts is, by tests/test_wordpress_plugin.py). The one stand-in: the administrator is given
+WooCommerce's capability ``manage_woocommerce``, as WooCommerce's installer gives it, so that
+the plugin's screen and route open.
 
 Outside CI the test is skipped when PHP, WordPress or MariaDB are missing; in CI
 (``CI=true``, where `.ci/run` installs ``wordpress php-mysql php-cli``) it fails instead.
@@ -190,6 +191,35 @@ def test_the_settings_screen_renders_for_an_admin_and_saves(site):
         timeout=60,
     )
     assert site.option("nudge_settings")["webhook_secret"] == "s3cret-from-nudge"  # type: ignore[index]
+    quiet(site)
+
+
+def test_the_connection_route_keeps_what_nudge_sends_for_a_store_manager_only(site):
+    """``wc-nudge/v1/connection``, the route Nudge calls once connected. Nudge authenticates
+    with the REST key pair WooCommerce checks; without WooCommerce, the administrator's own
+    WordPress session (cookie and REST nonce) stands for it: the route, its permission and
+    what it keeps are the plugin's."""
+    activate(site)
+    set_settings(site, app_url="https://old.example", opt_in_label="Yes please")
+    route = f"{site.home}/?rest_route=/wc-nudge/v1/connection"
+    sent = {"app_url": APP, "webhook_secret": "from-connect"}
+    assert requests.post(route, json=sent, timeout=60).status_code == 401  # no one signed in
+
+    browser = site.login()
+    nonce = browser.get(f"{site.home}/wp-admin/admin-ajax.php?action=rest-nonce", timeout=60)
+    assert nonce.status_code == 200 and nonce.text
+    headers = {"X-WP-Nonce": nonce.text}
+    site.php(
+        "require ABSPATH_FILE; get_role( 'administrator' )->remove_cap( 'manage_woocommerce' );"
+    )
+    refused = browser.post(route, json=sent, headers=headers, timeout=60)
+    assert refused.status_code == 403  # an administrator who does not manage the store
+    grant_woocommerce_capability(site)
+    missing = browser.post(route, json={"app_url": APP}, headers=headers, timeout=60)
+    assert missing.status_code == 400 and "webhook_secret" in missing.text
+    kept = browser.post(route, json=sent, headers=headers, timeout=60)
+    assert kept.status_code == 200 and kept.json() == {"connected": True}
+    assert site.option("nudge_settings") == {**sent, "opt_in_label": "Yes please"}
     quiet(site)
 
 

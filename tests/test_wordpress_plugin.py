@@ -131,7 +131,7 @@ def test_the_plugin_names_its_store_as_nudge_does(home_url):
 def test_a_cart_from_a_store_in_a_folder_reaches_its_shop(client, services):
     with services.sessions() as session, session.begin():
         session.add(woo.woo_store(services.settings["SECRET_KEY"], domain="example.com/shop"))
-        session.add(woo.woo_store(services.settings["SECRET_KEY"], domain="example.com"))
+        session.add(woo.woo_store(services.settings["SECRET_KEY"], "example.com", "root-secret"))
     cart = {**woo.cart("k-folder", T0), "checkout_url": "https://example.com/shop/?nudge_cart=k"}
     request = json.loads(
         php(
@@ -144,7 +144,7 @@ def test_a_cart_from_a_store_in_a_folder_reaches_its_shop(client, services):
         )
     )
     body, headers = request["body"].encode(), request["headers"]
-    # the store at the root of the host is another store: its address refuses the cart
+    # the store at the root of the host is another shop, with its own secret: refused there
     refused = client.post("/webhooks/woocommerce/example.com", data=body, headers=headers)
     assert refused.status_code == 401
     accepted = client.post("/webhooks/woocommerce/example.com/shop", data=body, headers=headers)

@@ -37,11 +37,6 @@ def store_key(text: str) -> str | None:
     return key if len(key) <= MAX_KEY else None
 
 
-def store_host(text: str) -> str | None:
-    """The host name in a host or URL (its path and port dropped), when it is a real one."""
-    return _host(urlsplit(text if "//" in text else f"//{text}"))
-
-
 def host_of(store: str) -> str:
     """The host name of a store key (``example.com/shop`` → ``example.com``)."""
     return store.partition("/")[0]

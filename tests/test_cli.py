@@ -130,9 +130,10 @@ def test_set_refuses_an_enabled_that_is_no_switch(nudge, tmp_path):
         (["not-a-shop"], "'not-a-shop' is not a Shopify shop domain"),
         (["https://cli-shop.myshopify.com/"], "is not a Shopify shop domain"),
         (["shop.myshopify.com.evil.com"], "is not a Shopify shop domain"),
-        (["not a shop", "--platform", "woocommerce"], "'not a shop' is not a host name"),
-        (["shop", "--platform", "woocommerce"], "'shop' is not a host name"),
-        (["ftp://shop.example.com", "--platform", "woocommerce"], "is not a host name"),
+        (["not a shop", "--platform", "woocommerce"], "'not a shop' is not a store's address"),
+        (["shop", "--platform", "woocommerce"], "'shop' is not a store's address"),
+        (["ftp://shop.example.com", "--platform", "woocommerce"], "is not a store's address"),
+        (["https://example.com/a/../b", "--platform", "woocommerce"], "not a store's address"),
         (["cli-shop.myshopify.com", "--platform", "woocommerce"], "add it with --platform shopify"),
     ],
 )
@@ -143,12 +144,18 @@ def test_shop_add_refuses_what_is_no_shop_of_that_platform(nudge, args, says):
     assert nudge("shop", "list", "--json").stdout == "[]\n"
 
 
-def test_a_woocommerce_shop_is_stored_under_its_host(nudge):
-    added = nudge("shop", "add", "https://Woo.Example.com/shop/", "--platform", "woocommerce")
+def test_a_woocommerce_shop_is_stored_under_its_host_and_path(nudge):
+    added = nudge("shop", "add", "https://Woo.Example.com:443/", "--platform", "woocommerce")
     assert "added woocommerce shop woo.example.com" in added.output
-    assert "/webhooks/woocommerce/woo.example.com" in added.output
-    [shop] = json.loads(nudge("shop", "list", "--json").output)
-    assert (shop["domain"], shop["platform"]) == ("woo.example.com", "woocommerce")
+    assert "/webhooks/woocommerce/woo.example.com\n" in added.output
+    below = nudge("shop", "add", "https://Woo.Example.com/Shop/", "--platform", "woocommerce")
+    assert "added woocommerce shop woo.example.com/Shop" in below.output
+    assert "/webhooks/woocommerce/woo.example.com/Shop\n" in below.output
+    listed = json.loads(nudge("shop", "list", "--json").output)
+    assert [(s["domain"], s["platform"]) for s in listed] == [
+        ("woo.example.com", "woocommerce"),
+        ("woo.example.com/Shop", "woocommerce"),
+    ]
 
 
 def test_shop_list_says_what_each_shop_can_do(nudge):

@@ -107,3 +107,49 @@ def test_the_plugins_settings_link_is_signed_as_nudge_checks_it():
     signing = str(PLUGIN / "includes" / "signing.php")
     signed = php("-r", script, signing, woo.WOO_SHOP, "1767225600", woo.WOO_SECRET)
     assert signed == link_signature(woo.WOO_SHOP, 1767225600, woo.WOO_SECRET)
+
+
+@pytest.mark.parametrize(
+    "home_url",
+    [
+        "https://woo.example.com/",
+        "https://Woo.Example.com",
+        "https://example.com/shop/",
+        "http://example.com:8080/a/Shop/",
+        "https://example.com//shop//",
+    ],
+)
+def test_the_plugin_names_its_store_as_nudge_does(home_url):
+    from connectors.woocommerce.stores import store_key
+
+    script = "define('NUDGE_SIGNING_STANDALONE', true); require $argv[1];"
+    script += " echo nudge_store_key($argv[2]);"
+    named = php("-r", script, str(PLUGIN / "includes" / "signing.php"), home_url)
+    assert named == store_key(home_url)
+
+
+def test_a_cart_from_a_store_in_a_folder_reaches_its_shop(client, services):
+    with services.sessions() as session, session.begin():
+        session.add(woo.woo_store(services.settings["SECRET_KEY"], domain="example.com/shop"))
+        session.add(woo.woo_store(services.settings["SECRET_KEY"], "example.com", "root-secret"))
+    cart = {**woo.cart("k-folder", T0), "checkout_url": "https://example.com/shop/?nudge_cart=k"}
+    request = json.loads(
+        php(
+            "-r",
+            SIGN,
+            str(PLUGIN / "includes" / "signing.php"),
+            woo.WOO_SECRET,
+            "https://example.com/shop/",
+            stdin=json.dumps(cart),
+        )
+    )
+    body, headers = request["body"].encode(), request["headers"]
+    # the store at the root of the host is another shop, with its own secret: refused there
+    refused = client.post("/webhooks/woocommerce/example.com", data=body, headers=headers)
+    assert refused.status_code == 401
+    accepted = client.post("/webhooks/woocommerce/example.com/shop", data=body, headers=headers)
+    assert accepted.status_code == 200 and accepted.json["status"] == "accepted"
+    process_inbox(services, T0)
+    with services.sessions() as session:
+        stored = session.execute(select(Shop.domain, CheckoutRow.recovery_url).join(Shop)).one()
+    assert tuple(stored) == ("example.com/shop", cart["checkout_url"])

@@ -40,6 +40,7 @@ from connectors.woocommerce.order_meta import (
     meta_values,
     tag_list,
 )
+from connectors.woocommerce.stores import store_key
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Customer, LineItem, Order, Product, ProductVariant
@@ -76,6 +77,7 @@ __all__ = [
     "erased_customer",
     "is_ping",
     "sign",
+    "source_from_headers",
     "to_events",
     "topic_from_headers",
     "verify",
@@ -91,6 +93,17 @@ def topic_from_headers(headers: Mapping[str, str]) -> str | None:
 
 def delivery_id_from_headers(headers: Mapping[str, str]) -> str | None:
     return header(headers, "X-WC-Webhook-Delivery-ID")
+
+
+def source_from_headers(headers: Mapping[str, str]) -> str | None:
+    """The store that sent a delivery, by its ``X-WC-Webhook-Source``: WooCommerce's
+    ``home_url('/')`` (class-wc-webhook.php, since 2.6), the site's home URL with its path,
+    as a store key (``connectors.woocommerce.stores``); the header as given when it is not a
+    store's address, None without the header."""
+    raw = header(headers, "X-WC-Webhook-Source")
+    if raw is None:
+        return None
+    return store_key(raw) or raw
 
 
 sign = signing.sign

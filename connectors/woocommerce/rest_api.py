@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from connectors.woocommerce.order_meta import TAGS, meta_values, tag_list, tag_text
+from connectors.woocommerce.stores import store_url
 
 TIMEOUT = (5.0, 30.0)  # connect, read
 CODE_TAKEN = "woocommerce_rest_coupon_code_already_exists"
@@ -46,10 +47,11 @@ def split_credentials(token: str) -> tuple[str, str]:
 
 
 class RestClient:
-    """Calls to one store's REST API with its key pair."""
+    """Calls to one store's REST API with its key pair; ``store`` is its key (host, and path
+    when the store is below the root of its host: ``connectors.woocommerce.stores``)."""
 
     def __init__(self, store: str, token: str, session: requests.Session | None = None):
-        self.root = f"https://{store}/wp-json"
+        self.root = f"{store_url(store)}/wp-json"
         self.auth = split_credentials(token)
         self.http = session or requests.Session()
 

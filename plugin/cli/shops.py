@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from connectors.woocommerce import rest_api
-from connectors.woocommerce.stores import store_host
+from connectors.woocommerce.stores import host_of, store_key
 from plugin.cli.loading import Refused, console, load_services
 from plugin.pipeline.held import release_held
 from plugin.shop_settings.policies import postal_address, shop_settings
@@ -54,7 +54,7 @@ def shop_add(
     address: str | None,
 ) -> None:
     """Register a shop without the install flow: a Shopify shop by its myshopify domain,
-    a WooCommerce one by its host name (or its URL)."""
+    a WooCommerce one by its URL (its host name, and path when below the root of its host)."""
     domain = shop_domain(domain, platform)
     if token and platform == "woocommerce":
         try:
@@ -108,15 +108,15 @@ def shop_domain(value: str, platform: str) -> str:
                 "such as your-shop.myshopify.com"
             )
         return text
-    host = store_host(text)
-    if host is None:
+    store = store_key(value)
+    if store is None:
         raise Refused(
-            f"{value!r} is not a host name: give the WooCommerce store's host or URL, "
-            "such as shop.example.com or https://shop.example.com"
+            f"{value!r} is not a store's address: give the WooCommerce store's host or URL, "
+            "such as shop.example.com or https://example.com/shop"
         )
-    if valid_shop_domain(host):
-        raise Refused(f"{host} is a Shopify shop: add it with --platform shopify")
-    return host
+    if valid_shop_domain(host_of(store)):
+        raise Refused(f"{store} is a Shopify shop: add it with --platform shopify")
+    return store
 
 
 @shop.command("list")

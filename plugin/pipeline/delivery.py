@@ -327,7 +327,7 @@ def _outgoing(
     from_email = (
         settings.get("from_email")
         or services.settings.get("FROM_EMAIL")
-        or f"no-reply@{shop.domain}"
+        or f"no-reply@{shop.domain.partition('/')[0]}"  # a WooCommerce store may have a path
     )
     context = message.params.get("context") or {}
     unsubscribe_url = context.get("unsubscribe_url") if message.category == "marketing" else None

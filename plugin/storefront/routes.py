@@ -75,8 +75,8 @@ def _cors(response: Response) -> Response:
     return response
 
 
-@bp.route("/<shop>/events", methods=["OPTIONS"])
-@bp.route("/<shop>/signup", methods=["OPTIONS"])
+@bp.route("/<path:shop>/events", methods=["OPTIONS"])
+@bp.route("/<path:shop>/signup", methods=["OPTIONS"])
 def _preflight(shop: str) -> Response:
     return Response(status=204)
 
@@ -156,7 +156,7 @@ def _guarded(handler):  # type: ignore[no-untyped-def]
 # --- the script ----------------------------------------------------------------------------
 
 
-@bp.get("/<shop>/nudge.js")
+@bp.get("/<path:shop>/nudge.js")
 def script(shop: str) -> Response:
     """The storefront script; it reads its shop and endpoints from its own URL."""
     with _services().sessions() as session:
@@ -171,7 +171,7 @@ def script(shop: str) -> Response:
 # --- events ----------------------------------------------------------------------------
 
 
-@bp.post("/<shop>/events")
+@bp.post("/<path:shop>/events")
 @_guarded
 def events(shop: str, proxied: identity.ProxyRequest | None = None) -> Response:
     """Record a page or product view (or that the overlay was shown); say whether to show it.
@@ -312,7 +312,7 @@ def _overlay(
 # --- signups ---------------------------------------------------------------------------
 
 
-@bp.post("/<shop>/signup")
+@bp.post("/<path:shop>/signup")
 @_guarded
 def signup(shop: str, proxied: identity.ProxyRequest | None = None) -> Response:
     """Sign up for a topic: ``{"vid", "email", "topic"?, "first_name"?, "consent": true, "t"?}``.
@@ -379,7 +379,7 @@ button{font:inherit;padding:.6rem 1.2rem;border-radius:.4rem;border:0;background
 </body></html>"""
 
 
-@bp.route("/<shop>/confirm/<token>", methods=["GET", "POST"])
+@bp.route("/<path:shop>/confirm/<token>", methods=["GET", "POST"])
 def confirm(shop: str, token: str) -> Response | tuple[str, int]:
     """A confirmation link: GET and HEAD show a button (mail scanners prefetch links with
     either), only POST confirms; a confirmed link confirms nothing again."""

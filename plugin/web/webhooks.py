@@ -26,6 +26,7 @@ from connectors import shopify, untrusted_json, woocommerce
 from connectors.errors import MalformedPayload
 from connectors.sendgrid import events as sendgrid_events_connector
 from connectors.woocommerce import carts
+from connectors.woocommerce.stores import sent_by, store_key
 from plugin.services import Services
 from plugin.shopify_app import webhook_secrets
 from plugin.shopify_app.crypto import TokenCipher
@@ -65,7 +66,7 @@ def shopify_webhook():  # type: ignore[no-untyped-def]
         return _error(400, "missing X-Shopify-Topic or X-Shopify-Shop-Domain header")
     return _accept(
         "shopify",
-        domain,
+        domain.strip().lower(),
         topic,
         shopify.delivery_id_from_headers(request.headers),
         raw,
@@ -74,9 +75,11 @@ def shopify_webhook():  # type: ignore[no-untyped-def]
     )
 
 
-@bp.post("/woocommerce/<shop>")
+@bp.post("/woocommerce/<path:shop>")
 def woocommerce_webhook(shop: str):  # type: ignore[no-untyped-def]
-    """Accept one WooCommerce delivery, or its unsigned creation ping."""
+    """Accept one WooCommerce delivery, or its unsigned creation ping. The address names the
+    store: its host, and its path when it is below the root of its host
+    (``/webhooks/woocommerce/example.com/shop``)."""
     raw = request.get_data(cache=False)
     # werkzeug's Headers reads like the mapping the connector takes (case-insensitively)
     headers = cast(Mapping[str, str], request.headers)
@@ -85,9 +88,17 @@ def woocommerce_webhook(shop: str):  # type: ignore[no-untyped-def]
     topic = woocommerce.topic_from_headers(headers)
     if not topic:
         return _error(400, "missing X-WC-Webhook-Topic header")
+    store = store_key(shop)
+    if store is None:
+        return _error(401, "invalid webhook signature")  # as for any store Nudge does not know
+    source = woocommerce.source_from_headers(headers)
+    if source is not None and not sent_by(source, store):
+        # A copy of the site (a staging clone keeps the webhooks and their secret) delivering
+        # to the original's address: its orders and customers are not the original's.
+        return _error(401, "X-WC-Webhook-Source names another store than this address")
     return _accept(
         "woocommerce",
-        shop,
+        store,
         topic,
         woocommerce.delivery_id_from_headers(headers),
         raw,
@@ -216,7 +227,7 @@ def _credentials(
     Only known shops are remembered (a new install is seen at once), and a signature that
     fails against a remembered secret is checked again against the stored one.
     """
-    key = (source, domain.strip().lower())
+    key = (source, domain)
     remembered = services.webhook_credentials.get(key)
     if remembered and not fresh and time.monotonic() - remembered[0] < CREDENTIALS_TTL:
         return remembered[1], remembered[2]

@@ -1,12 +1,14 @@
 """Connect a WooCommerce store: its REST keys through ``/wc-auth/v1/authorize``, then Nudge
 creates its webhooks and hands the plugin the secret that signs them.
 
-1. ``GET /woocommerce/connect?store=URL`` (the plugin's "Connect to Nudge" button): a
-   single-use nonce is stored for the store's host, and the merchant is sent to the store's
-   ``/wc-auth/v1/authorize`` (app name, ``read_write``, return and callback URLs).
+1. ``GET /woocommerce/connect?store=URL`` (the plugin's "Connect to Nudge" button, with the
+   site's home URL): a single-use nonce is stored for the store (its key: host, and path when
+   the store is below the root of its host, ``connectors.woocommerce.stores``), and the
+   merchant is sent to ``<store URL>/wc-auth/v1/authorize`` (app name, ``read_write``, return
+   and callback URLs).
 2. ``POST /woocommerce/callback``: WooCommerce posts the key pair it made, naming the nonce
    (``user_id``); an unknown or expired nonce is refused. The pair is stored encrypted, on a
-   shop created for the host if it had none.
+   shop created for the store if it had none.
 3. ``GET /woocommerce/connected``: the merchant's browser comes back (``success=1``, the
    nonce again, used up here). Nudge makes a new webhook secret, creates (or renews) one
    webhook per topic with ``POST /wc/v3/webhooks``, reads them back to check them, and gives
@@ -29,7 +31,7 @@ from sqlalchemy import CursorResult, delete, select
 
 from connectors import untrusted_json
 from connectors.woocommerce import rest_api
-from connectors.woocommerce.stores import store_host
+from connectors.woocommerce.stores import host_of, store_key, store_url
 from plugin.services import Services
 from plugin.shopify_app import tokens, webhook_secrets
 from plugin.storage.models import OAuthState, Shop
@@ -55,9 +57,10 @@ def _head_acts_not() -> Response:
 
 
 def _store(value: str | None) -> str | None:
-    """A store's host from its URL; Shopify shops connect through their own install."""
-    host = store_host((value or "").strip().lower())
-    return None if host is None or host.endswith(".myshopify.com") else host
+    """A store's key from its URL (host, and path below the root: ``example.com/shop``);
+    Shopify shops connect through their own install."""
+    store = store_key(value or "")
+    return None if store is None or host_of(store).endswith(".myshopify.com") else store
 
 
 @bp.get("/connect")
@@ -65,8 +68,8 @@ def connect():  # type: ignore[no-untyped-def]
     """Send the merchant to the store's key-granting screen."""
     if request.method == "HEAD":
         return _head_acts_not()
-    host = _store(request.args.get("store"))
-    if host is None:
+    store = _store(request.args.get("store"))
+    if store is None:
         return _error(
             400, "store: give the WooCommerce store's URL, such as https://shop.example.com"
         )
@@ -77,7 +80,7 @@ def connect():  # type: ignore[no-untyped-def]
         session.execute(delete(OAuthState).where(OAuthState.expires_at <= now))
         session.add(
             OAuthState(
-                nonce=nonce, shop_domain=host, expires_at=now + timedelta(seconds=NONCE_SECONDS)
+                nonce=nonce, shop_domain=store, expires_at=now + timedelta(seconds=NONCE_SECONDS)
             )
         )
     app_url = services.settings["APP_URL"]
@@ -86,11 +89,11 @@ def connect():  # type: ignore[no-untyped-def]
             "app_name": "Nudge",
             "scope": "read_write",
             "user_id": nonce,
-            "return_url": f"{app_url}/woocommerce/connected?{urlencode({'store': host})}",
+            "return_url": f"{app_url}/woocommerce/connected?{urlencode({'store': store})}",
             "callback_url": f"{app_url}/woocommerce/callback",
         }
     )
-    return redirect(f"https://{host}/wc-auth/v1/authorize?{query}")
+    return redirect(f"{store_url(store)}/wc-auth/v1/authorize?{query}")
 
 
 @bp.post("/callback")
@@ -112,17 +115,17 @@ def callback():  # type: ignore[no-untyped-def]
         return _error(400, str(exc))
     services = Services.of(current_app)
     with services.sessions() as session, session.begin():
-        host = session.scalar(
+        store = session.scalar(
             select(OAuthState.shop_domain).where(
                 OAuthState.nonce == nonce, OAuthState.expires_at > services.now()
             )
         )
-        if host is None:
+        if store is None:
             return _error(401, "unknown or expired connection")
-        shop = session.scalar(select(Shop).where(Shop.domain == host))
+        shop = session.scalar(select(Shop).where(Shop.domain == store))
         if shop is not None and shop.platform != "woocommerce":
-            return _error(409, f"{host} is registered as a {shop.platform} shop")
-        shop = shop or Shop(domain=host, platform="woocommerce", settings={})
+            return _error(409, f"{store} is registered as a {shop.platform} shop")
+        shop = shop or Shop(domain=store, platform="woocommerce", settings={})
         shop.active = True
         tokens.store_plain(shop, token, tokens.cipher(services))
         session.add(shop)
@@ -134,18 +137,18 @@ def connected():  # type: ignore[no-untyped-def]
     """The merchant is back: create the webhooks, hand the plugin its secret."""
     if request.method == "HEAD":
         return _head_acts_not()
-    host = _store(request.args.get("store"))
-    if host is None:
-        return _error(400, "store: not a WooCommerce store's host")
+    store = _store(request.args.get("store"))
+    if store is None:
+        return _error(400, "store: not a WooCommerce store's address")
     if request.args.get("success") != "1":
         return _error(400, "the store did not grant Nudge access; connect again to retry")
     services = Services.of(current_app)
-    if not _use_nonce(services, host, request.args.get("user_id") or ""):
+    if not _use_nonce(services, store, request.args.get("user_id") or ""):
         return _error(400, "this connection was used or has expired; connect again")
     with services.sessions() as session:
         shop_id = session.scalar(
             select(Shop.id).where(
-                Shop.domain == host,
+                Shop.domain == store,
                 Shop.platform == "woocommerce",
                 Shop.access_token_encrypted.is_not(None),
             )
@@ -160,27 +163,31 @@ def connected():  # type: ignore[no-untyped-def]
     secret = secrets.token_urlsafe(32)
     with services.sessions() as session, session.begin():
         webhook_secrets.store(session.get_one(Shop, shop_id), secret, tokens.cipher(services))
-    services.webhook_credentials.pop(("woocommerce", host), None)  # the new secret from now on
+    services.webhook_credentials.pop(("woocommerce", store), None)  # the new secret from now on
     app_url = services.settings["APP_URL"]
-    client = rest_api.RestClient(host, token)
+    client = rest_api.RestClient(store, token)
     try:
-        missing = rest_api.ensure_webhooks(client, f"{app_url}/webhooks/woocommerce/{host}", secret)
+        missing = rest_api.ensure_webhooks(
+            client, f"{app_url}/webhooks/woocommerce/{store}", secret
+        )
         if not missing:
             rest_api.send_connection(client, app_url, secret)
     except rest_api.WooApiError as exc:
         return _error(409, f"the store refused: {exc}; connect again to retry")
     if missing:
         return _error(409, f"the store did not keep the webhooks for {', '.join(missing)}")
-    return redirect(f"https://{host}/wp-admin/admin.php?page=nudge&nudge_connected=1")
+    # WordPress's admin is under its site URL, which is the home URL unless WordPress has a
+    # folder of its own; then /wp-admin under home redirects there (wp_redirect_admin_locations).
+    return redirect(f"{store_url(store)}/wp-admin/admin.php?page=nudge&nudge_connected=1")
 
 
-def _use_nonce(services: Services, host: str, nonce: str) -> bool:
+def _use_nonce(services: Services, store: str, nonce: str) -> bool:
     """Delete the store's unexpired nonce; True only for the one request that deleted it."""
     with services.sessions() as session, session.begin():
         result = session.execute(
             delete(OAuthState).where(
                 OAuthState.nonce == nonce,
-                OAuthState.shop_domain == host,
+                OAuthState.shop_domain == store,
                 OAuthState.expires_at > services.now(),
             )
         )

@@ -3,11 +3,13 @@ settings screen opens a cookie session, and every change needs its CSRF token.
 
 Shopify's admin authenticates each API call with a session token; a WooCommerce store has
 no such thing. The plugin (for a user who manages WooCommerce, at the moment they click)
-makes a link ``/woocommerce/settings?store=HOST&expires=T&sig=S``: S is the base64url
-HMAC-SHA256 of ``settings\\nHOST\\nT`` with the shop's webhook secret, which only the store
-and Nudge hold, and T at most ``LINK_SECONDS`` ahead. Nudge answers with a session cookie
-(signed, HttpOnly, Secure on https, SameSite=Lax) naming the shop and a CSRF token; the page
-gets the token in a meta tag and sends it as ``X-CSRF-Token`` with every change.
+makes a link ``/woocommerce/settings?store=STORE&expires=T&sig=S``: STORE is the store's key
+(its host, and path when below the root of its host: ``connectors.woocommerce.stores``), S
+the base64url HMAC-SHA256 of ``settings\\nSTORE\\nT`` with the shop's webhook secret, which
+only the store and Nudge hold, and T at most ``LINK_SECONDS`` ahead. Nudge answers with a
+session cookie (signed, HttpOnly, Secure on https, SameSite=Lax) naming the shop and a CSRF
+token; the page gets the token in a meta tag and sends it as ``X-CSRF-Token`` with every
+change.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from flask import Blueprint, Flask, Request, Response, current_app, jsonify, red
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from connectors.woocommerce.stores import store_key
 from plugin.services import Services
 from plugin.shopify_app import webhook_secrets
 from plugin.shopify_app.crypto import TokenCipher
@@ -119,9 +122,9 @@ def open_settings():  # type: ignore[no-untyped-def]
     if request.method == "HEAD":  # link checkers: answered without opening a session
         return Response(status=204)
     services = Services.of(current_app)
-    host = (request.args.get("store") or "").strip().lower()
+    store = store_key(request.args.get("store") or "") or ""
     shop = shop_for_link(
-        services, host, request.args.get("expires") or "", request.args.get("sig") or ""
+        services, store, request.args.get("expires") or "", request.args.get("sig") or ""
     )
     if shop is None:
         response = jsonify(

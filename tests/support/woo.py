@@ -17,11 +17,11 @@ WOO_SHOP = "woo.example.com"
 WOO_SECRET = "woo-webhook-secret"
 
 
-def woo_store(secret_key: str) -> Shop:
+def woo_store(secret_key: str, domain: str = WOO_SHOP, secret: str = WOO_SECRET) -> Shop:
     """The test WooCommerce store, as `nudge shop add` keeps one: its webhook secret
     encrypted with the app's key, and a postal address (else its marketing mail is held)."""
-    row = Shop(domain=WOO_SHOP, platform="woocommerce", settings={"postal_address": SHOP_ADDRESS})
-    webhook_secrets.store(row, WOO_SECRET, TokenCipher(secret_key))
+    row = Shop(domain=domain, platform="woocommerce", settings={"postal_address": SHOP_ADDRESS})
+    webhook_secrets.store(row, secret, TokenCipher(secret_key))
     return row
 
 

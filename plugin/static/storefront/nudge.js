@@ -29,9 +29,10 @@
   var base = embed
     ? (theme.appProxy || "/apps/nudge").replace(/\/$/, "")
     : script.src.replace(/\/nudge\.js(\?.*)?$/, ""); // https://APP/storefront/SHOP
+  // SHOP may have a path (a WooCommerce store below the root of its host: example.com/shop)
   var overlaySrc = embed
     ? theme.overlaySrc
-    : base.replace(/\/storefront\/[^/]+$/, "/static/storefront/nudge-overlay.js");
+    : base.replace(/\/storefront\/.+$/, "/static/storefront/nudge-overlay.js");
   var VID = "nudge_vid";
   var TOKEN = "nudge_t";
   var SHOWN = "nudge_overlay_shown"; // sessionStorage: once per session

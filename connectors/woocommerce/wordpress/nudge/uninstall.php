@@ -1,7 +1,8 @@
 <?php
 /**
- * Removing the plugin removes its settings (the webhook secret with them) and the store's
- * webhooks that deliver to Nudge. Orders keep their meta: it is part of their history.
+ * Removing the plugin removes its settings (the webhook secret with them), the carts it kept
+ * for their recovery links and the store's webhooks that deliver to Nudge. Orders keep their
+ * meta: it is part of their history.
  *
  * @package Nudge
  */
@@ -22,3 +23,15 @@ if ( '' !== $nudge_app_url && function_exists( 'wc_get_webhook' ) && class_exist
 }
 
 delete_option( 'nudge_settings' );
+
+// The carts kept for their recovery links (Nudge_Carts): they would expire, but nothing
+// reads them any more.
+global $wpdb;
+// phpcs:ignore WordPress.DB.DirectDatabaseQuery -- one cleanup, no cache to keep
+$wpdb->query(
+	$wpdb->prepare(
+		"DELETE FROM {$wpdb->options} WHERE option_name LIKE %s OR option_name LIKE %s",
+		$wpdb->esc_like( '_transient_nudge_cart_' ) . '%',
+		$wpdb->esc_like( '_transient_timeout_nudge_cart_' ) . '%'
+	)
+);

@@ -224,7 +224,7 @@ class Nudge_Carts {
 		WC()->session->set( self::SESSION_SENT, $fingerprint );
 		$request = nudge_cart_request( $cart, Nudge_Settings::get( 'webhook_secret' ), home_url( '/' ) );
 		wp_remote_post(
-			Nudge_Settings::app_url() . '/webhooks/woocommerce/' . rawurlencode( Nudge_Settings::shop() ),
+			Nudge_Settings::app_url() . '/webhooks/woocommerce/' . Nudge_Settings::shop(),
 			array(
 				'body'     => $request['body'],
 				'headers'  => $request['headers'],

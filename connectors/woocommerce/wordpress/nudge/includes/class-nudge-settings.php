@@ -24,6 +24,22 @@ class Nudge_Settings {
 		add_filter( 'plugin_action_links_' . plugin_basename( NUDGE_PLUGIN_FILE ), array( __CLASS__, 'action_links' ) );
 		add_action( 'rest_api_init', array( __CLASS__, 'register_route' ) );
 		add_action( 'admin_post_nudge_open_settings', array( __CLASS__, 'open_settings' ) );
+		add_action( 'admin_notices', array( __CLASS__, 'woocommerce_missing' ) );
+	}
+
+	/**
+	 * Without WooCommerce there is no checkout to add the box to, no cart to send and no
+	 * WooCommerce › Nudge screen: say so to whoever can install plugins. (WordPress 6.5+
+	 * reads "Requires Plugins" and refuses to activate the plugin without WooCommerce; this
+	 * is for older sites, and for WooCommerce deactivated later.)
+	 */
+	public static function woocommerce_missing() {
+		if ( class_exists( 'WooCommerce' ) || ! current_user_can( 'activate_plugins' ) ) {
+			return;
+		}
+		echo '<div class="notice notice-warning" id="nudge-needs-woocommerce"><p>';
+		esc_html_e( 'Nudge for WooCommerce needs WooCommerce: install and activate WooCommerce, then open WooCommerce › Nudge. Until then it does nothing.', 'nudge' );
+		echo '</p></div>';
 	}
 
 	/**
@@ -116,12 +132,14 @@ class Nudge_Settings {
 	}
 
 	/**
-	 * The name Nudge knows the shop by: its host.
+	 * The name Nudge knows the shop by: its host, and its path when the site is below the
+	 * root of its host ("example.com/shop"). It goes into Nudge's URLs as it is: its
+	 * slashes are path separators there too.
 	 *
 	 * @return string
 	 */
 	public static function shop() {
-		return (string) wp_parse_url( home_url(), PHP_URL_HOST );
+		return nudge_store_key( home_url( '/' ) );
 	}
 
 	/**

@@ -31,7 +31,7 @@ class Nudge_Storefront {
 		if ( '' === Nudge_Settings::app_url() ) {
 			return;
 		}
-		$src = Nudge_Settings::app_url() . '/storefront/' . rawurlencode( Nudge_Settings::shop() ) . '/nudge.js';
+		$src = Nudge_Settings::app_url() . '/storefront/' . Nudge_Settings::shop() . '/nudge.js';
 		wp_enqueue_script(
 			self::HANDLE,
 			$src,

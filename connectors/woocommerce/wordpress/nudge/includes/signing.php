@@ -48,10 +48,25 @@ function nudge_cart_request( array $cart, $secret, $source ) {
 }
 
 /**
- * The signature of a link into Nudge's settings page for the shop, valid until $expires
- * (a Unix time): base64url of the HMAC-SHA256 of "settings\n{host}\n{expires}".
+ * The name Nudge knows a store by, from its home URL (what WooCommerce sends as
+ * X-WC-Webhook-Source): the host in lower case, then the path without its slashes at either
+ * end, for a store below the root of its host ("https://Example.com/shop/" is
+ * "example.com/shop"). Nudge makes the same (connectors/woocommerce/stores.py).
  *
- * @param string $host    The shop's host, as Nudge knows it.
+ * @param string $home_url The site's home URL.
+ * @return string
+ */
+function nudge_store_key( $home_url ) {
+	$host     = strtolower( (string) parse_url( $home_url, PHP_URL_HOST ) );
+	$segments = array_filter( explode( '/', (string) parse_url( $home_url, PHP_URL_PATH ) ), 'strlen' );
+	return implode( '/', array_merge( array( $host ), $segments ) );
+}
+
+/**
+ * The signature of a link into Nudge's settings page for the shop, valid until $expires
+ * (a Unix time): base64url of the HMAC-SHA256 of "settings\n{store}\n{expires}".
+ *
+ * @param string $host    The shop's name as Nudge knows it (nudge_store_key).
  * @param int    $expires When the link stops working.
  * @param string $secret  The shop's webhook secret.
  * @return string

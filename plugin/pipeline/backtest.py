@@ -21,18 +21,24 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from heapq import heappop, heappush
+from itertools import count
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+# the enrollment's own arithmetic: each step's due time, a marketing email's placed in the
+# customer's send window (a change to either is a change to both)
+from plugin.pipeline.enrollment import _due_times, _in_window
 from plugin.pipeline.episode_facts import catalog_reads
 from plugin.pipeline.exits import ATTRIBUTION
+from plugin.shop_settings.policies import send_window_opens, shop_settings
 from plugin.storage.browsing import needs_browsing
 from plugin.storage.facts_store import (
     HISTORY_COLUMNS,
@@ -49,13 +55,15 @@ from plugin.storage.models import (
     OrderRow,
     OutboxMessage,
     ProductRow,
+    Shop,
     Suppression,
 )
 from rules import events as ev
-from rules.definitions import Workflow
+from rules.definitions import StepDef, Workflow
 from rules.evaluation import evaluate_step, reason_group
 from rules.facts import Checkout, Customer, FactSet, Order
-from rules.scheduling import in_holdout, step_due_at
+from rules.scheduling import in_holdout
+from rules.send_policy import OUTSIDE_WINDOW, frequency_cap, given_up
 
 CHANGED_SHOWN = 100
 HOLDOUT = "holdout group (never messaged)"
@@ -86,10 +94,13 @@ class StoredFacts:
     customers: dict[str, Customer]
     orders: dict[str, list[Order]]  # customer key -> orders, oldest first (without items)
     emails_sent: dict[str, list[tuple[datetime, str, str]]]  # -> (when, workflow, category)
-    suppressed: set[str]
+    suppressed: dict[str, datetime]  # address -> since when
     catalog: dict[str, Any]
-    # (subject, orders placed by then) -> the customer as of then (see _customer_at)
-    as_of: dict[tuple[str, int], Customer] = field(default_factory=dict)
+    settings: dict[str, Any]  # the shop's, defaults filled in (send window, cap)
+    # customer key -> what their record said of consent, from when (see consent_history)
+    consents: dict[str, list[tuple[datetime | None, bool]]] = field(default_factory=dict)
+    # (subject, orders placed by then, consent then) -> the customer as of then
+    as_of: dict[tuple[str, int, bool | None], Customer] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +112,8 @@ class Outcome:
     skipped: Counter[str] = field(default_factory=Counter)
     converted: int = 0
     not_due_yet: int = 0  # steps that fall due after the window's end
+    # steps the send window or the frequency cap moved later, by reason (once per step)
+    held: Counter[str] = field(default_factory=Counter)
     by_subject: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -110,6 +123,7 @@ class Outcome:
             "skipped": dict(self.skipped.most_common()),
             "converted": self.converted,
             "not_due_yet": self.not_due_yet,
+            "held": dict(self.held.most_common()),
         }
 
 
@@ -173,11 +187,70 @@ def changed(facts: StoredFacts, live: Outcome, draft: Outcome) -> list[dict[str,
 
 
 def replay(workflow: Workflow, facts: StoredFacts, now: datetime) -> Outcome:
-    """What ``workflow`` would have done with the stored subjects."""
+    """What ``workflow`` would have done with the stored subjects: every step of every
+    episode decided in the order they fall due, on one clock, as the worker decides them
+    (a customer's sends of one episode are what the frequency cap sees in the next)."""
     outcome = Outcome()
+    episodes = _enroll(workflow, facts, outcome)
+    due: list[tuple[datetime, int, int, int, int]] = []  # (when, order, episode, step, deferrals)
+    order = count()
+    for number, episode in enumerate(episodes):
+        subject = episode.subject
+        scheduled = _due_times(workflow, subject.anchors, subject.at)
+        for index, step in enumerate(workflow.steps):
+            at = scheduled[index]
+            if workflow.sends_marketing_email(step):
+                # the enrollment's own placing in the customer's send window
+                timezone = _timezone(facts, subject)
+                at = _in_window(facts.settings, timezone, at, subject.at)
+                if at > scheduled[index]:
+                    _note_held(episode, step, OUTSIDE_WINDOW, outcome)
+            heappush(due, (max(at, subject.at), next(order), number, index, 0))
+    sent: dict[str, list[datetime]] = {}  # customer -> this replay's sends, oldest first
+    while due:
+        at, _, number, index, deferrals = heappop(due)
+        episode = episodes[number]
+        if episode.over:
+            continue
+        step = workflow.steps[index]
+        if at > now:
+            outcome.not_due_yet += 1
+            episode.said.append(f"{step.id}: not due yet")
+            episode.over = True  # the rest falls due later still
+            continue
+        later = _decide(workflow, facts, episode, step, at, deferrals, sent, outcome)
+        if later is not None:
+            heappush(due, (later, next(order), number, index, deferrals + 1))
+    for episode in episodes:
+        subject = episode.subject
+        touched = episode.touched
+        if touched is not None and any(
+            touched < o.created_at <= touched + ATTRIBUTION  # type: ignore[operator]
+            for o in episode.orders
+            if o.id != subject.key and o.created_at
+        ):
+            outcome.converted += 1
+            episode.said.append("converted")
+        outcome.by_subject[subject.key] = "; ".join(episode.said) or "enrolled"
+    return outcome
+
+
+@dataclass(slots=True)
+class _Episode:
+    """One replayed episode as its steps are decided."""
+
+    subject: Subject
+    holdout: bool
+    orders: Sequence[Order]
+    said: list[str] = field(default_factory=list)
+    touched: datetime | None = None  # its first send (or the holdout's would-be send)
+    over: bool = False  # exited, or its next step falls due after the window's end
+
+
+def _enroll(workflow: Workflow, facts: StoredFacts, outcome: Outcome) -> list[_Episode]:
+    """The subjects enrolled, in order, unless the re-enrollment rule refuses them."""
     enrolled_at: dict[str, datetime] = {}
-    sent: dict[str, list[datetime]] = {}  # customer -> this replay's sends
-    exits_on_order = ev.ORDER_PLACED in workflow.exit_on
+    episodes = []
     for subject in facts.subjects:
         previous = enrolled_at.get(subject.key)
         if previous is not None and (
@@ -188,58 +261,97 @@ def replay(workflow: Workflow, facts: StoredFacts, now: datetime) -> Outcome:
         enrolled_at[subject.key] = subject.at
         outcome.enrolled += 1
         holdout = in_holdout(subject.customer, workflow.name, workflow.holdout_percent)
-        orders = facts.orders.get(subject.customer, ())
-        moments = {"enrollment": subject.at, **subject.anchors}
-        said: list[str] = []
-        touched: datetime | None = None
-        for step in workflow.steps:
-            anchor = step.delay.from_ if step.delay.from_ in moments else "enrollment"
-            due = step_due_at(step.delay, {anchor: moments[anchor]})
-            moments["previous_step"] = due
-            if due > now:
-                outcome.not_due_yet += 1
-                said.append(f"{step.id}: not due yet")
-                break
-            if exits_on_order and any(
-                subject.at < o.created_at <= due  # type: ignore[operator]
-                for o in orders
-                if o.id != subject.key and o.created_at
-            ):
-                said.append("exited: order placed")
-                break
-            step_facts = _facts_at(workflow, facts, subject, sent, due)
-            decision = evaluate_step(step, step_facts)
-            sends = any(a.name == "send_email" for a in decision.actions)
-            reason = None
-            if not decision.fired:
-                reason = reason_group(decision.reason)
-            elif sends and not step_facts.customer.email:
-                reason = NO_EMAIL
-            elif sends and step_facts.suppressed:
-                reason = SUPPRESSED
-            elif holdout:
-                reason = HOLDOUT
-                touched = touched or due
-            if reason is not None:
-                outcome.skipped[reason] += 1
-                said.append(f"{step.id}: skipped ({reason})")
-                continue
-            touched = touched or due
-            if sends:
-                outcome.would_send += 1
-                sent.setdefault(subject.customer, []).append(due)
-                said.append(f"{step.id}: sends")
-            else:
-                said.append(f"{step.id}: fires")
-        if touched is not None and any(
-            touched < o.created_at <= touched + ATTRIBUTION  # type: ignore[operator]
-            for o in orders
-            if o.id != subject.key and o.created_at
-        ):
-            outcome.converted += 1
-            said.append("converted")
-        outcome.by_subject[subject.key] = "; ".join(said) or "enrolled"
-    return outcome
+        episodes.append(_Episode(subject, holdout, facts.orders.get(subject.customer, ())))
+    return episodes
+
+
+def _decide(
+    workflow: Workflow,
+    facts: StoredFacts,
+    episode: _Episode,
+    step: StepDef,
+    at: datetime,
+    deferrals: int,
+    sent: dict[str, list[datetime]],
+    outcome: Outcome,
+) -> datetime | None:
+    """Decide one step at ``at`` as the worker would (plugin.pipeline.due_steps.decide_step,
+    without its sending); return when to decide it again if the window or the cap defers it."""
+    subject = episode.subject
+    marketing = workflow.sends_marketing_email(step)
+    if marketing:
+        opens = send_window_opens(facts.settings, _timezone(facts, subject), at)
+        if opens > at:
+            return _defer(episode, step, opens, OUTSIDE_WINDOW, deferrals, outcome)
+    if ev.ORDER_PLACED in workflow.exit_on and any(
+        subject.at < o.created_at <= at  # type: ignore[operator]
+        for o in episode.orders
+        if o.id != subject.key and o.created_at
+    ):
+        episode.said.append("exited: order placed")
+        episode.over = True
+        return None
+    step_facts = _facts_at(workflow, facts, subject, sent, at)
+    decision = evaluate_step(step, step_facts)
+    sends = any(a.name == "send_email" for a in decision.actions)
+    reason = None
+    if not decision.fired:
+        reason = reason_group(decision.reason)
+    elif sends and not step_facts.customer.email:
+        reason = NO_EMAIL
+    elif sends and step_facts.suppressed:
+        reason = SUPPRESSED
+    elif episode.holdout:
+        reason = HOLDOUT
+        episode.touched = episode.touched or at
+    elif marketing:
+        capped = frequency_cap(facts.settings, step_facts.last_marketing_email_at, at)
+        if capped is not None and capped.until is not None:
+            return _defer(episode, step, capped.until, capped.reason, deferrals, outcome)
+        reason = capped.reason if capped is not None else None
+    if reason is not None:
+        outcome.skipped[reason] += 1
+        episode.said.append(f"{step.id}: skipped ({reason})")
+        return None
+    episode.touched = episode.touched or at
+    if sends:
+        outcome.would_send += 1
+        sent.setdefault(subject.customer, []).append(at)
+        episode.said.append(f"{step.id}: sends")
+    else:
+        episode.said.append(f"{step.id}: fires")
+    return None
+
+
+def _defer(
+    episode: _Episode,
+    step: StepDef,
+    until: datetime,
+    why: str,
+    deferrals: int,
+    outcome: Outcome,
+) -> datetime | None:
+    """Hold the step until ``until`` (counted once per step and reason), or give it up."""
+    gave_up = given_up(why, deferrals)
+    if gave_up is not None:
+        outcome.skipped[gave_up] += 1
+        episode.said.append(f"{step.id}: skipped ({gave_up})")
+        return None
+    _note_held(episode, step, why, outcome)
+    return until
+
+
+def _note_held(episode: _Episode, step: StepDef, why: str, outcome: Outcome) -> None:
+    """Count a step the window or the cap moved later, once per step and reason."""
+    held = f"{step.id}: held ({why})"
+    if held not in episode.said:
+        outcome.held[why] += 1
+        episode.said.append(held)
+
+
+def _timezone(facts: StoredFacts, subject: Subject) -> str | None:
+    stored = facts.customers.get(subject.customer)
+    return stored.timezone if stored is not None else None
 
 
 def _facts_at(
@@ -254,7 +366,7 @@ def _facts_at(
     placed = [
         o for o in facts.orders.get(subject.customer, ()) if o.created_at and o.created_at <= due
     ]
-    customer = _customer_at(facts, subject, placed)
+    customer = _customer_at(facts, subject, placed, due)
     checkout = subject.checkout
     if checkout is not None and checkout.completed_at is not None and checkout.completed_at > due:
         checkout = replace(checkout, completed_at=None)
@@ -294,22 +406,25 @@ def _facts_at(
         anchor_at=subject.anchors.get(workflow.steps[0].delay.from_, subject.at),
         last_marketing_email_at=last_marketing,
         last_abandonment_email_at=last_abandonment,
-        suppressed=email is not None and normal_email(email) in facts.suppressed,
+        suppressed=email is not None and _suppressed_by(facts, email, due),
         catalog=facts.catalog,
     )
 
 
-def _customer_at(facts: StoredFacts, subject: Subject, placed: list[Order]) -> Customer:
-    """The customer with their order counts as of the orders ``placed`` by then, made once
-    per subject and count (most steps of a subject see the same orders)."""
-    key = (subject.key, len(placed))
+def _customer_at(
+    facts: StoredFacts, subject: Subject, placed: list[Order], due: datetime
+) -> Customer:
+    """The customer with their consent as their record said it at ``due`` and their order
+    counts as of the orders ``placed`` by then, made once per subject, count and consent
+    (most steps of a subject see the same)."""
+    consent = consent_at(facts.consents.get(subject.customer, ()), due)
+    key = (subject.key, len(placed), consent)
     held = facts.as_of.get(key)
     if held is not None:
         return held
     stored = facts.customers.get(subject.customer) or Customer(
         id=subject.customer, email=subject.email
     )
-    consent = stored.accepts_marketing
     if consent is None:  # the buyer's own checkbox stands in, as for the worker
         source = subject.checkout or subject.order
         consent = source.accepts_marketing if source else None
@@ -324,6 +439,42 @@ def _customer_at(facts: StoredFacts, subject: Subject, placed: list[Order]) -> C
         last_order_at=placed[-1].created_at if placed else None,
     )
     return customer
+
+
+def consent_history(
+    accepts: bool | None, updated_at: datetime | None, unsubscribed_at: datetime | None
+) -> list[tuple[datetime | None, bool]]:
+    """What a customer's record said of marketing consent, oldest first, each from when
+    (None: from the start). The record keeps its latest answer with its time, and the time
+    of an unsubscribe: an unsubscribe after the latest answer turned a yes into a no (the
+    answer it overwrote is not kept); one before it was overruled by that answer. Before
+    the first, nothing was recorded."""
+    if accepts is None:
+        return []
+    if (
+        unsubscribed_at is not None
+        and not accepts
+        and (updated_at is None or unsubscribed_at >= updated_at)
+    ):
+        return [(updated_at, True), (unsubscribed_at, False)]
+    history: list[tuple[datetime | None, bool]] = [(updated_at, accepts)]
+    if unsubscribed_at is not None and updated_at is not None and unsubscribed_at < updated_at:
+        history.insert(0, (unsubscribed_at, False))
+    return history
+
+
+def consent_at(history: Sequence[tuple[datetime | None, bool]], at: datetime) -> bool | None:
+    """What the record said at ``at``; None when it had said nothing yet."""
+    said = None
+    for since, accepts in history:
+        if since is None or since <= at:
+            said = accepts
+    return said
+
+
+def _suppressed_by(facts: StoredFacts, email: str, at: datetime) -> bool:
+    since = facts.suppressed.get(normal_email(email))
+    return since is not None and since <= at
 
 
 def load_facts(
@@ -353,11 +504,14 @@ def load_facts(
     )
     subjects = _subjects(session, shop_id, live, by_email, start, end)
     keys = {s.customer for s in subjects}
-    customers = {
-        row.external_id: customer_fact(row, with_orders=False)
-        for row in session.execute(_CUSTOMER_COLUMNS.where(CustomerRow.shop_id == shop_id))
-        if row.external_id in keys
-    }
+    customers: dict[str, Customer] = {}
+    consents: dict[str, list[tuple[datetime | None, bool]]] = {}
+    for row in session.execute(_CUSTOMER_COLUMNS.where(CustomerRow.shop_id == shop_id)):
+        if row.external_id in keys:
+            customers[row.external_id] = customer_fact(row, with_orders=False)
+            consents[row.external_id] = consent_history(
+                row.accepts_marketing, row.consent_updated_at, row.unsubscribed_at
+            )
     orders: dict[str, list[Order]] = {}
     for row in session.execute(
         _ORDER_COLUMNS.where(OrderRow.shop_id == shop_id).order_by(OrderRow.created_at)
@@ -382,19 +536,21 @@ def load_facts(
     ):
         if customer in keys:
             emails.setdefault(customer, []).append((at, name, category))
-    suppressed = {
-        normal_email(email)
-        for (email,) in session.execute(
-            select(Suppression.email).where(Suppression.shop_id == shop_id)
-        )
-    }
+    suppressed: dict[str, datetime] = {}
+    for email, since in session.execute(
+        select(Suppression.email, Suppression.created_at).where(Suppression.shop_id == shop_id)
+    ):
+        address = normal_email(email)
+        suppressed[address] = min(suppressed.get(address, since), since)
     catalog = {}
     if any(catalog_reads(w)[0] for w in (live, draft) if w is not None):
         catalog = {
             row.product_id: product_fact(row)
             for row in session.scalars(select(ProductRow).where(ProductRow.shop_id == shop_id))
         }
-    return StoredFacts(subjects, customers, orders, emails, suppressed, catalog)
+    shop = session.get_one(Shop, shop_id)
+    settings = shop_settings(shop.settings)
+    return StoredFacts(subjects, customers, orders, emails, suppressed, catalog, settings, consents)
 
 
 def _check_replayable(workflow: Workflow) -> None:
@@ -507,6 +663,7 @@ _CUSTOMER_COLUMNS = select(
     CustomerRow.mean_days_between_orders,
     CustomerRow.last_engaged_at,
     CustomerRow.timezone,
+    CustomerRow.unsubscribed_at,
     CustomerRow.created_at,
     CustomerRow.updated_at,
 )

@@ -81,6 +81,9 @@ def apply_event(batch: Batch, shop_id: int, event: Event) -> None:
     elif kind == ev.EMAIL_DELIVERED:
         _record_engagement(batch, shop_id, event, engaged=False)
     elif kind == ev.EMAIL_SUPPRESSED:
+        # kept as the message's event too (explain shows a message "bounced"), and as a
+        # suppression of the address
+        _record_engagement(batch, shop_id, event, engaged=False)
         _record_suppression(batch, shop_id, event)
 
 

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from plugin.storage.models import OutboxMessage
 from tests.support.clock import T0
 from tests.support.sendgrid_events import PUBLIC, message_event, post_events
-
 from tests.support.settings_page import (
     ARTIFACTS,
     browser_page,

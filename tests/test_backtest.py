@@ -131,3 +131,47 @@ def test_consent_is_replayed_as_it_stood_at_each_decision(
     assert report["enrolled"] == 4
     assert report["would_send"] == 4
     assert report["skipped"] == {"Accepts marketing email (needs yes)": 4}
+
+
+def test_a_stricter_reengagement_draft_replays_its_own_sweeps(
+    send_webhook, at, services, client, runner, tmp_path
+):
+    """Ada's last order was 150 days before the end, Cy's 100 and Eve's 150 (but she
+    clicked an email 70 days before the end); Max never ordered. The live sweep (90 days
+    inactive) finds Ada and Cy; a draft asking for 120 days finds only Ada, and later."""
+    services.settings["SENDGRID_EVENT_PUBLIC_KEY"] = PUBLIC
+    end = (T0 + timedelta(days=200)).replace(hour=12)
+    people = {501: ("ada", 150), 503: ("cy", 100), 504: ("eve", 150), 505: ("max", None)}
+    for number, (name, days_ago) in people.items():
+        email = f"{name}@example.com"
+        send_webhook("customers/create", payloads.customer(number, email=email))
+        send_webhook("customers_email_marketing_consent/update", payloads.consent(number, email))
+        if days_ago is not None:
+            placed = end - timedelta(days=days_ago)
+            send_webhook(
+                "orders/create",
+                payloads.order(9000 + number, placed, customer_id=number, email=email),
+            )
+    click = {
+        "email": "eve@example.com",
+        "event": "click",
+        "timestamp": int((end - timedelta(days=70)).timestamp()),
+        "sg_event_id": "click-eve",
+        "nudge_shop": SHOP,
+        "url": "https://x/",
+    }
+    assert post_events(client, [click]).status_code == 200
+    at(end)
+    live = _live(runner, "reengagement")
+    draft = copy.deepcopy(live)
+    draft["trigger"]["inactive_days"] = 120
+    for condition in draft["steps"][0]["conditions"]["all"]:
+        if condition["name"] in ("days_since_last_order", "days_since_last_engagement"):
+            condition["value"] = 120
+    report = _backtest(runner, tmp_path, end, draft, workflow="reengagement", days=60)
+    assert report["live"]["enrolled"] == 2 and report["draft"]["enrolled"] == 1
+    assert report["draft"]["would_send"] < report["live"]["would_send"]
+    changed = {row["subject"]: row for row in report["changed"]}
+    assert set(changed) == {"501", "503"}  # Ada later, Cy never
+    assert changed["503"]["draft"] is None and changed["503"]["live"].startswith("winback: sends")
+    assert "not due yet" in changed["501"]["draft"]

@@ -220,7 +220,7 @@ def test_preview_impact_answers_before_a_save(send_webhook, at, client, runner, 
     bad = {**strict, "steps": "no"}
     assert client.post(url, json={"definition": bad}, headers=auth()).status_code == 422
     assert client.post(url, data=b"{nope", headers=auth()).status_code == 400
-    sweep = client.post("/api/workflows/reengagement/backtest", json={}, headers=auth())
+    sweep = client.post("/api/workflows/lead_nurturing/backtest", json={}, headers=auth())
     assert sweep.status_code == 422 and "sweep" in sweep.json["error"]
     assert client.post(url, json={}).status_code == 401
 

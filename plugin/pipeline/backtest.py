@@ -20,6 +20,7 @@ and sweep-started workflows (re-engagement, purchase cycle, leads, sales alerts)
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,9 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+
+from connectors.sendgrid.events import ENGAGED
+from plugin.pipeline.backtest_sweeps import REPLAYED_SWEEPS, Person, swept
 
 # the enrollment's own arithmetic: each step's due time, a marketing email's placed in the
 # customer's send window (a change to either is a change to both)
@@ -52,6 +56,8 @@ from plugin.storage.facts_store.catalog import product_fact
 from plugin.storage.models import (
     CheckoutRow,
     CustomerRow,
+    EngagementRow,
+    Episode,
     OrderRow,
     OutboxMessage,
     ProductRow,
@@ -66,6 +72,7 @@ from rules.scheduling import in_holdout
 from rules.send_policy import OUTSIDE_WINDOW, frequency_cap, given_up
 
 CHANGED_SHOWN = 100
+SWEEP_EVERY = timedelta(hours=1)  # the embedded worker's, and beat's default SWEEP_SECONDS
 HOLDOUT = "holdout group (never messaged)"
 NO_EMAIL = "no email address"
 SUPPRESSED = "address suppressed or unsubscribed"
@@ -84,6 +91,7 @@ class Subject:
     anchors: dict[str, datetime]
     checkout: Checkout | None = None
     order: Order | None = None
+    anchor_at: datetime | None = None  # the episode's anchor when not its first step's
 
 
 @dataclass
@@ -97,10 +105,14 @@ class StoredFacts:
     suppressed: dict[str, datetime]  # address -> since when
     catalog: dict[str, Any]
     settings: dict[str, Any]  # the shop's, defaults filled in (send window, cap)
+    # customer key -> when they opened or clicked an email, oldest first
+    engaged: dict[str, list[datetime]] = field(default_factory=dict)
+    # a swept workflow's draft sweeps by its own trigger (its subjects differ from live's)
+    draft_subjects: list[Subject] | None = None
     # customer key -> what their record said of consent, from when (see consent_history)
     consents: dict[str, list[tuple[datetime | None, bool]]] = field(default_factory=dict)
-    # (subject, orders placed by then, consent then) -> the customer as of then
-    as_of: dict[tuple[str, int, bool | None], Customer] = field(default_factory=dict)
+    # (subject, orders placed by then, engagements by then, consent then) -> the customer
+    as_of: dict[tuple[str, int, int, bool | None], Customer] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,18 +146,21 @@ def backtest(
     draft: Workflow | None,
     days: int,
     now: datetime,
+    sweep_every: timedelta = SWEEP_EVERY,
 ) -> dict[str, Any]:
-    """Replay the last ``days`` of stored facts through ``live`` (and ``draft``)."""
+    """Replay the last ``days`` of stored facts through ``live`` (and ``draft``); a
+    sweep-started workflow's sweeps run every ``sweep_every``."""
     started = time.perf_counter()
     with read_only(session):
-        facts = load_facts(session, shop_id, live, draft, now - timedelta(days=days), now)
+        start = now - timedelta(days=days)
+        facts = load_facts(session, shop_id, live, draft, start, now, sweep_every)
     live_outcome = replay(live, facts, now)
     result: dict[str, Any] = {"workflow": live.name, "days": days, "subjects": len(facts.subjects)}
     result["live"] = live_outcome.as_json()
     result["draft"] = None
     result["changed"] = []
     if draft is not None:
-        draft_outcome = replay(draft, facts, now)
+        draft_outcome = replay(draft, facts, now, facts.draft_subjects)
         result["draft"] = draft_outcome.as_json()
         result["changed"] = changed(facts, live_outcome, draft_outcome)
     result["seconds"] = round(time.perf_counter() - started, 3)
@@ -169,7 +184,10 @@ def read_only(session: Session) -> Iterator[None]:
 def changed(facts: StoredFacts, live: Outcome, draft: Outcome) -> list[dict[str, str | None]]:
     """The subjects whose outcome differs, first ``CHANGED_SHOWN``, in enrollment order."""
     found: list[dict[str, str | None]] = []
-    for subject in facts.subjects:
+    subjects = facts.subjects
+    if facts.draft_subjects is not None:  # swept by both: each subject once
+        subjects = sorted({s.key: s for s in facts.draft_subjects + subjects}.values(), key=_at)
+    for subject in subjects:
         before, after = live.by_subject.get(subject.key), draft.by_subject.get(subject.key)
         if before != after:
             found.append(
@@ -186,12 +204,19 @@ def changed(facts: StoredFacts, live: Outcome, draft: Outcome) -> list[dict[str,
     return found
 
 
-def replay(workflow: Workflow, facts: StoredFacts, now: datetime) -> Outcome:
-    """What ``workflow`` would have done with the stored subjects: every step of every
-    episode decided in the order they fall due, on one clock, as the worker decides them
-    (a customer's sends of one episode are what the frequency cap sees in the next)."""
+def _at(subject: Subject) -> datetime:
+    return subject.at
+
+
+def replay(
+    workflow: Workflow, facts: StoredFacts, now: datetime, subjects: list[Subject] | None = None
+) -> Outcome:
+    """What ``workflow`` would have done with the stored subjects (or ``subjects``, those
+    its own sweep found): every step of every episode decided in the order they fall due,
+    on one clock, as the worker decides them (a customer's sends of one episode are what
+    the frequency cap sees in the next)."""
     outcome = Outcome()
-    episodes = _enroll(workflow, facts, outcome)
+    episodes = _enroll(workflow, facts.subjects if subjects is None else subjects, facts, outcome)
     due: list[tuple[datetime, int, int, int, int]] = []  # (when, order, episode, step, deferrals)
     order = count()
     for number, episode in enumerate(episodes):
@@ -247,11 +272,13 @@ class _Episode:
     over: bool = False  # exited, or its next step falls due after the window's end
 
 
-def _enroll(workflow: Workflow, facts: StoredFacts, outcome: Outcome) -> list[_Episode]:
+def _enroll(
+    workflow: Workflow, subjects: list[Subject], facts: StoredFacts, outcome: Outcome
+) -> list[_Episode]:
     """The subjects enrolled, in order, unless the re-enrollment rule refuses them."""
     enrolled_at: dict[str, datetime] = {}
     episodes = []
-    for subject in facts.subjects:
+    for subject in subjects:
         previous = enrolled_at.get(subject.key)
         if previous is not None and (
             workflow.reenroll_after_days is None
@@ -289,6 +316,12 @@ def _decide(
         if o.id != subject.key and o.created_at
     ):
         episode.said.append("exited: order placed")
+        episode.over = True
+        return None
+    if ev.EMAIL_ENGAGED in workflow.exit_on and any(
+        subject.at < moment <= at for moment in facts.engaged.get(subject.customer, ())
+    ):
+        episode.said.append("exited: email engaged")
         episode.over = True
         return None
     step_facts = _facts_at(workflow, facts, subject, sent, at)
@@ -403,7 +436,8 @@ def _facts_at(
         checkout=checkout,
         order=order,
         orders=tuple(reversed(placed)),
-        anchor_at=subject.anchors.get(workflow.steps[0].delay.from_, subject.at),
+        anchor_at=subject.anchor_at
+        or subject.anchors.get(workflow.steps[0].delay.from_, subject.at),
         last_marketing_email_at=last_marketing,
         last_abandonment_email_at=last_abandonment,
         suppressed=email is not None and _suppressed_by(facts, email, due),
@@ -418,7 +452,9 @@ def _customer_at(
     counts as of the orders ``placed`` by then, made once per subject, count and consent
     (most steps of a subject see the same)."""
     consent = consent_at(facts.consents.get(subject.customer, ()), due)
-    key = (subject.key, len(placed), consent)
+    engaged = facts.engaged.get(subject.customer, ())
+    seen = bisect_right(engaged, due)  # the engagements by then
+    key = (subject.key, len(placed), seen, consent)
     held = facts.as_of.get(key)
     if held is not None:
         return held
@@ -437,6 +473,7 @@ def _customer_at(
         total_spent=sum((o.value for o in standing), Decimal("0")),
         first_order_at=placed[0].created_at if placed else None,
         last_order_at=placed[-1].created_at if placed else None,
+        last_engaged_at=engaged[seen - 1] if seen else None,
     )
     return customer
 
@@ -484,16 +521,18 @@ def load_facts(
     draft: Workflow | None,
     start: datetime,
     end: datetime,
+    sweep_every: timedelta = SWEEP_EVERY,
 ) -> StoredFacts:
     """Read the subjects of the window and their customers' histories, in a few queries."""
     for workflow in (live, draft):
         if workflow is not None:
             _check_replayable(workflow)
     trigger = live.trigger
-    if draft is not None and (draft.trigger.event, draft.trigger.subject) != (
-        trigger.event,
-        trigger.subject,
-    ):
+    if draft is not None and (
+        draft.trigger.event,
+        draft.trigger.sweep,
+        draft.trigger.subject,
+    ) != (trigger.event, trigger.sweep, trigger.subject):
         raise BacktestUnsupported("the draft's trigger must be the live one's")
     by_email = dict(
         session.execute(
@@ -502,8 +541,10 @@ def load_facts(
             )
         ).all()
     )
-    subjects = _subjects(session, shop_id, live, by_email, start, end)
-    keys = {s.customer for s in subjects}
+    swept = trigger.sweep is not None
+    subjects = [] if swept else _subjects(session, shop_id, live, by_email, start, end)
+    # a sweep looks at every customer; a trigger's subjects name theirs
+    keys = set(by_email.values()) if swept else {s.customer for s in subjects}
     customers: dict[str, Customer] = {}
     consents: dict[str, list[tuple[datetime | None, bool]]] = {}
     for row in session.execute(_CUSTOMER_COLUMNS.where(CustomerRow.shop_id == shop_id)):
@@ -548,14 +589,87 @@ def load_facts(
             row.product_id: product_fact(row)
             for row in session.scalars(select(ProductRow).where(ProductRow.shop_id == shop_id))
         }
+    engaged: dict[str, list[datetime]] = {}
+    for email, moment in session.execute(
+        select(EngagementRow.email, EngagementRow.occurred_at)
+        .where(EngagementRow.shop_id == shop_id, EngagementRow.kind.in_(ENGAGED))
+        .order_by(EngagementRow.occurred_at)
+    ):
+        key = by_email.get(normal_email(email))
+        if key in keys:
+            engaged.setdefault(key, []).append(moment)
     shop = session.get_one(Shop, shop_id)
-    settings = shop_settings(shop.settings)
-    return StoredFacts(subjects, customers, orders, emails, suppressed, catalog, settings, consents)
+    facts = StoredFacts(
+        subjects,
+        customers,
+        orders,
+        emails,
+        suppressed,
+        catalog,
+        shop_settings(shop.settings),
+        engaged=engaged,
+        consents=consents,
+    )
+    if swept:
+        before = _episodes_before(session, shop_id, live.name, start)
+        facts.subjects = _swept_subjects(live, facts, before, start, end, sweep_every)
+        if draft is not None:
+            facts.draft_subjects = _swept_subjects(draft, facts, before, start, end, sweep_every)
+    return facts
+
+
+def _episodes_before(
+    session: Session, shop_id: int, workflow: str, start: datetime
+) -> dict[str, list[tuple[datetime, datetime | None]]]:
+    """The workflow's stored episodes enrolled before ``start``, by subject: (enrolled,
+    ended or None while running)."""
+    found: dict[str, list[tuple[datetime, datetime | None]]] = {}
+    for subject, enrolled, ended in session.execute(
+        select(Episode.subject, Episode.enrolled_at, Episode.ended_at).where(
+            Episode.shop_id == shop_id, Episode.workflow == workflow, Episode.enrolled_at < start
+        )
+    ):
+        found.setdefault(subject, []).append((enrolled, ended))
+    return found
+
+
+def _swept_subjects(
+    workflow: Workflow,
+    facts: StoredFacts,
+    before: dict[str, list[tuple[datetime, datetime | None]]],
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+) -> list[Subject]:
+    """Whom the workflow's sweep would have enrolled, run every ``every`` over the window."""
+    people = [
+        Person(
+            key,
+            customer.email,
+            customer.created_at,
+            [o.created_at for o in facts.orders.get(key, ()) if o.created_at],
+            facts.engaged.get(key, ()),
+        )
+        for key, customer in facts.customers.items()
+    ]
+    scheduled = _due_times(workflow, {}, start)
+    runs_for = max(scheduled, default=start) - start
+    return [
+        Subject(
+            one.customer,
+            one.customer,
+            facts.customers[one.customer].email,
+            one.at,
+            {},
+            anchor_at=one.last_activity,
+        )
+        for one in swept(workflow, people, before, runs_for, start, end, every)
+    ]
 
 
 def _check_replayable(workflow: Workflow) -> None:
     trigger = workflow.trigger
-    if trigger.event not in (
+    if trigger.sweep not in REPLAYED_SWEEPS and trigger.event not in (
         ev.CHECKOUT_UPDATED,
         ev.ORDER_PLACED,
         ev.ORDER_FULFILLED,
@@ -564,7 +678,7 @@ def _check_replayable(workflow: Workflow) -> None:
         started_by = f"the {trigger.sweep} sweep" if trigger.sweep else f"{trigger.event} events"
         raise BacktestUnsupported(
             f"{workflow.name} is started by {started_by}; a backtest replays checkout, "
-            "order and subscription triggers"
+            "order and subscription triggers and the inactive customers' sweep"
         )
     if catalog_reads(workflow)[1]:
         raise BacktestUnsupported(

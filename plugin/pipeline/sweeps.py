@@ -17,6 +17,7 @@ from plugin.storage import batch_episodes, browsing, facts_store
 from plugin.storage.batch import Batch
 from plugin.storage.models import CustomerRow, Episode, OrderRow, ProductRhythmRow, Shop
 from rules.definitions import Workflow
+from rules.sweep_eligibility import lapsed_cutoff
 
 
 def sweep(batch: Batch, shop: Shop, now: datetime, limit: int = 10_000) -> int:
@@ -57,7 +58,7 @@ def _lapsed_subjects(
     session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
 ) -> list[Subject]:
     """Customers with no order and no engagement for ``inactive_days``."""
-    cutoff = now - timedelta(days=float(workflow.trigger.params.get("inactive_days", 90)))
+    cutoff = lapsed_cutoff(workflow.trigger.params, now)  # the backtest's rule too
     rows = session.execute(
         select(CustomerRow.external_id, CustomerRow.last_activity_at)
         .where(

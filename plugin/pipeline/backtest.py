@@ -219,15 +219,15 @@ def replay(
     episodes = _enroll(workflow, facts.subjects if subjects is None else subjects, facts, outcome)
     due: list[tuple[datetime, int, int, int, int]] = []  # (when, order, episode, step, deferrals)
     order = count()
+    marketing = [workflow.sends_marketing_email(step) for step in workflow.steps]
     for number, episode in enumerate(episodes):
         subject = episode.subject
         scheduled = _due_times(workflow, subject.anchors, subject.at)
         for index, step in enumerate(workflow.steps):
             at = scheduled[index]
-            if workflow.sends_marketing_email(step):
+            if marketing[index]:
                 # the enrollment's own placing in the customer's send window
-                timezone = _timezone(facts, subject)
-                at = _in_window(facts.settings, timezone, at, subject.at)
+                at = _in_window(facts.settings, episode.timezone, at, subject.at)
                 if at > scheduled[index]:
                     _note_held(episode, step, OUTSIDE_WINDOW, outcome)
             heappush(due, (max(at, subject.at), next(order), number, index, 0))
@@ -243,7 +243,9 @@ def replay(
             episode.said.append(f"{step.id}: not due yet")
             episode.over = True  # the rest falls due later still
             continue
-        later = _decide(workflow, facts, episode, step, at, deferrals, sent, outcome)
+        later = _decide(
+            workflow, facts, episode, step, marketing[index], at, deferrals, sent, outcome
+        )
         if later is not None:
             heappush(due, (later, next(order), number, index, deferrals + 1))
     for episode in episodes:
@@ -267,6 +269,7 @@ class _Episode:
     subject: Subject
     holdout: bool
     orders: Sequence[Order]
+    timezone: str | None  # the customer's, for their send window
     said: list[str] = field(default_factory=list)
     touched: datetime | None = None  # its first send (or the holdout's would-be send)
     over: bool = False  # exited, or its next step falls due after the window's end
@@ -288,7 +291,11 @@ def _enroll(
         enrolled_at[subject.key] = subject.at
         outcome.enrolled += 1
         holdout = in_holdout(subject.customer, workflow.name, workflow.holdout_percent)
-        episodes.append(_Episode(subject, holdout, facts.orders.get(subject.customer, ())))
+        stored = facts.customers.get(subject.customer)
+        timezone = stored.timezone if stored is not None else None
+        episodes.append(
+            _Episode(subject, holdout, facts.orders.get(subject.customer, ()), timezone)
+        )
     return episodes
 
 
@@ -297,6 +304,7 @@ def _decide(
     facts: StoredFacts,
     episode: _Episode,
     step: StepDef,
+    marketing: bool,
     at: datetime,
     deferrals: int,
     sent: dict[str, list[datetime]],
@@ -305,9 +313,10 @@ def _decide(
     """Decide one step at ``at`` as the worker would (plugin.pipeline.due_steps.decide_step,
     without its sending); return when to decide it again if the window or the cap defers it."""
     subject = episode.subject
-    marketing = workflow.sends_marketing_email(step)
-    if marketing:
-        opens = send_window_opens(facts.settings, _timezone(facts, subject), at)
+    # the window as the worker checks it again when the step falls due; a step not yet
+    # deferred was placed in it when enrolled, on the same settings and timezone
+    if marketing and deferrals:
+        opens = send_window_opens(facts.settings, episode.timezone, at)
         if opens > at:
             return _defer(episode, step, opens, OUTSIDE_WINDOW, deferrals, outcome)
     if ev.ORDER_PLACED in workflow.exit_on and any(
@@ -380,11 +389,6 @@ def _note_held(episode: _Episode, step: StepDef, why: str, outcome: Outcome) -> 
     if held not in episode.said:
         outcome.held[why] += 1
         episode.said.append(held)
-
-
-def _timezone(facts: StoredFacts, subject: Subject) -> str | None:
-    stored = facts.customers.get(subject.customer)
-    return stored.timezone if stored is not None else None
 
 
 def _facts_at(

@@ -37,3 +37,33 @@ def is_lapsed(
         and last_activity_at is not None
         and last_activity_at <= lapsed_cutoff(params, now)
     )
+
+
+REORDER_MISSED_AFTER = timedelta(days=14)  # a reorder date long past: re-engagement's turn
+
+
+def reorder_window(params: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
+    """(after, until): the reorder sweep finds at ``now`` the customers whose expected
+    reorder falls after the first and at or before the second (``lead_days`` ahead)."""
+    return now - REORDER_MISSED_AFTER, now + reorder_lead(params)
+
+
+def reorder_lead(params: dict[str, Any]) -> timedelta:
+    """How long before the expected reorder the reorder sweep finds a customer."""
+    return timedelta(days=float(params.get("lead_days", 3)))
+
+
+def is_reorder_due(params: dict[str, Any], now: datetime, expected: datetime | None) -> bool:
+    """Whether the reorder sweep finds a customer expected to reorder at ``expected``."""
+    if expected is None:
+        return False
+    after, until = reorder_window(params, now)
+    return after < expected <= until
+
+
+def mean_days_between(first: datetime, last: datetime, count: int) -> float | None:
+    """A customer's mean interval between their ``count`` orders, placed from ``first`` to
+    ``last``; None with fewer than two orders on different moments."""
+    if count < 2 or last <= first:
+        return None
+    return (last - first).total_seconds() / 86_400 / (count - 1)

@@ -175,3 +175,33 @@ def test_a_stricter_reengagement_draft_replays_its_own_sweeps(
     assert set(changed) == {"501", "503"}  # Ada later, Cy never
     assert changed["503"]["draft"] is None and changed["503"]["live"].startswith("winback: sends")
     assert "not due yet" in changed["501"]["draft"]
+
+
+def test_the_purchase_cycle_sweep_is_replayed_with_the_rhythm_as_it_stood(
+    send_webhook, at, services, runner, tmp_path
+):
+    """Ada ordered 95 and 65 days before the end (every 30 days: due again 35 days before
+    the end), and again 20 days before; Cy 110, 90 and 70 days before (due 50 days before).
+    The reorder sweep finds each 3 days before, on their rhythm then (Ada's is 37.5 days
+    now); a draft asking for three orders reminds only Cy."""
+    end = (T0 + timedelta(days=200)).replace(hour=12)
+    people = {501: ("ada", (95, 65, 20)), 503: ("cy", (110, 90, 70))}
+    for number, (name, ages) in people.items():
+        email = f"{name}@example.com"
+        send_webhook("customers/create", payloads.customer(number, email=email))
+        send_webhook("customers_email_marketing_consent/update", payloads.consent(number, email))
+        for n, days_ago in enumerate(ages):
+            placed = end - timedelta(days=days_ago)
+            order = payloads.order(number * 10 + n, placed, customer_id=number, email=email)
+            send_webhook("orders/create", order)
+    at(end)
+    live = _live(runner, "purchase_cycle")
+    draft = copy.deepcopy(live)
+    rhythm = draft["steps"][0]["conditions"]["all"][0]["any"][0]["all"]
+    next(c for c in rhythm if c["name"] == "orders_count")["value"] = 3
+    report = _backtest(runner, tmp_path, end, draft, workflow="purchase_cycle", days=60)
+    assert report["live"]["enrolled"] == report["draft"]["enrolled"] == 2
+    assert report["live"]["would_send"] == 2 and report["draft"]["would_send"] == 1
+    [changed] = report["changed"]
+    assert changed["subject"] == "5011"  # Ada's latest order
+    assert changed["live"] == "remind: sends" and "skipped" in changed["draft"]

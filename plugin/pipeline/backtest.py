@@ -4,17 +4,22 @@ written: every read is in one transaction that is rolled back (read-only on Post
 
 The replay follows what the pipeline does, on facts as they stood when each step fell due:
 each subject the trigger names in the window (a checkout by its last activity, an order
-by its placement or fulfilment, a subscriber by their consent) is enrolled at that moment
-unless the re-enrollment rule refuses it; each step falls due after its delay and is
-decided by the worker's own evaluation (``rules.evaluation.evaluate_step``) on the
-customer's orders placed before then, the checkout as completed by then, and the emails
-the same replay would have sent. An order placed before a step ends the episode when the
-workflow exits on orders. A send counts as converted when the customer ordered within
-``ATTRIBUTION`` after it, as the pipeline credits orders.
+by its placement or fulfilment, a subscriber by their consent), or the workflow's sweep
+finds (plugin.pipeline.backtest_sweeps), is enrolled at that moment unless the
+re-enrollment rule refuses it. Its steps are placed in the customer's send window as the
+enrollment places them, and decided in the order they fall due, across every episode,
+as the worker decides them: the worker's own evaluation (``rules.evaluation.evaluate_step``)
+on the customer's orders placed before then, the checkout as completed by then, consent
+and suppressions as recorded by then, email engagement by then, and the emails sent by
+then (stored ones of other workflows, the replay's own); then the frequency cap
+(``rules.send_policy``), which holds a send until it allows one, or drops it. An order
+(or, where the workflow exits on it, an engagement) before a step ends the episode. A
+send counts as converted when the customer ordered within ``ATTRIBUTION`` after it, as
+the pipeline credits orders.
 
-What it does not replay: the send window and the frequency cap (they move a send, the
-count stays), consent and suppressions as they were then (they are read as they are now),
-and sweep-started workflows (re-engagement, purchase cycle, leads, sales alerts).
+What it does not replay: the discount-code limits (plugin.pipeline.offers), a marketing
+email held for want of a postal address, the sweeps of leads and sales alerts, rhythms
+per product, and conditions on storefront browsing or the customer's history of products.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from connectors.sendgrid.events import ENGAGED
-from plugin.pipeline.backtest_sweeps import REPLAYED_SWEEPS, Person, swept
+from plugin.pipeline.backtest_sweeps import REPLAYED_SWEEPS, Person, placed_at, swept
 
 # the enrollment's own arithmetic: each step's due time, a marketing email's placed in the
 # customer's send window (a change to either is a change to both)
@@ -70,6 +75,7 @@ from rules.evaluation import evaluate_step, reason_group
 from rules.facts import Checkout, Customer, FactSet, Order
 from rules.scheduling import in_holdout
 from rules.send_policy import OUTSIDE_WINDOW, frequency_cap, given_up
+from rules.sweep_eligibility import mean_days_between
 
 CHANGED_SHOWN = 100
 SWEEP_EVERY = timedelta(hours=1)  # the embedded worker's, and beat's default SWEEP_SECONDS
@@ -469,6 +475,8 @@ def _customer_at(
         source = subject.checkout or subject.order
         consent = source.accepts_marketing if source else None
     standing = [o for o in placed if o.cancelled_at is None and not o.refunded]
+    # the rhythm across the orders that stood then (what the reorder sweep reads)
+    kept = [placed_at(o) for o in placed if o.cancelled_at is None or o.cancelled_at > due]
     customer = facts.as_of[key] = replace(
         stored,
         email=stored.email or subject.email,
@@ -478,6 +486,7 @@ def _customer_at(
         first_order_at=placed[0].created_at if placed else None,
         last_order_at=placed[-1].created_at if placed else None,
         last_engaged_at=engaged[seen - 1] if seen else None,
+        mean_days_between_orders=mean_days_between(kept[0], kept[-1], len(kept)) if kept else None,
     )
     return customer
 
@@ -651,24 +660,30 @@ def _swept_subjects(
             key,
             customer.email,
             customer.created_at,
-            [o.created_at for o in facts.orders.get(key, ()) if o.created_at],
+            facts.orders.get(key, ()),
             facts.engaged.get(key, ()),
         )
         for key, customer in facts.customers.items()
     ]
     scheduled = _due_times(workflow, {}, start)
     runs_for = max(scheduled, default=start) - start
-    return [
-        Subject(
-            one.customer,
-            one.customer,
-            facts.customers[one.customer].email,
-            one.at,
-            {},
-            anchor_at=one.last_activity,
+    subjects = []
+    for one in swept(workflow, people, before, runs_for, start, end, every):
+        order = None
+        if one.subject != one.customer:  # about an order of theirs
+            order = next(o for o in facts.orders[one.customer] if o.id == one.subject)
+        subjects.append(
+            Subject(
+                one.subject,
+                one.customer,
+                facts.customers[one.customer].email,
+                one.at,
+                one.anchors,
+                order=order,
+                anchor_at=one.anchor_at,
+            )
         )
-        for one in swept(workflow, people, before, runs_for, start, end, every)
-    ]
+    return subjects
 
 
 def _check_replayable(workflow: Workflow) -> None:
@@ -682,7 +697,7 @@ def _check_replayable(workflow: Workflow) -> None:
         started_by = f"the {trigger.sweep} sweep" if trigger.sweep else f"{trigger.event} events"
         raise BacktestUnsupported(
             f"{workflow.name} is started by {started_by}; a backtest replays checkout, "
-            "order and subscription triggers and the inactive customers' sweep"
+            "order and subscription triggers and the inactive and reorder sweeps"
         )
     if catalog_reads(workflow)[1]:
         raise BacktestUnsupported(

@@ -205,3 +205,24 @@ def test_the_purchase_cycle_sweep_is_replayed_with_the_rhythm_as_it_stood(
     [changed] = report["changed"]
     assert changed["subject"] == "5011"  # Ada's latest order
     assert changed["live"] == "remind: sends" and "skipped" in changed["draft"]
+
+
+def test_a_replayed_sweep_refuses_whom_the_pipeline_enrolled_before_the_window(
+    send_webhook, at, services, runner, tmp_path
+):
+    """The pipeline's own sweep enrolled Ada 70 days before the end, inside re-engagement's
+    180-day gap: the replayed sweeps of the last 60 days find only Cy."""
+    enable(services, "reengagement")
+    end = (T0 + timedelta(days=200)).replace(hour=12)
+    for number, name, days_ago in ((501, "ada", 170), (503, "cy", 100)):
+        email = f"{name}@example.com"
+        send_webhook("customers/create", payloads.customer(number, email=email))
+        send_webhook("customers_email_marketing_consent/update", payloads.consent(number, email))
+        placed = end - timedelta(days=days_ago)
+        send_webhook(
+            "orders/create", payloads.order(9000 + number, placed, customer_id=number, email=email)
+        )
+    at(end - timedelta(days=70))  # the live sweep finds Ada (lapsed), not Cy (not yet)
+    report = _backtest(runner, tmp_path, end, workflow="reengagement", days=60)["live"]
+    assert report["enrolled"] == 1
+    assert report["would_send"] >= 1

@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from plugin.cli import main
 from plugin.pipeline.explain import orders_after_messages
 from plugin.shopify_app.compliance import erase_customer
-from plugin.storage.models import Base, CustomerRefusal, RefusalCount
+from plugin.storage.models import Base, CustomerRefusal, OutboxMessage, RefusalCount
 from tests.support import payloads
 from tests.support.clock import T0
+from tests.support.sendgrid_events import PUBLIC, message_event, post_events
 from tests.support.session_tokens import session_token
 from tests.support.workflows import subscribe
 
@@ -219,6 +220,42 @@ def test_preview_impact_answers_before_a_save(send_webhook, at, client, runner, 
     bad = {**strict, "steps": "no"}
     assert client.post(url, json={"definition": bad}, headers=auth()).status_code == 422
     assert client.post(url, data=b"{nope", headers=auth()).status_code == 400
-    sweep = client.post("/api/workflows/reengagement/backtest", json={}, headers=auth())
+    sweep = client.post("/api/workflows/lead_nurturing/backtest", json={}, headers=auth())
     assert sweep.status_code == 422 and "sweep" in sweep.json["error"]
     assert client.post(url, json={}).status_code == 401
+
+
+def test_each_message_says_delivered_opened_clicked_and_bounced(
+    send_webhook, at, runner, client, services
+):
+    services.settings["SENDGRID_EVENT_PUBLIC_KEY"] = PUBLIC
+    _two_checkouts(send_webhook, at)
+    at(T0 + timedelta(hours=4, minutes=1))  # both reminders kept
+    with services.sessions() as session:
+        ids = dict(
+            session.execute(
+                select(OutboxMessage.customer_external_id, OutboxMessage.id).where(
+                    OutboxMessage.kind == "email"
+                )
+            ).all()
+        )
+    ada, cy = "ada@example.com", "cy@example.com"
+    moment = T0 + timedelta(hours=4, minutes=2)
+    events = [
+        message_event("delivered", ids["501"], ada, moment),
+        message_event("open", ids["501"], ada, moment + timedelta(hours=1)),
+        message_event("click", ids["501"], ada, moment + timedelta(hours=1), url="https://x/"),
+        message_event("bounce", ids["503"], cy, moment),
+    ]
+    assert post_events(client, events).status_code == 200
+    at(T0 + timedelta(hours=5))
+    expected = {ada: ["kept", "delivered", "opened", "clicked"], cy: ["kept", "bounced"]}
+    for email, states in expected.items():
+        [episode] = _workflow(_explain(runner, email), "cart_abandonment")["episodes"]
+        [message] = episode["messages"]
+        assert [message["state"], *(e["state"] for e in message["events"])] == states
+        answer = client.get(f"/api/customers/explain?email={email}", headers=auth())
+        [episode] = _workflow(answer.json, "cart_abandonment")["episodes"]
+        assert [e["state"] for e in episode["messages"][0]["events"]] == states[1:]
+    text = runner.invoke(main, ["explain", SHOP, ada])
+    assert text.exit_code == 0 and "kept" in text.output and "delivered" in text.output

@@ -4,10 +4,15 @@ the real app (see tests/test_settings_browser.py for how the page is served)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from plugin.storage.models import OutboxMessage
+from tests.support.clock import T0
+from tests.support.sendgrid_events import PUBLIC, message_event, post_events
 from tests.support.settings_page import (
     ARTIFACTS,
     browser_page,
@@ -60,3 +65,30 @@ def test_customer_view_and_preview_impact(page, tmp_path):  # type: ignore[no-un
     abandonment.locator(".card-footer").screenshot(
         path=str(ARTIFACTS / "preview-impact-footer.png")
     )
+
+
+def test_customer_view_shows_what_became_of_each_email(app, page, services, at):  # type: ignore[no-untyped-def]
+    page, base = page
+    services.settings["SENDGRID_EVENT_PUBLIC_KEY"] = PUBLIC
+    email = "shopper501@example.com"
+    with services.sessions() as session:
+        [reminder] = session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.kind == "email", OutboxMessage.customer_external_id == "501"
+            )
+        ).all()
+    moment = T0 + timedelta(hours=4, minutes=2)
+    events = [
+        message_event("delivered", reminder, email, moment),
+        message_event("open", reminder, email, moment + timedelta(minutes=30)),
+    ]
+    assert post_events(app.test_client(), events).status_code == 200
+    at(T0 + timedelta(hours=5))
+    open_app(page, base)
+    view = page.locator("#customer-view")
+    view.locator("[data-role='customer-email']").fill(email)
+    view.locator("[data-role='explain']").click()
+    cart = view.locator("[data-explained='cart_abandonment']")
+    cart.wait_for()
+    states = cart.locator("[data-role='message-state']").all_inner_texts()
+    assert any(text.endswith(": kept, delivered, opened") for text in states), states

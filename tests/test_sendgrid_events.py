@@ -120,9 +120,10 @@ def test_unsubscribe_suppresses_and_click_ends_reengagement(client, send_webhook
     )
     at(T0 + timedelta(hours=1))
     with keyed.sessions() as session:
-        # e0 and e1 once each; e3's shop unknown
+        # e0, e1 and e2 once each (e2 as the message's event and as a suppression);
+        # e3's shop unknown
         kinds = session.execute(select(EngagementRow.kind, EngagementRow.message_id)).all()
-        assert sorted(kinds) == [("click", 1), ("delivered", 1)]
+        assert sorted(kinds) == [("click", 1), ("delivered", 1), ("unsubscribe", 1)]
         [suppression] = session.scalars(select(Suppression)).all()
         assert (suppression.email, suppression.scope, suppression.reason) == (
             "bob@example.com",

@@ -164,6 +164,8 @@ def backtest(
     reasons = sorted({r for o in outcomes for r in o["skipped"]})
     for reason in reasons:
         table.add_row(f"skipped: {reason}", *(str(o["skipped"].get(reason, 0)) for o in outcomes))
+    for reason in sorted({r for o in outcomes for r in o["held"]}):
+        table.add_row(f"held: {reason}", *(str(o["held"].get(reason, 0)) for o in outcomes))
     console.print(
         f"{result['workflow']}: {result['subjects']} subjects in the last {days} days "
         f"({result['seconds']:.1f} s; nothing sent or written)"

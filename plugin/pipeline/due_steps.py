@@ -35,12 +35,10 @@ from plugin.storage.batch import Batch, begin_batch
 from plugin.storage.db import CONFLICT_RETRIES, claim_rows, error_text, is_conflict, now_param
 from plugin.storage.models import Episode, Shop, Step
 from rules.evaluation import evaluate_step
-from rules.scheduling import frequency_cap_release
+from rules.send_policy import MAX_DEFERRALS, OUTSIDE_WINDOW, frequency_cap, given_up
 from rules.variants import choose_variant, variant_actions
 
 log = logging.getLogger(__name__)
-
-MAX_DEFERRALS = 60  # a step deferred this often (cap + window) is given up, with its reason
 
 
 @dataclass
@@ -332,7 +330,7 @@ def decide_step(decisions: Decisions, services: Services, step: ClaimedStep, now
         timezone = facts_store.customer_timezone(batch, shop.id, episode.customer_external_id)
         opens = send_window_opens(settings, timezone, now)
         if opens > now:
-            return _defer(decisions, step, opens, "outside send window", now)
+            return _defer(decisions, step, opens, OUTSIDE_WINDOW, now)
 
     facts = facts_for(batch, episode, workflow, now)
     decision = evaluate_step(step_def, facts)
@@ -354,12 +352,11 @@ def decide_step(decisions: Decisions, services: Services, step: ClaimedStep, now
             # the whole step: its email is about the code it would have carried
             return _finish(decisions, step, "skipped", refused, now)
     if marketing_email:
-        cap = float(settings["frequency_cap_hours"])
-        release = frequency_cap_release(facts.last_marketing_email_at, cap, now)
-        if release is not None:
-            if settings["capped_action"] == "drop":
-                return _finish(decisions, step, "skipped", "frequency cap (dropped)", now)
-            return _defer(decisions, step, release, "frequency cap", now)
+        capped = frequency_cap(settings, facts.last_marketing_email_at, now)
+        if capped is not None:
+            if capped.until is None:
+                return _finish(decisions, step, "skipped", capped.reason, now)
+            return _defer(decisions, step, capped.until, capped.reason, now)
 
     sender = Sender(
         app_url=services.settings["APP_URL"].rstrip("/"),
@@ -395,8 +392,9 @@ def _defer(
     decisions: Decisions, step: ClaimedStep, until: datetime, why: str, now: datetime
 ) -> str:
     """Put a step back to pending for later; give up (with the reason) if it keeps slipping."""
-    if step.deferrals >= MAX_DEFERRALS:
-        return _finish(decisions, step, "skipped", f"{why}: deferred too often", now)
+    gave_up = given_up(why, step.deferrals)
+    if gave_up is not None:
+        return _finish(decisions, step, "skipped", gave_up, now)
     step.state, step.due_at, step.reason = "pending", until, f"deferred: {why}"
     step.deferrals += 1
     return "deferred"

@@ -43,6 +43,7 @@ EPISODES_PER_WORKFLOW = 5  # the newest of each workflow are shown
 ORDERS_SHOWN = 20
 # The engagements that say what became of a sent message, in the words a merchant reads
 ENGAGEMENT_WORDS = {
+    "delivered": "delivered",
     "open": "opened",
     "click": "clicked",
     "bounce": "bounced",

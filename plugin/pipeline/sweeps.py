@@ -17,6 +17,7 @@ from plugin.storage import batch_episodes, browsing, facts_store
 from plugin.storage.batch import Batch
 from plugin.storage.models import CustomerRow, Episode, OrderRow, ProductRhythmRow, Shop
 from rules.definitions import Workflow
+from rules.sweep_eligibility import lapsed_cutoff, reorder_window
 
 
 def sweep(batch: Batch, shop: Shop, now: datetime, limit: int = 10_000) -> int:
@@ -57,7 +58,7 @@ def _lapsed_subjects(
     session: Session, shop_id: int, workflow: Workflow, now: datetime, limit: int
 ) -> list[Subject]:
     """Customers with no order and no engagement for ``inactive_days``."""
-    cutoff = now - timedelta(days=float(workflow.trigger.params.get("inactive_days", 90)))
+    cutoff = lapsed_cutoff(workflow.trigger.params, now)  # the backtest's rule too
     rows = session.execute(
         select(CustomerRow.external_id, CustomerRow.last_activity_at)
         .where(
@@ -84,8 +85,7 @@ def _reorder_subjects(
     """Customers whose expected reorder falls within ``lead_days``, each about their latest
     order (one episode per order): by the customer's own rhythm across orders, or by a
     product's, whichever is due first."""
-    params = workflow.trigger.params
-    lead = timedelta(days=float(params.get("lead_days", 3)))
+    after, until = reorder_window(workflow.trigger.params, now)  # the backtest's rule too
     last_order = aliased(OrderRow)
     latest_order_id = (
         select(last_order.external_id)
@@ -110,9 +110,9 @@ def _reorder_subjects(
         select(CustomerRow.external_id, CustomerRow.expected_reorder_at, latest_order_id)
         .where(
             CustomerRow.shop_id == shop_id,
-            CustomerRow.expected_reorder_at <= now + lead,
+            CustomerRow.expected_reorder_at <= until,
             # a date long past means the cycle was missed; re-engagement takes over
-            CustomerRow.expected_reorder_at > now - timedelta(days=14),
+            CustomerRow.expected_reorder_at > after,
             CustomerRow.email.is_not(None),
             ~taken,
         )
@@ -120,7 +120,7 @@ def _reorder_subjects(
         .limit(limit)
     ).all()
     found = [(cid, expected, order_id) for cid, expected, order_id in rows if order_id is not None]
-    found += _product_reorder_rows(session, shop_id, workflow, now, lead, limit)
+    found += _product_reorder_rows(session, shop_id, workflow, after, until, limit)
     # one reminder per customer a sweep: the product (or the whole basket) due first
     soonest: dict[str, tuple[str, datetime, str]] = {}
     for cid, expected, order_id in sorted(found, key=lambda row: row[1]):
@@ -140,8 +140,8 @@ def _product_reorder_rows(
     session: Session,
     shop_id: int,
     workflow: Workflow,
-    now: datetime,
-    lead: timedelta,
+    after: datetime,
+    until: datetime,
     limit: int,
 ) -> list[tuple[str, datetime, str]]:
     """Customers due to re-order a product at its own rhythm (plugin.storage.recommendations
@@ -164,8 +164,8 @@ def _product_reorder_rows(
         )
         .where(
             ProductRhythmRow.shop_id == shop_id,
-            ProductRhythmRow.expected_at <= now + lead,
-            ProductRhythmRow.expected_at > now - timedelta(days=14),
+            ProductRhythmRow.expected_at <= until,
+            ProductRhythmRow.expected_at > after,
             CustomerRow.email.is_not(None),
             ~taken,
         )

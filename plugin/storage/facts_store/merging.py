@@ -39,6 +39,7 @@ from plugin.storage.models import (
 from rules import events as ev
 from rules.events import Event
 from rules.facts import Checkout, Customer, LineItem, Order, Product, ProductVariant
+from rules.sweep_eligibility import mean_days_between
 
 SUPPRESS_ALL = frozenset({"bounce", "dropped", "spamreport"})
 
@@ -81,6 +82,9 @@ def apply_event(batch: Batch, shop_id: int, event: Event) -> None:
     elif kind == ev.EMAIL_DELIVERED:
         _record_engagement(batch, shop_id, event, engaged=False)
     elif kind == ev.EMAIL_SUPPRESSED:
+        # kept as the message's event too (explain shows a message "bounced"), and as a
+        # suppression of the address
+        _record_engagement(batch, shop_id, event, engaged=False)
         _record_suppression(batch, shop_id, event)
 
 
@@ -156,8 +160,8 @@ def _refresh_order_stats(batch: Batch, shop_id: int, external_id: str) -> None:
     row.orders_count = max(row.orders_count or 0, count)
     row.total_spent = max(row.total_spent or Decimal("0"), spent)
     row.first_order_at, row.last_order_at = first, last
-    if count >= 2 and first and last and last > first:
-        mean = (last - first).total_seconds() / 86_400 / (count - 1)
+    mean = mean_days_between(first, last, count) if first and last else None
+    if mean is not None and last is not None:  # the backtest's replayed sweep reads it too
         row.mean_days_between_orders = mean
         row.expected_reorder_at = last + timedelta(days=mean)
     else:

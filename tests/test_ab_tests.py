@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -45,6 +46,14 @@ def reminder_test(winner: str | None = None) -> dict:  # type: ignore[type-arg]
     return with_variants(
         cart, [{"id": "a", "weight": 50}, {"id": "b", "weight": 50, "actions": other}], winner
     )
+
+
+def arms_of(step: Any) -> dict[int, str]:
+    """The variant of each of the customers 600 to 639 in the reminder's test."""
+    return {
+        c: choose_variant(step.variants, "cart_abandonment", "reminder", str(c), None).id
+        for c in range(600, 640)
+    }
 
 
 def test_assignment_is_stable_and_follows_the_weights():
@@ -111,10 +120,7 @@ def test_each_customer_gets_their_variant_and_a_winner_ends_the_test(
     with services.sessions() as session, session.begin():
         save_workflow(session, shop.id, reminder_test())
     step = next(iter(shop_workflows_of(services)["cart_abandonment"].workflow.steps))
-    arm = {
-        c: choose_variant(step.variants, "cart_abandonment", "reminder", str(c), None).id
-        for c in range(600, 640)
-    }
+    arm = arms_of(step)
     in_a = next(c for c, v in arm.items() if v == "a")
     in_b = next(c for c, v in arm.items() if v == "b")
     for customer in (in_a, in_b):
@@ -231,10 +237,7 @@ def test_a_delay_variant_decides_when_the_step_falls_due(services, shop, send_we
     with services.sessions() as session, session.begin():
         save_workflow(session, shop.id, with_delay_variant())
     step = shop_workflows_of(services)["cart_abandonment"].workflow.steps[0]
-    arm = {
-        c: choose_variant(step.variants, "cart_abandonment", "reminder", str(c), None).id
-        for c in range(600, 640)
-    }
+    arm = arms_of(step)
     in_a, in_b, later_b = (
         next(c for c, v in arm.items() if v == "a"),
         *[c for c, v in arm.items() if v == "b"][:2],
@@ -318,10 +321,7 @@ def test_the_backtest_replays_each_customer_after_their_variants_delay(
     services, shop, send_webhook, at, client, clock
 ):
     step = parse_workflow(reminder_test()).steps[0]
-    arm = {
-        c: choose_variant(step.variants, "cart_abandonment", "reminder", str(c), None).id
-        for c in range(600, 640)
-    }
+    arm = arms_of(step)
     in_a = next(c for c, v in arm.items() if v == "a")
     in_b = next(c for c, v in arm.items() if v == "b")
     for customer in (in_a, in_b):

@@ -1,7 +1,7 @@
-// One workflow: its switch, trigger, timing, thresholds, its steps (added, removed, moved;
+// One workflow: its switch, trigger, timing, thresholds, its steps (added, removed, moved:
 // step_list.js) with their conditions and emails, numbers and recent decisions. Edits change
-// a draft; Save sends it whole (PUT /api/workflows/<name>), which the
-// server validates and stores as a new version, or refuses with errors that name each field.
+// a draft; Save sends it whole (PUT /api/workflows/<name>), which the server validates and
+// stores as a new version, or refuses with errors that name each field.
 
 import { api } from "./session.js";
 import { confirmDialog, withRelabelConfirmation } from "./confirm_dialog.js";
@@ -152,7 +152,7 @@ export class WorkflowCard {
     const step = this.draft.steps[index];
     const agreed = await confirmDialog({
       title: `Remove the step “${humanize(step.id)}”?`,
-      text: "Its conditions, its email and any A/B test go with it once you save. Customers already waiting for it are skipped past it; nothing is sent for it.",
+      text: "Its conditions, its actions and any A/B test of it go once you save. Customers already waiting for it are skipped past it: nothing is sent for it.",
       confirm: "Remove step",
       cancel: "Keep it",
     });

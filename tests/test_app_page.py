@@ -360,3 +360,37 @@ def test_development_tokens_without_the_app_credentials_say_so_on_the_page(
     assert "NUDGE_SHOPIFY_API_KEY and NUDGE_SHOPIFY_API_SECRET are not both set" in page
     services.settings["DEV_SESSION_TOKENS"] = False  # production: the page says nothing of it
     assert "dev-tokens-problem" not in client.get(f"/?shop={SHOP}").get_data(as_text=True)
+
+
+def test_a_reshaped_list_of_steps_is_saved_whole_and_refused_at_its_new_paths(client, shop):
+    """What the workflow card sends after adding, moving and removing steps: the server
+    names a problem by the step's new position, and keeps the list in its new order."""
+    definition = _definition(client, "reengagement")
+    winback, offer, stay, _sunset = definition["steps"]
+    follow_up = {
+        "id": "follow_up",
+        "delay": {"days": -1, "from": "previous_step"},
+        "conditions": stay["conditions"],
+        "actions": [{"name": "send_email", "params": {"template": "winback"}}],
+    }
+    definition["steps"] = [winback, follow_up, offer, stay]  # added, moved up; sunset removed
+    response = client.put(
+        "/api/workflows/reengagement", json={"definition": definition}, headers=auth()
+    )
+    assert response.status_code == 422
+    assert [e["path"] for e in response.json["errors"]] == ["steps[1].delay.days"]
+    assert client.get("/api/workflows/reengagement", headers=auth()).json["versions"] == []
+
+    follow_up["delay"]["days"] = 5
+    response = client.put(
+        "/api/workflows/reengagement", json={"definition": definition}, headers=auth()
+    )
+    assert response.status_code == 200
+    saved = client.get("/api/workflows/reengagement", headers=auth()).json["workflow"]
+    assert [s["id"] for s in saved["definition"]["steps"]] == [
+        "winback",
+        "follow_up",
+        "offer",
+        "stay_subscribed",
+    ]
+    assert saved["version"] == 1

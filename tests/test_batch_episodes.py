@@ -276,7 +276,7 @@ def test_a_batch_reads_the_steps_its_events_move_at_once_and_moves_them_again(
     reads = _statements_run(
         services,
         lambda: passes.append(process_inbox(services, T0 + timedelta(hours=2))),
-        "SELECT steps.episode_id, steps.id, steps.position",
+        "SELECT steps.episode_id, steps.id, steps.step_id",
     )
 
     assert [(p.processed, p.failed) for p in passes] == [(3, 0)]

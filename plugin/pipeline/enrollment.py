@@ -428,27 +428,38 @@ def _reanchor_active(
                 end_episode(batch, episode, "exited", "exit: checkout completed", now)
             continue
         episode.anchor_at = subject.activity_at
-        due_times = _scheduled_times(
-            batch,
-            shop,
-            shop_workflow.workflow,
-            episode.customer_external_id,
-            subject.anchors,
-            episode.enrolled_at,
-            now,
+        workflow = shop_workflow.workflow
+        # by step id: the definition may have been edited since the episode's steps were
+        # written (a step moved, removed or added); a step no longer in it keeps its time
+        # (and is skipped when due), one added since is not the episode's
+        due_times = dict(
+            zip(
+                (step.id for step in workflow.steps),
+                _scheduled_times(
+                    batch,
+                    shop,
+                    workflow,
+                    episode.customer_external_id,
+                    subject.anchors,
+                    episode.enrolled_at,
+                    now,
+                ),
+                strict=True,
+            )
         )
         steps = batch_episodes.steps_of(batch, episode)
         if steps is not None:  # enrolled in this transaction: written with it
             for step in steps:
-                if step.state == "pending" and step.position < len(due_times):
-                    step.due_at = due_times[step.position]  # none deferred yet
+                if step.state == "pending" and step.step_id in due_times:
+                    step.due_at = due_times[step.step_id]  # none deferred yet
             continue
         # in the database: moved there at once, in one executemany (as plain rows, not
         # Step objects loaded into the session and flushed)
         moved = []
         for stored in batch_episodes.movable_steps(batch, episode):
-            if stored.position < len(due_times) and due_times[stored.position] != stored.due_at:
-                stored.due_at = due_times[stored.position]  # as the batch's next move reads it
+            due_at = due_times.get(stored.step_id)
+            if due_at is not None and due_at != stored.due_at:
+                stored.due_at = due_at  # as the batch's next move reads it
                 moved.append({"_id": stored.id, "due_at": stored.due_at})
         if moved:
             batch.session.connection().execute(UPDATE_STEPS, moved)

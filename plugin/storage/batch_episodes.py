@@ -65,7 +65,7 @@ class MovableStep:
     keeps the time its window or frequency cap gave it)."""
 
     id: int
-    position: int
+    step_id: str  # which step of the definition, whatever its position there now
     due_at: datetime
 
 
@@ -141,10 +141,10 @@ def _prefetch_movable(batch: Batch, held: Prefetched, moving: Collection[str]) -
     for chunk in facts_store.chunks(ids):
         for episode_id in chunk:
             held.movable[episode_id] = []
-        for episode_id, step_id, position, due_at in batch.session.execute(
+        for episode_id, row_id, step_id, due_at in batch.session.execute(
             _MOVABLE_OF_EPISODES, {"ids": chunk}
         ):
-            held.movable[episode_id].append(MovableStep(step_id, position, due_at))
+            held.movable[episode_id].append(MovableStep(row_id, step_id, due_at))
 
 
 def movable_steps(batch: Batch, episode: Episode) -> list[MovableStep]:
@@ -155,7 +155,7 @@ def movable_steps(batch: Batch, episode: Episode) -> list[MovableStep]:
         return held.movable[episode.id]
     with batch.session.no_autoflush:
         rows = batch.session.execute(_MOVABLE_OF_EPISODES, {"ids": [episode.id]})
-        return [MovableStep(step_id, position, due_at) for _, step_id, position, due_at in rows]
+        return [MovableStep(row_id, step_id, due_at) for _, row_id, step_id, due_at in rows]
 
 
 def add(batch: Batch, episode: Episode, steps: list[NewStep]) -> None:
@@ -375,7 +375,7 @@ def _newest_of_subjects() -> Any:
 _NEWEST_OF_SUBJECTS = _newest_of_subjects()
 
 
-_MOVABLE_OF_EPISODES = select(Step.episode_id, Step.id, Step.position, Step.due_at).where(
+_MOVABLE_OF_EPISODES = select(Step.episode_id, Step.id, Step.step_id, Step.due_at).where(
     Step.episode_id.in_(bindparam("ids", expanding=True)),
     Step.state == "pending",
     Step.deferrals == 0,

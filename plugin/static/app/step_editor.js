@@ -1,6 +1,7 @@
 // One step of a workflow: when it is due, its conditions (the rule editor), what it does
 // (its email, with a live preview; discount, tag, staff alert), "send me a test", and its
-// A/B test (variant_editor.js).
+// A/B test (variant_editor.js). Its heading carries "Move up", "Move down" and "Remove",
+// which the card carries out on its list of steps (step_list.js).
 
 import { api } from "./session.js";
 import { EmailEditor } from "./email_editor.js";
@@ -18,13 +19,15 @@ const ANCHOR_LABELS = {
 
 export class StepEditor {
   // draft: () => the workflow's draft definition (test emails try it unsaved); save: the
-  // card's Save (picking a test's winner saves at once)
-  constructor(catalog, workflow, draft, onChange, save) {
+  // card's Save (picking a test's winner saves at once); list: the card's move(i, offset)
+  // and remove(i) of a step
+  constructor(catalog, workflow, draft, onChange, save, list) {
     this.catalog = catalog;
     this.workflow = workflow;
     this.draft = draft;
     this.onChange = onChange;
     this.save = save;
+    this.list = list;
   }
 
   anchors() {
@@ -36,7 +39,9 @@ export class StepEditor {
     return h(
       "section",
       { class: "section step", dataset: { path, step: step.id } },
-      h("h3", {}, h("span", { class: "step-number" }, String(i + 1)), humanize(step.id)),
+      h("div", { class: "step-head" },
+        h("h3", {}, h("span", { class: "step-number" }, String(i + 1)), humanize(step.id)),
+        this.listButtons(step, i)),
       this.delayRow(step, path),
       editor.render(step.conditions, `${path}.conditions`),
       h("div", { class: "actions" }, (step.actions || []).map((action, j) => this.actionPanel(action, `${path}.actions[${j}]`, step))),
@@ -49,6 +54,27 @@ export class StepEditor {
         onChange: this.onChange,
         save: this.save,
       }).element,
+    );
+  }
+
+  // Move up, move down, remove: each names its step for a screen reader. The only step
+  // cannot go (a workflow has at least one, rules/validation.py).
+  listButtons(step, i) {
+    const count = this.draft().steps.length;
+    const name = humanize(step.id);
+    // the visible words first in each accessible name (WCAG's label in name)
+    const button = (role, text, disabled, onclick, extra = {}) =>
+      h("button", { type: "button", class: "btn plain", "aria-label": `${text}: ${name}`, disabled, dataset: { role }, onclick, ...extra }, text);
+    const alone = count === 1;
+    return h(
+      "div",
+      { class: "step-tools" },
+      button("step-up", "Move up", i === 0, () => this.list.move(i, -1)),
+      button("step-down", "Move down", i === count - 1, () => this.list.move(i, 1)),
+      button("remove-step", "Remove", alone, () => this.list.remove(i), {
+        class: "btn plain critical",
+        title: alone ? "A workflow keeps at least one step." : null,
+      }),
     );
   }
 

@@ -43,7 +43,13 @@ export const SWEEPS = {
   high_intent: {
     starts: (t) =>
       `a known customer views the high-intent pages ${count(t.page_views, "time", "times")} within ${count(t.window_hours, "hour", "hours")}, or leaves a cart of ${shown(t.cart_value)} or more open for ${count(t.cart_idle_hours, "hour", "hours")} (a sweep looks for both; page views are also checked as they arrive)`,
-    fields: [],
+    fields: [
+      { param: "pages", label: "High-intent pages", help: "Page paths, separated by commas; a visit to a page under one counts.", list: true },
+      { param: "page_views", label: "Page views", help: "Visits to those pages that make an alert." },
+      { param: "window_hours", label: "Within (hours)", help: "How recent those visits must be." },
+      { param: "cart_value", label: "Cart value", help: "A cart worth at least this much makes an alert." },
+      { param: "cart_idle_hours", label: "Cart left for (hours)", help: "How long the cart waits untouched first." },
+    ],
   },
 };
 

@@ -1,9 +1,10 @@
-// One workflow: its switch, timing, thresholds, conditions, emails, numbers and recent
-// decisions. Edits change a draft; Save sends it whole (PUT /api/workflows/<name>), which the
-// server validates and stores as a new version, or refuses with errors that name each field.
+// One workflow: its switch, trigger, timing, thresholds, its steps (added, removed, moved:
+// step_list.js) with their conditions and emails, numbers and recent decisions. Edits change
+// a draft; Save sends it whole (PUT /api/workflows/<name>), which the server validates and
+// stores as a new version, or refuses with errors that name each field.
 
 import { api } from "./session.js";
-import { withRelabelConfirmation } from "./confirm_dialog.js";
+import { confirmDialog, withRelabelConfirmation } from "./confirm_dialog.js";
 import { barChart } from "./chart.js";
 import { abTestsSection, dailySection, liftSection, revenueSection, skipsSection } from "./results.js";
 import { clearErrors, showErrors } from "./errors.js";
@@ -11,7 +12,9 @@ import { field, h, humanize, numberOrText, select } from "./dom.js";
 import { previewImpact } from "./impact_preview.js";
 import { RuleEditor, isGroup } from "./rule_editor.js";
 import { StepEditor } from "./step_editor.js";
+import { ENROLLED_NOTE, moveStep, newStep } from "./step_list.js";
 import { sweepFields, sweepStarts } from "./sweeps.js";
+import { eventChoices, eventStarts } from "./trigger_words.js";
 
 const OUTCOMES = { fired: "Ran", skipped: "Skipped", cancelled: "Cancelled" };
 
@@ -80,12 +83,17 @@ export class WorkflowCard {
   }
 
   render() {
-    const editor = new RuleEditor(this.catalog, () => this.changed());
-    const steps = new StepEditor(this.catalog, this.name, () => this.draft, () => this.changed(), () => this.save());
+    this.ruleEditor = new RuleEditor(this.catalog, () => this.changed());
+    this.stepEditor = new StepEditor(this.catalog, this.name, () => this.draft, () => this.changed(), () => this.save(), {
+      move: (i, offset) => this.moveStep(i, offset),
+      remove: (i) => this.removeStep(i),
+    });
+    this.stepsList = h("div", { class: "steps", dataset: { role: "steps" } });
+    this.renderSteps();
     this.body = h(
       "div",
       { class: "card-body layout", hidden: !this.expanded },
-      h("div", { class: "main" }, this.startSection(), ...this.draft.steps.map((step, i) => steps.render(step, i, editor)), this.historySection()),
+      h("div", { class: "main" }, this.startSection(), this.stepsList, this.addStepSection(), this.historySection()),
       h("aside", { class: "side" }, this.statsSection(), ...this.resultsSections(), this.activitySection()),
     );
     this.footerMessage = h("div", { class: "footer-message", role: "alert" });
@@ -97,6 +105,64 @@ export class WorkflowCard {
     this.element.replaceChildren(...[this.header(), this.problems(), this.body, this.footer].filter(Boolean));
     this.changed();
     if (this.expanded) this.loadActivity();
+  }
+
+  // Every step drawn again at its position: each field's data-path ("steps[1].delay.days")
+  // names the step where it stands now, as the server's errors for this draft will.
+  renderSteps() {
+    this.stepsList.replaceChildren(...this.draft.steps.map((step, i) => this.stepEditor.render(step, i, this.ruleEditor)));
+  }
+
+  stepElement(id) {
+    return this.stepsList.querySelector(`[data-step="${CSS.escape(id)}"]`);
+  }
+
+  addStepSection() {
+    return h(
+      "section",
+      { class: "section add-step" },
+      h("button", { type: "button", class: "btn", dataset: { role: "add-step" }, onclick: () => this.addStep() }, "+ Add a step"),
+      h("p", { class: "subdued small", dataset: { role: "enrolled-note" } }, ENROLLED_NOTE),
+    );
+  }
+
+  addStep() {
+    const step = newStep(this.draft);
+    this.draft.steps.push(step);
+    this.renderSteps();
+    this.changed();
+    const added = this.stepElement(step.id);
+    added.scrollIntoView({ block: "start" });
+    added.querySelector("[data-role='delay-amount']")?.focus({ preventScroll: true });
+  }
+
+  moveStep(index, offset) {
+    const { id } = this.draft.steps[index];
+    if (!moveStep(this.draft.steps, index, offset)) return;
+    this.renderSteps();
+    this.changed();
+    // keep the keyboard on the step that moved: the same button, or the other one at an end
+    const moved = this.stepElement(id);
+    const same = moved.querySelector(`[data-role='${offset < 0 ? "step-up" : "step-down"}']`);
+    const other = moved.querySelector(`[data-role='${offset < 0 ? "step-down" : "step-up"}']`);
+    (same.disabled ? other : same).focus();
+  }
+
+  async removeStep(index) {
+    const step = this.draft.steps[index];
+    const agreed = await confirmDialog({
+      title: `Remove the step “${humanize(step.id)}”?`,
+      text: "Its conditions, its actions and any A/B test of it go once you save. Customers already waiting for it are skipped past it: nothing is sent for it.",
+      confirm: "Remove step",
+      cancel: "Keep it",
+    });
+    if (!agreed || this.draft.steps[index] !== step) return;
+    this.draft.steps.splice(index, 1);
+    this.renderSteps();
+    this.changed();
+    const next = this.draft.steps[Math.min(index, this.draft.steps.length - 1)];
+    const focus = this.stepElement(next.id).querySelector(".step-tools button:not(:disabled)") || this.element.querySelector("[data-role='add-step']");
+    focus.focus();
   }
 
   header() {
@@ -168,7 +234,8 @@ export class WorkflowCard {
     );
   }
 
-  // trigger, thresholds, consent
+  // trigger, thresholds, consent. The trigger keeps its kind (an event or a sweep) and its
+  // subject; its settings, and for an order its event, are the merchant's (trigger_words.js).
   startSection() {
     const d = this.draft;
     const trigger = d.trigger || {};
@@ -185,19 +252,40 @@ export class WorkflowCard {
         },
       }), help);
     const stops = d.exit_on?.length ? ` Stops at: ${d.exit_on.map((e) => humanize(e).toLowerCase()).join(", ")}.` : "";
-    const describe = () => {
-      const starts = trigger.sweep ? sweepStarts(trigger) : `${humanize(trigger.event || "an event").toLowerCase()} (per ${trigger.subject})`;
-      return `Starts when ${starts}.${stops}`;
-    };
+    const describe = () => `Starts when ${trigger.sweep ? sweepStarts(trigger) : eventStarts(trigger)}.${stops}`;
     const summary = h("p", { class: "subdued", dataset: { role: "starts" } }, describe());
-    // the sentence follows the sweep's settings as they are typed
-    const fields = sweepFields(trigger).map(({ param, label, help }) =>
-      number(label, `trigger.${param}`, () => trigger[param], (v) => {
-        trigger[param] = v;
-        summary.textContent = describe();
-      }, help));
-    if ("max_age_hours" in trigger) {
-      fields.push(number("Max event age (hours)", "trigger.max_age_hours", () => trigger.max_age_hours, (v) => (trigger.max_age_hours = v), "Older events enroll nobody."));
+    const said = (set) => (v) => {
+      set(v);
+      summary.textContent = describe(); // the sentence follows the settings as they are typed
+    };
+    const fields = sweepFields(trigger).map(({ param, label, help, list }) =>
+      list
+        ? field(label, h("input", {
+            type: "text",
+            value: (trigger[param] || []).join(", "),
+            dataset: { path: `trigger.${param}` },
+            oninput: (event) => {
+              trigger[param] = event.target.value.split(",").map((p) => p.trim()).filter(Boolean);
+              this.changed();
+            },
+          }), help)
+        : number(label, `trigger.${param}`, () => trigger[param], said((v) => (trigger[param] = v)), help));
+    const choices = trigger.event ? eventChoices(trigger) : [];
+    if (choices.length) {
+      fields.unshift(field("Event", select(choices, trigger.event, {
+        dataset: { path: "trigger.event", role: "trigger-event" },
+        onchange: (event) => {
+          said((v) => (trigger.event = v))(event.target.value);
+          this.changed();
+        },
+      }), "Each step still counts its delay from what it names."));
+    }
+    if (trigger.event) {
+      // empty: no limit (the key goes, as in a definition that never had one)
+      fields.push(number("Max event age (hours)", "trigger.max_age_hours", () => trigger.max_age_hours, (v) => {
+        if (v === null) delete trigger.max_age_hours;
+        else trigger.max_age_hours = v;
+      }, "Older events enroll nobody; empty: no limit."));
     }
     fields.push(
       number("Re-enroll after (days)", "reenroll_after_days", () => d.reenroll_after_days, (v) => (d.reenroll_after_days = v), `Per ${trigger.subject || "subject"}; empty: never.`),

@@ -6,6 +6,8 @@
   customer's meta ``nudge_tags`` (read back as tags from customer deliveries).
 - ``find_customer_id`` and ``set_accepts_marketing``: marketing consent written back to the
   customer's meta ``_nudge_accepts_marketing`` (an unsubscribe, a confirmed signup).
+- ``store_address``: the store's address (WooCommerce › Settings › General), which marketing
+  email must show, read when the store connects.
 
 Authentication is the store's REST API key pair (consumer key and secret, from
 ``/wc-auth/v1/authorize`` or made by hand under WooCommerce › Settings › Advanced › REST API),
@@ -23,6 +25,7 @@ import requests
 
 from connectors.woocommerce.order_meta import TAGS, meta_values, tag_list, tag_text
 from connectors.woocommerce.stores import store_url
+from rules.validation import postal_address_error
 
 TIMEOUT = (5.0, 30.0)  # connect, read
 CODE_TAKEN = "woocommerce_rest_coupon_code_already_exists"
@@ -217,3 +220,31 @@ def send_connection(client: RestClient, app_url: str, secret: str) -> None:
         {"app_url": app_url, "webhook_secret": secret},
         namespace="wc-nudge/v1",
     )
+
+
+def store_address(client: RestClient) -> str | None:
+    """The store's address as WooCommerce › Settings › General holds it, on one line
+    ("street, city, state postcode, country"); None when it lacks a street, a city or a
+    country (a store whose setup was skipped), or would not pass the settings' own check."""
+    listed = client.call("GET", "/settings/general")
+    values = {
+        str(item.get("id")): item.get("value")
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict)
+    }
+
+    def part(key: str) -> str:
+        value = values.get(key)
+        return " ".join(value.split()) if isinstance(value, str) else ""
+
+    # "US:CA": the country, then its state when it has states
+    country, _, state = part("woocommerce_default_country").partition(":")
+    street = ", ".join(
+        p for p in (part("woocommerce_store_address"), part("woocommerce_store_address_2")) if p
+    )
+    city = part("woocommerce_store_city")
+    region = " ".join(p for p in (state, part("woocommerce_store_postcode")) if p)
+    if not (street and city and country):
+        return None
+    line = ", ".join(p for p in (street, city, region, country) if p)
+    return line if postal_address_error(line) is None else None

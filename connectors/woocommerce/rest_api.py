@@ -112,8 +112,12 @@ def coupon(params: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
     expires = params.get("expires_at")
     if expires:
+        # `date_expires` with its offset: WooCommerce writes a coupon's fields through their
+        # setters, and `date_expires_gmt` has none (it is read-only in effect: a coupon sent
+        # with it alone never expires); a time with an offset is taken as that moment, one
+        # without it in the site's time zone.
         ends = datetime.fromisoformat(str(expires)).astimezone(UTC)
-        body["date_expires_gmt"] = ends.replace(tzinfo=None).isoformat(timespec="seconds")
+        body["date_expires"] = ends.isoformat(timespec="seconds")
     minimum = _positive(params.get("minimum") or params.get("minimum_subtotal"))
     if minimum:
         body["minimum_amount"] = f"{minimum:.2f}"

@@ -115,7 +115,9 @@ class Nudge_Consent {
 			self::FIELD,
 			array(
 				'type'  => 'checkbox',
-				'class' => array( 'form-row', 'nudge-opt-in' ),
+				// update_totals_on_change: WooCommerce's checkout script sends the form again
+				// when it changes, so a box ticked last, after the address, reaches the cart
+				'class' => array( 'form-row', 'nudge-opt-in', 'update_totals_on_change' ),
 				'label' => esc_html( Nudge_Settings::opt_in_label() ),
 			),
 			self::current() ? 1 : 0

@@ -145,6 +145,9 @@ def test_the_settings_screen_renders_for_an_admin_and_saves(site):
     for field in ("app_url", "webhook_secret", "opt_in_label", "consent_cookie"):
         assert f'name="nudge_settings[{field}]"' in screen
     assert "Connect to Nudge" not in screen  # not before the Nudge URL is set
+    # WordPress installed without a rewriting web server has "Plain" permalinks, under which
+    # WooCommerce's /wc-auth/v1/authorize and /wp-json/ are not routed: the screen says so
+    assert 'id="nudge-plain-permalinks"' in screen
     fields = form_fields(screen)
     assert fields["option_page"] == "nudge" and fields["_wpnonce"]
 
@@ -176,7 +179,9 @@ def test_the_settings_screen_renders_for_an_admin_and_saves(site):
     assert forged.status_code == 403
     assert site.option("nudge_settings")["app_url"] == f"{APP}/"  # type: ignore[index]
 
+    site.php("require ABSPATH_FILE; update_option( 'permalink_structure', '/%postname%/' );")
     again = html.unescape(page(browser, f"{site.home}/wp-admin/admin.php?page=nudge"))
+    assert 'id="nudge-plain-permalinks"' not in again
     store = "127.0.0.1/shop"  # the site's home URL without scheme and port: Nudge's name for it
     connect = f"{APP}/woocommerce/connect?store=http%3A%2F%2F127.0.0.1%3A{site.port}%2Fshop%2F"
     assert f'href="{connect}"' in again

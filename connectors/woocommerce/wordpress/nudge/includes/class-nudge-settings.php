@@ -226,6 +226,12 @@ class Nudge_Settings {
 			<?php if ( isset( $_GET['nudge_connected'] ) ) : ?>
 				<div class="notice notice-success"><p><?php esc_html_e( 'Connected: Nudge created its webhooks and carts are now sent to it.', 'nudge' ); ?></p></div>
 			<?php endif; ?>
+			<?php if ( '' === (string) get_option( 'permalink_structure' ) ) : ?>
+				<div class="notice notice-warning" id="nudge-plain-permalinks"><p>
+					<?php esc_html_e( 'Connecting needs pretty permalinks: with "Plain" ones, WooCommerce\'s approval screen (/wc-auth/v1/authorize) and its REST API (/wp-json/) are not reachable, and connecting ends on your home page.', 'nudge' ); ?>
+					<a href="<?php echo esc_url( admin_url( 'options-permalink.php' ) ); ?>"><?php esc_html_e( 'Choose any other structure under Settings › Permalinks.', 'nudge' ); ?></a>
+				</p></div>
+			<?php endif; ?>
 			<?php if ( '' !== $app_url ) : ?>
 				<p>
 					<a class="button button-primary" href="<?php echo esc_url( $app_url . '/woocommerce/connect?store=' . rawurlencode( home_url( '/' ) ) ); ?>"><?php esc_html_e( 'Connect to Nudge', 'nudge' ); ?></a>

@@ -14,6 +14,8 @@ defined( 'ABSPATH' ) || exit;
 class Nudge_Settings {
 
 	const OPTION = 'nudge_settings';
+	// How WooCommerce names the key pairs it grants Nudge: "<app name> - API (<date>)"
+	const KEY_DESCRIPTION = 'Nudge - API';
 
 	/**
 	 * Hook the screen in.
@@ -108,7 +110,26 @@ class Nudge_Settings {
 		$settings['app_url']        = esc_url_raw( (string) $request['app_url'], array( 'https', 'http' ) );
 		$settings['webhook_secret'] = (string) $request['webhook_secret'];
 		update_option( self::OPTION, $settings );
+		self::revoke_older_keys();
 		return array( 'connected' => true );
+	}
+
+	/**
+	 * Each connect makes WooCommerce grant a new key pair ("Nudge - API (date)"); the one
+	 * Nudge holds now is the newest. The earlier ones would stay valid, unused, until
+	 * revoked by hand (WooCommerce › Settings › Advanced › REST API): revoke them.
+	 */
+	public static function revoke_older_keys() {
+		global $wpdb;
+		$table = $wpdb->prefix . 'woocommerce_api_keys';
+		$like  = $wpdb->esc_like( self::KEY_DESCRIPTION ) . '%';
+		// phpcs:disable WordPress.DB.DirectDatabaseQuery,WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- WooCommerce's own table, as its "Revoke" does
+		if ( $wpdb->get_var( $wpdb->prepare( 'SHOW TABLES LIKE %s', $wpdb->esc_like( $table ) ) ) !== $table ) {
+			return;
+		}
+		$newest = (int) $wpdb->get_var( $wpdb->prepare( "SELECT MAX(key_id) FROM {$table} WHERE description LIKE %s", $like ) );
+		$wpdb->query( $wpdb->prepare( "DELETE FROM {$table} WHERE description LIKE %s AND key_id < %d", $like, $newest ) );
+		// phpcs:enable
 	}
 
 	/**

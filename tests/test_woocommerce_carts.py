@@ -241,3 +241,31 @@ def test_a_signed_in_buyers_opt_in_is_their_consent_from_then_on(send, services,
         assert (row.accepts_marketing, row.consent_updated_at) == (False, later)
     at(later + timedelta(days=8))
     assert _marketing_emails(services, "ada@example.com") == []
+
+
+def test_an_order_delivered_late_does_not_end_a_cart_begun_after_it(send, services, at):
+    """WooCommerce delivers orders from a queue the site's cron runs, so an order can reach
+    Nudge after its buyer began a new cart (seen with WooCommerce 8.9: a new cart posted six
+    seconds after ordering, the order delivered three seconds later). The order ends its own
+    cart and carts last active before it, not the new one."""
+    send(carts.TOPIC, woo.cart("k-older", T0 - timedelta(hours=1), email="ada@example.com"))
+    send(carts.TOPIC, woo.cart("k-ordered", T0 - timedelta(minutes=10), email="ada@example.com"))
+    ordered = T0
+    send(carts.TOPIC, woo.cart("k-next", ordered + timedelta(minutes=2), email="ada@example.com"))
+    at(ordered + timedelta(minutes=3))
+    send("order.created", woo.order(301, ordered, email="ada@example.com", cart_key="k-ordered"))
+    at(ordered + timedelta(minutes=4))
+    with services.sessions() as session:
+        episodes = session.execute(
+            select(Episode.subject, Episode.state, Episode.exit_reason)
+            .where(Episode.workflow == "cart_abandonment")
+            .order_by(Episode.subject)
+        ).all()
+    assert [tuple(e) for e in episodes] == [
+        ("k-next", "active", None),
+        ("k-older", "exited", "exit: order_placed"),
+        ("k-ordered", "exited", "exit: order_placed"),
+    ]
+    at(ordered + timedelta(hours=4, minutes=5))
+    [reminder] = emails(services, "cart_abandonment")
+    assert reminder.params["context"]["recovery_url"].endswith("nudge_cart=k-next")

@@ -155,3 +155,78 @@ def test_a_refused_grant_or_a_return_before_the_keys_connects_nothing(client, se
     early = client.get(f"/woocommerce/connected?store={STORE}&success=1&user_id={nonce}")
     assert early.status_code == 409 and "keys" in early.json["error"]
     assert shop_row(services) is None
+
+
+def store_settings(**values: str) -> list[dict]:
+    """``GET /wc/v3/settings/general`` as WooCommerce answers it: one object per setting."""
+    return [
+        {"id": key, "label": key, "type": "text", "value": value} for key, value in values.items()
+    ]
+
+
+STORE_ADDRESS = {
+    "woocommerce_store_address": "1 Long  Street",
+    "woocommerce_store_address_2": "Unit 4",
+    "woocommerce_store_city": "San Francisco",
+    "woocommerce_default_country": "US:CA",
+    "woocommerce_store_postcode": "94103",
+}
+
+
+@responses.activate
+def test_connecting_reads_the_stores_address_for_marketing_email(client, services):
+    """WooCommerce › Settings › General's address becomes the shop's postal address (marketing
+    email is held without one); a store whose setup left it empty leaves it unset."""
+    responses.get(f"{API}/settings/general", json=store_settings(**STORE_ADDRESS))
+    store_webhook_api()
+    responses.post(PLUGIN_ROUTE, json={"connected": True})
+    nonce = start(client)
+    assert grant(client, nonce).status_code == 200
+    assert connected(client, nonce).status_code == 302
+    row = shop_row(services)
+    assert row is not None
+    assert row.settings["postal_address"] == "1 Long Street, Unit 4, San Francisco, CA 94103, US"
+
+
+@responses.activate
+def test_the_merchants_own_address_is_kept_and_a_store_without_one_sets_none(client, services):
+    empty = {**STORE_ADDRESS, "woocommerce_store_address": "", "woocommerce_store_city": ""}
+    general = responses.get(f"{API}/settings/general", json=store_settings(**empty))
+    store_webhook_api()
+    responses.post(PLUGIN_ROUTE, json={"connected": True})
+    responses.add_callback(
+        responses.PUT,
+        re.compile(rf"{API}/webhooks/\d+"),
+        callback=lambda request: (200, {}, request.body),
+    )
+    nonce = start(client)
+    assert grant(client, nonce).status_code == 200
+    assert connected(client, nonce).status_code == 302
+    assert len(general.calls) == 1
+    row = shop_row(services)
+    assert row is not None and "postal_address" not in row.settings
+
+    with services.sessions() as session, session.begin():
+        shop = session.get_one(Shop, row.id)
+        shop.settings = {**shop.settings, "postal_address": "2 Own Road, Oakland, US"}
+    responses.replace(
+        responses.GET, f"{API}/settings/general", json=store_settings(**STORE_ADDRESS)
+    )
+    nonce = start(client)
+    assert grant(client, nonce).status_code == 200
+    assert connected(client, nonce).status_code == 302
+    row = shop_row(services)
+    assert row is not None and row.settings["postal_address"] == "2 Own Road, Oakland, US"
+
+
+@responses.activate
+def test_a_store_that_refuses_its_settings_still_connects(client, services):
+    responses.get(f"{API}/settings/general", status=403, json={"code": "forbidden"})
+    store_webhook_api()
+    plugin = responses.post(PLUGIN_ROUTE, json={"connected": True})
+    nonce = start(client)
+    assert grant(client, nonce).status_code == 200
+    assert connected(client, nonce).status_code == 302
+    assert len(plugin.calls) == 1
+    row = shop_row(services)
+    assert row is not None and "postal_address" not in (row.settings or {})

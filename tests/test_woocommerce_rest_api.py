@@ -53,8 +53,12 @@ def test_a_coupon_is_single_use_and_expires_with_the_code():
         "usage_limit": 1,
         "usage_limit_per_user": 1,
         "description": "Nudge, created 2026-03-03 10:01 UTC",
-        "date_expires_gmt": "2026-03-06T10:01:00",
+        # not date_expires_gmt, which WooCommerce does not write (no setter): never expired
+        "date_expires": "2026-03-06T10:01:00+00:00",
     }
+    # a time in another zone is sent as the same moment in UTC
+    later = rest_api.coupon({**params, "expires_at": "2026-03-06T12:01:00+02:00"}, now)
+    assert later["date_expires"] == "2026-03-06T10:01:00+00:00"
     fixed = rest_api.coupon({"amount": "5.5", "code": "C", "minimum": 40}, now)
     assert (fixed["discount_type"], fixed["amount"], fixed["minimum_amount"]) == (
         "fixed_cart",
@@ -83,9 +87,8 @@ def test_the_offer_code_is_a_coupon_in_the_store_before_its_email_leaves(
 
     body = json.loads(coupons.calls[0].request.body)
     assert (body["code"], body["amount"], body["usage_limit"]) == (discount.params["code"], "10", 1)
-    assert body["date_expires_gmt"] == (OFFER_DUE + timedelta(days=3)).replace(
-        tzinfo=None
-    ).isoformat(timespec="seconds")
+    assert body["date_expires"] == (OFFER_DUE + timedelta(days=3)).isoformat(timespec="seconds")
+    assert "date_expires_gmt" not in body
     auth = coupons.calls[0].request.headers["Authorization"]
     assert auth.startswith("Basic ")  # the key pair, over https
     [discount] = _rows(services, "create_discount")

@@ -140,6 +140,7 @@ def test_a_store_in_a_folder_connects_under_its_path(client, services):
     assert urls == {
         "https://example.com/shop/wp-json/wc/v3/webhooks",
         "https://example.com/shop/wp-json/wc-nudge/v1/connection",
+        "https://example.com/shop/wp-json/wc/v3/settings/general",  # the store's address
     }
     row = shop_of(services, store)
     assert tokens.access_token(services, row.id, services.now()) == "ck_shop:cs_shop"

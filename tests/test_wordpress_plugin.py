@@ -153,3 +153,36 @@ def test_a_cart_from_a_store_in_a_folder_reaches_its_shop(client, services):
     with services.sessions() as session:
         stored = session.execute(select(Shop.domain, CheckoutRow.recovery_url).join(Shop)).one()
     assert tuple(stored) == ("example.com/shop", cart["checkout_url"])
+
+
+# The classic checkout's box as the plugin asks WooCommerce to print it: only the call's
+# arguments are recorded here (woocommerce_form_field is WooCommerce's).
+CLASSIC_BOX = """
+define('ABSPATH', '/');
+function __($text, $domain = null) { return $text; }
+function esc_html($text) { return $text; }
+function get_option($name, $default = false) { return $default; }
+function is_user_logged_in() { return false; }
+function woocommerce_form_field($key, $args, $value) { echo json_encode([$key, $args, $value]); }
+require $argv[1]; require $argv[2];
+Nudge_Consent::classic_box();
+"""
+
+
+def test_the_classic_box_makes_woocommerce_send_the_form_when_ticked():
+    """WooCommerce's checkout script posts the form (update_order_review, where the plugin
+    reads the box for the cart) on address changes and on a change of a checkbox inside
+    ``.update_totals_on_change`` (WooCommerce 8.9's assets/js/frontend/checkout.js); without
+    that class a box ticked last, after the address, never reached the cart."""
+    includes = PLUGIN / "includes"
+    key, args, value = json.loads(
+        php(
+            "-r",
+            CLASSIC_BOX,
+            str(includes / "class-nudge-settings.php"),
+            str(includes / "class-nudge-consent.php"),
+        )
+    )
+    assert (key, args["type"], value) == ("nudge_accepts_marketing", "checkbox", 0)
+    assert "update_totals_on_change" in args["class"]
+    assert args["label"] == "Email me news and offers"

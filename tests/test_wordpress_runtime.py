@@ -145,6 +145,9 @@ def test_the_settings_screen_renders_for_an_admin_and_saves(site):
     for field in ("app_url", "webhook_secret", "opt_in_label", "consent_cookie"):
         assert f'name="nudge_settings[{field}]"' in screen
     assert "Connect to Nudge" not in screen  # not before the Nudge URL is set
+    # WordPress installed without a rewriting web server has "Plain" permalinks, under which
+    # WooCommerce's /wc-auth/v1/authorize and /wp-json/ are not routed: the screen says so
+    assert 'id="nudge-plain-permalinks"' in screen
     fields = form_fields(screen)
     assert fields["option_page"] == "nudge" and fields["_wpnonce"]
 
@@ -176,7 +179,9 @@ def test_the_settings_screen_renders_for_an_admin_and_saves(site):
     assert forged.status_code == 403
     assert site.option("nudge_settings")["app_url"] == f"{APP}/"  # type: ignore[index]
 
+    site.php("require ABSPATH_FILE; update_option( 'permalink_structure', '/%postname%/' );")
     again = html.unescape(page(browser, f"{site.home}/wp-admin/admin.php?page=nudge"))
+    assert 'id="nudge-plain-permalinks"' not in again
     store = "127.0.0.1/shop"  # the site's home URL without scheme and port: Nudge's name for it
     connect = f"{APP}/woocommerce/connect?store=http%3A%2F%2F127.0.0.1%3A{site.port}%2Fshop%2F"
     assert f'href="{connect}"' in again
@@ -217,10 +222,47 @@ def test_the_connection_route_keeps_what_nudge_sends_for_a_store_manager_only(si
     grant_woocommerce_capability(site)
     missing = browser.post(route, json={"app_url": APP}, headers=headers, timeout=60)
     assert missing.status_code == 400 and "webhook_secret" in missing.text
+    # a store connected before: WooCommerce granted a key pair at each connect
+    earlier, newest = "Nudge - API (2026-12-01 10:00:00)", "Nudge - API (2026-12-07 16:56:14)"
+    api_keys(site, earlier, "Accounting - API (2026-11-02 09:00:00)", newest)
     kept = browser.post(route, json=sent, headers=headers, timeout=60)
     assert kept.status_code == 200 and kept.json() == {"connected": True}
     assert site.option("nudge_settings") == {**sent, "opt_in_label": "Yes please"}
+    # the pair Nudge connected with is the newest; the earlier one is revoked, others kept
+    assert key_descriptions(site) == ["Accounting - API (2026-11-02 09:00:00)", newest]
     quiet(site)
+
+
+# WooCommerce's table of REST API key pairs, reduced to the columns the plugin reads (the
+# site has no WooCommerce); the plugin revokes Nudge's pairs as WooCommerce's "Revoke" does.
+API_KEYS = (
+    "CREATE TABLE wp_woocommerce_api_keys (key_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT "
+    "PRIMARY KEY, user_id BIGINT UNSIGNED NOT NULL, description VARCHAR(200) NULL, "
+    "permissions VARCHAR(10) NOT NULL)"
+)
+
+
+def api_keys(site: wordpress.Site, *descriptions: str) -> None:
+    """The table, made anew (the site is shared by the tests), with these key pairs."""
+    site.php(
+        "require ABSPATH_FILE; global $wpdb;"
+        ' $wpdb->query( "DROP TABLE IF EXISTS {$wpdb->prefix}woocommerce_api_keys" );'
+        " $wpdb->query( $argv[1] );"
+        "foreach ( json_decode( $argv[2] ) as $d ) { $wpdb->insert( $wpdb->prefix ."
+        " 'woocommerce_api_keys', array( 'user_id' => 1, 'description' => $d,"
+        " 'permissions' => 'read_write' ) ); }",
+        API_KEYS,
+        json.dumps(descriptions),
+    )
+
+
+def key_descriptions(site: wordpress.Site) -> list[str]:
+    return json.loads(
+        site.php(
+            "require ABSPATH_FILE; global $wpdb; echo json_encode( $wpdb->get_col("
+            ' "SELECT description FROM {$wpdb->prefix}woocommerce_api_keys ORDER BY key_id" ) );'
+        )
+    )
 
 
 def set_settings(site: wordpress.Site, **settings: str) -> None:
@@ -254,6 +296,7 @@ def test_deactivating_keeps_the_settings_and_deleting_removes_them(site):
     site.php(
         "require ABSPATH_FILE; set_transient( 'nudge_cart_0123', array( array( 1, 1, 0, array() ) ), 600 );"
     )
+    api_keys(site, "Nudge - API (2026-12-07 16:56:14)", "Accounting - API (2026-11-02 09:00:00)")
     site.php(ADMIN_API + "deactivate_plugins( $argv[1] );", PLUGIN)
     assert site.php(ADMIN_API + "echo json_encode( is_plugin_active( $argv[1] ) );", PLUGIN) == (
         "false"
@@ -273,4 +316,6 @@ def test_deactivating_keeps_the_settings_and_deleting_removes_them(site):
     assert site.option("nudge_settings") is False
     assert site.option("_transient_nudge_cart_0123") is False
     assert site.option("_transient_timeout_nudge_cart_0123") is False
+    # Nudge's key pair no longer opens the store; the merchant's other keys stay
+    assert key_descriptions(site) == ["Accounting - API (2026-11-02 09:00:00)"]
     quiet(site)

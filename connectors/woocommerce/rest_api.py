@@ -6,6 +6,8 @@
   customer's meta ``nudge_tags`` (read back as tags from customer deliveries).
 - ``find_customer_id`` and ``set_accepts_marketing``: marketing consent written back to the
   customer's meta ``_nudge_accepts_marketing`` (an unsubscribe, a confirmed signup).
+- ``store_address``: the store's address (WooCommerce › Settings › General), which marketing
+  email must show, read when the store connects.
 
 Authentication is the store's REST API key pair (consumer key and secret, from
 ``/wc-auth/v1/authorize`` or made by hand under WooCommerce › Settings › Advanced › REST API),
@@ -23,6 +25,7 @@ import requests
 
 from connectors.woocommerce.order_meta import TAGS, meta_values, tag_list, tag_text
 from connectors.woocommerce.stores import store_url
+from rules.validation import postal_address_error
 
 TIMEOUT = (5.0, 30.0)  # connect, read
 CODE_TAKEN = "woocommerce_rest_coupon_code_already_exists"
@@ -109,8 +112,12 @@ def coupon(params: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
     expires = params.get("expires_at")
     if expires:
+        # `date_expires` with its offset: WooCommerce writes a coupon's fields through their
+        # setters, and `date_expires_gmt` has none (it is read-only in effect: a coupon sent
+        # with it alone never expires); a time with an offset is taken as that moment, one
+        # without it in the site's time zone.
         ends = datetime.fromisoformat(str(expires)).astimezone(UTC)
-        body["date_expires_gmt"] = ends.replace(tzinfo=None).isoformat(timespec="seconds")
+        body["date_expires"] = ends.isoformat(timespec="seconds")
     minimum = _positive(params.get("minimum") or params.get("minimum_subtotal"))
     if minimum:
         body["minimum_amount"] = f"{minimum:.2f}"
@@ -217,3 +224,31 @@ def send_connection(client: RestClient, app_url: str, secret: str) -> None:
         {"app_url": app_url, "webhook_secret": secret},
         namespace="wc-nudge/v1",
     )
+
+
+def store_address(client: RestClient) -> str | None:
+    """The store's address as WooCommerce › Settings › General holds it, on one line
+    ("street, city, state postcode, country"); None when it lacks a street, a city or a
+    country (a store whose setup was skipped), or would not pass the settings' own check."""
+    listed = client.call("GET", "/settings/general")
+    values = {
+        str(item.get("id")): item.get("value")
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict)
+    }
+
+    def part(key: str) -> str:
+        value = values.get(key)
+        return " ".join(value.split()) if isinstance(value, str) else ""
+
+    # "US:CA": the country, then its state when it has states
+    country, _, state = part("woocommerce_default_country").partition(":")
+    street = ", ".join(
+        p for p in (part("woocommerce_store_address"), part("woocommerce_store_address_2")) if p
+    )
+    city = part("woocommerce_store_city")
+    region = " ".join(p for p in (state, part("woocommerce_store_postcode")) if p)
+    if not (street and city and country):
+        return None
+    line = ", ".join(p for p in (street, city, region, country) if p)
+    return line if postal_address_error(line) is None else None

@@ -8,7 +8,7 @@ it ends back to write them in one statement.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from plugin.shop_settings.workflows import ShopWorkflow
 from plugin.storage import batch_episodes, facts_store
@@ -54,6 +54,7 @@ def exit_episodes(
     if event.order is not None:
         subjects.update(t for t in (event.order.checkout_token, event.order.cart_token) if t)
     own_subject = event.order.id if event.order is not None else None
+    ordered_at = event.order.created_at if event.order is not None else None
     # Two indexed lookups (by customer, by subject) rather than one OR that scans.
     found = dict.fromkeys(batch_episodes.active_of_customers(batch, shop.id, keys, names))
     found.update(dict.fromkeys(batch_episodes.active_of_subjects(batch, shop.id, subjects, names)))
@@ -62,7 +63,32 @@ def exit_episodes(
             own_subject is not None and episode.subject == own_subject
         ):
             continue
+        if _cart_after_order(episode, workflows, subjects, ordered_at):
+            continue
         end_episode(batch, episode, "exited", f"exit: {event.kind}", now)
+
+
+def _cart_after_order(
+    episode: Episode,
+    workflows: dict[str, ShopWorkflow],
+    order_carts: set[str],
+    ordered_at: datetime | None,
+) -> bool:
+    """Whether the episode follows a cart whose last activity came after the order was
+    placed, and that is not the order's own cart: a cart begun after ordering. Orders can
+    arrive well after they were placed (WooCommerce delivers its webhooks from a queue run
+    by the site's cron), by which time the buyer may have a new cart; that order does not end
+    it. Both times are the store's (the cart's ``updated_at``, the order's creation)."""
+    shop_workflow = workflows.get(episode.workflow)
+    if ordered_at is None or shop_workflow is None or episode.subject in order_carts:
+        return False
+    if shop_workflow.workflow.trigger.subject != "checkout":
+        return False
+    return _utc(episode.anchor_at) > _utc(ordered_at)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 ATTRIBUTION = timedelta(days=7)

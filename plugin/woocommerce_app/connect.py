@@ -12,8 +12,9 @@ creates its webhooks and hands the plugin the secret that signs them.
 3. ``GET /woocommerce/connected``: the merchant's browser comes back (``success=1``, the
    nonce again, used up here). Nudge makes a new webhook secret, creates (or renews) one
    webhook per topic with ``POST /wc/v3/webhooks``, reads them back to check them, and gives
-   the plugin its URL and the secret (``wc-nudge/v1/connection``), then sends the merchant to
-   the plugin's settings screen. The store's REST API is called here, not in step 2, where
+   the plugin its URL and the secret (``wc-nudge/v1/connection``), reads the store's address
+   for marketing email's footer (unless the merchant set one in Nudge), then sends the
+   merchant to the plugin's settings screen. The store's REST API is called here, not in step 2, where
    the store is still waiting for Nudge's answer.
 
 Uninstalling the plugin deletes the webhooks that deliver to Nudge (its uninstall.php).
@@ -21,6 +22,7 @@ Uninstalling the plugin deletes the webhooks that deliver to Nudge (its uninstal
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 from typing import Any, cast
@@ -36,6 +38,7 @@ from plugin.services import Services
 from plugin.shopify_app import tokens, webhook_secrets
 from plugin.storage.models import OAuthState, Shop
 
+log = logging.getLogger(__name__)
 bp = Blueprint("woocommerce_connect", __name__, url_prefix="/woocommerce")
 NONCE_SECONDS = 600
 
@@ -176,9 +179,28 @@ def connected():  # type: ignore[no-untyped-def]
         return _error(409, f"the store refused: {exc}; connect again to retry")
     if missing:
         return _error(409, f"the store did not keep the webhooks for {', '.join(missing)}")
+    _keep_store_address(services, shop_id, client)
     # WordPress's admin is under its site URL, which is the home URL unless WordPress has a
     # folder of its own; then /wp-admin under home redirects there (wp_redirect_admin_locations).
     return redirect(f"{store_url(store)}/wp-admin/admin.php?page=nudge&nudge_connected=1")
+
+
+def _keep_store_address(services: Services, shop_id: int, client: rest_api.RestClient) -> None:
+    """The store's address as the shop's postal address, which marketing email must show
+    (held until there is one), as a Shopify shop's comes from its profile at install. The
+    merchant's own, once set, is never replaced; a store that cannot say leaves it to the
+    settings page, which asks for it."""
+    try:
+        address = rest_api.store_address(client)
+    except rest_api.WooApiError as exc:
+        log.warning("address of %s not read: %s", client.root, exc)
+        return
+    if address is None:
+        return
+    with services.sessions() as session, session.begin():
+        shop = session.get_one(Shop, shop_id)
+        if not (shop.settings or {}).get("postal_address"):
+            shop.settings = {**(shop.settings or {}), "postal_address": address}
 
 
 def _use_nonce(services: Services, store: str, nonce: str) -> bool:

@@ -1,8 +1,8 @@
 <?php
 /**
  * Removing the plugin removes its settings (the webhook secret with them), the carts it kept
- * for their recovery links and the store's webhooks that deliver to Nudge. Orders keep their
- * meta: it is part of their history.
+ * for their recovery links, the store's webhooks that deliver to Nudge and the REST API keys
+ * WooCommerce granted Nudge. Orders keep their meta: it is part of their history.
  *
  * @package Nudge
  */
@@ -24,9 +24,18 @@ if ( '' !== $nudge_app_url && function_exists( 'wc_get_webhook' ) && class_exist
 
 delete_option( 'nudge_settings' );
 
+// The key pairs WooCommerce granted Nudge ("Nudge - API (date)"): without them Nudge can no
+// longer read or change the store.
+global $wpdb;
+$nudge_keys = $wpdb->prefix . 'woocommerce_api_keys';
+// phpcs:disable WordPress.DB.DirectDatabaseQuery,WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- WooCommerce's own table, as its "Revoke" does
+if ( $wpdb->get_var( $wpdb->prepare( 'SHOW TABLES LIKE %s', $wpdb->esc_like( $nudge_keys ) ) ) === $nudge_keys ) {
+	$wpdb->query( $wpdb->prepare( "DELETE FROM {$nudge_keys} WHERE description LIKE %s", $wpdb->esc_like( 'Nudge - API' ) . '%' ) );
+}
+// phpcs:enable
+
 // The carts kept for their recovery links (Nudge_Carts): they would expire, but nothing
 // reads them any more.
-global $wpdb;
 // phpcs:ignore WordPress.DB.DirectDatabaseQuery -- one cleanup, no cache to keep
 $wpdb->query(
 	$wpdb->prepare(

@@ -20,6 +20,7 @@ class Nudge_Consent {
 	const FIELD      = 'nudge_accepts_marketing';
 	const BLOCK_ID   = 'nudge/accepts-marketing';
 	const SESSION    = 'nudge_accepts_marketing';
+	const SCRIPT     = 'nudge-block-consent';
 
 	/**
 	 * Hook the box into both checkouts.
@@ -31,6 +32,52 @@ class Nudge_Consent {
 		// block checkout: the Additional Checkout Fields API (WooCommerce 8.9+)
 		add_action( 'woocommerce_init', array( __CLASS__, 'register_block_field' ) );
 		add_action( 'woocommerce_store_api_checkout_update_order_from_request', array( __CLASS__, 'block_order' ), 10, 2 );
+		// ... whose contact fields reach the server only with the order: the box's state is
+		// sent to the cart as the shopper changes it (assets/block-consent.js)
+		add_action( 'init', array( __CLASS__, 'register_block_update' ) );
+		add_action( 'wp_enqueue_scripts', array( __CLASS__, 'block_script' ) );
+	}
+
+	/**
+	 * `POST /wc/store/v1/cart/extensions` with namespace `nudge`: the block checkout's box as
+	 * the shopper ticks or unticks it, kept for the cart (a cart left afterwards carries it).
+	 */
+	public static function register_block_update() {
+		if ( ! function_exists( 'woocommerce_store_api_register_update_callback' ) ) {
+			return;
+		}
+		woocommerce_store_api_register_update_callback(
+			array(
+				'namespace' => 'nudge',
+				'callback'  => array( __CLASS__, 'block_box' ),
+			)
+		);
+	}
+
+	/**
+	 * The box's state, sent by the block checkout's script.
+	 *
+	 * @param array $data `accepts_marketing`: whether it is ticked.
+	 */
+	public static function block_box( $data ) {
+		self::remember( is_array( $data ) && ! empty( $data['accepts_marketing'] ) );
+		Nudge_Carts::changed();
+	}
+
+	/**
+	 * The script that reports the box, on a checkout page with the Checkout block.
+	 */
+	public static function block_script() {
+		if ( ! function_exists( 'is_checkout' ) || ! is_checkout() || ! has_block( 'woocommerce/checkout' ) ) {
+			return;
+		}
+		wp_enqueue_script(
+			self::SCRIPT,
+			plugins_url( 'assets/block-consent.js', NUDGE_PLUGIN_FILE ),
+			array( 'wc-blocks-checkout' ),
+			'1.0.0',
+			array( 'in_footer' => true )
+		);
 	}
 
 	/**
@@ -68,7 +115,9 @@ class Nudge_Consent {
 			self::FIELD,
 			array(
 				'type'  => 'checkbox',
-				'class' => array( 'form-row', 'nudge-opt-in' ),
+				// update_totals_on_change: WooCommerce's checkout script sends the form again
+				// when it changes, so a box ticked last, after the address, reaches the cart
+				'class' => array( 'form-row', 'nudge-opt-in', 'update_totals_on_change' ),
 				'label' => esc_html( Nudge_Settings::opt_in_label() ),
 			),
 			self::current() ? 1 : 0

@@ -14,6 +14,8 @@ defined( 'ABSPATH' ) || exit;
 class Nudge_Settings {
 
 	const OPTION = 'nudge_settings';
+	// How WooCommerce names the key pairs it grants Nudge: "<app name> - API (<date>)"
+	const KEY_DESCRIPTION = 'Nudge - API';
 
 	/**
 	 * Hook the screen in.
@@ -108,7 +110,26 @@ class Nudge_Settings {
 		$settings['app_url']        = esc_url_raw( (string) $request['app_url'], array( 'https', 'http' ) );
 		$settings['webhook_secret'] = (string) $request['webhook_secret'];
 		update_option( self::OPTION, $settings );
+		self::revoke_older_keys();
 		return array( 'connected' => true );
+	}
+
+	/**
+	 * Each connect makes WooCommerce grant a new key pair ("Nudge - API (date)"); the one
+	 * Nudge holds now is the newest. The earlier ones would stay valid, unused, until
+	 * revoked by hand (WooCommerce › Settings › Advanced › REST API): revoke them.
+	 */
+	public static function revoke_older_keys() {
+		global $wpdb;
+		$table = $wpdb->prefix . 'woocommerce_api_keys';
+		$like  = $wpdb->esc_like( self::KEY_DESCRIPTION ) . '%';
+		// phpcs:disable WordPress.DB.DirectDatabaseQuery,WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- WooCommerce's own table, as its "Revoke" does
+		if ( $wpdb->get_var( $wpdb->prepare( 'SHOW TABLES LIKE %s', $wpdb->esc_like( $table ) ) ) !== $table ) {
+			return;
+		}
+		$newest = (int) $wpdb->get_var( $wpdb->prepare( "SELECT MAX(key_id) FROM {$table} WHERE description LIKE %s", $like ) );
+		$wpdb->query( $wpdb->prepare( "DELETE FROM {$table} WHERE description LIKE %s AND key_id < %d", $like, $newest ) );
+		// phpcs:enable
 	}
 
 	/**
@@ -225,6 +246,12 @@ class Nudge_Settings {
 			<?php // phpcs:ignore WordPress.Security.NonceVerification.Recommended -- only shows a notice ?>
 			<?php if ( isset( $_GET['nudge_connected'] ) ) : ?>
 				<div class="notice notice-success"><p><?php esc_html_e( 'Connected: Nudge created its webhooks and carts are now sent to it.', 'nudge' ); ?></p></div>
+			<?php endif; ?>
+			<?php if ( '' === (string) get_option( 'permalink_structure' ) ) : ?>
+				<div class="notice notice-warning" id="nudge-plain-permalinks"><p>
+					<?php esc_html_e( 'Connecting needs pretty permalinks: with "Plain" ones, WooCommerce\'s approval screen (/wc-auth/v1/authorize) and its REST API (/wp-json/) are not reachable, and connecting ends on your home page.', 'nudge' ); ?>
+					<a href="<?php echo esc_url( admin_url( 'options-permalink.php' ) ); ?>"><?php esc_html_e( 'Choose any other structure under Settings › Permalinks.', 'nudge' ); ?></a>
+				</p></div>
 			<?php endif; ?>
 			<?php if ( '' !== $app_url ) : ?>
 				<p>

@@ -251,8 +251,8 @@ def acting_links(client, services, shop) -> dict[str, str]:  # type: ignore[no-u
         "/api/customers/explain": "/api/customers/explain?email=ann@example.com",
         "/api/report": "/api/report",
         "/unsubscribe/<token>": f"/unsubscribe/{unsubscribe_token(secret, shop.id, 'zoe@example.com')}",
-        "/storefront/<shop>/nudge.js": f"/storefront/{SHOP}/nudge.js",
-        "/storefront/<shop>/confirm/<token>": confirm.group(1),
+        "/storefront/<path:shop>/nudge.js": f"/storefront/{SHOP}/nudge.js",
+        "/storefront/<path:shop>/confirm/<token>": confirm.group(1),
         "/storefront/proxy/identity": "/storefront/proxy/identity?" + proxy_query(**proxy),
         "/auth/install": "/auth/install?" + urlencode(signed({"shop": SHOP, "timestamp": now})),
         "/auth/callback": "/auth/callback?" + urlencode(callback),
@@ -284,7 +284,7 @@ def test_head_on_every_route_changes_nothing_and_calls_no_one(app, client, servi
 
     # the same links do act when POSTed (so the HEADs above were given working ones)
     assert client.post(links["/unsubscribe/<token>"]).status_code == 200
-    assert client.post(links["/storefront/<shop>/confirm/<token>"]).status_code == 200
+    assert client.post(links["/storefront/<path:shop>/confirm/<token>"]).status_code == 200
     assert client.post(links["/staff-email/confirm/<token>"]).status_code == 200
     with services.sessions() as session:
         assert session.scalars(select(Suppression.email)).all() == ["zoe@example.com"]

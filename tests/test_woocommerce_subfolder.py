@@ -46,6 +46,8 @@ APP = "https://nudge.example"
         ("https://user@example.com/shop", None),
         ("https://no-dots/shop", None),
         ("https://example.com/" + "a" * 250, None),  # longer than a shop's domain column
+        ("[", None),  # an unbalanced bracket: urlsplit refuses it (a 500 before)
+        ("https://example.com]/shop", None),
     ],
 )
 def test_a_store_is_known_by_its_host_and_path(given, key):

@@ -24,7 +24,10 @@ def store_key(text: str) -> str | None:
     port, query and fragment are dropped. None unless the host is a real one (DNS labels with
     a top-level domain, an IP address, or localhost) and the path plain."""
     text = text.strip()
-    parts = urlsplit(text if "//" in text else f"//{text}")
+    try:
+        parts = urlsplit(text if "//" in text else f"//{text}")
+    except ValueError:  # an unbalanced "[" or "]": no address at all
+        return None
     if parts.scheme.lower() not in ("", "http", "https") or "@" in parts.netloc:
         return None
     host = _host(parts)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from plugin.cli import main
 from plugin.pipeline.explain import orders_after_messages
+from plugin.pipeline.outbox import unsubscribe_token
 from plugin.shopify_app.compliance import erase_customer
 from plugin.storage.models import Base, CustomerRefusal, OutboxMessage, RefusalCount
 from tests.support import payloads
@@ -72,6 +73,24 @@ def test_explain_shows_each_condition_and_the_message_state(send_webhook, at, ru
     assert episode["steps"][1]["state"] == "pending"
     [message] = episode["messages"]
     assert message["state"] == "kept" and message["step"] == "reminder"
+
+
+def test_a_step_decided_before_an_unsubscribe_shows_the_consent_it_had(
+    send_webhook, at, runner, client, services, clock
+):
+    _store(send_webhook, at)  # Ada reminded while she accepted marketing email
+    clock.now += timedelta(minutes=30)
+    token = unsubscribe_token(services.settings["SECRET_KEY"], 1, "ada@example.com")
+    assert client.post(f"/unsubscribe/{token}").status_code == 200  # then she says no
+    at(clock.now + timedelta(hours=1))
+    explained = _explain(runner, "ada@example.com")
+    assert explained["customer"]["accepts_marketing"] is False  # her record now
+    [episode] = _workflow(explained, "cart_abandonment")["episodes"]
+    reminder = episode["steps"][0]
+    assert reminder["state"] == "fired"
+    checks = {c["variable"]: c for c in reminder["conditions"]["checks"]}
+    assert checks["accepts_marketing"]["actual"] is True and checks["accepts_marketing"]["passed"]
+    assert reminder["conditions"]["held"]  # as it was decided, not as it would be now
 
 
 def test_a_customer_never_enrolled_says_why(send_webhook, at, runner, services):

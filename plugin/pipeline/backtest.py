@@ -70,6 +70,7 @@ from plugin.storage.models import (
     Suppression,
 )
 from rules import events as ev
+from rules.consent_history import consent_at, consent_history
 from rules.definitions import StepDef, Workflow
 from rules.evaluation import evaluate_step, reason_group
 from rules.facts import Checkout, Customer, FactSet, Order
@@ -489,37 +490,6 @@ def _customer_at(
         mean_days_between_orders=mean_days_between(kept[0], kept[-1], len(kept)) if kept else None,
     )
     return customer
-
-
-def consent_history(
-    accepts: bool | None, updated_at: datetime | None, unsubscribed_at: datetime | None
-) -> list[tuple[datetime | None, bool]]:
-    """What a customer's record said of marketing consent, oldest first, each from when
-    (None: from the start). The record keeps its latest answer with its time, and the time
-    of an unsubscribe: an unsubscribe after the latest answer turned a yes into a no (the
-    answer it overwrote is not kept); one before it was overruled by that answer. Before
-    the first, nothing was recorded."""
-    if accepts is None:
-        return []
-    if (
-        unsubscribed_at is not None
-        and not accepts
-        and (updated_at is None or unsubscribed_at >= updated_at)
-    ):
-        return [(updated_at, True), (unsubscribed_at, False)]
-    history: list[tuple[datetime | None, bool]] = [(updated_at, accepts)]
-    if unsubscribed_at is not None and updated_at is not None and unsubscribed_at < updated_at:
-        history.insert(0, (unsubscribed_at, False))
-    return history
-
-
-def consent_at(history: Sequence[tuple[datetime | None, bool]], at: datetime) -> bool | None:
-    """What the record said at ``at``; None when it had said nothing yet."""
-    said = None
-    for since, accepts in history:
-        if since is None or since <= at:
-            said = accepts
-    return said
 
 
 def _suppressed_by(facts: StoredFacts, email: str, at: datetime) -> bool:

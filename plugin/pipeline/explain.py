@@ -26,17 +26,20 @@ from plugin.storage.batch import Batch
 from plugin.storage.facts_store import guest_key, normal_email
 from plugin.storage.models import (
     CustomerRefusal,
+    CustomerRow,
     EngagementRow,
     Episode,
     OrderRow,
     OutboxMessage,
     Shop,
     Step,
+    Suppression,
 )
 from rules.catalog import label_of
+from rules.consent_history import consent_at, consent_history
 from rules.evaluation import OPERATOR_WORDS, evaluate_step
 from rules.evaluation import explain as explain_check
-from rules.facts import FactSet
+from rules.facts import Customer, FactSet
 from rules.scheduling import customer_delay
 
 EPISODES_PER_WORKFLOW = 5  # the newest of each workflow are shown
@@ -235,8 +238,8 @@ def _step_json(
 ) -> dict[str, Any]:
     """A step's stored decision, and its conditions re-checked on the stored facts as they
     stood at the decision (or now, for a step not decided yet): the orders, checkout
-    completion and emails since are left out; the customer's record (consent...) is as
-    it is now."""
+    completion, emails and suppressions since are left out, and consent is as the
+    customer's record said it then; the rest of the record is as it is now."""
     result: dict[str, Any] = {
         "step": step.step_id,
         "state": step.state,
@@ -298,10 +301,45 @@ def _as_of(batch: Batch, episode: Episode, facts: FactSet, at: datetime) -> Fact
                 last[key] = created
     return replace(
         facts,
+        customer=_consent_as_of(batch, episode, facts.customer, at),
         checkout=checkout,
         orders=tuple(o for o in facts.orders if o.created_at is None or o.created_at <= at),
         last_marketing_email_at=last["marketing"],
         last_abandonment_email_at=last["cart_abandonment"],
+        suppressed=facts.suppressed and _suppressed_by(batch, episode, facts.customer, at),
+    )
+
+
+def _consent_as_of(batch: Batch, episode: Episode, customer: Customer, at: datetime) -> Customer:
+    """The customer with their consent as their record said it at ``at`` (one who said no
+    since was asked while they said yes)."""
+    row = batch.session.execute(
+        select(
+            CustomerRow.accepts_marketing,
+            CustomerRow.consent_updated_at,
+            CustomerRow.unsubscribed_at,
+        ).where(
+            CustomerRow.shop_id == episode.shop_id,
+            CustomerRow.external_id == episode.customer_external_id,
+        )
+    ).first()
+    history = consent_history(*row) if row is not None else []
+    return replace(customer, accepts_marketing=consent_at(history, at)) if history else customer
+
+
+def _suppressed_by(batch: Batch, episode: Episode, customer: Customer, at: datetime) -> bool:
+    """Whether the address was suppressed by ``at`` (not only since)."""
+    return (
+        batch.session.scalar(
+            select(Suppression.id)
+            .where(
+                Suppression.shop_id == episode.shop_id,
+                Suppression.email == normal_email(customer.email or ""),
+                Suppression.created_at <= at,
+            )
+            .limit(1)
+        )
+        is not None
     )
 
 

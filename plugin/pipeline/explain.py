@@ -258,7 +258,7 @@ def _step_json(
     if definition is None or step.state == "cancelled":
         return result
     at = step.decided_at or min(step.due_at, now)
-    facts = _as_of(batch, episode, facts_for(batch, episode, item.workflow, at), at)
+    facts = _as_of(batch, item, episode, facts_for(batch, episode, item.workflow, at), at)
     decision = evaluate_step(definition, facts)
     result["conditions"] = {
         "checked_at": _iso(at),
@@ -279,7 +279,9 @@ def _step_json(
     return result
 
 
-def _as_of(batch: Batch, episode: Episode, facts: FactSet, at: datetime) -> FactSet:
+def _as_of(
+    batch: Batch, item: ShopWorkflow, episode: Episode, facts: FactSet, at: datetime
+) -> FactSet:
     """The stored facts without what came after ``at``: the orders placed since, the
     checkout's completion since, and the emails queued since (a fired step's own email
     among them, which would fail its own "not emailed lately" check)."""
@@ -306,7 +308,7 @@ def _as_of(batch: Batch, episode: Episode, facts: FactSet, at: datetime) -> Fact
         orders=tuple(o for o in facts.orders if o.created_at is None or o.created_at <= at),
         last_marketing_email_at=last["marketing"],
         last_abandonment_email_at=last["cart_abandonment"],
-        suppressed=facts.suppressed and _suppressed_by(batch, episode, facts.customer, at),
+        suppressed=facts.suppressed and _suppressed_by(batch, item, episode, facts.customer, at),
     )
 
 
@@ -327,14 +329,19 @@ def _consent_as_of(batch: Batch, episode: Episode, customer: Customer, at: datet
     return replace(customer, accepts_marketing=consent_at(history, at)) if history else customer
 
 
-def _suppressed_by(batch: Batch, episode: Episode, customer: Customer, at: datetime) -> bool:
-    """Whether the address was suppressed by ``at`` (not only since)."""
+def _suppressed_by(
+    batch: Batch, item: ShopWorkflow, episode: Episode, customer: Customer, at: datetime
+) -> bool:
+    """Whether the address was suppressed for the workflow's mail by ``at`` (not only
+    since)."""
+    scope = "marketing" if item.workflow.category == "marketing" else "all"
     return (
         batch.session.scalar(
             select(Suppression.id)
             .where(
                 Suppression.shop_id == episode.shop_id,
                 Suppression.email == normal_email(customer.email or ""),
+                Suppression.scope.in_(facts_store.suppressing_scopes(scope)),
                 Suppression.created_at <= at,
             )
             .limit(1)

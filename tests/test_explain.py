@@ -93,6 +93,21 @@ def test_a_step_decided_before_an_unsubscribe_shows_the_consent_it_had(
     assert reminder["conditions"]["held"]  # as it was decided, not as it would be now
 
 
+def test_a_no_recorded_after_the_decision_shows_the_checkbox_the_step_was_decided_on(
+    send_webhook, at, runner, clock
+):
+    """The record keeps only its latest answer: before it, the buyer's checkbox stood in."""
+    _store(send_webhook, at)
+    later = (clock.now + timedelta(days=2)).isoformat()
+    send_webhook(
+        "customers_email_marketing_consent/update", payloads.consent(subscribed=False, at=later)
+    )
+    at(clock.now + timedelta(days=2, hours=1))
+    [episode] = _workflow(_explain(runner, "ada@example.com"), "cart_abandonment")["episodes"]
+    checks = {c["variable"]: c for c in episode["steps"][0]["conditions"]["checks"]}
+    assert checks["accepts_marketing"]["passed"], checks["accepts_marketing"]
+
+
 def test_a_customer_never_enrolled_says_why(send_webhook, at, runner, services):
     _store(send_webhook, at)
     bob = _explain(runner, BOB)

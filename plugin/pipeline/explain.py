@@ -303,7 +303,7 @@ def _as_of(
                 last[key] = created
     return replace(
         facts,
-        customer=_consent_as_of(batch, episode, facts.customer, at),
+        customer=_consent_as_of(batch, episode, facts, at),
         checkout=checkout,
         orders=tuple(o for o in facts.orders if o.created_at is None or o.created_at <= at),
         last_marketing_email_at=last["marketing"],
@@ -312,9 +312,11 @@ def _as_of(
     )
 
 
-def _consent_as_of(batch: Batch, episode: Episode, customer: Customer, at: datetime) -> Customer:
+def _consent_as_of(batch: Batch, episode: Episode, facts: FactSet, at: datetime) -> Customer:
     """The customer with their consent as their record said it at ``at`` (one who said no
-    since was asked while they said yes)."""
+    since was asked while they said yes); when it had said nothing yet, the buyer's own
+    checkbox on the checkout or order, as the worker reads it."""
+    customer = facts.customer
     row = batch.session.execute(
         select(
             CustomerRow.accepts_marketing,
@@ -326,7 +328,13 @@ def _consent_as_of(batch: Batch, episode: Episode, customer: Customer, at: datet
         )
     ).first()
     history = consent_history(*row) if row is not None else []
-    return replace(customer, accepts_marketing=consent_at(history, at)) if history else customer
+    if not history:
+        return customer
+    consent = consent_at(history, at)
+    if consent is None:
+        subject = facts.checkout or facts.order
+        consent = subject.accepts_marketing if subject is not None else None
+    return replace(customer, accepts_marketing=consent)
 
 
 def _suppressed_by(

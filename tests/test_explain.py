@@ -68,6 +68,7 @@ def test_explain_shows_each_condition_and_the_message_state(send_webhook, at, ru
     assert reminder["state"] == "fired"
     checks = reminder["conditions"]["checks"]
     assert checks and all(check["passed"] for check in checks), checks
+    assert not reminder["conditions"]["changed_since"]
     value = next(c for c in checks if c["variable"] == "checkout_value")
     assert value["actual"] == "60.00" and value["operator"] == "≥"
     assert episode["steps"][1]["state"] == "pending"
@@ -106,6 +107,19 @@ def test_a_no_recorded_after_the_decision_shows_the_checkbox_the_step_was_decide
     [episode] = _workflow(_explain(runner, "ada@example.com"), "cart_abandonment")["episodes"]
     checks = {c["variable"]: c for c in episode["steps"][0]["conditions"]["checks"]}
     assert checks["accepts_marketing"]["passed"], checks["accepts_marketing"]
+
+
+def test_a_fired_step_whose_facts_changed_since_says_so(send_webhook, at, runner, clock):
+    _store(send_webhook, at)  # reminded about a cart of 60.00
+    send_webhook("checkouts/update", payloads.checkout("tok-ada", clock.now, price="10.00"))
+    at(clock.now + timedelta(minutes=5))
+    [episode] = _workflow(_explain(runner, "ada@example.com"), "cart_abandonment")["episodes"]
+    reminder = episode["steps"][0]
+    assert reminder["state"] == "fired" and reminder["conditions"]["changed_since"]
+    value = next(c for c in reminder["conditions"]["checks"] if c["variable"] == "checkout_value")
+    assert value["actual"] == "10.00" and not value["passed"]  # today's cart, not the one decided
+    text = runner.invoke(main, ["explain", SHOP, "ada@example.com"])
+    assert "re-checked on facts that changed since" in text.output
 
 
 def test_a_customer_never_enrolled_says_why(send_webhook, at, runner, services):

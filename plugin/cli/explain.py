@@ -12,6 +12,11 @@ from rich.table import Table
 
 from plugin.cli.loading import console, find_shop, load_services, parse_now
 
+CHANGED_SINCE = (
+    "re-checked on facts that changed since: some values below are today's, not those"
+    " the step was decided on; the decision stands"
+)
+
 
 @click.command()
 @click.argument("shop_domain")
@@ -75,6 +80,8 @@ def _print_explanation(result: dict[str, Any]) -> None:
                     f"    step {step['step']}: {step['state']}"
                     + (f" — {step['reason']}" if step["reason"] else "")
                 )
+                if (step["conditions"] or {}).get("changed_since"):
+                    console.print(f"      ({CHANGED_SINCE})", markup=False)
                 for check in (step["conditions"] or {}).get("checks", []):
                     mark = "✓" if check["passed"] else "✗"
                     console.print(f"      {mark} {check['words']}", markup=False)

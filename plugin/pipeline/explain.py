@@ -263,6 +263,9 @@ def _step_json(
     result["conditions"] = {
         "checked_at": _iso(at),
         "held": decision.fired,
+        # the worker fired it, yet the re-check fails: some value read now (a re-order
+        # rhythm, the last activity, tags) is not what it was at the decision, which stands
+        "changed_since": step.state == "fired" and not decision.fired,
         "checks": [
             {
                 "condition": label_of(check.name),

@@ -60,6 +60,8 @@ export class CustomerCard {
         h("ul", {}, e.steps.map((s) => h(
           "li", { dataset: { step: s.step } },
           `Step ${s.step}: ${s.state}${s.reason ? ` — ${s.reason}` : ""}`,
+          s.conditions?.changed_since ? h("p", { class: "help", dataset: { role: "changed-since" } },
+            "Re-checked on facts that changed since: some values below are today's, not those the step was decided on; the decision stands.") : null,
           s.conditions ? h("ul", { class: "checks" }, s.conditions.checks.map((c) =>
             h("li", { class: c.passed ? "check-passed" : "check-failed" }, `${c.passed ? "✓" : "✗"} ${c.words}`))) : null,
         ))),

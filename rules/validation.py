@@ -326,19 +326,29 @@ def _steps_errors(steps: Any, trigger: Any = None) -> list[str]:
         if not isinstance(step, dict):
             errors.append(f"{path}: expected an object")
             continue
-        for key in sorted(set(step) - STEP_FIELDS):
-            errors.append(f"{path}.{key}: unknown field{_suggest(key, STEP_FIELDS)}")
-        step_id = step.get("id")
-        if not isinstance(step_id, str) or not NAME.match(step_id):
-            errors.append(f"{path}.id: lowercase letters, digits and underscores")
-        elif step_id in seen:
-            errors.append(f"{path}.id: duplicate step id '{step_id}'")
-        else:
-            seen.add(step_id)
+        errors += _named_errors(step, path, STEP_FIELDS, seen, "step")
         errors += _delay_errors(step.get("delay"), f"{path}.delay", _anchors(trigger))
         errors += condition_errors(step.get("conditions"), f"{path}.conditions")
         errors += _actions_errors(step.get("actions"), f"{path}.actions")
         errors += _variants_errors(step, path, _anchors(trigger))
+    return errors
+
+
+def _named_errors(
+    item: dict[str, Any], where: str, fields: frozenset[str], seen: set[str], kind: str
+) -> list[str]:
+    """A step's or a variant's unknown fields and its id (a name, unique among its kind;
+    ``seen`` gathers the ids so far)."""
+    errors = [
+        f"{where}.{key}: unknown field{_suggest(key, fields)}" for key in sorted(set(item) - fields)
+    ]
+    item_id = item.get("id")
+    if not isinstance(item_id, str) or not NAME.match(item_id):
+        errors.append(f"{where}.id: lowercase letters, digits and underscores")
+    elif item_id in seen:
+        errors.append(f"{where}.id: duplicate {kind} id '{item_id}'")
+    else:
+        seen.add(item_id)
     return errors
 
 
@@ -370,15 +380,7 @@ def _variants_errors(
         if not isinstance(variant, dict):
             errors.append(f"{where}: expected an object")
             continue
-        for key in sorted(set(variant) - VARIANT_FIELDS):
-            errors.append(f"{where}.{key}: unknown field{_suggest(key, VARIANT_FIELDS)}")
-        variant_id = variant.get("id")
-        if not isinstance(variant_id, str) or not NAME.match(variant_id):
-            errors.append(f"{where}.id: lowercase letters, digits and underscores")
-        elif variant_id in ids:
-            errors.append(f"{where}.id: duplicate variant id '{variant_id}'")
-        else:
-            ids.add(variant_id)
+        errors += _named_errors(variant, where, VARIANT_FIELDS, ids, "variant")
         weight: Any = variant.get("weight")
         if not (_is_number(weight) and 0 < weight <= 100):
             errors.append(f"{where}.weight: a number above 0, at most 100")

@@ -343,7 +343,7 @@ def scaled_run(
                 processes.start(f"worker{n}", *worker, "-n", f"scale{n}@%h", *quiet)
             processes.start("beat", *beat)
             base = f"http://127.0.0.1:{port}"
-            _wait_healthy(base, processes)
+            processes.wait_healthy(base, "web")
             for at, batch in plan:
                 clock.set(at)
                 wait_quiet(scaled, redis, processes)  # beat's tick finds what fell due
@@ -391,16 +391,3 @@ def make_sender(broker: str):  # type: ignore[no-untyped-def]
     from plugin.pipeline.celery_app import make_celery
 
     return make_celery({**DEFAULTS, "BROKER_URL": broker})
-
-
-def _wait_healthy(base: str, processes: Processes) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        processes.check_alive()
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or still starting
-            pass
-        assert time.monotonic() < deadline, processes.log("web")
-        time.sleep(0.2)

@@ -119,7 +119,7 @@ def flood(folder: Path, broker: str | None, *, servers: int, workers: int) -> tu
         bases.append(f"http://127.0.0.1:{port}")
     try:
         for server, base in enumerate(bases):
-            wait_healthy(base, processes, f"web{server}")
+            processes.wait_healthy(base, f"web{server}")
         visitor = f"flooding-visitor-{folder.name}"
         body = json.dumps({"vid": visitor, "type": "page_view", "path": "/"})
 
@@ -137,16 +137,3 @@ def flood(folder: Path, broker: str | None, *, servers: int, workers: int) -> tu
         processes.stop()
     assert set(codes) <= {200, 429}, codes
     return codes.count(200), seconds
-
-
-def wait_healthy(base: str, processes: Processes, name: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        processes.check_alive()
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet
-            pass
-        assert time.monotonic() < deadline, processes.log(name)
-        time.sleep(0.1)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
+
+import requests
 
 
 class Processes:
@@ -23,6 +26,19 @@ class Processes:
     def check_alive(self) -> None:
         for name, process in self.running:
             assert process.poll() is None, f"{name} exited:\n{self.log(name)}"
+
+    def wait_healthy(self, base: str, name: str, seconds: float = 30) -> None:
+        """Until the server at ``base`` answers /healthz (its log in the failure)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            self.check_alive()
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:  # not listening yet, or still starting
+                pass
+            assert time.monotonic() < deadline, self.log(name)
+            time.sleep(0.1)
 
     def log(self, name: str) -> str:
         return (self.folder / f"{name}.log").read_text(errors="replace")[-3000:]
